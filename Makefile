@@ -1,0 +1,40 @@
+# Quick start on a fresh Debian 12 machine, as root:  make demo ; make test
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+
+.PHONY: install install-dev demo test unit integration e2e lint bench clean
+
+install:            ## apt packages the project needs, then .venv with hatoba installed
+	./scripts/install.sh
+
+install-dev:
+	./scripts/install.sh --dev
+
+demo: install       ## the seed walkthrough in a throwaway sandbox
+	$(PY) -m hatoba.demo
+
+test: install-dev   ## lint, types, layering, then every test
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest -q tests
+
+unit: install-dev
+	$(PY) -m pytest -q tests/unit
+
+integration: install-dev
+	$(PY) -m pytest -q tests/integration
+
+e2e: install-dev
+	$(PY) -m pytest -q tests/e2e
+
+lint:
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: install-dev  ## prints the performance tables (see README)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

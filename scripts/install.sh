@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent: installs only what is missing. --dev adds what the tests and benchmarks use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv)
+dev_pkgs=(dnsutils tcpdump conntrack dnsperf iperf3)
+
+want=("${runtime_pkgs[@]}")
+dev=0
+if [[ "${1:-}" == "--dev" ]]; then dev=1; want+=("${dev_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+stamp=.venv/.installed$([[ $dev == 1 ]] && echo -dev)
+if [[ ! -x .venv/bin/python ]]; then
+    "$python" -m venv .venv
+fi
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+    extra=$([[ $dev == 1 ]] && echo "[dev]")
+    .venv/bin/pip install -q --disable-pip-version-check -e ".$extra"
+    touch "$stamp"
+fi

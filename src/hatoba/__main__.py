@@ -1,0 +1,3 @@
+from hatoba.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Thin adapters to the kernel: namespaces, netlink, nftables, mounts, sysctls. No policy here."""

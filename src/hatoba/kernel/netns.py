@@ -1,0 +1,131 @@
+"""Network namespaces as bind-mounted handles, entered only on short-lived threads.
+
+`setns(CLONE_NEWNET)` changes only the calling OS thread. So code that must act inside a
+namespace (open a netlink, UDP, TCP or nftables socket there) runs on a throwaway thread that
+enters the namespace, does its work and dies; a socket keeps the namespace it was created in, so
+the caller can go on using it from any thread. The event loop's thread never switches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from hatoba.errors import KernelError
+from hatoba.kernel import libc
+
+T = TypeVar("T")
+
+
+def call_in_netns(path: str, fn: Callable[[], T]) -> T:
+    """Run `fn` on a fresh thread inside the namespace whose handle is `path`."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _on_thread(lambda: _enter_then(fd, fn))
+    finally:
+        os.close(fd)
+
+
+def _enter_then(fd: int, fn: Callable[[], T]) -> T:
+    libc.setns(fd, libc.CLONE_NEWNET)
+    return fn()
+
+
+def _on_thread(work: Callable[[], T]) -> T:
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="hatoba-netns")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def create_netns(path: str, then: Callable[[], T] | None = None) -> T | None:
+    """Make a new namespace bind-mounted at `path`; run `then` inside it before returning.
+
+    `then` is where callers open the sockets they will need in the new namespace, so that
+    creating a container namespace and its netlink socket costs one thread, not two.
+    """
+
+    def work() -> T | None:
+        libc.unshare(libc.CLONE_NEWNET)
+        _bind_handle("/proc/thread-self/ns/net", path)
+        try:
+            return then() if then else None
+        except BaseException:
+            remove_handle(path)
+            raise
+
+    return _on_thread(work)
+
+
+def _bind_handle(source: str, path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    try:
+        libc.mount(source, path, None, libc.MS_BIND)
+    except KernelError:
+        os.unlink(path)
+        raise
+
+
+def remove_handle(path: str) -> None:
+    """Drop a namespace handle; the kernel frees the namespace (and its links) once unused.
+
+    Idempotent: a handle that is already gone counts as removed.
+    """
+    with contextlib.suppress(KernelError):
+        libc.umount(path, libc.MNT_DETACH)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def is_netns_handle(path: str) -> bool:
+    """True when `path` has a network namespace mounted on it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").startswith("net:")
+    finally:
+        os.close(fd)
+
+
+def make_shared_dir(path: str) -> None:
+    """Bind `path` onto itself and make it a shared mount, as `ip netns` does for /run/netns.
+
+    Without this, a container whose mount namespace was copied after a handle was mounted keeps
+    its own copy of that mount, and unmounting the handle on the host no longer frees the
+    network namespace.
+    """
+    os.makedirs(path, exist_ok=True)
+    if not _is_mount_point(path):
+        libc.mount(path, path, None, libc.MS_BIND)
+    libc.mount(None, path, None, libc.MS_SHARED)
+
+
+def release_shared_dir(path: str) -> None:
+    with contextlib.suppress(KernelError):
+        libc.umount(path, libc.MNT_DETACH)
+
+
+def _is_mount_point(path: str) -> bool:
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return any(line.split()[4] == real for line in f)
+
+
+def current_netns_id() -> int:
+    return os.stat("/proc/thread-self/ns/net").st_ino

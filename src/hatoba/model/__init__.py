@@ -1,0 +1,1 @@
+"""The vocabulary: frozen values that every layer shares. No I/O here."""

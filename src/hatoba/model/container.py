@@ -1,0 +1,116 @@
+"""Containers: their configuration, their network attachments and their run state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address
+
+from hatoba.model.network import EMPTY
+from hatoba.model.ports import PortMapping
+
+CREATED, RUNNING, EXITED, REMOVING = "created", "running", "exited", "removing"
+HOSTFS_IMAGE = "hostfs"
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """What the user asked for on one network (kept across stop/start, like Docker)."""
+
+    network_id: str
+    aliases: tuple[str, ...] = ()
+    ipv4: IPv4Address | None = None
+    # Docker shows `null` for networks given at create and `{}` for ones joined later.
+    joined_later: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A live attachment: exists only while the container runs."""
+
+    network_id: str
+    endpoint_id: str
+    ifname: str
+    host_ifname: str | None
+    ipv4: IPv4Address | None
+    prefixlen: int
+    mac: str
+    gateway: IPv4Address | None
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    image: str
+    image_id: str = ""
+    cmd: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    network_mode: str = "default"
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()
+    auto_remove: bool = False
+    labels: Mapping[str, str] = field(default=EMPTY)
+    ports: tuple[PortMapping, ...] = ()
+    publish_all: bool = False
+    exposed_ports: tuple[str, ...] = ()
+    stop_signal: str = "SIGTERM"
+    stop_timeout: int | None = None
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return self.entrypoint + self.cmd
+
+
+@dataclass(frozen=True)
+class RunState:
+    status: str = CREATED
+    pid: int = 0
+    shim_pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+    restart_count: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.status == RUNNING
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    created: str
+    config: ContainerConfig
+    networks: tuple[EndpointConfig, ...] = ()
+    state: RunState = field(default_factory=RunState)
+    endpoints: tuple[Endpoint, ...] = ()
+    netns: str = ""
+    # Interface names are never reused within a sandbox (Docker): eth0, eth1, …
+    next_ifindex: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def hostname(self) -> str:
+        return self.config.hostname or self.short_id
+
+    def endpoint_on(self, network_id: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.network_id == network_id), None)
+
+    def config_on(self, network_id: str) -> EndpointConfig | None:
+        return next((n for n in self.networks if n.network_id == network_id), None)
+
+    def with_state(self, **changes: object) -> Container:
+        return replace(self, state=replace(self.state, **changes))  # type: ignore[arg-type]

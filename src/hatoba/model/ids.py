@@ -1,0 +1,57 @@
+"""Identifiers and names as Docker forms them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from hatoba.errors import InvalidArgument
+
+SHORT_LEN = 12
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
+
+
+def new_id() -> str:
+    """64 hex digits whose 12-digit short form is never all digits (it doubles as a hostname)."""
+    while True:
+        value = secrets.token_hex(32)
+        if not value[:SHORT_LEN].isdigit():
+            return value
+
+
+def short_id(full: str) -> str:
+    return full[:SHORT_LEN]
+
+
+def looks_like_id_prefix(text: str) -> bool:
+    return bool(_HEX_RE.match(text))
+
+
+def validate_container_name(name: str) -> str:
+    """Docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, an optional leading slash dropped."""
+    bare = name[1:] if name.startswith("/") else name
+    if not _NAME_RE.match(bare):
+        raise InvalidArgument(
+            f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'
+        )
+    return bare
+
+
+def validate_network_name(name: str) -> str:
+    if not name or not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
+        raise InvalidArgument(
+            f"network name {name} invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+        )
+    return name
+
+
+def now_rfc3339() -> str:
+    """RFC 3339 with nanoseconds in UTC, as Docker prints `Created`."""
+    ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+ZERO_TIME = "0001-01-01T00:00:00Z"

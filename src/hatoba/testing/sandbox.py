@@ -1,0 +1,222 @@
+"""A throwaway network namespace that plays the host, with its own hatoba roots.
+
+Everything lives under one temporary folder: the namespace handles (on a shared mount of their
+own), `root/`, `run/` and a resolv.conf naming a simulated resolver. `close()` removes all of
+it: it stops the service and every process left in the sandbox's namespaces, unmounts what is
+mounted below the folder and deletes it. Dropping the namespaces removes every link and
+nftables table hatoba made in them, so the machine itself is never touched.
+
+Optional outside world (`with_outside=True`), as in the seed:
+
+    [client 203.0.113.150]                                [host namespace]
+    [router 203.0.113.254] ---- veth ---- eth0 203.0.113.1/24, default via .254
+    [internet 198.51.100.10, resolver 198.51.100.53 on lo]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from hatoba.kernel import libc
+from hatoba.kernel.netns import create_netns, make_shared_dir, remove_handle
+
+HOST_UPLINK = "203.0.113.1"
+ROUTER = "203.0.113.254"
+CLIENT = "203.0.113.150"
+INTERNET = "198.51.100.10"
+RESOLVER = "198.51.100.53"
+
+
+class Sandbox:
+    def __init__(
+        self,
+        *,
+        with_outside: bool = False,
+        uplink_mtu: int = 1500,
+        prefix: str = "hatoba-sbx-",
+        hatoba: Sequence[str] | None = None,
+    ) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=prefix))
+        self.ns_dir = self.dir / "ns"
+        self.root = self.dir / "root"
+        self.run_root = self.dir / "run"
+        self.resolv_conf = self.dir / "resolv.conf"
+        self.hatoba_argv = list(hatoba) if hatoba else [str(Path(sys.executable).parent / "hatoba")]
+        self._namespaces: list[Path] = []
+        try:
+            make_shared_dir(str(self.ns_dir))
+            self.host = self._new_ns("host")
+            self.sh(["ip", "link", "set", "lo", "up"])
+            self.resolv_conf.write_text(f"nameserver {RESOLVER}\n")
+            self.outside: Path | None = None
+            if with_outside:
+                self._build_outside(uplink_mtu)
+        except BaseException:
+            self.close()
+            raise
+
+    # --- building -------------------------------------------------------------------------
+
+    def _new_ns(self, name: str) -> Path:
+        path = self.ns_dir / name
+        create_netns(str(path))
+        self._namespaces.append(path)
+        return path
+
+    def _build_outside(self, mtu: int) -> None:
+        self.outside = self._new_ns("outside")
+        out = self.outside
+        self.sh(["ip", "link", "set", "lo", "up"], ns=out)
+        self.sh(
+            ["ip", "link", "add", "eth0", "mtu", str(mtu), "type", "veth",
+             "peer", "name", "uplink", "mtu", str(mtu), "netns", str(out)]
+        )
+        self.sh(["ip", "addr", "add", f"{HOST_UPLINK}/24", "dev", "eth0"])
+        self.sh(["ip", "link", "set", "eth0", "up"])
+        self.sh(["ip", "route", "add", "default", "via", ROUTER])
+        for cmd in (
+            ["ip", "addr", "add", f"{CLIENT}/24", "dev", "uplink"],
+            ["ip", "addr", "add", f"{ROUTER}/24", "dev", "uplink"],
+            ["ip", "link", "set", "uplink", "up"],
+            ["ip", "addr", "add", f"{INTERNET}/32", "dev", "lo"],
+            ["ip", "addr", "add", f"{RESOLVER}/32", "dev", "lo"],
+        ):
+            self.sh(cmd, ns=out)
+
+    # --- running things -------------------------------------------------------------------
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            HATOBA_ROOT=str(self.root),
+            HATOBA_RUN_ROOT=str(self.run_root),
+            HATOBA_RESOLV_CONF=str(self.resolv_conf),
+        )
+        return env
+
+    def sh(
+        self,
+        argv: Sequence[str],
+        *,
+        ns: Path | None = None,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 60,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside a sandbox namespace (the host by default)."""
+        target = ns or self.host
+        result = subprocess.run(
+            ["nsenter", f"--net={target}", *argv],
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+            env=dict(env) if env is not None else self.env,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {result.returncode}\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}"
+            )
+        return result
+
+    def hatoba(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the hatoba CLI in the host namespace with the sandbox's roots."""
+        return self.sh([*self.hatoba_argv, *args], check=check, input=input, timeout=timeout)
+
+    def popen(self, argv: Sequence[str], *, ns: Path | None = None, **kw: object) -> subprocess.Popen[bytes]:
+        target = ns or self.host
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            ["nsenter", f"--net={target}", *argv], env=self.env, **kw
+        )
+
+    # --- teardown -------------------------------------------------------------------------
+
+    def service_pid(self) -> int | None:
+        try:
+            return int((self.run_root / "hatoba.pid").read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+
+    def close(self) -> None:
+        """Remove everything the sandbox made; safe to call twice and after any failure."""
+        self._kill_processes()
+        self._unmount_below()
+        for path in reversed(self._namespaces):
+            remove_handle(str(path))
+        self._namespaces.clear()
+        self._unmount_below()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _kill_processes(self) -> None:
+        pid = self.service_pid()
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        # Everything still living in one of our namespaces was started by us (the service,
+        # its shims and their containers, and test helpers): end those processes by PID.
+        for _ in range(50):
+            victims = self._pids_in_our_namespaces()
+            if not victims:
+                return
+            for victim in victims:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(victim, signal.SIGKILL)
+            time.sleep(0.05)
+
+    def _our_netns_inodes(self) -> set[int]:
+        inodes = set()
+        for path in [*self._namespaces, *self._container_handles()]:
+            with contextlib.suppress(OSError):
+                inodes.add(os.stat(path).st_ino)
+        return inodes
+
+    def _container_handles(self) -> list[Path]:
+        netns_dir = self.run_root / "netns"
+        return list(netns_dir.iterdir()) if netns_dir.is_dir() else []
+
+    def _pids_in_our_namespaces(self) -> list[int]:
+        inodes = self._our_netns_inodes()
+        mine = os.getpid()
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == mine:
+                continue
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+                    found.append(int(entry))
+            except OSError:
+                continue
+        return found
+
+    def _unmount_below(self) -> None:
+        prefix = str(self.dir)
+        points = []
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            for line in f:
+                point = line.split()[4].replace("\\040", " ")
+                if point == prefix or point.startswith(prefix + "/"):
+                    points.append(point)
+        for point in sorted(set(points), key=len, reverse=True):
+            with contextlib.suppress(Exception):
+                libc.umount(point, libc.MNT_DETACH)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
