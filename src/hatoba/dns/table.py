@@ -1,0 +1,100 @@
+"""The name table: who is called what on which network, and what each asker may see.
+
+A table is immutable once built: the engine builds a new one for every change and swaps it in
+whole, so the resolver reads a consistent table without locks. What a container can resolve
+depends only on its networks, so the answers are prepared once per set of networks (a
+`View`), on first use, as ready-made answer records keyed by the lower-case wire name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from hatoba.dns import wire
+from hatoba.dns.records import DnsRecord
+
+TTL = 600  # Docker's respTTL
+GATEWAY_NAMES = ("host.docker.internal", "gateway.docker.internal")
+
+
+@dataclass
+class View:
+    """What one set of networks resolves, as answer records for the question's name."""
+
+    a: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
+    ptr: dict[bytes, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class _Network:
+    name: str
+    addresses: dict[str, list[IPv4Address]] = field(default_factory=dict)
+    ptr: dict[IPv4Address, str] = field(default_factory=dict)
+
+
+class NameTable:
+    def __init__(
+        self,
+        records: Iterable[DnsRecord] = (),
+        gateways: Mapping[str, IPv4Address] | None = None,
+    ) -> None:
+        self._networks: dict[str, _Network] = {}
+        self._networks_of: dict[str, list[str]] = {}
+        self._gateways = dict(gateways or {})
+        for record in records:
+            self._add(record)
+        self._views: dict[tuple[str, ...], View] = {}
+        self._view_of: dict[str, View] = {}
+
+    def _add(self, record: DnsRecord) -> None:
+        network = self._networks.setdefault(record.network_id, _Network(record.network_name))
+        suffix = "." + record.network_name.lower()
+        for name in record.names:
+            for spelled in (name.lower(), name.lower() + suffix):
+                addresses = network.addresses.setdefault(spelled, [])
+                if record.ipv4 not in addresses:
+                    addresses.append(record.ipv4)
+        if record.names:
+            network.ptr.setdefault(record.ipv4, f"{record.names[0]}.{record.network_name}.")
+        joined = self._networks_of.setdefault(record.container_id, [])
+        if record.network_id not in joined:
+            joined.append(record.network_id)
+
+    def view(self, container_id: str) -> View:
+        """What `container_id` can resolve: names on its own networks only."""
+        view = self._view_of.get(container_id)
+        if view is None:
+            networks = tuple(self._networks_of.get(container_id, ()))
+            view = self._views.get(networks)
+            if view is None:
+                view = self._views[networks] = self._build(networks)
+            self._view_of[container_id] = view
+        return view
+
+    def _build(self, network_ids: tuple[str, ...]) -> View:
+        view = View()
+        # The first network that knows a name answers it, as Docker walks the endpoints.
+        for network_id in network_ids:
+            network = self._networks[network_id]
+            for name, addresses in network.addresses.items():
+                key = wire.encode_name(name)
+                if key is not None and key not in view.a:
+                    view.a[key] = tuple(_a_record(address) for address in addresses)
+            for address, target in network.ptr.items():
+                rdata = wire.encode_name(target)
+                key = wire.encode_name(address.reverse_pointer)
+                if rdata is not None and key is not None and key not in view.ptr:
+                    view.ptr[key] = wire.answer_record(wire.TYPE_PTR, rdata, TTL)
+        gateway = next((self._gateways[n] for n in network_ids if n in self._gateways), None)
+        if gateway is not None:
+            for name in GATEWAY_NAMES:
+                key = wire.encode_name(name)
+                if key is not None:
+                    view.a.setdefault(key, (_a_record(gateway),))
+        return view
+
+
+def _a_record(address: IPv4Address) -> bytes:
+    return wire.answer_record(wire.TYPE_A, address.packed, TTL)
