@@ -36,6 +36,7 @@ class Endpoint:
     prefixlen: int
     mac: str
     gateway: IPv4Address | None
+    default_route: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class RunState:
     status: str = CREATED
     pid: int = 0
     shim_pid: int = 0
+    shim_start: int = 0
     exit_code: int = 0
     error: str = ""
     started_at: str = "0001-01-01T00:00:00Z"

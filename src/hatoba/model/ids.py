@@ -34,7 +34,7 @@ def validate_container_name(name: str) -> str:
     bare = name[1:] if name.startswith("/") else name
     if not _NAME_RE.match(bare):
         raise InvalidArgument(
-            f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'
+            f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )
     return bare
 

@@ -77,8 +77,23 @@ class Sandbox:
         out = self.outside
         self.sh(["ip", "link", "set", "lo", "up"], ns=out)
         self.sh(
-            ["ip", "link", "add", "eth0", "mtu", str(mtu), "type", "veth",
-             "peer", "name", "uplink", "mtu", str(mtu), "netns", str(out)]
+            [
+                "ip",
+                "link",
+                "add",
+                "eth0",
+                "mtu",
+                str(mtu),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "uplink",
+                "mtu",
+                str(mtu),
+                "netns",
+                str(out),
+            ]
         )
         self.sh(["ip", "addr", "add", f"{HOST_UPLINK}/24", "dev", "eth0"])
         self.sh(["ip", "link", "set", "eth0", "up"])
@@ -138,7 +153,9 @@ class Sandbox:
         """Run the hatoba CLI in the host namespace with the sandbox's roots."""
         return self.sh([*self.hatoba_argv, *args], check=check, input=input, timeout=timeout)
 
-    def popen(self, argv: Sequence[str], *, ns: Path | None = None, **kw: object) -> subprocess.Popen[bytes]:
+    def popen(
+        self, argv: Sequence[str], *, ns: Path | None = None, **kw: object
+    ) -> subprocess.Popen[bytes]:
         target = ns or self.host
         return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
             ["nsenter", f"--net={target}", *argv], env=self.env, **kw

@@ -1,0 +1,1 @@
+"""Pure planners per network driver: names, MTUs, options. The engine applies their plans."""

@@ -1,0 +1,1 @@
+"""Use cases: the only layer that orders side effects. Talks to adapters through `ports`."""

@@ -1,0 +1,256 @@
+"""Container use cases: create, start, kill, exit, remove."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from hatoba.engine import endpoints
+from hatoba.engine.core import Core
+from hatoba.engine.networks import endpoint_config
+from hatoba.engine.undo import UndoStack
+from hatoba.errors import Conflict, InvalidArgument, NotModified
+from hatoba.files.hosts import parse_extra_host, render_hosts
+from hatoba.files.resolvconf import for_container, parse
+from hatoba.ipam.addresses import claim
+from hatoba.model.container import (
+    EXITED,
+    HOSTFS_IMAGE,
+    RUNNING,
+    Container,
+    ContainerConfig,
+    Endpoint,
+    EndpointConfig,
+)
+from hatoba.model.ids import new_id, now_rfc3339, validate_container_name
+from hatoba.model.launch import LaunchRequest, ProcessSpec, environment
+from hatoba.model.names import random_name
+from hatoba.model.network import BRIDGE, HOST, NULL, Network
+
+
+@dataclass(frozen=True)
+class EndpointRequest:
+    network: str
+    aliases: tuple[str, ...] = ()
+    ipv4: IPv4Address | None = None
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    config: ContainerConfig
+    name: str | None = None
+    # extra networks beyond the one named by config.network_mode (API EndpointsConfig)
+    endpoints: tuple[EndpointRequest, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+
+def _primary_network(core: Core, mode: str) -> Network:
+    ref = "bridge" if mode in ("", "default") else mode
+    if ref.startswith("container:"):
+        raise InvalidArgument("container network mode is not supported")
+    return core.state.network(ref)
+
+
+def create(core: Core, request: CreateRequest) -> Container:
+    config = request.config
+    for spec in config.extra_hosts:
+        parse_extra_host(spec)
+    if request.name:
+        name = validate_container_name(request.name)
+        clash = next((c for c in core.state.containers.values() if c.name == name), None)
+        if clash is not None:
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container '
+                f'"{clash.id}". You have to remove (or rename) that container to be able to '
+                "reuse that name."
+            )
+    else:
+        name = random_name({c.name for c in core.state.containers.values()})
+    primary = _primary_network(core, config.network_mode)
+    by_network = {e.network: e for e in request.endpoints}
+    wanted = [(primary, by_network.pop(primary.name, by_network.pop(primary.id, None)))]
+    wanted += [(core.state.network(ref), req) for ref, req in by_network.items()]
+    networks: list[EndpointConfig] = []
+    container_id = new_id()
+    for network, req in wanted:
+        if len(wanted) > 1 and network.driver in (HOST, NULL):
+            raise InvalidArgument(
+                "Container cannot be connected to network endpoints: host and none are exclusive"
+            )
+        cfg = endpoint_config(
+            network, req.aliases if req else (), req.ipv4 if req else None, joined_later=False
+        )
+        if cfg.ipv4 is not None:
+            taken = core.state.used_addresses(network.id) | core.state.reserved_static(network.id)
+            claim(network, cfg.ipv4, taken)
+        networks.append(cfg)
+    if primary.driver == HOST and config.ports:
+        request.warnings.append("Published ports are discarded when using host network mode")
+        config = dataclasses.replace(config, ports=())
+    if primary.driver == NULL:
+        config = dataclasses.replace(config, ports=())
+    container = Container(
+        id=container_id,
+        name=name,
+        created=now_rfc3339(),
+        config=config,
+        networks=tuple(networks),
+    )
+    core.commit(containers=[container])
+    return container
+
+
+def _files(
+    core: Core, container: Container, networks: Sequence[Network], eps: Sequence[Endpoint]
+) -> dict[str, str]:
+    cfg = container.config
+    host_mode = any(n.driver == HOST for n in networks)
+    try:
+        host_resolv = parse(core.paths.resolv_conf.read_text())
+    except OSError:
+        host_resolv = parse("")
+    resolv = for_container(
+        host_resolv,
+        embedded_dns=False,
+        host_network=host_mode,
+        dns=cfg.dns,
+        dns_search=cfg.dns_search,
+        dns_options=cfg.dns_options,
+    )
+    if host_mode:
+        try:
+            hosts = open("/etc/hosts", encoding="utf-8").read()  # noqa: SIM115 - read at once
+        except OSError:
+            hosts = ""
+        return {"/etc/resolv.conf": resolv.conf.render(), "/etc/hosts": hosts}
+    addresses = [e.ipv4 for e in eps if e.ipv4 is not None]
+    return {
+        "/etc/hostname": container.hostname + "\n",
+        "/etc/hosts": render_hosts(container.hostname, addresses, cfg.extra_hosts, cfg.domainname),
+        "/etc/resolv.conf": resolv.conf.render(),
+    }
+
+
+def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
+    container = core.state.container(ref)
+    if container.state.running:
+        raise NotModified("container already started")
+    networks = [core.state.network(cfg.network_id) for cfg in container.networks]
+    host_mode = any(n.driver == HOST for n in networks)
+    netns = None if host_mode else core.paths.netns(container.id)
+    image = (
+        core.images.resolve(container.config.image)
+        if container.config.image != HOSTFS_IMAGE
+        else None
+    )
+    with UndoStack() as undo:
+        eps: list[Endpoint] = []
+        slot = 0
+        if netns is not None:
+            core.kernel.create_netns(netns)
+            undo.push("namespace", lambda: core.kernel.remove_netns(netns))
+            for wanted, network in zip(container.networks, networks, strict=True):
+                first_bridge = network.driver == BRIDGE and not any(e.default_route for e in eps)
+                ep = endpoints.attach(
+                    core, undo, container, network, wanted, netns, slot, first_bridge
+                )
+                slot += 1 if ep.ifname else 0
+                eps.append(ep)
+        else:
+            eps = [Endpoint(n.id, new_id(), "", None, None, 0, "", None) for n in networks]
+        cfg = container.config
+        argv = cfg.argv
+        if not argv:
+            raise InvalidArgument("No command specified")
+        launch = LaunchRequest(
+            container_id=container.id,
+            process=ProcessSpec(
+                args=argv,
+                env=environment(image.env if image else (), cfg.env, container.hostname, cfg.tty),
+                cwd=cfg.workdir or "/",
+                terminal=cfg.tty,
+            ),
+            hostname=None if host_mode else container.hostname,
+            netns=netns,
+            layers=image.layers if image else (),
+            files=_files(core, container, networks, eps),
+            open_stdin=cfg.open_stdin,
+            expect_attach=expect_attach,
+        )
+        started = core.runtime.launch(launch)
+        undo.push("process", lambda: core.runtime.signal(started.pid, signal.SIGKILL))
+        running = dataclasses.replace(
+            container,
+            endpoints=tuple(eps),
+            netns=netns or "",
+            next_ifindex=slot,
+            state=dataclasses.replace(
+                container.state,
+                status=RUNNING,
+                pid=started.pid,
+                shim_pid=started.shim_pid,
+                shim_start=started.shim_start_time,
+                exit_code=0,
+                error="",
+                started_at=now_rfc3339(),
+            ),
+        )
+        core.commit(containers=[running])
+        undo.commit()
+    return running
+
+
+def kill(core: Core, ref: str, signum: int) -> Container:
+    container = core.state.container(ref)
+    if not container.state.running:
+        raise Conflict(f"Container {container.id} is not running")
+    core.runtime.signal(container.state.pid, signum)
+    return container
+
+
+def exited(core: Core, container_id: str) -> Container | None:
+    """The shim is gone: record the exit and take the container's network down."""
+    container = core.state.containers.get(container_id)
+    if container is None or not container.state.running:
+        return None
+    status = core.runtime.exit_status(container_id)
+    teardown(core, container)
+    done = dataclasses.replace(
+        container,
+        endpoints=(),
+        netns="",
+        state=dataclasses.replace(
+            container.state,
+            status=EXITED,
+            pid=0,
+            shim_pid=0,
+            shim_start=0,
+            exit_code=status.code if status else 255,
+            finished_at=status.finished_at if status else now_rfc3339(),
+        ),
+    )
+    core.commit(containers=[done])
+    core.runtime.cleanup(container_id)
+    return done
+
+
+def teardown(core: Core, container: Container) -> None:
+    for ep in container.endpoints:
+        endpoints.hold_until_gone(core, ep)
+    if container.netns:
+        core.kernel.remove_netns(container.netns)
+
+
+def remove(core: Core, ref: str) -> Container:
+    container = core.state.container(ref)
+    if container.state.running:
+        raise Conflict(
+            f"You cannot remove a running container {container.id}. Stop the container before "
+            "attempting removal or force remove"
+        )
+    core.commit(removed_containers=[container.id])
+    core.runtime.remove(container.id)
+    return container

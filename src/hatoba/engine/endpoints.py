@@ -1,0 +1,108 @@
+"""Joining a container's namespace to a bridge network, and leaving it."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface
+
+from hatoba.drivers.bridge import container_ifname, veth_name
+from hatoba.engine.core import Core
+from hatoba.engine.undo import UndoStack
+from hatoba.ipam.addresses import allocate, claim, mac_for
+from hatoba.model.container import Container, Endpoint, EndpointConfig
+from hatoba.model.host import AttachRequest
+from hatoba.model.ids import new_id
+from hatoba.model.network import BRIDGE, Network
+
+
+def release_gone(core: Core, network_id: str) -> None:
+    """Free the addresses of detached endpoints whose host veth the kernel has reaped."""
+    pending = core.state.pending.get(network_id)
+    if not pending:
+        return
+    for address, veth in list(pending.items()):
+        if not core.kernel.link_exists(veth):
+            del pending[address]
+    if not pending:
+        del core.state.pending[network_id]
+
+
+def hold_until_gone(core: Core, endpoint: Endpoint) -> None:
+    if endpoint.ipv4 is not None and endpoint.host_ifname:
+        core.state.pending.setdefault(endpoint.network_id, {})[str(endpoint.ipv4)] = (
+            endpoint.host_ifname
+        )
+
+
+def choose_address(
+    core: Core, container: Container, network: Network, cfg: EndpointConfig
+) -> IPv4Address:
+    release_gone(core, network.id)
+    used = core.state.used_addresses(network.id)
+    if cfg.ipv4 is not None:
+        return claim(network, cfg.ipv4, used)
+    used |= core.state.reserved_static(network.id, excluding=container.id)
+    last = core.state.last_address.get(network.id)
+    address = allocate(network, used, IPv4Address(last) if last else None)
+    core.state.last_address[network.id] = str(address)
+    return address
+
+
+def attach(
+    core: Core,
+    undo: UndoStack,
+    container: Container,
+    network: Network,
+    cfg: EndpointConfig,
+    netns: str,
+    slot: int,
+    default_route: bool,
+) -> Endpoint:
+    """Give the container an interface on `network`; `slot` numbers it (eth<slot>)."""
+    if network.driver != BRIDGE or network.bridge is None or network.pool is None:
+        return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
+    pool = network.pool
+    address = choose_address(core, container, network, cfg)
+    endpoint = Endpoint(
+        network_id=network.id,
+        endpoint_id=new_id(),
+        ifname=container_ifname(slot),
+        host_ifname=veth_name(),
+        ipv4=address,
+        prefixlen=pool.subnet.prefixlen,
+        mac=mac_for(address),
+        gateway=pool.gateway,
+        default_route=default_route,
+    )
+    core.kernel.attach(
+        netns,
+        AttachRequest(
+            bridge=network.bridge,
+            host_ifname=endpoint.host_ifname or "",
+            ifname=endpoint.ifname,
+            ifindex=ifindex_of(slot),
+            mac=endpoint.mac,
+            mtu=network.mtu,
+            address=IPv4Interface(f"{address}/{pool.subnet.prefixlen}"),
+            default_gateway=pool.gateway if default_route else None,
+            owner=container.id,
+        ),
+    )
+    # if the operation fails later, the veth dies with the namespace or is deleted: either
+    # way the address must wait until the kernel has removed the host end
+    undo.push("hold address", lambda: hold_until_gone(core, endpoint))
+    return endpoint
+
+
+def detach(core: Core, container: Container, endpoint: Endpoint) -> None:
+    if endpoint.ifname and container.netns:
+        core.kernel.detach(container.netns, ifindex_of(slot_of(endpoint.ifname)))
+    hold_until_gone(core, endpoint)
+
+
+def ifindex_of(slot: int) -> int:
+    """eth<N> is created with ifindex N+2 in its namespace (lo is 1): no lookup needed."""
+    return slot + 2
+
+
+def slot_of(ifname: str) -> int:
+    return int(ifname.removeprefix("eth"))

@@ -1,0 +1,98 @@
+"""The engine in one object: what the API server (or a Python program) calls.
+
+Not thread-safe by design: the service calls it from a single worker thread, so every use case
+runs alone and sees a consistent state. Waiting (for exits, for timeouts) is the caller's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Address
+
+from hatoba.engine import containers, networks, system
+from hatoba.engine.containers import CreateRequest
+from hatoba.engine.core import Core, Paths
+from hatoba.engine.ports import Images, NetKernel, Runtime, Store
+from hatoba.engine.state import State
+from hatoba.model.container import Container
+from hatoba.model.network import Network, NetworkSpec
+
+
+class Engine:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    @classmethod
+    def open(
+        cls,
+        paths: Paths,
+        store: Store,
+        kernel: NetKernel,
+        runtime: Runtime,
+        images: Images,
+        state: State,
+    ) -> Engine:
+        return cls(Core(paths, store, kernel, runtime, images, state))
+
+    @property
+    def state(self) -> State:
+        return self.core.state
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self.core.listeners.append(listener)
+
+    # --- system -----------------------------------------------------------------------------
+
+    def bootstrap(self) -> list[str]:
+        """Predefined networks, then reconciliation; returns the ids of running containers."""
+        system.ensure_predefined(self.core)
+        return system.reconcile(self.core)
+
+    def reset(self) -> None:
+        system.reset(self.core)
+
+    # --- networks ---------------------------------------------------------------------------
+
+    def network(self, ref: str) -> Network:
+        return self.state.network(ref)
+
+    def create_network(self, spec: NetworkSpec) -> Network:
+        return networks.create_network(self.core, spec)
+
+    def remove_network(self, ref: str) -> Network:
+        return networks.remove_network(self.core, ref)
+
+    def prune_networks(self, matches: Callable[[Network], bool]) -> list[str]:
+        return networks.prune_networks(self.core, matches)
+
+    def connect(
+        self,
+        network: str,
+        container: str,
+        aliases: Sequence[str] = (),
+        ipv4: IPv4Address | None = None,
+    ) -> Container:
+        return networks.connect(self.core, network, container, aliases, ipv4)
+
+    def disconnect(self, network: str, container: str, force: bool = False) -> Container:
+        return networks.disconnect(self.core, network, container, force)
+
+    # --- containers -------------------------------------------------------------------------
+
+    def container(self, ref: str) -> Container:
+        return self.state.container(ref)
+
+    def create_container(self, request: CreateRequest) -> Container:
+        return containers.create(self.core, request)
+
+    def start(self, ref: str, expect_attach: int = 0) -> Container:
+        return containers.start(self.core, ref, expect_attach)
+
+    def kill(self, ref: str, signum: int) -> Container:
+        return containers.kill(self.core, ref, signum)
+
+    def exited(self, container_id: str) -> Container | None:
+        return containers.exited(self.core, container_id)
+
+    def remove(self, ref: str) -> Container:
+        return containers.remove(self.core, ref)

@@ -1,0 +1,105 @@
+"""Start-up and shutdown: predefined networks, reconciliation with the kernel, reset."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from hatoba.engine import containers, networks
+from hatoba.engine.core import Core
+from hatoba.engine.endpoints import release_gone
+from hatoba.errors import HatobaError, KernelError
+from hatoba.model.container import RUNNING
+from hatoba.model.network import BRIDGE, HOST, NULL, NetworkSpec
+
+log = logging.getLogger("hatoba.engine")
+
+
+def ensure_predefined(core: Core) -> None:
+    """bridge (hatoba0), host and none, created on the first start."""
+    for name, driver in (("bridge", BRIDGE), ("host", HOST), ("none", NULL)):
+        if core.state.network_by_name(name) is None:
+            networks.create_network(core, NetworkSpec(name=name, driver=driver), predefined=True)
+
+
+def reconcile(core: Core) -> list[str]:
+    """Make the kernel and the records agree after a restart or a crash.
+
+    Returns the ids of containers still running (the caller watches their shims).
+    """
+    running: list[str] = []
+    for container in list(core.state.containers.values()):
+        if container.state.status != RUNNING:
+            continue
+        alive = core.runtime.is_alive(container.state.shim_pid, container.state.shim_start)
+        if alive and (not container.netns or os.path.exists(container.netns)):
+            running.append(container.id)
+        else:
+            if alive:
+                core.runtime.signal(container.state.pid, 9)
+            containers.exited(core, container.id)
+    live_ids = set(running)
+    # namespaces, crun state and run dirs that no running record owns
+    for handle in core.kernel.netns_handles(str(core.paths.netns_dir)):
+        if os.path.basename(handle) not in live_ids:
+            core.kernel.remove_netns(handle)
+    for cid in core.runtime.known_run_dirs():
+        if cid not in live_ids:
+            core.runtime.kill_leftover(cid)
+            core.runtime.cleanup(cid)
+    # links: drop what no record owns, rebuild bridges that vanished
+    network_ids = set(core.state.networks)
+    bridges_present = set()
+    for link in core.kernel.owned_links():
+        if link.kind == "bridge":
+            if link.owner in network_ids:
+                bridges_present.add(link.owner)
+            else:
+                _delete(core, link.name)
+        elif link.kind == "veth" and link.owner not in live_ids:
+            _delete(core, link.name)
+    for network in core.state.networks.values():
+        if network.driver == BRIDGE and network.id not in bridges_present:
+            log.warning(
+                "bridge %s of network %s was missing: recreated", network.bridge, network.name
+            )
+            networks.ensure_bridge(core, network)
+    for network_id in list(core.state.pending):
+        release_gone(core, network_id)
+    return running
+
+
+def _delete(core: Core, name: str) -> None:
+    try:
+        core.kernel.delete_link(name)
+    except KernelError as exc:
+        log.warning("could not delete leftover link %s: %s", name, exc)
+
+
+def reset(core: Core) -> None:
+    """Remove every container, network, link and namespace hatoba made (best effort, all of it)."""
+    errors: list[HatobaError] = []
+    for container in list(core.state.containers.values()):
+        try:
+            if container.state.running:
+                core.runtime.signal(container.state.pid, 9)
+                containers.teardown(core, container)
+            core.runtime.kill_leftover(container.id)
+            core.commit(removed_containers=[container.id])
+            core.runtime.remove(container.id)
+        except HatobaError as exc:
+            errors.append(exc)
+    for network in list(core.state.networks.values()):
+        try:
+            core.commit(removed_networks=[network.id])
+            if network.bridge:
+                core.kernel.delete_link(network.bridge)
+        except HatobaError as exc:
+            errors.append(exc)
+    for handle in core.kernel.netns_handles(str(core.paths.netns_dir)):
+        core.kernel.remove_netns(handle)
+    for link in core.kernel.owned_links():
+        _delete(core, link.name)
+    core.state.pending.clear()
+    if errors:
+        raise errors[0]

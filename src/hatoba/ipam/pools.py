@@ -1,0 +1,74 @@
+"""Subnets for networks: Docker's default pools, user subnets, gateways and ranges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv4Network
+
+from hatoba.errors import Conflict, InvalidArgument
+from hatoba.model.network import IpamPool
+
+
+def _default_pools() -> tuple[IPv4Network, ...]:
+    # moby ipamutils: 172.17-31.0.0/16, then 192.168.0.0/16 cut into /20s
+    sixteens = [IPv4Network(f"172.{n}.0.0/16") for n in range(17, 32)]
+    twenties = list(IPv4Network("192.168.0.0/16").subnets(new_prefix=20))
+    return (*sixteens, *twenties)
+
+
+DEFAULT_POOLS = _default_pools()
+NO_POOL = (
+    "could not find an available, non-overlapping IPv4 address pool among the defaults "
+    "to assign to the network"
+)
+
+
+def choose_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
+    """The first default pool that overlaps nothing in `taken` (networks, host routes)."""
+    used = list(taken)
+    for candidate in DEFAULT_POOLS:
+        if not any(candidate.overlaps(other) for other in used):
+            return candidate
+    raise Conflict(NO_POOL)
+
+
+def check_user_subnet(subnet: IPv4Network, taken: Iterable[IPv4Network]) -> None:
+    if any(subnet.overlaps(other) for other in taken):
+        raise Conflict("Pool overlaps with other one on this address space")
+
+
+def parse_subnet(text: str) -> IPv4Network:
+    try:
+        return IPv4Network(text, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"invalid CIDR address: {text}") from None
+
+
+def parse_address(text: str, what: str = "address") -> IPv4Address:
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid {what}: {text}") from None
+
+
+def make_pool(
+    subnet: IPv4Network,
+    *,
+    gateway: IPv4Address | None = None,
+    ip_range: IPv4Network | None = None,
+    user_subnet: bool = False,
+) -> IpamPool:
+    """Validate gateway and range against the subnet; the default gateway is the first host."""
+    if subnet.prefixlen > 30 and gateway is None:
+        raise Conflict("failed to allocate gateway (): No available addresses on this pool")
+    if gateway is not None and gateway not in subnet:
+        raise InvalidArgument(f"no matching subnet for gateway {gateway}")
+    if ip_range is not None and not ip_range.subnet_of(subnet):
+        raise InvalidArgument(f"no matching subnet for range {ip_range}")
+    return IpamPool(
+        subnet=subnet,
+        gateway=gateway or subnet.network_address + 1,
+        ip_range=ip_range,
+        user_subnet=user_subnet,
+        user_gateway=gateway is not None,
+    )

@@ -1,0 +1,170 @@
+"""The host's network stack as the engine sees it: bridges, container namespaces, veth pairs.
+
+All calls come from the engine's worker thread. One rtnetlink socket serves the host
+namespace (the namespace this object was created in); container namespaces get a socket each,
+opened inside the namespace when it is created (or first needed after a restart) and kept
+until the namespace is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from ipaddress import IPv4Interface
+
+from hatoba.errors import KernelError
+from hatoba.kernel import netlink as nl
+from hatoba.kernel.netns import call_in_netns, create_netns, is_netns_handle, remove_handle
+from hatoba.model.host import OWNER_PREFIX, AttachRequest, HostFacts, OwnedLink
+
+
+class HostKernel:
+    def __init__(self) -> None:
+        self._host = nl.NetlinkSocket()
+        self._sandboxes: dict[str, nl.NetlinkSocket] = {}
+        self._bridge_index: dict[str, int] = {}
+
+    def close(self) -> None:
+        for sock in self._sandboxes.values():
+            sock.close()
+        self._sandboxes.clear()
+        self._host.close()
+
+    # --- facts ------------------------------------------------------------------------------
+
+    def host_facts(self) -> HostFacts:
+        links = {link.index: link for link in self._host.links()}
+        routes = self._host.routes()
+        uplink_mtu = next(
+            (links[r.oif].mtu for r in routes if r.dst.prefixlen == 0 and r.oif in links), 1500
+        )
+        taken = {r.dst for r in routes if r.dst.prefixlen > 0}
+        taken.update(a.network for a in self._host.addresses() if not a.network.is_loopback)
+        return HostFacts(uplink_mtu=uplink_mtu, taken=tuple(sorted(taken)))
+
+    # --- bridges ----------------------------------------------------------------------------
+
+    def create_bridge(
+        self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str
+    ) -> None:
+        self._host.request(
+            [nl.bridge_create(name, mac, mtu, OWNER_PREFIX + owner)], f"create bridge {name}"
+        )
+        try:
+            index = self._index(name)
+            self._host.request(
+                [nl.address_add(index, gateway.network, gateway.ip), nl.link_up(index)],
+                f"configure bridge {name}",
+            )
+        except KernelError:
+            self.delete_link(name)
+            raise
+
+    def delete_link(self, name: str) -> None:
+        """Idempotent: a link that is already gone counts as deleted."""
+        self._bridge_index.pop(name, None)
+        try:
+            self._host.request([nl.link_delete(name=name)], f"delete {name}")
+        except KernelError as exc:
+            if exc.errno not in (19, 2):  # ENODEV, ENOENT
+                raise
+
+    def link_exists(self, name: str) -> bool:
+        return self._host.link(name) is not None
+
+    def owned_links(self) -> list[OwnedLink]:
+        return [
+            OwnedLink(link.name, link.kind, link.alias[len(OWNER_PREFIX) :])
+            for link in self._host.links()
+            if link.alias.startswith(OWNER_PREFIX)
+        ]
+
+    def _index(self, name: str) -> int:
+        index = self._bridge_index.get(name)
+        if index is None:
+            link = self._host.link(name)
+            if link is None:
+                raise KernelError(f"link {name} not found", 19)
+            index = self._bridge_index[name] = link.index
+        return index
+
+    # --- container namespaces ---------------------------------------------------------------
+
+    def create_netns(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        sock = create_netns(path, then=_sandbox_socket)
+        assert sock is not None
+        self._sandboxes[path] = sock
+
+    def remove_netns(self, path: str) -> None:
+        """Drop the handle and let the kernel reap the namespace and its veth ends.
+
+        Deleting a veth synchronously waits ~30 ms for RCU; unmounting costs ~0.1 ms.
+        """
+        sock = self._sandboxes.pop(path, None)
+        if sock is not None:
+            sock.close()
+        remove_handle(path)
+
+    def netns_handles(self, directory: str) -> list[str]:
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return []
+        return [os.path.join(directory, n) for n in names]
+
+    def _sandbox(self, path: str) -> nl.NetlinkSocket:
+        sock = self._sandboxes.get(path)
+        if sock is None:
+            if not is_netns_handle(path):
+                raise KernelError(f"network namespace {path} is gone", 2)
+            sock = self._sandboxes[path] = call_in_netns(path, nl.NetlinkSocket)
+        return sock
+
+    def attach(self, netns: str, request: AttachRequest) -> None:
+        sandbox = self._sandbox(netns)
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._host.request(
+                [
+                    nl.veth_create(
+                        request.host_ifname,
+                        request.ifname,
+                        request.ifindex,
+                        request.mac,
+                        fd,
+                        self._index(request.bridge),
+                        request.mtu,
+                        OWNER_PREFIX + request.owner,
+                    )
+                ],
+                f"create veth pair {request.host_ifname}",
+            )
+        finally:
+            os.close(fd)
+        messages = [
+            nl.link_up(request.ifindex),
+            nl.address_add(request.ifindex, request.address.network, request.address.ip),
+        ]
+        if request.default_gateway is not None:
+            messages.append(nl.default_route(request.default_gateway, request.ifindex))
+        try:
+            sandbox.request(messages, f"configure {request.ifname}")
+        except KernelError:
+            with contextlib.suppress(KernelError):
+                self._host.request([nl.link_delete(name=request.host_ifname)], "undo veth")
+            raise
+
+    def detach(self, netns: str, ifindex: int) -> None:
+        """Ask the kernel to delete the container end (and so the pair) without waiting.
+
+        The deletion itself takes ~30 ms of RCU waits; the caller must not hand the address out
+        again before the host end is gone (see `link_exists`).
+        """
+        self._sandbox(netns).send_nowait([nl.link_delete(ifindex)])
+
+
+def _sandbox_socket() -> nl.NetlinkSocket:
+    sock = nl.NetlinkSocket()
+    sock.request([nl.link_up(1)], "bring up lo")
+    return sock

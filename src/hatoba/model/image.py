@@ -1,0 +1,18 @@
+"""An image as the engine needs it to create and run a container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    reference: str
+    cmd: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    # layer directories, lowest first; empty for `hostfs`
+    layers: tuple[str, ...] = ()

@@ -1,0 +1,113 @@
+"""A single-threaded helper forked at service start, before any thread exists.
+
+The service is multithreaded (event loop, engine worker, namespace threads), and forking a
+threaded Python process to run Python code in the child is unsafe: locks held by other threads
+stay locked forever in the child. Shims are Python, so they are forked from this helper, which
+never starts a thread. Forking it costs ~1 ms, where starting a fresh interpreter costs ~15 ms.
+
+When the service goes away the helper sees EOF and exits; the shims it made carry on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import traceback
+from typing import Any
+
+from hatoba.errors import KernelError
+
+
+class ForkServer:
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls) -> ForkServer:
+        if threading.active_count() > 1:
+            raise RuntimeError("the fork server must be started before any thread")
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            parent.close()
+            code = 0
+            try:
+                _serve(child)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            os._exit(code)
+        child.close()
+        return cls(pid, parent)
+
+    def spawn_shim(self, request: dict[str, Any], fds: list[int]) -> int:
+        """Fork a shim for `request`; `fds` are passed to it (and stay open here)."""
+        with self._lock:
+            try:
+                socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
+                reply = json.loads(self._sock.recv(4096) or b"{}")
+            except OSError as exc:
+                raise KernelError(f"fork server: {exc}") from exc
+        if "pid" not in reply:
+            raise KernelError(f"fork server: {reply.get('error', 'no reply')}")
+        return int(reply["pid"])
+
+    def close(self) -> None:
+        self._sock.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from hatoba.runtime import shim  # imported here: the service itself never needs it
+
+    while True:
+        readable, _, _ = select.select([sock], [], [], 1.0)
+        _reap()
+        if not readable:
+            continue
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 16)
+        except OSError:
+            return
+        if not msg:
+            return
+        request = json.loads(msg)
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            sock.send(json.dumps({"error": str(exc)}).encode())
+            continue
+        if pid == 0:
+            sock.close()
+            code = 127
+            try:
+                code = shim.main(request, fds)
+            except BaseException:
+                traceback.print_exc(file=sys.stderr)
+            os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        sock.send(json.dumps({"pid": pid}).encode())
+
+
+def _reap() -> None:  # pragma: no cover - runs in the child
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return

@@ -1,0 +1,417 @@
+"""The per-container shim: the container's parent for its whole life, independent of the service.
+
+Forked by the fork server, it
+1. leaves the service's session and becomes a child subreaper, so the container's init is
+   reparented to it once `crun run --detach` returns;
+2. enters a mount namespace of its own (a slave of the host's) where it hides the hybrid
+   cgroup layout that crun refuses, and mounts the image's overlay (so the overlay disappears
+   with the container, even after a crash);
+3. runs crun, reports `OK <pid>` or `ERR <message>` on the ready pipe;
+4. copies the container's output to the json-file log and to attached clients (buffering it
+   until the expected clients are there), feeds stdin from them, and
+5. when the container exits, writes its exit status to `exit.json` and removes crun's state.
+
+Attach protocol on `<dir>/attach.sock`: the client sends one mode byte, `A` (attach: receive
+output, may send input) or `C` (control only). Client frames: type byte, 4-byte big-endian
+length, payload; types 0 stdin data, 1 stdin closed, 2 resize ("rows cols"). Output frames use
+Docker's multiplexed header: stream byte (1 stdout, 2 stderr), three zero bytes, 4-byte length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hatoba.kernel import libc
+
+STDOUT, STDERR = 1, 2
+_BUFFER_LIMIT = 4 << 20
+_ATTACH_WAIT = 10.0
+
+
+def rfc3339_now() -> str:
+    ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    return struct.pack(">BxxxI", stream, len(data)) + data
+
+
+@dataclass
+class _Client:
+    sock: socket.socket
+    attach: bool
+    inbuf: bytearray = field(default_factory=bytearray)
+
+
+class _LogWriter:
+    """Docker's json-file format: one JSON object per line of output."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self._partial: dict[int, bytes] = {}
+
+    def write(self, stream: int, data: bytes) -> None:
+        pending = self._partial.pop(stream, b"") + data
+        lines = pending.split(b"\n")
+        tail = lines.pop()
+        out = [self._entry(stream, line + b"\n") for line in lines]
+        if len(tail) > 16384:
+            out.append(self._entry(stream, tail))
+        elif tail:
+            self._partial[stream] = tail
+        if out:
+            os.write(self._fd, b"".join(out))
+
+    def flush(self) -> None:
+        for stream, tail in list(self._partial.items()):
+            os.write(self._fd, self._entry(stream, tail))
+        self._partial.clear()
+
+    @staticmethod
+    def _entry(stream: int, data: bytes) -> bytes:
+        record = {
+            "log": data.decode("utf-8", "replace"),
+            "stream": "stdout" if stream == STDOUT else "stderr",
+            "time": rfc3339_now(),
+        }
+        return json.dumps(record).encode() + b"\n"
+
+
+class Shim:
+    def __init__(self, request: dict[str, Any], ready_fd: int) -> None:
+        self.req = request
+        self.dir: str = request["dir"]
+        self.ready_fd = ready_fd
+        self.sel = selectors.DefaultSelector()
+        self.clients: list[_Client] = []
+        self.expected_attach: int = request.get("expect_attach", 0)
+        self.buffered: list[tuple[int, bytes]] = []
+        self.buffered_size = 0
+        self.buffer_deadline = time.monotonic() + _ATTACH_WAIT
+        self.log = _LogWriter(request["log"])
+        self.stdin_fd: int | None = None
+        self.master_fd: int | None = None
+        self.outputs: dict[int, int] = {}  # fd -> stream
+        self.container_pid = 0
+        self.status: int | None = None
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def isolate(self) -> None:
+        os.setsid()
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+        libc.unshare(libc.CLONE_NEWNS)
+        libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+        if os.path.isdir("/sys/fs/cgroup/unified"):
+            # crun 1.8 refuses cgroup v1/v2 hybrid hosts even with cgroups disabled
+            libc.mount("tmpfs", "/sys/fs/cgroup", "tmpfs", 0, "size=4k,mode=755")
+        overlay = self.req.get("overlay")
+        if overlay:
+            data = (
+                f"lowerdir={':'.join(overlay['lower'])},"
+                f"upperdir={overlay['upper']},workdir={overlay['work']}"
+            )
+            libc.mount("overlay", overlay["target"], "overlay", 0, data)
+
+    def listen(self, name: str) -> socket.socket:
+        path = os.path.join(self.dir, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
+        sock.listen(16)
+        return sock
+
+    def run_crun(self) -> None:
+        req = self.req
+        console = self.listen("console.sock") if req["tty"] else None
+        argv = [
+            req["crun"],
+            "--root",
+            req["crun_root"],
+            f"--log=file:{os.path.join(self.dir, 'crun.log')}",
+            "--cgroup-manager=disabled",
+            "run",
+            "--detach",
+            "--bundle",
+            req["bundle"],
+            "--pid-file",
+            os.path.join(self.dir, "container.pid"),
+        ]
+        if console is not None:
+            argv += ["--console-socket", console.getsockname()]
+        argv.append(req["id"])
+
+        stdin_r = None
+        if req["stdin"] and not req["tty"]:
+            stdin_r, stdin_w = os.pipe()
+            self.stdin_fd = stdin_w
+        child_fds: list[int] = []
+        if not req["tty"]:
+            for stream in (STDOUT, STDERR):
+                r, w = os.pipe()
+                self.outputs[r] = stream
+                child_fds.append(w)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        proc = subprocess.Popen(
+            argv,
+            stdin=stdin_r if stdin_r is not None else devnull,
+            stdout=child_fds[0] if child_fds else devnull,
+            stderr=child_fds[1] if child_fds else devnull,
+            close_fds=True,
+        )
+        for fd in (*child_fds, devnull, *((stdin_r,) if stdin_r is not None else ())):
+            os.close(fd)
+        if console is not None:
+            console.settimeout(30)
+            try:
+                conn, _ = console.accept()
+                _msg, fds, _f, _a = socket.recv_fds(conn, 1024, 1)
+                conn.close()
+                self.master_fd = fds[0]
+                self.outputs[self.master_fd] = STDOUT
+            except OSError:
+                pass
+            console.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.dir, "console.sock"))
+        rc = proc.wait()
+        if rc != 0 or (req["tty"] and self.master_fd is None):
+            raise RuntimeError(self.crun_error() or f"crun exited with status {rc}")
+        with open(os.path.join(self.dir, "container.pid"), encoding="ascii") as f:
+            self.container_pid = int(f.read().strip())
+
+    def crun_error(self) -> str:
+        try:
+            with open(os.path.join(self.dir, "crun.log"), encoding="utf-8", errors="replace") as f:
+                lines = [line.strip() for line in f if line.strip()]
+        except FileNotFoundError:
+            return ""
+        if not lines:
+            return ""
+        last = lines[-1]
+        with contextlib.suppress(ValueError):
+            return str(json.loads(last).get("msg", last))
+        return last
+
+    def report(self, text: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.ready_fd, text.encode() + b"\n")
+            os.close(self.ready_fd)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def serve(self, attach_sock: socket.socket) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        attach_sock.setblocking(False)
+        self.sel.register(attach_sock, selectors.EVENT_READ, "listen")
+        self.sel.register(wake_r, selectors.EVENT_READ, "signal")
+        for fd in self.outputs:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, "output")
+        self.reap()
+        while self.outputs or self.status is None:
+            timeout = 1.0 if self.expected_attach else None
+            for key, _ in self.sel.select(timeout):
+                if key.data == "listen":
+                    self.accept(attach_sock)
+                elif key.data == "signal":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 512)
+                    self.reap()
+                elif key.data == "output":
+                    self.read_output(key.fd)  # type: ignore[arg-type]
+                else:
+                    self.read_client(key.data)
+            if self.expected_attach and time.monotonic() > self.buffer_deadline:
+                self.release_buffer()
+        self.finish(attach_sock)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.container_pid:
+                self.status = status
+
+    def read_output(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO from a pty master once the last slave is closed
+            data = b""
+        if not data:
+            self.sel.unregister(fd)
+            os.close(fd)
+            self.outputs.pop(fd, None)
+            if fd == self.master_fd:
+                self.master_fd = None
+            return
+        stream = self.outputs[fd]
+        self.log.write(stream, data)
+        self.send_output(stream, data)
+
+    def send_output(self, stream: int, data: bytes) -> None:
+        if self.expected_attach:
+            self.buffered.append((stream, data))
+            self.buffered_size += len(data)
+            if self.buffered_size > _BUFFER_LIMIT:
+                self.release_buffer()
+            return
+        payload = frame(stream, data)
+        for client in [c for c in self.clients if c.attach]:
+            try:
+                client.sock.setblocking(True)
+                client.sock.sendall(payload)
+                client.sock.setblocking(False)
+            except OSError:
+                self.drop(client)
+
+    def release_buffer(self) -> None:
+        self.expected_attach = 0
+        pending, self.buffered, self.buffered_size = self.buffered, [], 0
+        for stream, data in pending:
+            self.send_output(stream, data)
+
+    def accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                return
+            conn.settimeout(5)
+            try:
+                mode = conn.recv(1)
+            except OSError:
+                conn.close()
+                continue
+            conn.setblocking(False)
+            client = _Client(conn, attach=mode == b"A")
+            self.clients.append(client)
+            self.sel.register(conn, selectors.EVENT_READ, client)
+            if client.attach and self.expected_attach:
+                self.expected_attach -= 1
+                if self.expected_attach == 0:
+                    self.release_buffer()
+
+    def read_client(self, client: _Client) -> None:
+        try:
+            data = client.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(client)
+            return
+        client.inbuf += data
+        while len(client.inbuf) >= 5:
+            kind, length = struct.unpack_from(">BI", client.inbuf)
+            if len(client.inbuf) < 5 + length:
+                break
+            payload = bytes(client.inbuf[5 : 5 + length])
+            del client.inbuf[: 5 + length]
+            self.handle_frame(kind, payload)
+
+    def handle_frame(self, kind: int, payload: bytes) -> None:
+        target = self.master_fd if self.master_fd is not None else self.stdin_fd
+        if kind == 0 and target is not None:
+            with contextlib.suppress(OSError):
+                os.write(target, payload)
+        elif kind == 1 and self.stdin_fd is not None:
+            os.close(self.stdin_fd)
+            self.stdin_fd = None
+        elif kind == 2 and self.master_fd is not None:
+            with contextlib.suppress(ValueError, OSError):
+                rows, cols = (int(x) for x in payload.split())
+                fcntl.ioctl(
+                    self.master_fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0)
+                )
+
+    def drop(self, client: _Client) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(client.sock)
+        with contextlib.suppress(ValueError):
+            self.clients.remove(client)
+        client.sock.close()
+
+    def finish(self, attach_sock: socket.socket) -> None:
+        self.release_buffer()
+        self.log.flush()
+        status = self.status or 0
+        code = os.waitstatus_to_exitcode(status)
+        exit_code = 128 - code if code < 0 else code
+        tmp = os.path.join(self.dir, "exit.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"code": exit_code, "finished_at": rfc3339_now()}, f)
+        os.rename(tmp, os.path.join(self.dir, "exit.json"))
+        for client in list(self.clients):
+            self.drop(client)
+        attach_sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.dir, "attach.sock"))
+        subprocess.run(
+            [
+                self.req["crun"],
+                "--root",
+                self.req["crun_root"],
+                "delete",
+                "--force",
+                self.req["id"],
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+
+
+def main(request: dict[str, Any], fds: list[int]) -> int:
+    """Entry point in the forked child; returns the shim's own exit status."""
+    ready_fd = fds[0]
+    shim_log = os.open(
+        os.path.join(request["dir"], "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640
+    )
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(shim_log, 1)
+    os.dup2(shim_log, 2)
+    os.close(devnull)
+    os.close(shim_log)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    shim = Shim(request, ready_fd)
+    try:
+        shim.isolate()
+        attach_sock = shim.listen("attach.sock")
+        shim.run_crun()
+    except Exception as exc:
+        shim.report(f"ERR {exc}")
+        return 1
+    shim.report(f"OK {shim.container_pid}")
+    shim.serve(attach_sock)
+    return 0

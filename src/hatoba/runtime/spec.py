@@ -1,0 +1,145 @@
+"""The OCI runtime configuration (config.json) of a container. Pure: data in, dict out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hatoba.model.launch import ProcessSpec
+
+# Docker's default capability set
+DEFAULT_CAPS = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+
+_MASKED = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+)
+_READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str
+    destination: str
+    recursive: bool = False
+    readonly: bool = False
+
+    def mount(self) -> dict[str, Any]:
+        options = ["rbind" if self.recursive else "bind"]
+        if self.readonly:
+            options.append("ro")
+        return {
+            "destination": self.destination,
+            "type": "bind",
+            "source": self.source,
+            "options": options,
+        }
+
+
+def process(spec: ProcessSpec) -> dict[str, Any]:
+    caps = list(DEFAULT_CAPS)
+    return {
+        "terminal": spec.terminal,
+        "user": {"uid": 0, "gid": 0},
+        "args": list(spec.args),
+        "env": list(spec.env),
+        "cwd": spec.cwd or "/",
+        "capabilities": dict.fromkeys(("bounding", "effective", "permitted"), caps),
+        "noNewPrivileges": False,
+    }
+
+
+def config(
+    *,
+    rootfs: str,
+    proc: ProcessSpec,
+    hostname: str | None,
+    netns: str | None,
+    binds: Sequence[Bind],
+) -> dict[str, Any]:
+    """`netns` None shares the caller's network namespace (`--net host`), and then the host's
+    UTS namespace too, as Docker does; `hostname` is ignored in that case."""
+    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]
+    if netns is not None:
+        namespaces += [{"type": "network", "path": netns}, {"type": "uts"}]
+    doc: dict[str, Any] = {
+        "ociVersion": "1.0.2",
+        "process": process(proc),
+        "root": {"path": rootfs, "readonly": False},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": [
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/dev/mqueue",
+                "type": "mqueue",
+                "source": "mqueue",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
+            *(bind.mount() for bind in binds),
+        ],
+        "linux": {
+            "namespaces": namespaces,
+            # Host unmounts (namespace handles of removed containers) must reach every
+            # container's copy, or those namespaces would never be freed.
+            "rootfsPropagation": "rslave",
+            "maskedPaths": list(_MASKED),
+            "readonlyPaths": list(_READONLY),
+        },
+    }
+    if netns is not None and hostname:
+        doc["hostname"] = hostname
+    return doc
