@@ -1,0 +1,153 @@
+"""`import --change` instructions: Dockerfile lines applied to a container config.
+
+Supported: CMD, ENTRYPOINT, ENV, EXPOSE, WORKDIR, LABEL, USER — the exec (JSON array) and
+shell forms as Docker's builder parses them. Not done: `$VAR` substitution and line
+continuations.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hatoba.errors import InvalidArgument
+
+# What Docker's BuildFromConfig accepts (builder/dockerfile/builder.go validCommitCommands);
+# the ones not listed in _HANDLERS are valid for Docker but not implemented here.
+_VALID = {
+    "cmd", "entrypoint", "env", "expose", "label", "user", "workdir",
+    "healthcheck", "onbuild", "volume",
+}  # fmt: skip
+_PROTOCOLS = ("tcp", "udp", "sctp")
+_SHELL = ["/bin/sh", "-c"]
+
+
+def apply_changes(config: dict[str, Any], changes: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of a Go-shaped container config with each instruction applied in order."""
+    result = dict(config)
+    for change in changes:
+        line = change.strip()
+        if not line:
+            continue
+        word, _, rest = line.partition(" ")
+        keyword = word.lower()
+        if keyword not in _VALID:
+            raise InvalidArgument(f"{keyword} is not a valid change command")
+        handler = _HANDLERS.get(keyword)
+        if handler is None:
+            raise InvalidArgument(f"{keyword} is not supported as a change command by hatoba")
+        handler(result, rest.strip())
+    return result
+
+
+def _argv(keyword: str, rest: str) -> list[str]:
+    if not rest:
+        raise InvalidArgument(f"{keyword.upper()} requires at least one argument")
+    if rest.startswith("["):
+        try:
+            value = json.loads(rest)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    return [*_SHELL, rest]
+
+
+def _cmd(config: dict[str, Any], rest: str) -> None:
+    config["Cmd"] = _argv("cmd", rest)
+
+
+def _entrypoint(config: dict[str, Any], rest: str) -> None:
+    config["Entrypoint"] = _argv("entrypoint", rest)
+
+
+def _pairs(keyword: str, rest: str) -> list[tuple[str, str]]:
+    """`k=v k2="v 2"`, or the legacy `k value with spaces` form."""
+    if not rest:
+        raise InvalidArgument(f"{keyword.upper()} requires at least one argument")
+    first = rest.split(None, 1)[0]
+    if "=" not in first:
+        key, _, value = rest.partition(" ")
+        if not value.strip():
+            raise InvalidArgument(f"{keyword.upper()} must have two arguments")
+        return [(key, value.strip())]
+    try:
+        words = shlex.split(rest)
+    except ValueError as e:
+        raise InvalidArgument(f"{keyword.upper()}: {e}") from None
+    pairs = []
+    for word in words:
+        key, eq, value = word.partition("=")
+        if not eq:
+            raise InvalidArgument(
+                f"Syntax error - can't find = in {word!r}. Must be of the form: name=value"
+            )
+        if not key:
+            raise InvalidArgument(f"{keyword.upper()} names can not be blank")
+        pairs.append((key, value))
+    return pairs
+
+
+def _env(config: dict[str, Any], rest: str) -> None:
+    env = list(config.get("Env") or [])
+    for key, value in _pairs("env", rest):
+        env = [e for e in env if e.partition("=")[0] != key]
+        env.append(f"{key}={value}")
+    config["Env"] = env
+
+
+def _label(config: dict[str, Any], rest: str) -> None:
+    labels = dict(config.get("Labels") or {})
+    labels.update(_pairs("label", rest))
+    config["Labels"] = labels
+
+
+def _expose(config: dict[str, Any], rest: str) -> None:
+    if not rest:
+        raise InvalidArgument("EXPOSE requires at least one argument")
+    ports = dict(config.get("ExposedPorts") or {})
+    for spec in rest.split():
+        ports.update({port: {} for port in _port_spec(spec)})
+    config["ExposedPorts"] = dict(sorted(ports.items()))
+
+
+def _port_spec(spec: str) -> list[str]:
+    number, _, proto = spec.partition("/")
+    proto = proto.lower() or "tcp"
+    if proto not in _PROTOCOLS:
+        raise InvalidArgument(f"invalid proto: {proto}")
+    low, dash, high = number.partition("-")
+    try:
+        start, end = int(low), int(high if dash else low)
+    except ValueError:
+        raise InvalidArgument(f"invalid containerPort: {number}") from None
+    if not 0 < start <= end <= 65535:
+        raise InvalidArgument(f"invalid containerPort: {number}")
+    return [f"{port}/{proto}" for port in range(start, end + 1)]
+
+
+def _workdir(config: dict[str, Any], rest: str) -> None:
+    if not rest:
+        raise InvalidArgument("WORKDIR requires exactly one argument")
+    current = config.get("WorkingDir") or "/"
+    config["WorkingDir"] = posixpath.normpath(posixpath.join("/", current, rest))
+
+
+def _user(config: dict[str, Any], rest: str) -> None:
+    if not rest:
+        raise InvalidArgument("USER requires exactly one argument")
+    config["User"] = rest
+
+
+_HANDLERS: dict[str, Callable[[dict[str, Any], str], None]] = {
+    "cmd": _cmd,
+    "entrypoint": _entrypoint,
+    "env": _env,
+    "label": _label,
+    "expose": _expose,
+    "workdir": _workdir,
+    "user": _user,
+}

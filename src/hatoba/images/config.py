@@ -1,0 +1,194 @@
+"""Image config JSON (Docker's image.Image / OCI image config): parsed once into typed values.
+
+The config bytes are kept verbatim in the store because the image id is their sha256; this
+module only reads them, and writes the config of an imported root file system.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hatoba.errors import InvalidArgument
+from hatoba.model.ids import ZERO_TIME
+
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedConfig:
+    """What the store needs from a config document."""
+
+    config: ImageConfig
+    created: str
+    diff_ids: tuple[str, ...]
+    architecture: str
+    os: str
+    raw: Mapping[str, Any]
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def is_digest(text: object) -> bool:
+    return isinstance(text, str) and bool(_DIGEST_RE.match(text))
+
+
+def host_architecture() -> str:
+    machine = platform.machine()
+    return _GO_ARCH.get(machine, machine)
+
+
+def parse_config(data: bytes) -> ParsedConfig:
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidArgument(f"invalid image config: {e}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument("invalid image config: not a JSON object")
+    rootfs = doc.get("rootfs")
+    if not isinstance(rootfs, dict) or rootfs.get("type") != "layers":
+        raise InvalidArgument('invalid image config: rootfs.type must be "layers"')
+    diff_ids = rootfs.get("diff_ids") or []
+    if not isinstance(diff_ids, list) or not all(is_digest(d) for d in diff_ids):
+        raise InvalidArgument("invalid image config: rootfs.diff_ids must be sha256 digests")
+    os_name = _opt_str(doc, "os") or "linux"
+    if os_name != "linux":
+        raise InvalidArgument(f"image operating system {os_name!r} cannot be used on this platform")
+    container = doc.get("config") or {}
+    if not isinstance(container, dict):
+        raise InvalidArgument("invalid image config: config must be an object")
+    return ParsedConfig(
+        config=_container_config(container),
+        created=_opt_str(doc, "created") or ZERO_TIME,
+        diff_ids=tuple(diff_ids),
+        architecture=_opt_str(doc, "architecture"),
+        os=os_name,
+        raw=doc,
+    )
+
+
+def _container_config(doc: Mapping[str, Any]) -> ImageConfig:
+    ports = doc.get("ExposedPorts") or {}
+    labels = doc.get("Labels") or {}
+    if not isinstance(ports, dict) or not isinstance(labels, dict):
+        raise InvalidArgument("invalid image config: ExposedPorts and Labels must be objects")
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise InvalidArgument("invalid image config: label values must be strings")
+    return ImageConfig(
+        cmd=_opt_argv(doc, "Cmd"),
+        entrypoint=_opt_argv(doc, "Entrypoint"),
+        env=_opt_argv(doc, "Env") or (),
+        workdir=_opt_str(doc, "WorkingDir"),
+        exposed_ports=tuple(sorted(ports)),
+        labels=tuple(sorted(labels.items())),
+        user=_opt_str(doc, "User"),
+    )
+
+
+def _opt_argv(doc: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"invalid image config: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _opt_str(doc: Mapping[str, Any], key: str) -> str:
+    value = doc.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"invalid image config: {key} must be a string")
+    return value
+
+
+# Go's container.Config fields in declaration order; json.Marshal omits the `omitempty` ones
+# when unset and writes the others with their zero value.
+_CONTAINER_FIELDS: tuple[tuple[str, Any, bool], ...] = (
+    ("Hostname", "", False),
+    ("Domainname", "", False),
+    ("User", "", False),
+    ("AttachStdin", False, False),
+    ("AttachStdout", False, False),
+    ("AttachStderr", False, False),
+    ("ExposedPorts", None, True),
+    ("Tty", False, False),
+    ("OpenStdin", False, False),
+    ("StdinOnce", False, False),
+    ("Env", None, False),
+    ("Cmd", None, False),
+    ("Healthcheck", None, True),
+    ("ArgsEscaped", None, True),
+    ("Image", "", False),
+    ("Volumes", None, False),
+    ("WorkingDir", "", False),
+    ("Entrypoint", None, False),
+    ("NetworkDisabled", None, True),
+    ("MacAddress", None, True),
+    ("OnBuild", None, False),
+    ("Labels", None, False),
+    ("StopSignal", None, True),
+    ("StopTimeout", None, True),
+    ("Shell", None, True),
+)
+
+
+def go_container_config(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A container config in the shape Docker writes and `inspect` shows (Go's field order,
+    zero values filled in, unknown keys dropped as Go's decoder would)."""
+    out: dict[str, Any] = {}
+    for key, zero, omit_empty in _CONTAINER_FIELDS:
+        value = doc.get(key)
+        if value not in (None, "", False, [], {}):
+            out[key] = value
+        elif not omit_empty:
+            out[key] = zero if value is None else value
+    return out
+
+
+def import_config(container: Mapping[str, Any], diff_id: str, created: str, comment: str) -> bytes:
+    """The config `docker import` writes: one layer, the container config, one history entry."""
+    doc = {
+        "architecture": host_architecture(),
+        "comment": comment,
+        "config": go_container_config(container),
+        "container_config": go_container_config({}),
+        "created": created,
+        "history": [{"created": created, "comment": comment}],
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }
+    return canonical_json(doc)
+
+
+def canonical_json(doc: Mapping[str, Any] | Sequence[Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def unix_seconds(timestamp: str) -> int:
+    """RFC 3339 (with up to nanoseconds) → seconds since the epoch; 0 when unparsable."""
+    try:
+        return int(datetime.fromisoformat(timestamp).timestamp())
+    except ValueError:
+        return 0

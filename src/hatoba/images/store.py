@@ -1,0 +1,478 @@
+"""The image store: import, load, save, list, tag, remove and inspect images kept on disk.
+
+    <root>/images/index.json      the one mutable record (images, tags, tag times, retained
+                                  images); replaced atomically, so every change is one rename
+    <root>/images/configs/<hex>   config bytes exactly as received or written: id = sha256
+    <root>/images/layers/<hex>/   one per diff id, shared by images (see layers.py)
+    <root>/images/tmp/            staging; whatever is left there is a crashed operation
+
+An operation stages everything under tmp/ and checks it before anything becomes visible: new
+layers and configs are renamed into place, then index.json is replaced. A crash before that
+last step leaves only files no index entry names, which `recover()` deletes.
+
+An image removed with force while stopped containers still use it leaves the list but stays
+"retained" (config and layers kept) until no container uses it, so those containers can start
+again, as with Docker.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from hatoba.errors import Conflict, InvalidArgument, NotFound, StoreError
+from hatoba.images import docker_json
+from hatoba.images.archive import Archive, read_images
+from hatoba.images.changes import apply_changes
+from hatoba.images.config import (
+    ImageConfig,
+    canonical_json,
+    digest_of,
+    go_container_config,
+    import_config,
+    parse_config,
+    unix_seconds,
+)
+from hatoba.images.layers import LayerStore, StagedLayer
+from hatoba.images.reference import Reference, is_hex64, parse_reference, split_tag
+from hatoba.images.save import SavedImage, chain_ids, write_save_archive
+from hatoba.images.spool import spool
+from hatoba.images.tarutil import open_tar
+from hatoba.model.ids import SHORT_LEN, ZERO_TIME, looks_like_id_prefix, now_rfc3339
+
+__all__ = ["Image", "ImageConfig", "ImageStore"]
+
+_DEFAULT_COMMENT = "Imported from -"
+_Target = tuple[str, Reference | None]  # an image to save, with the tag to save it under
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str  # "sha256:<64 hex>"
+    repo_tags: tuple[str, ...]
+    created: str  # RFC 3339
+    config: ImageConfig
+    diff_ids: tuple[str, ...]
+    size: int
+    architecture: str = ""
+    os: str = "linux"
+
+
+@dataclass
+class _Index:
+    images: dict[str, str] = field(default_factory=dict)  # id → last tag time
+    tags: dict[str, str] = field(default_factory=dict)  # "name:tag" → id
+    retained: list[str] = field(default_factory=list)
+
+    def tags_of(self, image_id: str) -> list[str]:
+        return sorted(t for t, i in self.tags.items() if i == image_id)
+
+    def set_tag(self, ref: Reference, image_id: str) -> None:
+        self.tags[str(ref)] = image_id
+        self.images[image_id] = now_rfc3339()
+
+
+@dataclass(frozen=True)
+class _Staged:
+    image_id: str
+    config: bytes
+    tags: tuple[Reference, ...]
+
+
+class ImageStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root / "images"
+        self._configs = self._root / "configs"
+        self._tmp = self._root / "tmp"
+        self._index_path = self._root / "index.json"
+        self._layers = LayerStore(self._root / "layers")
+        for path in (self._configs, self._layers.root, self._tmp):
+            path.mkdir(parents=True, exist_ok=True)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Delete what a crashed operation left: staging files and unreferenced configs/layers."""
+        for leftover in self._tmp.iterdir():
+            _delete(leftover)
+        self._collect(self._read_index())
+
+    # --- adding images -------------------------------------------------------------------
+
+    def import_rootfs(
+        self,
+        stream: BinaryIO,
+        reference: str | None,
+        changes: Sequence[str] = (),
+        message: str = "",
+    ) -> Image:
+        """`docker import`: one root file system tarball (plain or compressed) as a new image."""
+        tags = (parse_reference(reference),) if reference else ()
+        container = apply_changes(go_container_config({}), changes)
+        with self._work() as work:
+            layer = self._layers.stage(stream, work / "layer", name="the imported archive")
+            comment = message or _DEFAULT_COMMENT
+            config = import_config(container, layer.diff_id, now_rfc3339(), comment)
+            staged = _Staged(digest_of(config), config, tags)
+            self._commit([layer], [staged])
+        return self._image(staged.image_id, self._read_index())
+
+    def load(self, stream: BinaryIO) -> list[str]:
+        """`docker load`: a docker save archive or an OCI image layout, plain or compressed.
+        Returns the lines Docker prints."""
+        with self._work() as work:
+            plain = work / "archive.tar"
+            spool(stream, plain)
+            layers: dict[str, StagedLayer] = {}
+            staged: list[_Staged] = []
+            with open_tar(plain, "image archive") as tf:
+                archive = Archive(tf, plain)
+                for image in read_images(archive):
+                    diff_ids = parse_config(image.config).diff_ids
+                    if len(diff_ids) != len(image.layers):
+                        raise InvalidArgument("invalid manifest, layers length mismatch")
+                    for blob, diff_id in zip(image.layers, diff_ids, strict=True):
+                        with archive.open(blob.path) as data:
+                            layer = self._layers.stage(
+                                data,
+                                work / f"layer-{len(layers)}-{len(staged)}",
+                                name=blob.path,
+                                diff_id=diff_id,
+                                blob_digest=blob.digest,
+                                blob_size=blob.size,
+                                known=layers,
+                            )
+                        layers.setdefault(layer.diff_id, layer)
+                    staged.append(_Staged(digest_of(image.config), image.config, image.tags))
+            before = self._read_index().tags
+            self._commit(layers.values(), staged)
+        return _load_lines(staged, before)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def list(self) -> list[Image]:
+        index = self._read_index()
+        images = [self._image(image_id, index) for image_id in index.images]
+        return sorted(images, key=lambda i: (unix_seconds(i.created), i.id), reverse=True)
+
+    def resolve(self, reference: str) -> Image:
+        """By `name[:tag]` (tag `latest` by default), full id or unique id prefix."""
+        index = self._read_index()
+        return self._image(self._find(reference, index), index)
+
+    def get(self, image_id: str) -> Image:
+        """By full id, including an image removed with force but still used by containers."""
+        index = self._read_index()
+        if image_id not in index.images and image_id not in index.retained:
+            raise NotFound(f"No such image: {image_id}")
+        return self._image(image_id, index)
+
+    def inspect(self, reference: str) -> dict[str, Any]:
+        index = self._read_index()
+        image = self._image(self._find(reference, index), index)
+        raw = parse_config(self._config_bytes(image.id)).raw
+        return docker_json.inspect(image, raw, index.images[image.id], self.layer_dirs(image))
+
+    def layer_dirs(self, image: Image) -> builtins.list[Path]:
+        """The extracted layers, lowest first (reverse them for overlayfs `lowerdir=`)."""
+        return [self._layers.diff_dir(d) for d in image.diff_ids]
+
+    # --- naming and removing -------------------------------------------------------------
+
+    def tag(self, source: str, target: str) -> None:
+        ref = parse_reference(target)
+        index = self._read_index()
+        index.set_tag(ref, self._find(source, index))
+        self._write_index(index)
+
+    def remove(
+        self,
+        reference: str,
+        force: bool,
+        in_use: Callable[[str], builtins.list[str]],
+        is_running: Callable[[str], bool] | None = None,
+    ) -> builtins.list[dict[str, str]]:
+        """`docker rmi`, with Docker's untag-or-delete rules and conflict messages.
+
+        `in_use(image_id)` lists the containers created from the image; `is_running(container_id)`
+        tells the running ones apart (those block removal even with force)."""
+        index = self._read_index()
+        image_id = self._find(reference, index)
+        users = _Users(image_id, in_use, is_running or (lambda _c: False))
+        records: list[dict[str, str]] = []
+        refs = index.tags_of(image_id)
+        untagged_last = False
+        if not _is_id_prefix(image_id, reference):
+            ref = str(parse_reference(reference))
+            if not force and len(refs) == 1 and users.all:
+                raise Conflict(
+                    f'conflict: unable to remove repository reference "{reference}" (must force)'
+                    f" - container {_short(users.all[0])} is using its referenced image"
+                    f" {_short(image_id)}"
+                )
+            del index.tags[ref]
+            records.append({"Untagged": ref})
+            if len(refs) > 1:
+                self._write_index(index)
+                return records
+            untagged_last = True
+        elif len(refs) == 1:
+            users.check(force, referenced=False)
+            del index.tags[refs[0]]
+            records.append({"Untagged": refs[0]})
+        try:
+            users.check(force, referenced=bool(index.tags_of(image_id)))
+        except Conflict:
+            if not untagged_last:
+                raise
+            # Docker keeps the now untagged image quietly when containers still use it
+            self._write_index(index)
+            return records
+        for ref in index.tags_of(image_id):
+            del index.tags[ref]
+            records.append({"Untagged": ref})
+        del index.images[image_id]
+        if users.all:
+            index.retained.append(image_id)
+        index.retained = [i for i in index.retained if i == image_id or in_use(i)]
+        self._write_index(index)
+        records.append({"Deleted": image_id})
+        diff_ids = parse_config(self._config_bytes(image_id)).diff_ids
+        removed = self._collect(index)
+        records.extend(
+            {"Deleted": chain}
+            for diff_id, chain in reversed(list(zip(diff_ids, chain_ids(diff_ids), strict=True)))
+            if diff_id in removed
+        )
+        return records
+
+    # --- export --------------------------------------------------------------------------
+
+    def save(self, references: Sequence[str], out: BinaryIO) -> None:
+        """`docker save`: every reference is resolved before anything is written to `out`."""
+        index = self._read_index()
+        chosen: dict[str, list[Reference]] = {}
+        for text in references:
+            for image_id, ref in self._save_targets(text, index):
+                tags = chosen.setdefault(image_id, [])
+                if ref is not None and ref not in tags:
+                    tags.append(ref)
+        images = []
+        for image_id, tags in chosen.items():
+            image = self._image(image_id, index)
+            images.append(
+                SavedImage(
+                    id=image_id,
+                    config=self._config_bytes(image_id),
+                    tags=tuple(tags),
+                    diff_ids=image.diff_ids,
+                    layer_tars=tuple(self._layers.tar_path(d) for d in image.diff_ids),
+                    mtime=max(unix_seconds(image.created), 0),
+                )
+            )
+        write_save_archive(images, out)
+
+    def _save_targets(self, text: str, index: _Index) -> builtins.list[_Target]:
+        """Docker's rules: a bare name saves every tag of that repository."""
+        tag = split_tag(text)[1]
+        if tag is None and not text.startswith("sha256:") and not is_hex64(text):
+            repo = parse_reference(text).name
+            tagged = [(i, parse_reference(t)) for t, i in sorted(index.tags.items())]
+            matching: list[_Target] = [(i, r) for i, r in tagged if r.name == repo]
+            if matching:
+                return matching
+        image_id = self._find(text, index)
+        if _is_id_prefix(image_id, text):
+            return [(image_id, None)]
+        return [(image_id, parse_reference(text))]
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _find(self, text: str, index: _Index) -> str:
+        if text.startswith("sha256:") or is_hex64(text):
+            found = self._search(text.removeprefix("sha256:"), index)
+            if found is None:
+                raise NotFound(f"No such image: {text}")
+            return found
+        try:
+            ref: Reference | None = parse_reference(text)
+        except InvalidArgument:
+            ref = None
+        if ref is not None and index.tags.get(str(ref)) in index.images:
+            return index.tags[str(ref)]
+        found = self._search(text, index) if looks_like_id_prefix(text) else None
+        if found is None:
+            raise NotFound(f"No such image: {ref or text}")
+        return found
+
+    @staticmethod
+    def _search(prefix: str, index: _Index) -> str | None:
+        matches = [i for i in index.images if i.removeprefix("sha256:").startswith(prefix)]
+        return matches[0] if prefix and len(matches) == 1 else None
+
+    def _image(self, image_id: str, index: _Index) -> Image:
+        parsed = parse_config(self._config_bytes(image_id))
+        return Image(
+            id=image_id,
+            repo_tags=tuple(index.tags_of(image_id)),
+            created=parsed.created,
+            config=parsed.config,
+            diff_ids=parsed.diff_ids,
+            size=sum(self._layers.size(d) for d in parsed.diff_ids),
+            architecture=parsed.architecture,
+            os=parsed.os,
+        )
+
+    def _config_path(self, image_id: str) -> Path:
+        return self._configs / image_id.removeprefix("sha256:")
+
+    def _config_bytes(self, image_id: str) -> bytes:
+        try:
+            return self._config_path(image_id).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"image store damaged: config of {image_id} is missing") from None
+
+    def _commit(self, layers: Iterable[StagedLayer], images: Sequence[_Staged]) -> None:
+        """Make staged layers and images visible; index.json last, as the commit point."""
+        for layer in layers:
+            self._layers.commit(layer)
+        for image in images:
+            if not self._config_path(image.image_id).exists():
+                self._write_file(self._config_path(image.image_id), image.config)
+        index = self._read_index()
+        for image in images:
+            index.images.setdefault(image.image_id, ZERO_TIME)
+            if image.image_id in index.retained:
+                index.retained.remove(image.image_id)
+            for ref in image.tags:
+                index.set_tag(ref, image.image_id)
+        self._write_index(index)
+
+    def _collect(self, index: _Index) -> set[str]:
+        """Delete configs and layers no live or retained image uses; returns removed diff ids."""
+        keep = set(index.images) | set(index.retained)
+        for path in self._configs.iterdir():
+            if f"sha256:{path.name}" not in keep:
+                path.unlink()
+        used = {d for i in keep for d in parse_config(self._config_bytes(i)).diff_ids}
+        removed = self._layers.all() - used
+        with self._work() as trash:
+            for diff_id in removed:
+                self._layers.remove(diff_id, trash / diff_id.removeprefix("sha256:"))
+        return removed
+
+    def _read_index(self) -> _Index:
+        try:
+            doc = json.loads(self._index_path.read_bytes())
+        except FileNotFoundError:
+            return _Index()
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise StoreError(f"image store damaged: {self._index_path}: {e}") from None
+        return _Index(
+            images=dict(doc.get("images", {})),
+            tags=dict(doc.get("tags", {})),
+            retained=list(doc.get("retained", [])),
+        )
+
+    def _write_index(self, index: _Index) -> None:
+        doc = {"images": index.images, "tags": index.tags, "retained": index.retained}
+        self._write_file(self._index_path, canonical_json(doc))
+
+    def _write_file(self, path: Path, data: bytes) -> None:
+        """Write-then-rename, flushed to disk, so a reader sees the old or the new file."""
+        fd, tmp = tempfile.mkstemp(dir=self._tmp)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    @contextlib.contextmanager
+    def _work(self) -> Iterator[Path]:
+        work = Path(tempfile.mkdtemp(dir=self._tmp))
+        try:
+            yield work
+        finally:
+            _delete(work)
+
+
+class _Users:
+    """The containers of one image, asked for once, and Docker's delete-conflict rules."""
+
+    def __init__(
+        self, image_id: str, in_use: Callable[[str], list[str]], running: Callable[[str], bool]
+    ) -> None:
+        self.image_id = image_id
+        self.all = list(in_use(image_id))
+        self._running = running
+
+    def check(self, force: bool, referenced: bool) -> None:
+        """Running containers block even with force; other tags and stopped containers without."""
+        running = [c for c in self.all if self._running(c)]
+        if running:
+            raise self._conflict(
+                "cannot be forced", f"being used by running container {_short(running[0])}"
+            )
+        if force:
+            return
+        if referenced:
+            raise self._conflict("must be forced", "referenced in multiple repositories")
+        if self.all:
+            raise self._conflict(
+                "must be forced", f"being used by stopped container {_short(self.all[0])}"
+            )
+
+    def _conflict(self, forced: str, why: str) -> Conflict:
+        return Conflict(
+            f"conflict: unable to delete {_short(self.image_id)} ({forced}) - image is {why}"
+        )
+
+
+def _load_lines(staged: Sequence[_Staged], before: dict[str, str]) -> list[str]:
+    lines = []
+    for image in staged:
+        for ref in image.tags:
+            previous = before.get(str(ref))
+            if previous is not None and previous != image.image_id:
+                lines.append(
+                    f"The image {ref} already exists, renaming the old one with ID {previous}"
+                    " to empty string"
+                )
+            lines.append(f"Loaded image: {ref}")
+        if not image.tags:
+            lines.append(f"Loaded image ID: {image.image_id}")
+    return lines
+
+
+def _is_id_prefix(image_id: str, text: str) -> bool:
+    hex_part = text.removeprefix("sha256:")
+    return bool(hex_part) and image_id.removeprefix("sha256:").startswith(hex_part)
+
+
+def _short(full_id: str) -> str:
+    return full_id.removeprefix("sha256:")[:SHORT_LEN]
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
