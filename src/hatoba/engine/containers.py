@@ -54,8 +54,36 @@ def _primary_network(core: Core, mode: str) -> Network:
     return core.state.network(ref)
 
 
+def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
+    """Fill in what the image provides and the request did not (Docker's precedence)."""
+    if config.image == HOSTFS_IMAGE:
+        argv = config.entrypoint + config.cmd
+        image_id = HOSTFS_IMAGE
+        cmd, entrypoint, workdir = config.cmd, config.entrypoint, config.workdir
+        exposed: tuple[str, ...] = ()
+    else:
+        image = core.images.resolve(config.image)
+        image_id = image.id
+        entrypoint = config.entrypoint or image.entrypoint
+        # a new entrypoint drops the image's CMD, as `docker run --entrypoint` does
+        cmd = config.cmd or (() if config.entrypoint else image.cmd)
+        workdir = config.workdir or image.workdir
+        exposed = image.exposed_ports
+        argv = entrypoint + cmd
+    if not argv:
+        raise InvalidArgument("No command specified")
+    return dataclasses.replace(
+        config,
+        image_id=image_id,
+        cmd=cmd,
+        entrypoint=entrypoint,
+        workdir=workdir,
+        exposed_ports=tuple(sorted({*config.exposed_ports, *exposed})),
+    )
+
+
 def create(core: Core, request: CreateRequest) -> Container:
-    config = request.config
+    config = _with_image(core, request.config)
     for spec in config.extra_hosts:
         parse_extra_host(spec)
     if request.name:
@@ -162,13 +190,10 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
         else:
             eps = [Endpoint(n.id, new_id(), "", None, None, 0, "", None) for n in networks]
         cfg = container.config
-        argv = cfg.argv
-        if not argv:
-            raise InvalidArgument("No command specified")
         launch = LaunchRequest(
             container_id=container.id,
             process=ProcessSpec(
-                args=argv,
+                args=cfg.argv,
                 env=environment(image.env if image else (), cfg.env, container.hostname, cfg.tty),
                 cwd=cfg.workdir or "/",
                 terminal=cfg.tty,

@@ -43,10 +43,7 @@ def reconcile(core: Core) -> list[str]:
     for handle in core.kernel.netns_handles(str(core.paths.netns_dir)):
         if os.path.basename(handle) not in live_ids:
             core.kernel.remove_netns(handle)
-    for cid in core.runtime.known_run_dirs():
-        if cid not in live_ids:
-            core.runtime.kill_leftover(cid)
-            core.runtime.cleanup(cid)
+    core.runtime.reap_leftovers(live_ids)
     # links: drop what no record owns, rebuild bridges that vanished
     network_ids = set(core.state.networks)
     bridges_present = set()

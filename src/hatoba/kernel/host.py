@@ -48,7 +48,8 @@ class HostKernel:
         self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str
     ) -> None:
         self._host.request(
-            [nl.bridge_create(name, mac, mtu, OWNER_PREFIX + owner)], f"create bridge {name}"
+            [nl.bridge_create(name, mac, mtu), nl.link_alias(name, OWNER_PREFIX + owner)],
+            f"create bridge {name}",
         )
         try:
             index = self._index(name)
@@ -135,8 +136,8 @@ class HostKernel:
                         fd,
                         self._index(request.bridge),
                         request.mtu,
-                        OWNER_PREFIX + request.owner,
-                    )
+                    ),
+                    nl.link_alias(request.host_ifname, OWNER_PREFIX + request.owner),
                 ],
                 f"create veth pair {request.host_ifname}",
             )

@@ -237,17 +237,21 @@ def _newlink(index: int = 0, attrs: list[Any] | None = None, *, create: bool = F
     return msg
 
 
-def bridge_create(name: str, mac: str, mtu: int, alias: str) -> Any:
+def bridge_create(name: str, mac: str, mtu: int) -> Any:
     return _newlink(
         attrs=[
             ("IFLA_IFNAME", name),
             ("IFLA_ADDRESS", mac),
             ("IFLA_MTU", mtu),
-            ("IFLA_IFALIAS", alias),
             ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]}),
         ],
         create=True,
     )
+
+
+def link_alias(name: str, alias: str) -> Any:
+    """The kernel ignores IFLA_IFALIAS when it creates a link, so it is set right after."""
+    return _newlink(attrs=[("IFLA_IFNAME", name), ("IFLA_IFALIAS", alias)])
 
 
 def link_up(index: int = 0, name: str | None = None) -> Any:
@@ -274,7 +278,6 @@ def veth_create(
     peer_netns_fd: int,
     master: int,
     mtu: int,
-    alias: str,
 ) -> Any:
     """The pair in one request: host end enslaved and up, peer born inside the container.
 
@@ -286,7 +289,6 @@ def veth_create(
             ("IFLA_IFNAME", host_name),
             ("IFLA_MTU", mtu),
             ("IFLA_MASTER", master),
-            ("IFLA_IFALIAS", alias),
             (
                 "IFLA_LINKINFO",
                 {

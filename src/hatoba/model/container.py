@@ -58,7 +58,7 @@ class ContainerConfig:
     dns_options: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
     auto_remove: bool = False
-    labels: Mapping[str, str] = field(default=EMPTY)
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     ports: tuple[PortMapping, ...] = ()
     publish_all: bool = False
     exposed_ports: tuple[str, ...] = ()

@@ -46,8 +46,8 @@ class NetworkSpec:
     gateway: IPv4Address | None = None
     ip_range: IPv4Network | None = None
     internal: bool = False
-    labels: Mapping[str, str] = field(default=EMPTY)
-    options: Mapping[str, str] = field(default=EMPTY)
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    options: Mapping[str, str] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class Network:
     bridge_mac: str | None = None
     mtu: int = 1500
     internal: bool = False
-    labels: Mapping[str, str] = field(default=EMPTY)
-    options: Mapping[str, str] = field(default=EMPTY)
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    options: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     predefined: bool = False
 
     @property

@@ -15,6 +15,8 @@ class PortMapping:
     host_ip: IPv4Address | None = None
     # 0 until the engine picks one for `-p containerPort`
     host_port: int = 0
+    # `-p 8000-8010:80`: any free port from host_port to host_port_end (0: no range)
+    host_port_end: int = 0
 
     @property
     def key(self) -> str:

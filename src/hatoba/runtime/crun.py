@@ -48,16 +48,14 @@ class CrunRuntime:
         return self._root / container_id
 
     def run_dir(self, container_id: str) -> Path:
-        return self._run / container_id
+        # short: unix socket paths in here must stay under 108 bytes
+        return self._run / container_id[:12]
 
     def log_path(self, container_id: str) -> Path:
         return self.bundle_dir(container_id) / f"{container_id}-json.log"
 
     def attach_socket(self, container_id: str) -> Path:
         return self.run_dir(container_id) / "attach.sock"
-
-    def known_run_dirs(self) -> list[str]:
-        return [p.name for p in self._run.iterdir()] if self._run.is_dir() else []
 
     # --- files ------------------------------------------------------------------------------
 
@@ -173,8 +171,17 @@ class CrunRuntime:
 
     def kill_leftover(self, container_id: str) -> None:
         """For a container no record says is running: stop it and drop crun's state."""
-        self._crun_cmd("kill", container_id, "KILL")
         self._crun_cmd("delete", "--force", container_id)
+
+    def reap_leftovers(self, live: set[str]) -> None:
+        """Stop crun containers and drop run dirs that no running record owns (after a crash)."""
+        for entry in list(self._crun_root.iterdir()):
+            if entry.is_dir() and entry.name not in live:
+                self.kill_leftover(entry.name)
+        short = {cid[:12] for cid in live}
+        for entry in list(self._run.iterdir()):
+            if entry.name not in short:
+                shutil.rmtree(entry, ignore_errors=True)
 
     def cleanup(self, container_id: str) -> None:
         shutil.rmtree(self.run_dir(container_id), ignore_errors=True)

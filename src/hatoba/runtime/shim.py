@@ -237,7 +237,7 @@ class Shim:
                         os.read(wake_r, 512)
                     self.reap()
                 elif key.data == "output":
-                    self.read_output(key.fd)  # type: ignore[arg-type]
+                    self.read_output(int(key.fd))
                 else:
                     self.read_client(key.data)
             if self.expected_attach and time.monotonic() > self.buffer_deadline:

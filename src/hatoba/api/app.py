@@ -1,0 +1,56 @@
+"""The API application: its collaborators, and the route table built from the route modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hatoba import API_VERSION, __version__
+from hatoba.api.attach import Attacher
+from hatoba.api.execs import Execs
+from hatoba.api.http import Router, Server
+from hatoba.api.ports import ContainerIO
+from hatoba.api.routes_containers import register as register_containers
+from hatoba.api.routes_exec import register as register_exec
+from hatoba.api.routes_networks import register as register_networks
+from hatoba.api.routes_system import register as register_system
+from hatoba.api.runner import EngineRunner
+from hatoba.api.supervisor import Supervisor
+from hatoba.engine.engine import Engine
+
+
+@dataclass
+class App:
+    engine: Engine
+    runner: EngineRunner
+    supervisor: Supervisor
+    attacher: Attacher
+    execs: Execs
+    io: ContainerIO
+    started: float
+    # ask the service to shut down (after `system reset`)
+    shutdown: Callable[[], None]
+    extra_routes: list[Callable[[Router, App], None]] = field(default_factory=list)
+
+    def router(self) -> Router:
+        router = Router()
+        for register in (
+            register_system,
+            register_networks,
+            register_containers,
+            register_exec,
+            *self.extra_routes,
+        ):
+            register(router, self)
+        return router
+
+    def server(self) -> Server:
+        return Server(
+            self.router(),
+            [
+                ("Api-Version", API_VERSION),
+                ("Server", f"hatoba/{__version__}"),
+                ("Ostype", "linux"),
+                ("Docker-Experimental", "false"),
+            ],
+        )

@@ -1,0 +1,287 @@
+"""`exec`: processes started inside a running container with `crun exec`.
+
+Exec sessions belong to this service process (as in Docker, they are not kept across a
+restart of the engine). With a TTY, crun hands over the terminal's master side on a console
+socket; without one, the process's pipes are relayed in Docker's multiplexed framing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import socket
+import struct
+import tempfile
+import termios
+from dataclasses import dataclass, field
+from typing import Any
+
+from hatoba.api.ports import ContainerIO
+from hatoba.api.streams import STDERR, STDOUT, ByteReader, close_writer, frame
+from hatoba.errors import Conflict, NotFound
+from hatoba.model.ids import new_id
+
+
+@dataclass
+class ExecInstance:
+    id: str
+    container_id: str
+    argv: tuple[str, ...]
+    env: tuple[str, ...]
+    workdir: str
+    tty: bool
+    attach_stdin: bool
+    attach_stdout: bool
+    attach_stderr: bool
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    master_fd: int | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {
+                "tty": self.tty,
+                "entrypoint": self.argv[0] if self.argv else "",
+                "arguments": list(self.argv[1:]),
+                "privileged": False,
+            },
+            "OpenStdin": self.attach_stdin,
+            "OpenStderr": self.attach_stderr,
+            "OpenStdout": self.attach_stdout,
+            "CanRemove": False,
+            "ContainerID": self.container_id,
+            "DetachKeys": "",
+            "Pid": self.pid,
+        }
+
+
+class Execs:
+    def __init__(self, io: ContainerIO, scratch_dir: str) -> None:
+        self._io = io
+        self._scratch = scratch_dir
+        self._instances: dict[str, ExecInstance] = {}
+
+    def create(self, container_id: str, body: dict[str, Any]) -> ExecInstance:
+        argv = tuple(body.get("Cmd") or ())
+        if not argv:
+            raise Conflict("No exec command specified")
+        instance = ExecInstance(
+            id=new_id(),
+            container_id=container_id,
+            argv=argv,
+            env=tuple(body.get("Env") or ()),
+            workdir=body.get("WorkingDir") or "",
+            tty=bool(body.get("Tty")),
+            attach_stdin=bool(body.get("AttachStdin")),
+            attach_stdout=bool(body.get("AttachStdout", True)),
+            attach_stderr=bool(body.get("AttachStderr", True)),
+        )
+        self._instances[instance.id] = instance
+        return instance
+
+    def get(self, exec_id: str) -> ExecInstance:
+        instance = self._instances.get(exec_id)
+        if instance is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return instance
+
+    def resize(self, exec_id: str, height: int, width: int) -> None:
+        instance = self.get(exec_id)
+        if instance.master_fd is not None:
+            with contextlib.suppress(OSError):
+                size = struct.pack("HHHH", height, width, 0, 0)
+                fcntl.ioctl(instance.master_fd, termios.TIOCSWINSZ, size)
+
+    def forget_container(self, container_id: str) -> None:
+        for key in [k for k, v in self._instances.items() if v.container_id == container_id]:
+            del self._instances[key]
+
+    async def start(
+        self,
+        instance: ExecInstance,
+        client: ByteReader | None,
+        writer: asyncio.StreamWriter | None,
+    ) -> None:
+        """Run the process; relay it to the client when one is attached (None: detached)."""
+        if instance.running or instance.exit_code is not None:
+            raise Conflict(f"Exec command {instance.id} has already run")
+        instance.running = True
+        try:
+            if instance.tty:
+                await self._run_tty(instance, client, writer)
+            else:
+                await self._run_pipes(instance, client, writer)
+        finally:
+            instance.running = False
+            instance.done.set()
+            if writer is not None:
+                await close_writer(writer)
+
+    async def _run_pipes(
+        self, instance: ExecInstance, client: ByteReader | None, writer: asyncio.StreamWriter | None
+    ) -> None:
+        argv = self._io.exec_argv(
+            instance.container_id, instance.argv, instance.env, instance.workdir, False, None
+        )
+        want_stdin = client is not None and instance.attach_stdin
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE if writer else asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE if writer else asyncio.subprocess.DEVNULL,
+        )
+        instance.pid = proc.pid
+        tasks = []
+        if writer is not None:
+            assert proc.stdout is not None and proc.stderr is not None
+            if instance.attach_stdout:
+                tasks.append(asyncio.ensure_future(_copy_out(proc.stdout, writer, STDOUT)))
+            else:
+                tasks.append(asyncio.ensure_future(_drain(proc.stdout)))
+            if instance.attach_stderr:
+                tasks.append(asyncio.ensure_future(_copy_out(proc.stderr, writer, STDERR)))
+            else:
+                tasks.append(asyncio.ensure_future(_drain(proc.stderr)))
+        feeder = None
+        if want_stdin and client is not None and proc.stdin is not None:
+            feeder = asyncio.ensure_future(_copy_in(client, proc.stdin))
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        instance.exit_code = await proc.wait()
+        if feeder is not None:
+            feeder.cancel()
+
+    async def _run_tty(
+        self, instance: ExecInstance, client: ByteReader | None, writer: asyncio.StreamWriter | None
+    ) -> None:
+        with tempfile.TemporaryDirectory(dir=self._scratch, prefix="exec-") as tmp:
+            path = os.path.join(tmp, "console.sock")
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(path)
+            listener.listen(1)
+            listener.setblocking(False)
+            argv = self._io.exec_argv(
+                instance.container_id, instance.argv, instance.env, instance.workdir, True, path
+            )
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            instance.pid = proc.pid
+            loop = asyncio.get_running_loop()
+            try:
+                conn, _ = await asyncio.wait_for(loop.sock_accept(listener), timeout=30)
+            except TimeoutError:
+                proc.kill()
+                instance.exit_code = await proc.wait()
+                return
+            finally:
+                listener.close()
+            master = await loop.run_in_executor(None, _receive_fd, conn)
+            conn.close()
+        instance.master_fd = master
+        os.set_blocking(master, False)
+        try:
+            await self._relay_master(instance, master, client, writer)
+        finally:
+            instance.master_fd = None
+            os.close(master)
+        instance.exit_code = await proc.wait()
+
+    async def _relay_master(
+        self,
+        instance: ExecInstance,
+        master: int,
+        client: ByteReader | None,
+        writer: asyncio.StreamWriter | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        eof = loop.create_future()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                queue.put_nowait(data)
+            else:
+                loop.remove_reader(master)
+                if not eof.done():
+                    eof.set_result(None)
+
+        loop.add_reader(master, readable)
+        feeder = None
+        if client is not None and instance.attach_stdin:
+            feeder = asyncio.ensure_future(_copy_to_fd(client, master))
+        try:
+            while not (eof.done() and queue.empty()):
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, eof}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    data = getter.result()
+                    if writer is not None:
+                        writer.write(data)
+                        with contextlib.suppress(ConnectionError):
+                            await writer.drain()
+                else:
+                    getter.cancel()
+        finally:
+            loop.remove_reader(master)
+            if feeder is not None:
+                feeder.cancel()
+
+
+def _receive_fd(conn: socket.socket) -> int:
+    conn.setblocking(True)
+    _msg, fds, _flags, _addr = socket.recv_fds(conn, 1024, 1)
+    if not fds:
+        raise OSError("no terminal received from the runtime")
+    return fds[0]
+
+
+async def _copy_out(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: int
+) -> None:
+    while data := await reader.read(1 << 16):
+        writer.write(frame(stream, data))
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+
+
+async def _drain(reader: asyncio.StreamReader) -> None:
+    while await reader.read(1 << 16):
+        pass
+
+
+async def _copy_in(client: ByteReader, stdin: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await client.read(1 << 16):
+            stdin.write(data)
+            await stdin.drain()
+    stdin.close()
+
+
+async def _copy_to_fd(client: ByteReader, fd: int) -> None:
+    with contextlib.suppress(OSError):
+        while data := await client.read(1 << 16):
+            view = memoryview(data)
+            while view:
+                try:
+                    written = os.write(fd, view)
+                except BlockingIOError:
+                    await asyncio.sleep(0.005)
+                    continue
+                view = view[written:]

@@ -1,0 +1,308 @@
+"""HTTP/1.1 on a unix socket with asyncio and h11: plain, streamed and hijacked responses.
+
+The Docker API upgrades some requests (attach, exec start) to a raw bidirectional stream
+(`101 UPGRADED`), and the client half-closes its side when its stdin ends while output must
+keep flowing. Frameworks get that wrong; h11 plus asyncio streams get it right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import h11
+
+from hatoba.errors import HatobaError, InvalidArgument, NotFound
+
+log = logging.getLogger("hatoba.api")
+
+_VERSION_PREFIX = re.compile(r"^/v\d+\.\d+(?=/)")
+_MAX_BODY = 64 << 20
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str) -> bool:
+        return self.arg(name).lower() in ("1", "true", "yes")
+
+    def int_arg(self, name: str, default: int) -> int:
+        raw = self.arg(name)
+        if not raw:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidArgument(f"invalid value for {name}: {raw}") from None
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid JSON: {exc}") from None
+
+    def filters(self) -> dict[str, list[str]]:
+        """Docker's `filters` argument: {"name": {"x": true}} or {"name": ["x"]}."""
+        raw = self.arg("filters")
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise InvalidArgument(f"invalid filter: {raw}") from None
+        return {k: list(v) if isinstance(v, list | dict) else [str(v)] for k, v in data.items()}
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> Response:
+        return cls(status, json.dumps(value).encode() + b"\n")
+
+    @classmethod
+    def empty(cls, status: int = 204) -> Response:
+        return cls(status, b"", "")
+
+
+@dataclass
+class Streaming:
+    """A body produced over time (logs -f, image progress), sent chunked."""
+
+    chunks: AsyncIterator[bytes]
+    content_type: str = "application/json"
+    status: int = 200
+
+
+class RawReader:
+    """The client's side of a hijacked connection, starting with bytes h11 had buffered."""
+
+    def __init__(self, prefix: bytes, reader: asyncio.StreamReader) -> None:
+        self._prefix = prefix
+        self._reader = reader
+
+    async def read(self, n: int) -> bytes:
+        if self._prefix:
+            data, self._prefix = self._prefix[:n], self._prefix[n:]
+            return data
+        return await self._reader.read(n)
+
+
+@dataclass
+class Hijack:
+    """Switch the connection to a raw stream and hand it to `run` (attach, exec start)."""
+
+    run: Callable[[RawReader, asyncio.StreamWriter], Awaitable[None]]
+    content_type: str = "application/vnd.docker.raw-stream"
+    # called after the 101/200 is on the wire, before `run`
+    on_switched: Callable[[], Awaitable[None]] | None = None
+
+
+Result = Response | Streaming | Hijack
+Handler = Callable[[Request], Awaitable[Result]]
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+        self._routes.append((method, regex, handler))
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        path = _VERSION_PREFIX.sub("", path)
+        allowed = False
+        for route_method, regex, handler in self._routes:
+            m = regex.match(path)
+            if m:
+                if route_method == method or (method == "HEAD" and route_method == "GET"):
+                    return handler, {k: unquote(v) for k, v in m.groupdict().items()}
+                allowed = True
+        if allowed:
+            raise HatobaError("method not allowed")
+        raise NotFound(f"page not found: {path}")
+
+
+class Server:
+    def __init__(self, router: Router, extra_headers: list[tuple[str, str]]) -> None:
+        self._router = router
+        self._headers = extra_headers
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def listen(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self._server = await asyncio.start_unix_server(self._serve, path=path, limit=1 << 20)
+        os.chmod(path, 0o660)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await _Connection(self, reader, writer).run()
+        except (ConnectionError, asyncio.IncompleteReadError, h11.ProtocolError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("connection failed")
+        finally:
+            self._connections.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+
+class _Connection:
+    def __init__(
+        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
+
+    async def next_event(self) -> Any:
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await self.reader.read(1 << 16)
+                self.conn.receive_data(data)
+                continue
+            return event
+
+    async def send(self, event: Any) -> None:
+        data = self.conn.send(event)
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def run(self) -> None:
+        while True:
+            event = await self.next_event()
+            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                return
+            if not isinstance(event, h11.Request):
+                return
+            request = await self.read_request(event)
+            if not await self.respond(request):
+                return
+            if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
+                return
+            try:
+                self.conn.start_next_cycle()
+            except h11.LocalProtocolError:
+                return
+
+    async def read_request(self, event: h11.Request) -> Request:
+        target = event.target.decode()
+        parts = urlsplit(target)
+        body = bytearray()
+        while True:
+            item = await self.next_event()
+            if isinstance(item, h11.Data):
+                body += item.data
+                if len(body) > _MAX_BODY:
+                    raise h11.LocalProtocolError("body too large")
+            elif isinstance(item, h11.EndOfMessage) or item is h11.PAUSED:
+                break
+            else:
+                break
+        return Request(
+            method=event.method.decode(),
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.decode().lower(): v.decode() for k, v in event.headers},
+            body=bytes(body),
+        )
+
+    def headers(self, content_type: str, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        headers = list(self.server._headers)
+        if content_type:
+            headers.append(("Content-Type", content_type))
+        return headers + extra
+
+    async def respond(self, request: Request) -> bool:
+        """Returns False when the connection must not be reused."""
+        try:
+            handler, request.params = self.server._router.match(request.method, request.path)
+            result = await handler(request)
+        except HatobaError as exc:
+            result = Response.json({"message": exc.message}, exc.status)
+        except Exception as exc:
+            log.exception("%s %s failed", request.method, request.path)
+            result = Response.json({"message": str(exc)}, 500)
+        if isinstance(result, Hijack):
+            await self.hijack(request, result)
+            return False
+        if isinstance(result, Streaming):
+            await self.send(
+                h11.Response(
+                    status_code=result.status, headers=self.headers(result.content_type, [])
+                )
+            )
+            try:
+                async for chunk in result.chunks:
+                    if chunk:
+                        await self.send(h11.Data(data=chunk))
+            finally:
+                with contextlib.suppress(Exception):
+                    await self.send(h11.EndOfMessage())
+            return True
+        headers = self.headers(result.content_type, result.headers)
+        if result.status not in (204, 304):
+            headers.append(("Content-Length", str(len(result.body))))
+        await self.send(h11.Response(status_code=result.status, headers=headers))
+        if result.body and request.method != "HEAD" and result.status not in (204, 304):
+            await self.send(h11.Data(data=result.body))
+        await self.send(h11.EndOfMessage())
+        return True
+
+    async def hijack(self, request: Request, hijack: Hijack) -> None:
+        upgrade = "upgrade" in request.headers.get("connection", "").lower()
+        if upgrade:
+            head = (
+                "HTTP/1.1 101 UPGRADED\r\n"
+                f"Content-Type: {hijack.content_type}\r\n"
+                "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+            )
+        else:
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: {hijack.content_type}\r\n\r\n"
+        self.writer.write(head.encode())
+        await self.writer.drain()
+        leftover, _closed = self.conn.trailing_data
+        if hijack.on_switched is not None:
+            await hijack.on_switched()
+        await hijack.run(RawReader(bytes(leftover), self.reader), self.writer)

@@ -1,0 +1,190 @@
+"""/containers: create, list, inspect, start, stop, kill, restart, wait, remove, logs, attach."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from hatoba.api import docker_json
+from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Streaming
+from hatoba.api.logs import stream_log
+from hatoba.errors import HatobaError, InvalidArgument, NotModified
+from hatoba.model.container import RUNNING, Container
+from hatoba.model.signals import signal_number
+
+if TYPE_CHECKING:
+    from hatoba.api.app import App
+
+
+class ContainerMatcher:
+    """Docker's `ps` filters: name, id, status, label, network."""
+
+    def __init__(self, filters: dict[str, list[str]], app: App) -> None:
+        self.filters = filters
+        self.app = app
+
+    def __call__(self, c: Container) -> bool:
+        f = self.filters
+        if "name" in f and not any(v.lstrip("/") in c.name for v in f["name"]):
+            return False
+        if "id" in f and not any(c.id.startswith(v) for v in f["id"]):
+            return False
+        if "status" in f and c.state.status not in f["status"]:
+            return False
+        if "label" in f:
+            for want in f["label"]:
+                key, has_value, value = want.partition("=")
+                labels = c.config.labels
+                if key not in labels or (has_value and labels[key] != value):
+                    return False
+        if "network" in f:
+            nets = self.app.engine.state.networks
+            names = {nets[n.network_id].name for n in c.networks if n.network_id in nets}
+            ids = {n.network_id for n in c.networks}
+            if not any(v in names or any(i.startswith(v) for i in ids) for v in f["network"]):
+                return False
+        return True
+
+
+def register(router: Router, app: App) -> None:
+    engine, runner, supervisor = app.engine, app.runner, app.supervisor
+
+    async def create(req: Request) -> Response:
+        request = docker_json.create_request(req.json(), req.arg("name"), ports=())
+        container = await runner.call(engine.create_container, request)
+        return Response.json({"Id": container.id, "Warnings": request.warnings}, 201)
+
+    async def listing(req: Request) -> Response:
+        matches = ContainerMatcher(req.filters(), app)
+        show_all = req.flag("all")
+        found = [
+            c
+            for c in engine.state.containers.values()
+            if (show_all or c.state.status == RUNNING) and matches(c)
+        ]
+        found.sort(key=lambda c: c.created, reverse=True)
+        limit = req.int_arg("limit", -1)
+        if limit > 0:
+            found = found[:limit]
+        return Response.json([docker_json.container_summary(c, engine.state) for c in found])
+
+    async def inspect(req: Request) -> Response:
+        container = await runner.call(engine.container, req.params["id"])
+        return Response.json(
+            docker_json.container_json(
+                container,
+                engine.state,
+                log_path=str(app.io.log_path(container.id)),
+                sandbox_dir=str(engine.core.paths.netns_dir),
+            )
+        )
+
+    async def start(req: Request) -> Response:
+        container = await runner.call(engine.container, req.params["id"])
+        if container.state.status == RUNNING:
+            raise NotModified("container already started")
+        try:
+            started = await runner.call(
+                engine.start, container.id, app.attacher.expected(container.id)
+            )
+        except HatobaError as exc:
+            app.attacher.abandon(container.id, exc)
+            raise
+        supervisor.watch(started)
+        await app.attacher.deliver(started.id)
+        return Response.empty()
+
+    async def stop(req: Request) -> Response:
+        timeout = req.arg("t")
+        await supervisor.stop(req.params["id"], int(timeout) if timeout else None)
+        return Response.empty()
+
+    async def restart(req: Request) -> Response:
+        timeout = req.arg("t")
+        try:
+            await supervisor.stop(req.params["id"], int(timeout) if timeout else None)
+        except NotModified:
+            pass
+        return await start(req)
+
+    async def kill(req: Request) -> Response:
+        await supervisor.kill(req.params["id"], signal_number(req.arg("signal", "SIGKILL")))
+        return Response.empty()
+
+    async def wait(req: Request) -> Response:
+        condition = req.arg("condition", "not-running")
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        code = await supervisor.wait(req.params["id"], condition)
+        return Response.json({"StatusCode": code, "Error": None})
+
+    async def remove(req: Request) -> Response:
+        removed = await supervisor.remove(req.params["id"], force=req.flag("force"))
+        app.execs.forget_container(removed.id)
+        return Response.empty()
+
+    async def logs(req: Request) -> Streaming:
+        container = await runner.call(engine.container, req.params["id"])
+        tail_arg = req.arg("tail", "all")
+        tail = None if tail_arg in ("", "all") else int(tail_arg)
+        cid = container.id
+
+        def still_running() -> bool:
+            current = engine.state.containers.get(cid)
+            return current is not None and current.state.status == RUNNING
+
+        return Streaming(
+            stream_log(
+                app.io.log_path(cid),
+                tty=container.config.tty,
+                follow=req.flag("follow"),
+                tail=tail,
+                timestamps=req.flag("timestamps"),
+                stdout=req.flag("stdout"),
+                stderr=req.flag("stderr"),
+                still_running=still_running,
+            ),
+            content_type=_stream_type(container.config.tty),
+        )
+
+    async def attach(req: Request) -> Hijack:
+        container = await runner.call(engine.container, req.params["id"])
+
+        async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
+            await app.attacher.attach(
+                container.id,
+                container.state.status == RUNNING,
+                client,
+                writer,
+                tty=container.config.tty,
+                stdin=req.flag("stdin"),
+                stdout=req.flag("stdout"),
+                stderr=req.flag("stderr"),
+                stdin_once=container.config.stdin_once,
+            )
+
+        return Hijack(run, content_type=_stream_type(container.config.tty))
+
+    async def resize(req: Request) -> Response:
+        container = await runner.call(engine.container, req.params["id"])
+        await app.attacher.resize(container.id, req.int_arg("h", 24), req.int_arg("w", 80))
+        return Response(200, b"", "text/plain")
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", listing)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("DELETE", "/containers/{id}", remove)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("POST", "/containers/{id}/attach", attach)
+    router.add("POST", "/containers/{id}/resize", resize)
+
+
+def _stream_type(tty: bool) -> str:
+    return (
+        "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    )

@@ -1,0 +1,59 @@
+"""/containers/{id}/exec and /exec/{id}: run more processes in a running container."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from hatoba.api.http import Hijack, RawReader, Request, Response, Router
+from hatoba.errors import Conflict
+from hatoba.model.container import RUNNING
+
+if TYPE_CHECKING:
+    from hatoba.api.app import App
+
+
+def register(router: Router, app: App) -> None:
+    engine, runner, execs = app.engine, app.runner, app.execs
+    background: set[asyncio.Task[None]] = set()
+
+    async def create(req: Request) -> Response:
+        container = await runner.call(engine.container, req.params["id"])
+        if container.state.status != RUNNING:
+            raise Conflict(f"Container {container.id} is not running")
+        instance = execs.create(container.id, req.json())
+        return Response.json({"Id": instance.id}, 201)
+
+    async def start(req: Request) -> Response | Hijack:
+        instance = execs.get(req.params["id"])
+        body = req.json()
+        container = await runner.call(engine.container, instance.container_id)
+        if container.state.status != RUNNING:
+            raise Conflict(f"Container {container.id} is not running")
+        if body.get("Detach"):
+            task = asyncio.ensure_future(execs.start(instance, None, None))
+            background.add(task)
+            task.add_done_callback(background.discard)
+            return Response(200, b"", "text/plain")
+
+        async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
+            await execs.start(instance, client, writer)
+
+        content = (
+            "application/vnd.docker.raw-stream"
+            if instance.tty
+            else "application/vnd.docker.multiplexed-stream"
+        )
+        return Hijack(run, content_type=content)
+
+    async def inspect(req: Request) -> Response:
+        return Response.json(execs.get(req.params["id"]).json())
+
+    async def resize(req: Request) -> Response:
+        execs.resize(req.params["id"], req.int_arg("h", 24), req.int_arg("w", 80))
+        return Response(200, b"", "text/plain")
+
+    router.add("POST", "/containers/{id}/exec", create)
+    router.add("POST", "/exec/{id}/start", start)
+    router.add("GET", "/exec/{id}/json", inspect)
+    router.add("POST", "/exec/{id}/resize", resize)

@@ -1,0 +1,87 @@
+"""/_ping, /version, /info and hatoba's own system endpoints."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from typing import TYPE_CHECKING
+
+from hatoba import API_VERSION, __version__
+from hatoba.api.http import Request, Response, Router
+from hatoba.model.container import RUNNING
+
+if TYPE_CHECKING:
+    from hatoba.api.app import App
+
+
+def register(router: Router, app: App) -> None:
+    async def ping(req: Request) -> Response:
+        return Response(200, b"OK", "text/plain; charset=utf-8")
+
+    async def version(req: Request) -> Response:
+        return Response.json(
+            {
+                "Platform": {"Name": "hatoba"},
+                "Version": __version__,
+                "ApiVersion": API_VERSION,
+                "MinAPIVersion": "1.24",
+                "Os": "linux",
+                "Arch": platform.machine(),
+                "KernelVersion": platform.release(),
+                "GoVersion": "python" + platform.python_version(),
+                "GitCommit": "",
+                "BuildTime": "",
+                "Components": [{"Name": "Engine", "Version": __version__, "Details": {}}],
+            }
+        )
+
+    async def info(req: Request) -> Response:
+        state = app.engine.state
+        containers = list(state.containers.values())
+        running = sum(1 for c in containers if c.state.status == RUNNING)
+        paths = app.engine.core.paths
+        return Response.json(
+            {
+                "ID": "",
+                "Containers": len(containers),
+                "ContainersRunning": running,
+                "ContainersPaused": 0,
+                "ContainersStopped": len(containers) - running,
+                "Images": 0,
+                "Driver": "overlay",
+                "Name": platform.node(),
+                "ServerVersion": __version__,
+                "OperatingSystem": platform.platform(),
+                "OSType": "linux",
+                "Architecture": platform.machine(),
+                "KernelVersion": platform.release(),
+                "NCPU": os.cpu_count() or 1,
+                "DockerRootDir": str(paths.root),
+                "Networks": len(state.networks),
+                "Plugins": {
+                    "Network": ["bridge", "host", "null"],
+                    "Volume": [],
+                    "Log": ["json-file"],
+                },
+                "Hatoba": {
+                    "Root": str(paths.root),
+                    "RunRoot": str(paths.run_root),
+                    "ResolvConf": str(paths.resolv_conf),
+                    "Pid": os.getpid(),
+                    "UptimeSeconds": round(time.time() - app.started, 3),
+                },
+            }
+        )
+
+    async def reset(req: Request) -> Response:
+        for container in list(app.engine.state.containers.values()):
+            app.execs.forget_container(container.id)
+        await app.runner.call(app.engine.reset)
+        app.shutdown()
+        return Response.empty()
+
+    router.add("GET", "/_ping", ping)
+    router.add("GET", "/version", version)
+    router.add("GET", "/info", info)
+    router.add("POST", "/hatoba/system/reset", reset)

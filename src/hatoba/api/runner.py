@@ -1,0 +1,32 @@
+"""Runs engine use cases one at a time on a single worker thread.
+
+The event loop never blocks on netlink, mounts or SQLite, and the engine never needs locks:
+every change to the state happens on this one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class EngineRunner:
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatoba-engine")
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """From a thread other than the loop's (start-up, tests)."""
+        return self._pool.submit(functools.partial(fn, *args, **kwargs)).result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,46 @@
+"""Docker's stream framing and the relays between a hijacked client and a process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from typing import Protocol
+
+STDIN, STDOUT, STDERR = 0, 1, 2
+_HEADER = struct.Struct(">BxxxI")
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """Docker's multiplexed stream frame: stream byte, 3 zero bytes, big-endian length."""
+    return _HEADER.pack(stream, len(data)) + data
+
+
+class ByteReader(Protocol):
+    async def read(self, n: int) -> bytes: ...
+
+
+async def read_frames(reader: ByteReader) -> tuple[int, bytes] | None:
+    """One multiplexed frame, or None at the end of the stream."""
+    header = await _read_exactly(reader, _HEADER.size)
+    if header is None:
+        return None
+    stream, length = _HEADER.unpack(header)
+    payload = await _read_exactly(reader, length)
+    return None if payload is None else (stream, payload)
+
+
+async def _read_exactly(reader: ByteReader, n: int) -> bytes | None:
+    data = bytearray()
+    while len(data) < n:
+        chunk = await reader.read(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+async def close_writer(writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        writer.close()
+        await writer.wait_closed()

@@ -1,0 +1,149 @@
+"""Watches container shims, turns their exits into engine updates, and answers waiters.
+
+A shim exits right after its container did (having written exit.json). The service watches each
+shim with a pidfd, which works for processes that are not its children, so containers started
+by an earlier incarnation of the service are watched the same way after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections import defaultdict
+from collections.abc import Coroutine
+from typing import Any
+
+from hatoba.api.runner import EngineRunner
+from hatoba.engine.engine import Engine
+from hatoba.errors import Conflict, NotModified
+from hatoba.model.container import RUNNING, Container
+from hatoba.model.signals import signal_number
+
+log = logging.getLogger("hatoba.supervisor")
+DEFAULT_STOP_TIMEOUT = 10
+
+
+class Supervisor:
+    def __init__(self, engine: Engine, runner: EngineRunner) -> None:
+        self._engine = engine
+        self._runner = runner
+        self._watched: dict[str, int] = {}
+        self._exit_waiters: dict[str, list[asyncio.Future[int]]] = defaultdict(list)
+        self._removed_waiters: dict[str, list[asyncio.Future[int]]] = defaultdict(list)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- watching ---------------------------------------------------------------------------
+
+    def watch(self, container: Container) -> None:
+        """Call on the loop thread after a start (or at boot for running containers)."""
+        cid = container.id
+        if cid in self._watched:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(container.state.shim_pid)
+        except ProcessLookupError:
+            self._spawn(self._handle_exit(cid))
+            return
+        if not self._engine.core.runtime.is_alive(
+            container.state.shim_pid, container.state.shim_start
+        ):
+            os.close(fd)
+            self._spawn(self._handle_exit(cid))
+            return
+        self._watched[cid] = fd
+        loop.add_reader(fd, self._on_shim_exit, cid)
+
+    def _on_shim_exit(self, cid: str) -> None:
+        fd = self._watched.pop(cid, None)
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+        self._spawn(self._handle_exit(cid))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle_exit(self, cid: str) -> None:
+        try:
+            done = await self._runner.call(self._engine.exited, cid)
+        except Exception:
+            log.exception("recording the exit of %s failed", cid)
+            return
+        code = done.state.exit_code if done else 0
+        for fut in self._exit_waiters.pop(cid, []):
+            if not fut.done():
+                fut.set_result(code)
+        if done is not None and done.config.auto_remove:
+            await self.remove(cid)
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    async def wait(self, ref: str, condition: str = "not-running") -> int:
+        container = await self._runner.call(self._engine.container, ref)
+        cid = container.id
+        loop = asyncio.get_running_loop()
+        if condition == "removed":
+            fut: asyncio.Future[int] = loop.create_future()
+            self._removed_waiters[cid].append(fut)
+            return await fut
+        if condition == "not-running" and container.state.status != RUNNING:
+            return container.state.exit_code
+        fut = loop.create_future()
+        self._exit_waiters[cid].append(fut)
+        return await fut
+
+    async def stop(self, ref: str, timeout: int | None = None) -> Container:
+        container = await self._runner.call(self._engine.container, ref)
+        if container.state.status != RUNNING:
+            raise NotModified("container already stopped")
+        if timeout is None:
+            timeout = container.config.stop_timeout
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT
+        waiter = self._exit_waiter(container.id)
+        await self._runner.call(
+            self._engine.kill, container.id, signal_number(container.config.stop_signal)
+        )
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout=max(timeout, 0))
+        except TimeoutError:
+            with contextlib.suppress(Conflict):
+                await self._runner.call(self._engine.kill, container.id, signal.SIGKILL)
+            await waiter
+        return container
+
+    async def kill(self, ref: str, signum: int) -> Container:
+        return await self._runner.call(self._engine.kill, ref, signum)
+
+    def _exit_waiter(self, cid: str) -> asyncio.Future[int]:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._exit_waiters[cid].append(fut)
+        return fut
+
+    async def remove(self, ref: str, force: bool = False) -> Container:
+        container = await self._runner.call(self._engine.container, ref)
+        if container.state.status == RUNNING and force:
+            waiter = self._exit_waiter(container.id)
+            with contextlib.suppress(Conflict):
+                await self._runner.call(self._engine.kill, container.id, signal.SIGKILL)
+            await waiter
+        removed = await self._runner.call(self._engine.remove, container.id)
+        for fut in self._removed_waiters.pop(removed.id, []):
+            if not fut.done():
+                fut.set_result(removed.state.exit_code)
+        return removed
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for fd in self._watched.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._watched.clear()
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,179 @@
+"""NftFirewall: hatoba's nftables tables in the host namespace, one transaction per change.
+
+Documents come from the pure `hatoba.firewall`; this adapter sends them through libnftables,
+keeps `net.ipv4.ip_forward` on while a network needs it, and watches nftables notifications
+so that a `nft flush ruleset`, a deleted table or a firewall reload is repaired within a
+fraction of a second. Watching costs nothing while the ruleset does not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+
+from hatoba.errors import KernelError
+from hatoba.firewall import layout, plan
+from hatoba.firewall.model import FirewallState, FwPort
+from hatoba.firewall.shape import expected_shape, listed_shape
+from hatoba.kernel import fw_conntrack
+from hatoba.kernel.fw_events import EventsLost, NftEvents
+from hatoba.kernel.fw_netns import HomeNetns
+from hatoba.kernel.nft import NftContext
+
+_OURS = frozenset({f"1/{layout.TABLE}", f"7/{layout.TABLE}"})  # NFPROTO_INET, NFPROTO_BRIDGE
+_RESTORE_DELAY = 0.05  # coalesce the burst of notifications one flush produces
+
+
+class NftFirewall:
+    def __init__(self) -> None:
+        """Binds to the network namespace of the calling thread (the host)."""
+        self._home = HomeNetns()
+        self._nft = NftContext()
+        self._lock = threading.Lock()
+        # the state the tables were last made to match; None before the first commit and
+        # after remove()
+        self._applied: FirewallState | None = None
+        self._removed = False
+        # Threads that committed for us: a notification naming one of them is our own change.
+        self._committers: set[int] = set()
+        self._watch: _Watch | None = None
+
+    # --- changes -----------------------------------------------------------------------
+
+    def sync(self, state: FirewallState) -> None:
+        """Replace both tables by the ones for `state`, in one transaction."""
+        document = plan.rebuild(state)
+        with self._lock:
+            self._forwarding(state)
+            self._commit(document)
+            self._applied, self._removed = state, False
+
+    def apply(self, old: FirewallState, new: FirewallState) -> None:
+        """Move the tables from `old` to `new` in one transaction; on failure nothing changed."""
+        document = plan.delta(old, new)
+        with self._lock:
+            self._forwarding(new)
+            try:
+                self._commit(document)
+            except KernelError as exc:
+                # The tables were not those of `old` (flushed behind our back, or out of step
+                # after a crash); a full rebuild reaches the same end state in one transaction.
+                try:
+                    self._commit(plan.rebuild(new))
+                except KernelError:
+                    raise exc from None
+            self._applied, self._removed = new, False
+
+    def remove(self) -> None:
+        """Delete both tables whole. Idempotent."""
+        with self._lock:
+            self._commit(plan.teardown())
+            self._applied, self._removed = None, True
+
+    def bridge_ready(self, bridge: str) -> None:
+        """Per-bridge settings, once the bridge exists: DNAT from 127.0.0.1 to a container
+        routes a loopback source out of the bridge, which the kernel allows only with
+        route_localnet (the raw-table rule keeps others from using it)."""
+        self._home.write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
+
+    def clear_udp_conntrack(self, ports: Sequence[FwPort]) -> None:
+        fw_conntrack.clear_udp(self._home, ports)
+
+    def _forwarding(self, state: FirewallState) -> None:
+        # Enabled while needed and never turned off: the host may route for its own reasons.
+        if state.forwarding_needed and self._home.read_sysctl("net/ipv4/ip_forward") != "1":
+            self._home.write_sysctl("net/ipv4/ip_forward", "1")
+
+    def _commit(self, document: plan.Document) -> None:
+        self._committers.add(threading.get_native_id())
+        self._nft.run_json(document)
+
+    # --- repair --------------------------------------------------------------------------
+
+    def start_watch(
+        self, loop: asyncio.AbstractEventLoop, current: Callable[[], FirewallState]
+    ) -> None:
+        """Restore the tables within a second after someone else deletes part of them.
+
+        The tables are restored to the state last committed here; `current` is asked only if
+        nothing was committed yet.
+        """
+        self.stop_watch()
+        events = NftEvents(self._home)
+        self._watch = _Watch(loop, events, current)
+        loop.add_reader(events.fileno(), self._on_events)
+
+    def stop_watch(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.loop.remove_reader(watch.events.fileno())
+            if watch.pending is not None:
+                watch.pending.cancel()
+            watch.events.close()
+
+    def _on_events(self) -> None:
+        watch = self._watch
+        if watch is None:
+            return
+        try:
+            commits = watch.events.read()
+            check_first = False
+        except EventsLost:
+            commits, check_first = [], True
+        foreign = any(
+            c.deleted_from & _OURS and c.committer not in self._committers for c in commits
+        )
+        if (foreign or check_first) and watch.pending is None:
+            watch.pending = watch.loop.call_later(_RESTORE_DELAY, self._restore_later, check_first)
+
+    def _restore_later(self, check_first: bool) -> None:
+        watch = self._watch
+        if watch is None:
+            return
+        watch.pending = None
+        watch.loop.run_in_executor(None, self._restore, watch.current, check_first)
+
+    def _restore(self, current: Callable[[], FirewallState], check_first: bool) -> None:
+        with self._lock:
+            if self._removed:
+                return
+            state = self._applied if self._applied is not None else current()
+            if check_first and self._intact(state):
+                return
+            with contextlib.suppress(KernelError):  # the next change or notification retries
+                self._commit(plan.rebuild(state))
+                self._applied = state
+
+    def _intact(self, state: FirewallState) -> bool:
+        try:
+            listing = self._nft.run_json(
+                {
+                    "nftables": [
+                        {"list": {"table": {"family": f, "name": layout.TABLE}}}
+                        for f in layout.FAMILIES
+                    ]
+                }
+            )
+        except KernelError:
+            return False
+        return listed_shape(listing) == expected_shape(state)
+
+    def close(self) -> None:
+        self.stop_watch()
+        self._nft.close()
+        self._home.close()
+
+
+class _Watch:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        events: NftEvents,
+        current: Callable[[], FirewallState],
+    ) -> None:
+        self.loop = loop
+        self.events = events
+        self.current = current
+        self.pending: asyncio.TimerHandle | None = None

@@ -1,0 +1,56 @@
+"""The network namespace a firewall adapter was made in, and its sysctls.
+
+An adapter is created on a thread that is in the host namespace; later calls may come from any
+thread (the engine's worker, the event loop, a test's main thread). Work that depends on the
+calling thread's namespace (opening sockets, /proc/sys/net) goes through `call`, which runs
+it in place when the caller is already home and on a short-lived thread otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from hatoba.errors import KernelError
+from hatoba.kernel.netns import call_in_netns, current_netns_id
+
+T = TypeVar("T")
+
+
+class HomeNetns:
+    def __init__(self) -> None:
+        self._fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self.inode = os.fstat(self._fd).st_ino
+
+    def call(self, fn: Callable[[], T]) -> T:
+        if current_netns_id() == self.inode:
+            return fn()
+        return call_in_netns(f"/proc/self/fd/{self._fd}", fn)
+
+    def read_sysctl(self, key: str) -> str:
+        """`key` as under /proc/sys, e.g. `net/ipv4/ip_forward`."""
+
+        def read() -> str:
+            with open(f"/proc/sys/{key}", encoding="ascii") as f:
+                return f.read().strip()
+
+        return self._sysctl(key, read)
+
+    def write_sysctl(self, key: str, value: str) -> None:
+        def write() -> None:
+            with open(f"/proc/sys/{key}", "w", encoding="ascii") as f:
+                f.write(value)
+
+        self._sysctl(key, write)
+
+    def _sysctl(self, key: str, fn: Callable[[], T]) -> T:
+        try:
+            return self.call(fn)
+        except OSError as exc:
+            raise KernelError(f"sysctl {key.replace('/', '.')}: {exc.strerror}", exc.errno) from exc
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

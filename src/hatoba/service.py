@@ -1,0 +1,173 @@
+"""`hatoba service`: the composition root. Wires the real adapters into the engine and serves.
+
+Order matters: the fork server is forked before anything starts a thread, and before the
+heavy imports (pyroute2 alone costs ~170 ms), so that shims start from a small process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from hatoba.runtime.forkserver import ForkServer
+
+log = logging.getLogger("hatoba.service")
+
+DEFAULT_ROOT = "/var/lib/hatoba"
+DEFAULT_RUN_ROOT = "/run/hatoba"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="hatoba service", description="Run the hatoba engine")
+    p.add_argument("--root", default=os.environ.get("HATOBA_ROOT", DEFAULT_ROOT))
+    p.add_argument("--run-root", default=os.environ.get("HATOBA_RUN_ROOT", DEFAULT_RUN_ROOT))
+    p.add_argument(
+        "--resolv-conf",
+        default=os.environ.get("HATOBA_RESOLV_CONF", "/etc/resolv.conf"),
+        help="the host resolver configuration copied into containers",
+    )
+    p.add_argument("--debug", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if os.geteuid() != 0:
+        print("hatoba service: must run as root", file=sys.stderr)
+        return 1
+    root, run_root = Path(args.root).resolve(), Path(args.run_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    run_root.mkdir(parents=True, exist_ok=True)
+    lock = _single_instance(run_root)
+    if lock is None:
+        return 1
+    forkserver = ForkServer.start()
+    try:
+        return asyncio.run(_serve(root, run_root, Path(args.resolv_conf), forkserver))
+    finally:
+        forkserver.close()
+        os.close(lock)
+
+
+def _single_instance(run_root: Path) -> int | None:
+    fd = os.open(run_root / "hatoba.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = (
+            (run_root / "hatoba.pid").read_text().strip()
+            if (run_root / "hatoba.pid").exists()
+            else "?"
+        )
+        print(f"hatoba service: already running in {run_root} (pid {pid})", file=sys.stderr)
+        os.close(fd)
+        return None
+    (run_root / "hatoba.pid").write_text(f"{os.getpid()}\n")
+    return fd
+
+
+async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: ForkServer) -> int:
+    from hatoba.api.app import App
+    from hatoba.api.attach import Attacher
+    from hatoba.api.execs import Execs
+    from hatoba.api.runner import EngineRunner
+    from hatoba.api.supervisor import Supervisor
+    from hatoba.engine.core import Paths
+    from hatoba.engine.engine import Engine
+    from hatoba.engine.state import State
+    from hatoba.kernel.host import HostKernel
+    from hatoba.kernel.netns import make_shared_dir, release_shared_dir
+    from hatoba.runtime.crun import CrunRuntime
+    from hatoba.store.sqlite import SqliteStore
+
+    started = time.time()
+    loop = asyncio.get_running_loop()
+    paths = Paths(root=root, run_root=run_root, resolv_conf=resolv_conf)
+    make_shared_dir(str(paths.netns_dir))
+    store = SqliteStore(root)
+    snapshot = store.load()
+    state = State(
+        networks={n.id: n for n in snapshot.networks},
+        containers={c.id: c for c in snapshot.containers},
+        last_address=dict(snapshot.meta.get("last_address", {})),
+        pending={k: dict(v) for k, v in snapshot.meta.get("pending", {}).items()},
+    )
+    kernel = HostKernel()
+    runtime = CrunRuntime(forkserver, root, run_root)
+    engine = Engine.open(paths, store, kernel, runtime, _NoImages(), state)
+    runner = EngineRunner()
+    running = await runner.call(engine.bootstrap)
+    supervisor = Supervisor(engine, runner)
+    for cid in running:
+        supervisor.watch(engine.state.containers[cid])
+
+    stop = asyncio.Event()
+    reset_requested = False
+
+    def shutdown_after_reset() -> None:
+        nonlocal reset_requested
+        reset_requested = True
+        loop.call_later(0.05, stop.set)
+
+    attacher = Attacher(runtime)
+    app = App(
+        engine=engine,
+        runner=runner,
+        supervisor=supervisor,
+        attacher=attacher,
+        execs=Execs(runtime, str(run_root)),
+        io=runtime,
+        started=started,
+        shutdown=shutdown_after_reset,
+    )
+    server = app.server()
+    socket_path = run_root / "hatoba.sock"
+    await server.listen(str(socket_path))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("hatoba service ready on %s (root %s)", socket_path, root)
+    await stop.wait()
+
+    await server.close()
+    await supervisor.close()
+    runner.shutdown()
+    kernel.close()
+    store.close()
+    with contextlib.suppress(FileNotFoundError):
+        socket_path.unlink()
+    if reset_requested:
+        release_shared_dir(str(paths.netns_dir))
+        for leftover in ("netns", "crun", "hostfs", "containers"):
+            shutil.rmtree(run_root / leftover, ignore_errors=True)
+        shutil.rmtree(root / "containers", ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        (run_root / "hatoba.pid").unlink()
+    return 0
+
+
+class _NoImages:
+    """Until images can be imported, `hostfs` is the only image."""
+
+    def resolve(self, reference: str) -> NoReturn:
+        from hatoba.errors import NotFound
+
+        raise NotFound(f"No such image: {reference}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
