@@ -97,7 +97,7 @@ class Responder:
     def complete(self, forward: Forward, reply: bytes | None) -> bytes:
         """The client's reply to a forwarded query: the upstream's answer, or SERVFAIL."""
         query = forward.query
-        if reply is None or not wire.answers_question(reply, query.question):
+        if reply is None or not wire.replies_to(reply, query.question):
             return query.reply(wire.SERVFAIL, tcp=forward.tcp)
         now = self._clock()
         parsed = Cached.parse(reply, now)

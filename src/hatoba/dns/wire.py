@@ -233,11 +233,12 @@ def rcode_of(message: bytes) -> int:
     return message[3] & 0xF
 
 
-def answers_question(reply: bytes, question: bytes) -> bool:
-    """True when `reply` is a response whose question section is `question` (any case)."""
-    return (
-        len(reply) >= 12 + len(question)
-        and bool(reply[2] & 0x80)
-        and reply[4:6] == b"\x00\x01"
-        and reply[12 : 12 + len(question)].lower() == question.lower()
-    )
+def replies_to(reply: bytes, question: bytes) -> bool:
+    """True when `reply` is a response to `question` (any case): it repeats the question, or
+    it is a bare truncated header (some servers send those; at worst the client retries over
+    TCP)."""
+    if len(reply) < 12 or not reply[2] & 0x80:
+        return False
+    if reply[4:6] == b"\x00\x00":
+        return bool(reply[2] & (TC >> 8)) and reply[6:12] == b"\x00" * 6
+    return reply[4:6] == b"\x00\x01" and reply[12 : 12 + len(question)].lower() == question.lower()

@@ -197,3 +197,14 @@ def test_cache_evicts_the_least_recently_used() -> None:
         responder.complete(forward, upstream_answer(forward, f"{name}. 300 IN A 192.0.2.1"))
     assert isinstance(responder.respond(query("one.org"), Asker(A)), Forward)
     assert isinstance(responder.respond(query("three.org"), Asker(A)), bytes)
+
+
+def test_a_bare_truncated_header_is_relayed_for_the_client_to_retry_over_tcp() -> None:
+    responder, _ = make()
+    forward = forward_of(responder, query("big.example.org", "TXT"))
+    bare = dnslib.DNSRecord(dnslib.DNSHeader(id=999, qr=1, tc=1, ra=1)).pack()
+    reply = parsed(responder.complete(forward, bytes(bare)))
+    assert (reply.header.id, reply.header.tc, reply.header.rcode) == (4242, 1, 0)
+    assert isinstance(responder.respond(query("big.example.org", "TXT"), Asker(A)), Forward)
+    bare_but_not_truncated = dnslib.DNSRecord(dnslib.DNSHeader(id=999, qr=1, ra=1)).pack()
+    assert parsed(responder.complete(forward, bytes(bare_but_not_truncated))).header.rcode == 2

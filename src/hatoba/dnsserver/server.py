@@ -1,0 +1,164 @@
+"""The embedded DNS server: 127.0.0.11 in every attached container, one event loop for all.
+
+The engine calls `publish`, `attach` and `detach` from its own threads. None of them waits for
+the loop: a new name table is swapped in by one reference assignment (the next query sees it),
+and sockets made in a container's namespace are handed to the loop with
+`call_soon_threadsafe`; until the loop takes them, queries wait in the sockets' buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from ipaddress import IPv4Address
+
+from hatoba.dns import Asker, DnsRecord, Forward, NameTable, Responder
+from hatoba.dns.cache import AnswerCache
+from hatoba.dnsserver.listener import Listener, Send
+from hatoba.dnsserver.sockets import open_resolver, remove_nat
+from hatoba.dnsserver.upstream import MAX_UPSTREAMS, Egress, Upstream, ask_upstreams
+
+__all__ = ["DnsServer", "Upstream"]
+
+_log = logging.getLogger(__name__)
+
+UPSTREAM_TIMEOUT = 4.0  # Docker's extIOTimeout, per server
+TCP_IDLE_TIMEOUT = 10.0
+MAX_IN_FLIGHT = 1024  # Docker's maxConcurrent; past it, REFUSED
+MAX_TCP_CONNECTIONS = 64  # per container
+
+
+@dataclass
+class _Route:
+    """Where a container's forwarded queries go, and from which namespace they leave."""
+
+    upstreams: tuple[Upstream, ...]
+    egress: Egress
+
+
+@dataclass
+class _Attachment:
+    netns_path: str
+    listener: Listener
+    route: _Route
+
+    def close(self) -> None:
+        self.listener.close()
+        self.route.egress.close()
+
+
+class DnsServer:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        upstream_timeout: float = UPSTREAM_TIMEOUT,
+        tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        cache_size: int = 10_000,
+    ) -> None:
+        self._loop = loop
+        self._responder = Responder(cache=AnswerCache(cache_size))
+        self._upstream_timeout = upstream_timeout
+        self._tcp_idle_timeout = tcp_idle_timeout
+        self._max_in_flight = max_in_flight
+        self._lock = threading.Lock()
+        self._attached: dict[str, _Attachment] = {}
+        self._host = Egress(loop, None)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- called by the engine (any thread) --------------------------------------------------
+
+    def publish(self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]) -> None:
+        """Replace every name at once; `gateways` maps network id → gateway address."""
+        self._responder.table = NameTable(records, gateways)
+
+    def attach(
+        self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
+    ) -> None:
+        """Serve 127.0.0.11 in the container; again for an attached one: new upstreams only.
+
+        After a restart of the service this takes over from the previous run: new sockets,
+        the old ports when they are free, and the NAT table in the container replaced.
+        """
+        chosen = tuple(upstreams[:MAX_UPSTREAMS])
+        asker = Asker(container_id, forward, chosen)
+        with self._lock:
+            current = self._attached.get(container_id)
+            if current is not None and current.netns_path == netns_path:
+                current.route.upstreams = chosen
+                current.listener.asker = asker
+                return
+        sockets = open_resolver(netns_path)
+        route = _Route(chosen, Egress(self._loop, netns_path))
+        listener = Listener(
+            self._loop,
+            sockets,
+            self._responder,
+            asker,
+            partial(self._forward, route),
+            idle_timeout=self._tcp_idle_timeout,
+            max_connections=MAX_TCP_CONNECTIONS,
+        )
+        with self._lock:
+            replaced = self._attached.get(container_id)
+            self._attached[container_id] = _Attachment(netns_path, listener, route)
+        if replaced is not None:
+            self._on_loop(replaced.close)
+        self._on_loop(listener.start)
+
+    def detach(self, container_id: str) -> None:
+        """Stop serving the container and drop its NAT table (if its namespace still exists)."""
+        with self._lock:
+            attachment = self._attached.pop(container_id, None)
+        if attachment is None:
+            return
+        self._on_loop(attachment.close)
+        remove_nat(attachment.netns_path)
+
+    async def aclose(self) -> None:
+        """Stop serving; NAT tables stay, so the next run can take over the same ports."""
+        with self._lock:
+            attachments = list(self._attached.values())
+            self._attached.clear()
+        for attachment in attachments:
+            attachment.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._host.close()
+
+    def _on_loop(self, fn: Callable[[], None]) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # the loop is closed: nothing is serving these sockets any more
+            fn()
+
+    # --- forwarding (loop thread) -----------------------------------------------------------
+
+    def _forward(self, route: _Route, forward: Forward, send: Send) -> None:
+        if len(self._tasks) >= self._max_in_flight:
+            send(self._responder.refuse(forward))
+            return
+        task = self._loop.create_task(self._resolve(route, forward, send))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(self, route: _Route, forward: Forward, send: Send) -> None:
+        try:
+            reply = await ask_upstreams(
+                forward.query,
+                route.upstreams,
+                tcp=forward.tcp,
+                host=self._host,
+                container=route.egress,
+                timeout=self._upstream_timeout,
+            )
+        except Exception:  # a bug here must cost one SERVFAIL, not a client left waiting
+            _log.exception("forwarding %s failed", forward.query.question)
+            reply = None
+        send(self._responder.complete(forward, reply))

@@ -1,0 +1,110 @@
+"""Sockets the resolver needs inside other namespaces, made on short-lived threads there.
+
+A socket belongs to the namespace it was created in, whatever thread uses it later; so the
+service's event loop serves sockets of every container without ever leaving its own namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from dataclasses import dataclass
+
+from hatoba.dns import nat
+from hatoba.errors import KernelError
+from hatoba.kernel.netns import call_in_netns
+from hatoba.kernel.nft import NftContext
+
+_LISTEN_BACKLOG = 128
+
+
+@dataclass(frozen=True)
+class ResolverSockets:
+    """A container's 127.0.0.11 sockets; the NAT table sends port 53 to them."""
+
+    udp: socket.socket
+    tcp: socket.socket
+
+    def close(self) -> None:
+        self.udp.close()
+        self.tcp.close()
+
+
+def open_resolver(netns_path: str) -> ResolverSockets:
+    """Bind the resolver's sockets in the namespace and install (or replace) its NAT table."""
+    try:
+        return call_in_netns(netns_path, _open_here)
+    except OSError as exc:
+        raise KernelError(f"cannot start the DNS resolver in {netns_path}: {exc}") from exc
+
+
+def _open_here() -> ResolverSockets:
+    with NftContext() as nft:
+        previous = _previous_shape(nft)
+        ports = nat.ports_in(previous or frozenset())
+        udp = _bind(socket.SOCK_DGRAM, ports.get("udp", 0))
+        try:
+            tcp = _bind(socket.SOCK_STREAM, ports.get("tcp", 0))
+            try:
+                tcp.listen(_LISTEN_BACKLOG)
+                bound = udp.getsockname()[1], tcp.getsockname()[1]
+                if previous != nat.expected_shape(*bound):
+                    nft.run(nat.table_commands(*bound, replace=previous is not None))
+            except BaseException:
+                tcp.close()
+                raise
+        except BaseException:
+            udp.close()
+            raise
+    return ResolverSockets(udp, tcp)
+
+
+def _previous_shape(nft: NftContext) -> nat.Shape | None:
+    """The table an earlier run of the service left, in short; None when there is none."""
+    try:
+        listing = nft.run(nat.list_command())
+    except KernelError:
+        return None
+    try:
+        return nat.shape_of(json.loads(listing))
+    except ValueError:
+        return frozenset()
+
+
+def _bind(kind: int, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+    try:
+        if kind == socket.SOCK_STREAM:
+            # connections of the previous service may linger in TIME_WAIT on that port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((nat.RESOLVER_IP, port))
+        except OSError:
+            if not port:
+                raise
+            sock.bind((nat.RESOLVER_IP, 0))  # the old port is taken: any port will do
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def remove_nat(netns_path: str) -> None:
+    """Drop the NAT table; a namespace (or table) that is already gone is fine."""
+
+    def drop() -> None:
+        with NftContext() as nft:
+            nft.run(nat.delete_command())
+
+    with contextlib.suppress(KernelError, OSError):
+        call_in_netns(netns_path, drop)
+
+
+def client_socket(netns_path: str | None, family: int, kind: int) -> socket.socket:
+    """A non-blocking socket for talking to an upstream, in the namespace given (None: ours)."""
+
+    def make() -> socket.socket:
+        return socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+
+    return make() if netns_path is None else call_in_netns(netns_path, make)

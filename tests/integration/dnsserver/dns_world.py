@@ -1,0 +1,192 @@
+"""A small world for the resolver's integration tests, inside a Sandbox.
+
+The "service" is a DnsServer whose event loop runs on its own thread in the sandbox's host
+namespace (so host-side upstream traffic stays in the sandbox); the test's thread calls the
+server's methods, as the engine's worker thread will. Containers are bare namespaces with `lo`
+up, optionally with a veth to the host namespace and a default route through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from hatoba.dns import DnsRecord
+from hatoba.dnsserver import DnsServer, Upstream
+from hatoba.kernel import libc
+from hatoba.testing.sandbox import RESOLVER, Sandbox
+
+HERE = Path(__file__).parent
+NET1 = "1" * 64
+NET2 = "2" * 64
+
+
+class Service:
+    """A DnsServer on an event loop of its own, living in the sandbox's host namespace."""
+
+    def __init__(self, sb: Sandbox, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._options = options
+        self._host = str(sb.host)
+        self._thread = threading.Thread(target=self._run, name="dns-service")
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        try:
+            fd = os.open(self._host, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                libc.setns(fd, libc.CLONE_NEWNET)
+            finally:
+                os.close(fd)
+            asyncio.set_event_loop(self.loop)
+            self.server = DnsServer(self.loop, **self._options)
+        except BaseException as exc:
+            self._error = exc
+            return
+        finally:
+            self._ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.server.aclose())
+        self.loop.close()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(30)
+
+
+def container_ns(sb: Sandbox, name: str, address: str | None = None) -> Path:
+    """A namespace like a container's: lo up; with `address`, a veth to the host namespace
+    (host side .1 of a /24) and a default route through it, forwarded by the host."""
+    ns = sb._new_ns(name)
+    sb.sh(["ip", "link", "set", "lo", "up"], ns=ns)
+    if address is not None:
+        gateway = re.sub(r"\.\d+$", ".1", address)
+        veth = f"v-{name}"[:15]
+        sb.sh(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", str(ns)])
+        sb.sh(["ip", "addr", "add", f"{gateway}/24", "dev", veth])
+        sb.sh(["ip", "link", "set", veth, "up"])
+        sb.sh(["ip", "addr", "add", f"{address}/24", "dev", "eth0"], ns=ns)
+        sb.sh(["ip", "link", "set", "eth0", "up"], ns=ns)
+        sb.sh(["ip", "route", "add", "default", "via", gateway], ns=ns)
+        sb.sh(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        if sb.outside is not None:
+            subnet = re.sub(r"\.\d+$", ".0/24", address)
+            sb.sh(["ip", "route", "replace", subnet, "via", "203.0.113.1"], ns=sb.outside)
+    return ns
+
+
+def record(cid: str, name: str, ip: str, *aliases: str, net: str = NET1) -> DnsRecord:
+    network_name = {NET1: "front", NET2: "back"}[net]
+    return DnsRecord(cid, net, network_name, (name, *aliases, cid[:12]), IPv4Address(ip))
+
+
+GATEWAYS = {NET1: IPv4Address("172.31.1.1"), NET2: IPv4Address("172.31.2.1")}
+
+
+@dataclass
+class FakeUpstream:
+    """A fake upstream resolver running in the sandbox, and what it was asked."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def queries(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [line.split() for line in self.log.read_text().splitlines()]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+_running: list[FakeUpstream] = []
+
+
+def stop_upstreams() -> None:
+    while _running:
+        _running.pop().stop()
+
+
+def start_upstream(
+    sb: Sandbox,
+    ns: Path,
+    *,
+    address: str = RESOLVER,
+    port: int = 53,
+    servfail: bool = False,
+    answer: str = "192.0.2.1",
+    tag: str = "upstream",
+) -> FakeUpstream:
+    log = sb.dir / f"{tag}.log"
+    argv = [
+        sys.executable,
+        str(HERE / "fake_upstream.py"),
+        "--address",
+        address,
+        "--port",
+        str(port),
+        "--log",
+        str(log),
+        "--answer",
+        answer,
+    ]
+    if servfail:
+        argv.append("--servfail")
+    process = sb.popen(argv, ns=ns, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    fake = FakeUpstream(process, log)
+    _running.append(fake)
+    assert process.stdout.readline().strip() == b"ready"
+    return fake
+
+
+@dataclass
+class Dig:
+    status: str
+    flags: list[str]
+    answers: list[list[str]] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def addresses(self) -> list[str]:
+        return [a[4] for a in self.answers if a[3] == "A"]
+
+
+def dig(sb: Sandbox, ns: Path, *args: str, server: str = "127.0.0.11", timeout: int = 2) -> Dig:
+    out = sb.sh(
+        ["dig", f"@{server}", f"+time={timeout}", "+tries=1", *args], ns=ns, check=False
+    ).stdout
+    header = re.search(r"status: (\w+)", out)
+    flags = re.search(r";; flags: ([a-z ]*);", out)
+    answers = []
+    if ";; ANSWER SECTION:" in out:
+        section = out.split(";; ANSWER SECTION:\n", 1)[1].split("\n\n", 1)[0]
+        answers = [line.split() for line in section.splitlines() if line.strip()]
+    return Dig(
+        status=header.group(1) if header else "NO REPLY",
+        flags=flags.group(1).split() if flags else [],
+        answers=answers,
+        text=out,
+    )
+
+
+def upstream(address: str = RESOLVER, *, from_host: bool = True, port: int = 53) -> Upstream:
+    return Upstream(address, port, from_host)
