@@ -89,7 +89,11 @@ class Archive:
             if member.isreg():
                 return member
             if member.issym():
-                path = joined(clean_name(posixpath.join(posixpath.dirname(path), member.linkname)))
+                # only a lookup among member names, so `..` can be resolved lexically
+                target = posixpath.normpath(
+                    posixpath.join(posixpath.dirname(path), member.linkname)
+                )
+                path = joined(clean_name(target))
             elif member.islnk():
                 path = joined(clean_name(member.linkname))
             else:

@@ -118,7 +118,10 @@ class _Extraction:
         return path
 
     def _link_source(self, member: tarfile.TarInfo) -> Path:
-        parts = clean_name(member.linkname)
+        try:
+            parts = clean_name(member.linkname)
+        except InvalidArgument:
+            raise _outside(member) from None
         if not parts:
             raise _refuse(member.name, "hard link to the layer root")
         path = self.root
@@ -129,16 +132,12 @@ class _Extraction:
             except FileNotFoundError:
                 mode = 0
             if not stat.S_ISDIR(mode):
-                raise _refuse(
-                    member.name, f'hard link target "{member.linkname}" is not in the layer'
-                )
+                raise _outside(member)
         path = path / parts[-1]
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:
-            raise _refuse(
-                member.name, f'hard link target "{member.linkname}" is not in the layer'
-            ) from None
+            raise _outside(member) from None
         if stat.S_ISDIR(mode):
             raise _refuse(member.name, "hard link to a directory")
         return path
@@ -201,6 +200,10 @@ def _check_symlink(parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
         depth += -1 if part == ".." else 1
         if depth < 0:
             raise _refuse(member.name, f'symlink target "{target}" climbs above the layer root')
+
+
+def _outside(member: tarfile.TarInfo) -> InvalidArgument:
+    return _refuse(member.name, f'hard link target "{member.linkname}" is not in the layer')
 
 
 def _remove(path: Path) -> None:

@@ -46,10 +46,11 @@ class _Hashing:
         self.count = 0
 
     def read(self, size: int = -1, /) -> bytes:
+        size = size if size > 0 else _CHUNK
         if self._head:
-            data, self._head = self._head, b""
+            data, self._head = self._head[:size], self._head[size:]
         else:
-            data = self._source.read(size if size > 0 else _CHUNK)
+            data = self._source.read(size)
         self.hash.update(data)
         self.count += len(data)
         return data

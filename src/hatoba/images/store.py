@@ -44,7 +44,7 @@ from hatoba.images.config import (
 from hatoba.images.layers import LayerStore, StagedLayer
 from hatoba.images.reference import Reference, is_hex64, parse_reference, split_tag
 from hatoba.images.save import SavedImage, chain_ids, write_save_archive
-from hatoba.images.spool import spool
+from hatoba.images.spool import Readable, spool
 from hatoba.images.tarutil import open_tar
 from hatoba.model.ids import SHORT_LEN, ZERO_TIME, looks_like_id_prefix, now_rfc3339
 
@@ -109,7 +109,7 @@ class ImageStore:
 
     def import_rootfs(
         self,
-        stream: BinaryIO,
+        stream: Readable,
         reference: str | None,
         changes: Sequence[str] = (),
         message: str = "",
@@ -125,7 +125,7 @@ class ImageStore:
             self._commit([layer], [staged])
         return self._image(staged.image_id, self._read_index())
 
-    def load(self, stream: BinaryIO) -> list[str]:
+    def load(self, stream: Readable) -> list[str]:
         """`docker load`: a docker save archive or an OCI image layout, plain or compressed.
         Returns the lines Docker prints."""
         with self._work() as work:

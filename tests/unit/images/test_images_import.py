@@ -1,0 +1,132 @@
+"""`import`: a root file system tarball becomes a one-layer image, with --change applied."""
+
+from __future__ import annotations
+
+import bz2
+import io
+import json
+import lzma
+import re
+
+import pytest
+
+from fixtures.image_archives import digest, directory, file, gzipped, symlink, tar_bytes
+from hatoba.errors import InvalidArgument
+from hatoba.images import ImageConfig, ImageStore
+
+ROOTFS = tar_bytes(
+    directory("bin"), file("bin/tool", b"#!/bin/sh\n", 0o755), symlink("bin/sh", "tool")
+)
+
+
+class OneWay:
+    """A non-seekable stream handing out at most 1000 bytes a read, like an HTTP body."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, size: int = -1) -> bytes:
+        size = min(1000, size if size >= 0 else 1000)
+        chunk, self._data = self._data[:size], self._data[size:]
+        return chunk
+
+
+def imported(store: ImageStore, *changes: str) -> ImageConfig:
+    return store.import_rootfs(io.BytesIO(ROOTFS), "img", changes).config
+
+
+def test_import_without_changes_is_docker_shaped(store: ImageStore) -> None:
+    image = store.import_rootfs(io.BytesIO(ROOTFS), "example.com:5000/team/app:v1")
+    assert image.repo_tags == ("example.com:5000/team/app:v1",)
+    assert image.diff_ids == (digest(ROOTFS),)
+    assert image.config == ImageConfig()
+    assert image.size == len(b"#!/bin/sh\n")
+    raw = json.loads((store._configs / image.id[7:]).read_bytes())
+    assert digest((store._configs / image.id[7:]).read_bytes()) == image.id
+    assert raw["comment"] == "Imported from -"
+    assert raw["rootfs"] == {"type": "layers", "diff_ids": [digest(ROOTFS)]}
+    assert raw["config"]["Env"] is None and raw["config"]["Cmd"] is None
+
+
+def test_cmd_and_entrypoint_exec_and_shell_forms(store: ImageStore) -> None:
+    config = imported(store, 'CMD ["/bin/echo", "a b"]', "ENTRYPOINT /bin/run --flag $X")
+    assert config.cmd == ("/bin/echo", "a b")
+    assert config.entrypoint == ("/bin/sh", "-c", "/bin/run --flag $X")
+    assert imported(store, "cmd [not json").cmd == ("/bin/sh", "-c", "[not json")
+
+
+def test_env_forms_replace_earlier_values(store: ImageStore) -> None:
+    config = imported(store, 'ENV A=1 B="two words"', "ENV C legacy form value", "ENV A=3")
+    assert config.env == ("B=two words", "C=legacy form value", "A=3")
+
+
+def test_expose_workdir_label_user(store: ImageStore) -> None:
+    config = imported(
+        store,
+        "EXPOSE 80 53/udp 8000-8001/tcp",
+        "WORKDIR /srv",
+        "WORKDIR app",
+        'LABEL maintainer="me" tier=web',
+        "USER nobody",
+    )
+    assert config.exposed_ports == ("53/udp", "80/tcp", "8000/tcp", "8001/tcp")
+    assert config.workdir == "/srv/app"
+    assert config.labels == (("maintainer", "me"), ("tier", "web"))
+    assert config.user == "nobody"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("RUN make", "run is not a valid change command"),
+        ("VOLUME /data", "volume is not supported as a change command by hatoba"),
+        ("EXPOSE 80/icmp", "invalid proto: icmp"),
+        ("EXPOSE http", "invalid containerPort: http"),
+        ("CMD", "CMD requires at least one argument"),
+        ("ENV =x", "ENV names can not be blank"),
+    ],
+)
+def test_bad_changes_are_refused_before_reading(
+    store: ImageStore, change: str, message: str
+) -> None:
+    stream = OneWay(ROOTFS)
+    with pytest.raises(InvalidArgument, match=f"^{re.escape(message)}$"):
+        store.import_rootfs(stream, "img", [change])
+    assert stream.read() != b""  # nothing was consumed
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("compress", [gzipped, bz2.compress, lzma.compress, lambda b: b])
+def test_compressed_and_non_seekable_input(store: ImageStore, compress: object) -> None:
+    assert callable(compress)
+    image = store.import_rootfs(OneWay(compress(ROOTFS)), None)
+    # the diff id is of the uncompressed tar, whatever the transport
+    assert image.diff_ids == (digest(ROOTFS),)
+    assert image.repo_tags == ()
+    assert (store.layer_dirs(image)[0] / "bin/tool").read_bytes() == b"#!/bin/sh\n"
+
+
+def test_import_moves_an_existing_tag(store: ImageStore) -> None:
+    first = store.import_rootfs(io.BytesIO(ROOTFS), "app")
+    second = store.import_rootfs(io.BytesIO(ROOTFS), "app:latest", message="again")
+    assert first.id != second.id  # the creation time differs
+    assert store.resolve("app").id == second.id
+    assert store.resolve(first.id).repo_tags == ()
+    assert store.inspect("app")["Comment"] == "again"
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("App", "invalid reference format: repository name must be lowercase"),
+        ("app:bad tag", "invalid reference format"),
+        (
+            "a" * 64,
+            f"invalid repository name ({'a' * 64}), cannot specify 64-byte hexadecimal strings",
+        ),
+    ],
+)
+def test_bad_reference_is_refused(store: ImageStore, reference: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=f"^{re.escape(message)}$"):
+        store.import_rootfs(io.BytesIO(ROOTFS), reference)
+    assert store.list() == []
