@@ -1,0 +1,166 @@
+"""In-memory stand-ins for the engine's ports, for tests without root or a kernel."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from ipaddress import IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Any
+
+from hatoba.errors import KernelError, NotFound
+from hatoba.model.container import Container
+from hatoba.model.host import AttachRequest, HostFacts, OwnedLink
+from hatoba.model.image import ImageInfo
+from hatoba.model.launch import ExitStatus, LaunchRequest, Started
+from hatoba.model.network import Network
+
+
+class FakeKernel:
+    """Records calls; `fail_on` names a method that raises once, to exercise undo paths."""
+
+    def __init__(self, taken: tuple[IPv4Network, ...] = (), uplink_mtu: int = 1500) -> None:
+        self.facts = HostFacts(uplink_mtu, taken)
+        self.links: dict[str, OwnedLink] = {}
+        self.netns: set[str] = set()
+        self.attached: dict[str, list[AttachRequest]] = {}
+        self.calls: list[str] = []
+        self.fail_on: str | None = None
+
+    def _maybe_fail(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fail_on == name:
+            self.fail_on = None
+            raise KernelError(f"{name} failed (injected)")
+
+    def host_facts(self) -> HostFacts:
+        return self.facts
+
+    def create_bridge(self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str) -> None:
+        self._maybe_fail("create_bridge")
+        self.links[name] = OwnedLink(name, "bridge", owner)
+
+    def delete_link(self, name: str) -> None:
+        self.calls.append("delete_link")
+        self.links.pop(name, None)
+
+    def link_exists(self, name: str) -> bool:
+        return name in self.links
+
+    def owned_links(self) -> list[OwnedLink]:
+        return list(self.links.values())
+
+    def create_netns(self, path: str) -> None:
+        self._maybe_fail("create_netns")
+        self.netns.add(path)
+
+    def remove_netns(self, path: str) -> None:
+        self.calls.append("remove_netns")
+        self.netns.discard(path)
+        for req in self.attached.pop(path, []):
+            self.links.pop(req.host_ifname, None)
+
+    def netns_handles(self, directory: str) -> list[str]:
+        return sorted(p for p in self.netns if p.startswith(directory))
+
+    def attach(self, netns: str, request: AttachRequest) -> None:
+        self._maybe_fail("attach")
+        self.attached.setdefault(netns, []).append(request)
+        self.links[request.host_ifname] = OwnedLink(request.host_ifname, "veth", request.owner)
+
+    def detach(self, netns: str, ifindex: int) -> None:
+        self.calls.append("detach")
+        reqs = self.attached.get(netns, [])
+        for req in [r for r in reqs if r.ifindex == ifindex]:
+            reqs.remove(req)
+            self.links.pop(req.host_ifname, None)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.networks: dict[str, Network] = {}
+        self.containers: dict[str, Container] = {}
+        self.meta: dict[str, Any] = {}
+        self.fail_next_commit = False
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[MemoryStore]:
+        if self.fail_next_commit:
+            self.fail_next_commit = False
+            raise KernelError("store commit failed (injected)")
+        yield self
+
+    def put_network(self, network: Network) -> None:
+        self.networks[network.id] = network
+
+    def delete_network(self, network_id: str) -> None:
+        self.networks.pop(network_id, None)
+
+    def put_container(self, container: Container) -> None:
+        self.containers[container.id] = container
+
+    def delete_container(self, container_id: str) -> None:
+        self.containers.pop(container_id, None)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.meta[key] = value
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.launched: list[LaunchRequest] = []
+        self.signals: list[tuple[int, int]] = []
+        self.exits: dict[str, ExitStatus] = {}
+        self.alive: set[int] = set()
+        self.fail_launch = False
+        self._pids = itertools.count(1000)
+        self.files: dict[tuple[str, str], str] = {}
+
+    def launch(self, request: LaunchRequest) -> Started:
+        if self.fail_launch:
+            raise KernelError("failed to create task for container: injected")
+        self.launched.append(request)
+        pid = next(self._pids)
+        self.alive.add(pid + 1)
+        for path, content in request.files.items():
+            self.files[(request.container_id, path)] = content
+        return Started(pid=pid, shim_pid=pid + 1, shim_start_time=1)
+
+    def signal(self, pid: int, signum: int) -> None:
+        self.signals.append((pid, signum))
+
+    def exit_status(self, container_id: str) -> ExitStatus | None:
+        return self.exits.get(container_id)
+
+    def is_alive(self, pid: int, start_time: int) -> bool:
+        return pid in self.alive
+
+    def rewrite_file(self, container_id: str, path: str, content: str) -> None:
+        self.files[(container_id, path)] = content
+
+    def kill_leftover(self, container_id: str) -> None:
+        pass
+
+    def reap_leftovers(self, live: set[str]) -> None:
+        pass
+
+    def cleanup(self, container_id: str) -> None:
+        pass
+
+    def remove(self, container_id: str) -> None:
+        pass
+
+    def log_path(self, container_id: str) -> Path:
+        return Path("/nonexistent") / container_id
+
+
+class FakeImages:
+    def __init__(self, images: dict[str, ImageInfo] | None = None) -> None:
+        self.images = images or {}
+
+    def resolve(self, reference: str) -> ImageInfo:
+        ref = reference if ":" in reference else reference + ":latest"
+        if ref not in self.images:
+            raise NotFound(f"No such image: {ref}")
+        return self.images[ref]

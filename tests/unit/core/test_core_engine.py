@@ -1,0 +1,225 @@
+"""Engine use cases on fake adapters: behaviour, Docker's errors, and all-or-nothing."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
+
+from hatoba.engine.containers import CreateRequest, EndpointRequest
+from hatoba.engine.core import Paths
+from hatoba.engine.engine import Engine
+from hatoba.engine.state import State
+from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument, KernelError, NotFound
+from hatoba.model.container import ContainerConfig
+from hatoba.model.network import NetworkSpec
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 198.51.100.53\n")
+    kernel, store, runtime = FakeKernel(), MemoryStore(), FakeRuntime()
+    engine = Engine.open(
+        Paths(tmp_path / "root", tmp_path / "run", resolv), store, kernel, runtime, FakeImages(), State()
+    )
+    engine.bootstrap()
+    return engine, kernel, store, runtime
+
+
+def run(engine: Engine, name: str, net: str = "default", **kw) -> str:
+    cfg = ContainerConfig(image="hostfs", cmd=("sleep", "infinity"), network_mode=net)
+    c = engine.create_container(CreateRequest(cfg, name=name, **kw))
+    return engine.start(c.id).id
+
+
+def snapshot(engine: Engine, kernel: FakeKernel, store: MemoryStore):
+    return (
+        dict(engine.state.networks),
+        {k: v for k, v in engine.state.containers.items()},
+        dict(kernel.links),
+        set(kernel.netns),
+        dict(store.networks),
+        dict(store.containers),
+    )
+
+
+def test_predefined_networks(world):
+    engine, kernel, *_ = world
+    names = sorted((n.name, n.driver) for n in engine.state.networks.values())
+    assert names == [("bridge", "bridge"), ("host", "host"), ("none", "null")]
+    bridge = engine.network("bridge")
+    assert bridge.bridge == "hatoba0" and str(bridge.pool.subnet) == "172.17.0.0/16"
+    assert "hatoba0" in kernel.links
+
+
+def test_default_bridge_skips_host_route(tmp_path):
+    kernel = FakeKernel(taken=(IPv4Network("172.17.3.0/24"),))
+    engine = Engine.open(
+        Paths(tmp_path, tmp_path, tmp_path / "r"), MemoryStore(), kernel, FakeRuntime(), FakeImages(), State()
+    )
+    engine.bootstrap()
+    assert str(engine.network("bridge").pool.subnet) == "172.18.0.0/16"
+
+
+def test_network_create_like_docker(world):
+    engine, kernel, *_ = world
+    n = engine.create_network(NetworkSpec(name="sample"))
+    assert n.bridge == f"br-{n.id[:12]}"
+    assert str(n.pool.subnet) == "172.18.0.0/16" and str(n.pool.gateway) == "172.18.0.1"
+    assert n.bridge in kernel.links
+    with pytest.raises(Conflict, match="^network with name sample already exists$"):
+        engine.create_network(NetworkSpec(name="sample"))
+    with pytest.raises(Forbidden, match='^only one instance of "host" network is allowed$'):
+        engine.create_network(NetworkSpec(name="sample2", driver="host"))
+    with pytest.raises(Forbidden, match='^only one instance of "null" network is allowed$'):
+        engine.create_network(NetworkSpec(name="sample3", driver="null"))
+
+
+def test_network_options(world):
+    engine, *_ = world
+    n = engine.create_network(
+        NetworkSpec(
+            name="named",
+            options={"com.docker.network.bridge.name": "mybr0", "com.docker.network.driver.mtu": "1400"},
+        )
+    )
+    assert n.bridge == "mybr0" and n.mtu == 1400
+    with pytest.raises(InvalidArgument):
+        engine.create_network(NetworkSpec(name="x", options={"com.docker.network.driver.mtu": "abc"}))
+
+
+def test_sequential_addresses_and_macs(world):
+    engine, kernel, *_ = world
+    engine.create_network(NetworkSpec(name="sample"))
+    s1 = engine.container(run(engine, "s1", "sample"))
+    s2 = engine.container(run(engine, "s2", "sample"))
+    assert str(s1.endpoints[0].ipv4) == "172.18.0.2" and s1.endpoints[0].mac == "02:42:ac:12:00:02"
+    assert str(s2.endpoints[0].ipv4) == "172.18.0.3"
+    req = kernel.attached[s1.netns][0]
+    assert req.ifname == "eth0" and str(req.default_gateway) == "172.18.0.1"
+
+
+def test_failed_bridge_creation_changes_nothing(world):
+    engine, kernel, store, _ = world
+    before = snapshot(engine, kernel, store)
+    kernel.fail_on = "create_bridge"
+    with pytest.raises(KernelError):
+        engine.create_network(NetworkSpec(name="sample"))
+    assert snapshot(engine, kernel, store) == before
+
+
+def test_failed_store_commit_removes_the_bridge(world):
+    engine, kernel, store, _ = world
+    before = snapshot(engine, kernel, store)
+    store.fail_next_commit = True
+    with pytest.raises(KernelError):
+        engine.create_network(NetworkSpec(name="sample"))
+    assert snapshot(engine, kernel, store) == before
+
+
+@pytest.mark.parametrize("fail", ["create_netns", "attach", "launch"])
+def test_failed_start_changes_nothing(world, fail):
+    engine, kernel, store, runtime = world
+    c = engine.create_container(CreateRequest(ContainerConfig("hostfs", cmd=("true",)), name="xx"))
+    before = snapshot(engine, kernel, store)
+    if fail == "launch":
+        runtime.fail_launch = True
+    else:
+        kernel.fail_on = fail
+    with pytest.raises(HatobaError):
+        engine.start(c.id)
+    assert snapshot(engine, kernel, store) == before
+    assert engine.container("xx").state.status == "created"
+
+
+def test_address_held_until_veth_is_gone(world):
+    engine, kernel, store, runtime = world
+    engine.create_network(NetworkSpec(name="n", subnet=IPv4Network("10.9.0.0/29")))
+    cid = run(engine, "aa", "n")
+    ep = engine.container(cid).endpoints[0]
+    # the container exits; the kernel has not reaped its veth yet
+    runtime.exits[cid] = type("E", (), {"code": 0, "finished_at": "2026-01-01T00:00:00Z"})()
+    kernel.links[ep.host_ifname] = kernel.links.get(ep.host_ifname) or None  # still there
+    engine.exited(cid)
+    assert str(ep.ipv4) in engine.state.pending[engine.network("n").id]
+    used = engine.state.used_addresses(engine.network("n").id)
+    assert ep.ipv4 in used
+    kernel.links.pop(ep.host_ifname, None)
+    run(engine, "bb", "n")
+    assert engine.network("n").id not in engine.state.pending
+
+
+def test_errors_like_docker(world):
+    engine, *_ = world
+    engine.create_network(NetworkSpec(name="sample"))
+    run(engine, "dupname")
+    with pytest.raises(Conflict, match=r'^Conflict. The container name "/dupname" is already in use'):
+        run(engine, "dupname")
+    with pytest.raises(NotFound, match="^network doesnotexist not found$"):
+        run(engine, "xx", "doesnotexist")
+    with pytest.raises(InvalidArgument, match="supported on user defined networks only"):
+        run(engine, "yy", "bridge", endpoints=(EndpointRequest("bridge", ipv4=IPv4Address("172.17.0.50")),))
+    with pytest.raises(InvalidArgument, match="only when connecting to networks with user configured"):
+        run(engine, "zz", "sample", endpoints=(EndpointRequest("sample", ipv4=IPv4Address("172.18.0.50")),))
+    with pytest.raises(InvalidArgument, match="network-scoped aliases are only supported"):
+        run(engine, "ww", "bridge", endpoints=(EndpointRequest("bridge", aliases=("foo",)),))
+    assert {c.name for c in engine.state.containers.values()} == {"dupname"}
+
+
+def test_network_rm_rules(world):
+    engine, *_ = world
+    n = engine.create_network(NetworkSpec(name="sample"))
+    run(engine, "s1", "sample")
+    with pytest.raises(Forbidden, match=f"network sample id {n.id} has active endpoints"):
+        engine.remove_network("sample")
+    for name in ("bridge", "host", "none"):
+        with pytest.raises(Forbidden, match=f"^{name} is a pre-defined network and cannot be removed$"):
+            engine.remove_network(name)
+    with pytest.raises(NotFound):
+        engine.remove_network("doesnotexist")
+
+
+def test_connect_disconnect(world):
+    engine, kernel, *_ = world
+    engine.create_network(NetworkSpec(name="netB"))
+    cid = run(engine, "a1")
+    c = engine.connect("netB", "a1", aliases=("a1alias",))
+    ep = c.endpoint_on(engine.network("netB").id)
+    assert ep.ifname == "eth1" and not ep.default_route
+    with pytest.raises(Forbidden, match="^endpoint with name a1 already exists in network netB$"):
+        engine.connect("netB", "a1")
+    with pytest.raises(Forbidden, match="connected to host network"):
+        engine.connect("host", "a1")
+    engine.disconnect("netB", "a1")
+    assert "detach" in kernel.calls
+    with pytest.raises(Forbidden, match=f"^container {cid} is not connected to network netB$"):
+        engine.disconnect("netB", "a1")
+    # names are never reused within a sandbox
+    c = engine.connect("netB", "a1")
+    assert c.endpoint_on(engine.network("netB").id).ifname == "eth2"
+
+
+def test_host_and_none(world):
+    engine, kernel, _, runtime = world
+    cid = run(engine, "hh", "host")
+    launch = runtime.launched[-1]
+    assert launch.netns is None and launch.hostname is None
+    assert not any(p.endswith(cid) for p in kernel.netns)
+    nid = run(engine, "nn", "none")
+    assert runtime.launched[-1].netns == engine.container(nid).netns
+    assert kernel.attached.get(engine.container(nid).netns) is None
+
+
+def test_reconcile_removes_orphans_and_marks_dead(world, tmp_path):
+    engine, kernel, store, runtime = world
+    cid = run(engine, "s1")
+    runtime.alive.clear()  # the shim died while the service was down
+    kernel.netns.add(str(tmp_path / "run" / "netns" / "orphan"))
+    kernel.links["vethdead"] = type(kernel.links["hatoba0"])("vethdead", "veth", "nobody")
+    running = engine.bootstrap()
+    assert running == []
+    assert engine.container(cid).state.status == "exited"
+    assert kernel.netns == set() and "vethdead" not in kernel.links

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from types import MappingProxyType
+
+import pytest
+
+from hatoba.errors import InvalidArgument
+from hatoba.model.container import Container, ContainerConfig, Endpoint, EndpointConfig
+from hatoba.model.humanize import human_duration, status_text
+from hatoba.model.ids import new_id, short_id, validate_container_name, validate_network_name
+from hatoba.model.launch import environment
+from hatoba.model.network import IpamPool, Network
+from hatoba.model.signals import signal_number
+from hatoba.store.codec import decode, encode
+
+
+def test_ids():
+    value = new_id()
+    assert len(value) == 64 and int(value, 16) >= 0
+    assert not short_id(value).isdigit()
+
+
+@pytest.mark.parametrize("name", ["a", "-x", "bad name", "x/y"])
+def test_bad_container_names(name):
+    with pytest.raises(InvalidArgument, match="Invalid container name"):
+        validate_container_name(name)
+
+
+def test_container_name_leading_slash():
+    assert validate_container_name("/web") == "web"
+
+
+def test_network_name():
+    with pytest.raises(InvalidArgument, match="names must match"):
+        validate_network_name("bad name!")
+
+
+def test_human_duration_matches_go_units():
+    assert human_duration(0.2) == "Less than a second"
+    assert human_duration(1) == "1 second"
+    assert human_duration(59) == "59 seconds"
+    assert human_duration(60) == "About a minute"
+    assert human_duration(150) == "2 minutes"
+    assert human_duration(3600) == "About an hour"
+    assert human_duration(3 * 3600) == "3 hours"
+    assert human_duration(3 * 86400) == "3 days"
+
+
+def test_status_text():
+    assert status_text("created", "", "", 0, 0) == "Created"
+    assert status_text("running", "1970-01-01T00:00:00.5Z", "", 0, 5.6).startswith("Up 5 seconds")
+    assert status_text("exited", "", "1970-01-01T00:00:00Z", 137, 3) == "Exited (137) 3 seconds ago"
+
+
+def test_environment_precedence():
+    env = environment(["PATH=/img", "A=1"], ["A=2", "B=3"], "host1", tty=True)
+    assert env[0] == "PATH=/img"
+    assert "A=2" in env and "B=3" in env and "HOSTNAME=host1" in env
+    assert "TERM=xterm" in env and "HOME=/root" in env
+
+
+def test_signal_names():
+    assert signal_number("KILL") == 9 == signal_number("SIGKILL") == signal_number("9")
+    with pytest.raises(InvalidArgument):
+        signal_number("NOPE")
+
+
+def test_codec_round_trip():
+    pool = IpamPool(IPv4Network("172.18.0.0/16"), IPv4Address("172.18.0.1"), None, True)
+    network = Network(
+        "a" * 64, "n", "bridge", "t", ipam=(pool,), bridge="br-x", labels=MappingProxyType({"k": "v"})
+    )
+    assert decode(Network, encode(network)) == network
+    container = Container(
+        "b" * 64,
+        "c",
+        "t",
+        ContainerConfig(image="hostfs", cmd=("sleep", "1")),
+        networks=(EndpointConfig("a" * 64, ("x",), IPv4Address("172.18.0.9")),),
+        endpoints=(
+            Endpoint("a" * 64, "e", "eth0", "veth1", IPv4Address("172.18.0.9"), 16, "m", None, True),
+        ),
+    )
+    assert decode(Container, encode(container)) == container
