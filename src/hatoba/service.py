@@ -17,7 +17,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from hatoba.runtime.forkserver import ForkServer
 
@@ -87,29 +86,13 @@ async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: Fork
     from hatoba.api.execs import Execs
     from hatoba.api.runner import EngineRunner
     from hatoba.api.supervisor import Supervisor
-    from hatoba.engine.core import Paths
-    from hatoba.engine.engine import Engine
-    from hatoba.engine.state import State
-    from hatoba.kernel.host import HostKernel
-    from hatoba.kernel.netns import make_shared_dir, release_shared_dir
-    from hatoba.runtime.crun import CrunRuntime
-    from hatoba.store.sqlite import SqliteStore
+    from hatoba.kernel.netns import release_shared_dir
+    from hatoba.local import open_local
 
     started = time.time()
     loop = asyncio.get_running_loop()
-    paths = Paths(root=root, run_root=run_root, resolv_conf=resolv_conf)
-    make_shared_dir(str(paths.netns_dir))
-    store = SqliteStore(root)
-    snapshot = store.load()
-    state = State(
-        networks={n.id: n for n in snapshot.networks},
-        containers={c.id: c for c in snapshot.containers},
-        last_address=dict(snapshot.meta.get("last_address", {})),
-        pending={k: dict(v) for k, v in snapshot.meta.get("pending", {}).items()},
-    )
-    kernel = HostKernel()
-    runtime = CrunRuntime(forkserver, root, run_root)
-    engine = Engine.open(paths, store, kernel, runtime, _NoImages(), state)
+    local = open_local(root, run_root, resolv_conf, forkserver)
+    engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()
     running = await runner.call(engine.bootstrap)
     supervisor = Supervisor(engine, runner)
@@ -146,8 +129,7 @@ async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: Fork
     await server.close()
     await supervisor.close()
     runner.shutdown()
-    kernel.close()
-    store.close()
+    local.close()
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
     if reset_requested:
@@ -158,15 +140,6 @@ async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: Fork
     with contextlib.suppress(FileNotFoundError):
         (run_root / "hatoba.pid").unlink()
     return 0
-
-
-class _NoImages:
-    """Until images can be imported, `hostfs` is the only image."""
-
-    def resolve(self, reference: str) -> NoReturn:
-        from hatoba.errors import NotFound
-
-        raise NotFound(f"No such image: {reference}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""The engine in-process with its real adapters: what the service serves, and what Python
+programs (tests, benchmarks) can drive directly.
+
+    local = open_local(root, run_root, resolv_conf)    # before the process starts threads
+    local.engine.bootstrap()
+    ...
+    local.close()
+
+The fork server is forked here unless one is passed in, so call this before anything starts a
+thread; the calling thread's network namespace becomes "the host".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from hatoba.engine.core import Paths
+from hatoba.engine.engine import Engine
+from hatoba.engine.state import State
+from hatoba.errors import NotFound
+from hatoba.kernel.host import HostKernel
+from hatoba.kernel.netns import make_shared_dir
+from hatoba.runtime.crun import CrunRuntime
+from hatoba.runtime.forkserver import ForkServer
+from hatoba.store.sqlite import SqliteStore
+
+
+class _NoImages:
+    """Until images can be imported, `hostfs` is the only image."""
+
+    def resolve(self, reference: str) -> NoReturn:
+        raise NotFound(f"No such image: {reference}")
+
+
+@dataclass
+class LocalEngine:
+    engine: Engine
+    paths: Paths
+    kernel: HostKernel
+    runtime: CrunRuntime
+    store: SqliteStore
+    forkserver: ForkServer
+    owns_forkserver: bool
+
+    def close(self) -> None:
+        self.kernel.close()
+        self.store.close()
+        if self.owns_forkserver:
+            self.forkserver.close()
+
+
+def open_local(
+    root: Path, run_root: Path, resolv_conf: Path, forkserver: ForkServer | None = None
+) -> LocalEngine:
+    owns = forkserver is None
+    fs = forkserver or ForkServer.start()
+    paths = Paths(root=root, run_root=run_root, resolv_conf=resolv_conf)
+    root.mkdir(parents=True, exist_ok=True)
+    make_shared_dir(str(paths.netns_dir))
+    store = SqliteStore(root)
+    snapshot = store.load()
+    state = State(
+        networks={n.id: n for n in snapshot.networks},
+        containers={c.id: c for c in snapshot.containers},
+        last_address=dict(snapshot.meta.get("last_address", {})),
+        pending={k: dict(v) for k, v in snapshot.meta.get("pending", {}).items()},
+    )
+    kernel = HostKernel()
+    runtime = CrunRuntime(fs, root, run_root)
+    engine = Engine.open(paths, store, kernel, runtime, _NoImages(), state)
+    return LocalEngine(engine, paths, kernel, runtime, store, fs, owns)
