@@ -73,7 +73,7 @@ def parse_config(data: bytes) -> ParsedConfig:
         raise InvalidArgument("invalid image config: rootfs.diff_ids must be sha256 digests")
     os_name = _opt_str(doc, "os") or "linux"
     if os_name != "linux":
-        raise InvalidArgument(f"image operating system {os_name!r} cannot be used on this platform")
+        raise InvalidArgument(f'image operating system "{os_name}" cannot be used on this platform')
     container = doc.get("config") or {}
     if not isinstance(container, dict):
         raise InvalidArgument("invalid image config: config must be an object")

@@ -79,7 +79,7 @@ class LayerStore:
             )
         if diff_id is not None and got.digest != diff_id:
             raise InvalidArgument(
-                f"invalid diffID for {name}: expected {diff_id!r}, got {got.digest!r}"
+                f'invalid diffID for {name}: expected "{diff_id}", got "{got.digest}"'
             )
         if got.digest in known or self.has(got.digest):
             shutil.rmtree(work)

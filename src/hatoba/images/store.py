@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -133,18 +134,22 @@ class ImageStore:
             spool(stream, plain)
             layers: dict[str, StagedLayer] = {}
             staged: list[_Staged] = []
+            names = (work / f"layer-{n}" for n in itertools.count())
             with open_tar(plain, "image archive") as tf:
                 archive = Archive(tf, plain)
                 for image in read_images(archive):
                     diff_ids = parse_config(image.config).diff_ids
                     if len(diff_ids) != len(image.layers):
-                        raise InvalidArgument("invalid manifest, layers length mismatch")
-                    for blob, diff_id in zip(image.layers, diff_ids, strict=True):
+                        raise InvalidArgument(
+                            "invalid manifest, layers length mismatch:"
+                            f" expected {len(image.layers)}, got {len(diff_ids)}"
+                        )
+                    for n, (blob, diff_id) in enumerate(zip(image.layers, diff_ids, strict=True)):
                         with archive.open(blob.path) as data:
                             layer = self._layers.stage(
                                 data,
-                                work / f"layer-{len(layers)}-{len(staged)}",
-                                name=blob.path,
+                                next(names),
+                                name=f"layer {n}",
                                 diff_id=diff_id,
                                 blob_digest=blob.digest,
                                 blob_size=blob.size,

@@ -187,10 +187,7 @@ def test_layer_must_match_the_config_diff_id(populated: ImageStore) -> None:
     image = ArchiveImage([OTHER], ["x:1"], config=image_config([GOOD]))
     refused(
         load_bytes(populated, docker_save([image])),
-        re.escape(
-            f"invalid diffID for {digest(OTHER)[7:]}/layer.tar:"
-            f" expected '{digest(GOOD)}', got '{digest(OTHER)}'"
-        ),
+        re.escape(f'invalid diffID for layer 0: expected "{digest(GOOD)}", got "{digest(OTHER)}"'),
     )
 
 
@@ -205,7 +202,7 @@ def test_blob_layer_must_match_its_name(populated: ImageStore) -> None:
             "manifest.json": json.dumps(manifest).encode(),
         }
     )
-    refused(load_bytes(populated, archive), f"invalid digest for {bogus}: expected sha256:0000")
+    refused(load_bytes(populated, archive), "^invalid digest for layer 0: expected sha256:0000")
 
 
 def test_missing_layer(populated: ImageStore) -> None:
@@ -245,7 +242,10 @@ def test_oci_layer_digest_mismatch(populated: ImageStore) -> None:
     def swap_layer(files: dict[str, bytes]) -> None:
         files[blob_path(OTHER)] = GOOD
 
-    refused(load_bytes(populated, oci_with(swap_layer)), "invalid digest for blobs/sha256/")
+    refused(
+        load_bytes(populated, oci_with(swap_layer)),
+        re.escape(f"invalid digest for layer 0: expected {digest(OTHER)}, got {digest(GOOD)}"),
+    )
 
 
 def test_oci_config_digest_mismatch(populated: ImageStore) -> None:

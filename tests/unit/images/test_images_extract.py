@@ -21,6 +21,7 @@ from fixtures.image_archives import (
     tar_bytes,
 )
 from hatoba.images import ImageStore
+from hatoba.images.busybox import build_busybox_images
 
 
 def extracted(store: ImageStore, *members: Member) -> Path:
@@ -99,8 +100,6 @@ def test_busybox_rootfs_extracts_as_built(store: ImageStore, busybox_images: tup
 
 
 def test_busybox_build_is_deterministic(busybox_images: tuple) -> None:
-    from hatoba.images.busybox import build_busybox_images
-
     assert build_busybox_images() == busybox_images
 
 

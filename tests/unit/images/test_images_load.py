@@ -176,5 +176,7 @@ def test_oci_nested_index_picks_this_platform(store: ImageStore) -> None:
 
 def test_layer_count_must_match_the_config(store: ImageStore) -> None:
     image = ArchiveImage([BASE], ["bad:1"], config=image_config([BASE, APP]))
-    with pytest.raises(InvalidArgument, match=r"^invalid manifest, layers length mismatch$"):
+    with pytest.raises(
+        InvalidArgument, match=r"^invalid manifest, layers length mismatch: expected 1, got 2$"
+    ):
         store.load(io.BytesIO(docker_save([image])))
