@@ -187,8 +187,13 @@ class ImageStore:
         return docker_json.inspect(image, raw, index.images[image.id], self.layer_dirs(image))
 
     def layer_dirs(self, image: Image) -> builtins.list[Path]:
-        """The extracted layers, lowest first (reverse them for overlayfs `lowerdir=`)."""
-        return [self._layers.diff_dir(d) for d in image.diff_ids]
+        """The extracted layers, lowest first (reverse them for overlayfs `lowerdir=`).
+
+        A layer repeated in an image (the empty layer often is) is listed once, at its
+        highest position: overlayfs refuses a lower directory given twice, and the lower copy
+        adds nothing that the identical copy above it does not already show or hide."""
+        highest_first = dict.fromkeys(reversed(image.diff_ids))
+        return [self._layers.diff_dir(d) for d in reversed(highest_first)]
 
     # --- naming and removing -------------------------------------------------------------
 

@@ -66,6 +66,16 @@ def test_whiteouts_and_opaque_dirs_in_a_mounted_overlay(tmp_path: Path) -> None:
     ]
 
 
+def test_image_repeating_a_layer_mounts(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path / "root")
+    store.load(io.BytesIO(docker_save([ArchiveImage([LOWER, UPPER, LOWER], ["again:1"])])))
+    listing = in_overlay(store, store.resolve("again:1"), tmp_path, 'cd "$M" && find . | sort')
+    # the top copy of LOWER shows again what UPPER hid; var/cache merges both
+    assert "./etc/passwd" in listing.split()
+    assert "./gone/file" in listing.split()
+    assert {"./var/cache/old", "./var/cache/new"} <= set(listing.split())
+
+
 def test_busybox_alpine_runs_from_its_layers(tmp_path: Path, busybox_archive: Path) -> None:
     store = ImageStore(tmp_path / "root")
     with busybox_archive.open("rb") as archive:

@@ -127,7 +127,7 @@ def test_layer_tar_symlinked_inside_the_archive(store: ImageStore) -> None:
     store.load(io.BytesIO(out.getvalue()))
     image = store.resolve("twice:1")
     assert image.diff_ids == (digest(BASE), digest(BASE))
-    assert store.layer_dirs(image)[0] == store.layer_dirs(image)[1]
+    assert store.layer_dirs(image) == [store._layers.diff_dir(digest(BASE))]
 
 
 @pytest.mark.parametrize("gzip_layers", [False, True])
@@ -180,3 +180,13 @@ def test_layer_count_must_match_the_config(store: ImageStore) -> None:
         InvalidArgument, match=r"^invalid manifest, layers length mismatch: expected 1, got 2$"
     ):
         store.load(io.BytesIO(docker_save([image])))
+
+
+def test_repeated_layer_is_one_lower_dir_at_its_highest_position(store: ImageStore) -> None:
+    store.load(io.BytesIO(docker_save([ArchiveImage([BASE, APP, BASE], ["rep:1"])])))
+    image = store.resolve("rep:1")
+    assert image.diff_ids == (digest(BASE), digest(APP), digest(BASE))
+    assert store.layer_dirs(image) == [
+        store._layers.diff_dir(digest(APP)),
+        store._layers.diff_dir(digest(BASE)),
+    ]
