@@ -56,15 +56,14 @@ class _Hashing:
         return data
 
 
-def spool(stream: Readable, dest: Path | None) -> Spooled:
-    """Decompress `stream` into `dest` (or only hash it when `dest` is None)."""
+def spool(stream: Readable, dest: Path) -> Spooled:
+    """Decompress `stream` into the new file `dest`."""
     head = _read_head(stream, len(_XZ))
     raw = _Hashing(stream, head)
     plain = _decompressor(head, raw)
     digest = hashlib.sha256()
     size = 0
-    out = dest.open("xb") if dest is not None else None
-    try:
+    with dest.open("xb") as out:
         while True:
             try:
                 chunk = plain.read(_CHUNK)
@@ -74,11 +73,7 @@ def spool(stream: Readable, dest: Path | None) -> Spooled:
                 break
             digest.update(chunk)
             size += len(chunk)
-            if out is not None:
-                out.write(chunk)
-    finally:
-        if out is not None:
-            out.close()
+            out.write(chunk)
     return Spooled(
         raw_digest="sha256:" + raw.hash.hexdigest(),
         digest="sha256:" + digest.hexdigest(),
