@@ -13,15 +13,20 @@ from hatoba.model.host import AttachRequest
 from hatoba.model.ids import new_id
 from hatoba.model.network import BRIDGE, Network
 
+# a few kernel lookups per allocation keep the cost flat however many detaches are in flight
+RELEASE_CHECKS_PER_ALLOCATION = 4
 
-def release_gone(core: Core, network_id: str) -> None:
-    """Free the addresses of detached endpoints whose host veth the kernel has reaped."""
+
+def release_gone(core: Core, network_id: str, limit: int | None = None) -> None:
+    """Free the addresses of detached endpoints whose host veth the kernel has reaped,
+    oldest first."""
     pending = core.state.pending.get(network_id)
     if not pending:
         return
-    for address, veth in list(pending.items()):
-        if not core.kernel.link_exists(veth):
-            del pending[address]
+    for address, veth in list(pending.items())[:limit]:
+        if core.kernel.link_exists(veth):
+            break  # younger entries are even less likely to be gone
+        del pending[address]
     if not pending:
         del core.state.pending[network_id]
 

@@ -118,18 +118,6 @@ class NetlinkSocket:
         if failure:
             raise KernelError(f"{what}: {os.strerror(failure)}", failure)
 
-    def send_nowait(self, messages: Sequence[Any]) -> None:
-        """Send without asking for acks; a failure comes back as an error nobody waits for."""
-        with self._lock:
-            payload = bytearray()
-            for msg in messages:
-                self._seq += 1
-                msg["header"]["sequence_number"] = self._seq
-                msg["header"]["flags"] |= NLM_F_REQUEST
-                msg.encode()
-                payload += msg.data
-            self._sock.send(payload)
-
     def dump(self, msg: Any) -> list[Any]:
         with self._lock:
             self._seq += 1
@@ -143,12 +131,12 @@ class NetlinkSocket:
                 done = False
                 for parsed in self._marshal.parse(data):
                     if parsed["header"]["sequence_number"] != self._seq:
-                        continue  # a late answer to an earlier send_nowait
+                        continue  # not ours (a late answer to an earlier request)
                     kind = parsed["header"]["type"]
                     if kind == NLMSG_DONE:
                         done = True
                     elif kind == NLMSG_ERROR:
-                        code = -parsed["header"].get("error", 0) if parsed.get("header") else 0
+                        code = _error_code(parsed)
                         raise KernelError(f"dump: {os.strerror(code or errno.EIO)}", code)
                     else:
                         result.append(parsed)
@@ -163,7 +151,27 @@ class NetlinkSocket:
         return [_link(m) for m in self.dump(msg)]
 
     def link(self, name: str) -> Link | None:
-        return next((link for link in self.links() if link.name == name), None)
+        """One link by name (RTM_GETLINK without a dump: no cost per link on the host)."""
+        msg = ifinfmsg()
+        msg["attrs"] = [("IFLA_IFNAME", name)]
+        msg["header"]["type"] = RTM_GETLINK
+        with self._lock:
+            self._seq += 1
+            msg["header"]["sequence_number"] = self._seq
+            msg["header"]["flags"] = NLM_F_REQUEST
+            msg.encode()
+            self._sock.send(msg.data)
+            while True:
+                data = self._sock.recv(_RECV_SIZE)
+                for parsed in self._marshal.parse(data):
+                    if parsed["header"]["sequence_number"] != self._seq:
+                        continue
+                    if parsed["header"]["type"] == NLMSG_ERROR:
+                        code = _error_code(parsed)
+                        if code in (0, errno.ENODEV):
+                            return None
+                        raise KernelError(f"get link {name}: {os.strerror(code)}", code)
+                    return _link(parsed)
 
     def routes(self) -> list[Route]:
         msg = rtmsg()
@@ -195,6 +203,12 @@ class NetlinkSocket:
             )
             for m in self.dump(msg)
         ]
+
+
+def _error_code(parsed: Any) -> int:
+    """The positive errno of a decoded NLMSG_ERROR (pyroute2 stores a NetlinkError there)."""
+    error = parsed["header"].get("error")
+    return int(getattr(error, "code", 0) or 0)
 
 
 def _acks(data: bytes) -> Iterable[tuple[int, int]]:

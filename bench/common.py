@@ -1,0 +1,51 @@
+"""Shared helpers: statistics, tables, where results are kept."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def ms(values: Sequence[float]) -> str:
+    """median (min – max, n) in milliseconds"""
+    if not values:
+        return "n/a"
+    med = statistics.median(values) * 1000
+    return f"{med:.2f} ms ({min(values) * 1000:.2f} – {max(values) * 1000:.2f}, n={len(values)})"
+
+
+def median_ms(values: Sequence[float]) -> float:
+    return statistics.median(values) * 1000 if values else float("nan")
+
+
+def table(title: str, rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = [
+        "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+        for r in rows
+    ]
+    return "\n".join(
+        [f"\n### {title}", f"({machine()}, {time.strftime('%Y-%m-%d')})", "", line, sep, *body]
+    )
+
+
+def machine() -> str:
+    cpus = len(
+        [x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("processor")]
+    )
+    return f"{platform.node()}: {cpus} vCPU, kernel {platform.release()}, Python {platform.python_version()}"
+
+
+def save(name: str, data: object) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path
