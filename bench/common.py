@@ -41,7 +41,10 @@ def machine() -> str:
     cpus = len(
         [x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("processor")]
     )
-    return f"{platform.node()}: {cpus} vCPU, kernel {platform.release()}, Python {platform.python_version()}"
+    return (
+        f"{platform.node()}: {cpus} vCPU, kernel {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def save(name: str, data: object) -> Path:
