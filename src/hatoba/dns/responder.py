@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from hatoba.dns import wire
 from hatoba.dns.cache import AnswerCache, Cached
-from hatoba.dns.table import NameTable
+from hatoba.dns.table import NameTable, View
 
 
 @dataclass(frozen=True)
@@ -57,25 +57,38 @@ class Responder:
         self._clock = clock
 
     def respond(self, data: bytes, asker: Asker, *, tcp: bool = False) -> bytes | Forward | None:
+        view = self.table.view(asker.container_id)
+        if not tcp:
+            # The same question in the same bytes gets the same answer: only the id differs.
+            known = view.replies.get(data[2:])
+            if known is not None:
+                return data[:2] + known
         query = wire.parse_query(data)
         if not isinstance(query, wire.Query):
             return query  # an error reply, or None
-        view = self.table.view(asker.container_id)
         if query.qclass == wire.CLASS_IN:
             records = view.a.get(query.key)
             if records is not None:
                 if query.qtype != wire.TYPE_A and query.qtype != wire.TYPE_ANY:
                     # The name is ours and has no data of that type (AAAA, MX, ...): never
                     # forward it, or container names would leak to the outside resolver.
-                    return query.reply(wire.NOERROR, tcp=tcp)
-                if len(records) > 1:
-                    records = tuple(random.sample(records, len(records)))
-                return query.reply(wire.NOERROR, records, tcp=tcp)
+                    return self._fixed(view, data, query.reply(wire.NOERROR, tcp=tcp), tcp)
+                if len(records) > 1:  # round robin: a new order for every answer
+                    return query.reply(wire.NOERROR, random.sample(records, len(records)), tcp=tcp)
+                return self._fixed(view, data, query.reply(wire.NOERROR, records, tcp=tcp), tcp)
             if query.qtype == wire.TYPE_PTR:
                 record = view.ptr.get(query.key)
                 if record is not None:
-                    return query.reply(wire.NOERROR, (record,), tcp=tcp)
+                    return self._fixed(
+                        view, data, query.reply(wire.NOERROR, (record,), tcp=tcp), tcp
+                    )
         return self._not_local(query, asker, tcp)
+
+    @staticmethod
+    def _fixed(view: View, data: bytes, reply: bytes, tcp: bool) -> bytes:
+        if not tcp:
+            view.remember(data[2:], reply[2:])
+        return reply
 
     def _not_local(self, query: wire.Query, asker: Asker, tcp: bool) -> bytes | Forward:
         if not asker.forward:

@@ -19,12 +19,25 @@ TTL = 600  # Docker's respTTL
 GATEWAY_NAMES = ("host.docker.internal", "gateway.docker.internal")
 
 
+_MAX_REPLIES = 4096
+
+
 @dataclass
 class View:
-    """What one set of networks resolves, as answer records for the question's name."""
+    """What one set of networks resolves, as answer records for the question's name.
+
+    `replies` remembers whole answers that never change (one address, no data, PTR) by the
+    query's bytes after its id: a repeated question costs one dictionary lookup.
+    """
 
     a: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
     ptr: dict[bytes, bytes] = field(default_factory=dict)
+    replies: dict[bytes, bytes] = field(default_factory=dict)
+
+    def remember(self, query_tail: bytes, reply_tail: bytes) -> None:
+        if len(self.replies) >= _MAX_REPLIES:
+            self.replies.clear()  # a client walking through many spellings of many names
+        self.replies[query_tail] = reply_tail
 
 
 @dataclass

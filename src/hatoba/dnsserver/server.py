@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address
 
@@ -28,16 +28,17 @@ _log = logging.getLogger(__name__)
 
 UPSTREAM_TIMEOUT = 4.0  # Docker's extIOTimeout, per server
 TCP_IDLE_TIMEOUT = 10.0
-MAX_IN_FLIGHT = 1024  # Docker's maxConcurrent; past it, REFUSED
+MAX_IN_FLIGHT = 1024  # per container, Docker's maxConcurrent; past it, REFUSED
 MAX_TCP_CONNECTIONS = 64  # per container
 
 
 @dataclass
 class _Route:
-    """Where a container's forwarded queries go, and from which namespace they leave."""
+    """Where a container's forwarded queries go, from which namespace, and those in flight."""
 
     upstreams: tuple[Upstream, ...]
     egress: Egress
+    in_flight: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 @dataclass
@@ -48,7 +49,8 @@ class _Attachment:
 
     def close(self) -> None:
         self.listener.close()
-        self.route.egress.close()
+        for task in self.route.in_flight:
+            task.cancel()
 
 
 class DnsServer:
@@ -69,7 +71,6 @@ class DnsServer:
         self._lock = threading.Lock()
         self._attached: dict[str, _Attachment] = {}
         self._host = Egress(loop, None)
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- called by the engine (any thread) --------------------------------------------------
 
@@ -127,10 +128,9 @@ class DnsServer:
             self._attached.clear()
         for attachment in attachments:
             attachment.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._host.close()
+        await asyncio.gather(
+            *(task for a in attachments for task in a.route.in_flight), return_exceptions=True
+        )
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
         try:
@@ -141,12 +141,12 @@ class DnsServer:
     # --- forwarding (loop thread) -----------------------------------------------------------
 
     def _forward(self, route: _Route, forward: Forward, send: Send) -> None:
-        if len(self._tasks) >= self._max_in_flight:
+        if len(route.in_flight) >= self._max_in_flight:
             send(self._responder.refuse(forward))
             return
         task = self._loop.create_task(self._resolve(route, forward, send))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        route.in_flight.add(task)
+        task.add_done_callback(route.in_flight.discard)
 
     async def _resolve(self, route: _Route, forward: Forward, send: Send) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -72,6 +73,8 @@ def test_local_names_as_docker_answers_them(sb: Sandbox, service: Service) -> No
     assert reply.flags == ["qr", "rd", "ra"]
     assert reply.answers[0][1] == "600"
     assert "SERVER: 127.0.0.11#53" in reply.text
+    assert "; EDNS: version: 0" in reply.text  # dig asks with EDNS: the answer carries OPT
+    assert "OPT PSEUDOSECTION" not in dig(sb, ns, "+noedns", "web").text
     aaaa = dig(sb, ns, "web", "AAAA")
     assert (aaaa.status, aaaa.answers) == ("NOERROR", [])
     ptr = dig(sb, ns, "-x", "172.31.1.3")
@@ -161,16 +164,35 @@ def test_big_udp_answer_is_truncated_and_dig_retries_over_tcp(
     assert [q[0] for q in up.queries()][-1] == "tcp"
 
 
-def test_unreachable_upstream_gives_servfail_within_the_timeout(
-    sb: Sandbox, service: Service
-) -> None:
+def test_silent_upstreams_give_servfail_after_their_timeouts(sb: Sandbox, service: Service) -> None:
+    assert sb.outside is not None
+    sb.sh(["ip", "route", "add", "blackhole", "198.51.100.96/30"], ns=sb.outside)
     ns = container_ns(sb, "c1")
-    service.server.attach(A, str(ns), [upstream("198.51.100.99"), upstream("198.51.100.98")], True)
+    service.server.attach(A, str(ns), [upstream("198.51.100.97"), upstream("198.51.100.98")], True)
     started = time.monotonic()
-    reply = dig(sb, ns, "x.example.test", timeout=5)
-    assert reply.status == "SERVFAIL"
-    assert time.monotonic() - started < 2.5  # two servers at 0.5 s each, plus dig itself
+    slow = sb.popen(
+        ["dig", "@127.0.0.11", "+time=5", "+tries=1", "x.example.test"],
+        ns=ns,
+        stdout=subprocess.PIPE,
+    )
+    time.sleep(0.1)  # the forward is now waiting on the first server
+    local_started = time.monotonic()
     assert dig(sb, ns, "web").addresses == ["172.31.1.2"]  # local names never wait
+    assert time.monotonic() - local_started < 0.3
+    out, _ = slow.communicate(timeout=10)
+    elapsed = time.monotonic() - started
+    assert "status: SERVFAIL" in out.decode()
+    assert 1.0 <= elapsed < 2.5  # two servers at 0.5 s each, plus dig itself
+
+
+def test_closed_upstream_port_fails_over_at_once(sb: Sandbox, service: Service) -> None:
+    start_upstream(sb, sb.outside)  # type: ignore[arg-type]
+    ns = container_ns(sb, "c1")
+    dead = upstream(port=5353)
+    service.server.attach(A, str(ns), [dead, upstream()], True)
+    started = time.monotonic()
+    assert dig(sb, ns, "x.example.test").addresses == ["192.0.2.1"]
+    assert time.monotonic() - started < 0.45  # less than one timeout: ICMP said no at once
 
 
 def test_next_upstream_after_a_dead_or_failing_one(sb: Sandbox, service: Service) -> None:
@@ -325,3 +347,21 @@ def test_attach_of_a_missing_namespace_fails_cleanly(sb: Sandbox, service: Servi
     ns = container_ns(sb, "c1")
     service.server.attach(A, str(ns), [], True)
     assert dig(sb, ns, "web").addresses == ["172.31.1.2"]
+
+
+def test_idle_tcp_connections_are_closed(sb: Sandbox) -> None:
+    ns = container_ns(sb, "c1")
+    svc = Service(sb, tcp_idle_timeout=0.3)
+    try:
+        svc.server.attach(A, str(ns), [], True)
+        script = """
+import socket, time
+t = socket.create_connection(("127.0.0.11", 53), timeout=3)
+started = time.monotonic()
+print(t.recv(10) == b"", round(time.monotonic() - started, 1))
+"""
+        closed, after = sb.sh([sys.executable, "-c", script], ns=ns).stdout.split()
+        assert closed == "True"
+        assert 0.2 <= float(after) <= 1.0
+    finally:
+        svc.close()

@@ -242,3 +242,13 @@ def test_trailing_garbage_after_a_simple_query_is_tolerated(responder: Responder
     out = responder.respond(query("web") + b"\x00\x00", Asker(A))
     assert isinstance(out, bytes)
     assert addresses(dnslib.DNSRecord.parse(out)) == ["172.18.0.2"]
+
+
+def test_repeated_questions_keep_their_own_id_and_spelling(responder: Responder) -> None:
+    for qid, name in [(1, "web"), (2, "web"), (3, "WEB"), (4, "web")]:
+        q = dnslib.DNSRecord.question(name)
+        q.header.id = qid
+        out = responder.respond(bytes(q.pack()), Asker(A))
+        assert isinstance(out, bytes)
+        reply = dnslib.DNSRecord.parse(out)
+        assert (reply.header.id, str(reply.rr[0].rname)) == (qid, f"{name}.")
