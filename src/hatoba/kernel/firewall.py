@@ -13,6 +13,9 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
 from hatoba.errors import KernelError
 from hatoba.firewall import layout, plan
 from hatoba.firewall.model import FirewallState, FwPort
@@ -73,10 +76,19 @@ class NftFirewall:
             self._applied, self._removed = None, True
 
     def bridge_ready(self, bridge: str) -> None:
-        """Per-bridge settings, once the bridge exists: DNAT from 127.0.0.1 to a container
-        routes a loopback source out of the bridge, which the kernel allows only with
-        route_localnet (the raw-table rule keeps others from using it)."""
+        """Per-bridge settings, once the bridge exists.
+
+        * route_localnet: DNAT from 127.0.0.1 to a container routes a loopback source out of
+          the bridge, which the kernel allows only then (the raw-table rule keeps others from
+          using it).
+        * nf_call_iptables: a container reaching a neighbour through a published port gets
+          its answer straight across the bridge; only if bridged frames pass conntrack is the
+          answer un-NATed, so hairpin can keep the client's address. Set on the bridge, it
+          holds whatever the host's net.bridge.bridge-nf-call-iptables says (the br_netfilter
+          module must be present, as Docker also requires).
+        """
         self._home.write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
+        self._home.call(lambda: _conntrack_bridged_frames(bridge))
 
     def clear_udp_conntrack(self, ports: Sequence[FwPort]) -> None:
         fw_conntrack.clear_udp(self._home, ports)
@@ -164,6 +176,17 @@ class NftFirewall:
         self.stop_watch()
         self._nft.close()
         self._home.close()
+
+
+def _conntrack_bridged_frames(bridge: str) -> None:
+    try:
+        with IPRoute() as ipr:
+            index = ipr.link_lookup(ifname=bridge)
+            if not index:
+                raise KernelError(f"bridge {bridge} not found")
+            ipr.link("set", index=index[0], kind="bridge", br_nf_call_iptables=1)
+    except NetlinkError as exc:
+        raise KernelError(f"bridge {bridge}: {exc}", exc.code) from exc
 
 
 class _Watch:

@@ -1,0 +1,207 @@
+"""The fixed part of hatoba's tables: sets, maps, base chains and the rules that use them.
+
+Nothing here depends on the state. Every per-network or per-port fact is an element of a set
+or map declared here, or a rule in a per-network chain, so the rules below never change and
+adding the 1000th published port is one element in each of a few maps.
+
+Two tables, both named `hatoba`:
+
+* `inet hatoba` does NAT, isolation and forwarding policy.
+* `bridge hatoba` exists because the inet hooks cannot see what happens *inside* a bridge:
+  container-to-container frames on one bridge never reach them unless br_netfilter is loaded
+  (and even then the bridge port is not visible in `forward`), and the MAC address and ARP
+  sender a container uses are layer-2 facts. Anti-spoofing and `enable_icc=false` live there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hatoba.firewall import nftjson as j
+
+TABLE = "hatoba"
+INET, BRIDGE = "inet", "bridge"
+FAMILIES = (INET, BRIDGE)
+
+# inet sets and maps
+BRIDGES = "bridges"  # every hatoba bridge
+MASQ_SUBNETS = "masq_subnets"  # subnets whose traffic is masqueraded on the way out
+FROM_BRIDGE = "from_bridge"  # bridge name -> jump to that network's forward chain
+PUBLISHED = "published"  # container ip . proto . port reachable through a DNAT
+OWN_PORT = "own_port"  # container ip . container ip . proto . port: a container to itself
+DNAT_ANY_ADDR, DNAT_ANY_PORT = "dnat_any_addr", "dnat_any_port"  # proto . host port
+DNAT_IP_ADDR, DNAT_IP_PORT = "dnat_ip_addr", "dnat_ip_port"  # host ip . proto . host port
+
+# bridge sets
+PORTS = "ports"  # host-side veths of hatoba endpoints
+PORT_MACS = "port_macs"  # veth . the MAC its container owns
+PORT_IPS = "port_ips"  # veth . the IPv4 address its container owns
+NO_ICC_PORTS = "no_icc_ports"  # veths on networks with enable_icc=false
+
+DNAT_CHAIN = "published-dnat"
+
+_PROTO_PORT = ["inet_proto", "inet_service"]
+_IP_PROTO_PORT = ["ipv4_addr", "inet_proto", "inet_service"]
+
+SETS: dict[tuple[str, str], dict[str, object]] = {
+    (INET, BRIDGES): {"type": "ifname"},
+    (INET, MASQ_SUBNETS): {"type": "ipv4_addr", "flags": ["interval"]},
+    (INET, FROM_BRIDGE): {"type": "ifname", "map": "verdict"},
+    (INET, PUBLISHED): {"type": _IP_PROTO_PORT},
+    (INET, OWN_PORT): {"type": ["ipv4_addr", *_IP_PROTO_PORT]},
+    (INET, DNAT_ANY_ADDR): {"type": _PROTO_PORT, "map": "ipv4_addr"},
+    (INET, DNAT_ANY_PORT): {"type": _PROTO_PORT, "map": "inet_service"},
+    (INET, DNAT_IP_ADDR): {"type": _IP_PROTO_PORT, "map": "ipv4_addr"},
+    (INET, DNAT_IP_PORT): {"type": _IP_PROTO_PORT, "map": "inet_service"},
+    (BRIDGE, PORTS): {"type": "ifname"},
+    (BRIDGE, PORT_MACS): {"type": ["ifname", "ether_addr"]},
+    (BRIDGE, PORT_IPS): {"type": ["ifname", "ipv4_addr"]},
+    (BRIDGE, NO_ICC_PORTS): {"type": "ifname"},
+}
+
+IIF, OIF = j.meta("iifname"), j.meta("oifname")
+_PROTO_DPORT = j.concat(j.meta("l4proto"), j.payload("th", "dport"))
+_DADDR_PROTO_DPORT = j.concat(j.payload("ip", "daddr"), j.meta("l4proto"), j.payload("th", "dport"))
+_LOOPBACK = j.prefix("127.0.0.0", 8)
+
+Rule = tuple[str, list[j.Expr]]  # (comment, expressions)
+
+
+@dataclass(frozen=True)
+class Chain:
+    family: str
+    name: str
+    rules: tuple[Rule, ...]
+    hook: tuple[str, str, int] | None = None  # (type, hook, priority); None: a regular chain
+
+
+_IN_BRIDGES, _OUT_BRIDGES = j.match(IIF, j.ref(BRIDGES)), j.match(OIF, j.ref(BRIDGES))
+_SADDR, _DADDR = j.payload("ip", "saddr"), j.payload("ip", "daddr")
+
+FORWARD = Chain(
+    INET,
+    "forward",
+    hook=("filter", "forward", 0),
+    rules=(
+        ("MSS CLAMP", [_IN_BRIDGES, *j.clamp_mss_to_route()]),
+        ("MSS CLAMP", [_OUT_BRIDGES, *j.clamp_mss_to_route()]),
+        ("REPLIES", [j.match(j.ct("state"), ["established", "related"], "in"), j.accept()]),
+        ("PER-NETWORK POLICY", [j.vmap(IIF, FROM_BRIDGE)]),
+        (
+            "PUBLISHED PORT",
+            [
+                _OUT_BRIDGES,
+                j.match(j.ct("status"), "dnat", "in"),
+                j.match(_DADDR_PROTO_DPORT, j.ref(PUBLISHED)),
+                j.accept(),
+            ],
+        ),
+        ("ISOLATION", [_OUT_BRIDGES, j.drop()]),
+    ),
+)
+NAT_PREROUTING = Chain(
+    INET,
+    "prerouting",
+    hook=("nat", "prerouting", -100),
+    rules=(("PUBLISHED PORTS", [j.jump(DNAT_CHAIN)]),),
+)
+NAT_OUTPUT = Chain(
+    INET,
+    "output",
+    hook=("nat", "output", -100),
+    rules=(("PUBLISHED PORTS FROM THE HOST", [j.jump(DNAT_CHAIN)]),),
+)
+PUBLISHED_DNAT = Chain(
+    INET,
+    DNAT_CHAIN,
+    rules=(
+        ("PUBLISHED ON ONE ADDRESS", [j.dnat_maps(_DADDR_PROTO_DPORT, DNAT_IP_ADDR, DNAT_IP_PORT)]),
+        (
+            "PUBLISHED ON ALL ADDRESSES",
+            [j.fib_daddr_local(), j.dnat_maps(_PROTO_DPORT, DNAT_ANY_ADDR, DNAT_ANY_PORT)],
+        ),
+    ),
+)
+NAT_POSTROUTING = Chain(
+    INET,
+    "postrouting",
+    hook=("nat", "postrouting", 100),
+    rules=(
+        (
+            "OUTBOUND NAT",
+            [
+                j.match(_SADDR, j.ref(MASQ_SUBNETS)),
+                j.match(OIF, j.ref(BRIDGES), "!="),
+                j.masquerade(),
+            ],
+        ),
+        ("LOOPBACK TO CONTAINER", [j.match(_SADDR, _LOOPBACK), _OUT_BRIDGES, j.masquerade()]),
+        (
+            "MASQ TO OWN PORT",
+            [
+                j.match(
+                    j.concat(_SADDR, _DADDR, j.meta("l4proto"), j.payload("th", "dport")),
+                    j.ref(OWN_PORT),
+                ),
+                j.masquerade(),
+            ],
+        ),
+    ),
+)
+# Before DNAT: a port published on 127.0.0.1 must not be reachable by a neighbour that sends
+# to 127.0.0.1 (moby#45610), and route_localnet on our bridges must not open the host's
+# loopback services to containers (CVE-2020-8558). The kernel drops such packets itself
+# wherever route_localnet is off, so this only restores the default.
+RAW_PREROUTING = Chain(
+    INET,
+    "raw-prerouting",
+    hook=("filter", "prerouting", -300),
+    rules=(
+        ("LOOPBACK ONLY FROM lo", [j.match(IIF, "lo", "!="), j.match(_DADDR, _LOOPBACK), j.drop()]),
+    ),
+)
+ANTI_SPOOFING = Chain(
+    BRIDGE,
+    "prerouting",
+    hook=("filter", "prerouting", -300),
+    rules=(
+        ("NOT A HATOBA PORT", [j.match(IIF, j.ref(PORTS), "!="), j.accept()]),
+        (
+            "ANTI-SPOOFING MAC",
+            [j.match(j.concat(IIF, j.payload("ether", "saddr")), j.ref(PORT_MACS), "!="), j.drop()],
+        ),
+        (
+            "ANTI-SPOOFING IPV4",
+            [j.match(j.concat(IIF, _SADDR), j.ref(PORT_IPS), "!="), j.drop()],
+        ),
+        (
+            "ANTI-SPOOFING ARP",
+            [
+                j.match(j.concat(IIF, j.payload("arp", "saddr ip")), j.ref(PORT_IPS), "!="),
+                j.match(j.payload("arp", "saddr ip"), "0.0.0.0", "!="),
+                j.drop(),
+            ],
+        ),
+    ),
+)
+NO_ICC = Chain(
+    BRIDGE,
+    "forward",
+    hook=("filter", "forward", -200),
+    rules=(("ICC DISABLED", [j.match(IIF, j.ref(NO_ICC_PORTS)), j.drop()]),),
+)
+
+BASE_CHAINS = (
+    FORWARD,
+    NAT_PREROUTING,
+    NAT_OUTPUT,
+    PUBLISHED_DNAT,
+    NAT_POSTROUTING,
+    RAW_PREROUTING,
+    ANTI_SPOOFING,
+    NO_ICC,
+)
+
+
+def network_chain(bridge: str) -> str:
+    return f"from-{bridge}"
