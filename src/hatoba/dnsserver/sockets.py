@@ -11,6 +11,10 @@ import json
 import socket
 from dataclasses import dataclass
 
+from pyroute2 import Conntrack
+from pyroute2.conntrack import NFCTAttrTuple
+from pyroute2.netlink.exceptions import NetlinkError
+
 from hatoba.dns import nat
 from hatoba.errors import KernelError
 from hatoba.kernel.netns import call_in_netns
@@ -51,6 +55,8 @@ def _open_here() -> ResolverSockets:
                 bound = udp.getsockname()[1], tcp.getsockname()[1]
                 if previous != nat.expected_shape(*bound):
                     nft.run(nat.table_commands(*bound, replace=previous is not None))
+                if ports and ports != {"udp": bound[0], "tcp": bound[1]}:
+                    _forget_flows_to_resolver()
             except BaseException:
                 tcp.close()
                 raise
@@ -58,6 +64,21 @@ def _open_here() -> ResolverSockets:
             udp.close()
             raise
     return ResolverSockets(udp, tcp)
+
+
+def _forget_flows_to_resolver() -> None:
+    """Drop the conntrack entries of flows to 127.0.0.11:53 in this namespace.
+
+    Their NAT was decided by the old table: a client that keeps sending from one port would
+    keep reaching the old, closed port for as long as it keeps sending.
+    """
+    with Conntrack() as conntrack:
+        for protocol in (socket.IPPROTO_UDP, socket.IPPROTO_TCP):
+            flows = NFCTAttrTuple(daddr=nat.RESOLVER_IP, dport=53, proto=protocol)
+            # pyroute2 cannot delete while it is still dumping: collect first
+            for entry in list(conntrack.dump_entries(tuple_orig=flows)):
+                with contextlib.suppress(NetlinkError):  # it may have expired meanwhile
+                    conntrack.delete(entry)
 
 
 def _previous_shape(nft: NftContext) -> nat.Shape | None:

@@ -258,6 +258,42 @@ def test_reattach_while_the_old_ports_are_taken_replaces_the_table(sb: Sandbox) 
         second.close()
 
 
+def test_a_client_on_a_fixed_port_follows_the_new_ports(sb: Sandbox) -> None:
+    """Its conntrack entry was pinned to the old port; the takeover must drop it."""
+    ns = container_ns(sb, "c1")
+    first, second = Service(sb), Service(sb)
+    try:
+        for svc in (first, second):
+            svc.server.publish(RECORDS, GATEWAYS)
+        first.server.attach(A, str(ns), [], True)
+        question = bytes(dnslib.DNSRecord.question("web").pack()).hex()
+        script = f"""
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(0.2)
+for i in range(16):
+    try:
+        s.sendto(bytes.fromhex("{question}"), ("127.0.0.11", 53))
+        s.recv(512)
+        print("ok", flush=True)
+    except OSError:
+        print("lost", flush=True)
+    time.sleep(0.05)
+"""
+        client = sb.popen([sys.executable, "-c", script], ns=ns, stdout=subprocess.PIPE)
+        time.sleep(0.5)
+        second.server.attach(A, str(ns), [], True)  # the first still holds the old ports
+        first.close()
+        out, _ = client.communicate(timeout=20)
+        results = out.decode().split()
+        assert results[0] == "ok"
+        assert results[-4:] == ["ok"] * 4, results
+    finally:
+        first.close()
+        second.close()
+
+
 def _table_handle(ns: Path) -> int:
     def read() -> int:
         with NftContext() as nft:
