@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import dnslib
 import pytest
@@ -59,11 +60,26 @@ class FakeServer(asyncio.DatagramProtocol):
             self.transport.sendto(out, addr)  # type: ignore[attr-defined]
 
 
+_transports: list[asyncio.BaseTransport] = []
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    async def closing() -> None:
+        try:
+            await main()
+        finally:
+            while _transports:
+                _transports.pop().close()
+
+    asyncio.run(closing())
+
+
 async def serve(behave: Behaviour) -> tuple[FakeServer, Upstream]:
     loop = asyncio.get_running_loop()
     transport, server = await loop.create_datagram_endpoint(
         lambda: FakeServer(behave), local_addr=("127.0.0.1", 0)
     )
+    _transports.append(transport)
     port = transport.get_extra_info("sockname")[1]
     return server, Upstream("127.0.0.1", port, from_host=True)
 
@@ -89,7 +105,7 @@ def test_servfail_and_refused_mean_try_the_next() -> None:
         assert [str(rr.rdata) for rr in dnslib.DNSRecord.parse(reply).rr] == ["192.0.2.7"]
         assert (failing.asked, refusing.asked, good.asked) == (1, 1, 1)
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_nxdomain_is_an_answer() -> None:
@@ -100,7 +116,7 @@ def test_nxdomain_is_an_answer() -> None:
         assert reply is not None and wire.rcode_of(reply) == 3
         assert good.asked == 0
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_replies_with_another_id_or_question_are_ignored() -> None:
@@ -110,7 +126,7 @@ def test_replies_with_another_id_or_question_are_ignored() -> None:
         assert reply is not None
         assert [str(rr.rdata) for rr in dnslib.DNSRecord.parse(reply).rr] == ["192.0.2.7"]
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_at_most_three_servers_each_with_its_timeout() -> None:
@@ -121,7 +137,7 @@ def test_at_most_three_servers_each_with_its_timeout() -> None:
         assert 0.6 <= time.monotonic() - started < 1.0
         assert [s.asked for s, _ in servers] == [1, 1, 1, 0]
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_a_closed_port_fails_at_once() -> None:
@@ -135,7 +151,7 @@ def test_a_closed_port_fails_at_once() -> None:
         assert await ask([closed, b], timeout=2) is not None
         assert time.monotonic() - started < 1
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_tcp_queries_use_a_connection_with_length_prefix() -> None:
@@ -154,7 +170,7 @@ def test_tcp_queries_use_a_connection_with_length_prefix() -> None:
         assert reply is not None
         assert [str(rr.rdata) for rr in dnslib.DNSRecord.parse(reply).rr] == ["192.0.2.7"]
 
-    asyncio.run(main())
+    run(main)
 
 
 @pytest.mark.parametrize(("address", "port"), [("dns.google", 53), ("10.0.0.1", 0), ("::1", 70000)])
