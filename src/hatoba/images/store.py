@@ -264,6 +264,16 @@ class ImageStore:
         )
         return records
 
+    def release(self, image_id: str) -> None:
+        """The last container of `image_id` is gone: delete the image if only containers kept
+        it (removed with force while they existed), as Docker frees its layers then."""
+        index = self._read_index()
+        if image_id not in index.retained:
+            return
+        index.retained.remove(image_id)
+        self._write_index(index)
+        self._collect(index)
+
     # --- export --------------------------------------------------------------------------
 
     def save(self, references: Sequence[str], out: BinaryIO) -> None:

@@ -200,6 +200,22 @@ def test_forced_removal_keeps_layers_for_stopped_containers(store: ImageStore) -
     assert other.id not in {p.name for p in store._configs.iterdir()}
 
 
+def test_release_deletes_a_retained_image_once_its_last_container_is_gone(
+    store: ImageStore,
+) -> None:
+    image = load(store, "alpine:latest")
+    kept = load(store, "kept:1", layers=(TOP,))
+    store.remove("alpine", True, used_by(image))
+    store.release(kept.id)  # a listed image stays
+    assert store.resolve("kept:1").id == kept.id
+    store.release(image.id)
+    with pytest.raises(NotFound):
+        store.get(image.id)
+    assert {p.name for p in store._configs.iterdir()} == {kept.id[7:]}
+    assert store._layers.all() == set(kept.diff_ids)
+    store.release(image.id)  # already gone: nothing to do
+
+
 def test_list_newest_first_and_summary(store: ImageStore) -> None:
     load(store, "old:1")
     raw = image_config([TOP], Labels={"k": "v"}).replace(b"2024-01-02", b"2025-01-02")
