@@ -158,9 +158,19 @@ class FakeRuntime:
 class FakeImages:
     def __init__(self, images: dict[str, ImageInfo] | None = None) -> None:
         self.images = images or {}
+        self.released: list[str] = []
 
     def resolve(self, reference: str) -> ImageInfo:
         ref = reference if ":" in reference else reference + ":latest"
         if ref not in self.images:
             raise NotFound(f"No such image: {ref}")
         return self.images[ref]
+
+    def get(self, image_id: str) -> ImageInfo:
+        found = next((i for i in self.images.values() if i.id == image_id), None)
+        if found is None:
+            raise NotFound(f"No such image: {image_id}")
+        return found
+
+    def release(self, image_id: str) -> None:
+        self.released.append(image_id)

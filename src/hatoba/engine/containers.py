@@ -169,11 +169,8 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
     networks = [core.state.network(cfg.network_id) for cfg in container.networks]
     host_mode = any(n.driver == HOST for n in networks)
     netns = None if host_mode else core.paths.netns(container.id)
-    image = (
-        core.images.resolve(container.config.image)
-        if container.config.image != HOSTFS_IMAGE
-        else None
-    )
+    image_id = container.config.image_id
+    image = core.images.get(image_id) if image_id != HOSTFS_IMAGE else None
     with UndoStack() as undo:
         eps: list[Endpoint] = []
         slot = 0
@@ -278,4 +275,9 @@ def remove(core: Core, ref: str) -> Container:
         )
     core.commit(removed_containers=[container.id])
     core.runtime.remove(container.id)
+    image_id = container.config.image_id
+    if image_id != HOSTFS_IMAGE and all(
+        c.config.image_id != image_id for c in core.state.containers.values()
+    ):
+        core.images.release(image_id)
     return container
