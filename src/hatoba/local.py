@@ -14,24 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
-from hatoba.errors import NotFound
+from hatoba.images import ImageStore
+from hatoba.images.engine_view import EngineImages
 from hatoba.kernel.host import HostKernel
 from hatoba.kernel.netns import make_shared_dir
 from hatoba.runtime.crun import CrunRuntime
 from hatoba.runtime.forkserver import ForkServer
 from hatoba.store.sqlite import SqliteStore
-
-
-class _NoImages:
-    """Until images can be imported, `hostfs` is the only image."""
-
-    def resolve(self, reference: str) -> NoReturn:
-        raise NotFound(f"No such image: {reference}")
 
 
 @dataclass
@@ -43,6 +36,7 @@ class LocalEngine:
     store: SqliteStore
     forkserver: ForkServer
     owns_forkserver: bool
+    images: ImageStore
 
     def close(self) -> None:
         self.kernel.close()
@@ -69,5 +63,7 @@ def open_local(
     )
     kernel = HostKernel()
     runtime = CrunRuntime(fs, root, run_root)
-    engine = Engine.open(paths, store, kernel, runtime, _NoImages(), state)
-    return LocalEngine(engine, paths, kernel, runtime, store, fs, owns)
+    images = ImageStore(root)
+    images.recover()
+    engine = Engine.open(paths, store, kernel, runtime, EngineImages(images), state)
+    return LocalEngine(engine, paths, kernel, runtime, store, fs, owns, images)
