@@ -3,7 +3,7 @@
 `respond` turns the bytes of one query from one container into the bytes of the reply, a
 `Forward` (ask the upstreams, then call `complete`) or None (drop it). Local names are
 answered from the asker's view of the name table; everything else is replayed from the cache,
-forwarded, or, for a container that must not reach the outside, refused at once.
+forwarded, or, for a container that must not reach the outside, answered NXDOMAIN at once.
 """
 
 from __future__ import annotations

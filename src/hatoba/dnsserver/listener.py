@@ -81,20 +81,16 @@ class Listener:
         for _ in range(_BATCH):
             try:
                 data, peer = sock.recvfrom(_MAX_QUERY)
-            except (BlockingIOError, InterruptedError):
-                return
             except OSError:
-                return
+                return  # drained (EAGAIN), or the socket was closed
             out = respond(data, asker)
-            if out is None:
-                continue
-            if type(out) is bytes:
+            if isinstance(out, bytes):
                 try:
                     sock.sendto(out, peer)
                 except OSError:
                     pass  # a full buffer or a vanished client: the client will ask again
-            else:
-                self._on_forward(out, partial(self._send_udp, peer))  # type: ignore[arg-type]
+            elif out is not None:
+                self._on_forward(out, partial(self._send_udp, peer))
 
     def _send_udp(self, peer: tuple[str, int], reply: bytes) -> None:
         if not self._closed:
