@@ -18,10 +18,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from hatoba.firewall import FirewallState, FwEndpoint, FwNetwork, FwPort
 from hatoba.kernel.firewall import NftFirewall
@@ -216,10 +216,6 @@ def world(**sandbox: object) -> Iterator[World]:
             w.close()
 
 
-def without(state: FirewallState, **drop: object) -> FirewallState:
-    return replace(state, **drop)  # type: ignore[arg-type]
-
-
 def wait_for(predicate: object, timeout: float = 2.0) -> float:
     """Poll until predicate() is true; return the seconds it took (raise on timeout)."""
     start = time.monotonic()
@@ -243,7 +239,13 @@ def normalized_tables(sb: Sandbox) -> list[object]:
         if "elem" in body:
             body["elem"] = sorted(body["elem"], key=lambda e: json.dumps(e, sort_keys=True))
         out.append({kind: body})
-    return out
+    # creation order shows in a listing; only the order of rules within a chain matters
+    return sorted(out, key=lambda o: json.dumps(_identity(o)))
+
+
+def _identity(obj: dict[str, Any]) -> list[str]:
+    ((kind, body),) = obj.items()
+    return [kind, body.get("family", ""), body.get("chain", ""), body.get("name", "")]
 
 
 @contextmanager

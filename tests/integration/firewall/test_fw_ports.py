@@ -1,0 +1,139 @@
+"""Host port reservations (PortReservations) and conntrack cleanup of removed UDP mappings."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from ipaddress import IPv4Address
+
+import pytest
+from fw_world import PY, world
+
+from hatoba.errors import Conflict, HatobaError
+from hatoba.kernel.netns import call_in_netns
+from hatoba.kernel.portbind import PortReservations
+from hatoba.model.ports import PortMapping
+from hatoba.testing.sandbox import HOST_UPLINK, Sandbox
+
+pytestmark = pytest.mark.root
+
+LISTEN = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(); print("ready", flush=True); sys.stdin.read()
+"""
+
+
+@contextmanager
+def reservations() -> Iterator[tuple[Sandbox, PortReservations]]:
+    with Sandbox() as sb:
+        ports = call_in_netns(str(sb.host), PortReservations)
+        try:
+            yield sb, ports
+        finally:
+            ports.close()
+
+
+def _bindable(sb: Sandbox, port: int, proto: str = "tcp") -> bool:
+    """Whether another process could bind the port now (no SO_REUSEADDR, like a real server)."""
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+
+    def attempt() -> bool:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+            return True
+
+    return call_in_netns(str(sb.host), attempt)
+
+
+def test_a_port_held_by_a_host_process_is_refused_with_dockers_text() -> None:
+    with reservations() as (sb, ports):
+        holder = sb.popen([PY, "-c", LISTEN, "8091"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
+        with pytest.raises(Conflict) as err:
+            ports.reserve(
+                "c1", [PortMapping(80, host_port=8091)], endpoint="p3", endpoint_id="f0ed"
+            )
+        assert err.value.message == (
+            "driver failed programming external connectivity on endpoint p3 (f0ed): "
+            "Error starting userland proxy: listen tcp4 0.0.0.0:8091: bind: address already in use"
+        )
+        assert ports.held("c1") == ()
+
+
+def test_a_port_published_twice_is_already_allocated_and_reservations_are_all_or_nothing() -> None:
+    with reservations() as (sb, ports):
+        assert ports.reserve("c1", [PortMapping(80, host_port=8090)]) == (
+            PortMapping(80, host_port=8090),
+        )
+        assert not _bindable(sb, 8090)
+        for clash in (
+            PortMapping(80, host_port=8090),
+            PortMapping(80, host_ip=IPv4Address("127.0.0.1"), host_port=8090),
+        ):
+            with pytest.raises(Conflict, match="already allocated"):
+                ports.reserve("c2", [PortMapping(81, host_port=8092), clash])
+        with pytest.raises(Conflict) as err:
+            ports.reserve("c2", [PortMapping(81, host_port=8092), PortMapping(80, host_port=8090)])
+        assert err.value.message == "Bind for 0.0.0.0:8090 failed: port is already allocated"
+        assert _bindable(sb, 8092) and ports.held("c2") == ()  # the first one was given back
+        # another protocol is another port
+        assert ports.reserve("c2", [PortMapping(80, "udp", host_port=8090)])[0].host_port == 8090
+        ports.release("c1")
+        assert _bindable(sb, 8090)
+        assert ports.reserve("c3", [PortMapping(80, host_port=8090)])[0].host_port == 8090
+
+
+def test_random_ranges_and_specific_addresses() -> None:
+    with reservations() as (sb, ports):
+        random_tcp, random_udp = ports.reserve("c1", [PortMapping(80), PortMapping(53, "udp")])
+        assert random_tcp.host_port > 1024 and random_udp.host_port > 1024
+        assert not _bindable(sb, random_tcp.host_port) and not _bindable(
+            sb, random_udp.host_port, "udp"
+        )
+        # -p 8000-8002:80 takes the first free port of the range
+        ports.reserve("c2", [PortMapping(80, host_port=8000)])
+        assert (
+            ports.reserve("c3", [PortMapping(80, host_port=8000, host_port_end=8002)])[0].host_port
+            == 8001
+        )
+        ports.reserve("c4", [PortMapping(80, host_port=8002)])
+        with pytest.raises(
+            Conflict, match=r"Bind for 0.0.0.0:8000-8002 failed: port is already allocated"
+        ):
+            ports.reserve("c5", [PortMapping(80, host_port=8000, host_port_end=8002)])
+        # two specific addresses do not clash; an address the host lacks is refused
+        loopback = PortMapping(80, host_ip=IPv4Address("127.0.0.1"), host_port=8100)
+        ports.reserve("c6", [loopback])
+        with pytest.raises(HatobaError, match="cannot assign requested address"):
+            ports.reserve("c7", [replace(loopback, host_ip=IPv4Address(HOST_UPLINK))])
+        ports.release("c6", [loopback])
+        assert ports.held("c6") == ()
+
+
+def test_udp_conntrack_of_a_removed_mapping_is_cleared() -> None:
+    with world(with_outside=True) as w:
+        net = w.network("a", "172.18.0.0/16")
+        a1 = w.container("a1", net, 2)
+        dns = w.publish(a1, 5353, container_port=80, proto="udp")
+        state = w.sync()
+        w.serve(a1.ns)
+        assert w.ask(w.sb.outside, HOST_UPLINK, 5353, "udp") == "203.0.113.150"
+
+        def flows() -> list[str]:
+            out = w.sb.sh(
+                ["conntrack", "-L", "-p", "udp", "--orig-port-dst", "5353"], check=False
+            ).stdout
+            return [line for line in out.splitlines() if "dport=5353" in line]
+
+        assert flows() and "src=172.18.0.2" in flows()[0]
+        removed = replace(state, ports=())
+        w.fw.apply(state, removed)
+        w.fw.clear_udp_conntrack([dns])
+        assert flows() == []

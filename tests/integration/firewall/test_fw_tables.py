@@ -1,0 +1,160 @@
+"""The tables themselves: deltas land where a rebuild would, removal, and repair after a flush."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import replace
+
+import pytest
+from fw_world import World, event_loop_thread, normalized_tables, on_loop, wait_for, world
+
+from hatoba.errors import KernelError
+from hatoba.firewall import FirewallState
+from hatoba.firewall.shape import expected_shape, listed_shape
+
+pytestmark = pytest.mark.root
+
+
+def _states(w: World) -> list[FirewallState]:
+    """A walk through typical operations, built on the world's hand-made links."""
+    a, b = w.network("a", "172.18.0.0/16"), w.network("quiet", "172.19.0.0/16", icc=False)
+    i = w.network("secret", "172.20.0.0/16", internal=True)
+    a1, a2 = w.container("a1", a, 2), w.container("a2", a, 3)
+    b1, i1 = w.container("b1", b, 2), w.container("i1", i, 2)
+    full = w.state
+    ports = (
+        w.publish(a1, 8000),
+        w.publish(a1, 8001, host_ip="127.0.0.1"),
+        w.publish(a2, 5353, container_port=53, proto="udp"),
+        *(w.publish(b1, 9000 + n, container_port=80 + n) for n in range(5)),
+    )
+    empty = FirewallState()
+    nets_only = FirewallState(full.networks)
+    running = replace(full, ports=ports)
+    one_more = replace(running, ports=(*ports, w.publish(a2, 8002)))
+    b1_gone = FirewallState(
+        full.networks,
+        tuple(e for e in full.endpoints if e.container_name != "b1"),
+        tuple(p for p in one_more.ports if p.container_name != "b1"),
+    )
+    i_gone = FirewallState(
+        full.networks[:2],
+        tuple(e for e in b1_gone.endpoints if e is not i1.endpoint),
+        b1_gone.ports,
+    )
+    return [empty, nets_only, full, running, one_more, b1_gone, i_gone, running, empty]
+
+
+def test_each_delta_leaves_the_tables_a_rebuild_would_make() -> None:
+    with world() as w:
+        states = _states(w)
+        w.fw.sync(states[0])
+        for old, new in itertools.pairwise(states):
+            w.fw.apply(old, new)
+            after_delta = normalized_tables(w.sb)
+            w.fw.sync(new)
+            assert after_delta == normalized_tables(w.sb), (old, new)
+
+
+def test_removing_everything_leaves_the_empty_tables_and_remove_deletes_them() -> None:
+    with world() as w:
+        states = _states(w)
+        w.fw.sync(FirewallState())
+        empty = normalized_tables(w.sb)
+        w.fw.apply(FirewallState(), states[4])
+        assert normalized_tables(w.sb) != empty
+        w.fw.apply(states[4], FirewallState())
+        assert normalized_tables(w.sb) == empty  # the definition of "nothing left"
+        w.fw.remove()
+        assert w.listing() == ""
+        w.fw.remove()  # idempotent
+        assert w.listing() == ""
+
+
+def test_a_failed_apply_changes_nothing() -> None:
+    with world() as w:
+        states = _states(w)
+        w.fw.sync(states[3])
+        before = normalized_tables(w.sb)
+        # a bridge name nftables refuses (longer than IFNAMSIZ) fails in the kernel, not before
+        bad = replace(
+            states[3],
+            networks=(*states[3].networks[:2], replace(states[3].networks[2], bridge="x" * 40)),
+        )
+        with pytest.raises(KernelError):
+            w.fw.apply(states[3], bad)
+        assert normalized_tables(w.sb) == before
+
+
+def test_apply_rebuilds_when_the_tables_were_lost() -> None:
+    with world() as w:
+        states = _states(w)
+        w.fw.sync(states[3])
+        w.sb.sh(["nft", "flush", "ruleset"])
+        w.fw.apply(states[3], states[4])
+        after = normalized_tables(w.sb)
+        w.fw.sync(states[4])
+        assert after == normalized_tables(w.sb)
+
+
+def test_the_shape_check_tells_intact_tables_from_damaged_ones() -> None:
+    # used by the watcher when notifications were lost: compare counts, not every element
+    with world() as w:
+        state = _states(w)[4]
+        w.fw.sync(state)
+
+        def listed() -> dict[str, int]:
+            return listed_shape(json.loads(w.sb.sh(["nft", "-j", "list", "ruleset"]).stdout))
+
+        assert listed() == expected_shape(state)
+        w.sb.sh(["nft", "flush map inet hatoba dnat_ip_port"])
+        assert listed() != expected_shape(state)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "flush ruleset",
+        "delete table inet hatoba",
+        "delete table bridge hatoba",
+        "flush table inet hatoba",
+        "flush chain inet hatoba raw-prerouting",
+        "flush map inet hatoba dnat_any_addr",
+    ],
+)
+def test_the_watcher_restores_the_tables_within_a_second(damage: str) -> None:
+    with world() as w, event_loop_thread() as loop:
+        state = _states(w)[4]
+        w.fw.sync(state)
+        intact = normalized_tables(w.sb)
+        on_loop(loop, lambda: w.fw.start_watch(loop, lambda: state))
+        try:
+            w.sb.sh(["nft", damage])
+            assert normalized_tables(w.sb) != intact
+            took = wait_for(lambda: normalized_tables(w.sb) == intact, timeout=1.0)
+            assert took < 1.0
+        finally:
+            on_loop(loop, w.fw.stop_watch)
+
+
+def test_the_watcher_ignores_our_own_changes_and_respects_remove() -> None:
+    with world() as w, event_loop_thread() as loop:
+        states = _states(w)
+        w.fw.sync(states[3])
+        on_loop(loop, lambda: w.fw.start_watch(loop, lambda: states[3]))
+        try:
+            w.fw.apply(states[3], states[5])  # deletes elements and a chain: not damage
+            changed = normalized_tables(w.sb)
+            time.sleep(0.3)
+            assert normalized_tables(w.sb) == changed
+            w.fw.remove()
+            time.sleep(0.3)
+            assert w.listing() == ""
+            w.sb.sh(["nft", "add table inet other"])  # someone else's table is none of our business
+            time.sleep(0.3)
+            tables = json.loads(w.sb.sh(["nft", "-j", "list", "tables"]).stdout)["nftables"][1:]
+            assert [t["table"]["name"] for t in tables] == ["other"]
+        finally:
+            on_loop(loop, w.fw.stop_watch)

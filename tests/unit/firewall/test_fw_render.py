@@ -1,0 +1,74 @@
+"""render(): the whole tables per case, compared with reviewed golden files (one command a line).
+
+Regenerate after a deliberate change with HATOBA_UPDATE_GOLDEN=1 and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from fw_cases import CASES
+
+from hatoba.firewall import FirewallState, rebuild, render, teardown
+
+GOLDEN = Path(__file__).with_name("golden")
+
+
+def _lines(document: dict[str, object]) -> str:
+    return "".join(json.dumps(cmd, sort_keys=True) + "\n" for cmd in document["nftables"])  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_render_matches_the_golden_file(case: str) -> None:
+    path = GOLDEN / f"render_{case}.jsonl"
+    text = _lines(render(CASES[case]))
+    if os.environ.get("HATOBA_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_render_does_not_depend_on_the_order_of_the_state() -> None:
+    state = CASES["ports"]
+    shuffled = FirewallState(state.networks[::-1], state.endpoints[::-1], state.ports[::-1])
+    assert render(shuffled) == render(state)
+
+
+def test_every_rule_carries_a_comment_and_per_network_ones_name_the_network() -> None:
+    cmds = render(CASES["ports"])["nftables"]
+    rules = [c["add"]["rule"] for c in cmds if "rule" in c.get("add", {})]
+    assert rules and all(r["comment"] for r in rules)
+    per_network = [r for r in rules if r["chain"].startswith("from-")]
+    assert {r["comment"].split(":")[0] for r in per_network} == {"web", "quiet"}
+
+
+def test_elements_name_their_container_or_network() -> None:
+    cmds = render(CASES["ports"])["nftables"]
+    sets = {
+        c["add"]["element"]["name"]: c["add"]["element"]["elem"]
+        for c in cmds
+        if "element" in c.get("add", {})
+    }
+    assert [e["elem"]["comment"] for e in sets["bridges"]] == ["web", "quiet"]
+    assert sets["dnat_any_port"][0] == [
+        {"elem": {"val": {"concat": ["tcp", 8000]}, "comment": "web1"}},
+        80,
+    ]
+    assert sets["dnat_ip_addr"][1] == [
+        {"elem": {"val": {"concat": ["172.19.0.1", "sctp", 9000]}, "comment": "q1"}},
+        "172.19.0.2",
+    ]
+
+
+def test_rebuild_replaces_whatever_is_there_in_one_document() -> None:
+    doc = rebuild(CASES["one_network"])["nftables"]
+    assert doc[:4] == teardown()["nftables"]
+    assert doc[4:] == render(CASES["one_network"])["nftables"]
+    assert teardown()["nftables"] == [
+        {"add": {"table": {"family": "inet", "name": "hatoba"}}},
+        {"delete": {"table": {"family": "inet", "name": "hatoba"}}},
+        {"add": {"table": {"family": "bridge", "name": "hatoba"}}},
+        {"delete": {"table": {"family": "bridge", "name": "hatoba"}}},
+    ]
