@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     lock = _single_instance(run_root)
     if lock is None:
         return 1
+    # every container with embedded DNS holds sockets here; the hard limit is ours to use
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     forkserver = ForkServer.start()
     try:
         return asyncio.run(_serve(root, run_root, Path(args.resolv_conf), forkserver))

@@ -9,6 +9,7 @@ the caller can go on using it from any thread. The event loop's thread never swi
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from hatoba.errors import KernelError
 from hatoba.kernel import libc
 
 T = TypeVar("T")
+_NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
 
 
 def call_in_netns(path: str, fn: Callable[[], T]) -> T:
@@ -98,7 +100,9 @@ def is_netns_handle(path: str) -> bool:
     except OSError:
         return False
     try:
-        return os.readlink(f"/proc/self/fd/{fd}").startswith("net:")
+        return fcntl.ioctl(fd, _NS_GET_NSTYPE) == libc.CLONE_NEWNET
+    except OSError:
+        return False  # not an nsfs file: the handle is not mounted
     finally:
         os.close(fd)
 
