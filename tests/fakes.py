@@ -37,7 +37,9 @@ class FakeKernel:
     def host_facts(self) -> HostFacts:
         return self.facts
 
-    def create_bridge(self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str) -> None:
+    def create_bridge(
+        self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str
+    ) -> None:
         self._maybe_fail("create_bridge")
         self.links[name] = OwnedLink(name, "bridge", owner)
 

@@ -6,8 +6,8 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
-from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
 
+from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
@@ -23,7 +23,12 @@ def world(tmp_path: Path):
     resolv.write_text("nameserver 198.51.100.53\n")
     kernel, store, runtime = FakeKernel(), MemoryStore(), FakeRuntime()
     engine = Engine.open(
-        Paths(tmp_path / "root", tmp_path / "run", resolv), store, kernel, runtime, FakeImages(), State()
+        Paths(tmp_path / "root", tmp_path / "run", resolv),
+        store,
+        kernel,
+        runtime,
+        FakeImages(),
+        State(),
     )
     engine.bootstrap()
     return engine, kernel, store, runtime
@@ -38,7 +43,7 @@ def run(engine: Engine, name: str, net: str = "default", **kw) -> str:
 def snapshot(engine: Engine, kernel: FakeKernel, store: MemoryStore):
     return (
         dict(engine.state.networks),
-        {k: v for k, v in engine.state.containers.items()},
+        dict(engine.state.containers),
         dict(kernel.links),
         set(kernel.netns),
         dict(store.networks),
@@ -58,7 +63,12 @@ def test_predefined_networks(world):
 def test_default_bridge_skips_host_route(tmp_path):
     kernel = FakeKernel(taken=(IPv4Network("172.17.3.0/24"),))
     engine = Engine.open(
-        Paths(tmp_path, tmp_path, tmp_path / "r"), MemoryStore(), kernel, FakeRuntime(), FakeImages(), State()
+        Paths(tmp_path, tmp_path, tmp_path / "r"),
+        MemoryStore(),
+        kernel,
+        FakeRuntime(),
+        FakeImages(),
+        State(),
     )
     engine.bootstrap()
     assert str(engine.network("bridge").pool.subnet) == "172.18.0.0/16"
@@ -83,12 +93,17 @@ def test_network_options(world):
     n = engine.create_network(
         NetworkSpec(
             name="named",
-            options={"com.docker.network.bridge.name": "mybr0", "com.docker.network.driver.mtu": "1400"},
+            options={
+                "com.docker.network.bridge.name": "mybr0",
+                "com.docker.network.driver.mtu": "1400",
+            },
         )
     )
     assert n.bridge == "mybr0" and n.mtu == 1400
     with pytest.raises(InvalidArgument):
-        engine.create_network(NetworkSpec(name="x", options={"com.docker.network.driver.mtu": "abc"}))
+        engine.create_network(
+            NetworkSpec(name="x", options={"com.docker.network.driver.mtu": "abc"})
+        )
 
 
 def test_sequential_addresses_and_macs(world):
@@ -136,7 +151,7 @@ def test_failed_start_changes_nothing(world, fail):
 
 
 def test_address_held_until_veth_is_gone(world):
-    engine, kernel, store, runtime = world
+    engine, kernel, _, runtime = world
     engine.create_network(NetworkSpec(name="n", subnet=IPv4Network("10.9.0.0/29")))
     cid = run(engine, "aa", "n")
     ep = engine.container(cid).endpoints[0]
@@ -156,14 +171,28 @@ def test_errors_like_docker(world):
     engine, *_ = world
     engine.create_network(NetworkSpec(name="sample"))
     run(engine, "dupname")
-    with pytest.raises(Conflict, match=r'^Conflict. The container name "/dupname" is already in use'):
+    with pytest.raises(
+        Conflict, match=r'^Conflict. The container name "/dupname" is already in use'
+    ):
         run(engine, "dupname")
     with pytest.raises(NotFound, match="^network doesnotexist not found$"):
         run(engine, "xx", "doesnotexist")
     with pytest.raises(InvalidArgument, match="supported on user defined networks only"):
-        run(engine, "yy", "bridge", endpoints=(EndpointRequest("bridge", ipv4=IPv4Address("172.17.0.50")),))
-    with pytest.raises(InvalidArgument, match="only when connecting to networks with user configured"):
-        run(engine, "zz", "sample", endpoints=(EndpointRequest("sample", ipv4=IPv4Address("172.18.0.50")),))
+        run(
+            engine,
+            "yy",
+            "bridge",
+            endpoints=(EndpointRequest("bridge", ipv4=IPv4Address("172.17.0.50")),),
+        )
+    with pytest.raises(
+        InvalidArgument, match="only when connecting to networks with user configured"
+    ):
+        run(
+            engine,
+            "zz",
+            "sample",
+            endpoints=(EndpointRequest("sample", ipv4=IPv4Address("172.18.0.50")),),
+        )
     with pytest.raises(InvalidArgument, match="network-scoped aliases are only supported"):
         run(engine, "ww", "bridge", endpoints=(EndpointRequest("bridge", aliases=("foo",)),))
     assert {c.name for c in engine.state.containers.values()} == {"dupname"}
@@ -176,7 +205,9 @@ def test_network_rm_rules(world):
     with pytest.raises(Forbidden, match=f"network sample id {n.id} has active endpoints"):
         engine.remove_network("sample")
     for name in ("bridge", "host", "none"):
-        with pytest.raises(Forbidden, match=f"^{name} is a pre-defined network and cannot be removed$"):
+        with pytest.raises(
+            Forbidden, match=f"^{name} is a pre-defined network and cannot be removed$"
+        ):
             engine.remove_network(name)
     with pytest.raises(NotFound):
         engine.remove_network("doesnotexist")
@@ -214,7 +245,7 @@ def test_host_and_none(world):
 
 
 def test_reconcile_removes_orphans_and_marks_dead(world, tmp_path):
-    engine, kernel, store, runtime = world
+    engine, kernel, _, runtime = world
     cid = run(engine, "s1")
     runtime.alive.clear()  # the shim died while the service was down
     kernel.netns.add(str(tmp_path / "run" / "netns" / "orphan"))

@@ -37,7 +37,9 @@ def test_bad_add_host():
         render_hosts("h", [], ["nocolon"])
 
 
-HOST = parse("nameserver 10.255.255.53\nnameserver 127.0.0.53\nsearch corp.example\noptions edns0\n")
+HOST = parse(
+    "nameserver 10.255.255.53\nnameserver 127.0.0.53\nsearch corp.example\noptions edns0\n"
+)
 
 
 def test_default_bridge_copies_host_minus_loopback():

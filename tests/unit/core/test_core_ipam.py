@@ -10,7 +10,9 @@ from hatoba.ipam.pools import DEFAULT_POOLS, check_user_subnet, choose_subnet, m
 from hatoba.model.network import Network
 
 
-def net(pool_subnet: str, *, user: bool = False, ip_range: str | None = None, predefined: bool = False) -> Network:
+def net(
+    pool_subnet: str, *, user: bool = False, ip_range: str | None = None, predefined: bool = False
+) -> Network:
     pool = make_pool(
         IPv4Network(pool_subnet),
         ip_range=IPv4Network(ip_range) if ip_range else None,
@@ -67,7 +69,9 @@ def test_slash30_has_one_container_address():
     n = net("10.99.99.0/30")
     only = allocate(n, set(), None)
     assert only == IPv4Address("10.99.99.2")
-    with pytest.raises(Conflict, match="^no available IPv4 addresses on this network's address pools: n"):
+    with pytest.raises(
+        Conflict, match="^no available IPv4 addresses on this network's address pools: n"
+    ):
         allocate(n, {only}, only)
 
 
@@ -84,11 +88,15 @@ def test_wraps_around():
 def test_claim_rules():
     user = net("172.31.200.0/24", user=True)
     assert claim(user, IPv4Address("172.31.200.50"), set()) == IPv4Address("172.31.200.50")
-    with pytest.raises(InvalidArgument, match="It does not belong to any of this network's subnets."):
+    with pytest.raises(
+        InvalidArgument, match="It does not belong to any of this network's subnets."
+    ):
         claim(user, IPv4Address("172.31.201.50"), set())
     with pytest.raises(Conflict, match="^Address already in use$"):
         claim(user, IPv4Address("172.31.200.50"), {IPv4Address("172.31.200.50")})
-    with pytest.raises(InvalidArgument, match="only when connecting to networks with user configured subnets"):
+    with pytest.raises(
+        InvalidArgument, match="only when connecting to networks with user configured subnets"
+    ):
         claim(net("172.18.0.0/16"), IPv4Address("172.18.0.50"), set())
     with pytest.raises(InvalidArgument, match="supported on user defined networks only"):
         claim(net("172.17.0.0/16", predefined=True), IPv4Address("172.17.0.50"), set())

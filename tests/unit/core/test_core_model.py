@@ -69,7 +69,13 @@ def test_signal_names():
 def test_codec_round_trip():
     pool = IpamPool(IPv4Network("172.18.0.0/16"), IPv4Address("172.18.0.1"), None, True)
     network = Network(
-        "a" * 64, "n", "bridge", "t", ipam=(pool,), bridge="br-x", labels=MappingProxyType({"k": "v"})
+        "a" * 64,
+        "n",
+        "bridge",
+        "t",
+        ipam=(pool,),
+        bridge="br-x",
+        labels=MappingProxyType({"k": "v"}),
     )
     assert decode(Network, encode(network)) == network
     container = Container(
@@ -79,7 +85,9 @@ def test_codec_round_trip():
         ContainerConfig(image="hostfs", cmd=("sleep", "1")),
         networks=(EndpointConfig("a" * 64, ("x",), IPv4Address("172.18.0.9")),),
         endpoints=(
-            Endpoint("a" * 64, "e", "eth0", "veth1", IPv4Address("172.18.0.9"), 16, "m", None, True),
+            Endpoint(
+                "a" * 64, "e", "eth0", "veth1", IPv4Address("172.18.0.9"), 16, "m", None, True
+            ),
         ),
     )
     assert decode(Container, encode(container)) == container
