@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
@@ -36,6 +36,8 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     params: dict[str, str] = field(default_factory=dict)
+    # the body of a route registered with `body_file` (image archives), at offset 0
+    body_file: IO[bytes] | None = None
 
     def arg(self, name: str, default: str = "") -> str:
         values = self.query.get(name)
@@ -124,20 +126,29 @@ class Hijack:
 
 Result = Response | Streaming | Hijack
 Handler = Callable[[Request], Awaitable[Result]]
+BodyFile = Callable[[], IO[bytes]]
+
+
+def _param(m: re.Match[str]) -> str:
+    # `{name*}` may span slashes, as image names do (`/images/me/app:1/json`)
+    return f"(?P<{m[1]}>.+)" if m[2] else f"(?P<{m[1]}>[^/]+)"
 
 
 class Router:
     def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._routes: list[tuple[str, re.Pattern[str], Handler, BodyFile | None]] = []
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
-        self._routes.append((method, regex, handler))
+    def add(
+        self, method: str, pattern: str, handler: Handler, body_file: BodyFile | None = None
+    ) -> None:
+        """`body_file`: the request body goes to a file it makes, without a size cap."""
+        regex = re.compile("^" + re.sub(r"\{(\w+)(\*?)\}", _param, pattern) + "$")
+        self._routes.append((method, regex, handler, body_file))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
         path = _VERSION_PREFIX.sub("", path)
         allowed = False
-        for route_method, regex, handler in self._routes:
+        for route_method, regex, handler, _ in self._routes:
             m = regex.match(path)
             if m:
                 if route_method == method or (method == "HEAD" and route_method == "GET"):
@@ -146,6 +157,13 @@ class Router:
         if allowed:
             raise HatobaError("method not allowed")
         raise NotFound(f"page not found: {path}")
+
+    def body_file(self, method: str, path: str) -> BodyFile | None:
+        path = _VERSION_PREFIX.sub("", path)
+        for route_method, regex, _, body_file in self._routes:
+            if route_method == method and regex.match(path):
+                return body_file
+        return None
 
 
 class Server:
@@ -217,8 +235,12 @@ class _Connection:
             if not isinstance(event, h11.Request):
                 return
             request = await self.read_request(event)
-            if not await self.respond(request):
-                return
+            try:
+                if not await self.respond(request):
+                    return
+            finally:
+                if request.body_file is not None:
+                    request.body_file.close()
             if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
                 return
             try:
@@ -229,23 +251,34 @@ class _Connection:
     async def read_request(self, event: h11.Request) -> Request:
         target = event.target.decode()
         parts = urlsplit(target)
+        method = event.method.decode()
+        make_file = self.server._router.body_file(method, parts.path)
+        file = make_file() if make_file is not None else None
         body = bytearray()
-        while True:
-            item = await self.next_event()
-            if isinstance(item, h11.Data):
+        try:
+            while True:
+                item = await self.next_event()
+                if not isinstance(item, h11.Data):
+                    break
+                if file is not None:
+                    file.write(item.data)
+                    continue
                 body += item.data
                 if len(body) > _MAX_BODY:
                     raise h11.LocalProtocolError("body too large")
-            elif isinstance(item, h11.EndOfMessage) or item is h11.PAUSED:
-                break
-            else:
-                break
+            if file is not None:
+                file.seek(0)
+        except BaseException:
+            if file is not None:
+                file.close()
+            raise
         return Request(
-            method=event.method.decode(),
+            method=method,
             path=parts.path,
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.decode().lower(): v.decode() for k, v in event.headers},
             body=bytes(body),
+            body_file=file,
         )
 
     def headers(self, content_type: str, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
