@@ -90,6 +90,7 @@ async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: Fork
     from hatoba.api.execs import Execs
     from hatoba.api.runner import EngineRunner
     from hatoba.api.supervisor import Supervisor
+    from hatoba.images.api_view import ApiImages
     from hatoba.kernel.netns import release_shared_dir
     from hatoba.local import open_local
 
@@ -119,6 +120,7 @@ async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: Fork
         attacher=attacher,
         execs=Execs(runtime, str(run_root)),
         io=runtime,
+        images=ApiImages(local.images),
         started=started,
         shutdown=shutdown_after_reset,
     )
@@ -140,7 +142,8 @@ async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: Fork
         release_shared_dir(str(paths.netns_dir))
         for leftover in ("netns", "crun", "hostfs", "containers"):
             shutil.rmtree(run_root / leftover, ignore_errors=True)
-        shutil.rmtree(root / "containers", ignore_errors=True)
+        for state in ("containers", "images"):
+            shutil.rmtree(root / state, ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         (run_root / "hatoba.pid").unlink()
     return 0

@@ -9,9 +9,10 @@ from hatoba import API_VERSION, __version__
 from hatoba.api.attach import Attacher
 from hatoba.api.execs import Execs
 from hatoba.api.http import Router, Server
-from hatoba.api.ports import ContainerIO
+from hatoba.api.ports import ContainerIO, ImageCatalog
 from hatoba.api.routes_containers import register as register_containers
 from hatoba.api.routes_exec import register as register_exec
+from hatoba.api.routes_images import register as register_images
 from hatoba.api.routes_networks import register as register_networks
 from hatoba.api.routes_system import register as register_system
 from hatoba.api.runner import EngineRunner
@@ -27,6 +28,7 @@ class App:
     attacher: Attacher
     execs: Execs
     io: ContainerIO
+    images: ImageCatalog
     started: float
     # ask the service to shut down (after `system reset`)
     shutdown: Callable[[], None]
@@ -39,6 +41,7 @@ class App:
             register_networks,
             register_containers,
             register_exec,
+            register_images,
             *self.extra_routes,
         ):
             register(router, self)

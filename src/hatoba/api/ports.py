@@ -1,10 +1,10 @@
-"""What the API's async machinery needs from the runtime, matched by shape."""
+"""What the API's async machinery needs from the runtime and the image store, matched by shape."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Any, Protocol
 
 
 class ContainerIO(Protocol):
@@ -19,3 +19,27 @@ class ContainerIO(Protocol):
         tty: bool,
         console_socket: str | None,
     ) -> list[str]: ...
+
+
+class ImageCatalog(Protocol):
+    """The image store in Docker API shapes; every call but `upload_file` and `count` runs on the
+    engine's worker thread, so image changes serialise with container creation."""
+
+    def upload_file(self) -> IO[bytes]: ...
+    def count(self) -> int: ...
+    def summaries(self, filters: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]: ...
+    def inspect(self, reference: str) -> dict[str, Any]: ...
+    def import_rootfs(
+        self, body: IO[bytes], repo: str, tag: str, changes: Sequence[str], message: str
+    ) -> str: ...
+    def load(self, body: IO[bytes]) -> list[str]: ...
+    # a finished `docker save` archive in an unlinked temporary file, at offset 0
+    def save(self, references: Sequence[str]) -> IO[bytes]: ...
+    def tag(self, source: str, repo: str, tag: str) -> None: ...
+    def remove(
+        self,
+        reference: str,
+        force: bool,
+        in_use: Callable[[str], list[str]],
+        is_running: Callable[[str], bool],
+    ) -> list[dict[str, str]]: ...

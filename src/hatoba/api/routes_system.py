@@ -48,7 +48,7 @@ def register(router: Router, app: App) -> None:
                 "ContainersRunning": running,
                 "ContainersPaused": 0,
                 "ContainersStopped": len(containers) - running,
-                "Images": 0,
+                "Images": app.images.count(),
                 "Driver": "overlay",
                 "Name": platform.node(),
                 "ServerVersion": __version__,

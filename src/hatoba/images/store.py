@@ -98,6 +98,11 @@ class ImageStore:
         for path in (self._configs, self._layers.root, self._tmp):
             path.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def staging(self) -> Path:
+        """Where temporary files belong: on the store's file system, emptied by `recover()`."""
+        return self._tmp
+
     # --- lifecycle -----------------------------------------------------------------------
 
     def recover(self) -> None:
@@ -167,6 +172,10 @@ class ImageStore:
         index = self._read_index()
         images = [self._image(image_id, index) for image_id in index.images]
         return sorted(images, key=lambda i: (unix_seconds(i.created), i.id), reverse=True)
+
+    def count(self) -> int:
+        """Safe beside a writer: one read of the index, which is replaced atomically."""
+        return len(self._read_index().images)
 
     def resolve(self, reference: str) -> Image:
         """By `name[:tag]` (tag `latest` by default), full id or unique id prefix."""

@@ -1,0 +1,118 @@
+"""/images: list, inspect, import, load, save, tag, remove.
+
+Every store operation runs on the engine's worker thread, so it serialises with container
+creation (an image cannot vanish between `create` resolving it and the container existing).
+Archives arrive in a temporary file first: the worker never waits on a slow client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import IO, TYPE_CHECKING, Any
+
+from hatoba.api.http import Request, Response, Router, Streaming
+from hatoba.errors import HatobaError, InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from hatoba.api.app import App
+
+_CHUNK = 1 << 20
+
+
+def register(router: Router, app: App) -> None:
+    images, runner = app.images, app.runner
+
+    def in_use(image_id: str) -> list[str]:
+        containers = app.engine.state.containers.values()
+        return [c.id for c in containers if c.config.image_id == image_id]
+
+    def is_running(container_id: str) -> bool:
+        container = app.engine.state.containers.get(container_id)
+        return container is not None and container.state.running
+
+    async def listing(req: Request) -> Response:
+        return Response.json(await runner.call(images.summaries, req.filters()))
+
+    async def inspect(req: Request) -> Response:
+        return Response.json(await runner.call(images.inspect, req.params["name"]))
+
+    async def create(req: Request) -> Response:
+        """Only `docker import` (fromSrc=-): hatoba has no registry to pull from."""
+        pulled = req.arg("fromImage")
+        if pulled:
+            tag = req.arg("tag")
+            raise NotFound(
+                f"cannot pull {pulled}{':' + tag if tag else ''}: hatoba has no registry;"
+                " bring images in with `hatoba load` or `hatoba import`"
+            )
+        if req.arg("fromSrc") != "-":
+            raise InvalidArgument(
+                "importing from a URL is not supported: send the archive as the request body"
+                " (fromSrc=-)"
+            )
+        image_id = await runner.call(
+            images.import_rootfs,
+            _body(req),
+            req.arg("repo"),
+            req.arg("tag"),
+            [c for c in req.query.get("changes", []) if c],
+            req.arg("message"),
+        )
+        return _json_lines([{"status": image_id}])
+
+    async def load(req: Request) -> Response:
+        # Docker answers 200 and reports a failed load inside the JSON stream
+        try:
+            lines = await runner.call(images.load, _body(req))
+        except HatobaError as exc:
+            return _json_lines([{"errorDetail": {"message": exc.message}, "error": exc.message}])
+        return _json_lines([{"stream": line + "\n"} for line in lines])
+
+    async def save(req: Request) -> Streaming:
+        names = req.params.get("name")
+        archive = await runner.call(
+            images.save, [names] if names else [n for n in req.query.get("names", []) if n]
+        )
+        return Streaming(_file_chunks(archive), "application/x-tar")
+
+    async def tag(req: Request) -> Response:
+        await runner.call(images.tag, req.params["name"], req.arg("repo"), req.arg("tag"))
+        return Response.empty(201)
+
+    async def remove(req: Request) -> Response:
+        records = await runner.call(
+            images.remove, req.params["name"], req.flag("force"), in_use, is_running
+        )
+        return Response.json(records)
+
+    upload = images.upload_file
+    router.add("GET", "/images/json", listing)
+    router.add("POST", "/images/create", create, body_file=upload)
+    router.add("POST", "/images/load", load, body_file=upload)
+    router.add("GET", "/images/get", save)
+    router.add("GET", "/images/{name*}/get", save)
+    router.add("GET", "/images/{name*}/json", inspect)
+    router.add("POST", "/images/{name*}/tag", tag)
+    router.add("DELETE", "/images/{name*}", remove)
+
+
+def _body(req: Request) -> IO[bytes]:
+    assert req.body_file is not None  # the routes above are registered with a body file
+    return req.body_file
+
+
+def _json_lines(messages: list[dict[str, Any]]) -> Response:
+    """Docker's progress stream: one JSON message per line, CRLF-terminated."""
+    lines = (json.dumps(m, separators=(",", ":")).encode() + b"\r\n" for m in messages)
+    return Response(200, b"".join(lines))
+
+
+async def _file_chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    try:
+        while chunk := await loop.run_in_executor(None, file.read, _CHUNK):
+            yield chunk
+    finally:
+        file.close()
