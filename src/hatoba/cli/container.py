@@ -1,0 +1,284 @@
+"""`hatoba start|stop|restart|kill|rm|wait|logs|port` (run, create, ps, exec: their own modules)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from hatoba.cli.attach import session
+from hatoba.cli.errors import CliError
+from hatoba.cli.parsing import Parser
+from hatoba.cli.run import exit_status
+from hatoba.cli.stream import Output
+from hatoba.errors import HatobaError, NotFound
+
+TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from hatoba.cli.context import Context
+
+_SEVERAL = "CONTAINER [CONTAINER...]"
+
+
+def inspect_container(ctx: Context, name: str) -> Any:
+    """GET /containers/{name}/json; a missing one is docker's `Error: No such container: x`."""
+    try:
+        return ctx.client.json("GET", f"/containers/{name}/json")
+    except NotFound:
+        raise CliError(f"Error: No such container: {name}") from None
+
+
+def start(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, f"[OPTIONS] {_SEVERAL}", "Start one or more stopped containers")
+    p.flag("-a", "--attach", help="Attach STDOUT/STDERR and forward signals")
+    p.flag("-i", "--interactive", help="Attach container's STDIN")
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    if ns.attach or ns.interactive:
+        if len(ns.args) > 1:
+            raise CliError("you cannot start and attach multiple containers at once")
+        return _start_attached(ctx, ns.args[0], stdin=ns.interactive)
+    failed = []
+    for name in ns.args:
+        try:
+            ctx.client.call("POST", f"/containers/{name}/start")
+        except HatobaError as exc:
+            _report(f"Error response from daemon: {exc.message}")
+            failed.append(name)
+        else:
+            sys.stdout.write(name + "\n")
+    if failed:
+        raise CliError(f"Error: failed to start containers: {', '.join(failed)}")
+    return 0
+
+
+def _start_attached(ctx: Context, name: str, *, stdin: bool) -> int:
+    info = inspect_container(ctx, name)
+    config = info.get("Config") or {}
+    tty = bool(config.get("Tty"))
+    stdin = stdin and bool(config.get("OpenStdin"))
+    if tty and stdin and not os.isatty(0):
+        raise CliError("the input device is not a TTY")
+    path = f"/containers/{info['Id']}"
+    client = ctx.client
+    conn = client.hijack(
+        "POST", f"{path}/attach", {"stream": 1, "stdin": stdin, "stdout": 1, "stderr": 1}
+    )
+    removed = bool((info.get("HostConfig") or {}).get("AutoRemove"))
+    waiting = client.send(
+        "POST", f"{path}/wait", {"condition": "removed" if removed else "next-exit"}
+    )
+    try:
+        client.call("POST", f"{path}/start")
+    except BaseException:
+        conn.close()
+        waiting.close()
+        raise
+    session(
+        client,
+        conn,
+        tty=tty,
+        stdin=stdin,
+        resize_path=f"{path}/resize",
+        kill_path=None if tty else f"{path}/kill",
+    )
+    return exit_status(waiting)
+
+
+def stop(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, f"[OPTIONS] {_SEVERAL}", "Stop one or more running containers")
+    p.option(
+        "-t", "--time", help="Seconds to wait for stop before killing it", type=int, metavar="int"
+    )
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    query = {"t": ns.time}
+    return _each(ns.args, lambda name: ctx.client.call("POST", f"/containers/{name}/stop", query))
+
+
+def restart(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, f"[OPTIONS] {_SEVERAL}", "Restart one or more containers")
+    p.option(
+        "-t",
+        "--time",
+        help="Seconds to wait for stop before killing the container",
+        type=int,
+        metavar="int",
+    )
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    query = {"t": ns.time}
+    return _each(
+        ns.args, lambda name: ctx.client.call("POST", f"/containers/{name}/restart", query)
+    )
+
+
+def kill(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, f"[OPTIONS] {_SEVERAL}", "Kill one or more running containers")
+    p.option(
+        "-s", "--signal", help='Signal to send to the container (default "KILL")', default="KILL"
+    )
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    query = {"signal": ns.signal}
+    return _each(ns.args, lambda name: ctx.client.call("POST", f"/containers/{name}/kill", query))
+
+
+def rm(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, f"[OPTIONS] {_SEVERAL}", "Remove one or more containers")
+    p.flag("-f", "--force", help="Force the removal of a running container (uses SIGKILL)")
+    p.flag("-v", "--volumes", help="Remove anonymous volumes associated with the container")
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    query = {"force": ns.force or None, "v": ns.volumes or None}
+
+    def remove(name: str) -> None:
+        try:
+            ctx.client.call("DELETE", f"/containers/{name}", query)
+        except NotFound:
+            message = f"Error: No such container: {name}"
+            if not ns.force:
+                raise CliError(message) from None
+            _report(message)  # docker 20.10: reported, not a failure
+            raise _Skip() from None
+
+    return _each(ns.args, remove)
+
+
+def wait(ctx: Context, args: list[str]) -> int:
+    p = Parser(
+        ctx.prog, _SEVERAL, "Block until one or more containers stop, then print their exit codes"
+    )
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    errors = []
+    for name in ns.args:
+        try:
+            result = ctx.client.json("POST", f"/containers/{name}/wait")
+        except HatobaError as exc:
+            errors.append(f"Error response from daemon: {exc.message}")
+        else:
+            sys.stdout.write(f"{result.get('StatusCode', 0)}\n")
+    if errors:
+        raise CliError("\n".join(errors))
+    return 0
+
+
+class _Skip(Exception):
+    """Neither printed as done nor counted as a failure."""
+
+
+def _each(names: list[str], action: Callable[[str], None]) -> int:
+    """docker's parallelOperation: act on every name, print those that worked in order, then
+    fail with the errors of the others."""
+    outcomes = _parallel(names, action)
+    errors = []
+    for name, error in zip(names, outcomes, strict=True):
+        if error is None:
+            sys.stdout.write(name + "\n")
+        elif error:
+            errors.append(error)
+    if errors:
+        raise CliError("\n".join(errors))
+    return 0
+
+
+def _parallel(names: list[str], action: Callable[[str], None]) -> list[str | None]:
+    """For each name: None when done, "" when skipped, else the error text."""
+
+    def attempt(name: str) -> str | None:
+        try:
+            action(name)
+        except _Skip:
+            return ""
+        except CliError as exc:
+            return exc.message
+        except HatobaError as exc:
+            return f"Error response from daemon: {exc.message}"
+        return None
+
+    if len(names) == 1:
+        return [attempt(names[0])]
+    import threading
+
+    outcomes: list[str | None] = [None] * len(names)
+
+    def work(i: int) -> None:
+        outcomes[i] = attempt(names[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(names))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def _report(message: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.write(message + "\n")
+
+
+def logs(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, "[OPTIONS] CONTAINER", "Fetch the logs of a container")
+    p.flag("-f", "--follow", help="Follow log output")
+    p.option(
+        "-n",
+        "--tail",
+        help='Number of lines to show from the end of the logs (default "all")',
+        default="all",
+    )
+    p.flag("-t", "--timestamps", help="Show timestamps")
+    p.option("--since", help="Show logs since timestamp or relative (e.g. 42m)", default="")
+    p.option("--until", help="Show logs before a timestamp or relative (e.g. 42m)", default="")
+    p.flag("--details", help="Show extra details provided to logs")
+    ns = p.parse(args)
+    p.expect(ns.args, 1, 1)
+    info = inspect_container(ctx, ns.args[0])
+    query = {
+        "stdout": 1,
+        "stderr": 1,
+        "since": ns.since or None,
+        "until": ns.until or None,
+        "timestamps": ns.timestamps,
+        "follow": ns.follow,
+        "tail": ns.tail,
+        "details": ns.details,
+    }
+    response = ctx.client.request("GET", f"/containers/{info['Id']}/logs", query)
+    output = Output(tty=bool((info.get("Config") or {}).get("Tty")))
+    sys.stdout.flush()
+    for chunk in response.chunks():
+        output.write(chunk)
+    return 0
+
+
+def port(ctx: Context, args: list[str]) -> int:
+    p = Parser(
+        ctx.prog,
+        "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "List port mappings or a specific mapping for the container",
+    )
+    ns = p.parse(args)
+    p.expect(ns.args, 1, 2)
+    info = inspect_container(ctx, ns.args[0])
+    ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
+    if len(ns.args) == 2:
+        number, _, proto = ns.args[1].partition("/")
+        key = f"{number}/{proto or 'tcp'}"
+        if not ports.get(key):
+            raise CliError(f"Error: No public port '{key}' published for {ns.args[0]}")
+        sys.stdout.write("".join(f"{b['HostIp']}:{b['HostPort']}\n" for b in ports[key]))
+        return 0
+    for key in sorted(ports, key=_port_order):
+        sys.stdout.write(
+            "".join(f"{key} -> {b['HostIp']}:{b['HostPort']}\n" for b in ports[key] or [])
+        )
+    return 0
+
+
+def _port_order(key: str) -> tuple[int, str]:
+    number, _, proto = key.partition("/")
+    return (int(number) if number.isdigit() else 0, proto)

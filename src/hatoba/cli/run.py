@@ -1,0 +1,173 @@
+"""`hatoba run` and `hatoba create`.
+
+run follows docker's calls: create; then, when attached, hijack POST …/attach, send POST
+…/wait?condition=next-exit (or removed, with --rm) before POST …/start, relay the streams, and
+exit with the status the wait reports. `run -d` creates, starts and prints the id.
+
+Unlike docker, a run whose start fails removes the container it created (docker leaves it in
+`Created`): a failed `run` changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from hatoba.cli.attach import session
+from hatoba.cli.errors import CliError, Reported
+from hatoba.cli.parsing import Parser
+from hatoba.cli.runconfig import add_flags, create_body
+from hatoba.errors import HatobaError, NotFound
+
+TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from hatoba.cli.client import Call
+    from hatoba.cli.context import Context
+
+
+def _parser(ctx: Context, description: str) -> Parser:
+    # -h is --hostname here, as in docker
+    p = Parser(ctx.prog, "[OPTIONS] IMAGE [COMMAND] [ARG...]", description, short_help=False)
+    return p
+
+
+def _parse(p: Parser, args: list[str]) -> argparse.Namespace:
+    ns = p.parse_until_positional(args)
+    p.expect(ns.args, 1)
+    return ns
+
+
+def create(ctx: Context, args: list[str]) -> int:
+    p = _parser(ctx, "Create a new container")
+    add_flags(p)
+    ns = _parse(p, args)
+    body = create_body(ns, ctx.prog, detach=False, stdin_once=False)
+    try:
+        cid = _create(ctx, ns.name, body)
+    except NotFound as exc:
+        _missing_image(exc, body)
+        raise
+    sys.stdout.write(cid + "\n")
+    return 0
+
+
+def run(ctx: Context, args: list[str]) -> int:
+    p = _parser(ctx, "Run a command in a new container")
+    p.flag("-d", "--detach", help="Run container in background and print container ID")
+    add_flags(p)
+    ns = _parse(p, args)
+    if not ns.detach and ns.tty and ns.interactive and not os.isatty(0):
+        raise CliError("the input device is not a TTY")
+    body = create_body(ns, ctx.prog, detach=ns.detach, stdin_once=not ns.detach)
+    try:
+        cid = _create(ctx, ns.name, body)
+    except HatobaError as exc:
+        if isinstance(exc, NotFound):
+            _missing_image(exc, body)
+        raise _run_error(exc, ctx.prog, with_help=True) from None
+    if ns.detach:
+        _start(ctx, cid)
+        sys.stdout.write(cid + "\n")
+        return 0
+    return _run_attached(ctx, cid, ns)
+
+
+def _create(ctx: Context, name: str, body: dict[str, Any]) -> str:
+    created = ctx.client.json("POST", "/containers/create", {"name": name or None}, body)
+    for warning in created.get("Warnings") or []:
+        sys.stderr.write(f"WARNING: {warning}\n")
+    return str(created["Id"])
+
+
+def _missing_image(exc: NotFound, body: dict[str, Any]) -> None:
+    if exc.message.startswith("No such image"):
+        sys.stderr.write(f"Unable to find image '{with_tag(body['Image'])}' locally\n")
+
+
+def with_tag(image: str) -> str:
+    """The reference with docker's default tag: `alpine` → `alpine:latest`."""
+    if "@" in image or ":" in image.rpartition("/")[2]:
+        return image
+    return image + ":latest"
+
+
+def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
+    client = ctx.client
+    path = f"/containers/{cid}"
+    try:
+        conn = client.hijack(
+            "POST",
+            f"{path}/attach",
+            {"stream": 1, "stdin": ns.interactive, "stdout": 1, "stderr": 1},
+        )
+    except HatobaError as exc:
+        _discard(ctx, cid)
+        raise _run_error(exc, ctx.prog, with_help=False) from None
+    waiting = client.send(
+        "POST", f"{path}/wait", {"condition": "removed" if ns.rm else "next-exit"}
+    )
+    try:
+        _start(ctx, cid)
+    except BaseException:
+        conn.close()
+        waiting.close()
+        raise
+    session(
+        client,
+        conn,
+        tty=ns.tty,
+        stdin=ns.interactive,
+        resize_path=f"{path}/resize",
+        kill_path=None if ns.tty else f"{path}/kill",
+    )
+    return exit_status(waiting)
+
+
+def _start(ctx: Context, cid: str) -> None:
+    try:
+        ctx.client.call("POST", f"/containers/{cid}/start")
+    except HatobaError as exc:
+        _discard(ctx, cid)
+        raise _run_error(exc, ctx.prog, with_help=False) from None
+
+
+def _discard(ctx: Context, cid: str) -> None:
+    try:
+        ctx.client.call("DELETE", f"/containers/{cid}", {"force": 1})
+    except HatobaError:
+        pass  # gone already (--rm)
+
+
+def _run_error(exc: HatobaError, prog: str, *, with_help: bool) -> Reported:
+    return Reported(
+        f"Error response from daemon: {exc.message}",
+        prog,
+        with_help=with_help,
+        code=run_status(exc.message),
+    )
+
+
+def run_status(message: str) -> int:
+    """docker's runStartContainerErr: 127 command not found, 126 not executable, else 125."""
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message:
+        return 126
+    return 125
+
+
+def exit_status(waiting: Call) -> int:
+    """The StatusCode of a POST …/wait sent earlier."""
+    try:
+        result = waiting.response().json() or {}
+    except HatobaError as exc:
+        sys.stderr.write(f"Error waiting for container: {exc.message}\n")
+        return 125
+    error = result.get("Error") or {}
+    if error.get("Message"):
+        sys.stderr.write(f"Error waiting for container: {error['Message']}\n")
+        return 125
+    return int(result.get("StatusCode", 0))
