@@ -1,9 +1,11 @@
-"""What the engine tells the resolver: one record per container per network."""
+"""What the engine tells the resolver: who is called what, and where unknown names go."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
+
+from hatoba.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,29 @@ class DnsRecord:
     network_name: str
     names: tuple[str, ...]
     ipv4: IPv4Address
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An upstream resolver; `from_host` ones are asked from the service's own namespace
+    (they were on the host's loopback), the others from inside the container's."""
+
+    address: str
+    port: int = 53
+    from_host: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            ip_address(self.address)
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid DNS server address: {self.address}") from exc
+        if not 0 < self.port < 65536:
+            raise InvalidArgument(f"invalid DNS server port: {self.port}")
+
+    @property
+    def ipv6(self) -> bool:
+        return ip_address(self.address).version == 6
+
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        return (str(ip_address(self.address)), self.port)

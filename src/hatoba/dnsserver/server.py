@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address
 
-from hatoba.dns import Asker, DnsRecord, Forward, NameTable, Responder
+from hatoba.dns import Asker, DnsRecord, Forward, NameTable, Responder, Upstream
 from hatoba.dns.cache import AnswerCache
 from hatoba.dnsserver.listener import Listener, Send
 from hatoba.dnsserver.sockets import open_resolver, remove_nat
-from hatoba.dnsserver.upstream import MAX_UPSTREAMS, Egress, Upstream, ask_upstreams
+from hatoba.dnsserver.upstream import MAX_UPSTREAMS, Egress, ask_upstreams
 
-__all__ = ["DnsServer", "Upstream"]
+__all__ = ["DnsServer"]
 
 _log = logging.getLogger(__name__)
 
@@ -71,12 +71,21 @@ class DnsServer:
         self._lock = threading.Lock()
         self._attached: dict[str, _Attachment] = {}
         self._host = Egress(loop, None)
+        self._published: tuple[tuple[DnsRecord, ...], dict[str, IPv4Address]] = ((), {})
 
     # --- called by the engine (any thread) --------------------------------------------------
 
     def publish(self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]) -> None:
-        """Replace every name at once; `gateways` maps network id → gateway address."""
-        self._responder.table = NameTable(records, gateways)
+        """Replace every name at once; `gateways` maps network id → gateway address.
+
+        The engine publishes after every change; the same names again keep the table, and
+        with it the answers each view has already prepared.
+        """
+        published = (tuple(records), dict(gateways))
+        if published == self._published:
+            return
+        self._published = published
+        self._responder.table = NameTable(*published)
 
     def attach(
         self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool

@@ -12,43 +12,13 @@ import contextlib
 import secrets
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
-from ipaddress import ip_address
 
-from hatoba.dns import wire
+from hatoba.dns import Upstream, wire
 from hatoba.dnsserver.sockets import client_socket
-from hatoba.errors import InvalidArgument, KernelError
+from hatoba.errors import KernelError
 
 MAX_UPSTREAMS = 3  # Docker's maxExtDNS
 _MAX_REPLY = 65535
-
-Address = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """An upstream resolver; `from_host` ones are asked from the service's own namespace
-    (they were on the host's loopback), the others from inside the container's."""
-
-    address: str
-    port: int = 53
-    from_host: bool = False
-
-    def __post_init__(self) -> None:
-        try:
-            ip_address(self.address)
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid DNS server address: {self.address}") from exc
-        if not 0 < self.port < 65536:
-            raise InvalidArgument(f"invalid DNS server port: {self.port}")
-
-    @property
-    def family(self) -> int:
-        return socket.AF_INET6 if ip_address(self.address).version == 6 else socket.AF_INET
-
-    @property
-    def endpoint(self) -> Address:
-        return (str(ip_address(self.address)), self.port)
 
 
 class Egress:
@@ -70,7 +40,8 @@ class Egress:
         return await self._loop.run_in_executor(None, client_socket, self._netns_path, family, kind)
 
     async def exchange(self, query: bytes, question: bytes, upstream: Upstream, tcp: bool) -> bytes:
-        sock = await self._socket(upstream.family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if upstream.ipv6 else socket.AF_INET
+        sock = await self._socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         with contextlib.closing(sock):
             await self._loop.sock_connect(sock, upstream.endpoint)
             message = wire.with_id(query, secrets.randbits(16))

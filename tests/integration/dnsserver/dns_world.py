@@ -19,8 +19,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from hatoba.dns import DnsRecord
-from hatoba.dnsserver import DnsServer, Upstream
+from hatoba.dns import DnsRecord, Upstream
+from hatoba.dnsserver import DnsServer
 from hatoba.kernel import libc
 from hatoba.testing.sandbox import RESOLVER, Sandbox
 

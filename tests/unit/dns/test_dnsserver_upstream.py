@@ -12,8 +12,8 @@ import dnslib
 import pytest
 from dns_helpers import query
 
-from hatoba.dns import wire
-from hatoba.dnsserver.upstream import Egress, Upstream, ask_upstreams
+from hatoba.dns import Upstream, wire
+from hatoba.dnsserver.upstream import Egress, ask_upstreams
 from hatoba.errors import InvalidArgument
 
 Behaviour = Callable[[dnslib.DNSRecord], list[bytes]]
@@ -180,5 +180,5 @@ def test_bad_upstreams_are_refused(address: str, port: int) -> None:
 
 
 def test_ipv6_upstreams_are_accepted() -> None:
-    assert Upstream("2001:db8::53").family == socket.AF_INET6
+    assert Upstream("2001:db8::53").ipv6
     assert Upstream("2001:DB8:0::53").endpoint == ("2001:db8::53", 53)
