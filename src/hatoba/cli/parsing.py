@@ -29,6 +29,8 @@ class Parser(argparse.ArgumentParser):
         )
         # options that take a value, to find where the options end (see split_options)
         self.value_options: set[str] = set()
+        # what is being parsed, for error texts
+        self.parsing: list[str] = []
         flags = ("-h", "--help") if short_help else ("--help",)
         self.add_argument(*flags, action="help", help="Print usage")
 
@@ -94,6 +96,7 @@ class Parser(argparse.ArgumentParser):
 
     def parse(self, args: list[str]) -> argparse.Namespace:
         """Options anywhere, positionals in `.args`."""
+        self.parsing = args
         ns, rest = self.parse_known_args(args)
         unknown = [a for a in rest if a.startswith("-") and a != "-"]
         if unknown:
@@ -104,6 +107,7 @@ class Parser(argparse.ArgumentParser):
     def parse_until_positional(self, args: list[str]) -> argparse.Namespace:
         """Options up to the first positional; it and everything after it in `.args`."""
         options, positionals = split_options(self.value_options, args)
+        self.parsing = options
         ns = self.parse_args(options)
         ns.args = positionals
         return ns
@@ -157,6 +161,12 @@ def _flag_error(parser: Parser, message: str) -> CliError:
                 parser.prog,
             )
         if detail.startswith("ignored explicit argument "):
+            rest = detail[len("ignored explicit argument ") :].strip("'")
+            for short in names:
+                if short + rest in parser.parsing and not short.startswith("--"):
+                    return UsageError(
+                        f"unknown shorthand flag: '{rest[0]}' in {short}{rest}", parser.prog
+                    )
             return UsageError(f"flag {names[-1]} does not take a value", parser.prog)
     return UsageError(message, parser.prog)
 

@@ -119,17 +119,20 @@ class _Parser:
         return (word, pipeline, body, otherwise, names)
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    tokens = []
+def _tokens(action: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
     pos = 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
+    action = action.rstrip()
+    while pos < len(action):
+        m = _TOKEN.match(action, pos)
         if not m or m.end() == pos:
-            raise TemplateError(f"unexpected {text[pos:].strip()!r} in command")
+            raise TemplateError(f"unexpected {action[pos:].strip()!r} in command")
         kind = m.lastgroup
         assert kind is not None
-        tokens.append((kind, m.group(kind)))
+        text = m.group(kind)
+        if kind == "field" and tokens and tokens[-1] == ("op", ")") and m.start(kind) == pos:
+            kind = "chain"  # (pipeline).Field
+        tokens.append((kind, text))
         pos = m.end()
     return tokens
 
@@ -149,6 +152,8 @@ def _pipeline(tokens: list[tuple[str, str]]) -> list[list[Node]]:
             commands[-1].append(("pipe", inner))
         elif text == "|" and kind == "op":
             commands.append([])
+        elif kind == "chain":
+            commands[-1].append(("chain", commands[-1].pop(), text[1:].split(".")))
         else:
             commands[-1].append(_operand(kind, text))
     if stack:
@@ -249,8 +254,12 @@ def _value(node: Node, dot: Any, env: dict[str, Any]) -> Any:
         return _pipe(node[1], dot, env)
     if kind == "func":
         return _call(node[1], [])
-    _, base, path = node
-    value = dot if not base else env.get(base, MISSING)
+    if kind == "chain":
+        _, inner, path = node
+        value = _value(inner, dot, env)
+    else:
+        _, base, path = node
+        value = dot if not base else env.get(base, MISSING)
     for name in path:
         value = value.get(name, MISSING) if isinstance(value, dict) else MISSING
     return value
@@ -276,7 +285,9 @@ def _index(value: Any, *keys: Any) -> Any:
 
 def _printf(fmt: str, *args: Any) -> str:
     text = fmt.replace("%v", "%s").replace("%q", '"%s"')
-    return text % tuple(go_value(a) if not isinstance(a, int | float) else a for a in args)
+    return text % tuple(
+        a if isinstance(a, int | float) and not isinstance(a, bool) else go_value(a) for a in args
+    )
 
 
 def _truncate(text: str, width: int) -> str:

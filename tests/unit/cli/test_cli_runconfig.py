@@ -1,0 +1,181 @@
+"""run/create flags → the create request docker 20.10 sends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hatoba.cli.errors import CliError, Reported, UsageError
+from hatoba.cli.parsing import Parser
+from hatoba.cli.runconfig import add_flags, create_body
+
+
+def body(*args: str, detach: bool | None = None) -> dict[str, Any]:
+    p = Parser("hatoba run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Run", short_help=False)
+    p.flag("-d", "--detach", help="detach")
+    add_flags(p)
+    ns = p.parse_until_positional(list(args))
+    detached = ns.detach if detach is None else detach
+    return create_body(ns, "hatoba run", detach=detached, stdin_once=not detached)
+
+
+def test_everything_after_the_image_is_the_command() -> None:
+    b = body("--rm", "alpine", "ping", "-c", "1", "-e", "x", "--rm")
+    assert b["Image"] == "alpine"
+    assert b["Cmd"] == ["ping", "-c", "1", "-e", "x", "--rm"]
+    assert b["Env"] is None
+
+
+def test_defaults_of_an_attached_run() -> None:
+    b = body("alpine:latest")
+    assert b["Cmd"] is None
+    assert (b["AttachStdin"], b["AttachStdout"], b["AttachStderr"]) == (False, True, True)
+    assert (b["Tty"], b["OpenStdin"], b["StdinOnce"]) == (False, False, False)
+    assert b["Labels"] == {}
+    assert "ExposedPorts" not in b
+    assert "StopSignal" not in b and "StopTimeout" not in b
+    host = b["HostConfig"]
+    assert host["NetworkMode"] == "default"
+    assert host["PortBindings"] == {}
+    assert host["AutoRemove"] is False
+    assert (host["Dns"], host["DnsSearch"], host["DnsOptions"]) == ([], [], [])
+    assert host["ExtraHosts"] is None
+    assert host["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
+    assert b["NetworkingConfig"] == {"EndpointsConfig": {}}
+
+
+def test_interactive_tty_run_and_detached_run() -> None:
+    b = body("-it", "alpine", "sh")
+    assert (b["AttachStdin"], b["OpenStdin"], b["StdinOnce"], b["Tty"]) == (True, True, True, True)
+    b = body("-itd", "alpine")
+    assert (b["AttachStdin"], b["AttachStdout"], b["AttachStderr"]) == (False, False, False)
+    assert (b["OpenStdin"], b["StdinOnce"], b["Tty"]) == (True, False, True)
+
+
+def test_all_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FROM_HOST", "yes")
+    monkeypatch.delenv("NOT_SET", raising=False)
+    b = body(
+        "-d", "--rm", "--name", "web", "--net=sample", "--network-alias", "svc",
+        "--net-alias=svc2", "--ip", "172.18.0.50", "-h", "myhost", "-e", "A=1", "-eB=2",
+        "--env", "FROM_HOST", "-e", "NOT_SET", "-w", "/tmp", "-u", "1000:1000",
+        "--dns", "9.9.9.9", "--dns-search", "example.org", "--dns-option", "ndots:2",
+        "--add-host", "foo:10.1.2.3", "-p", "8000:80", "-p127.0.0.1:5353:53/udp", "-P",
+        "--label", "k=v", "-l", "flag", "--entrypoint", "/bin/sh", "--stop-signal", "SIGINT",
+        "--stop-timeout", "5", "httpd:latest", "-c", "echo hi",
+    )  # fmt: skip
+    assert b["Hostname"] == "myhost"
+    assert b["User"] == "1000:1000"
+    assert b["WorkingDir"] == "/tmp"
+    assert b["Env"] == ["A=1", "B=2", "FROM_HOST=yes", "NOT_SET"]
+    assert b["Entrypoint"] == ["/bin/sh"]
+    assert b["Cmd"] == ["-c", "echo hi"]
+    assert b["Labels"] == {"k": "v", "flag": ""}
+    assert b["StopSignal"] == "SIGINT"
+    assert b["StopTimeout"] == 5
+    assert b["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
+    host = b["HostConfig"]
+    assert host["NetworkMode"] == "sample"
+    assert host["AutoRemove"] is True
+    assert host["PublishAllPorts"] is True
+    assert host["PortBindings"] == {
+        "80/tcp": [{"HostIp": "", "HostPort": "8000"}],
+        "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+    }
+    assert host["Dns"] == ["9.9.9.9"]
+    assert host["DnsSearch"] == ["example.org"]
+    assert host["DnsOptions"] == ["ndots:2"]
+    assert host["ExtraHosts"] == ["foo:10.1.2.3"]
+    assert b["NetworkingConfig"] == {
+        "EndpointsConfig": {
+            "sample": {"IPAMConfig": {"IPv4Address": "172.18.0.50"}, "Aliases": ["svc", "svc2"]}
+        }
+    }
+
+
+def test_empty_entrypoint_clears_the_images() -> None:
+    assert body("--entrypoint", "", "alpine")["Entrypoint"] == [""]
+
+
+@pytest.mark.parametrize(
+    ("spec", "bindings"),
+    [
+        ("80", {"80/tcp": [{"HostIp": "", "HostPort": ""}]}),
+        ("8000-8001:80-81", {
+            "80/tcp": [{"HostIp": "", "HostPort": "8000"}],
+            "81/tcp": [{"HostIp": "", "HostPort": "8001"}],
+        }),
+        ("8000-8010:80", {"80/tcp": [{"HostIp": "", "HostPort": "8000-8010"}]}),
+        ("[::1]:8080:80/TCP", {"80/tcp": [{"HostIp": "::1", "HostPort": "8080"}]}),
+        ("0.0.0.0::80", {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": ""}]}),
+    ],
+)  # fmt: skip
+def test_publish_specs(spec: str, bindings: dict[str, Any]) -> None:
+    b = body("-p", spec, "httpd")
+    assert b["HostConfig"]["PortBindings"] == bindings
+    assert b["ExposedPorts"] == {port: {} for port in bindings}
+
+
+def test_the_same_port_published_twice_keeps_both_bindings() -> None:
+    b = body("-p", "8000:80", "-p", "127.0.0.1:8001:80", "--expose", "90-91/udp", "httpd")
+    assert b["HostConfig"]["PortBindings"]["80/tcp"] == [
+        {"HostIp": "", "HostPort": "8000"},
+        {"HostIp": "127.0.0.1", "HostPort": "8001"},
+    ]
+    assert b["ExposedPorts"] == {"80/tcp": {}, "90/udp": {}, "91/udp": {}}
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["-p", "abc"], "Invalid containerPort: abc"),
+        (["-p", "x:80"], "Invalid hostPort: x"),
+        (["-p", "1.2.3:80:80"], "Invalid ip address: 1.2.3"),
+        (["-p", "80/xyz"], "Invalid proto: xyz"),
+        (["-p", "8000-8001:80-82"], "Invalid ranges specified for container and host Ports: 80-82 and 8000-8001"),  # noqa: E501
+        (["--expose", "1:2"], "invalid port format for --expose: 1:2"),
+        (["--net", "bridge", "--network-alias", "foo"], "network-scoped aliases are only supported for user-defined networks"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_run_errors_are_reported_with_the_help_line(flags: list[str], message: str) -> None:
+    with pytest.raises(Reported) as info:
+        body(*flags, "alpine")
+    assert info.value.message == f"hatoba: {message}.\nSee 'hatoba run --help'."
+    assert info.value.code == 125
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--dns", "nope"], 'invalid argument "nope" for "--dns" flag: nope is not an ip address'),
+        (["--add-host", "foo"], 'invalid argument "foo" for "--add-host" flag: bad format for add-host: "foo"'),  # noqa: E501
+        (["--add-host", "foo:x"], 'invalid argument "foo:x" for "--add-host" flag: invalid IP address in add-host: "x"'),  # noqa: E501
+        (["-e", "=x"], 'invalid argument "=x" for "-e, --env" flag: invalid environment variable: =x'),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_bad_flag_values_are_flag_errors(flags: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        body(*flags, "alpine")
+    assert info.value.message == f"{message}\nSee 'hatoba run --help'."
+    assert info.value.code == 125
+
+
+def test_aliases_and_ip_without_a_network_are_ignored_as_by_dockerd() -> None:
+    b = body("--network-alias", "foo", "--ip", "172.17.0.50", "alpine")
+    assert b["NetworkingConfig"] == {"EndpointsConfig": {}}
+
+
+def test_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSED", "through")
+    monkeypatch.delenv("ABSENT", raising=False)
+    env = tmp_path / "env"
+    env.write_text("\ufeff# comment\n\n  A=1\nB= spaced value \nPASSED\nABSENT\n")
+    b = body("--env-file", str(env), "-e", "C=3", "alpine")
+    assert b["Env"] == ["A=1", "B= spaced value ", "PASSED=through", "C=3"]
+    env.write_text("BAD KEY=1\n")
+    with pytest.raises(CliError, match="variable 'BAD KEY' contains whitespaces"):
+        body("--env-file", str(env), "alpine")
+    with pytest.raises(CliError, match="open /nonexistent: no such file or directory"):
+        body("--env-file", "/nonexistent", "alpine")
