@@ -1,16 +1,26 @@
-"""State → the variable part of the tables: set and map elements, and per-network chains."""
+"""State → the variable part of the tables: set and map elements, and per-network chains.
+
+Each network, endpoint and port contributes its own elements, so a delta needs only the
+contributions of what changed. Elements are hashable values; JSON is made only for those sent.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hatoba.firewall import layout as L
 from hatoba.firewall import nftjson as j
-from hatoba.firewall.model import FirewallState, FwNetwork, FwPort
+from hatoba.firewall.model import FirewallState, FwEndpoint, FwNetwork, FwPort
 
 _COMMENT_MAX = 128  # bytes nft keeps in a comment
+
+SetKey = tuple[str, str]  # (family, set name)
+Atom = str | int
+Ident = tuple[SetKey, tuple[Atom, ...]]
+
+# Two ports of one container port (published on two host ports) make the same element here.
+SHARED_SETS = frozenset({(L.INET, L.PUBLISHED), (L.INET, L.OWN_PORT)})
 
 
 def comment(text: str) -> str:
@@ -19,33 +29,26 @@ def comment(text: str) -> str:
 
 @dataclass(frozen=True)
 class Element:
-    key: j.Json
-    data: j.Json | None
-    comment: str
+    set: SetKey
+    key: tuple[Atom, ...]
+    data: Atom | None = None  # a map's value; for the verdict map, the chain to jump to
+    comment: str = ""
+
+    @property
+    def ident(self) -> Ident:
+        return (self.set, self.key)
+
+    def json_key(self) -> j.Json:
+        if self.set == (L.INET, L.MASQ_SUBNETS):
+            addr, length = self.key
+            return j.prefix(str(addr), int(length))
+        return self.key[0] if len(self.key) == 1 else j.concat(*self.key)
 
     def json(self) -> j.Json:
-        val = {"elem": {"val": self.key, "comment": self.comment}}
-        return val if self.data is None else [val, self.data]
-
-
-SetKey = tuple[str, str]  # (family, set name)
-
-
-@dataclass
-class Content:
-    # (family, set) → canonical key text → element
-    elements: dict[SetKey, dict[str, Element]] = field(default_factory=dict)
-    # per-network chains of `inet hatoba`: name → rules
-    chains: dict[str, tuple[L.Rule, ...]] = field(default_factory=dict)
-
-    def add(self, family: str, name: str, key: j.Json, data: j.Json | None, note: str) -> None:
-        canon = json.dumps(key, sort_keys=True)
-        self.elements.setdefault((family, name), {}).setdefault(
-            canon, Element(key, data, comment(note))
-        )
-
-    def elements_of(self, set_key: SetKey) -> dict[str, Element]:
-        return self.elements.get(set_key, {})
+        val = {"elem": {"val": self.json_key(), "comment": self.comment}}
+        if self.data is None:
+            return val
+        return [val, j.jump(str(self.data)) if self.set == (L.INET, L.FROM_BRIDGE) else self.data]
 
 
 def network_rules(net: FwNetwork) -> tuple[L.Rule, ...]:
@@ -56,59 +59,93 @@ def network_rules(net: FwNetwork) -> tuple[L.Rule, ...]:
     if net.internal:
         rules.append((f"{net.name}: INTERNAL NETWORK", [j.drop()]))
     else:
-        rules.append(
-            (f"{net.name}: OUTBOUND", [j.match(L.OIF, j.ref(L.BRIDGES), "!="), j.accept()])
-        )
+        outbound = [j.match(L.OIF, j.ref(L.BRIDGES), "!="), j.accept()]
+        rules.append((f"{net.name}: OUTBOUND", outbound))
     return tuple((comment(text), exprs) for text, exprs in rules)
+
+
+def network_elements(net: FwNetwork) -> list[Element]:
+    note = comment(net.name)
+    out = [
+        Element((L.INET, L.BRIDGES), (net.bridge,), None, note),
+        Element((L.INET, L.FROM_BRIDGE), (net.bridge,), L.network_chain(net.bridge), note),
+    ]
+    if not net.internal and net.masquerade:
+        subnet = (str(net.subnet.network_address), net.subnet.prefixlen)
+        out.append(Element((L.INET, L.MASQ_SUBNETS), subnet, None, note))
+    return out
+
+
+def endpoint_elements(ep: FwEndpoint, icc: bool) -> list[Element]:
+    note, veth = comment(ep.container_name), ep.host_ifname
+    out = [
+        Element((L.BRIDGE, L.PORTS), (veth,), None, note),
+        Element((L.BRIDGE, L.PORT_MACS), (veth, ep.mac.lower()), None, note),
+        Element((L.BRIDGE, L.PORT_IPS), (veth, str(ep.ipv4)), None, note),
+    ]
+    if not icc:
+        out.append(Element((L.BRIDGE, L.NO_ICC_PORTS), (veth,), None, note))
+    return out
+
+
+def port_elements(port: FwPort) -> list[Element]:
+    note, cip = comment(port.container_name), str(port.container_ip)
+    target = (cip, port.protocol, port.container_port)
+    if port.host_ip is None or port.host_ip.is_unspecified:
+        key: tuple[Atom, ...] = (port.protocol, port.host_port)
+        addr_map, port_map = L.DNAT_ANY_ADDR, L.DNAT_ANY_PORT
+    else:
+        key = (str(port.host_ip), port.protocol, port.host_port)
+        addr_map, port_map = L.DNAT_IP_ADDR, L.DNAT_IP_PORT
+    return [
+        Element((L.INET, L.PUBLISHED), target, None, note),
+        Element((L.INET, L.OWN_PORT), (cip, *target), None, note),
+        Element((L.INET, addr_map), key, cip, note),
+        Element((L.INET, port_map), key, port.container_port, note),
+    ]
+
+
+def shared_idents(port: FwPort) -> tuple[Ident, Ident]:
+    """The idents of `port`'s elements in SHARED_SETS (cheaper than port_elements)."""
+    cip = str(port.container_ip)
+    target = (cip, port.protocol, port.container_port)
+    return (((L.INET, L.PUBLISHED), target), ((L.INET, L.OWN_PORT), (cip, *target)))
+
+
+def icc_by_network(networks: Iterable[FwNetwork]) -> dict[str, bool]:
+    return {n.network_id: n.icc for n in networks}
+
+
+@dataclass
+class Content:
+    elements: dict[Ident, Element] = field(default_factory=dict)
+    # per-network chains of `inet hatoba`: name → rules
+    chains: dict[str, tuple[L.Rule, ...]] = field(default_factory=dict)
+
+    def add(self, elements: Iterable[Element]) -> None:
+        for element in elements:
+            self.elements.setdefault(element.ident, element)
+
+    def count(self, set_key: SetKey) -> int:
+        return sum(1 for ident in self.elements if ident[0] == set_key)
 
 
 def build(state: FirewallState) -> Content:
     out = Content()
     for net in state.networks:
-        _add_network(out, net)
-    no_icc = {n.network_id for n in state.networks if not n.icc}
+        out.chains[L.network_chain(net.bridge)] = network_rules(net)
+        out.add(network_elements(net))
+    icc = icc_by_network(state.networks)
     for ep in state.endpoints:
-        name, veth = ep.container_name, ep.host_ifname
-        out.add(L.BRIDGE, L.PORTS, veth, None, name)
-        out.add(L.BRIDGE, L.PORT_MACS, j.concat(veth, ep.mac.lower()), None, name)
-        out.add(L.BRIDGE, L.PORT_IPS, j.concat(veth, str(ep.ipv4)), None, name)
-        if ep.network_id in no_icc:
-            out.add(L.BRIDGE, L.NO_ICC_PORTS, veth, None, name)
+        out.add(endpoint_elements(ep, icc.get(ep.network_id, True)))
     for port in state.ports:
-        _add_port(out, port)
+        out.add(port_elements(port))
     return out
 
 
-def _add_network(out: Content, net: FwNetwork) -> None:
-    chain = L.network_chain(net.bridge)
-    out.chains[chain] = network_rules(net)
-    out.add(L.INET, L.BRIDGES, net.bridge, None, net.name)
-    out.add(L.INET, L.FROM_BRIDGE, net.bridge, j.jump(chain), net.name)
-    if not net.internal and net.masquerade:
-        subnet = j.prefix(str(net.subnet.network_address), net.subnet.prefixlen)
-        out.add(L.INET, L.MASQ_SUBNETS, subnet, None, net.name)
-
-
-def _add_port(out: Content, port: FwPort) -> None:
-    name, cip, proto, cport = (
-        port.container_name,
-        str(port.container_ip),
-        port.protocol,
-        port.container_port,
-    )
-    out.add(L.INET, L.PUBLISHED, j.concat(cip, proto, cport), None, name)
-    out.add(L.INET, L.OWN_PORT, j.concat(cip, cip, proto, cport), None, name)
-    if port.host_ip is None or port.host_ip.is_unspecified:
-        key = j.concat(proto, port.host_port)
-        addr_map, port_map = L.DNAT_ANY_ADDR, L.DNAT_ANY_PORT
-    else:
-        key = j.concat(str(port.host_ip), proto, port.host_port)
-        addr_map, port_map = L.DNAT_IP_ADDR, L.DNAT_IP_PORT
-    out.add(L.INET, addr_map, key, cip, name)
-    out.add(L.INET, port_map, key, cport, name)
-
-
-def iter_elements(content: Content) -> Iterator[tuple[SetKey, Element]]:
-    for set_key in L.SETS:
-        for element in content.elements_of(set_key).values():
-            yield set_key, element
+def by_set(elements: Iterable[Element]) -> dict[SetKey, list[Element]]:
+    """Elements grouped in the order sets are declared, sorted by key within a set."""
+    groups: dict[SetKey, list[Element]] = {set_key: [] for set_key in L.SETS}
+    for element in elements:
+        groups[element.set].append(element)
+    return {k: sorted(v, key=lambda e: e.key) for k, v in groups.items() if v}

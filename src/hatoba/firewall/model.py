@@ -6,8 +6,9 @@ values this small means two states compare cheaply and a delta is a plain set di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class FirewallState:
     networks: tuple[FwNetwork, ...] = ()
     endpoints: tuple[FwEndpoint, ...] = ()
     ports: tuple[FwPort, ...] = ()
+    # Facts the firewall derives from the state and keeps with it, so that the next delta
+    # starts from them instead of recomputing (see hatoba.firewall.plan). Not part of the value.
+    derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def forwarding_needed(self) -> bool:

@@ -2,20 +2,38 @@
 
 `render(state)` declares both tables from nothing. `delta(old, new)` assumes the tables hold
 `render(old)` and touches only what differs: set and map elements, and the per-network chains
-of networks that came, went or changed. Every document here is applied as one transaction.
+of networks that came, went or changed. Its work is proportional to what changed (plus a
+cheap pass over the ports when ports changed, for elements two ports can share), so the
+1000th published port costs about what the first did. Every document is one transaction.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from hatoba.firewall import layout as L
-from hatoba.firewall.content import Content, Element, build, comment
-from hatoba.firewall.model import FirewallState
-from hatoba.firewall.validate import validate
+from hatoba.firewall.content import (
+    SHARED_SETS,
+    Content,
+    Element,
+    Ident,
+    build,
+    by_set,
+    comment,
+    endpoint_elements,
+    icc_by_network,
+    network_elements,
+    network_rules,
+    port_elements,
+    shared_idents,
+)
+from hatoba.firewall.model import FirewallState, FwPort
+from hatoba.firewall.validate import validate, validate_change
 
 Command = dict[str, Any]
 Document = dict[str, list[Command]]
+T = TypeVar("T")
 
 
 def _obj(family: str, **fields: Any) -> dict[str, Any]:
@@ -41,16 +59,13 @@ def _rules(family: str, chain: str, rules: tuple[L.Rule, ...]) -> list[Command]:
     ]
 
 
-def _sorted(elements: dict[str, Element]) -> list[Element]:
-    return [elements[k] for k in sorted(elements)]
-
-
-def _elements(verb: str, family: str, name: str, elements: list[Element]) -> list[Command]:
-    if not elements:
-        return []
-    # deleting needs only the key
-    elem = [e.key for e in elements] if verb == "delete" else [e.json() for e in elements]
-    return [{verb: {"element": _obj(family, name=name, elem=elem)}}]
+def _elements(verb: str, elements: list[Element]) -> list[Command]:
+    cmds = []
+    for (family, name), group in by_set(elements).items():
+        # deleting needs only the key
+        elem = [e.json_key() if verb == "delete" else e.json() for e in group]
+        cmds.append({verb: {"element": _obj(family, name=name, elem=elem)}})
+    return cmds
 
 
 def _skeleton() -> list[Command]:
@@ -62,21 +77,16 @@ def _skeleton() -> list[Command]:
     return cmds
 
 
-def _base_rules() -> list[Command]:
-    return [cmd for c in L.BASE_CHAINS for cmd in _rules(c.family, c.name, c.rules)]
-
-
 def render(state: FirewallState) -> Document:
     """Both tables as they must be for `state`, declared from nothing."""
     validate(state)
     content = build(state)
     cmds = _skeleton()
     cmds += [_chain_decl(L.INET, name) for name in sorted(content.chains)]
-    cmds += _base_rules()
+    cmds += [cmd for c in L.BASE_CHAINS for cmd in _rules(c.family, c.name, c.rules)]
     for name in sorted(content.chains):
         cmds += _rules(L.INET, name, content.chains[name])
-    for family, name in L.SETS:
-        cmds += _elements("add", family, name, _sorted(content.elements_of((family, name))))
+    cmds += _elements("add", list(content.elements.values()))
     return {"nftables": cmds}
 
 
@@ -93,33 +103,120 @@ def teardown() -> Document:
     return {"nftables": cmds}
 
 
+def _diff(old: Sequence[T], new: Sequence[T]) -> tuple[list[T], list[T]]:
+    """Items only in `old`, items only in `new`. The engine derives each state from the last,
+    so most items are the very same objects: identity settles them without hashing."""
+    if old is new:
+        return [], []
+    # appended or dropped at the end: tuple == compares identical items without calling __eq__
+    if len(new) >= len(old) and new[: len(old)] == old:
+        return [], list(new[len(old) :])
+    if len(new) < len(old) and old[: len(new)] == new:
+        return list(old[len(new) :]), []
+    old_ids, new_ids = {id(x) for x in old}, {id(x) for x in new}
+    gone = [x for x in old if id(x) not in new_ids]
+    came = [x for x in new if id(x) not in old_ids]
+    if gone and came:  # equal values in distinct objects did not change
+        gone_set, came_set = set(gone), set(came)
+        gone, came = [x for x in gone if x not in came_set], [x for x in came if x not in gone_set]
+    return gone, came
+
+
 def delta(old: FirewallState, new: FirewallState) -> Document:
     """Turn the tables for `old` into the tables for `new`, touching only what changed."""
-    validate(new)
-    before, after = build(old), build(new)
-    removals: list[Command] = []
-    additions: list[Command] = []
-    for family, name in L.SETS:
-        was, now = before.elements_of((family, name)), after.elements_of((family, name))
-        gone = [e for k, e in sorted(was.items()) if now.get(k) != e]
-        came = [e for k, e in sorted(now.items()) if was.get(k) != e]
-        removals += _elements("delete", family, name, gone)
-        additions += _elements("add", family, name, came)
-    chain_cmds = _chain_changes(before, after)
+    gone_nets, came_nets = _diff(old.networks, new.networks)
+    gone_eps, came_eps = _diff(old.endpoints, new.endpoints)
+    gone_ports, came_ports = _diff(old.ports, new.ports)
+    validate_change(new, came_nets, gone_nets, came_eps, came_ports)
+
+    old_icc, new_icc = icc_by_network(old.networks), icc_by_network(new.networks)
+    flipped = {n for n in old_icc.keys() & new_icc.keys() if old_icc[n] != new_icc[n]}
+    if flipped:  # their endpoints' elements depend on the network's icc
+        gone_eps += [e for e in old.endpoints if e.network_id in flipped and e not in gone_eps]
+        came_eps += [e for e in new.endpoints if e.network_id in flipped and e not in came_eps]
+
+    was, now = Content(), Content()
+    for net in gone_nets:
+        was.chains[L.network_chain(net.bridge)] = network_rules(net)
+        was.add(network_elements(net))
+    for net in came_nets:
+        now.chains[L.network_chain(net.bridge)] = network_rules(net)
+        now.add(network_elements(net))
+    for ep in gone_eps:
+        was.add(endpoint_elements(ep, old_icc.get(ep.network_id, True)))
+    for ep in came_eps:
+        now.add(endpoint_elements(ep, new_icc.get(ep.network_id, True)))
+    for port in gone_ports:
+        was.add(port_elements(port))
+    for port in came_ports:
+        now.add(port_elements(port))
+    if gone_ports or came_ports:
+        _settle_shared(was, now, old, new, gone_ports, came_ports)
+
+    removals = [e for ident, e in was.elements.items() if now.elements.get(ident) != e]
+    additions = [e for ident, e in now.elements.items() if was.elements.get(ident) != e]
     # Elements that jump to a chain go before the chain does, and come after it exists.
-    return {"nftables": removals + chain_cmds + additions}
+    return {
+        "nftables": _elements("delete", removals)
+        + _chain_changes(was, now)
+        + _elements("add", additions)
+    }
 
 
-def _chain_changes(before: Content, after: Content) -> list[Command]:
+def _settle_shared(
+    was: Content,
+    now: Content,
+    old: FirewallState,
+    new: FirewallState,
+    gone: Sequence[FwPort],
+    came: Sequence[FwPort],
+) -> None:
+    """Two ports of one container port (published on two host ports) make the same element,
+    which stays while either does. Whether an element is made at all in a state comes from
+    counts kept with the states; all its makers are one container, so any gives the comment."""
+    before = _shared_counts(old)
+    after = new.derived.get(_SHARED)
+    if after is None:
+        after = dict(before)
+        for port, step in [*((p, -1) for p in gone), *((p, 1) for p in came)]:
+            for ident in shared_idents(port):
+                after[ident] = after.get(ident, 0) + step
+                if not after[ident]:
+                    del after[ident]
+        new.derived[_SHARED] = after
+    for ident in {i for i in (*was.elements, *now.elements) if i[0] in SHARED_SETS}:
+        element = was.elements.get(ident) or now.elements[ident]
+        for content, counts in ((was, before), (now, after)):
+            if ident not in counts:
+                content.elements.pop(ident, None)
+            else:  # made by a port that did not change, if not by one that did
+                content.elements.setdefault(ident, element)
+
+
+_SHARED = "shared element counts"
+
+
+def _shared_counts(state: FirewallState) -> dict[Ident, int]:
+    counts: dict[Ident, int] | None = state.derived.get(_SHARED)
+    if counts is None:
+        counts = {}
+        for port in state.ports:
+            for ident in shared_idents(port):
+                counts[ident] = counts.get(ident, 0) + 1
+        state.derived[_SHARED] = counts
+    return counts
+
+
+def _chain_changes(was: Content, now: Content) -> list[Command]:
     cmds: list[Command] = []
-    for name in sorted(before.chains.keys() - after.chains.keys()):
+    for name in sorted(was.chains.keys() - now.chains.keys()):
         chain = {"chain": _obj(L.INET, name=name)}
         cmds += [{"flush": chain}, {"delete": chain}]
-    for name in sorted(after.chains):
-        rules = after.chains[name]
-        if name not in before.chains:
+    for name in sorted(now.chains):
+        rules = now.chains[name]
+        if name not in was.chains:
             cmds.append(_chain_decl(L.INET, name))
-        elif before.chains[name] != rules:
+        elif was.chains[name] != rules:
             cmds.append({"flush": {"chain": _obj(L.INET, name=name)}})
         else:
             continue

@@ -19,7 +19,7 @@ def expected_shape(state: FirewallState) -> Shape:
     content = build(state)
     shape = {f"{c.family} chain {c.name}": len(c.rules) for c in L.BASE_CHAINS}
     shape.update({f"{L.INET} chain {name}": len(rules) for name, rules in content.chains.items()})
-    shape.update({f"{f} set {n}": len(content.elements_of((f, n))) for f, n in L.SETS})
+    shape.update({f"{f} set {n}": content.count((f, n)) for f, n in L.SETS})
     return shape
 
 

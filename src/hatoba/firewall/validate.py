@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from hatoba.errors import Conflict, InvalidArgument
-from hatoba.firewall.model import FirewallState, FwPort
+from hatoba.firewall.model import FirewallState, FwEndpoint, FwNetwork, FwPort
 from hatoba.model.ports import PROTOCOLS
 
 
@@ -20,18 +22,60 @@ def already_allocated(host_ip: str, host_port: int | str) -> Conflict:
 
 
 def validate(state: FirewallState) -> None:
-    networks = {n.network_id: n for n in state.networks}
-    if len(networks) != len(state.networks):
+    networks = _networks(state.networks)
+    _endpoints(state.endpoints, networks, state.endpoints)
+    _ports(state.ports, networks, state.ports)
+
+
+def validate_change(
+    new: FirewallState,
+    came_networks: Sequence[FwNetwork],
+    gone_networks: Sequence[FwNetwork],
+    came_endpoints: Sequence[FwEndpoint],
+    came_ports: Sequence[FwPort],
+) -> None:
+    """`validate(new)` for a state whose other items were valid already: check what came,
+    and what depended on networks that went or changed."""
+    networks = _networks(new.networks)
+    endpoints, ports = list(came_endpoints), list(came_ports)
+    if came_networks or gone_networks:
+        touched = {n.network_id for n in (*came_networks, *gone_networks)}
+        endpoints += [e for e in new.endpoints if e.network_id in touched]
+        ports += [p for p in new.ports if p.network_id in touched]
+    if endpoints:
+        _endpoints(endpoints, networks, new.endpoints)
+    if ports:
+        _ports(ports, networks, new.ports)
+
+
+def _networks(networks: Sequence[FwNetwork]) -> dict[str, FwNetwork]:
+    by_id = {n.network_id: n for n in networks}
+    if len(by_id) != len(networks):
         raise InvalidArgument("firewall state lists a network twice")
-    if len({n.bridge for n in state.networks}) != len(state.networks):
+    if len({n.bridge for n in networks}) != len(networks):
         raise InvalidArgument("firewall state gives two networks the same bridge")
-    for ep in state.endpoints:
+    return by_id
+
+
+def _endpoints(
+    check: Iterable[FwEndpoint], networks: dict[str, FwNetwork], everyone: Sequence[FwEndpoint]
+) -> None:
+    check = list(check)
+    for ep in check:
         if ep.network_id not in networks:
             raise InvalidArgument(
                 f"endpoint of {ep.container_name} on unknown network {ep.network_id}"
             )
-    taken: dict[tuple[str, int], list[FwPort]] = {}
-    for port in state.ports:
+    veths = {e.host_ifname for e in check}
+    if sum(1 for e in everyone if e.host_ifname in veths) != len(veths):
+        raise InvalidArgument("firewall state gives two endpoints the same host interface")
+
+
+def _ports(
+    check: Iterable[FwPort], networks: dict[str, FwNetwork], everyone: Sequence[FwPort]
+) -> None:
+    check = list(check)
+    for port in check:
         net = networks.get(port.network_id)
         if net is None:
             raise InvalidArgument(
@@ -43,10 +87,16 @@ def validate(state: FirewallState) -> None:
             raise InvalidArgument(f"invalid proto: {port.protocol}")
         if not (0 < port.host_port < 65536 and 0 < port.container_port < 65536):
             raise InvalidArgument(f"invalid port mapping {port.host_port}:{port.container_port}")
-        same = taken.setdefault((port.protocol, port.host_port), [])
-        if any(_overlap(port, other) for other in same):
+    # a host port conflicts only with ports on the same number: look at those alone
+    numbers = {p.host_port for p in check}
+    same_number: dict[tuple[str, int], list[FwPort]] = {}
+    for other in everyone:
+        if other.host_port in numbers:
+            same_number.setdefault((other.protocol, other.host_port), []).append(other)
+    for port in check:
+        rivals = same_number.get((port.protocol, port.host_port), [])
+        if sum(1 for other in rivals if _overlap(port, other)) > 1:  # itself, and another
             raise already_allocated(_any(port), port.host_port)
-        same.append(port)
 
 
 def _any(port: FwPort) -> str:
@@ -54,11 +104,6 @@ def _any(port: FwPort) -> str:
 
 
 def _overlap(a: FwPort, b: FwPort) -> bool:
-    if (
-        a.host_ip is None
-        or b.host_ip is None
-        or a.host_ip.is_unspecified
-        or b.host_ip.is_unspecified
-    ):
+    if a.host_ip is None or b.host_ip is None:
         return True
-    return a.host_ip == b.host_ip
+    return a.host_ip == b.host_ip or a.host_ip.is_unspecified or b.host_ip.is_unspecified
