@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from hatoba.engine import endpoints
+from hatoba.engine import endpoints, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.networks import endpoint_config
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, InvalidArgument, NotModified
 from hatoba.files.hosts import parse_extra_host, render_hosts
-from hatoba.files.resolvconf import for_container, parse
+from hatoba.files.resolvconf import ContainerResolv
 from hatoba.ipam.addresses import claim
 from hatoba.model.container import (
     EXITED,
@@ -132,22 +132,13 @@ def create(core: Core, request: CreateRequest) -> Container:
 
 
 def _files(
-    core: Core, container: Container, networks: Sequence[Network], eps: Sequence[Endpoint]
+    container: Container,
+    networks: Sequence[Network],
+    eps: Sequence[Endpoint],
+    resolv: ContainerResolv,
 ) -> dict[str, str]:
     cfg = container.config
     host_mode = any(n.driver == HOST for n in networks)
-    try:
-        host_resolv = parse(core.paths.resolv_conf.read_text())
-    except OSError:
-        host_resolv = parse("")
-    resolv = for_container(
-        host_resolv,
-        embedded_dns=False,
-        host_network=host_mode,
-        dns=cfg.dns,
-        dns_search=cfg.dns_search,
-        dns_options=cfg.dns_options,
-    )
     if host_mode:
         try:
             hosts = open("/etc/hosts", encoding="utf-8").read()  # noqa: SIM115 - read at once
@@ -186,6 +177,10 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
                 eps.append(ep)
         else:
             eps = [Endpoint(n.id, new_id(), "", None, None, 0, "", None) for n in networks]
+        resolv = resolver.resolv_for(core, container, networks)
+        # the first query may come as soon as the process runs: serve it before
+        wired = dataclasses.replace(container, endpoints=tuple(eps), netns=netns or "")
+        resolver.serve(core, undo, wired, networks, resolv)
         cfg = container.config
         launch = LaunchRequest(
             container_id=container.id,
@@ -198,7 +193,7 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
             hostname=None if host_mode else container.hostname,
             netns=netns,
             layers=image.layers if image else (),
-            files=_files(core, container, networks, eps),
+            files=_files(container, networks, eps, resolv),
             open_stdin=cfg.open_stdin,
             expect_attach=expect_attach,
         )
@@ -264,6 +259,7 @@ def teardown(core: Core, container: Container) -> None:
         endpoints.hold_until_gone(core, ep)
     if container.netns:
         core.kernel.remove_netns(container.netns)
+    resolver.stop(core, container.id)
 
 
 def remove(core: Core, ref: str) -> Container:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hatoba.engine.ports import Images, NetKernel, Runtime, Store, StoreTransaction
+from hatoba.engine.ports import Images, NetKernel, Resolver, Runtime, Store, StoreTransaction
 from hatoba.engine.state import State
 from hatoba.model.container import Container
 from hatoba.model.network import Network
@@ -39,6 +39,8 @@ class Core:
     state: State = field(default_factory=State)
     # called after every committed change (DNS tables, firewall, waiters)
     listeners: list[Listener] = field(default_factory=list)
+    # the embedded DNS server; without one, containers keep the host's resolvers
+    dns: Resolver | None = None
 
     def commit(
         self,

@@ -7,12 +7,13 @@ runs alone and sees a consistent state. Waiting (for exits, for timeouts) is the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from ipaddress import IPv4Address
 
-from hatoba.engine import containers, networks, system
+from hatoba.engine import containers, networks, resolver, system
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Core, Paths
-from hatoba.engine.ports import Images, NetKernel, Runtime, Store
+from hatoba.engine.ports import Images, NetKernel, Resolver, Runtime, Store
 from hatoba.engine.state import State
 from hatoba.model.container import Container
 from hatoba.model.network import Network, NetworkSpec
@@ -31,8 +32,12 @@ class Engine:
         runtime: Runtime,
         images: Images,
         state: State,
+        dns: Resolver | None = None,
     ) -> Engine:
-        return cls(Core(paths, store, kernel, runtime, images, state))
+        core = Core(paths, store, kernel, runtime, images, state, dns=dns)
+        if dns is not None:
+            core.listeners.append(partial(resolver.publish, core))
+        return cls(core)
 
     @property
     def state(self) -> State:
@@ -46,7 +51,9 @@ class Engine:
     def bootstrap(self) -> list[str]:
         """Predefined networks, then reconciliation; returns the ids of running containers."""
         system.ensure_predefined(self.core)
-        return system.reconcile(self.core)
+        running = system.reconcile(self.core)
+        resolver.restore(self.core, running)
+        return running
 
     def reset(self) -> None:
         system.reset(self.core)

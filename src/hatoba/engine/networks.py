@@ -8,7 +8,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from types import MappingProxyType
 
 from hatoba.drivers import bridge as bridge_driver
-from hatoba.engine import endpoints
+from hatoba.engine import endpoints, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, Forbidden, InvalidArgument, NotFound
@@ -217,6 +217,8 @@ def connect(
             endpoints=(*container.endpoints, endpoint),
             next_ifindex=slot + (1 if endpoint.ifname else 0),
         )
+        before = [n for n in current if n is not None]
+        resolver.follow(core, undo, updated, [*before, network], before)
         core.commit(containers=[updated])
         undo.commit()
     return updated
@@ -239,5 +241,10 @@ def disconnect(core: Core, network_ref: str, container_ref: str, force: bool = F
     )
     if endpoint is not None:
         endpoints.detach(core, container, endpoint)
-    core.commit(containers=[updated])
+    joined = [core.state.networks.get(n.network_id) for n in container.networks]
+    before = [n for n in joined if n is not None]
+    with UndoStack() as undo:
+        resolver.follow(core, undo, updated, [n for n in before if n.id != network.id], before)
+        core.commit(containers=[updated])
+        undo.commit()
     return updated

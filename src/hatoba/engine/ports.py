@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Protocol
 
+from hatoba.dns import DnsRecord, Upstream
 from hatoba.model.container import Container
 from hatoba.model.host import AttachRequest, HostFacts, OwnedLink
 from hatoba.model.image import ImageInfo
@@ -57,3 +60,15 @@ class Images(Protocol):
     def get(self, image_id: str) -> ImageInfo: ...
     # no container uses the image any more (frees an image removed with force meanwhile)
     def release(self, image_id: str) -> None: ...
+
+
+class Resolver(Protocol):
+    """The embedded DNS server (127.0.0.11 in container namespaces)."""
+
+    def publish(
+        self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]
+    ) -> None: ...
+    def attach(
+        self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
+    ) -> None: ...
+    def detach(self, container_id: str) -> None: ...

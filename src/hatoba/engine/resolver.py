@@ -1,0 +1,185 @@
+"""The embedded resolver as the use cases see it: which names it knows, and whom it serves.
+
+As Docker: a container on at least one user-defined network asks 127.0.0.11, which answers
+the names of its networks and forwards the rest to the host's resolvers (or `--dns`); others
+keep the host's resolvers. Names are published before the process that could ask for them
+starts, and again after every committed change, so a query never sees a half-made change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from ipaddress import IPv4Address
+
+from hatoba.dns import DnsRecord, Upstream
+from hatoba.engine.core import Core
+from hatoba.engine.state import State
+from hatoba.engine.undo import UndoStack
+from hatoba.errors import HatobaError, InvalidArgument
+from hatoba.files.resolvconf import ContainerResolv, for_container, is_loopback, parse
+from hatoba.model.container import Container
+from hatoba.model.network import HOST, Network
+
+log = logging.getLogger("hatoba.engine")
+
+RESOLV_CONF = "/etc/resolv.conf"
+
+
+def embedded(core: Core, networks: Iterable[Network]) -> bool:
+    """True when the container's queries go to 127.0.0.11."""
+    return core.dns is not None and any(n.user_defined for n in networks)
+
+
+def forwards(networks: Iterable[Network]) -> bool:
+    """Only containers with a way out may ask upstream (CVE-2024-29018): not internal-only."""
+    return any(not n.internal for n in networks)
+
+
+def resolv_for(core: Core, container: Container, networks: Sequence[Network]) -> ContainerResolv:
+    try:
+        host = parse(core.paths.resolv_conf.read_text())
+    except OSError:
+        host = parse("")
+    cfg = container.config
+    return for_container(
+        host,
+        embedded_dns=embedded(core, networks),
+        host_network=any(n.driver == HOST for n in networks),
+        dns=cfg.dns,
+        dns_search=cfg.dns_search,
+        dns_options=cfg.dns_options,
+    )
+
+
+def upstreams_of(resolv: ContainerResolv) -> tuple[Upstream, ...]:
+    """The host's servers on its loopback are asked from the host; the rest from the
+    container's namespace, as its own queries would leave."""
+    chosen = []
+    for server in resolv.upstreams:
+        try:
+            from_host = resolv.upstreams_from_host and is_loopback(server)
+            chosen.append(Upstream(server, from_host=from_host))
+        except InvalidArgument:
+            log.warning("ignoring DNS server %r: not an IP address", server)
+    return tuple(chosen)
+
+
+def records(
+    state: State, pending: Container | None = None
+) -> tuple[list[DnsRecord], dict[str, IPv4Address]]:
+    """Every live endpoint on a user-defined network; `pending` stands in for its committed
+    self (a container about to start or change networks)."""
+    containers = state.containers
+    if pending is not None:
+        containers = {**containers, pending.id: pending}
+    found = []
+    for c in containers.values():
+        for cfg in c.networks:
+            network = state.networks.get(cfg.network_id)
+            endpoint = c.endpoint_on(cfg.network_id)
+            if network is None or not network.user_defined or endpoint is None:
+                continue
+            if endpoint.ipv4 is None:
+                continue
+            names = tuple(dict.fromkeys((c.name, *cfg.aliases, c.short_id, c.hostname)))
+            found.append(DnsRecord(c.id, network.id, network.name, names, endpoint.ipv4))
+    gateways = {
+        n.id: n.pool.gateway
+        for n in state.networks.values()
+        if n.user_defined and n.pool is not None
+    }
+    return found, gateways
+
+
+def publish(core: Core, pending: Container | None = None) -> None:
+    if core.dns is not None:
+        core.dns.publish(*records(core.state, pending))
+
+
+def serve(
+    core: Core,
+    undo: UndoStack,
+    container: Container,
+    networks: Sequence[Network],
+    resolv: ContainerResolv,
+) -> None:
+    """Before the container's process starts: its names are known and, if it asks
+    127.0.0.11, that answers in its namespace (`container` has its endpoints and netns)."""
+    dns = core.dns
+    if dns is None:
+        return
+    publish(core, container)
+    undo.push("dns names", lambda: publish(core))
+    if embedded(core, networks):
+        dns.attach(container.id, container.netns, upstreams_of(resolv), forwards(networks))
+        undo.push("dns", lambda: dns.detach(container.id))
+
+
+def follow(
+    core: Core,
+    undo: UndoStack,
+    container: Container,
+    networks: Sequence[Network],
+    before: Sequence[Network],
+) -> None:
+    """A running container goes from the networks `before` to `networks`.
+
+    Joining its first user-defined network starts the resolver there and points its
+    resolv.conf at it (Docker rebuilds resolv.conf then too); leaving its last one stops it
+    and gives the host's resolvers back, so the container never loses DNS altogether.
+    """
+    dns = core.dns
+    if dns is None or not container.state.running:
+        return
+    publish(core, container)
+    undo.push("dns names", lambda: publish(core))
+    had, has = embedded(core, before), embedded(core, networks)
+    if not (had or has):
+        return
+    resolv, old = resolv_for(core, container, networks), resolv_for(core, container, before)
+    upstreams = upstreams_of(resolv if has else old)
+    cid, netns = container.id, container.netns
+
+    def as_before() -> None:
+        dns.attach(cid, netns, upstreams, forwards(before))
+
+    if has:
+        dns.attach(cid, netns, upstreams, forwards(networks))
+        undo.push("dns", as_before if had else lambda: dns.detach(cid))
+    if had != has:
+        previous = old.conf.render()
+        core.runtime.rewrite_file(cid, RESOLV_CONF, resolv.conf.render())
+        undo.push("resolv.conf", lambda: core.runtime.rewrite_file(cid, RESOLV_CONF, previous))
+    if had and not has:
+        dns.detach(cid)
+        undo.push("dns", as_before)
+
+
+def stop(core: Core, container_id: str) -> None:
+    """After the namespace handle is gone (the resolver then has no table to delete)."""
+    if core.dns is not None:
+        core.dns.detach(container_id)
+
+
+def restore(core: Core, running: Iterable[str]) -> None:
+    """After a restart of the service: names again, and 127.0.0.11 in every running
+    container that asks it, without restarting any."""
+    dns = core.dns
+    if dns is None:
+        return
+    publish(core)
+    for cid in running:
+        container = core.state.containers[cid]
+        networks = [
+            core.state.networks[cfg.network_id]
+            for cfg in container.networks
+            if cfg.network_id in core.state.networks
+        ]
+        if not container.netns or not embedded(core, networks):
+            continue
+        resolv = resolv_for(core, container, networks)
+        try:
+            dns.attach(cid, container.netns, upstreams_of(resolv), forwards(networks))
+        except HatobaError as exc:
+            log.warning("DNS for container %s not restored: %s", container.name, exc)
