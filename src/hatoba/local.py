@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hatoba.dnsserver import DnsServer
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
@@ -46,7 +47,11 @@ class LocalEngine:
 
 
 def open_local(
-    root: Path, run_root: Path, resolv_conf: Path, forkserver: ForkServer | None = None
+    root: Path,
+    run_root: Path,
+    resolv_conf: Path,
+    forkserver: ForkServer | None = None,
+    dns: DnsServer | None = None,
 ) -> LocalEngine:
     owns = forkserver is None
     fs = forkserver or ForkServer.start()
@@ -65,5 +70,5 @@ def open_local(
     runtime = CrunRuntime(fs, root, run_root)
     images = ImageStore(root)
     images.recover()
-    engine = Engine.open(paths, store, kernel, runtime, EngineImages(images), state)
+    engine = Engine.open(paths, store, kernel, runtime, EngineImages(images), state, dns)
     return LocalEngine(engine, paths, kernel, runtime, store, fs, owns, images)

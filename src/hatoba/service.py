@@ -36,6 +36,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("HATOBA_RESOLV_CONF", "/etc/resolv.conf"),
         help="the host resolver configuration copied into containers",
     )
+    p.add_argument(
+        "--dns-timeout",
+        type=float,
+        default=float(os.environ.get("HATOBA_DNS_TIMEOUT", "4")),
+        help="seconds the embedded DNS waits for each upstream server",
+    )
     p.add_argument("--debug", action="store_true")
     return p.parse_args(argv)
 
@@ -61,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     forkserver = ForkServer.start()
     try:
-        return asyncio.run(_serve(root, run_root, Path(args.resolv_conf), forkserver))
+        return asyncio.run(
+            _serve(root, run_root, Path(args.resolv_conf), forkserver, args.dns_timeout)
+        )
     finally:
         forkserver.close()
         os.close(lock)
@@ -84,19 +92,23 @@ def _single_instance(run_root: Path) -> int | None:
     return fd
 
 
-async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: ForkServer) -> int:
+async def _serve(
+    root: Path, run_root: Path, resolv_conf: Path, forkserver: ForkServer, dns_timeout: float
+) -> int:
     from hatoba.api.app import App
     from hatoba.api.attach import Attacher
     from hatoba.api.execs import Execs
     from hatoba.api.runner import EngineRunner
     from hatoba.api.supervisor import Supervisor
+    from hatoba.dnsserver import DnsServer
     from hatoba.images.api_view import ApiImages
     from hatoba.kernel.netns import release_shared_dir
     from hatoba.local import open_local
 
     started = time.time()
     loop = asyncio.get_running_loop()
-    local = open_local(root, run_root, resolv_conf, forkserver)
+    dns = DnsServer(loop, upstream_timeout=dns_timeout)
+    local = open_local(root, run_root, resolv_conf, forkserver, dns)
     engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()
     running = await runner.call(engine.bootstrap)
@@ -135,6 +147,7 @@ async def _serve(root: Path, run_root: Path, resolv_conf: Path, forkserver: Fork
     await server.close()
     await supervisor.close()
     runner.shutdown()
+    await dns.aclose()
     local.close()
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
