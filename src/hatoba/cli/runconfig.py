@@ -12,13 +12,13 @@ import os
 
 from hatoba.cli.errors import Reported, UsageError
 from hatoba.cli.parsing import Parser, key_values
+from hatoba.errors import InvalidArgument
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-PROTOCOLS = ("tcp", "udp", "sctp")
 # network modes that are not user-defined networks (docker's NetworkMode.IsUserDefined)
 _PREDEFINED = ("default", "bridge", "host", "none")
 
@@ -217,90 +217,16 @@ def _extra_host(value: str, prog: str) -> str:
 
 def publish(
     specs: list[str], expose: list[str], prog: str
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, str]]]]:
-    """`-p` and `--expose` as ExposedPorts and PortBindings (go-connections ParsePortSpecs)."""
-    exposed: dict[str, dict[str, Any]] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
+) -> tuple[dict[str, dict[str, object]], dict[str, list[dict[str, str]]]]:
+    """`-p` and `--expose` as ExposedPorts and PortBindings, as the docker CLI sends them."""
+    if not specs and not expose:
+        return {}, {}
+    from hatoba.model.portspec import parse_expose, parse_publish
+
     try:
-        for spec in specs:
-            for port, host_ip, host_port in _port_spec(spec):
-                exposed.setdefault(port, {})
-                bindings.setdefault(port, []).append({"HostIp": host_ip, "HostPort": host_port})
-        for value in expose:
-            if ":" in value:
-                raise ValueError(f"invalid port format for --expose: {value}")
-            proto, ports = _split_proto(value)
-            first, last = _port_range(ports)
-            for number in range(first, last + 1):
-                exposed.setdefault(f"{number}/{proto}", {})
-    except ValueError as exc:
-        raise Reported(str(exc), prog) from None
+        exposed, bindings = parse_publish(specs)
+        for port, value in parse_expose(expose).items():
+            exposed.setdefault(port, value)
+    except InvalidArgument as exc:
+        raise Reported(exc.message, prog) from None
     return exposed, bindings
-
-
-def _port_spec(spec: str) -> list[tuple[str, str, str]]:
-    """`[ip:][hostPort:]containerPort[/proto]`, ranges allowed → (port/proto, ip, hostPort)."""
-    parts = spec.split(":")
-    container = parts[-1]
-    host_port = parts[-2] if len(parts) > 1 else ""
-    raw_ip = ":".join(parts[:-2])
-    proto, container = _split_proto(container)
-    ip = raw_ip[1:-1] if raw_ip.startswith("[") and raw_ip.endswith("]") else raw_ip
-    if ip:
-        import ipaddress
-
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise ValueError(f"Invalid ip address: {ip}") from None
-    if not container:
-        raise ValueError(f"No port specified: {spec}<empty>")
-    try:
-        first, last = _port_range(container)
-    except ValueError:
-        raise ValueError(f"Invalid containerPort: {container}") from None
-    host_first = host_last = 0
-    if host_port:
-        try:
-            host_first, host_last = _port_range(host_port)
-        except ValueError:
-            raise ValueError(f"Invalid hostPort: {host_port}") from None
-        if last - first != host_last - host_first and last != first:
-            raise ValueError(
-                "Invalid ranges specified for container and host Ports: "
-                f"{container} and {host_port}"
-            )
-    if proto.lower() not in PROTOCOLS:
-        raise ValueError(f"Invalid proto: {proto}")
-    result = []
-    for offset in range(last - first + 1):
-        binding = str(host_first + offset) if host_port else ""
-        if first == last and host_first != host_last:
-            # one container port, a host range to pick from
-            binding = f"{host_first}-{host_last}"
-        result.append((f"{first + offset}/{proto.lower()}", ip, binding))
-    return result
-
-
-def _split_proto(text: str) -> tuple[str, str]:
-    port, slash, proto = text.partition("/")
-    if not port:
-        return "", ""
-    return (proto or "tcp") if slash else "tcp", port
-
-
-def _port_range(text: str) -> tuple[int, int]:
-    if not text:
-        raise ValueError("Empty string specified for ports.")
-    first, dash, last = text.partition("-")
-    start = _port(first)
-    end = _port(last) if dash else start
-    if end < start:
-        raise ValueError(f"Invalid range specified for the Port: {text}")
-    return start, end
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise ValueError(f"invalid port: {text}")
-    return int(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-PROTOCOLS = ("tcp", "udp", "sctp")
+from hatoba.model.portspec import PROTOCOLS as PROTOCOLS
 
 
 @dataclass(frozen=True, order=True)

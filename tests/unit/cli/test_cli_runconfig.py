@@ -130,11 +130,11 @@ def test_the_same_port_published_twice_keeps_both_bindings() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["-p", "abc"], "Invalid containerPort: abc"),
-        (["-p", "x:80"], "Invalid hostPort: x"),
-        (["-p", "1.2.3:80:80"], "Invalid ip address: 1.2.3"),
-        (["-p", "80/xyz"], "Invalid proto: xyz"),
-        (["-p", "8000-8001:80-82"], "Invalid ranges specified for container and host Ports: 80-82 and 8000-8001"),  # noqa: E501
+        (["-p", "abc"], "invalid containerPort: abc"),
+        (["-p", "x:80"], "invalid hostPort: x"),
+        (["-p", "1.2.3:80:80"], "invalid IP address: 1.2.3"),
+        (["-p", "80/xyz"], "invalid proto: xyz"),
+        (["-p", "8000-8001:80-82"], "invalid ranges specified for container and host Ports: 80-82 and 8000-8001"),  # noqa: E501
         (["--expose", "1:2"], "invalid port format for --expose: 1:2"),
         (["--net", "bridge", "--network-alias", "foo"], "network-scoped aliases are only supported for user-defined networks"),  # noqa: E501
     ],
