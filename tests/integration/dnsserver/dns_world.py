@@ -11,20 +11,17 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
 import threading
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+from fixtures.dns_tools import Dig, parse_dig
 from hatoba.dns import DnsRecord, Upstream
 from hatoba.dnsserver import DnsServer
 from hatoba.kernel import libc
 from hatoba.testing.sandbox import RESOLVER, Sandbox
 
-HERE = Path(__file__).parent
 NET1 = "1" * 64
 NET2 = "2" * 64
 
@@ -97,95 +94,11 @@ def record(cid: str, name: str, ip: str, *aliases: str, net: str = NET1) -> DnsR
 GATEWAYS = {NET1: IPv4Address("172.31.1.1"), NET2: IPv4Address("172.31.2.1")}
 
 
-@dataclass
-class FakeUpstream:
-    """A fake upstream resolver running in the sandbox, and what it was asked."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def queries(self) -> list[list[str]]:
-        if not self.log.exists():
-            return []
-        return [line.split() for line in self.log.read_text().splitlines()]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-_running: list[FakeUpstream] = []
-
-
-def stop_upstreams() -> None:
-    while _running:
-        _running.pop().stop()
-
-
-def start_upstream(
-    sb: Sandbox,
-    ns: Path,
-    *,
-    address: str = RESOLVER,
-    port: int = 53,
-    servfail: bool = False,
-    answer: str = "192.0.2.1",
-    tag: str = "upstream",
-) -> FakeUpstream:
-    log = sb.dir / f"{tag}.log"
-    argv = [
-        sys.executable,
-        str(HERE / "fake_upstream.py"),
-        "--address",
-        address,
-        "--port",
-        str(port),
-        "--log",
-        str(log),
-        "--answer",
-        answer,
-    ]
-    if servfail:
-        argv.append("--servfail")
-    process = sb.popen(argv, ns=ns, stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    fake = FakeUpstream(process, log)
-    _running.append(fake)
-    assert process.stdout.readline().strip() == b"ready"
-    return fake
-
-
-@dataclass
-class Dig:
-    status: str
-    flags: list[str]
-    answers: list[list[str]] = field(default_factory=list)
-    text: str = ""
-
-    @property
-    def addresses(self) -> list[str]:
-        return [a[4] for a in self.answers if a[3] == "A"]
-
-
 def dig(sb: Sandbox, ns: Path, *args: str, server: str = "127.0.0.11", timeout: int = 2) -> Dig:
     out = sb.sh(
         ["dig", f"@{server}", f"+time={timeout}", "+tries=1", *args], ns=ns, check=False
     ).stdout
-    header = re.search(r"status: (\w+)", out)
-    flags = re.search(r";; flags: ([a-z ]*);", out)
-    answers = []
-    if ";; ANSWER SECTION:" in out:
-        section = out.split(";; ANSWER SECTION:\n", 1)[1].split("\n\n", 1)[0]
-        answers = [line.split() for line in section.splitlines() if line.strip()]
-    return Dig(
-        status=header.group(1) if header else "NO REPLY",
-        flags=flags.group(1).split() if flags else [],
-        answers=answers,
-        text=out,
-    )
+    return parse_dig(out)
 
 
 def upstream(address: str = RESOLVER, *, from_host: bool = True, port: int = 53) -> Upstream:

@@ -11,18 +11,9 @@ from pathlib import Path
 
 import dnslib
 import pytest
-from dns_world import (
-    GATEWAYS,
-    NET2,
-    Service,
-    container_ns,
-    dig,
-    record,
-    start_upstream,
-    stop_upstreams,
-    upstream,
-)
+from dns_world import GATEWAYS, NET2, Service, container_ns, dig, record, upstream
 
+from fixtures.dns_tools import start_upstream, stop_upstreams
 from hatoba.dns import nat
 from hatoba.errors import KernelError
 from hatoba.kernel.netns import call_in_netns, remove_handle
