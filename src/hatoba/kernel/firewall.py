@@ -9,7 +9,6 @@ fraction of a second. Watching costs nothing while the ruleset does not change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Callable, Sequence
 
@@ -27,6 +26,7 @@ from hatoba.kernel.nft import NftContext
 
 _OURS = frozenset({f"1/{layout.TABLE}", f"7/{layout.TABLE}"})  # NFPROTO_INET, NFPROTO_BRIDGE
 _RESTORE_DELAY = 0.05  # coalesce the burst of notifications one flush produces
+_RETRY_DELAY = 1.0
 
 
 class NftFirewall:
@@ -110,7 +110,8 @@ class NftFirewall:
         """Restore the tables within a second after someone else deletes part of them.
 
         The tables are restored to the state last committed here; `current` is asked only if
-        nothing was committed yet.
+        nothing was committed yet. Call on the loop's thread (as stop_watch); the rebuild runs
+        in the loop's default executor.
         """
         self.stop_watch()
         events = NftEvents(self._home)
@@ -131,46 +132,50 @@ class NftFirewall:
             return
         try:
             commits = watch.events.read()
-            check_first = False
         except EventsLost:
-            commits, check_first = [], True
-        foreign = any(
-            c.deleted_from & _OURS and c.committer not in self._committers for c in commits
-        )
-        if (foreign or check_first) and watch.pending is None:
-            watch.pending = watch.loop.call_later(_RESTORE_DELAY, self._restore_later, check_first)
+            self._schedule(check_first=True, delay=_RESTORE_DELAY)
+            return
+        if any(c.deleted_from & _OURS and c.committer not in self._committers for c in commits):
+            self._schedule(check_first=False, delay=_RESTORE_DELAY)
+
+    def _schedule(self, check_first: bool, delay: float) -> None:
+        """On the loop: restore after `delay` (once, however many notifications come)."""
+        watch = self._watch
+        if watch is not None and watch.pending is None:
+            watch.pending = watch.loop.call_later(delay, self._restore_later, check_first)
 
     def _restore_later(self, check_first: bool) -> None:
         watch = self._watch
         if watch is None:
             return
         watch.pending = None
-        watch.loop.run_in_executor(None, self._restore, watch.current, check_first)
+        watch.loop.run_in_executor(None, self._restore, watch, check_first)
 
-    def _restore(self, current: Callable[[], FirewallState], check_first: bool) -> None:
+    def _restore(self, watch: _Watch, check_first: bool) -> None:
+        """In a worker thread: rebuild the tables unless `check_first` finds them intact."""
         with self._lock:
             if self._removed:
                 return
-            state = self._applied if self._applied is not None else current()
+            state = self._applied if self._applied is not None else watch.current()
             if check_first and self._intact(state):
                 return
-            with contextlib.suppress(KernelError):  # the next change or notification retries
+            try:
                 self._commit(plan.rebuild(state))
-                self._applied = state
+            except KernelError:
+                # nothing else would bring us back: look again in a while
+                watch.loop.call_soon_threadsafe(self._schedule, True, _RETRY_DELAY)
+                return
+            self._applied = state
 
     def _intact(self, state: FirewallState) -> bool:
+        listing: list[dict[str, object]] = []
         try:
-            listing = self._nft.run_json(
-                {
-                    "nftables": [
-                        {"list": {"table": {"family": f, "name": layout.TABLE}}}
-                        for f in layout.FAMILIES
-                    ]
-                }
-            )
+            for family in layout.FAMILIES:  # one list command per call: nft 1.0.6 fails on two
+                table = {"table": {"family": family, "name": layout.TABLE}}
+                listing += self._nft.run_json({"nftables": [{"list": table}]})["nftables"]
         except KernelError:
             return False
-        return listed_shape(listing) == expected_shape(state)
+        return listed_shape({"nftables": listing}) == expected_shape(state)
 
     def close(self) -> None:
         self.stop_watch()

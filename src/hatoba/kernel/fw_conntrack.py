@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from pyroute2 import Conntrack
 from pyroute2.netlink.exceptions import NetlinkError
@@ -44,9 +45,9 @@ def clear_udp(home: HomeNetns, ports: Sequence[FwPort]) -> int:
     return home.call(work)
 
 
-def _through(entry: object, port: FwPort) -> bool:
+def _through(entry: Any, port: FwPort) -> bool:
     """The flow was DNATed to this mapping's container (the reply comes from it)."""
-    orig, reply = entry.tuple_orig, entry.tuple_reply  # type: ignore[attr-defined]
+    orig, reply = entry.tuple_orig, entry.tuple_reply
     if (
         port.host_ip is not None
         and not port.host_ip.is_unspecified
@@ -56,9 +57,9 @@ def _through(entry: object, port: FwPort) -> bool:
     return bool(reply.saddr == str(port.container_ip) and reply.sport == port.container_port)
 
 
-def _delete(ct: Conntrack, entry: object) -> int:
+def _delete(ct: Conntrack, entry: Any) -> int:
     try:
-        ct.entry("del", tuple_orig=entry.tuple_orig)  # type: ignore[attr-defined]
+        ct.entry("del", tuple_orig=entry.tuple_orig)
     except NetlinkError:
         return 0  # gone meanwhile
     return 1

@@ -148,7 +148,8 @@ class PortReservations:
         if sock is None:
             # No such protocol in this kernel (sctp): a TCP bind picks the number, we hold it.
             probe = self._bind(replace(mapping, protocol="tcp"))
-            assert probe is not None
+            if probe is None:
+                raise KernelError("no TCP in this kernel")
             with probe:
                 return _Held(replace(mapping, host_port=probe.getsockname()[1]), None)
         return _Held(replace(mapping, host_port=sock.getsockname()[1]), sock)

@@ -180,6 +180,14 @@ class World:
     def listing(self) -> str:
         return self.sb.sh(["nft", "list", "ruleset"]).stdout
 
+    def listing_json(self, table: str = "hatoba") -> list[object]:
+        """Both hatoba tables as nft lists them, handles included."""
+        out = []
+        for family in ("inet", "bridge"):
+            text = self.sb.sh(["nft", "-j", "list", "table", family, table]).stdout
+            out += json.loads(text)["nftables"][1:]
+        return out
+
 
 Target = tuple[str, object, int]
 
@@ -227,14 +235,15 @@ def wait_for(predicate: object, timeout: float = 2.0) -> float:
 
 
 def normalized_tables(sb: Sandbox) -> list[object]:
-    """`nft -j list ruleset` without handles and with set elements sorted: two listings are
-    equal when the tables hold the same things, however they got there."""
+    """The hatoba tables from `nft -j list ruleset`, without handles and with set elements
+    sorted: two listings are equal when the tables hold the same things, however they got
+    there."""
     listing = json.loads(sb.sh(["nft", "-j", "list", "ruleset"]).stdout)["nftables"]
     out = []
     for obj in listing:
-        if "metainfo" in obj:
-            continue
         ((kind, body),) = obj.items()
+        if body.get("table", body.get("name")) != "hatoba":
+            continue
         body = {k: v for k, v in body.items() if k != "handle"}
         if "elem" in body:
             body["elem"] = sorted(body["elem"], key=lambda e: json.dumps(e, sort_keys=True))

@@ -158,3 +158,30 @@ def test_the_watcher_ignores_our_own_changes_and_respects_remove() -> None:
             assert [t["table"]["name"] for t in tables] == ["other"]
         finally:
             on_loop(loop, w.fw.stop_watch)
+
+
+def test_when_notifications_overflow_the_watcher_checks_and_repairs_only_if_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a tiny socket buffer: a burst of someone else's changes overflows it (ENOBUFS)
+    monkeypatch.setattr("hatoba.kernel.fw_events._RCVBUF", 4096)
+    burst = "add table inet other\nadd set inet other s { type inet_service; }\n" + "".join(
+        f"add element inet other s {{ {n} }}\n" for n in range(1, 3000)
+    )
+    with world() as w, event_loop_thread() as loop:
+        state = _states(w)[4]
+        w.fw.sync(state)
+        with_handles = w.listing_json()
+        on_loop(loop, lambda: w.fw.start_watch(loop, lambda: state))
+        try:
+            w.sb.sh(["nft", "-f", "-"], input=burst)
+            time.sleep(0.5)
+            assert w.listing_json() == with_handles  # checked, intact, left alone
+            intact = normalized_tables(w.sb)
+            w.sb.sh(
+                ["nft", "-f", "-"],
+                input=burst.replace("other", "other2") + "flush table inet hatoba\n",
+            )
+            wait_for(lambda: normalized_tables(w.sb) == intact, timeout=1.0)
+        finally:
+            on_loop(loop, w.fw.stop_watch)
