@@ -63,6 +63,7 @@ def test_published_port_from_everywhere_with_the_real_client_address(host_brnf: 
         a1, a2, b1 = w.container("a1", a, 2), w.container("a2", a, 3), w.container("b1", b, 2)
         w.publish(a1, 8000)
         w.publish(a1, 8000, proto="udp")
+        w.publish(a1, 8002, host_ip=HOST_UPLINK)  # one host address only
         w.sync()
         w.serve(a1.ns)
         # the outside may route to container subnets through us: that must not bypass DNAT
@@ -74,12 +75,15 @@ def test_published_port_from_everywhere_with_the_real_client_address(host_brnf: 
                     ("tcp", HOST_UPLINK, 8000),
                     ("udp", HOST_UPLINK, 8000),
                     ("tcp", a1.ip, 80),
+                    ("tcp", HOST_UPLINK, 8002),
                 ],
                 None: [
                     ("tcp", HOST_UPLINK, 8000),
                     ("tcp", "127.0.0.1", 8000),
                     ("tcp", a.gateway, 8000),
                     ("udp", "127.0.0.1", 8000),
+                    ("tcp", HOST_UPLINK, 8002),
+                    ("tcp", "127.0.0.1", 8002),
                 ],
                 a2.ns: [
                     ("tcp", HOST_UPLINK, 8000),
@@ -91,9 +95,17 @@ def test_published_port_from_everywhere_with_the_real_client_address(host_brnf: 
             }
         )
         # outside client: its own address; direct routing to the container is dropped
-        assert results[w.sb.outside] == [CLIENT, CLIENT, BLOCKED]
+        assert results[w.sb.outside] == [CLIENT, CLIENT, BLOCKED, CLIENT]
         # the host by its own address keeps it; by 127.0.0.1 it is masqueraded to the gateway
-        assert results[None] == [HOST_UPLINK, str(a.gateway), str(a.gateway), str(a.gateway)]
+        gateway = str(a.gateway)
+        assert results[None] == [
+            HOST_UPLINK,
+            gateway,
+            gateway,
+            gateway,
+            HOST_UPLINK,
+            "ERROR Connection refused",
+        ]
         # hairpin on the same network keeps the client's address
         assert results[a2.ns] == [str(a2.ip)] * 3
         # a container reaching itself through its own published port (Docker masquerades it)
