@@ -59,13 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     root, run_root = Path(args.root).resolve(), Path(args.run_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     run_root.mkdir(parents=True, exist_ok=True)
-    lock = _single_instance(run_root)
-    if lock is None:
-        return 1
     # every container with embedded DNS holds sockets here; the hard limit is ours to use
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     forkserver = ForkServer.start()
+    # locked after the fork: neither the fork server nor the shims it forks may inherit the
+    # lock, or a killed service could not start again while its containers run
+    lock = _single_instance(run_root)
+    if lock is None:
+        forkserver.close()
+        return 1
     try:
         return asyncio.run(
             _serve(root, run_root, Path(args.resolv_conf), forkserver, args.dns_timeout)
