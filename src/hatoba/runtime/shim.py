@@ -227,8 +227,8 @@ class Shim:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, "output")
         self.reap()
-        while self.outputs or self.status is None:
-            timeout = 1.0 if self.expected_attach else None
+        while self.outputs or self.status is None or self.waiting_for_attach():
+            timeout = 0.05 if self.expected_attach else None
             for key, _ in self.sel.select(timeout):
                 if key.data == "listen":
                     self.accept(attach_sock)
@@ -243,6 +243,10 @@ class Shim:
             if self.expected_attach and time.monotonic() > self.buffer_deadline:
                 self.release_buffer()
         self.finish(attach_sock)
+
+    def waiting_for_attach(self) -> bool:
+        """Output of a short-lived container is kept until its attach clients arrive."""
+        return bool(self.expected_attach) and time.monotonic() < self.buffer_deadline
 
     def reap(self) -> None:
         while True:
