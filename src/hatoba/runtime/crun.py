@@ -87,7 +87,9 @@ class CrunRuntime:
         for entry in sorted(os.scandir("/"), key=lambda e: e.name):
             if entry.name in _NOT_BOUND or entry.is_symlink() or not entry.is_dir():
                 continue
-            binds.append(spec.Bind(entry.path, entry.path, recursive=True))
+            # not recursive: the host's file systems, without copying every mount below them
+            # (namespace handles, other containers' mounts) into each new container
+            binds.append(spec.Bind(entry.path, entry.path))
         return binds
 
     # --- lifecycle --------------------------------------------------------------------------
