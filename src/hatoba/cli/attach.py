@@ -71,7 +71,7 @@ def session(
 
 def _resize(client: Client, path: str) -> None:
     size = terminal.size(STDOUT)
-    if size is None:
+    if size is None or size == (0, 0):
         return
     rows, columns = size
     try:

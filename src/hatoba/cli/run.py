@@ -151,10 +151,12 @@ def _run_error(exc: HatobaError, prog: str, *, with_help: bool) -> Reported:
 
 
 def run_status(message: str) -> int:
-    """docker's runStartContainerErr: 127 command not found, 126 not executable, else 125."""
-    if "executable file not found" in message or "no such file or directory" in message:
+    """docker's runStartContainerErr: 127 command not found, 126 not executable, else 125.
+    Unlike docker, case-insensitive: crun says `…: No such file or directory`."""
+    text = message.lower()
+    if "executable file not found" in text or "no such file or directory" in text:
         return 127
-    if "permission denied" in message:
+    if "permission denied" in text:
         return 126
     return 125
 

@@ -227,6 +227,7 @@ def test_run_detached_creates_starts_and_prints_the_id(
             125,
         ),
         ('exec: "nope": executable file not found in $PATH', 127),
+        ("executable file `nope` not found in $PATH: No such file or directory", 127),
         ("exec: /etc/passwd: permission denied", 126),
     ],
 )
