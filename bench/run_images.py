@@ -13,8 +13,10 @@ containers.conf; it still creates its netns handles in /run/netns and a little s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -28,8 +30,12 @@ N = 30
 PODMAN_CONF = Path("/work/shared/reference/podman/containers.conf")
 TARGET_MS = 50.0
 TARGET_RATIO = 0.33
-# machine-wide paths podman 4.3 writes to whatever --root/--runroot say
-_PODMAN_MACHINE_PATHS = (Path("/run/containers"), Path("/var/lib/containers"))
+# machine-wide state podman 4.3 writes whatever --root/--runroot say (netavark's run folder and
+# the blob info cache), each under a parent folder that others may share
+_PODMAN_MACHINE_PATHS = (
+    (Path("/run/containers/networks"), Path("/run/containers")),
+    (Path("/var/lib/containers/cache"), Path("/var/lib/containers")),
+)
 
 
 @dataclass
@@ -109,12 +115,18 @@ def worker(sandbox_dir: Path, n: int) -> None:
         quiet(*hatoba, *run)
         if not samples.podman_error:
             podman.run(*run)
+        commands = [
+            (samples.hatoba, [*hatoba, *run], None),
+            (samples.hostfs, [*hatoba, "run", "-d", "hostfs", "sleep", "infinity"], None),
+            (samples.version, [*hatoba, "version"], None),
+        ]
+        if not samples.podman_error:
+            commands.append((samples.podman, [*podman.argv, *run], podman.env))
+        order = random.Random(0)
         for _ in range(n):
-            samples.hatoba.append(timed([*hatoba, *run]))
-            samples.hostfs.append(timed([*hatoba, "run", "-d", "hostfs", "sleep", "infinity"]))
-            samples.version.append(timed([*hatoba, "version"]))
-            if not samples.podman_error:
-                samples.podman.append(timed([*podman.argv, *run], podman.env))
+            # a fresh order each round: no command always follows podman's background work
+            for out, argv, env in order.sample(commands, len(commands)):
+                out.append(timed(argv, env))
     finally:
         podman.clean()
     json.dump(asdict(samples), sys.stdout)
@@ -131,7 +143,7 @@ class Podman:
         ]  # fmt: skip
         self.env = {**os.environ, "CONTAINERS_CONF": str(PODMAN_CONF)}
         self._netns_before = set(os.listdir("/run/netns")) if Path("/run/netns").is_dir() else set()
-        self._created = [p for p in _PODMAN_MACHINE_PATHS if not p.exists()]
+        self._created = [p for pair in _PODMAN_MACHINE_PATHS for p in pair if not p.exists()]
 
     def run(self, *args: str) -> None:
         subprocess.run([*self.argv, *args], env=self.env, check=True, capture_output=True)
@@ -143,6 +155,11 @@ class Podman:
             capture_output=True,
             check=False,
         )
+        # conmon runs `podman container cleanup` after its container died: let it finish
+        # before removing the state it writes
+        deadline = time.monotonic() + 10
+        while _our_processes("conmon", "podman") and time.monotonic() < deadline:
+            time.sleep(0.05)
         # a handle podman failed to remove would keep its namespace alive
         netns = Path("/run/netns")
         for name in set(os.listdir(netns)) - self._netns_before if netns.is_dir() else ():
@@ -150,8 +167,28 @@ class Podman:
                 umount = ["umount", "-l", str(netns / name)]
                 subprocess.run(umount, capture_output=True, check=False)
                 (netns / name).unlink(missing_ok=True)
-        for path in self._created:
-            shutil.rmtree(path, ignore_errors=True)
+        for leaf, parent in _PODMAN_MACHINE_PATHS:
+            if leaf in self._created:
+                shutil.rmtree(leaf, ignore_errors=True)
+            if parent in self._created:
+                with contextlib.suppress(OSError):
+                    parent.rmdir()  # only if nobody else has put something there meanwhile
+
+
+def _our_processes(*names: str) -> list[int]:
+    """Processes with one of these names in this (the sandbox's) network namespace."""
+    mine = os.stat("/proc/self/ns/net").st_ino
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino != mine:
+                continue
+            with open(f"/proc/{pid}/comm", encoding="utf-8") as f:
+                if f.read().strip() in names:
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
