@@ -173,3 +173,33 @@ def test_rmi_of_an_unknown_image(world: tuple[Sandbox, dict[str, str]]) -> None:
     missing = sb.hatoba("rmi", "nope:1", check=False)
     assert missing.returncode == 1
     assert error_line(missing) == "Error: No such image: nope:1"
+
+
+def test_an_archive_beyond_the_in_memory_body_limit(world: tuple[Sandbox, dict[str, str]]) -> None:
+    """Image bodies go to a temporary file: 80 MiB (beyond the 64 MiB cap of other requests)
+    import and save without the service holding them in memory."""
+    sb, _ = world
+    size = 80 << 20
+    tarball = sb.dir / "big.tar"
+    with tarfile.open(tarball, "w") as tf:
+        info = tarfile.TarInfo("blob")
+        info.size = size
+        with open("/dev/zero", "rb") as zeros:
+            tf.addfile(info, zeros)
+    pid = sb.service_pid()
+    assert pid is not None
+    before = peak_rss(pid)
+    sb.hatoba("import", str(tarball), "big:1")
+    saved = sb.dir / "big-saved.tar"
+    sb.hatoba("save", "-o", str(saved), "big:1")
+    assert saved.stat().st_size > size
+    assert peak_rss(pid) - before < 32 << 20
+    sb.hatoba("rmi", "big:1")
+    tarball.unlink()
+    saved.unlink()
+
+
+def peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) << 10
