@@ -43,7 +43,8 @@ class View:
 @dataclass
 class _Network:
     name: str
-    addresses: dict[str, list[IPv4Address]] = field(default_factory=dict)
+    # name → its addresses in order of arrival (a dict: a shared alias may have hundreds)
+    addresses: dict[str, dict[IPv4Address, None]] = field(default_factory=dict)
     ptr: dict[IPv4Address, str] = field(default_factory=dict)
 
 
@@ -66,9 +67,7 @@ class NameTable:
         suffix = "." + record.network_name.lower()
         for name in record.names:
             for spelled in (name.lower(), name.lower() + suffix):
-                addresses = network.addresses.setdefault(spelled, [])
-                if record.ipv4 not in addresses:
-                    addresses.append(record.ipv4)
+                network.addresses.setdefault(spelled, {})[record.ipv4] = None
         if record.names:
             network.ptr.setdefault(record.ipv4, f"{record.names[0]}.{record.network_name}.")
         joined = self._networks_of.setdefault(record.container_id, [])
