@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from hatoba.api import docker_json
@@ -10,6 +12,7 @@ from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Stream
 from hatoba.api.logs import stream_log
 from hatoba.errors import HatobaError, InvalidArgument, NotModified
 from hatoba.model.container import RUNNING, Container
+from hatoba.model.portspec import mappings_from_api
 from hatoba.model.signals import signal_number
 
 if TYPE_CHECKING:
@@ -50,7 +53,12 @@ def register(router: Router, app: App) -> None:
     engine, runner, supervisor = app.engine, app.runner, app.supervisor
 
     async def create(req: Request) -> Response:
-        request = docker_json.create_request(req.json(), req.arg("name"), ports=())
+        body = req.json()
+        # -P is decided at start, when the image's exposed ports are known
+        ports = mappings_from_api(
+            (body.get("HostConfig") or {}).get("PortBindings"), body.get("ExposedPorts"), False
+        )
+        request = docker_json.create_request(body, req.arg("name"), ports=ports)
         container = await runner.call(engine.create_container, request)
         return Response.json({"Id": container.id, "Warnings": request.warnings}, 201)
 
@@ -66,7 +74,9 @@ def register(router: Router, app: App) -> None:
         limit = req.int_arg("limit", -1)
         if limit > 0:
             found = found[:limit]
-        return Response.json([docker_json.container_summary(c, engine.state) for c in found])
+        return Response.json(
+            [docker_json.container_summary(c, engine.state, c.published) for c in found]
+        )
 
     async def inspect(req: Request) -> Response:
         container = await runner.call(engine.container, req.params["id"])
@@ -76,6 +86,7 @@ def register(router: Router, app: App) -> None:
                 engine.state,
                 log_path=str(app.io.log_path(container.id)),
                 sandbox_dir=str(engine.core.paths.netns_dir),
+                published=container.published,
             )
         )
 
@@ -111,12 +122,23 @@ def register(router: Router, app: App) -> None:
         await supervisor.kill(req.params["id"], signal_number(req.arg("signal", "SIGKILL")))
         return Response.empty()
 
-    async def wait(req: Request) -> Response:
+    async def wait(req: Request) -> Streaming:
         condition = req.arg("condition", "not-running")
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition}")
-        code = await supervisor.wait(req.params["id"], condition)
-        return Response.json({"StatusCode": code, "Error": None})
+        container = await runner.call(engine.container, req.params["id"])
+
+        # a streamed answer: its headers go out at once (the docker CLI blocks until it sees
+        # them, before it starts the container), the body when the container exits
+        async def result() -> AsyncIterator[bytes]:
+            try:
+                code = await supervisor.wait(container.id, condition)
+            except HatobaError as exc:
+                yield json.dumps({"StatusCode": -1, "Error": {"Message": exc.message}}).encode()
+                return
+            yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+
+        return Streaming(result())
 
     async def remove(req: Request) -> Response:
         removed = await supervisor.remove(req.params["id"], force=req.flag("force"))

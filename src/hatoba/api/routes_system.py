@@ -32,7 +32,23 @@ def register(router: Router, app: App) -> None:
                 "GoVersion": "python" + platform.python_version(),
                 "GitCommit": "",
                 "BuildTime": "",
-                "Components": [{"Name": "Engine", "Version": __version__, "Details": {}}],
+                "Components": [
+                    {
+                        "Name": "Engine",
+                        "Version": __version__,
+                        "Details": {
+                            "ApiVersion": API_VERSION,
+                            "MinAPIVersion": "1.24",
+                            "Os": "linux",
+                            "Arch": platform.machine(),
+                            "KernelVersion": platform.release(),
+                            "GoVersion": "python" + platform.python_version(),
+                            "GitCommit": "",
+                            "BuildTime": "",
+                            "Experimental": "false",
+                        },
+                    }
+                ],
             }
         )
 
@@ -84,4 +100,10 @@ def register(router: Router, app: App) -> None:
     router.add("GET", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
+
+    async def firewall_reload(req: Request) -> Response:
+        await app.runner.call(app.engine.firewall_reload)
+        return Response.empty()
+
     router.add("POST", "/hatoba/system/reset", reset)
+    router.add("POST", "/hatoba/system/firewall-reload", firewall_reload)

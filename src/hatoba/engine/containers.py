@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from hatoba.engine import endpoints, resolver
+from hatoba.engine import endpoints, firewall, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.networks import endpoint_config
 from hatoba.engine.undo import UndoStack
@@ -24,6 +24,7 @@ from hatoba.model.container import (
     ContainerConfig,
     Endpoint,
     EndpointConfig,
+    is_hostfs,
 )
 from hatoba.model.ids import new_id, now_rfc3339, validate_container_name
 from hatoba.model.launch import LaunchRequest, ProcessSpec, environment
@@ -56,7 +57,7 @@ def _primary_network(core: Core, mode: str) -> Network:
 
 def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
     """Fill in what the image provides and the request did not (Docker's precedence)."""
-    if config.image == HOSTFS_IMAGE:
+    if is_hostfs(config.image):
         argv = config.entrypoint + config.cmd
         image_id = HOSTFS_IMAGE
         cmd, entrypoint, workdir = config.cmd, config.entrypoint, config.workdir
@@ -120,6 +121,7 @@ def create(core: Core, request: CreateRequest) -> Container:
         config = dataclasses.replace(config, ports=())
     if primary.driver == NULL:
         config = dataclasses.replace(config, ports=())
+    firewall.wanted_ports(config, [network for network, _ in wanted])
     container = Container(
         id=container_id,
         name=name,
@@ -162,6 +164,7 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
     netns = None if host_mode else core.paths.netns(container.id)
     image_id = container.config.image_id
     image = core.images.get(image_id) if image_id != HOSTFS_IMAGE else None
+    wanted_ports = firewall.wanted_ports(container.config, networks)
     with UndoStack() as undo:
         eps: list[Endpoint] = []
         slot = 0
@@ -177,9 +180,13 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
                 eps.append(ep)
         else:
             eps = [Endpoint(n.id, new_id(), "", None, None, 0, "", None) for n in networks]
+        published = firewall.reserve(core, undo, container, wanted_ports, eps, networks)
         resolv = resolver.resolv_for(core, container, networks)
-        # the first query may come as soon as the process runs: serve it before
-        wired = dataclasses.replace(container, endpoints=tuple(eps), netns=netns or "")
+        # the first query or connection may come as soon as the process runs: serve it before
+        wired = dataclasses.replace(
+            container, endpoints=tuple(eps), netns=netns or "", published=published
+        )
+        firewall.follow(core, undo, [wired])
         resolver.serve(core, undo, wired, networks, resolv)
         cfg = container.config
         launch = LaunchRequest(
@@ -200,9 +207,7 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
         started = core.runtime.launch(launch)
         undo.push("process", lambda: core.runtime.signal(started.pid, signal.SIGKILL))
         running = dataclasses.replace(
-            container,
-            endpoints=tuple(eps),
-            netns=netns or "",
+            wired,
             next_ifindex=slot,
             state=dataclasses.replace(
                 container.state,
@@ -239,6 +244,7 @@ def exited(core: Core, container_id: str) -> Container | None:
         container,
         endpoints=(),
         netns="",
+        published=(),
         state=dataclasses.replace(
             container.state,
             status=EXITED,
@@ -255,6 +261,7 @@ def exited(core: Core, container_id: str) -> Container | None:
 
 
 def teardown(core: Core, container: Container) -> None:
+    firewall.leave(core, container)
     for ep in container.endpoints:
         endpoints.hold_until_gone(core, ep)
     if container.netns:

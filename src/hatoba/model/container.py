@@ -13,6 +13,11 @@ CREATED, RUNNING, EXITED, REMOVING = "created", "running", "exited", "removing"
 HOSTFS_IMAGE = "hostfs"
 
 
+def is_hostfs(reference: str) -> bool:
+    """The built-in image, however a client spells it (the docker CLI adds `:latest`)."""
+    return reference in (HOSTFS_IMAGE, f"{HOSTFS_IMAGE}:latest")
+
+
 @dataclass(frozen=True)
 class EndpointConfig:
     """What the user asked for on one network (kept across stop/start, like Docker)."""
@@ -99,6 +104,8 @@ class Container:
     netns: str = ""
     # Interface names are never reused within a sandbox (Docker): eth0, eth1, …
     next_ifindex: int = 0
+    # the host ports held while the container runs (chosen at start, given back at exit)
+    published: tuple[PortMapping, ...] = ()
 
     @property
     def short_id(self) -> str:
