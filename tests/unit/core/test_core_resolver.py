@@ -84,7 +84,13 @@ class World:
 
     def open(self, dns: FakeResolver | None, state: State | None = None) -> Engine:
         engine = Engine.open(
-            self.paths, self.store, self.kernel, self.runtime, FakeImages(), state or State(), dns
+            self.paths,
+            self.store,
+            self.kernel,
+            self.runtime,
+            FakeImages(),
+            state or State(),
+            dns=dns,
         )
         engine.bootstrap()
         return engine
