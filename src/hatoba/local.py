@@ -21,8 +21,10 @@ from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 from hatoba.images import ImageStore
 from hatoba.images.engine_view import EngineImages
+from hatoba.kernel.firewall import NftFirewall
 from hatoba.kernel.host import HostKernel
 from hatoba.kernel.netns import make_shared_dir
+from hatoba.kernel.portbind import PortReservations
 from hatoba.runtime.crun import CrunRuntime
 from hatoba.runtime.forkserver import ForkServer
 from hatoba.store.sqlite import SqliteStore
@@ -38,8 +40,12 @@ class LocalEngine:
     forkserver: ForkServer
     owns_forkserver: bool
     images: ImageStore
+    firewall: NftFirewall
+    ports: PortReservations
 
     def close(self) -> None:
+        self.firewall.close()
+        self.ports.close()
         self.kernel.close()
         self.store.close()
         if self.owns_forkserver:
@@ -67,8 +73,11 @@ def open_local(
         pending={k: dict(v) for k, v in snapshot.meta.get("pending", {}).items()},
     )
     kernel = HostKernel()
+    firewall, ports = NftFirewall(), PortReservations()
     runtime = CrunRuntime(fs, root, run_root)
     images = ImageStore(root)
     images.recover()
-    engine = Engine.open(paths, store, kernel, runtime, EngineImages(images), state, dns)
-    return LocalEngine(engine, paths, kernel, runtime, store, fs, owns, images)
+    engine = Engine.open(
+        paths, store, kernel, runtime, EngineImages(images), state, dns, firewall, ports
+    )
+    return LocalEngine(engine, paths, kernel, runtime, store, fs, owns, images, firewall, ports)

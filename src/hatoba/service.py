@@ -118,6 +118,7 @@ async def _serve(
     supervisor = Supervisor(engine, runner)
     for cid in running:
         supervisor.watch(engine.state.containers[cid])
+    local.firewall.start_watch(loop, engine.firewall_state)
 
     stop = asyncio.Event()
     reset_requested = False
@@ -149,6 +150,7 @@ async def _serve(
 
     await server.close()
     await supervisor.close()
+    local.firewall.stop_watch()
     runner.shutdown()
     await dns.aclose()
     local.close()

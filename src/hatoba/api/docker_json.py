@@ -198,6 +198,17 @@ def ports_json(container: Container, published: Sequence[PortMapping]) -> dict[s
     return ports
 
 
+def port_bindings_json(ports: Sequence[PortMapping]) -> dict[str, list[dict[str, str]]]:
+    """HostConfig.PortBindings as asked (a port may be bound more than once, a range kept)."""
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for m in ports:
+        host_port = str(m.host_port or "") + (f"-{m.host_port_end}" if m.host_port_end else "")
+        bindings.setdefault(m.key, []).append(
+            {"HostIp": str(m.host_ip or ""), "HostPort": host_port}
+        )
+    return bindings
+
+
 def container_json(
     container: Container,
     state: State,
@@ -262,10 +273,7 @@ def container_json(
         "Platform": "linux",
         "HostConfig": {
             "NetworkMode": cfg.network_mode,
-            "PortBindings": {
-                m.key: [{"HostIp": str(m.host_ip or ""), "HostPort": str(m.host_port or "")}]
-                for m in cfg.ports
-            },
+            "PortBindings": port_bindings_json(cfg.ports),
             "AutoRemove": cfg.auto_remove,
             "PublishAllPorts": cfg.publish_all,
             "Dns": list(cfg.dns),

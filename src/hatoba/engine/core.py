@@ -6,8 +6,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hatoba.engine.ports import Images, NetKernel, Resolver, Runtime, Store, StoreTransaction
+from hatoba.engine.ports import (
+    Firewall,
+    Images,
+    NetKernel,
+    PortReserver,
+    Resolver,
+    Runtime,
+    Store,
+    StoreTransaction,
+)
 from hatoba.engine.state import State
+from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
 from hatoba.model.network import Network
 
@@ -41,6 +51,12 @@ class Core:
     listeners: list[Listener] = field(default_factory=list)
     # the embedded DNS server; without one, containers keep the host's resolvers
     dns: Resolver | None = None
+    # hatoba's nftables tables and the host ports published through them; without them,
+    # nothing is masqueraded, isolated or published
+    firewall: Firewall | None = None
+    port_reserver: PortReserver | None = None
+    # what the tables were last asked to hold; None until bootstrap synced them
+    fw_state: FirewallState | None = None
 
     def commit(
         self,

@@ -10,11 +10,20 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from ipaddress import IPv4Address
 
-from hatoba.engine import containers, networks, resolver, system
+from hatoba.engine import containers, firewall, networks, resolver, system
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Core, Paths
-from hatoba.engine.ports import Images, NetKernel, Resolver, Runtime, Store
+from hatoba.engine.ports import (
+    Firewall,
+    Images,
+    NetKernel,
+    PortReserver,
+    Resolver,
+    Runtime,
+    Store,
+)
 from hatoba.engine.state import State
+from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
 from hatoba.model.network import Network, NetworkSpec
 
@@ -33,8 +42,20 @@ class Engine:
         images: Images,
         state: State,
         dns: Resolver | None = None,
+        firewall: Firewall | None = None,
+        ports: PortReserver | None = None,
     ) -> Engine:
-        core = Core(paths, store, kernel, runtime, images, state, dns=dns)
+        core = Core(
+            paths,
+            store,
+            kernel,
+            runtime,
+            images,
+            state,
+            dns=dns,
+            firewall=firewall,
+            port_reserver=ports,
+        )
         if dns is not None:
             core.listeners.append(partial(resolver.publish, core))
         return cls(core)
@@ -52,11 +73,20 @@ class Engine:
         """Predefined networks, then reconciliation; returns the ids of running containers."""
         system.ensure_predefined(self.core)
         running = system.reconcile(self.core)
+        firewall.restore(self.core, running)
         resolver.restore(self.core, running)
         return running
 
     def reset(self) -> None:
         system.reset(self.core)
+
+    def firewall_reload(self) -> None:
+        """Rebuild hatoba's tables from the records, in one transaction."""
+        firewall.reload(self.core)
+
+    def firewall_state(self) -> FirewallState:
+        """What the tables hold (empty before bootstrap and after a reset)."""
+        return self.core.fw_state or FirewallState()
 
     # --- networks ---------------------------------------------------------------------------
 

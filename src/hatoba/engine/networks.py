@@ -8,7 +8,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from types import MappingProxyType
 
 from hatoba.drivers import bridge as bridge_driver
-from hatoba.engine import endpoints, resolver
+from hatoba.engine import endpoints, firewall, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, Forbidden, InvalidArgument, NotFound
@@ -103,6 +103,8 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
     with UndoStack() as undo:
         ensure_bridge(core, network)
         undo.push("bridge", lambda: core.kernel.delete_link(bridge))
+        firewall.bridge_ready(core, network)
+        firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
         core.commit(networks=[network])
         undo.commit()
     return network
@@ -134,7 +136,11 @@ def remove_network(core: Core, ref: str) -> Network:
         dataclasses.replace(c, networks=tuple(n for n in c.networks if n.network_id != network.id))
         for c in core.state.members(network.id)
     ]
-    core.commit(removed_networks=[network.id], containers=members)
+    with UndoStack() as undo:
+        others = {nid: n for nid, n in core.state.networks.items() if nid != network.id}
+        firewall.follow(core, undo, members, networks=others)
+        core.commit(removed_networks=[network.id], containers=members)
+        undo.commit()
     if network.bridge:
         core.kernel.delete_link(network.bridge)
     core.state.pending.pop(network.id, None)
@@ -217,6 +223,7 @@ def connect(
             endpoints=(*container.endpoints, endpoint),
             next_ifindex=slot + (1 if endpoint.ifname else 0),
         )
+        firewall.follow(core, undo, [updated])
         before = [n for n in current if n is not None]
         resolver.follow(core, undo, updated, [*before, network], before)
         core.commit(containers=[updated])
@@ -239,12 +246,15 @@ def disconnect(core: Core, network_ref: str, container_ref: str, force: bool = F
         networks=tuple(n for n in container.networks if n.network_id != network.id),
         endpoints=tuple(e for e in container.endpoints if e.network_id != network.id),
     )
-    if endpoint is not None:
-        endpoints.detach(core, container, endpoint)
+    gone = firewall.ports_of(core, container)
     joined = [core.state.networks.get(n.network_id) for n in container.networks]
     before = [n for n in joined if n is not None]
     with UndoStack() as undo:
+        firewall.follow(core, undo, [updated])
+        if endpoint is not None:
+            endpoints.detach(core, container, endpoint)
         resolver.follow(core, undo, updated, [n for n in before if n.id != network.id], before)
         core.commit(containers=[updated])
         undo.commit()
+    firewall.forget_flows(core, [p for p in gone if p not in firewall.ports_of(core, updated)])
     return updated

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hatoba.dns import DnsRecord, Upstream
+from hatoba.firewall import FirewallState, FwPort
 from hatoba.model.container import Container
 from hatoba.model.host import AttachRequest, HostFacts, OwnedLink
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
 from hatoba.model.network import Network
+from hatoba.model.ports import PortMapping
 
 
 class NetKernel(Protocol):
@@ -72,3 +74,28 @@ class Resolver(Protocol):
         self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
     ) -> None: ...
     def detach(self, container_id: str) -> None: ...
+
+
+class Firewall(Protocol):
+    """hatoba's nftables tables in the host namespace; each call is one transaction."""
+
+    def sync(self, state: FirewallState) -> None: ...
+    def apply(self, old: FirewallState, new: FirewallState) -> None: ...
+    def remove(self) -> None: ...
+    # per-bridge kernel settings the rules rely on, after the bridge was (re)created
+    def bridge_ready(self, bridge: str) -> None: ...
+    def clear_udp_conntrack(self, ports: Sequence[FwPort]) -> None: ...
+
+
+class PortReserver(Protocol):
+    """Host ports held for published mappings (all or nothing, with Docker's error texts)."""
+
+    def reserve(
+        self,
+        container_id: str,
+        mappings: Sequence[PortMapping],
+        *,
+        endpoint: str = "",
+        endpoint_id: str = "",
+    ) -> tuple[PortMapping, ...]: ...
+    def release(self, container_id: str, mappings: Sequence[PortMapping] | None = None) -> None: ...

@@ -74,8 +74,10 @@ def _delete(core: Core, name: str) -> None:
 
 
 def reset(core: Core) -> None:
-    """Remove every container, network, link and namespace hatoba made (best effort, all of it)."""
+    """Remove every container, network, link, namespace and table hatoba made (best effort,
+    all of it)."""
     errors: list[HatobaError] = []
+    core.fw_state = None  # the tables go whole at the end, not element by element
     for container in list(core.state.containers.values()):
         try:
             if container.state.running:
@@ -98,5 +100,10 @@ def reset(core: Core) -> None:
     for link in core.kernel.owned_links():
         _delete(core, link.name)
     core.state.pending.clear()
+    if core.firewall is not None:
+        try:
+            core.firewall.remove()
+        except HatobaError as exc:
+            errors.append(exc)
     if errors:
         raise errors[0]

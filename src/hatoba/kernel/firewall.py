@@ -58,6 +58,9 @@ class NftFirewall:
         document = plan.delta(old, new)
         with self._lock:
             self._forwarding(new)
+            if not document["nftables"]:  # nothing of ours changed (a stopped container's)
+                self._applied = new
+                return
             try:
                 self._commit(document)
             except KernelError as exc:

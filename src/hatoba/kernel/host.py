@@ -144,6 +144,7 @@ class HostKernel:
                         request.mtu,
                     ),
                     nl.link_alias(request.host_ifname, OWNER_PREFIX + request.owner),
+                    nl.hairpin(request.host_ifname),
                 ],
                 f"create veth pair {request.host_ifname}",
             )

@@ -268,6 +268,14 @@ def link_alias(name: str, alias: str) -> Any:
     return _newlink(attrs=[("IFLA_IFNAME", name), ("IFLA_IFALIAS", alias)])
 
 
+def hairpin(name: str) -> Any:
+    """Let frames that came in by this bridge port go out by it again: a container reaching
+    itself through its own published port (the DNAT turns its packet back to its own port)."""
+    slave = {"attrs": [("IFLA_BRPORT_MODE", 1)]}
+    info = {"attrs": [("IFLA_INFO_SLAVE_KIND", "bridge"), ("IFLA_INFO_SLAVE_DATA", slave)]}
+    return _newlink(attrs=[("IFLA_IFNAME", name), ("IFLA_LINKINFO", info)])
+
+
 def link_up(index: int = 0, name: str | None = None) -> Any:
     msg = _newlink(index, [("IFLA_IFNAME", name)] if name else [])
     msg["flags"] = IFF_UP

@@ -197,3 +197,18 @@ def mappings_from_api(
         if not wanted[port, proto] and publish_all:
             out.append(PortMapping(port, proto))
     return tuple(out)
+
+
+def with_publish_all(
+    ports: Sequence[PortMapping], exposed: Iterable[str], publish_all: bool
+) -> tuple[PortMapping, ...]:
+    """What a start publishes: `ports`, plus a random host port for every exposed port
+    without a binding when `publish_all` (`-P`; the image's EXPOSE counts, so it is decided
+    at start as Docker does, not when the request is parsed)."""
+    if not publish_all:
+        return tuple(ports)
+    from hatoba.model.ports import PortMapping
+
+    bound = {(m.container_port, m.protocol) for m in ports}
+    extra = dict.fromkeys(PortMapping(*key) for key in map(_port_key, exposed) if key not in bound)
+    return tuple(sorted([*ports, *extra], key=lambda m: (m.container_port, m.protocol)))

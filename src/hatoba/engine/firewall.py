@@ -1,0 +1,156 @@
+"""The firewall as the use cases see it: the tables follow every change, one transaction each.
+
+Each operation derives the state its change leaves (before committing it), moves the tables
+there in one transaction and registers the way back on its undo stack, so a failure later in
+the operation leaves the tables as they were. Host ports are held from start to exit, as in
+Docker: a stopped container publishes nothing and holds nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+
+from hatoba.engine.core import Core
+from hatoba.engine.undo import UndoStack
+from hatoba.errors import HatobaError
+from hatoba.firewall import internal_publish_error
+from hatoba.firewall.derive import container_items, derive, fw_network, publishes_on
+from hatoba.firewall.model import FwNetwork, FwPort
+from hatoba.model.container import Container, ContainerConfig, Endpoint
+from hatoba.model.network import BRIDGE, Network
+from hatoba.model.ports import PortMapping
+from hatoba.model.portspec import with_publish_all
+
+log = logging.getLogger("hatoba.engine")
+
+
+def wanted_ports(config: ContainerConfig, networks: Sequence[Network]) -> tuple[PortMapping, ...]:
+    """The mappings a container on `networks` asks to publish; refused when its only bridge
+    networks are internal (Docker publishes nothing there without a word)."""
+    wanted = with_publish_all(config.ports, config.exposed_ports, config.publish_all)
+    if wanted and publishes_on(networks) is None:
+        internal = next((n for n in networks if n.driver == BRIDGE and n.internal), None)
+        if internal is not None:
+            raise internal_publish_error(internal.name)
+    return wanted
+
+
+def reserve(
+    core: Core,
+    undo: UndoStack,
+    container: Container,
+    mappings: Sequence[PortMapping],
+    endpoints: Sequence[Endpoint],
+    networks: Sequence[Network],
+) -> tuple[PortMapping, ...]:
+    """Hold the host ports of `mappings`; returns them with the ports chosen."""
+    reserver = core.port_reserver
+    target = publishes_on(networks)
+    if not mappings or reserver is None or target is None:
+        return ()
+    endpoint = next(e for e in endpoints if e.network_id == target.id)
+    held = reserver.reserve(
+        container.id, mappings, endpoint=container.name, endpoint_id=endpoint.endpoint_id
+    )
+    undo.push("ports", lambda: reserver.release(container.id))
+    return held
+
+
+def follow(
+    core: Core,
+    undo: UndoStack | None,
+    containers: Iterable[Container] = (),
+    networks: Mapping[str, Network] | None = None,
+) -> None:
+    """Move the tables to the state these changes make (containers as they will be, all
+    networks when given); with `undo`, a failure later in the operation moves them back."""
+    fw, old = core.firewall, core.fw_state
+    if fw is None or old is None:
+        return
+    after = core.state.containers
+    changed = {c.id: c for c in containers}
+    if changed:
+        after = {**after, **changed}
+    new = derive(core.state.networks if networks is None else networks, after.values(), old)
+    fw.apply(old, new)
+    core.fw_state = new
+    if undo is None:
+        return
+
+    def back() -> None:
+        fw.apply(new, old)
+        core.fw_state = old
+
+    undo.push("firewall", back)
+
+
+def leave(core: Core, container: Container) -> None:
+    """The container stops: its endpoints and ports go, its host ports are given back and its
+    UDP flows forgotten. Best effort: an exit is recorded whatever the kernel says."""
+    gone = ports_of(core, container)
+    try:
+        follow(core, None, [_stopped(container)])
+    except HatobaError as exc:
+        log.warning("firewall: removing %s failed: %s", container.name, exc)
+    if core.port_reserver is not None:
+        core.port_reserver.release(container.id)
+    forget_flows(core, gone)
+
+
+def _stopped(container: Container) -> Container:
+    return dataclasses.replace(container, endpoints=(), published=())
+
+
+def ports_of(core: Core, container: Container) -> tuple[FwPort, ...]:
+    return container_items(container, _fw_networks(core.state.networks.values()))[1]
+
+
+def forget_flows(core: Core, ports: Sequence[FwPort]) -> None:
+    """UDP flows keep their conntrack entry, and so their old destination, while the client
+    keeps sending: drop the entries of mappings that went."""
+    if core.firewall is None or not any(p.protocol == "udp" for p in ports):
+        return
+    try:
+        core.firewall.clear_udp_conntrack(ports)
+    except HatobaError as exc:
+        log.warning("firewall: clearing UDP flows failed: %s", exc)
+
+
+def bridge_ready(core: Core, network: Network) -> None:
+    if core.firewall is not None and network.bridge and network.driver == BRIDGE:
+        core.firewall.bridge_ready(network.bridge)
+
+
+def restore(core: Core, running: Iterable[str]) -> None:
+    """At start-up: hold the host ports of running containers again and make the tables
+    match the records exactly (whatever a crash left there)."""
+    fw = core.firewall
+    if fw is None:
+        return
+    for network in core.state.networks.values():
+        bridge_ready(core, network)
+    reserver = core.port_reserver
+    for cid in running:
+        container = core.state.containers[cid]
+        if reserver is None or not container.published:
+            continue
+        try:
+            reserver.reserve(cid, container.published)
+        except HatobaError as exc:
+            log.warning("ports of container %s not held again: %s", container.name, exc)
+    reload(core)
+
+
+def reload(core: Core) -> None:
+    """Rebuild the tables from the records, in one transaction."""
+    if core.firewall is None:
+        return
+    state = derive(core.state.networks, core.state.containers.values(), core.fw_state)
+    core.firewall.sync(state)
+    core.fw_state = state
+
+
+def _fw_networks(networks: Iterable[Network]) -> dict[str, FwNetwork]:
+    return {n.id: fw for n in networks if (fw := fw_network(n)) is not None}

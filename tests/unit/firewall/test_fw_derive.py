@@ -1,0 +1,118 @@
+"""derive(): the engine's records → FirewallState, reusing what did not change."""
+
+from __future__ import annotations
+
+import dataclasses
+from ipaddress import IPv4Address, IPv4Network
+from types import MappingProxyType
+
+from hatoba.firewall import FwNetwork, delta
+from hatoba.firewall.derive import derive, fw_network
+from hatoba.model.container import RUNNING, Container, ContainerConfig, Endpoint, RunState
+from hatoba.model.network import OPT_ICC, OPT_MASQUERADE, IpamPool, Network
+from hatoba.model.ports import PortMapping
+from hatoba.model.portspec import with_publish_all
+
+
+def bridge(name: str, third: int, *, internal: bool = False, **options: str) -> Network:
+    subnet = IPv4Network(f"172.{third}.0.0/16")
+    return Network(
+        id=name * 8,
+        name=name,
+        driver="bridge",
+        created="",
+        ipam=(IpamPool(subnet, subnet.network_address + 1),),
+        bridge=f"br-{name}",
+        internal=internal,
+        options=MappingProxyType(options),
+    )
+
+
+HOST = Network("h" * 64, "host", "host", "", predefined=True)
+WEB, SECRET = bridge("web", 18), bridge("secret", 19, internal=True)
+NETWORKS = {n.id: n for n in (HOST, WEB, SECRET)}
+
+
+def container(name: str, *nets: tuple[Network, int], ports: tuple[int, ...] = ()) -> Container:
+    eps = []
+    for i, (net, host) in enumerate(nets):
+        assert net.pool is not None
+        ip = net.pool.subnet.network_address + host
+        veth = f"veth{name}{i}"
+        eps.append(Endpoint(net.id, f"ep-{name}-{i}", f"eth{i}", veth, ip, 16, f"mac-{ip}", None))
+    return Container(
+        id=f"{name}-id",
+        name=name,
+        created="",
+        config=ContainerConfig(image="hostfs"),
+        state=RunState(status=RUNNING),
+        endpoints=tuple(eps),
+        published=tuple(PortMapping(80, "tcp", None, p) for p in ports),
+    )
+
+
+def test_bridge_networks_with_their_options_and_nothing_else() -> None:
+    quiet = bridge("quiet", 20, **{OPT_ICC: "false", OPT_MASQUERADE: "false"})
+    assert fw_network(HOST) is None
+    assert fw_network(quiet) == FwNetwork(
+        quiet.id,
+        "quiet",
+        "br-quiet",
+        IPv4Network("172.20.0.0/16"),
+        IPv4Address("172.20.0.1"),
+        icc=False,
+        masquerade=False,
+    )
+    state = derive({**NETWORKS, quiet.id: quiet}, [])
+    assert [n.name for n in state.networks] == ["web", "secret", "quiet"]
+
+
+def test_ports_go_to_the_first_endpoint_with_a_way_out() -> None:
+    c = container("c", (SECRET, 2), (WEB, 3), ports=(8000, 8001))
+    state = derive(NETWORKS, [c])
+    assert [e.host_ifname for e in state.endpoints] == ["vethc0", "vethc1"]
+    assert [(p.network_id, str(p.container_ip), p.host_port) for p in state.ports] == [
+        (WEB.id, "172.18.0.3", 8000),
+        (WEB.id, "172.18.0.3", 8001),
+    ]
+    # only internal networks: the ports have nowhere to go
+    assert derive(NETWORKS, [container("i", (SECRET, 3), ports=(8000,))]).ports == ()
+    # stopped (no endpoints): nothing at all
+    assert derive(NETWORKS, [dataclasses.replace(c, endpoints=())]).endpoints == ()
+
+
+def test_unchanged_containers_give_back_the_very_same_values() -> None:
+    many = [container(f"c{i}", (WEB, i + 2), ports=(10000 + i,)) for i in range(50)]
+    first = derive(NETWORKS, many)
+    new = container("new", (WEB, 100), ports=(9000,))
+    second = derive(NETWORKS, [*many, new], first)
+    assert all(a is b for a, b in zip(first.endpoints, second.endpoints, strict=False))
+    assert all(a is b for a, b in zip(first.ports, second.ports, strict=False))
+    assert second.ports[-1].host_port == 9000
+    # the delta between them is the new container's elements alone
+    commands = delta(first, second)["nftables"]
+    assert all(list(c) == ["add"] for c in commands)
+    assert sorted(c["add"]["element"]["name"] for c in commands) == [
+        "dnat_any_addr",
+        "dnat_any_port",
+        "own_port",
+        "port_ips",
+        "port_macs",
+        "ports",
+        "published",
+    ]
+    # a changed container is made again; the others still reused
+    moved = dataclasses.replace(many[3], published=(PortMapping(80, "tcp", None, 7000),))
+    third = derive(NETWORKS, [*many[:3], moved, *many[4:], new], second)
+    assert third.ports[3].host_port == 7000 and third.ports[4] is second.ports[4]
+
+
+def test_publish_all_adds_every_exposed_port_without_a_binding() -> None:
+    bound = (PortMapping(80, "tcp", None, 8080),)
+    exposed = ("53/udp", "80/tcp", "443")
+    assert with_publish_all(bound, exposed, False) == bound
+    assert with_publish_all(bound, exposed, True) == (
+        PortMapping(53, "udp"),
+        PortMapping(80, "tcp", None, 8080),
+        PortMapping(443, "tcp"),
+    )
