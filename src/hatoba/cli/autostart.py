@@ -15,6 +15,9 @@ from hatoba.cli.client import Conn
 from hatoba.cli.errors import Unreachable
 
 TIMEOUT = 15.0
+# a service that lost the start-up race exits at once; the winner may not have written its
+# pid file yet: how long to look for it before concluding that no service is coming
+_GRACE = 1.0
 _POLL = 0.01
 _LOG_LINES = 20
 
@@ -24,15 +27,17 @@ def start_service(root: str, run_root: str, socket_path: str) -> None:
     log_path = os.path.join(run_root, "service.log")
     log_start = _size(log_path)
     # a service that is still starting up (another command started it) is waited for
-    child = None if running_service(run_root) else _spawn(root, run_root, log_path)
+    child = None if running_service(run_root) else _spawn(service_argv(root, run_root), log_path)
     deadline = time.monotonic() + TIMEOUT
+    gone_since = None
     while not ping(socket_path):
+        now = time.monotonic()
         if child is not None and _exited(child):
             child = None
-            # it lost the race to a service another command started: wait for that one
-            if running_service(run_root) is None:
-                break
-        if time.monotonic() > deadline:
+            gone_since = now
+        if gone_since is not None and now > gone_since + _GRACE and not running_service(run_root):
+            break  # ours died, and not because one another command started won the race
+        if now > deadline:
             break
         time.sleep(_POLL)
     else:
@@ -65,8 +70,8 @@ def running_service(run_root: str) -> int | None:
         return None
 
 
-def _spawn(root: str, run_root: str, log_path: str) -> int:
-    argv = [
+def service_argv(root: str, run_root: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "hatoba",
@@ -76,6 +81,9 @@ def _spawn(root: str, run_root: str, log_path: str) -> int:
         os.path.abspath(run_root),
         "service",
     ]
+
+
+def _spawn(argv: list[str], log_path: str) -> int:
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     pid = os.fork()
@@ -88,7 +96,7 @@ def _spawn(root: str, run_root: str, log_path: str) -> int:
             os.dup2(log, 2)
             # descriptors our own caller let us inherit (a test's pipes) must not stay open
             os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-            os.execv(sys.executable, argv)
+            os.execv(argv[0], argv)
         finally:
             os._exit(127)
     os.close(log)

@@ -22,7 +22,6 @@ Exit statuses are those of docker 20.10's CLI:
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -144,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc.message, exc.code)
     except HatobaError as exc:
         return _fail(f"Error response from daemon: {exc.message}", 1)
-    except SystemExit as exc:  # argparse after --help
+    except SystemExit as exc:  # after --help
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         return 130
@@ -227,7 +226,9 @@ def _dispatch(ctx: Context, args: list[str]) -> int:
     else:
         raise CliError(f"hatoba: '{verb}' is not a hatoba command.\nSee 'hatoba --help'")
     module, function = target.split(":")
-    handler: Handler = getattr(importlib.import_module(f"hatoba.cli.{module}"), function)
+    name = f"hatoba.cli.{module}"
+    __import__(name)  # importlib would load `warnings` too: start-up time
+    handler: Handler = getattr(sys.modules[name], function)
     return handler(ctx, rest)
 
 

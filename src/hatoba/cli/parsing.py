@@ -1,74 +1,212 @@
-"""argparse made to behave like docker's CLI: its help layout, its error texts and statuses.
+"""Command-line flags the way docker's CLI (cobra and pflag) reads them, with its error texts
+and exit statuses, and its help layout.
 
-Docker's flag errors exit 125 (`unknown flag: --x`), wrong argument counts exit 1 with the
-usage line. `run` and `exec` stop reading options at the first positional argument, so the
-command after the image keeps its own flags (`hatoba run alpine ping -c 1 x`).
+`-itd` is three flags; `-p8000:80`, `-p=8000:80`, `-p 8000:80`, `--publish=8000:80` and
+`--publish 8000:80` all give -p a value; `--` ends the flags. A flag error (`unknown flag:
+--x`) exits 125, a wrong number of arguments 1 with the usage line. `run` and `exec` stop
+reading flags at the first positional argument, so the command after the image keeps its own
+(`hatoba run alpine ping -c 1 x`).
+
+Not argparse: it costs ~3 ms of start-up (with the gettext, locale and shutil it loads), more
+than the rest of a command's own work, and its error texts are not docker's.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from types import SimpleNamespace as Values
 
 from hatoba.cli.errors import CliError, UsageError
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from collections.abc import Callable
+
+__all__ = ["Parser", "Values"]
+
+# strconv.ParseBool, for `--flag=false`
+_BOOLS = dict.fromkeys(("1", "t", "T", "true", "TRUE", "True"), True) | dict.fromkeys(
+    ("0", "f", "F", "false", "FALSE", "False"), False
+)
 
 
-class Parser(argparse.ArgumentParser):
+class _Help(Exception):
+    """-h/--help was given."""
+
+
+class _Flag:
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        help: str,
+        *,
+        convert: Callable[[str], object] | None,
+        default: object,
+        repeated: bool = False,
+        metavar: str = "",
+    ) -> None:
+        self.names = names
+        longs = [n for n in names if n.startswith("--")]
+        self.dest = (longs[0] if longs else names[0]).lstrip("-").replace("-", "_")
+        self.help = help
+        # None for a boolean flag; else how to turn the text into the value
+        self.convert = convert
+        self.default = default
+        self.repeated = repeated
+        self.metavar = metavar
+
+    @property
+    def title(self) -> str:
+        """pflag's name of the flag in errors: `-t, --time` or `--dns`."""
+        return ", ".join(self.names)
+
+
+class Parser:
     def __init__(self, prog: str, args: str, description: str, *, short_help: bool = True) -> None:
-        super().__init__(
-            prog=prog,
-            usage=f"{prog} {args}".rstrip(),
-            description=description,
-            add_help=False,
-            allow_abbrev=False,
-        )
-        # options that take a value, to find where the options end (see split_options)
-        self.value_options: set[str] = set()
-        # what is being parsed, for error texts
-        self.parsing: list[str] = []
-        flags = ("-h", "--help") if short_help else ("--help",)
-        self.add_argument(*flags, action="help", help="Print usage")
+        self.prog = prog
+        self.usage = f"{prog} {args}".rstrip()
+        self.description = description
+        self._flags: list[_Flag] = []
+        self._by_name: dict[str, _Flag] = {}
+        help_names = ("-h", "--help") if short_help else ("--help",)
+        self._add(_Flag(help_names, "Print usage", convert=None, default=False))
 
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        action = super().add_argument(*args, **kwargs)
-        if action.nargs != 0:
-            self.value_options.update(action.option_strings)
-        return action
+    def _add(self, flag: _Flag) -> None:
+        self._flags.append(flag)
+        for name in flag.names:
+            self._by_name[name] = flag
 
     def flag(self, *names: str, help: str) -> None:
-        self.add_argument(*names, action="store_true", help=help)
+        self._add(_Flag(names, help, convert=None, default=False))
 
-    def option(self, *names: str, help: str, metavar: str = "string", **kw: Any) -> None:
-        self.add_argument(*names, metavar=metavar, help=help, **kw)
+    def option(
+        self,
+        *names: str,
+        help: str,
+        metavar: str = "string",
+        default: object = None,
+        type: Callable[[str], object] = str,
+    ) -> None:
+        self._add(_Flag(names, help, convert=type, default=default, metavar=metavar))
 
     def repeated(self, *names: str, help: str, metavar: str = "list") -> None:
-        self.add_argument(*names, action="append", default=[], metavar=metavar, help=help)
+        self._add(_Flag(names, help, convert=str, default=None, repeated=True, metavar=metavar))
+
+    def parse(self, args: list[str]) -> Values:
+        """Flags anywhere, the other arguments in `.args`."""
+        return self._parse(args, interspersed=True)
+
+    def parse_until_positional(self, args: list[str]) -> Values:
+        """Flags up to the first positional argument; it and everything after it in `.args`."""
+        return self._parse(args, interspersed=False)
+
+    def _parse(self, args: list[str], *, interspersed: bool) -> Values:
+        values: dict[str, object] = {f.dest: [] if f.repeated else f.default for f in self._flags}
+        positionals: list[str] = []
+        i = 0
+        try:
+            while i < len(args):
+                arg = args[i]
+                i += 1
+                if arg == "--":
+                    positionals.extend(args[i:])
+                    break
+                if arg.startswith("--"):
+                    i = self._long(arg, args, i, values)
+                elif arg.startswith("-") and arg != "-":
+                    i = self._shorts(arg, args, i, values)
+                elif interspersed:
+                    positionals.append(arg)
+                else:
+                    positionals.extend(args[i - 1 :])
+                    break
+        except _Help:
+            sys.stdout.write(self.format_help())
+            raise SystemExit(0) from None
+        return Values(**values, args=positionals)
+
+    def _long(self, arg: str, args: list[str], i: int, values: dict[str, object]) -> int:
+        name, eq, value = arg.partition("=")
+        flag = self._by_name.get(name)
+        if flag is None:
+            raise UsageError(f"unknown flag: {name}", self.prog)
+        if flag.convert is None:
+            self._set(flag, value if eq else "true", values)
+            return i
+        if not eq:
+            if i == len(args):
+                raise UsageError(f"flag needs an argument: {name}", self.prog)
+            value = args[i]
+            i += 1
+        self._set(flag, value, values)
+        return i
+
+    def _shorts(self, arg: str, args: list[str], i: int, values: dict[str, object]) -> int:
+        j = 1
+        while j < len(arg):
+            letter = arg[j]
+            flag = self._by_name.get("-" + letter)
+            if flag is None:
+                raise UsageError(f"unknown shorthand flag: '{letter}' in {arg}", self.prog)
+            rest = arg[j + 1 :]
+            if flag.convert is None:
+                if rest.startswith("="):
+                    self._set(flag, rest[1:], values)
+                    return i
+                self._set(flag, "true", values)
+                j += 1
+                continue
+            value = rest[1:] if rest.startswith("=") else rest
+            if not rest:
+                if i == len(args):
+                    raise UsageError(f"flag needs an argument: '{letter}' in -{letter}", self.prog)
+                value = args[i]
+                i += 1
+            self._set(flag, value, values)
+            return i
+        return i
+
+    def _set(self, flag: _Flag, text: str, values: dict[str, object]) -> None:
+        if flag.convert is None:
+            if text not in _BOOLS:
+                raise self._invalid(
+                    flag, text, f'strconv.ParseBool: parsing "{text}": invalid syntax'
+                )
+            if flag.dest == "help":
+                raise _Help
+            values[flag.dest] = _BOOLS[text]
+            return
+        try:
+            value = flag.convert(text)
+        except ValueError:
+            raise self._invalid(
+                flag, text, f'strconv.ParseInt: parsing "{text}": invalid syntax'
+            ) from None
+        if flag.repeated:
+            current = values[flag.dest]
+            assert isinstance(current, list)
+            current.append(value)
+        else:
+            values[flag.dest] = value
+
+    def _invalid(self, flag: _Flag, text: str, reason: str) -> UsageError:
+        return UsageError(f'invalid argument "{text}" for "{flag.title}" flag: {reason}', self.prog)
 
     def format_help(self) -> str:
         lines = [f"\nUsage:  {self.usage}\n", f"{self.description}\n"]
         rows = []
-        for action in self._actions:
-            if action.help == argparse.SUPPRESS:
-                continue
-            shorts = [o for o in action.option_strings if not o.startswith("--")]
-            longs = [o for o in action.option_strings if o.startswith("--")]
+        for flag in self._flags:
+            shorts = [n for n in flag.names if not n.startswith("--")]
+            longs = [n for n in flag.names if n.startswith("--")]
             names = ", ".join(shorts + longs) if shorts else "    " + ", ".join(longs)
-            if action.nargs != 0 and action.metavar:
-                names += f" {action.metavar}"
-            rows.append((names, action.help or ""))
-        if rows:
-            width = max(len(n) for n, _ in rows) + 3
-            lines.append("Options:")
-            lines.extend(f"  {n.ljust(width)}{h}".rstrip() for n, h in rows)
+            if flag.metavar:
+                names += f" {flag.metavar}"
+            rows.append((names, flag.help))
+        width = max(len(n) for n, _ in rows) + 3
+        lines.append("Options:")
+        lines.extend(f"  {n.ljust(width)}{h}".rstrip() for n, h in rows)
         return "\n".join(lines) + "\n"
-
-    def error(self, message: str) -> NoReturn:
-        raise _flag_error(self, message)
 
     def arguments_error(self, text: str) -> CliError:
         """Docker's wrong-argument-count error (status 1), with the usage line."""
@@ -94,81 +232,9 @@ class Parser(argparse.ArgumentParser):
             f"requires at least {minimum} and at most {maximum} {_arguments(maximum)}"
         )
 
-    def parse(self, args: list[str]) -> argparse.Namespace:
-        """Options anywhere, positionals in `.args`."""
-        self.parsing = args
-        ns, rest = self.parse_known_args(args)
-        unknown = [a for a in rest if a.startswith("-") and a != "-"]
-        if unknown:
-            self.error(f"unrecognized arguments: {unknown[0]}")
-        ns.args = rest
-        return ns
-
-    def parse_until_positional(self, args: list[str]) -> argparse.Namespace:
-        """Options up to the first positional; it and everything after it in `.args`."""
-        options, positionals = split_options(self.value_options, args)
-        self.parsing = options
-        ns = self.parse_args(options)
-        ns.args = positionals
-        return ns
-
-
-def split_options(value_options: set[str], args: list[str]) -> tuple[list[str], list[str]]:
-    """Split at the first argument that is neither an option nor an option's value."""
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            return args[:i], args[i + 1 :]
-        if arg.startswith("--"):
-            if "=" not in arg and arg in value_options:
-                i += 1
-        elif arg.startswith("-") and arg != "-":
-            # a cluster like -itd or -p8000:80: a value-taking letter ends it
-            for j in range(1, len(arg)):
-                if "-" + arg[j] in value_options:
-                    if j == len(arg) - 1:
-                        i += 1
-                    break
-        else:
-            return args[:i], args[i:]
-        i += 1
-    return args, []
-
 
 def _arguments(n: int) -> str:
     return "argument" if n == 1 else "arguments"
-
-
-def _flag_error(parser: Parser, message: str) -> CliError:
-    head, _, detail = message.partition(": ")
-    if head == "unrecognized arguments":
-        token = detail.split()[0]
-        if not token.startswith("-"):
-            return parser.arguments_error("accepts no arguments")
-        if token.startswith("--"):
-            return UsageError(f"unknown flag: {token.split('=')[0]}", parser.prog)
-        return UsageError(f"unknown shorthand flag: '{token[1]}' in {token}", parser.prog)
-    if head.startswith("argument "):
-        names = head[len("argument ") :].split("/")
-        if detail == "expected one argument":
-            return UsageError(f"flag needs an argument: {names[-1]}", parser.prog)
-        if detail.startswith("invalid int value: "):
-            value = detail[len("invalid int value: ") :].strip("'")
-            return UsageError(
-                f'invalid argument "{value}" for "{", ".join(names)}" flag: '
-                f'strconv.ParseInt: parsing "{value}": invalid syntax',
-                parser.prog,
-            )
-        if detail.startswith("ignored explicit argument "):
-            rest = detail[len("ignored explicit argument ") :].strip("'")
-            for short in names:
-                if short + rest in parser.parsing and not short.startswith("--"):
-                    return UsageError(
-                        f"unknown shorthand flag: '{rest[0]}' in {short}{rest}", parser.prog
-                    )
-            return UsageError(f"flag {names[-1]} does not take a value", parser.prog)
-    return UsageError(message, parser.prog)
 
 
 def key_values(values: list[str]) -> dict[str, str]:

@@ -13,15 +13,13 @@ from __future__ import annotations
 import os
 import sys
 
-from hatoba.cli.attach import session
 from hatoba.cli.errors import CliError, Reported
-from hatoba.cli.parsing import Parser
+from hatoba.cli.parsing import Parser, Values
 from hatoba.cli.runconfig import add_flags, create_body
 from hatoba.errors import HatobaError, NotFound
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    import argparse
     from typing import Any
 
     from hatoba.cli.client import Call
@@ -34,7 +32,7 @@ def _parser(ctx: Context, description: str) -> Parser:
     return p
 
 
-def _parse(p: Parser, args: list[str]) -> argparse.Namespace:
+def _parse(p: Parser, args: list[str]) -> Values:
     ns = p.parse_until_positional(args)
     p.expect(ns.args, 1)
     return ns
@@ -94,7 +92,10 @@ def with_tag(image: str) -> str:
     return image + ":latest"
 
 
-def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
+def _run_attached(ctx: Context, cid: str, ns: Values) -> int:
+    # not needed by `run -d`, the command whose start-up matters most
+    from hatoba.cli.attach import session
+
     client = ctx.client
     path = f"/containers/{cid}"
     try:

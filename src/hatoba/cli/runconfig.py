@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 
 from hatoba.cli.errors import Reported, UsageError
-from hatoba.cli.parsing import Parser, key_values
+from hatoba.cli.parsing import Parser, Values, key_values
 from hatoba.errors import InvalidArgument
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    import argparse
     from typing import Any
 
 # network modes that are not user-defined networks (docker's NetworkMode.IsUserDefined)
@@ -62,9 +61,7 @@ def add_flags(p: Parser) -> None:
     )
 
 
-def create_body(
-    ns: argparse.Namespace, prog: str, *, detach: bool, stdin_once: bool
-) -> dict[str, Any]:
+def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dict[str, Any]:
     """The JSON docker sends for these flags. `detach` is `run -d`; `stdin_once` is set by an
     attached `run`: the container's stdin closes when the client's ends."""
     image, command = ns.args[0], ns.args[1:]
@@ -119,7 +116,7 @@ def _entrypoint(value: str | None) -> list[str] | None:
     return None if value is None else [value]
 
 
-def _endpoints(ns: argparse.Namespace, prog: str) -> dict[str, Any]:
+def _endpoints(ns: Values, prog: str) -> dict[str, Any]:
     mode = ns.network
     user_defined = mode not in _PREDEFINED and not mode.startswith("container:")
     if ns.network_alias and not user_defined and mode != "default":

@@ -3,29 +3,46 @@ from __future__ import annotations
 import pytest
 
 from hatoba.cli.errors import CliError, UsageError
-from hatoba.cli.parsing import Parser, filters, key_values, split_options
+from hatoba.cli.parsing import Parser, filters, key_values
 
-VALUES = {"-e", "--env", "--net", "--network", "-p", "--name", "-w"}
+
+def _run_parser() -> Parser:
+    p = Parser("hatoba run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Run", short_help=False)
+    p.flag("-d", "--detach", help="detach")
+    p.flag("-i", "--interactive", help="stdin")
+    p.flag("-t", "--tty", help="tty")
+    p.repeated("-e", "--env", help="env")
+    p.repeated("-p", "--publish", help="ports")
+    p.option("--network", "--net", help="network", default="default")
+    return p
 
 
 @pytest.mark.parametrize(
-    ("args", "options", "rest"),
+    ("args", "values", "rest"),
     [
-        (["-itd", "alpine"], ["-itd"], ["alpine"]),
-        (["--net", "x", "alpine", "sh"], ["--net", "x"], ["alpine", "sh"]),
-        (["--net=x", "alpine"], ["--net=x"], ["alpine"]),
-        (["-p8000:80", "httpd"], ["-p8000:80"], ["httpd"]),
-        (["-ip", "8000:80", "httpd"], ["-ip", "8000:80"], ["httpd"]),
-        (["-e", "A=1", "alpine", "env", "-e", "x"], ["-e", "A=1"], ["alpine", "env", "-e", "x"]),
-        (["alpine", "ping", "-c", "1", "x"], [], ["alpine", "ping", "-c", "1", "x"]),
-        (["-d", "--", "-weird-image"], ["-d"], ["-weird-image"]),
-        (["-d"], ["-d"], []),
+        (["-itd", "alpine"], {"interactive": True, "tty": True, "detach": True}, ["alpine"]),
+        (["--net", "x", "alpine", "sh"], {"network": "x"}, ["alpine", "sh"]),
+        (["--net=x", "alpine"], {"network": "x"}, ["alpine"]),
+        (["-p8000:80", "httpd"], {"publish": ["8000:80"]}, ["httpd"]),
+        (["-p=8000:80", "httpd"], {"publish": ["8000:80"]}, ["httpd"]),
+        (["-ip", "8000:80", "httpd"], {"interactive": True, "publish": ["8000:80"]}, ["httpd"]),
+        (["-d=false", "alpine"], {"detach": False}, ["alpine"]),
+        (["--tty=true", "alpine"], {"tty": True}, ["alpine"]),
+        (["-e", "A=1", "alpine", "env", "-e", "x"], {"env": ["A=1"]}, ["alpine", "env", "-e", "x"]),
+        (["alpine", "ping", "-c", "1", "x"], {}, ["alpine", "ping", "-c", "1", "x"]),
+        (["-d", "--", "-weird-image"], {"detach": True}, ["-weird-image"]),
+        (["-e", "-starts-with-a-dash", "x"], {"env": ["-starts-with-a-dash"]}, ["x"]),
+        (["-d"], {"detach": True}, []),
     ],
 )
-def test_options_end_at_the_first_positional(
-    args: list[str], options: list[str], rest: list[str]
+def test_flags_end_at_the_first_positional(
+    args: list[str], values: dict[str, object], rest: list[str]
 ) -> None:
-    assert split_options(VALUES, args) == (options, rest)
+    ns = _run_parser().parse_until_positional(args)
+    defaults = {"detach": False, "interactive": False, "tty": False, "env": [], "publish": []}
+    for name, value in {**defaults, "network": "default", **values}.items():
+        assert getattr(ns, name) == value
+    assert ns.args == rest
 
 
 def _parser() -> Parser:
@@ -42,12 +59,16 @@ def _parser() -> Parser:
         (["--foo"], "unknown flag: --foo"),
         (["--foo=1"], "unknown flag: --foo"),
         (["-qz"], "unknown shorthand flag: 'z' in -qz"),
-        (["-t"], "flag needs an argument: --time"),
+        (["-t"], "flag needs an argument: 't' in -t"),
+        (["--time"], "flag needs an argument: --time"),
         (
             ["-t", "x"],
             'invalid argument "x" for "-t, --time" flag: strconv.ParseInt: parsing "x": invalid syntax',  # noqa: E501
         ),
-        (["--quiet=yes"], "flag --quiet does not take a value"),
+        (
+            ["--quiet=yes"],
+            'invalid argument "yes" for "-q, --quiet" flag: strconv.ParseBool: parsing "yes": invalid syntax',  # noqa: E501
+        ),
     ],
 )
 def test_flag_errors_are_dockers_with_status_125(args: list[str], message: str) -> None:
@@ -57,11 +78,20 @@ def test_flag_errors_are_dockers_with_status_125(args: list[str], message: str) 
     assert info.value.code == 125
 
 
-def test_combined_short_flags_and_repeats() -> None:
-    ns = _parser().parse(["-q", "-f", "name=a", "--filter=driver=bridge", "x"])
-    assert ns.quiet
+def test_flags_and_arguments_interspersed() -> None:
+    ns = _parser().parse(["a", "-qt", "5", "-f", "name=a", "b", "--filter=driver=bridge", "-"])
+    assert (ns.quiet, ns.time) == (True, 5)
     assert ns.filter == ["name=a", "driver=bridge"]
-    assert ns.args == ["x"]
+    assert ns.args == ["a", "b", "-"]
+    ns = _parser().parse([])
+    assert (ns.quiet, ns.time, ns.filter, ns.args) == (False, None, [], [])
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        _parser().parse(["-h"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("\nUsage:  hatoba network ls [OPTIONS]\n")
 
 
 @pytest.mark.parametrize(
