@@ -90,6 +90,8 @@ def test_detached_container_lifecycle(sb: Sandbox) -> None:
     assert sb.hatoba("wait", "life").stdout in ("137\n", "143\n")
     assert sb.hatoba("ps", "-a", "--format", "{{.Status}}").stdout.startswith("Exited (")
     assert sb.hatoba("start", "life").stdout == "life\n"
+    assert sb.hatoba("restart", "-t", "0", "life").stdout == "life\n"
+    assert sb.hatoba("ps", "--format", "{{.Status}}").stdout.startswith("Up ")
     assert sb.hatoba("kill", "-s", "KILL", "life").stdout == "life\n"
     assert sb.hatoba("wait", "life").stdout == "137\n"
     assert sb.hatoba("rm", "life").stdout == "life\n"
@@ -106,9 +108,29 @@ def test_exec_in_a_stopped_container(sb: Sandbox) -> None:
     sb.hatoba("rm", "idle")
 
 
-def test_terminal_session_on_a_pty(sb: Sandbox) -> None:
+def test_run_terminal_session_on_a_pty(sb: Sandbox) -> None:
     """`run -it` in a terminal: raw mode (our terminal does not echo; the container's does),
     its size passed on, the command's exit status, and the terminal settings restored."""
+    code, out = _terminal_session(sb, b"stty size; ", "run", "-it", "--rm", "alpine", "sh")
+    assert code == 5
+    assert b"\r\n30 100\r\n42\r\n" in out
+    assert out.count(b"echo $((6 * 7))") == 1  # echoed by the container's terminal only
+
+
+def test_exec_terminal_session_on_a_pty(sb: Sandbox) -> None:
+    """The seed's `docker exec -it alpine-sample1 /bin/sh` (not its size: the service applies
+    an exec's resize only once its terminal exists, and the first comes before that)."""
+    sb.hatoba("run", "-itd", "--name", "term", "alpine:latest")
+    code, out = _terminal_session(sb, b"", "exec", "-it", "term", "/bin/sh")
+    assert code == 5
+    assert b"\r\n42\r\n" in out
+    assert out.count(b"echo $((6 * 7))") == 1
+    sb.hatoba("rm", "-f", "term")
+
+
+def _terminal_session(sb: Sandbox, first: bytes, *args: str) -> tuple[int, bytes]:
+    """Run hatoba on a 30x100 pty, type `first` and `echo $((6 * 7)); exit 5` into the shell
+    it reaches; (status, output). Checks that the pty's settings are back as they were."""
     import fcntl
     import struct
     import termios
@@ -117,7 +139,7 @@ def test_terminal_session_on_a_pty(sb: Sandbox) -> None:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     before = termios.tcgetattr(slave)
     proc = sb.popen(
-        [*sb.hatoba_argv, "run", "-it", "--rm", "alpine", "sh"],
+        [*sb.hatoba_argv, *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -125,9 +147,9 @@ def test_terminal_session_on_a_pty(sb: Sandbox) -> None:
     )
     try:
         out = _read_until(master, b"# ")
-        os.write(master, b"stty size; echo $((6 * 7)); exit 5\r")
+        os.write(master, first + b"echo $((6 * 7)); exit 5\r")
         out += _read_until(master, b"")
-        assert proc.wait(10) == 5
+        code = proc.wait(10)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
@@ -135,9 +157,32 @@ def test_terminal_session_on_a_pty(sb: Sandbox) -> None:
         after = termios.tcgetattr(slave)
         os.close(master)
         os.close(slave)
-    assert b"\r\n30 100\r\n42\r\n" in out
-    assert out.count(b"echo $((6 * 7))") == 1  # echoed by the container's terminal only
     assert after == before
+    return code, out
+
+
+def test_signals_are_forwarded_to_the_container(sb: Sandbox) -> None:
+    script = 'trap "echo got TERM; exit 7" TERM; echo ready; sleep 30 & wait'
+    proc = sb.popen(
+        [*sb.hatoba_argv, "run", "--rm", "alpine", "sh", "-c", script],
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 7
+    assert proc.stdout.read() == b"got TERM\n"
+
+
+def test_start_attached_and_logs_following(sb: Sandbox) -> None:
+    sb.hatoba("create", "--name", "later", "alpine", "sh", "-c", SETTLE + "echo hi; exit 2")
+    r = sb.hatoba("start", "-a", "later", check=False)
+    assert (r.returncode, r.stdout) == (2, "hi\n")
+    sb.hatoba("rm", "later")
+    sb.hatoba("run", "-d", "--name", "slow", "alpine", "sh", "-c", "echo a; sleep 0.5; echo b")
+    assert sb.hatoba("logs", "-f", "slow").stdout == "a\nb\n"
+    assert sb.hatoba("logs", "--tail", "1", "slow").stdout == "b\n"
+    sb.hatoba("rm", "slow")
 
 
 def _read_until(fd: int, marker: bytes, timeout: float = 10) -> bytes:
