@@ -120,11 +120,17 @@ class CrunRuntime:
                 "work": str(bundle / "work"),
                 "target": rootfs,
             }
+        # crun joins the namespace through a private copy of its handle in the run dir (see
+        # the shim), so that no shim needs to see the shared folder of every handle
+        netns_link = None
+        if launch.netns is not None:
+            netns_link = run / "netns"
+            netns_link.touch()
         config = spec.config(
             rootfs=rootfs,
             proc=launch.process,
             hostname=launch.hostname,
-            netns=launch.netns,
+            netns=str(netns_link) if netns_link else None,
             binds=binds,
         )
         (bundle / "config.json").write_text(json.dumps(config))
@@ -139,6 +145,8 @@ class CrunRuntime:
             "stdin": launch.open_stdin,
             "overlay": overlay,
             "expect_attach": launch.expect_attach,
+            "netns": launch.netns,
+            "netns_link": str(netns_link) if netns_link else None,
         }
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         try:

@@ -120,6 +120,13 @@ class Shim:
         if os.path.isdir("/sys/fs/cgroup/unified"):
             # crun 1.8 refuses cgroup v1/v2 hybrid hosts even with cgroups disabled
             libc.mount("tmpfs", "/sys/fs/cgroup", "tmpfs", 0, "size=4k,mode=755")
+        netns = self.req.get("netns")
+        if netns:
+            # keep only this container's handle; without the shared folder of all handles,
+            # later containers' handles are not propagated into this namespace (a cost that
+            # would grow with every running container)
+            libc.mount(netns, self.req["netns_link"], None, libc.MS_BIND)
+            libc.umount(os.path.dirname(netns), libc.MNT_DETACH)
         overlay = self.req.get("overlay")
         if overlay:
             data = (
