@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hatoba.kernel import libc
 from hatoba.kernel.netns import create_netns, make_shared_dir, remove_handle
@@ -154,12 +155,12 @@ class Sandbox:
         return self.sh([*self.hatoba_argv, *args], check=check, input=input, timeout=timeout)
 
     def popen(
-        self, argv: Sequence[str], *, ns: Path | None = None, **kw: object
-    ) -> subprocess.Popen[bytes]:
+        self, argv: Sequence[str], *, ns: Path | None = None, **kw: Any
+    ) -> subprocess.Popen[Any]:
+        """Start a command in a sandbox namespace; `kw` goes to subprocess.Popen."""
         target = ns or self.host
-        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-            ["nsenter", f"--net={target}", *argv], env=self.env, **kw
-        )
+        kw.setdefault("env", self.env)
+        return subprocess.Popen(["nsenter", f"--net={target}", *argv], **kw)
 
     # --- teardown -------------------------------------------------------------------------
 
