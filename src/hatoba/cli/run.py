@@ -14,7 +14,7 @@ import os
 import sys
 
 from hatoba.cli.errors import CliError, Reported
-from hatoba.cli.parsing import Parser, Values
+from hatoba.cli.parsing import Parser
 from hatoba.cli.runconfig import add_flags, create_body
 from hatoba.errors import HatobaError, NotFound
 
@@ -24,24 +24,22 @@ if TYPE_CHECKING:
 
     from hatoba.cli.client import Call
     from hatoba.cli.context import Context
+    from hatoba.cli.parsing import Values
 
 
-def _parser(ctx: Context, description: str) -> Parser:
+def _parse(ctx: Context, args: list[str], description: str, *, run: bool) -> Values:
     # -h is --hostname here, as in docker
     p = Parser(ctx.prog, "[OPTIONS] IMAGE [COMMAND] [ARG...]", description, short_help=False)
-    return p
-
-
-def _parse(p: Parser, args: list[str]) -> Values:
+    if run:
+        p.flag("-d", "--detach", help="Run container in background and print container ID")
+    add_flags(p)
     ns = p.parse_until_positional(args)
     p.expect(ns.args, 1)
     return ns
 
 
 def create(ctx: Context, args: list[str]) -> int:
-    p = _parser(ctx, "Create a new container")
-    add_flags(p)
-    ns = _parse(p, args)
+    ns = _parse(ctx, args, "Create a new container", run=False)
     body = create_body(ns, ctx.prog, detach=False, stdin_once=False)
     try:
         cid = _create(ctx, ns.name, body)
@@ -53,10 +51,7 @@ def create(ctx: Context, args: list[str]) -> int:
 
 
 def run(ctx: Context, args: list[str]) -> int:
-    p = _parser(ctx, "Run a command in a new container")
-    p.flag("-d", "--detach", help="Run container in background and print container ID")
-    add_flags(p)
-    ns = _parse(p, args)
+    ns = _parse(ctx, args, "Run a command in a new container", run=True)
     if not ns.detach and ns.tty and ns.interactive and not os.isatty(0):
         raise CliError("the input device is not a TTY")
     body = create_body(ns, ctx.prog, detach=ns.detach, stdin_once=not ns.detach)

@@ -143,5 +143,6 @@ def service(ctx: Context, args: list[str]) -> int:
         if exc.name != "hatoba.service":
             raise
         raise CliError("hatoba: the service is not installed") from None
-    code: int = module.main(["--root", ctx.root, "--run-root", ctx.run_root, *args])
+    debug = ["--debug"] if ctx.debug else []
+    code: int = module.main(["--root", ctx.root, "--run-root", ctx.run_root, *debug, *args])
     return code
