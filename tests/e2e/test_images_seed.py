@@ -1,11 +1,13 @@
 """The seed walkthrough on the default bridge, with the busybox `alpine` and `httpd` images:
-addresses and MACs as Docker gives them, containers reaching each other, and httpd serving."""
+addresses and MACs as Docker gives them, containers reaching each other, and httpd serving on
+its address and on a published port (from outside, with the client's address preserved)."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from fixtures.busybox_images import busybox_images
 from fixtures.image_sandbox import import_busybox
 from hatoba.images.busybox import INDEX_HTML, RootfsImage
 from hatoba.testing import Sandbox
+from hatoba.testing.sandbox import CLIENT, HOST_UPLINK
 
 __all__ = ["busybox_images"]
 
@@ -36,11 +39,12 @@ def eth0(sb: Sandbox, name: str) -> tuple[str, str]:
     return mac[1], inet[1]
 
 
-def fetch(sb: Sandbox, url: str) -> str:
-    """busybox wget from the host namespace, retried while the server starts."""
+def fetch(sb: Sandbox, url: str, ns: Path | None = None) -> str:
+    """busybox wget from a sandbox namespace (the host by default), retried while the server
+    starts."""
     for _ in range(50):
         # (not `-T`: Debian's busybox 1.35 wget crashes with it)
-        result = sb.sh(["busybox", "wget", "-qO-", url], check=False, timeout=10)
+        result = sb.sh(["busybox", "wget", "-qO-", url], ns=ns, check=False, timeout=10)
         if result.returncode == 0:
             return result.stdout
         time.sleep(0.1)
@@ -56,10 +60,15 @@ def test_seed_walkthrough(sb: Sandbox) -> None:
         ping = sb.hatoba("exec", source, "ping", "-c", "1", "-W", "2", target).stdout
         assert "1 packets transmitted, 1 packets received, 0% packet loss" in ping
 
-    sb.hatoba("run", "-d", "--name", "httpd-sample", "httpd")
+    sb.hatoba("run", "-d", "-p", "8000:80", "--name", "httpd-sample", "httpd")
     _, address = eth0(sb, "httpd-sample")
     assert address == "172.17.0.4"
-    assert fetch(sb, f"http://{address}/") == INDEX_HTML.decode()
-    # busybox httpd -v logs each request with the client address it saw: the bridge gateway
-    log = sb.hatoba("logs", "httpd-sample").stdout + sb.hatoba("logs", "httpd-sample").stderr
-    assert "172.17.0.1" in log and "response:200" in log
+    page = INDEX_HTML.decode()
+    assert fetch(sb, f"http://{address}/") == page
+    # published: from the outside client to the host's address, and from the host itself
+    assert fetch(sb, f"http://{HOST_UPLINK}:8000/", ns=sb.outside) == page
+    assert fetch(sb, "http://127.0.0.1:8000/") == page
+    # busybox httpd -v logs each request with the client address it saw
+    log = sb.hatoba("logs", "httpd-sample").stderr
+    assert "[::ffff:172.17.0.1]" in log and f"[::ffff:{CLIENT}]" in log
+    assert log.count("response:200") == 3
