@@ -3,8 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv)
-dev_pkgs=(dnsutils tcpdump conntrack dnsperf iperf3)
+# the demo shows its packets with tcpdump and asks the resolver with dig
+runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv
+    tcpdump dnsutils)
+dev_pkgs=(conntrack dnsperf iperf3)
 
 want=("${runtime_pkgs[@]}")
 dev=0

@@ -201,8 +201,10 @@ def _user_bridge(demo: Demo) -> None:
     demo.hatoba("exec", "alpine-sample1", "cat", "/etc/resolv.conf")
     demo.section("bridgeネットワークの内蔵DNSサーバ / the embedded DNS server")
     demo.hatoba("exec", "alpine-sample1", "nslookup", "alpine-sample2")
-    container = demo.hatoba_quiet("inspect", "-f", "{{.State.Pid}}", "alpine-sample1")
-    demo.host("nsenter", "-t", container, "-n", "dig", "alpine-sample2")
+    demo.say("dig is not in the busybox image; the hostfs image (the host's own files) has it:")
+    demo.hatoba("run", "--rm", "--net", "sample", "hostfs", "dig", "alpine-sample2")
+    demo.say(f"Names hatoba does not know go to the host's resolver ({RESOLVER} here):")
+    demo.hatoba("exec", "alpine-sample1", "nslookup", "www.example.test")
 
 
 def _host_and_none(demo: Demo) -> None:
