@@ -2,6 +2,7 @@
 
 - `hatoba run -d --net sample hostfs sleep infinity` (≥30), alternating with `podman run -d` of
   the busybox alpine image on a podman network, so that both see the same machine load;
+- `hatoba run -d --net sample alpine:latest sleep infinity`: the same busybox image, imported;
 - 100 containers in sequence on one network: containers 1–10 against 91–100;
 - `network create` + `network rm` pairs.
 
@@ -29,6 +30,7 @@ TARGET_RATIO = 0.33
 @dataclass
 class Samples:
     run: list[float] = field(default_factory=list)
+    image: list[float] = field(default_factory=list)
     podman: list[float] = field(default_factory=list)
     podman_error: str = ""
     sequence: list[float] = field(default_factory=list)
@@ -49,6 +51,9 @@ def worker(sandbox_dir: Path, n: int) -> None:
         alpine = build_busybox_images()[0]
         tarball = sandbox_dir / "alpine.tar"
         tarball.write_bytes(alpine.rootfs)
+        quiet(*hatoba, "import", str(tarball), alpine.reference)
+        image_run = ["run", "-d", "--net", "sample", alpine.reference, "sleep", "infinity"]
+        quiet(*hatoba, *image_run)
         try:
             podman.run("import", str(tarball), alpine.reference)
             podman.run("network", "create", "psample")
@@ -58,6 +63,7 @@ def worker(sandbox_dir: Path, n: int) -> None:
             samples.podman_error = str(exc).splitlines()[-1]
         for _ in range(n):
             samples.run.append(timed([*hatoba, *run]))
+            samples.image.append(timed([*hatoba, *image_run]))
             if not samples.podman_error:
                 samples.podman.append(timed([*podman.argv, *prun], podman.env))
         for i in range(SEQUENCE):
@@ -91,6 +97,11 @@ def rows(s: Samples) -> list[tuple[str, str, str]]:
     growth = median_ms(last) / median_ms(first)
     result = [
         ("hatoba run -d --net sample hostfs sleep infinity", ms(s.run), f"≤ {TARGET_MS:.0f} ms"),
+        (
+            "hatoba run -d --net sample alpine:latest sleep infinity",
+            ms(s.image),
+            f"≤ {TARGET_MS:.0f} ms",
+        ),
         (f"… containers 1–10 of {SEQUENCE} on one network", ms(first), ""),
         (f"… containers {SEQUENCE - 9}–{SEQUENCE}", ms(last), "≤ 1.1× of 1–10"),
         ("… growth 91–100 / 1–10", f"{growth:.2f}×", "≤ 1.1×"),
@@ -98,9 +109,15 @@ def rows(s: Samples) -> list[tuple[str, str, str]]:
     ]
     if s.podman:
         ratio = median_ms(s.run) / median_ms(s.podman)
+        image_ratio = median_ms(s.image) / median_ms(s.podman)
         result += [
             ("podman run -d --network psample alpine sleep infinity", ms(s.podman), ""),
             ("hatoba / podman (medians)", f"{ratio:.2f}×", f"≤ {TARGET_RATIO}×"),
+            (
+                "hatoba alpine:latest / podman (medians)",
+                f"{image_ratio:.2f}×",
+                f"≤ {TARGET_RATIO}×",
+            ),
         ]
     else:
         result.append(("podman run -d", f"not measured: {s.podman_error}", ""))
