@@ -28,7 +28,7 @@ from hatoba.kernel.firewall import NftFirewall
 from hatoba.kernel.netns import call_in_netns
 from hatoba.testing.sandbox import Sandbox
 
-PEER = str(Path(__file__).with_name("fw_peer.py"))
+PEER = str(Path(__file__).parents[2] / "fixtures" / "fw_peer.py")
 PY = sys.executable
 SERVE_PORT = 80
 
