@@ -15,13 +15,13 @@ from hatoba.cli import autostart
 from hatoba.cli.client import Client
 from hatoba.cli.errors import Unreachable
 
-# a stand-in service: answers GET /_ping on the socket after a moment, writes its pid file
+# a stand-in service: writes its pid file, answers GET /_ping on the socket a moment later
 SERVICE = """
 import os, socket, sys, time
 run_root = sys.argv[1]
-time.sleep(0.2)
 with open(os.path.join(run_root, "hatoba.pid"), "w") as f:
     f.write(f"{os.getpid()}\\n")
+time.sleep(0.2)
 s = socket.socket(socket.AF_UNIX)
 s.bind(os.path.join(run_root, "hatoba.sock"))
 s.listen()
@@ -89,7 +89,8 @@ def test_a_service_already_starting_is_waited_for(
 
     other = subprocess.Popen([sys.executable, "-c", SERVICE, str(run_root)])
     try:
-        (run_root / "hatoba.pid").write_text(f"{other.pid}\n")
+        while autostart.running_service(str(run_root)) != other.pid:
+            time.sleep(0.01)
         stand_in(monkeypatch, FAILING)
         autostart.start_service("/r", str(run_root), str(run_root / "hatoba.sock"))
         assert not (run_root / "service.log").exists()
