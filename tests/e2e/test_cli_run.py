@@ -22,9 +22,6 @@ __all__ = ["busybox_images"]
 pytestmark = pytest.mark.root
 
 Images = tuple[RootfsImage, RootfsImage]
-# the process outlives the attach by a moment: the service delivers output that comes after
-# the attach is connected (see the report on quick exits)
-SETTLE = "sleep 0.3; "
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +33,7 @@ def sb(busybox_images: Images) -> Iterator[Sandbox]:
 
 def test_attached_run_relays_both_streams_and_exits_with_the_status(sb: Sandbox) -> None:
     r = sb.hatoba(
-        "run", "--rm", "alpine", "sh", "-c", SETTLE + "echo out; echo err >&2; exit 3", check=False
+        "run", "--rm", "alpine", "sh", "-c", "echo out; echo err >&2; exit 3", check=False
     )
     assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
     assert sb.hatoba("ps", "-aq").stdout == ""
@@ -44,7 +41,7 @@ def test_attached_run_relays_both_streams_and_exits_with_the_status(sb: Sandbox)
 
 def test_stdin_is_sent_then_half_closed(sb: Sandbox) -> None:
     text = "line one\nline two\n" * 1000
-    r = sb.hatoba("run", "--rm", "-i", "alpine", "sh", "-c", SETTLE + "cat; echo done", input=text)
+    r = sb.hatoba("run", "--rm", "-i", "alpine", "sh", "-c", "cat; echo done", input=text)
     assert r.stdout == text + "done\n"
 
 
@@ -175,7 +172,7 @@ def test_signals_are_forwarded_to_the_container(sb: Sandbox) -> None:
 
 
 def test_start_attached_and_logs_following(sb: Sandbox) -> None:
-    sb.hatoba("create", "--name", "later", "alpine", "sh", "-c", SETTLE + "echo hi; exit 2")
+    sb.hatoba("create", "--name", "later", "alpine", "sh", "-c", "echo hi; exit 2")
     r = sb.hatoba("start", "-a", "later", check=False)
     assert (r.returncode, r.stdout) == (2, "hi\n")
     sb.hatoba("rm", "later")
