@@ -39,6 +39,8 @@ class ExecInstance:
     exit_code: int | None = None
     pid: int = 0
     master_fd: int | None = None
+    # the client sends its terminal's size before the terminal exists: kept until then
+    size: tuple[int, int] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def json(self) -> dict[str, Any]:
@@ -94,10 +96,8 @@ class Execs:
 
     def resize(self, exec_id: str, height: int, width: int) -> None:
         instance = self.get(exec_id)
-        if instance.master_fd is not None:
-            with contextlib.suppress(OSError):
-                size = struct.pack("HHHH", height, width, 0, 0)
-                fcntl.ioctl(instance.master_fd, termios.TIOCSWINSZ, size)
+        instance.size = (height, width)
+        _apply_size(instance)
 
     def forget_container(self, container_id: str) -> None:
         for key in [k for k, v in self._instances.items() if v.container_id == container_id]:
@@ -189,6 +189,7 @@ class Execs:
             master = await loop.run_in_executor(None, _receive_fd, conn)
             conn.close()
         instance.master_fd = master
+        _apply_size(instance)
         os.set_blocking(master, False)
         try:
             await self._relay_master(instance, master, client, writer)
@@ -242,6 +243,13 @@ class Execs:
             loop.remove_reader(master)
             if feeder is not None:
                 feeder.cancel()
+
+
+def _apply_size(instance: ExecInstance) -> None:
+    if instance.master_fd is not None and instance.size is not None:
+        with contextlib.suppress(OSError):
+            packed = struct.pack("HHHH", *instance.size, 0, 0)
+            fcntl.ioctl(instance.master_fd, termios.TIOCSWINSZ, packed)
 
 
 def _receive_fd(conn: socket.socket) -> int:

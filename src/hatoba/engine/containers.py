@@ -52,7 +52,16 @@ def _primary_network(core: Core, mode: str) -> Network:
     ref = "bridge" if mode in ("", "default") else mode
     if ref.startswith("container:"):
         raise InvalidArgument("container network mode is not supported")
-    return core.state.network(ref)
+    return _requested_network(core, ref)
+
+
+def _requested_network(core: Core, ref: str) -> Network:
+    """A network named in a create request. Missing is bad input here, not 404: Docker checks
+    networks at start, and the docker CLI takes any 404 from create for a missing image."""
+    found = core.state.find_network(ref)
+    if found is None:
+        raise InvalidArgument(f"network {ref} not found")
+    return found
 
 
 def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
@@ -100,8 +109,12 @@ def create(core: Core, request: CreateRequest) -> Container:
         name = random_name({c.name for c in core.state.containers.values()})
     primary = _primary_network(core, config.network_mode)
     by_network = {e.network: e for e in request.endpoints}
-    wanted = [(primary, by_network.pop(primary.name, by_network.pop(primary.id, None)))]
-    wanted += [(core.state.network(ref), req) for ref, req in by_network.items()]
+    # clients key the primary network's settings by its name, its id or the mode they asked
+    # for ("default": the docker 28 CLI)
+    keys = (config.network_mode, primary.name, primary.id)
+    found = [req for key in keys if (req := by_network.pop(key, None)) is not None]
+    wanted = [(primary, found[0] if found else None)]
+    wanted += [(_requested_network(core, ref), req) for ref, req in by_network.items()]
     networks: list[EndpointConfig] = []
     container_id = new_id()
     for network, req in wanted:

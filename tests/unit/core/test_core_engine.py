@@ -175,7 +175,7 @@ def test_errors_like_docker(world):
         Conflict, match=r'^Conflict. The container name "/dupname" is already in use'
     ):
         run(engine, "dupname")
-    with pytest.raises(NotFound, match="^network doesnotexist not found$"):
+    with pytest.raises(InvalidArgument, match="^network doesnotexist not found$"):
         run(engine, "xx", "doesnotexist")
     with pytest.raises(InvalidArgument, match="supported on user defined networks only"):
         run(
