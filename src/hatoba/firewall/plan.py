@@ -17,7 +17,6 @@ from hatoba.firewall.content import (
     SHARED_SETS,
     Content,
     Element,
-    Ident,
     build,
     by_set,
     comment,
@@ -28,7 +27,8 @@ from hatoba.firewall.content import (
     port_elements,
     shared_idents,
 )
-from hatoba.firewall.model import FirewallState, FwPort
+from hatoba.firewall.model import FirewallState, FwEndpoint, FwPort
+from hatoba.firewall.tally import Tally
 from hatoba.firewall.validate import validate, validate_change
 
 Command = dict[str, Any]
@@ -127,7 +127,17 @@ def delta(old: FirewallState, new: FirewallState) -> Document:
     gone_nets, came_nets = _diff(old.networks, new.networks)
     gone_eps, came_eps = _diff(old.endpoints, new.endpoints)
     gone_ports, came_ports = _diff(old.ports, new.ports)
-    validate_change(new, came_nets, gone_nets, came_eps, came_ports)
+    veths = _VETHS.carry(old, new, gone_eps, came_eps)
+    numbers = _NUMBERS.carry(old, new, gone_ports, came_ports)
+    validate_change(
+        new,
+        came_nets,
+        gone_nets,
+        came_eps,
+        came_ports,
+        shared_veth=lambda e: veths[e.host_ifname] > 1,
+        shared_number=lambda p: numbers[p.protocol, p.host_port] > 1,
+    )
 
     old_icc, new_icc = icc_by_network(old.networks), icc_by_network(new.networks)
     flipped = {n for n in old_icc.keys() & new_icc.keys() if old_icc[n] != new_icc[n]}
@@ -174,37 +184,30 @@ def _settle_shared(
     """Two ports of one container port (published on two host ports) make the same element,
     which stays while either does. Whether an element is made at all in a state comes from
     counts kept with the states; all its makers are one container, so any gives the comment."""
-    before = _shared_counts(old)
-    after = new.derived.get(_SHARED)
-    if after is None:
-        after = dict(before)
-        for port, step in [*((p, -1) for p in gone), *((p, 1) for p in came)]:
-            for ident in shared_idents(port):
-                after[ident] = after.get(ident, 0) + step
-                if not after[ident]:
-                    del after[ident]
-        new.derived[_SHARED] = after
-    for ident in {i for i in (*was.elements, *now.elements) if i[0] in SHARED_SETS}:
+    touched = {i for i in (*was.elements, *now.elements) if i[0] in SHARED_SETS}
+    before = _SHARED.of(old)
+    made_before = {i for i in touched if i in before}
+    after = _SHARED.carry(old, new, gone, came)
+    for ident in touched:
         element = was.elements.get(ident) or now.elements[ident]
-        for content, counts in ((was, before), (now, after)):
-            if ident not in counts:
+        for content, made in ((was, ident in made_before), (now, ident in after)):
+            if not made:
                 content.elements.pop(ident, None)
             else:  # made by a port that did not change, if not by one that did
                 content.elements.setdefault(ident, element)
 
 
-_SHARED = "shared element counts"
+def _ports(state: FirewallState) -> Sequence[FwPort]:
+    return state.ports
 
 
-def _shared_counts(state: FirewallState) -> dict[Ident, int]:
-    counts: dict[Ident, int] | None = state.derived.get(_SHARED)
-    if counts is None:
-        counts = {}
-        for port in state.ports:
-            for ident in shared_idents(port):
-                counts[ident] = counts.get(ident, 0) + 1
-        state.derived[_SHARED] = counts
-    return counts
+def _endpoints(state: FirewallState) -> Sequence[FwEndpoint]:
+    return state.endpoints
+
+
+_SHARED = Tally("shared element counts", _ports, shared_idents)
+_NUMBERS = Tally("ports by host port", _ports, lambda p: [(p.protocol, p.host_port)])
+_VETHS = Tally("endpoints by host interface", _endpoints, lambda e: [e.host_ifname])
 
 
 def _chain_changes(was: Content, now: Content) -> list[Command]:

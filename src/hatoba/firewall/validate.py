@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from hatoba.errors import Conflict, InvalidArgument
 from hatoba.firewall.model import FirewallState, FwEndpoint, FwNetwork, FwPort
@@ -33,9 +33,14 @@ def validate_change(
     gone_networks: Sequence[FwNetwork],
     came_endpoints: Sequence[FwEndpoint],
     came_ports: Sequence[FwPort],
+    *,
+    shared_veth: Callable[[FwEndpoint], bool] | None = None,
+    shared_number: Callable[[FwPort], bool] | None = None,
 ) -> None:
     """`validate(new)` for a state whose other items were valid already: check what came,
-    and what depended on networks that went or changed."""
+    and what depended on networks that went or changed. `shared_veth` and `shared_number`
+    say whether another item of `new` has the same host interface or host port (counts the
+    caller keeps); without them, every item of `new` is looked at."""
     networks = _networks(new.networks)
     endpoints, ports = list(came_endpoints), list(came_ports)
     if came_networks or gone_networks:
@@ -43,9 +48,9 @@ def validate_change(
         endpoints += [e for e in new.endpoints if e.network_id in touched]
         ports += [p for p in new.ports if p.network_id in touched]
     if endpoints:
-        _endpoints(endpoints, networks, new.endpoints)
+        _endpoints(endpoints, networks, new.endpoints, shared_veth)
     if ports:
-        _ports(ports, networks, new.ports)
+        _ports(ports, networks, new.ports, shared_number)
 
 
 def _networks(networks: Sequence[FwNetwork]) -> dict[str, FwNetwork]:
@@ -58,7 +63,10 @@ def _networks(networks: Sequence[FwNetwork]) -> dict[str, FwNetwork]:
 
 
 def _endpoints(
-    check: Iterable[FwEndpoint], networks: dict[str, FwNetwork], everyone: Sequence[FwEndpoint]
+    check: Iterable[FwEndpoint],
+    networks: dict[str, FwNetwork],
+    everyone: Sequence[FwEndpoint],
+    shared: Callable[[FwEndpoint], bool] | None = None,
 ) -> None:
     check = list(check)
     for ep in check:
@@ -66,13 +74,20 @@ def _endpoints(
             raise InvalidArgument(
                 f"endpoint of {ep.container_name} on unknown network {ep.network_id}"
             )
-    veths = {e.host_ifname for e in check}
-    if sum(1 for e in everyone if e.host_ifname in veths) != len(veths):
+    if shared is not None:
+        twice = any(shared(e) for e in check)
+    else:
+        veths = {e.host_ifname for e in check}
+        twice = sum(1 for e in everyone if e.host_ifname in veths) != len(veths)
+    if twice:
         raise InvalidArgument("firewall state gives two endpoints the same host interface")
 
 
 def _ports(
-    check: Iterable[FwPort], networks: dict[str, FwNetwork], everyone: Sequence[FwPort]
+    check: Iterable[FwPort],
+    networks: dict[str, FwNetwork],
+    everyone: Sequence[FwPort],
+    shared: Callable[[FwPort], bool] | None = None,
 ) -> None:
     check = list(check)
     for port in check:
@@ -88,6 +103,10 @@ def _ports(
         if not (0 < port.host_port < 65536 and 0 < port.container_port < 65536):
             raise InvalidArgument(f"invalid port mapping {port.host_port}:{port.container_port}")
     # a host port conflicts only with ports on the same number: look at those alone
+    if shared is not None:
+        check = [p for p in check if shared(p)]
+        if not check:
+            return
     numbers = {p.host_port for p in check}
     same_number: dict[tuple[str, int], list[FwPort]] = {}
     for other in everyone:

@@ -49,6 +49,10 @@ def _ip(mapping: PortMapping) -> str:
     return _ANY if mapping.host_ip is None else str(mapping.host_ip)
 
 
+def _number(mapping: PortMapping) -> tuple[str, int]:
+    return (mapping.protocol, mapping.host_port)
+
+
 def _overlap(a: PortMapping, b: PortMapping) -> bool:
     if a.protocol != b.protocol or a.host_port != b.host_port:
         return False
@@ -60,6 +64,8 @@ class PortReservations:
         """Binds in the network namespace of the calling thread (the host)."""
         self._home = HomeNetns()
         self._held: dict[str, list[_Held]] = {}
+        # the same, by (protocol, host port): a conflict check looks at one number only
+        self._by_number: dict[tuple[str, int], list[_Held]] = {}
         self._lock = threading.Lock()
 
     def reserve(
@@ -85,6 +91,8 @@ class PortReservations:
                     raise type(exc)(_on_endpoint(endpoint, endpoint_id) + exc.message) from None
                 raise
             self._held.setdefault(container_id, []).extend(taken)
+            for h in taken:
+                self._by_number.setdefault(_number(h.mapping), []).append(h)
         return tuple(h.mapping for h in taken)
 
     def release(self, container_id: str, mappings: Sequence[PortMapping] | None = None) -> None:
@@ -95,6 +103,10 @@ class PortReservations:
             for h in held:
                 if h not in keep:
                     h.close()
+                    same = self._by_number[_number(h.mapping)]
+                    same.remove(h)
+                    if not same:
+                        del self._by_number[_number(h.mapping)]
             if keep:
                 self._held[container_id] = keep
 
@@ -108,6 +120,7 @@ class PortReservations:
                 for h in held:
                     h.close()
             self._held.clear()
+            self._by_number.clear()
         self._home.close()
 
     # --- choosing and binding --------------------------------------------------------------
@@ -155,7 +168,7 @@ class PortReservations:
         return _Held(replace(mapping, host_port=sock.getsockname()[1]), sock)
 
     def _allocated(self, mapping: PortMapping, pending: list[_Held]) -> bool:
-        held = [h for hs in self._held.values() for h in hs] + pending
+        held = [*self._by_number.get(_number(mapping), ()), *pending]
         return any(_overlap(mapping, h.mapping) for h in held)
 
     def _bind(self, mapping: PortMapping) -> socket.socket | None:

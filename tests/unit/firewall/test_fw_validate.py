@@ -8,7 +8,14 @@ import pytest
 from fw_cases import QUIET, SECRET, WEB, WEB1, WEB2, port
 
 from hatoba.errors import Conflict, InvalidArgument
-from hatoba.firewall import FirewallState, delta, internal_publish_error, render, validate
+from hatoba.firewall import (
+    FirewallState,
+    FwPort,
+    delta,
+    internal_publish_error,
+    render,
+    validate,
+)
 
 
 def test_publishing_on_an_internal_network_is_refused() -> None:
@@ -22,18 +29,39 @@ def test_publishing_on_an_internal_network_is_refused() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [
-        (port(WEB1, 8000), port(WEB2, 8000)),
-        (port(WEB1, 8000), port(WEB2, 8000, host_ip="127.0.0.1")),
-        (port(WEB1, 8000, host_ip="127.0.0.1"), port(WEB2, 8000, host_ip="0.0.0.0")),
-        (port(WEB1, 8000, host_ip="127.0.0.1"), port(WEB2, 8000, host_ip="127.0.0.1")),
-    ],
-)
-def test_one_host_port_twice_is_already_allocated(first: object, second: object) -> None:
+CLASHES = [
+    (port(WEB1, 8000), port(WEB2, 8000)),
+    (port(WEB1, 8000), port(WEB2, 8000, host_ip="127.0.0.1")),
+    (port(WEB1, 8000, host_ip="127.0.0.1"), port(WEB2, 8000, host_ip="0.0.0.0")),
+    (port(WEB1, 8000, host_ip="127.0.0.1"), port(WEB2, 8000, host_ip="127.0.0.1")),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), CLASHES)
+def test_one_host_port_twice_is_already_allocated(first: FwPort, second: FwPort) -> None:
     with pytest.raises(Conflict, match="failed: port is already allocated"):
-        render(FirewallState((WEB,), (), (first, second)))  # type: ignore[arg-type]
+        render(FirewallState((WEB,), (), (first, second)))
+
+
+@pytest.mark.parametrize(("first", "second"), CLASHES)
+def test_delta_refuses_a_host_port_already_published(first: FwPort, second: FwPort) -> None:
+    one = FirewallState((WEB,), (WEB1, WEB2), (first,))
+    both = replace(one, ports=(first, second))
+    with pytest.raises(Conflict, match="failed: port is already allocated"):
+        delta(one, both)  # counts made from `one` itself
+    delta(FirewallState((WEB,), (WEB1, WEB2)), one)  # `one` now carries counts from a delta
+    with pytest.raises(Conflict, match="failed: port is already allocated"):
+        delta(one, replace(one, ports=(first, second)))
+
+
+def test_delta_allows_one_port_on_other_addresses_and_refuses_a_veth_twice() -> None:
+    one = FirewallState((WEB,), (WEB1, WEB2), (port(WEB1, 8000, host_ip="127.0.0.1"),))
+    delta(FirewallState((WEB,), (WEB1, WEB2)), one)
+    more = (port(WEB2, 8000, host_ip="172.18.0.1"), port(WEB2, 8000, proto="udp"))
+    delta(one, replace(one, ports=(*one.ports, *more)))
+    twin = replace(WEB2, container_id="twin", host_ifname=WEB1.host_ifname)
+    with pytest.raises(InvalidArgument, match="same host interface"):
+        delta(one, replace(one, endpoints=(*one.endpoints, twin)))
 
 
 def test_the_same_port_on_two_addresses_or_two_protocols_is_fine() -> None:
