@@ -134,6 +134,26 @@ def test_containers_reach_the_internet_from_the_hosts_address(sb: Sandbox) -> No
     assert sb.sh(["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip() == "1"
 
 
+def test_mss_is_clamped_when_a_network_mtu_exceeds_the_uplinks() -> None:
+    with Sandbox(with_outside=True, uplink_mtu=1280) as sb:
+        sink = sb.popen([PY, PEER, "sink", "9000"], ns=sb.outside, stdout=subprocess.PIPE)
+        assert sink.stdout is not None and sink.stdout.readline().strip() == b"ready"
+        sb.hatoba("network", "create", "-o", "com.docker.network.driver.mtu=1500", "big")
+        idle(sb, "c1", "--net", "big")
+        dump = sb.popen(
+            ["tcpdump", "-lni", "eth0", "-c", "1", "tcp[tcpflags] & tcp-syn != 0 and port 9000"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # tcpdump attaches
+        size = 1 << 20
+        sent = sb.hatoba("exec", "c1", PY, PEER, "send", INTERNET, "9000", str(size))
+        assert sent.stdout.strip() == str(size)
+        syn = dump.communicate(timeout=10)[0].decode()
+        # the container offered 1460 (MTU 1500); the uplink allows 1280 - 40
+        assert "[mss 1240," in syn, syn
+
+
 # --- publishing -----------------------------------------------------------------------------
 
 
