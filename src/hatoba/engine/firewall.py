@@ -126,8 +126,7 @@ def bridge_ready(core: Core, network: Network) -> None:
 def restore(core: Core, running: Iterable[str]) -> None:
     """At start-up: hold the host ports of running containers again and make the tables
     match the records exactly (whatever a crash left there)."""
-    fw = core.firewall
-    if fw is None:
+    if core.firewall is None:
         return
     for network in core.state.networks.values():
         bridge_ready(core, network)
