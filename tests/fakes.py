@@ -112,6 +112,8 @@ class MemoryStore:
 class FakeRuntime:
     def __init__(self) -> None:
         self.launched: list[LaunchRequest] = []
+        self.spawned: dict[str, LaunchRequest] = {}
+        self.aborted: list[str] = []
         self.signals: list[tuple[int, int]] = []
         self.exits: dict[str, ExitStatus] = {}
         self.alive: set[int] = set()
@@ -119,7 +121,11 @@ class FakeRuntime:
         self._pids = itertools.count(1000)
         self.files: dict[tuple[str, str], str] = {}
 
-    def launch(self, request: LaunchRequest) -> Started:
+    def spawn(self, request: LaunchRequest) -> None:
+        self.spawned[request.container_id] = request
+
+    def start(self, container_id: str) -> Started:
+        request = self.spawned.pop(container_id)
         if self.fail_launch:
             raise KernelError("failed to create task for container: injected")
         self.launched.append(request)
@@ -128,6 +134,10 @@ class FakeRuntime:
         for path, content in request.files.items():
             self.files[(request.container_id, path)] = content
         return Started(pid=pid, shim_pid=pid + 1, shim_start_time=1)
+
+    def abort(self, container_id: str) -> None:
+        self.spawned.pop(container_id, None)
+        self.aborted.append(container_id)
 
     def signal(self, pid: int, signum: int) -> None:
         self.signals.append((pid, signum))

@@ -85,6 +85,7 @@ def register(router: Router, app: App) -> None:
                 container,
                 engine.state,
                 log_path=str(app.io.log_path(container.id)),
+                files_dir=str(app.io.file_path(container.id, "/etc/hosts").parent),
                 sandbox_dir=str(engine.core.paths.netns_dir),
                 published=container.published,
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -181,44 +180,52 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
     with UndoStack() as undo:
         eps: list[Endpoint] = []
         slot = 0
+        for wanted, network in zip(container.networks, networks, strict=True):
+            if netns is None:
+                eps.append(Endpoint(network.id, new_id(), "", None, None, 0, "", None))
+                continue
+            first_bridge = network.driver == BRIDGE and not any(e.default_route for e in eps)
+            ep = endpoints.plan(core, container, network, wanted, slot, first_bridge)
+            slot += 1 if ep.ifname else 0
+            eps.append(ep)
         if netns is not None:
             core.kernel.create_netns(netns)
             undo.push("namespace", lambda: core.kernel.remove_netns(netns))
-            for wanted, network in zip(container.networks, networks, strict=True):
-                first_bridge = network.driver == BRIDGE and not any(e.default_route for e in eps)
-                ep = endpoints.attach(
-                    core, undo, container, network, wanted, netns, slot, first_bridge
-                )
-                slot += 1 if ep.ifname else 0
-                eps.append(ep)
-        else:
-            eps = [Endpoint(n.id, new_id(), "", None, None, 0, "", None) for n in networks]
         published = firewall.reserve(core, undo, container, wanted_ports, eps, networks)
         resolv = resolver.resolv_for(core, container, networks)
+        cfg = container.config
+        # the runtime makes the container (crun create) while its network is wired below;
+        # the process only runs at `runtime.start`, once all of it is in place
+        core.runtime.spawn(
+            LaunchRequest(
+                container_id=container.id,
+                process=ProcessSpec(
+                    args=cfg.argv,
+                    env=environment(
+                        image.env if image else (), cfg.env, container.hostname, cfg.tty
+                    ),
+                    cwd=cfg.workdir or "/",
+                    terminal=cfg.tty,
+                ),
+                hostname=None if host_mode else container.hostname,
+                netns=netns,
+                layers=image.layers if image else (),
+                files=_files(container, networks, eps, resolv),
+                open_stdin=cfg.open_stdin,
+                expect_attach=expect_attach,
+            )
+        )
+        undo.push("process", lambda: core.runtime.abort(container.id))
+        if netns is not None:
+            for ep, network in zip(eps, networks, strict=True):
+                endpoints.wire(core, undo, container, network, ep, netns)
         # the first query or connection may come as soon as the process runs: serve it before
         wired = dataclasses.replace(
             container, endpoints=tuple(eps), netns=netns or "", published=published
         )
         firewall.follow(core, undo, [wired])
         resolver.serve(core, undo, wired, networks, resolv)
-        cfg = container.config
-        launch = LaunchRequest(
-            container_id=container.id,
-            process=ProcessSpec(
-                args=cfg.argv,
-                env=environment(image.env if image else (), cfg.env, container.hostname, cfg.tty),
-                cwd=cfg.workdir or "/",
-                terminal=cfg.tty,
-            ),
-            hostname=None if host_mode else container.hostname,
-            netns=netns,
-            layers=image.layers if image else (),
-            files=_files(container, networks, eps, resolv),
-            open_stdin=cfg.open_stdin,
-            expect_attach=expect_attach,
-        )
-        started = core.runtime.launch(launch)
-        undo.push("process", lambda: core.runtime.signal(started.pid, signal.SIGKILL))
+        started = core.runtime.start(container.id)
         running = dataclasses.replace(
             wired,
             next_ifindex=slot,

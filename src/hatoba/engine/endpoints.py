@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from hatoba.drivers.bridge import container_ifname, veth_name
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
+from hatoba.errors import Conflict
 from hatoba.ipam.addresses import allocate, claim, mac_for
 from hatoba.model.container import Container, Endpoint, EndpointConfig
 from hatoba.model.host import AttachRequest
@@ -41,15 +42,86 @@ def hold_until_gone(core: Core, endpoint: Endpoint) -> None:
 def choose_address(
     core: Core, container: Container, network: Network, cfg: EndpointConfig
 ) -> IPv4Address:
-    release_gone(core, network.id)
+    release_gone(core, network.id, RELEASE_CHECKS_PER_ALLOCATION)
+    last = core.state.last_address.get(network.id)
+    try:
+        address = _pick(core, container, network, cfg, IPv4Address(last) if last else None)
+    except Conflict:
+        # everything looks taken: look at every held address before giving up
+        release_gone(core, network.id)
+        address = _pick(core, container, network, cfg, IPv4Address(last) if last else None)
+    core.state.last_address[network.id] = str(address)
+    return address
+
+
+def _pick(
+    core: Core,
+    container: Container,
+    network: Network,
+    cfg: EndpointConfig,
+    last: IPv4Address | None,
+) -> IPv4Address:
     used = core.state.used_addresses(network.id)
     if cfg.ipv4 is not None:
         return claim(network, cfg.ipv4, used)
     used |= core.state.reserved_static(network.id, excluding=container.id)
-    last = core.state.last_address.get(network.id)
-    address = allocate(network, used, IPv4Address(last) if last else None)
-    core.state.last_address[network.id] = str(address)
-    return address
+    return allocate(network, used, last)
+
+
+def plan(
+    core: Core,
+    container: Container,
+    network: Network,
+    cfg: EndpointConfig,
+    slot: int,
+    default_route: bool,
+) -> Endpoint:
+    """The container's interface on `network` (eth<slot>), address chosen; nothing made yet."""
+    if network.driver != BRIDGE or network.bridge is None or network.pool is None:
+        return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
+    pool = network.pool
+    address = choose_address(core, container, network, cfg)
+    return Endpoint(
+        network_id=network.id,
+        endpoint_id=new_id(),
+        ifname=container_ifname(slot),
+        host_ifname=veth_name(),
+        ipv4=address,
+        prefixlen=pool.subnet.prefixlen,
+        mac=mac_for(address),
+        gateway=pool.gateway,
+        default_route=default_route,
+    )
+
+
+def wire(
+    core: Core,
+    undo: UndoStack,
+    container: Container,
+    network: Network,
+    endpoint: Endpoint,
+    netns: str,
+) -> None:
+    """Make a planned interface in the container's namespace, on the network's bridge."""
+    if not endpoint.ifname or endpoint.ipv4 is None or network.bridge is None:
+        return
+    core.kernel.attach(
+        netns,
+        AttachRequest(
+            bridge=network.bridge,
+            host_ifname=endpoint.host_ifname or "",
+            ifname=endpoint.ifname,
+            ifindex=ifindex_of(slot_of(endpoint.ifname)),
+            mac=endpoint.mac,
+            mtu=network.mtu,
+            address=IPv4Interface(f"{endpoint.ipv4}/{endpoint.prefixlen}"),
+            default_gateway=endpoint.gateway if endpoint.default_route else None,
+            owner=container.id,
+        ),
+    )
+    # if the operation fails later, the veth dies with the namespace or is deleted: either
+    # way the address must wait until the kernel has removed the host end
+    undo.push("hold address", lambda: hold_until_gone(core, endpoint))
 
 
 def attach(
@@ -62,39 +134,9 @@ def attach(
     slot: int,
     default_route: bool,
 ) -> Endpoint:
-    """Give the container an interface on `network`; `slot` numbers it (eth<slot>)."""
-    if network.driver != BRIDGE or network.bridge is None or network.pool is None:
-        return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
-    pool = network.pool
-    address = choose_address(core, container, network, cfg)
-    endpoint = Endpoint(
-        network_id=network.id,
-        endpoint_id=new_id(),
-        ifname=container_ifname(slot),
-        host_ifname=veth_name(),
-        ipv4=address,
-        prefixlen=pool.subnet.prefixlen,
-        mac=mac_for(address),
-        gateway=pool.gateway,
-        default_route=default_route,
-    )
-    core.kernel.attach(
-        netns,
-        AttachRequest(
-            bridge=network.bridge,
-            host_ifname=endpoint.host_ifname or "",
-            ifname=endpoint.ifname,
-            ifindex=ifindex_of(slot),
-            mac=endpoint.mac,
-            mtu=network.mtu,
-            address=IPv4Interface(f"{address}/{pool.subnet.prefixlen}"),
-            default_gateway=pool.gateway if default_route else None,
-            owner=container.id,
-        ),
-    )
-    # if the operation fails later, the veth dies with the namespace or is deleted: either
-    # way the address must wait until the kernel has removed the host end
-    undo.push("hold address", lambda: hold_until_gone(core, endpoint))
+    """Plan and make an interface at once (`network connect` of a running container)."""
+    endpoint = plan(core, container, network, cfg, slot, default_route)
+    wire(core, undo, container, network, endpoint, netns)
     return endpoint
 
 

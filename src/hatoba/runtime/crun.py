@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,12 @@ from hatoba.runtime import spec
 from hatoba.runtime.forkserver import ForkServer
 
 _NOT_BOUND = frozenset({"proc", "sys", "dev"})
+
+
+@dataclass
+class _Spawned:
+    shim_pid: int
+    ready_fd: int
 
 
 class CrunRuntime:
@@ -38,9 +46,11 @@ class CrunRuntime:
         self._crun_root = run_root / "crun"
         self._hostfs = run_root / "hostfs"
         self._crun = shutil.which(crun) or crun
+        self._spawned: dict[str, _Spawned] = {}
         for path in (self._root, self._run, self._crun_root):
             path.mkdir(parents=True, exist_ok=True)
         self._build_hostfs_skeleton()
+        self._hostfs_binds = _hostfs_binds()
 
     # --- paths ------------------------------------------------------------------------------
 
@@ -59,17 +69,23 @@ class CrunRuntime:
 
     # --- files ------------------------------------------------------------------------------
 
-    def write_file(self, container_id: str, name: str, content: str) -> Path:
+    def file_path(self, container_id: str, container_path: str) -> Path:
+        """Where a file the container gets (/etc/hosts, …) lives on the host.
+
+        In the run dir (tmpfs on a normal host): these files are written at every start.
+        """
+        return self.run_dir(container_id) / container_path.rsplit("/", 1)[-1]
+
+    def write_file(self, container_id: str, container_path: str, content: str) -> Path:
         """Rewrite in place (never rename): a bind mount holds the file's inode."""
-        path = self.bundle_dir(container_id) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = self.file_path(container_id, container_path)
         with open(path, "w", encoding="utf-8") as f:
             f.write(content)
         return path
 
     def rewrite_file(self, container_id: str, path: str, content: str) -> None:
         """Change a file the container already has (e.g. /etc/hosts after `network connect`)."""
-        self.write_file(container_id, _bundle_name(path), content)
+        self.write_file(container_id, path, content)
 
     def _build_hostfs_skeleton(self) -> None:
         self._hostfs.mkdir(parents=True, exist_ok=True)
@@ -82,19 +98,10 @@ class CrunRuntime:
             elif entry.is_dir():
                 target.mkdir(exist_ok=True)
 
-    def _hostfs_binds(self) -> list[spec.Bind]:
-        binds = []
-        for entry in sorted(os.scandir("/"), key=lambda e: e.name):
-            if entry.name in _NOT_BOUND or entry.is_symlink() or not entry.is_dir():
-                continue
-            # not recursive: the host's file systems, without copying every mount below them
-            # (namespace handles, other containers' mounts) into each new container
-            binds.append(spec.Bind(entry.path, entry.path))
-        return binds
-
     # --- lifecycle --------------------------------------------------------------------------
 
-    def launch(self, launch: LaunchRequest) -> Started:
+    def spawn(self, launch: LaunchRequest) -> None:
+        """Start the shim, which creates the container (its process waits to be started)."""
         cid = launch.container_id
         bundle = self.bundle_dir(cid)
         run = self.run_dir(cid)
@@ -102,13 +109,13 @@ class CrunRuntime:
         shutil.rmtree(run, ignore_errors=True)
         run.mkdir(parents=True)
         binds = [
-            spec.Bind(str(self.write_file(cid, _bundle_name(name), content)), name)
+            spec.Bind(str(self.write_file(cid, name, content)), name)
             for name, content in launch.files.items()
         ]
         overlay = None
         if not launch.layers:
             rootfs = str(self._hostfs)
-            binds = self._hostfs_binds() + binds
+            binds = self._hostfs_binds + binds
         else:
             rootfs = str(bundle / "rootfs")
             for sub in ("rootfs", "upper", "work"):
@@ -133,11 +140,13 @@ class CrunRuntime:
             netns=str(netns_link) if netns_link else None,
             binds=binds,
         )
-        (bundle / "config.json").write_text(json.dumps(config))
+        # the OCI bundle is the run dir (config.json there); `bundle` keeps what must outlive
+        # a restart of the machine: the log and an image container's own layer
+        (run / "config.json").write_text(json.dumps(config))
         request: dict[str, Any] = {
             "id": cid,
             "dir": str(run),
-            "bundle": str(bundle),
+            "bundle": str(run),
             "crun": self._crun,
             "crun_root": str(self._crun_root),
             "log": str(self.log_path(cid)),
@@ -151,15 +160,57 @@ class CrunRuntime:
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         try:
             shim_pid = self._forkserver.spawn_shim(request, [ready_w])
+        except BaseException:
+            os.close(ready_r)
+            raise
         finally:
             os.close(ready_w)
-        with os.fdopen(ready_r, "rb") as ready:
+        self._spawned[cid] = _Spawned(shim_pid, ready_r)
+
+    def start(self, container_id: str) -> Started:
+        """Wait until the container exists, then let its process run."""
+        spawned = self._spawned.pop(container_id)
+        pid = self._created_pid(container_id, spawned)
+        result = self._crun_cmd("start", container_id)
+        if result.returncode != 0:
+            self._stop(container_id, spawned.shim_pid)
+            reason = result.stderr.decode(errors="replace").strip() or "crun start failed"
+            raise KernelError(f"failed to start container: {reason}")
+        return Started(pid, spawned.shim_pid, process_start_time(spawned.shim_pid))
+
+    def abort(self, container_id: str) -> None:
+        """Undo `spawn` (or `start`): the container goes, its shim exits."""
+        spawned = self._spawned.pop(container_id, None)
+        if spawned is not None:
+            try:
+                self._created_pid(container_id, spawned)
+            except KernelError:
+                return  # nothing was created
+            self._stop(container_id, spawned.shim_pid)
+        else:
+            self._crun_cmd("delete", "--force", container_id)
+
+    def _created_pid(self, container_id: str, spawned: _Spawned) -> int:
+        with os.fdopen(spawned.ready_fd, "rb") as ready:
             answer = ready.read().decode(errors="replace").strip()
         if not answer.startswith("OK "):
-            self.cleanup(cid)
+            self.cleanup(container_id)
             message = answer[4:] if answer.startswith("ERR ") else "the container shim died"
             raise KernelError(f"failed to create task for container: {message}")
-        return Started(int(answer[3:]), shim_pid, process_start_time(shim_pid))
+        return int(answer[3:])
+
+    def _stop(self, container_id: str, shim_pid: int) -> None:
+        """Remove a container that never ran and wait for its shim to notice."""
+        self._crun_cmd("delete", "--force", container_id)
+        try:
+            fd = os.pidfd_open(shim_pid)
+        except ProcessLookupError:
+            fd = -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                select.select([fd], [], [], 5)
+            os.close(fd)
+        self.cleanup(container_id)
 
     def is_alive(self, pid: int, start_time: int) -> bool:
         return is_alive(pid, start_time)
@@ -218,12 +269,12 @@ class CrunRuntime:
             cmd += ["--env", entry]
         return [*cmd, container_id, *argv]
 
-    def _crun_cmd(self, *args: str) -> None:
-        subprocess.run(
+    def _crun_cmd(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
             [self._crun, "--root", str(self._crun_root), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             check=False,
         )
 
@@ -237,8 +288,15 @@ def process_start_time(pid: int) -> int:
         return 0
 
 
-def _bundle_name(container_path: str) -> str:
-    return container_path.rsplit("/", 1)[-1]
+def _hostfs_binds() -> list[spec.Bind]:
+    binds = []
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        if entry.name in _NOT_BOUND or entry.is_symlink() or not entry.is_dir():
+            continue
+        # not recursive: the host's file systems, without copying every mount below them
+        # (namespace handles, other containers' mounts) into each new container
+        binds.append(spec.Bind(entry.path, entry.path))
+    return binds
 
 
 def is_alive(pid: int, start_time: int) -> bool:

@@ -2,7 +2,7 @@
 
 Forked by the fork server, it
 1. leaves the service's session and becomes a child subreaper, so the container's init is
-   reparented to it once `crun run --detach` returns;
+   reparented to it once `crun create` returns (the service lets it run with `crun start`);
 2. enters a mount namespace of its own (a slave of the host's) where it hides the hybrid
    cgroup layout that crun refuses, and mounts the image's overlay (so the overlay disappears
    with the container, even after a crash);
@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from hatoba.errors import KernelError
 from hatoba.kernel import libc
 
 STDOUT, STDERR = 1, 2
@@ -126,7 +127,8 @@ class Shim:
             # later containers' handles are not propagated into this namespace (a cost that
             # would grow with every running container)
             libc.mount(netns, self.req["netns_link"], None, libc.MS_BIND)
-            libc.umount(os.path.dirname(netns), libc.MNT_DETACH)
+            with contextlib.suppress(KernelError):  # not a mount point: nothing to hide
+                libc.umount(os.path.dirname(netns), libc.MNT_DETACH)
         overlay = self.req.get("overlay")
         if overlay:
             data = (
@@ -153,8 +155,7 @@ class Shim:
             req["crun_root"],
             f"--log=file:{os.path.join(self.dir, 'crun.log')}",
             "--cgroup-manager=disabled",
-            "run",
-            "--detach",
+            "create",
             "--bundle",
             req["bundle"],
             "--pid-file",

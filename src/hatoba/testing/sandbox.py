@@ -55,6 +55,9 @@ class Sandbox:
         self._namespaces: list[Path] = []
         try:
             make_shared_dir(str(self.ns_dir))
+            # like /run on a real host: the run root is a tmpfs (files made at every start)
+            self.run_root.mkdir()
+            libc.mount("tmpfs", str(self.run_root), "tmpfs", 0, "mode=755")
             self.host = self._new_ns("host")
             self.sh(["ip", "link", "set", "lo", "up"])
             self.resolv_conf.write_text(f"nameserver {RESOLVER}\n")

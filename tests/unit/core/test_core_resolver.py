@@ -16,7 +16,7 @@ from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 from hatoba.errors import HatobaError, KernelError
 from hatoba.model.container import ContainerConfig
-from hatoba.model.launch import LaunchRequest, Started
+from hatoba.model.launch import Started
 from hatoba.model.network import NetworkSpec
 
 HOST_RESOLV = (
@@ -66,9 +66,9 @@ class LoggingRuntime(FakeRuntime):
         super().__init__()
         self.log = log
 
-    def launch(self, request: LaunchRequest) -> Started:
-        self.log.append(f"launch {request.container_id[:4]}")
-        return super().launch(request)
+    def start(self, container_id: str) -> Started:
+        self.log.append(f"launch {container_id[:4]}")
+        return super().start(container_id)
 
 
 class World:
