@@ -39,11 +39,10 @@ class HostKernel:
     # --- facts ------------------------------------------------------------------------------
 
     def host_facts(self) -> HostFacts:
-        links = {link.index: link for link in self._host.links()}
         routes = self._host.routes()
-        uplink_mtu = next(
-            (links[r.oif].mtu for r in routes if r.dst.prefixlen == 0 and r.oif in links), 1500
-        )
+        default = next((r for r in routes if r.dst.prefixlen == 0 and r.oif), None)
+        uplink = self._host.link(index=default.oif) if default else None
+        uplink_mtu = uplink.mtu if uplink else 1500
         taken = {r.dst for r in routes if r.dst.prefixlen > 0}
         taken.update(a.network for a in self._host.addresses() if not a.network.is_loopback)
         return HostFacts(uplink_mtu=uplink_mtu, taken=tuple(sorted(taken)))

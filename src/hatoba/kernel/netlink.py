@@ -150,10 +150,11 @@ class NetlinkSocket:
         msg["header"]["type"] = RTM_GETLINK
         return [_link(m) for m in self.dump(msg)]
 
-    def link(self, name: str) -> Link | None:
-        """One link by name (RTM_GETLINK without a dump: no cost per link on the host)."""
+    def link(self, name: str = "", index: int = 0) -> Link | None:
+        """One link by name or index (RTM_GETLINK without a dump: no cost per host link)."""
         msg = ifinfmsg()
-        msg["attrs"] = [("IFLA_IFNAME", name)]
+        msg["index"] = index
+        msg["attrs"] = [("IFLA_IFNAME", name)] if name else []
         msg["header"]["type"] = RTM_GETLINK
         with self._lock:
             self._seq += 1
@@ -170,7 +171,7 @@ class NetlinkSocket:
                         code = _error_code(parsed)
                         if code in (0, errno.ENODEV):
                             return None
-                        raise KernelError(f"get link {name}: {os.strerror(code)}", code)
+                        raise KernelError(f"get link {name or index}: {os.strerror(code)}", code)
                     return _link(parsed)
 
     def routes(self) -> list[Route]:
