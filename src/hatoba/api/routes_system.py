@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from hatoba.api.app import App
 
 
+# what /version says about this engine, at the top level and again under Components
+_BUILD = {
+    "ApiVersion": API_VERSION,
+    "MinAPIVersion": "1.24",
+    "Os": "linux",
+    "Arch": platform.machine(),
+    "KernelVersion": platform.release(),
+    "GoVersion": "python" + platform.python_version(),
+    "GitCommit": "",
+    "BuildTime": "",
+}
+
+
 def register(router: Router, app: App) -> None:
     async def ping(req: Request) -> Response:
         return Response(200, b"OK", "text/plain; charset=utf-8")
@@ -24,29 +37,12 @@ def register(router: Router, app: App) -> None:
             {
                 "Platform": {"Name": "hatoba"},
                 "Version": __version__,
-                "ApiVersion": API_VERSION,
-                "MinAPIVersion": "1.24",
-                "Os": "linux",
-                "Arch": platform.machine(),
-                "KernelVersion": platform.release(),
-                "GoVersion": "python" + platform.python_version(),
-                "GitCommit": "",
-                "BuildTime": "",
+                **_BUILD,
                 "Components": [
                     {
                         "Name": "Engine",
                         "Version": __version__,
-                        "Details": {
-                            "ApiVersion": API_VERSION,
-                            "MinAPIVersion": "1.24",
-                            "Os": "linux",
-                            "Arch": platform.machine(),
-                            "KernelVersion": platform.release(),
-                            "GoVersion": "python" + platform.python_version(),
-                            "GitCommit": "",
-                            "BuildTime": "",
-                            "Experimental": "false",
-                        },
+                        "Details": {**_BUILD, "Experimental": "false"},
                     }
                 ],
             }
