@@ -171,12 +171,30 @@ class CrunRuntime:
         """Wait until the container exists, then let its process run."""
         spawned = self._spawned.pop(container_id)
         pid = self._created_pid(container_id, spawned)
-        result = self._crun_cmd("start", container_id)
-        if result.returncode != 0:
-            self._stop(container_id, spawned.shim_pid)
-            reason = result.stderr.decode(errors="replace").strip() or "crun start failed"
-            raise KernelError(f"failed to start container: {reason}")
+        if not self._release(container_id):
+            result = self._crun_cmd("start", container_id)
+            if result.returncode != 0:
+                self._stop(container_id, spawned.shim_pid)
+                reason = result.stderr.decode(errors="replace").strip() or "crun start failed"
+                raise KernelError(f"failed to start container: {reason}")
         return Started(pid, spawned.shim_pid, process_start_time(spawned.shim_pid))
+
+    def _release(self, container_id: str) -> bool:
+        """What `crun start` does, without the ~3 ms of starting a crun process: the created
+        init waits on `exec.fifo` in crun's state dir; open it, unlink it (crun then sees the
+        container as running), write one byte. False when the fifo is not where crun keeps
+        it, and `crun start` must do it."""
+        fifo = self._crun_root / container_id / "exec.fifo"
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except (FileNotFoundError, OSError):
+            return False
+        try:
+            os.unlink(fifo)
+            os.write(fd, b"\0")
+        finally:
+            os.close(fd)
+        return True
 
     def abort(self, container_id: str) -> None:
         """Undo `spawn` (or `start`): the container goes, its shim exits."""
