@@ -60,6 +60,19 @@ class Demo:
     def hatoba(self, *args: str, check: bool = True) -> str:
         return self.show("$", ["hatoba", *args], check=check)
 
+    def shell(self, container: str, *commands: str) -> None:
+        """`hatoba exec -it CONTAINER /bin/sh` as the seed types it, one command at a time
+        (the demo has no terminal to give the shell, so each line goes to `exec -i`)."""
+        print(f"\n$ hatoba exec -it {container} /bin/sh")
+        for command in commands:
+            print(f"/ # {command}")
+            result = self.sb.hatoba(
+                "exec", "-i", container, "/bin/sh", input=command + "\n", check=False
+            )
+            output = (result.stdout + result.stderr).rstrip()
+            if output:
+                print(output)
+
     def hatoba_quiet(self, *args: str) -> str:
         return self.sb.hatoba(*args).stdout.strip()
 
@@ -136,13 +149,13 @@ def _default_bridge(demo: Demo) -> None:
     )
     demo.hatoba("run", "-itd", "--name", "alpine-sample1", "alpine:latest")
     demo.hatoba("run", "-itd", "--name", "alpine-sample2", "alpine:latest")
-    demo.hatoba("exec", "alpine-sample1", "ifconfig", "eth0")
+    demo.shell("alpine-sample1", "ifconfig eth0")
     demo.capture(
         "hatoba0", "icmp", 2, ["hatoba", "exec", "alpine-sample1", "ping", "-c", "1", "172.17.0.3"]
     )
-    demo.hatoba("exec", "alpine-sample1", "ping", "-c", "1", "172.17.0.3")
+    demo.shell("alpine-sample1", "ping -c 1 172.17.0.3")
     demo.say("By name it does not work: the default bridge has no embedded DNS server.")
-    demo.hatoba("exec", "alpine-sample1", "ping", "-c", "1", "alpine-sample2", check=False)
+    demo.shell("alpine-sample1", "ping -c 1 alpine-sample2")
 
 
 def _internet(demo: Demo) -> None:
@@ -152,6 +165,7 @@ def _internet(demo: Demo) -> None:
         f"on eth0 it is the host's address {HOST_UPLINK} (masquerade in the inet hatoba table).",
     )
     ping = ["hatoba", "exec", "alpine-sample1", "ping", "-c", "1", INTERNET]
+    demo.shell("alpine-sample1", f"ping -c 1 {INTERNET}")
     demo.capture("hatoba0", "icmp", 2, ping)
     demo.capture("eth0", "icmp", 2, ping)
 
@@ -190,21 +204,20 @@ def _user_bridge(demo: Demo) -> None:
     )
     demo.hatoba("run", "-itd", "--name", "alpine-sample1", "--net", "sample", "alpine:latest")
     demo.hatoba("run", "-itd", "--name", "alpine-sample2", "--net", "sample", "alpine:latest")
-    demo.hatoba("exec", "alpine-sample1", "ifconfig", "eth0")
+    demo.shell("alpine-sample1", "ifconfig eth0")
     demo.capture(
         f"br-{network_id[:12]}",
         "icmp",
         2,
         ["hatoba", "exec", "alpine-sample1", "ping", "-c", "1", "alpine-sample2"],
     )
-    demo.hatoba("exec", "alpine-sample1", "ping", "-c", "1", "alpine-sample2")
-    demo.hatoba("exec", "alpine-sample1", "cat", "/etc/resolv.conf")
+    demo.shell("alpine-sample1", "ping -c 1 alpine-sample2", "cat /etc/resolv.conf")
     demo.section("bridgeネットワークの内蔵DNSサーバ / the embedded DNS server")
-    demo.hatoba("exec", "alpine-sample1", "nslookup", "alpine-sample2")
+    demo.shell("alpine-sample1", "nslookup alpine-sample2")
     demo.say("dig is not in the busybox image; the hostfs image (the host's own files) has it:")
     demo.hatoba("run", "--rm", "--net", "sample", "hostfs", "dig", "alpine-sample2")
     demo.say(f"Names hatoba does not know go to the host's resolver ({RESOLVER} here):")
-    demo.hatoba("exec", "alpine-sample1", "nslookup", "www.example.test")
+    demo.shell("alpine-sample1", "nslookup www.example.test")
 
 
 def _host_and_none(demo: Demo) -> None:
