@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+from hatoba.model.durations import human_duration
+
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from typing import Any
@@ -56,34 +58,6 @@ def _write(lines: list[list[str]], widths: list[int], start: int, end: int, out:
 def table(rows: list[list[str]]) -> str:
     """Rows of cells (the first is the header) as docker's table, with a final newline."""
     return tabwrite("".join("\t".join(row) + "\n" for row in rows))
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration (`docker ps` CREATED, `Up 5 seconds`)."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds // 3600) // 24 // 365} years"
 
 
 def ago(timestamp: float, now: float | None = None) -> str:

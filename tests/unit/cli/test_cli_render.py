@@ -79,6 +79,7 @@ def test_tabwriter_blocks_end_where_a_line_has_fewer_cells() -> None:
         (60 * 60, "About an hour"),
         (89 * 60, "About an hour"),
         (90 * 60, "2 hours"),
+        (150 * 60, "3 hours"),  # Go rounds a half hour up, Python's round() to even
         (47 * 3600, "47 hours"),
         (48 * 3600, "2 days"),
         (14 * 86400, "2 weeks"),
