@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from fixtures.dns_tools import Dig, FakeUpstream, parse_dig, start_upstream, stop_upstreams
+from fixtures.processes import wait_gone
 from hatoba.testing import Sandbox
 from hatoba.testing.sandbox import HOST_UPLINK
 
@@ -254,7 +255,7 @@ def test_dns_works_again_after_the_service_is_killed_and_restarted(
     pid = sb.service_pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    _wait_gone(pid)
+    wait_gone(pid, seconds=2)
     netns = sb.run_root / "netns" / s1
     silent = sb.sh(["dig", "+time=1", "+tries=1", "@127.0.0.11", "s2"], ns=netns, check=False)
     assert "no servers could be reached" in silent.stdout  # nothing answers in between
@@ -267,15 +268,3 @@ def test_dns_works_again_after_the_service_is_killed_and_restarted(
     assert resolve(sb, "s1", "s3") == [address(sb, "s3", "sample")]
     table = sb.sh(["nft", "list", "table", "ip", "hatoba-dns"], ns=netns).stdout
     assert table.count("dnat to 127.0.0.11:") == 2  # taken over, not stacked
-
-
-def _wait_gone(pid: int) -> None:
-    for _ in range(100):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                if f.read().split(") ", 1)[1].startswith("Z"):
-                    return
-        except FileNotFoundError:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"the service (pid {pid}) did not die")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.processes import wait_gone
 from hatoba.testing import Sandbox
 from hatoba.testing.sandbox import CLIENT, HOST_UPLINK, INTERNET
 
@@ -397,9 +398,9 @@ def test_after_a_crash_the_tables_match_the_records(sb: Sandbox) -> None:
     doomed_pid = json.loads(sb.hatoba("inspect", "doomed").stdout)[0]["State"]["Pid"]
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    _wait_gone(pid)
+    wait_gone(pid, seconds=4)
     os.kill(doomed_pid, signal.SIGKILL)  # dies while nobody watches
-    _wait_gone(doomed_pid)
+    wait_gone(doomed_pid, seconds=4)
     # the next command starts the service again
     assert "Exited" in sb.hatoba("ps", "-a", "--filter", "name=doomed").stdout
     assert sb.service_pid() != pid
@@ -422,15 +423,3 @@ def test_reset_leaves_the_ruleset_as_it_was(sb: Sandbox) -> None:
     assert "table inet hatoba" in ruleset(sb)
     sb.hatoba("system", "reset", "-f")
     assert ruleset(sb) == empty == ""
-
-
-def _wait_gone(pid: int) -> None:
-    for _ in range(200):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                if f.read().split(") ", 1)[1].startswith("Z"):
-                    return
-        except FileNotFoundError:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"process {pid} did not die")
