@@ -11,20 +11,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from fixtures.dns_tools import Dig, FakeUpstream, parse_dig, start_upstream, stop_upstreams
+from fixtures.dns_tools import Dig, parse_dig, start_upstream, stop_upstreams
 from fixtures.processes import wait_gone
-from hatoba.testing import Sandbox
+from hatoba.testing import Sandbox, resolver
+from hatoba.testing.resolver import Resolver
 from hatoba.testing.sandbox import HOST_UPLINK
 
 pytestmark = pytest.mark.root
-
-FAKE_UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "fixtures", "fake_upstream.py")
 
 
 @pytest.fixture
@@ -43,7 +41,7 @@ def sb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def upstream(sb: Sandbox) -> FakeUpstream:
+def upstream(sb: Sandbox) -> Resolver:
     assert sb.outside is not None
     return start_upstream(sb, sb.outside)
 
@@ -74,7 +72,7 @@ def resolv_conf(sb: Sandbox, container: str) -> str:
 
 
 def test_seed_scenario_names_on_sample_but_not_on_the_default_bridge(
-    sb: Sandbox, upstream: FakeUpstream
+    sb: Sandbox, upstream: Resolver
 ) -> None:
     sb.resolv_conf.write_text("search corp.example\nnameserver 198.51.100.53\noptions edns0\n")
     sb.hatoba("network", "create", "sample")
@@ -106,7 +104,7 @@ def test_seed_scenario_names_on_sample_but_not_on_the_default_bridge(
 
 
 def test_aliases_short_id_hostname_network_suffix_and_round_robin(
-    sb: Sandbox, upstream: FakeUpstream
+    sb: Sandbox, upstream: Resolver
 ) -> None:
     sb.hatoba("network", "create", "sample")
     web1 = run(sb, "web1", "--net", "sample", "--network-alias", "svc", "--network-alias", "www")
@@ -130,7 +128,7 @@ def test_aliases_short_id_hostname_network_suffix_and_round_robin(
     assert upstream.queries() == []  # every name above was answered locally
 
 
-def test_names_are_scoped_to_the_askers_networks(sb: Sandbox, upstream: FakeUpstream) -> None:
+def test_names_are_scoped_to_the_askers_networks(sb: Sandbox, upstream: Resolver) -> None:
     sb.hatoba("network", "create", "netA")
     sb.hatoba("network", "create", "netB")
     run(sb, "a1", "--net", "netA")
@@ -147,9 +145,7 @@ def test_names_are_scoped_to_the_askers_networks(sb: Sandbox, upstream: FakeUpst
     assert resolve(sb, "b1", "ab") == [address(sb, "ab", "netB")]
 
 
-def test_connect_disconnect_stop_and_run_are_seen_at_once(
-    sb: Sandbox, upstream: FakeUpstream
-) -> None:
+def test_connect_disconnect_stop_and_run_are_seen_at_once(sb: Sandbox, upstream: Resolver) -> None:
     sb.hatoba("network", "create", "sample")
     run(sb, "s1", "--net", "sample")
     run(sb, "s2", "--net", "sample")
@@ -179,12 +175,12 @@ def test_connect_disconnect_stop_and_run_are_seen_at_once(
     assert resolve(sb, "s1", "late") == [address(sb, "s3", "sample")]
 
 
-def test_a_container_may_bind_port_53_itself(sb: Sandbox, upstream: FakeUpstream) -> None:
+def test_a_container_may_bind_port_53_itself(sb: Sandbox, upstream: Resolver) -> None:
     sb.hatoba("network", "create", "sample")
     run(sb, "s1", "--net", "sample")
     log = sb.dir / "own.log"
-    server = (sys.executable, FAKE_UPSTREAM, "--address", "0.0.0.0", "--log", str(log))
-    run(sb, "own", "--net", "sample", command=(*server, "--answer", "192.0.2.99"))
+    server = resolver.command("0.0.0.0", answer="192.0.2.99", log=log)
+    run(sb, "own", "--net", "sample", command=tuple(server))
     for _ in range(50):
         if dig(sb, "own", "@127.0.0.1", "x.example.test").addresses == ["192.0.2.99"]:
             break
@@ -197,7 +193,7 @@ def test_a_container_may_bind_port_53_itself(sb: Sandbox, upstream: FakeUpstream
 
 
 def test_forwarding_to_the_hosts_resolver_and_servfail_without_one(
-    sb: Sandbox, upstream: FakeUpstream
+    sb: Sandbox, upstream: Resolver
 ) -> None:
     assert sb.outside is not None
     sb.sh(["ip", "route", "add", "blackhole", "198.51.100.96/30"], ns=sb.outside)
@@ -245,7 +241,7 @@ def test_internal_network_answers_names_but_never_forwards(sb: Sandbox) -> None:
 
 
 def test_dns_works_again_after_the_service_is_killed_and_restarted(
-    sb: Sandbox, upstream: FakeUpstream
+    sb: Sandbox, upstream: Resolver
 ) -> None:
     sb.hatoba("network", "create", "sample")
     s1 = run(sb, "s1", "--net", "sample")
