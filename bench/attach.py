@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import median_ms, ms, save, table
+from bench.common import median_ms, ms, run_worker, save, table
 
 N = 200
 
@@ -57,20 +57,8 @@ def main() -> None:
     from hatoba.testing import Sandbox
 
     with Sandbox(prefix="hatoba-bench-") as sb:
-        out = sb.sh(
-            [
-                sys.executable,
-                "-m",
-                "bench.attach",
-                "--worker",
-                str(sb.root),
-                str(sb.run_root),
-                str(sb.resolv_conf),
-                str(N),
-            ],
-            timeout=600,
-        )
-    data = json.loads(out.stdout)
+        paths = (str(sb.root), str(sb.run_root), str(sb.resolv_conf))
+        data = run_worker(sb, "bench.attach", *paths, str(N), timeout=600)
     save("attach", data)
     a, d = data["attach"], data["detach"]
     rows = [

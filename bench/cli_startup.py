@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import median_ms, ms, save, table
+from bench.common import median_ms, ms, run_worker, save, table
 
 N = 30
 TARGET_OVERHEAD_MS = 15.0
@@ -36,12 +36,7 @@ def measure(n: int = N) -> dict[str, list[float]]:
 
     with Sandbox(prefix="hatoba-bench-") as sb:
         sb.hatoba("version")  # starts the service
-        out = sb.sh(
-            [sys.executable, "-m", "bench.cli_startup", "--worker", str(n)],
-            timeout=600,
-            env={**sb.env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        )
-    samples: dict[str, list[float]] = json.loads(out.stdout)
+        samples: dict[str, list[float]] = run_worker(sb, "bench.cli_startup", str(n), timeout=600)
     return samples
 
 

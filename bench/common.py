@@ -1,15 +1,43 @@
-"""Shared helpers: statistics, tables, where results are kept."""
+"""Shared helpers: timed commands, statistics, tables, where results are kept."""
 
 from __future__ import annotations
 
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hatoba.testing import Sandbox
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def run_worker(sb: Sandbox, module: str, *args: str, timeout: float) -> Any:
+    """`python -m MODULE --worker ARGS...` in the sandbox's host namespace, and the JSON it
+    prints: a worker inside the namespace runs its commands without an nsenter each."""
+    out = sb.sh(
+        [sys.executable, "-m", module, "--worker", *args],
+        timeout=timeout,
+        env={**sb.env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    return json.loads(out.stdout)
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Seconds one command takes; its stdout is dropped, a failure raises."""
+    t0 = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - t0
+
+
+def quiet(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
 
 
 def ms(values: Sequence[float]) -> str:

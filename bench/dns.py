@@ -19,18 +19,17 @@ import re
 import shutil
 import statistics
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.common import save, table
+from bench.podman import PODMAN_CONF, Podman
 
 NAMES = ["s1", "s2", *(f"dns{i}" for i in range(1, 9))]
 SECONDS = 20
 LOOKUPS = 2000
-PODMAN_CONF = Path("/work/shared/reference/podman/containers.conf")
 
 # Run in the container's namespace: one query at a time, each timed from send to answer.
 CLIENT = r"""
@@ -107,75 +106,32 @@ def bench_hatoba() -> dict[str, Any]:
 # --- podman + aardvark-dns --------------------------------------------------------------------
 
 
-class Podman:
-    """podman in a sandbox's host namespace, every path of its own below the sandbox folder
-    (except the container namespaces, which podman 4.3 keeps in /run/netns)."""
-
-    def __init__(self, sb: Any) -> None:
-        self.sb = sb
-        self._global = [
-            f"--{option}={sb.dir / ('podman-' + option)}"
-            for option in ("root", "runroot", "tmpdir", "network-config-dir")
-        ]
-        self._env = {**sb.env, "CONTAINERS_CONF": str(PODMAN_CONF)}
-
-    def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
-        argv = ["podman", *self._global, *args]
-        return str(self.sb.sh(argv, env=self._env, check=check, timeout=timeout).stdout)
-
-
-# podman 4.3 keeps these on the machine whatever its options say: removed after the run
-# unless they were there before (another podman user)
-PODMAN_MACHINE_DIRS = (Path("/run/containers"), Path("/var/lib/containers"))
-
-
 @contextmanager
 def podman_world() -> Iterator[tuple[Any, Podman]]:
+    """A sandbox with podman driven in its host namespace and the busybox image as bb:latest."""
     from hatoba.images.busybox import build_busybox_images
     from hatoba.testing import Sandbox
 
-    ours = [d for d in PODMAN_MACHINE_DIRS if not d.exists()]
     with Sandbox(prefix="hatoba-bench-podman-") as sb:
-        podman = Podman(sb)
+        podman = Podman(sb.dir / "podman", ns=sb.host)
         try:
             alpine = build_busybox_images()[0]
             tarball = sb.dir / "busybox.tar"
             tarball.write_bytes(alpine.rootfs)
-            podman("import", "--change", alpine.changes[0], str(tarball), "bb:latest")
+            podman.run("import", "--change", alpine.changes[0], str(tarball), "bb:latest")
             yield sb, podman
         finally:
-            podman("rm", "-af", "-t", "0", check=False)
-            podman("network", "prune", "-f", check=False)
-            podman("system", "reset", "-f", check=False)
-            _wait_for_cleanups(sb.dir)
-            for leftover in ours:
-                shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _wait_for_cleanups(folder: Path, timeout: float = 60) -> None:
-    """conmon runs `podman container cleanup` on its own after a container ends."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = False
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    busy = busy or str(folder).encode() in f.read()
-            except OSError:
-                continue
-        if not busy:
-            return
-        time.sleep(0.2)
+            podman.clean()
 
 
 def bench_podman() -> dict[str, Any] | None:
     if shutil.which("podman") is None or not PODMAN_CONF.exists():
         return None
     with podman_world() as (sb, podman):
-        podman("network", "create", "sample")
+        podman.run("network", "create", "sample")
         for name in NAMES:
-            podman("run", "-d", "--name", name, "--net", "sample", "bb", "sleep", "1d")
-        settings = json.loads(podman("inspect", "s1"))[0]["NetworkSettings"]
+            podman.run("run", "-d", "--name", name, "--net", "sample", "bb", "sleep", "1d")
+        settings = json.loads(podman.run("inspect", "s1"))[0]["NetworkSettings"]
         gateway = settings["Networks"]["sample"]["Gateway"]
         return measure(sb, Path(settings["SandboxKey"]), gateway)
 

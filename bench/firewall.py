@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import median_ms, ms, save, table
+from bench.common import median_ms, ms, run_worker, save, table
 
 ROUNDS = 5
 SECONDS = 3  # per iperf3 run, the first one omitted (slow start)
@@ -183,20 +183,8 @@ def port_costs() -> dict[str, dict[str, list[float]]]:
     from hatoba.testing import Sandbox
 
     with Sandbox(prefix="hatoba-bench-") as sb:
-        out = sb.sh(
-            [
-                sys.executable,
-                "-m",
-                "bench.firewall",
-                "--worker",
-                str(sb.root),
-                str(sb.run_root),
-                str(sb.resolv_conf),
-            ],
-            timeout=900,
-            env={**sb.env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+        paths = (str(sb.root), str(sb.run_root), str(sb.resolv_conf))
+        return run_worker(sb, "bench.firewall", *paths, timeout=900)  # type: ignore[no-any-return]
 
 
 # --- tables -----------------------------------------------------------------------------------

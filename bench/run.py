@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.common import median_ms, ms, save, table
-from bench.run_images import Podman, quiet, timed
+from bench.common import median_ms, ms, quiet, run_worker, save, table, timed
+from bench.podman import Podman, reason
 
 N = 30
 SEQUENCE = 100
@@ -60,7 +60,7 @@ def worker(sandbox_dir: Path, n: int) -> None:
             prun = ["run", "-d", "--network", "psample", alpine.reference, "sleep", "infinity"]
             podman.run(*prun)
         except Exception as exc:  # podman is only the yardstick: report, don't fail
-            samples.podman_error = str(exc).splitlines()[-1]
+            samples.podman_error = reason(exc)
         for _ in range(n):
             samples.run.append(timed([*hatoba, *run]))
             samples.image.append(timed([*hatoba, *image_run]))
@@ -84,12 +84,7 @@ def measure(n: int = N) -> Samples:
     from hatoba.testing import Sandbox
 
     with Sandbox(prefix="hatoba-bench-") as sb:
-        out = sb.sh(
-            [sys.executable, "-m", "bench.run", "--worker", str(sb.dir), str(n)],
-            timeout=1800,
-            env={**sb.env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        )
-    return Samples(**json.loads(out.stdout))
+        return Samples(**run_worker(sb, "bench.run", str(sb.dir), str(n), timeout=1800))
 
 
 def rows(s: Samples) -> list[tuple[str, str, str]]:
