@@ -1,5 +1,5 @@
 """An attached session (`run`, `start -a`, `exec`): the terminal, resizes and signals around
-the relay of one hijacked connection.
+the relay of one hijacked connection; for a container, the wait and the start around it.
 
 With a TTY and stdin attached to our terminal, the terminal is raw for the session (keys,
 Ctrl-C included, go to the container) and the container's TTY follows our window size. Without
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 from hatoba.cli import terminal
 from hatoba.cli.stream import STDIN, STDOUT, relay
@@ -17,9 +18,10 @@ from hatoba.errors import HatobaError
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-    from hatoba.cli.client import Client, Conn
+    from hatoba.cli.client import Call, Client, Conn
 
 _FORWARDED = (
     signal.SIGINT,
@@ -29,6 +31,53 @@ _FORWARDED = (
     signal.SIGUSR1,
     signal.SIGUSR2,
 )
+
+
+def start_attached(
+    client: Client,
+    conn: Conn,
+    path: str,
+    *,
+    tty: bool,
+    stdin: bool,
+    removed: bool,
+    start: Callable[[], object],
+) -> int:
+    """docker's order once `conn` is attached to the container at `path` (/containers/ID):
+    POST …/wait (condition removed for --rm, else next-exit) before `start()`, then the session;
+    the container's exit status is what the wait reports."""
+    waiting = client.send(
+        "POST", f"{path}/wait", {"condition": "removed" if removed else "next-exit"}
+    )
+    try:
+        start()
+    except BaseException:
+        conn.close()
+        waiting.close()
+        raise
+    session(
+        client,
+        conn,
+        tty=tty,
+        stdin=stdin,
+        resize_path=f"{path}/resize",
+        kill_path=None if tty else f"{path}/kill",
+    )
+    return exit_status(waiting)
+
+
+def exit_status(waiting: Call) -> int:
+    """The StatusCode of a POST …/wait sent earlier."""
+    try:
+        result = waiting.response().json() or {}
+    except HatobaError as exc:
+        sys.stderr.write(f"Error waiting for container: {exc.message}\n")
+        return 125
+    error = result.get("Error") or {}
+    if error.get("Message"):
+        sys.stderr.write(f"Error waiting for container: {error['Message']}\n")
+        return 125
+    return int(result.get("StatusCode", 0))
 
 
 def session(

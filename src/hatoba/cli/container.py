@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from hatoba.cli.attach import session
+from hatoba.cli.attach import start_attached
 from hatoba.cli.errors import CliError
 from hatoba.cli.parsing import Parser
-from hatoba.cli.run import exit_status
 from hatoba.cli.stream import Output
 from hatoba.errors import HatobaError, NotFound
 
@@ -66,25 +65,15 @@ def _start_attached(ctx: Context, name: str, *, stdin: bool) -> int:
     conn = client.hijack(
         "POST", f"{path}/attach", {"stream": 1, "stdin": stdin, "stdout": 1, "stderr": 1}
     )
-    removed = bool((info.get("HostConfig") or {}).get("AutoRemove"))
-    waiting = client.send(
-        "POST", f"{path}/wait", {"condition": "removed" if removed else "next-exit"}
-    )
-    try:
-        client.call("POST", f"{path}/start")
-    except BaseException:
-        conn.close()
-        waiting.close()
-        raise
-    session(
+    return start_attached(
         client,
         conn,
+        path,
         tty=tty,
         stdin=stdin,
-        resize_path=f"{path}/resize",
-        kill_path=None if tty else f"{path}/kill",
+        removed=bool((info.get("HostConfig") or {}).get("AutoRemove")),
+        start=lambda: client.call("POST", f"{path}/start"),
     )
-    return exit_status(waiting)
 
 
 def stop(ctx: Context, args: list[str]) -> int:
@@ -94,8 +83,7 @@ def stop(ctx: Context, args: list[str]) -> int:
     )
     ns = p.parse(args)
     p.expect(ns.args, 1)
-    query = {"t": ns.time}
-    return _each(ns.args, lambda name: ctx.client.call("POST", f"/containers/{name}/stop", query))
+    return _post_each(ctx, ns.args, "stop", {"t": ns.time})
 
 
 def restart(ctx: Context, args: list[str]) -> int:
@@ -109,10 +97,7 @@ def restart(ctx: Context, args: list[str]) -> int:
     )
     ns = p.parse(args)
     p.expect(ns.args, 1)
-    query = {"t": ns.time}
-    return _each(
-        ns.args, lambda name: ctx.client.call("POST", f"/containers/{name}/restart", query)
-    )
+    return _post_each(ctx, ns.args, "restart", {"t": ns.time})
 
 
 def kill(ctx: Context, args: list[str]) -> int:
@@ -122,8 +107,7 @@ def kill(ctx: Context, args: list[str]) -> int:
     )
     ns = p.parse(args)
     p.expect(ns.args, 1)
-    query = {"signal": ns.signal}
-    return _each(ns.args, lambda name: ctx.client.call("POST", f"/containers/{name}/kill", query))
+    return _post_each(ctx, ns.args, "kill", {"signal": ns.signal})
 
 
 def rm(ctx: Context, args: list[str]) -> int:
@@ -164,6 +148,11 @@ def wait(ctx: Context, args: list[str]) -> int:
     if errors:
         raise CliError("\n".join(errors))
     return 0
+
+
+def _post_each(ctx: Context, names: list[str], action: str, query: dict[str, Any]) -> int:
+    """POST /containers/{name}/{action} for every name, the way `_each` does."""
+    return _each(names, lambda name: ctx.client.call("POST", f"/containers/{name}/{action}", query))
 
 
 class _Skip(Exception):

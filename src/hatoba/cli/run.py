@@ -22,7 +22,6 @@ TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name
 if TYPE_CHECKING:
     from typing import Any
 
-    from hatoba.cli.client import Call
     from hatoba.cli.context import Context
     from hatoba.cli.parsing import Values
 
@@ -89,7 +88,7 @@ def with_tag(image: str) -> str:
 
 def _run_attached(ctx: Context, cid: str, ns: Values) -> int:
     # not needed by `run -d`, the command whose start-up matters most
-    from hatoba.cli.attach import session
+    from hatoba.cli.attach import start_attached
 
     client = ctx.client
     path = f"/containers/{cid}"
@@ -102,24 +101,15 @@ def _run_attached(ctx: Context, cid: str, ns: Values) -> int:
     except HatobaError as exc:
         _discard(ctx, cid)
         raise _run_error(exc, ctx.prog, with_help=False) from None
-    waiting = client.send(
-        "POST", f"{path}/wait", {"condition": "removed" if ns.rm else "next-exit"}
-    )
-    try:
-        _start(ctx, cid)
-    except BaseException:
-        conn.close()
-        waiting.close()
-        raise
-    session(
+    return start_attached(
         client,
         conn,
+        path,
         tty=ns.tty,
         stdin=ns.interactive,
-        resize_path=f"{path}/resize",
-        kill_path=None if ns.tty else f"{path}/kill",
+        removed=ns.rm,
+        start=lambda: _start(ctx, cid),
     )
-    return exit_status(waiting)
 
 
 def _start(ctx: Context, cid: str) -> None:
@@ -155,17 +145,3 @@ def run_status(message: str) -> int:
     if "permission denied" in text:
         return 126
     return 125
-
-
-def exit_status(waiting: Call) -> int:
-    """The StatusCode of a POST …/wait sent earlier."""
-    try:
-        result = waiting.response().json() or {}
-    except HatobaError as exc:
-        sys.stderr.write(f"Error waiting for container: {exc.message}\n")
-        return 125
-    error = result.get("Error") or {}
-    if error.get("Message"):
-        sys.stderr.write(f"Error waiting for container: {error['Message']}\n")
-        return 125
-    return int(result.get("StatusCode", 0))
