@@ -24,9 +24,5 @@ class EngineRunner:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
-    def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """From a thread other than the loop's (start-up, tests)."""
-        return self._pool.submit(functools.partial(fn, *args, **kwargs)).result()
-
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
@@ -87,6 +86,3 @@ class State:
 
     def members(self, network_id: str) -> list[Container]:
         return [c for c in self.containers.values() if c.config_on(network_id) is not None]
-
-    def running(self) -> Iterable[Container]:
-        return (c for c in self.containers.values() if c.state.running)

@@ -64,9 +64,6 @@ class Transaction:
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
         )
 
-    def delete_meta(self, key: str) -> None:
-        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
-
 
 class SqliteStore:
     def __init__(self, root: Path) -> None:
