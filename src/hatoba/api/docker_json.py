@@ -189,8 +189,7 @@ def _endpoint_json(
 def ports_json(container: Container, published: Sequence[PortMapping]) -> dict[str, Any]:
     ports: dict[str, Any] = dict.fromkeys(container.config.exposed_ports)
     for mapping in published:
-        ports.setdefault(mapping.key, [])
-        if ports[mapping.key] is None:
+        if ports.get(mapping.key) is None:
             ports[mapping.key] = []
         ports[mapping.key].append(
             {"HostIp": str(mapping.host_ip or "0.0.0.0"), "HostPort": str(mapping.host_port)}

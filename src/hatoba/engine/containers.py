@@ -14,7 +14,6 @@ from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, InvalidArgument, NotModified
 from hatoba.files.hosts import parse_extra_host, render_hosts
 from hatoba.files.resolvconf import ContainerResolv
-from hatoba.ipam.addresses import claim
 from hatoba.model.container import (
     EXITED,
     HOSTFS_IMAGE,
@@ -125,8 +124,7 @@ def create(core: Core, request: CreateRequest) -> Container:
             network, req.aliases if req else (), req.ipv4 if req else None, joined_later=False
         )
         if cfg.ipv4 is not None:
-            taken = core.state.used_addresses(network.id) | core.state.reserved_static(network.id)
-            claim(network, cfg.ipv4, taken)
+            endpoints.check_static(core, network, cfg.ipv4)
         networks.append(cfg)
     if primary.driver == HOST and config.ports:
         request.warnings.append("Published ports are discarded when using host network mode")
@@ -182,7 +180,7 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
         slot = 0
         for wanted, network in zip(container.networks, networks, strict=True):
             if netns is None:
-                eps.append(Endpoint(network.id, new_id(), "", None, None, 0, "", None))
+                eps.append(endpoints.without_interface(network))
                 continue
             first_bridge = network.driver == BRIDGE and not any(e.default_route for e in eps)
             ep = endpoints.plan(core, container, network, wanted, slot, first_bridge)

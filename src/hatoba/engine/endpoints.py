@@ -68,6 +68,17 @@ def _pick(
     return allocate(network, used, last)
 
 
+def without_interface(network: Network) -> Endpoint:
+    """An attachment with no interface of its own: host and none, or not a bridge."""
+    return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
+
+
+def check_static(core: Core, network: Network, ipv4: IPv4Address, container_id: str = "") -> None:
+    """`--ip` as Docker checks it, against addresses in use and other containers' `--ip`."""
+    taken = core.state.used_addresses(network.id)
+    claim(network, ipv4, taken | core.state.reserved_static(network.id, container_id))
+
+
 def plan(
     core: Core,
     container: Container,
@@ -78,7 +89,7 @@ def plan(
 ) -> Endpoint:
     """The container's interface on `network` (eth<slot>), address chosen; nothing made yet."""
     if network.driver != BRIDGE or network.bridge is None or network.pool is None:
-        return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
+        return without_interface(network)
     pool = network.pool
     address = choose_address(core, container, network, cfg)
     return Endpoint(

@@ -12,7 +12,6 @@ from hatoba.engine import endpoints, firewall, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from hatoba.ipam.addresses import claim
 from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
 from hatoba.model.container import Container, EndpointConfig
 from hatoba.model.ids import new_id, now_rfc3339, validate_network_name
@@ -204,8 +203,7 @@ def connect(
     cfg = endpoint_config(network, aliases, ipv4, joined_later=True)
     if cfg.ipv4 is not None:
         # checked now so that a stopped container is refused too, and nothing changes
-        taken = core.state.used_addresses(network.id)
-        claim(network, cfg.ipv4, taken | core.state.reserved_static(network.id, container.id))
+        endpoints.check_static(core, network, cfg.ipv4, container.id)
     updated = dataclasses.replace(container, networks=(*container.networks, cfg))
     if not container.state.running:
         core.commit(containers=[updated])
