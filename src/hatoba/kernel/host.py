@@ -9,6 +9,7 @@ until the namespace is removed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from hatoba.kernel.netns import call_in_netns, create_netns, is_netns_handle, re
 from hatoba.model.host import OWNER_PREFIX, AttachRequest, HostFacts, OwnedLink
 
 log = logging.getLogger("hatoba.kernel")
+# a link or namespace that is already gone: deleting it again counts as done
+_GONE = (errno.ENODEV, errno.ENOENT)
 
 
 class HostKernel:
@@ -72,7 +75,7 @@ class HostKernel:
         try:
             self._host.request([nl.link_delete(name=name)], f"delete {name}")
         except KernelError as exc:
-            if exc.errno not in (19, 2):  # ENODEV, ENOENT
+            if exc.errno not in _GONE:
                 raise
 
     def link_exists(self, name: str) -> bool:
@@ -180,7 +183,7 @@ def _delete_in(netns: str, ifindex: int) -> None:
         try:
             sock.request([nl.link_delete(ifindex)], "delete interface")
         except KernelError as exc:
-            if exc.errno not in (19, 2):
+            if exc.errno not in _GONE:
                 log.warning("could not delete interface %d in %s: %s", ifindex, netns, exc)
         finally:
             sock.close()

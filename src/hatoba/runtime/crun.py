@@ -297,13 +297,19 @@ class CrunRuntime:
         )
 
 
-def process_start_time(pid: int) -> int:
-    """The start time of a process (clock ticks since boot): a PID plus this names it uniquely."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first); [] if gone."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return 0
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def process_start_time(pid: int) -> int:
+    """The start time of a process (clock ticks since boot): a PID plus this names it uniquely."""
+    fields = _stat(pid)
+    return int(fields[19]) if len(fields) > 19 else 0
 
 
 def _hostfs_binds() -> list[spec.Bind]:
@@ -318,11 +324,5 @@ def _hostfs_binds() -> list[spec.Bind]:
 
 
 def is_alive(pid: int, start_time: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and int(fields[19]) == start_time
+    fields = _stat(pid) if pid > 0 else []
+    return len(fields) > 19 and fields[0] != "Z" and int(fields[19]) == start_time
