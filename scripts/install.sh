@@ -24,12 +24,13 @@ if ((${#missing[@]})); then
 fi
 
 python=${PYTHON:-python3}
-stamp=.venv/.installed$([[ $dev == 1 ]] && echo -dev)
+stamp=.venv/.installed
+extra=
+if ((dev)); then stamp+=-dev; extra="[dev]"; fi
 if [[ ! -x .venv/bin/python ]]; then
     "$python" -m venv .venv
 fi
 if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
-    extra=$([[ $dev == 1 ]] && echo "[dev]")
     .venv/bin/pip install -q --disable-pip-version-check -e ".$extra"
     # the CLI starts once per command: compiled modules save it ~10 ms where the environment
     # forbids writing them on first use (PYTHONDONTWRITEBYTECODE)
