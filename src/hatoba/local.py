@@ -18,7 +18,7 @@ from pathlib import Path
 from hatoba.dnsserver import DnsServer
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
-from hatoba.engine.state import State
+from hatoba.engine.state import Addresses, State
 from hatoba.images import ImageStore
 from hatoba.images.engine_view import EngineImages
 from hatoba.kernel.firewall import NftFirewall
@@ -69,7 +69,9 @@ def open_local(
     state = State(
         networks={n.id: n for n in snapshot.networks},
         containers={c.id: c for c in snapshot.containers},
-        last_address=dict(snapshot.meta.get("last_address", {})),
+    )
+    addresses = Addresses(
+        last=dict(snapshot.meta.get("last_address", {})),
         pending={k: dict(v) for k, v in snapshot.meta.get("pending", {}).items()},
     )
     kernel = HostKernel()
@@ -78,6 +80,6 @@ def open_local(
     images = ImageStore(root)
     images.recover()
     engine = Engine.open(
-        paths, store, kernel, runtime, EngineImages(images), state, dns, firewall, ports
+        paths, store, kernel, runtime, EngineImages(images), state, dns, firewall, ports, addresses
     )
     return LocalEngine(engine, paths, kernel, runtime, store, fs, owns, images, firewall, ports)

@@ -152,6 +152,7 @@ async def _serve(
     await supervisor.close()
     local.firewall.stop_watch()
     runner.shutdown()
+    app.image_runner.shutdown()
     await dns.aclose()
     local.close()
     with contextlib.suppress(FileNotFoundError):

@@ -32,6 +32,8 @@ class App:
     started: float
     # ask the service to shut down (after `system reset`)
     shutdown: Callable[[], None]
+    # image import, load and save: long file work, kept off the engine's worker
+    image_runner: EngineRunner = field(default_factory=lambda: EngineRunner("hatoba-images"))
     extra_routes: list[Callable[[Router, App], None]] = field(default_factory=list)
 
     def router(self) -> Router:

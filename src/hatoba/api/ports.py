@@ -23,8 +23,8 @@ class ContainerIO(Protocol):
 
 
 class ImageCatalog(Protocol):
-    """The image store in Docker API shapes; every call but `upload_file` and `count` runs on the
-    engine's worker thread, so image changes serialise with container creation."""
+    """The image store in Docker API shapes, safe to call from several threads (see
+    api/routes_images.py for which call runs where)."""
 
     def upload_file(self) -> IO[bytes]: ...
     def count(self) -> int: ...

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from hatoba.api import docker_json
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Streaming
 from hatoba.api.logs import stream_log
+from hatoba.engine.state import State
 from hatoba.errors import HatobaError, InvalidArgument, NotModified
 from hatoba.model.container import RUNNING, Container
 from hatoba.model.portspec import mappings_from_api
@@ -22,9 +23,9 @@ if TYPE_CHECKING:
 class ContainerMatcher:
     """Docker's `ps` filters: name, id, status, label, network."""
 
-    def __init__(self, filters: dict[str, list[str]], app: App) -> None:
+    def __init__(self, filters: dict[str, list[str]], state: State) -> None:
         self.filters = filters
-        self.app = app
+        self.state = state
 
     def __call__(self, c: Container) -> bool:
         f = self.filters
@@ -41,7 +42,7 @@ class ContainerMatcher:
                 if key not in labels or (has_value and labels[key] != value):
                     return False
         if "network" in f:
-            nets = self.app.engine.state.networks
+            nets = self.state.networks
             names = {nets[n.network_id].name for n in c.networks if n.network_id in nets}
             ids = {n.network_id for n in c.networks}
             if not any(v in names or any(i.startswith(v) for i in ids) for v in f["network"]):
@@ -63,27 +64,27 @@ def register(router: Router, app: App) -> None:
         return Response.json({"Id": container.id, "Warnings": request.warnings}, 201)
 
     async def listing(req: Request) -> Response:
-        matches = ContainerMatcher(req.filters(), app)
+        state = engine.state
+        matches = ContainerMatcher(req.filters(), state)
         show_all = req.flag("all")
         found = [
             c
-            for c in engine.state.containers.values()
+            for c in state.containers.values()
             if (show_all or c.state.status == RUNNING) and matches(c)
         ]
         found.sort(key=lambda c: c.created, reverse=True)
         limit = req.int_arg("limit", -1)
         if limit > 0:
             found = found[:limit]
-        return Response.json(
-            [docker_json.container_summary(c, engine.state, c.published) for c in found]
-        )
+        return Response.json([docker_json.container_summary(c, state, c.published) for c in found])
 
     async def inspect(req: Request) -> Response:
-        container = await runner.call(engine.container, req.params["id"])
+        state = engine.state
+        container = state.container(req.params["id"])
         return Response.json(
             docker_json.container_json(
                 container,
-                engine.state,
+                state,
                 log_path=str(app.io.log_path(container.id)),
                 files_dir=str(app.io.file_path(container.id, "/etc/hosts").parent),
                 sandbox_dir=str(engine.core.paths.netns_dir),
@@ -92,7 +93,7 @@ def register(router: Router, app: App) -> None:
         )
 
     async def start(req: Request) -> Response:
-        container = await runner.call(engine.container, req.params["id"])
+        container = engine.state.container(req.params["id"])
         if container.state.status == RUNNING:
             raise NotModified("container already started")
         try:
@@ -127,7 +128,7 @@ def register(router: Router, app: App) -> None:
         condition = req.arg("condition", "not-running")
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition}")
-        container = await runner.call(engine.container, req.params["id"])
+        container = engine.state.container(req.params["id"])
 
         # a streamed answer: its headers go out at once (the docker CLI blocks until it sees
         # them, before it starts the container), the body when the container exits
@@ -147,7 +148,7 @@ def register(router: Router, app: App) -> None:
         return Response.empty()
 
     async def logs(req: Request) -> Streaming:
-        container = await runner.call(engine.container, req.params["id"])
+        container = engine.state.container(req.params["id"])
         tail_arg = req.arg("tail", "all")
         tail = None if tail_arg in ("", "all") else int(tail_arg)
         cid = container.id
@@ -171,7 +172,7 @@ def register(router: Router, app: App) -> None:
         )
 
     async def attach(req: Request) -> Hijack:
-        container = await runner.call(engine.container, req.params["id"])
+        container = engine.state.container(req.params["id"])
 
         async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
             await app.attacher.attach(
@@ -189,7 +190,7 @@ def register(router: Router, app: App) -> None:
         return Hijack(run, content_type=_stream_type(container.config.tty))
 
     async def resize(req: Request) -> Response:
-        container = await runner.call(engine.container, req.params["id"])
+        container = engine.state.container(req.params["id"])
         await app.attacher.resize(container.id, req.int_arg("h", 24), req.int_arg("w", 80))
         return Response(200, b"", "text/plain")
 

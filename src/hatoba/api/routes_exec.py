@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 
 
 def register(router: Router, app: App) -> None:
-    engine, runner, execs = app.engine, app.runner, app.execs
+    engine, execs = app.engine, app.execs
     background: set[asyncio.Task[None]] = set()
 
     async def create(req: Request) -> Response:
-        container = await runner.call(engine.container, req.params["id"])
+        container = engine.state.container(req.params["id"])
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
         instance = execs.create(container.id, req.json())
@@ -27,7 +27,7 @@ def register(router: Router, app: App) -> None:
     async def start(req: Request) -> Response | Hijack:
         instance = execs.get(req.params["id"])
         body = req.json()
-        container = await runner.call(engine.container, instance.container_id)
+        container = engine.state.container(instance.container_id)
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
         if body.get("Detach"):

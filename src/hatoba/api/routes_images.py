@@ -1,8 +1,11 @@
 """/images: list, inspect, import, load, save, tag, remove.
 
-Every store operation runs on the engine's worker thread, so it serialises with container
+Removing and tagging run on the engine's worker thread, so they serialise with container
 creation (an image cannot vanish between `create` resolving it and the container existing).
-Archives arrive in a temporary file first: the worker never waits on a slow client.
+Import, load and save are long file work: they run on the image runner and only take the
+store's lock for their short commit, so network and container operations go on meanwhile.
+Listing and inspecting read the store beside them. Archives arrive in a temporary file first:
+no worker waits on a slow client.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ _CHUNK = 1 << 20
 
 
 def register(router: Router, app: App) -> None:
-    images, runner = app.images, app.runner
+    images, runner, long_work = app.images, app.runner, app.image_runner
 
     def in_use(image_id: str) -> list[str]:
         containers = app.engine.state.containers.values()
@@ -33,10 +36,10 @@ def register(router: Router, app: App) -> None:
         return container is not None and container.state.running
 
     async def listing(req: Request) -> Response:
-        return Response.json(await runner.call(images.summaries, req.filters()))
+        return Response.json(await asyncio.to_thread(images.summaries, req.filters()))
 
     async def inspect(req: Request) -> Response:
-        return Response.json(await runner.call(images.inspect, req.params["name"]))
+        return Response.json(await asyncio.to_thread(images.inspect, req.params["name"]))
 
     async def create(req: Request) -> Response:
         """Only `docker import` (fromSrc=-): hatoba has no registry to pull from."""
@@ -52,7 +55,7 @@ def register(router: Router, app: App) -> None:
                 "importing from a URL is not supported: send the archive as the request body"
                 " (fromSrc=-)"
             )
-        image_id = await runner.call(
+        image_id = await long_work.call(
             images.import_rootfs,
             _body(req),
             req.arg("repo"),
@@ -65,14 +68,14 @@ def register(router: Router, app: App) -> None:
     async def load(req: Request) -> Response:
         # Docker answers 200 and reports a failed load inside the JSON stream
         try:
-            lines = await runner.call(images.load, _body(req))
+            lines = await long_work.call(images.load, _body(req))
         except HatobaError as exc:
             return _json_lines([{"errorDetail": {"message": exc.message}, "error": exc.message}])
         return _json_lines([{"stream": line + "\n"} for line in lines])
 
     async def save(req: Request) -> Streaming:
         names = req.params.get("name")
-        archive = await runner.call(
+        archive = await long_work.call(
             images.save, [names] if names else [n for n in req.query.get("names", []) if n]
         )
         return Streaming(_file_chunks(archive), "application/x-tar")

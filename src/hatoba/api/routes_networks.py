@@ -44,15 +44,16 @@ def register(router: Router, app: App) -> None:
 
     async def listing(req: Request) -> Response:
         matches = NetworkMatcher(req.filters())
-        nets = [n for n in engine.state.networks.values() if matches(n)]
-        nets.sort(key=lambda n: n.name)
+        state = engine.state
+        nets = sorted((n for n in state.networks.values() if matches(n)), key=lambda n: n.name)
         return Response.json(
-            [docker_json.network_json(n, engine.state, with_containers=False) for n in nets]
+            [docker_json.network_json(n, state, with_containers=False) for n in nets]
         )
 
     async def inspect(req: Request) -> Response:
-        network = await runner.call(engine.network, req.params["id"])
-        return Response.json(docker_json.network_json(network, engine.state, with_containers=True))
+        state = engine.state
+        network = state.network(req.params["id"])
+        return Response.json(docker_json.network_json(network, state, with_containers=True))
 
     async def create(req: Request) -> Response:
         spec = docker_json.network_spec(req.json())

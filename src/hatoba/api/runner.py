@@ -1,7 +1,9 @@
 """Runs engine use cases one at a time on a single worker thread.
 
 The event loop never blocks on netlink, mounts or SQLite, and the engine never needs locks:
-every change to the state happens on this one thread.
+every change to the state happens on this one thread. Reads do not come here: route handlers
+read the engine's current snapshot on the loop (engine/state.py). Long image work (import,
+load, save) has a runner of its own, so it never holds up network and container operations.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ T = TypeVar("T")
 
 
 class EngineRunner:
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatoba-engine")
+    def __init__(self, name: str = "hatoba-engine") -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

@@ -85,7 +85,7 @@ class Supervisor:
     # --- waiting ----------------------------------------------------------------------------
 
     async def wait(self, ref: str, condition: str = "not-running") -> int:
-        container = await self._runner.call(self._engine.container, ref)
+        container = self._engine.state.container(ref)
         cid = container.id
         loop = asyncio.get_running_loop()
         if condition == "removed":
@@ -99,7 +99,7 @@ class Supervisor:
         return await fut
 
     async def stop(self, ref: str, timeout: int | None = None) -> Container:
-        container = await self._runner.call(self._engine.container, ref)
+        container = self._engine.state.container(ref)
         if container.state.status != RUNNING:
             raise NotModified("container already stopped")
         if timeout is None:
@@ -127,7 +127,7 @@ class Supervisor:
         return fut
 
     async def remove(self, ref: str, force: bool = False) -> Container:
-        container = await self._runner.call(self._engine.container, ref)
+        container = self._engine.state.container(ref)
         if container.state.status == RUNNING and force:
             waiter = self._exit_waiter(container.id)
             with contextlib.suppress(Conflict):

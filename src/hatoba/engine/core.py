@@ -14,9 +14,8 @@ from hatoba.engine.ports import (
     Resolver,
     Runtime,
     Store,
-    StoreTransaction,
 )
-from hatoba.engine.state import State
+from hatoba.engine.state import Addresses, State
 from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
 from hatoba.model.network import Network
@@ -46,7 +45,9 @@ class Core:
     kernel: NetKernel
     runtime: Runtime
     images: Images
+    # replaced whole on every commit, never changed in place (see engine/state.py)
     state: State = field(default_factory=State)
+    addresses: Addresses = field(default_factory=Addresses)
     # called after every committed change (DNS tables, firewall, waiters)
     listeners: list[Listener] = field(default_factory=list)
     # the embedded DNS server; without one, containers keep the host's resolvers
@@ -65,11 +66,13 @@ class Core:
         containers: Iterable[Container] = (),
         removed_networks: Iterable[str] = (),
         removed_containers: Iterable[str] = (),
-        extra: Callable[[StoreTransaction], None] | None = None,
     ) -> None:
-        """Write the changes in one transaction, then (only then) make them live in memory."""
+        """Write the changes in one transaction, then (only then) make them live in memory:
+        the next snapshot replaces the current one in one reference assignment."""
         networks, containers = list(networks), list(containers)
         removed_networks, removed_containers = list(removed_networks), list(removed_containers)
+        for nid in removed_networks:
+            self.addresses.forget_network(nid)
         with self.store.transaction() as tx:
             for n in networks:
                 tx.put_network(n)
@@ -79,18 +82,8 @@ class Core:
                 tx.delete_network(nid)
             for cid in removed_containers:
                 tx.delete_container(cid)
-            tx.set_meta("last_address", self.state.last_address)
-            tx.set_meta("pending", self.state.pending)
-            if extra is not None:
-                extra(tx)
-        for n in networks:
-            self.state.networks[n.id] = n
-        for c in containers:
-            self.state.containers[c.id] = c
-        for nid in removed_networks:
-            self.state.networks.pop(nid, None)
-            self.state.last_address.pop(nid, None)
-        for cid in removed_containers:
-            self.state.containers.pop(cid, None)
+            tx.set_meta("last_address", self.addresses.last)
+            tx.set_meta("pending", self.addresses.pending)
+        self.state = self.state.changed(networks, containers, removed_networks, removed_containers)
         for listener in self.listeners:
             listener()

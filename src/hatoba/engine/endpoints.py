@@ -21,7 +21,7 @@ RELEASE_CHECKS_PER_ALLOCATION = 4
 def release_gone(core: Core, network_id: str, limit: int | None = None) -> None:
     """Free the addresses of detached endpoints whose host veth the kernel has reaped,
     oldest first."""
-    pending = core.state.pending.get(network_id)
+    pending = core.addresses.pending.get(network_id)
     if not pending:
         return
     for address, veth in list(pending.items())[:limit]:
@@ -29,12 +29,17 @@ def release_gone(core: Core, network_id: str, limit: int | None = None) -> None:
             break  # younger entries are even less likely to be gone
         del pending[address]
     if not pending:
-        del core.state.pending[network_id]
+        del core.addresses.pending[network_id]
+
+
+def used_addresses(core: Core, network_id: str) -> set[IPv4Address]:
+    """In use by an endpoint, or held until the kernel has removed a detached one's veth."""
+    return core.state.addresses_in_use(network_id) | core.addresses.held(network_id)
 
 
 def hold_until_gone(core: Core, endpoint: Endpoint) -> None:
     if endpoint.ipv4 is not None and endpoint.host_ifname:
-        core.state.pending.setdefault(endpoint.network_id, {})[str(endpoint.ipv4)] = (
+        core.addresses.pending.setdefault(endpoint.network_id, {})[str(endpoint.ipv4)] = (
             endpoint.host_ifname
         )
 
@@ -43,14 +48,14 @@ def choose_address(
     core: Core, container: Container, network: Network, cfg: EndpointConfig
 ) -> IPv4Address:
     release_gone(core, network.id, RELEASE_CHECKS_PER_ALLOCATION)
-    last = core.state.last_address.get(network.id)
+    last = core.addresses.last.get(network.id)
     try:
         address = _pick(core, container, network, cfg, IPv4Address(last) if last else None)
     except Conflict:
         # everything looks taken: look at every held address before giving up
         release_gone(core, network.id)
         address = _pick(core, container, network, cfg, IPv4Address(last) if last else None)
-    core.state.last_address[network.id] = str(address)
+    core.addresses.last[network.id] = str(address)
     return address
 
 
@@ -61,7 +66,7 @@ def _pick(
     cfg: EndpointConfig,
     last: IPv4Address | None,
 ) -> IPv4Address:
-    used = core.state.used_addresses(network.id)
+    used = used_addresses(core, network.id)
     if cfg.ipv4 is not None:
         return claim(network, cfg.ipv4, used)
     used |= core.state.reserved_static(network.id, excluding=container.id)
@@ -75,7 +80,7 @@ def without_interface(network: Network) -> Endpoint:
 
 def check_static(core: Core, network: Network, ipv4: IPv4Address, container_id: str = "") -> None:
     """`--ip` as Docker checks it, against addresses in use and other containers' `--ip`."""
-    taken = core.state.used_addresses(network.id)
+    taken = used_addresses(core, network.id)
     claim(network, ipv4, taken | core.state.reserved_static(network.id, container_id))
 
 

@@ -22,7 +22,7 @@ from hatoba.engine.ports import (
     Runtime,
     Store,
 )
-from hatoba.engine.state import State
+from hatoba.engine.state import Addresses, State
 from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
 from hatoba.model.network import Network, NetworkSpec
@@ -44,6 +44,7 @@ class Engine:
         dns: Resolver | None = None,
         firewall: Firewall | None = None,
         ports: PortReserver | None = None,
+        addresses: Addresses | None = None,
     ) -> Engine:
         core = Core(
             paths,
@@ -55,6 +56,7 @@ class Engine:
             dns=dns,
             firewall=firewall,
             port_reserver=ports,
+            addresses=addresses or Addresses(),
         )
         if dns is not None:
             core.listeners.append(partial(resolver.publish, core))
@@ -62,6 +64,7 @@ class Engine:
 
     @property
     def state(self) -> State:
+        """The current snapshot: safe to read from any thread (see engine/state.py)."""
         return self.core.state
 
     def on_change(self, listener: Callable[[], None]) -> None:

@@ -142,7 +142,6 @@ def remove_network(core: Core, ref: str) -> Network:
         undo.commit()
     if network.bridge:
         core.kernel.delete_link(network.bridge)
-    core.state.pending.pop(network.id, None)
     return network
 
 

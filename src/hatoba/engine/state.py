@@ -1,23 +1,60 @@
-"""The engine's live state in memory, and how Docker finds objects by id, name or id prefix."""
+"""The engine's live state: immutable snapshots, and how Docker finds objects by id, name or
+id prefix.
+
+The thread rule: a `State` is never changed after it is made. The engine's worker thread
+commits by building the next snapshot and swapping the reference (`Core.commit`), so any other
+thread (the API's event loop, the DNS server) may take `engine.state` once and read it as
+long as it likes, with no lock and no "dictionary changed size during iteration". Address
+bookkeeping (`Addresses`) is the engine thread's own and is never read elsewhere.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from types import MappingProxyType
 
 from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.container import Container
 from hatoba.model.network import Network
 
 
-@dataclass
+@dataclass(frozen=True)
 class State:
-    networks: dict[str, Network] = field(default_factory=dict)
-    containers: dict[str, Container] = field(default_factory=dict)
-    # network id -> the address handed out last (allocation rotates from there)
-    last_address: dict[str, str] = field(default_factory=dict)
-    # network id -> {address: host veth} of detached endpoints whose veth may still exist
-    pending: dict[str, dict[str, str]] = field(default_factory=dict)
+    networks: Mapping[str, Network] = field(default_factory=lambda: MappingProxyType({}))
+    containers: Mapping[str, Container] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        # whatever the caller passed, the snapshot keeps a private read-only copy
+        object.__setattr__(self, "networks", MappingProxyType(dict(self.networks)))
+        object.__setattr__(self, "containers", MappingProxyType(dict(self.containers)))
+
+    def changed(
+        self,
+        networks: Iterable[Network] = (),
+        containers: Iterable[Container] = (),
+        removed_networks: Iterable[str] = (),
+        removed_containers: Iterable[str] = (),
+    ) -> State:
+        """The next snapshot: this one with these objects put and removed."""
+        nets = dict(self.networks)
+        nets.update((n.id, n) for n in networks)
+        for nid in removed_networks:
+            nets.pop(nid, None)
+        ctrs = dict(self.containers)
+        ctrs.update((c.id, c) for c in containers)
+        for cid in removed_containers:
+            ctrs.pop(cid, None)
+        return State._owning(nets, ctrs)
+
+    @classmethod
+    def _owning(cls, networks: dict[str, Network], containers: dict[str, Container]) -> State:
+        """A snapshot around fresh dicts nobody else holds (no copy needed)."""
+        snapshot = object.__new__(cls)
+        object.__setattr__(snapshot, "networks", MappingProxyType(networks))
+        object.__setattr__(snapshot, "containers", MappingProxyType(containers))
+        return snapshot
 
     # --- lookups ----------------------------------------------------------------------------
 
@@ -61,15 +98,13 @@ class State:
 
     # --- derived facts ----------------------------------------------------------------------
 
-    def used_addresses(self, network_id: str) -> set[IPv4Address]:
-        used = {
+    def addresses_in_use(self, network_id: str) -> set[IPv4Address]:
+        return {
             ep.ipv4
             for c in self.containers.values()
             for ep in c.endpoints
             if ep.network_id == network_id and ep.ipv4 is not None
         }
-        used.update(IPv4Address(a) for a in self.pending.get(network_id, {}))
-        return used
 
     def reserved_static(self, network_id: str, excluding: str = "") -> set[IPv4Address]:
         """Addresses other containers asked for with `--ip` (held even while they are stopped)."""
@@ -86,3 +121,20 @@ class State:
 
     def members(self, network_id: str) -> list[Container]:
         return [c for c in self.containers.values() if c.config_on(network_id) is not None]
+
+
+@dataclass
+class Addresses:
+    """Address bookkeeping the engine thread keeps beside the snapshots (and in the store)."""
+
+    # network id -> the address handed out last (allocation rotates from there)
+    last: dict[str, str] = field(default_factory=dict)
+    # network id -> {address: host veth} of detached endpoints whose veth may still exist
+    pending: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def held(self, network_id: str) -> set[IPv4Address]:
+        return {IPv4Address(a) for a in self.pending.get(network_id, {})}
+
+    def forget_network(self, network_id: str) -> None:
+        self.last.pop(network_id, None)
+        self.pending.pop(network_id, None)

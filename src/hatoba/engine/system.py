@@ -61,7 +61,7 @@ def reconcile(core: Core) -> list[str]:
                 "bridge %s of network %s was missing: recreated", network.bridge, network.name
             )
             networks.ensure_bridge(core, network)
-    for network_id in list(core.state.pending):
+    for network_id in list(core.addresses.pending):
         release_gone(core, network_id)
     return running
 
@@ -99,7 +99,7 @@ def reset(core: Core) -> None:
         core.kernel.remove_netns(handle)
     for link in core.kernel.owned_links():
         _delete(core, link.name)
-    core.state.pending.clear()
+    core.addresses.pending.clear()
     if core.firewall is not None:
         try:
             core.firewall.remove()

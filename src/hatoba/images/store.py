@@ -13,6 +13,12 @@ last step leaves only files no index entry names, which `recover()` deletes.
 An image removed with force while stopped containers still use it leaves the list but stays
 "retained" (config and layers kept) until no container uses it, so those containers can start
 again, as with Docker.
+
+Threads: every step that reads or changes the index holds one lock, briefly; the long parts
+(staging an import or a load, writing a save archive, deleting removed layers) run outside it,
+so an import on one thread does not hold up a container creation resolving an image on
+another. Images being saved are pinned: removing one meanwhile keeps its files until the
+archive is written.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +105,8 @@ class ImageStore:
         self._layers = LayerStore(self._root / "layers")
         for path in (self._configs, self._layers.root, self._tmp):
             path.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._pinned: Counter[str] = Counter()
 
     @property
     def staging(self) -> Path:
@@ -107,9 +117,10 @@ class ImageStore:
 
     def recover(self) -> None:
         """Delete what a crashed operation left: staging files and unreferenced configs/layers."""
-        for leftover in self._tmp.iterdir():
-            _delete(leftover)
-        self._collect(self._read_index())
+        with self._lock:
+            for leftover in self._tmp.iterdir():
+                _delete(leftover)
+            self._collect(self._read_index(), at_once=True)
 
     # --- adding images -------------------------------------------------------------------
 
@@ -128,8 +139,9 @@ class ImageStore:
             comment = message or _DEFAULT_COMMENT
             config = import_config(container, layer.diff_id, now_rfc3339(), comment)
             staged = _Staged(digest_of(config), config, tags)
-            self._commit([layer], [staged])
-        return self._image(staged.image_id, self._read_index())
+            with self._lock:
+                self._commit([layer], [staged])
+                return self._image(staged.image_id, self._read_index())
 
     def load(self, stream: Readable) -> list[str]:
         """`docker load`: a docker save archive or an OCI image layout, plain or compressed.
@@ -162,15 +174,17 @@ class ImageStore:
                             )
                         layers.setdefault(layer.diff_id, layer)
                     staged.append(_Staged(digest_of(image.config), image.config, image.tags))
-            before = self._read_index().tags
-            self._commit(layers.values(), staged)
+            with self._lock:
+                before = self._read_index().tags
+                self._commit(layers.values(), staged)
         return _load_lines(staged, before)
 
     # --- reading -------------------------------------------------------------------------
 
     def list(self) -> list[Image]:
-        index = self._read_index()
-        images = [self._image(image_id, index) for image_id in index.images]
+        with self._lock:
+            index = self._read_index()
+            images = [self._image(image_id, index) for image_id in index.images]
         return sorted(images, key=lambda i: (unix_seconds(i.created), i.id), reverse=True)
 
     def count(self) -> int:
@@ -179,20 +193,23 @@ class ImageStore:
 
     def resolve(self, reference: str) -> Image:
         """By `name[:tag]` (tag `latest` by default), full id or unique id prefix."""
-        index = self._read_index()
-        return self._image(self._find(reference, index), index)
+        with self._lock:
+            index = self._read_index()
+            return self._image(self._find(reference, index), index)
 
     def get(self, image_id: str) -> Image:
         """By full id, including an image removed with force but still used by containers."""
-        index = self._read_index()
-        if image_id not in index.images and image_id not in index.retained:
-            raise NotFound(f"No such image: {image_id}")
-        return self._image(image_id, index)
+        with self._lock:
+            index = self._read_index()
+            if image_id not in index.images and image_id not in index.retained:
+                raise NotFound(f"No such image: {image_id}")
+            return self._image(image_id, index)
 
     def inspect(self, reference: str) -> dict[str, Any]:
-        index = self._read_index()
-        image = self._image(self._find(reference, index), index)
-        raw = parse_config(self._config_bytes(image.id)).raw
+        with self._lock:
+            index = self._read_index()
+            image = self._image(self._find(reference, index), index)
+            raw = parse_config(self._config_bytes(image.id)).raw
         return docker_json.inspect(image, raw, index.images[image.id], self.layer_dirs(image))
 
     def layer_dirs(self, image: Image) -> builtins.list[Path]:
@@ -208,9 +225,10 @@ class ImageStore:
 
     def tag(self, source: str, target: str) -> None:
         ref = parse_reference(target)
-        index = self._read_index()
-        index.set_tag(ref, self._find(source, index))
-        self._write_index(index)
+        with self._lock:
+            index = self._read_index()
+            index.set_tag(ref, self._find(source, index))
+            self._write_index(index)
 
     def remove(
         self,
@@ -223,6 +241,16 @@ class ImageStore:
 
         `in_use(image_id)` lists the containers created from the image; `is_running(container_id)`
         tells the running ones apart (those block removal even with force)."""
+        with self._lock:
+            return self._remove(reference, force, in_use, is_running)
+
+    def _remove(
+        self,
+        reference: str,
+        force: bool,
+        in_use: Callable[[str], builtins.list[str]],
+        is_running: Callable[[str], bool] | None,
+    ) -> builtins.list[dict[str, str]]:
         index = self._read_index()
         image_id = self._find(reference, index)
         users = _Users(image_id, in_use, is_running or (lambda _c: False))
@@ -276,17 +304,30 @@ class ImageStore:
     def release(self, image_id: str) -> None:
         """The last container of `image_id` is gone: delete the image if only containers kept
         it (removed with force while they existed), as Docker frees its layers then."""
-        index = self._read_index()
-        if image_id not in index.retained:
-            return
-        index.retained.remove(image_id)
-        self._write_index(index)
-        self._collect(index)
+        with self._lock:
+            index = self._read_index()
+            if image_id not in index.retained:
+                return
+            index.retained.remove(image_id)
+            self._write_index(index)
+            self._collect(index)
 
     # --- export --------------------------------------------------------------------------
 
     def save(self, references: Sequence[str], out: BinaryIO) -> None:
         """`docker save`: every reference is resolved before anything is written to `out`."""
+        with self._lock:
+            images = self._saved_images(references)
+            self._pinned.update(i.id for i in images)
+        try:
+            write_save_archive(images, out)
+        finally:
+            with self._lock:
+                self._pinned.subtract(i.id for i in images)
+                self._pinned = +self._pinned  # drop ids no save holds any more
+                self._collect(self._read_index())
+
+    def _saved_images(self, references: Sequence[str]) -> builtins.list[SavedImage]:
         index = self._read_index()
         chosen: dict[str, list[Reference]] = {}
         for text in references:
@@ -307,7 +348,7 @@ class ImageStore:
                     mtime=max(unix_seconds(image.created), 0),
                 )
             )
-        write_save_archive(images, out)
+        return images
 
     def _save_targets(self, text: str, index: _Index) -> builtins.list[_Target]:
         """Docker's rules: a bare name saves every tag of that repository."""
@@ -385,17 +426,26 @@ class ImageStore:
                 index.set_tag(ref, image.image_id)
         self._write_index(index)
 
-    def _collect(self, index: _Index) -> set[str]:
-        """Delete configs and layers no live or retained image uses; returns removed diff ids."""
-        keep = set(index.images) | set(index.retained)
+    def _collect(self, index: _Index, at_once: bool = False) -> set[str]:
+        """Delete configs and layers no live, retained or pinned image uses; returns removed diff
+        ids. Layers leave the store at once (a rename); unless `at_once`, their files are deleted
+        on a thread of their own: a big image's take seconds, which the caller must not wait
+        for."""
+        keep = set(index.images) | set(index.retained) | set(self._pinned)
         for path in self._configs.iterdir():
             if f"sha256:{path.name}" not in keep:
                 path.unlink()
         used = {d for i in keep for d in parse_config(self._config_bytes(i)).diff_ids}
         removed = self._layers.all() - used
-        with self._work() as trash:
+        if removed:
+            trash = Path(tempfile.mkdtemp(dir=self._tmp))
             for diff_id in removed:
                 self._layers.remove(diff_id, trash / diff_id.removeprefix("sha256:"))
+            if at_once:
+                _delete(trash)
+            else:
+                # what a crash leaves in the staging folder, recover() deletes at the next start
+                threading.Thread(target=_delete, args=(trash,), name="hatoba-image-trash").start()
         return removed
 
     def _read_index(self) -> _Index:

@@ -10,6 +10,7 @@ import pytest
 from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.core import Paths
+from hatoba.engine.endpoints import used_addresses
 from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument, KernelError, NotFound
@@ -159,12 +160,11 @@ def test_address_held_until_veth_is_gone(world):
     runtime.exits[cid] = type("E", (), {"code": 0, "finished_at": "2026-01-01T00:00:00Z"})()
     kernel.links[ep.host_ifname] = kernel.links.get(ep.host_ifname) or None  # still there
     engine.exited(cid)
-    assert str(ep.ipv4) in engine.state.pending[engine.network("n").id]
-    used = engine.state.used_addresses(engine.network("n").id)
-    assert ep.ipv4 in used
+    assert str(ep.ipv4) in engine.core.addresses.pending[engine.network("n").id]
+    assert ep.ipv4 in used_addresses(engine.core, engine.network("n").id)
     kernel.links.pop(ep.host_ifname, None)
     run(engine, "bb", "n")
-    assert engine.network("n").id not in engine.state.pending
+    assert engine.network("n").id not in engine.core.addresses.pending
 
 
 def test_errors_like_docker(world):
@@ -254,3 +254,21 @@ def test_reconcile_removes_orphans_and_marks_dead(world, tmp_path):
     assert running == []
     assert engine.container(cid).state.status == "exited"
     assert kernel.netns == set() and "vethdead" not in kernel.links
+
+
+def test_a_snapshot_stays_whole_while_the_engine_commits(world):
+    """Readers on other threads (the API's loop) iterate what they took while commits go on."""
+    engine, *_ = world
+    run(engine, "first")
+    snapshot = engine.state
+    seen = []
+    for container in snapshot.containers.values():
+        seen.append(container.name)
+        run(engine, "second")  # a commit in the middle of the iteration
+        engine.create_network(NetworkSpec(name="meanwhile"))
+    assert seen == ["first"]
+    assert snapshot.network_by_name("meanwhile") is None
+    assert engine.state.network_by_name("meanwhile") is not None
+    assert {c.name for c in engine.state.containers.values()} == {"first", "second"}
+    with pytest.raises(TypeError):
+        snapshot.networks["x"] = snapshot.network("bridge")  # type: ignore[index]
