@@ -105,7 +105,7 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 def create_request(
-    body: Mapping[str, Any], name: str, ports: tuple[PortMapping, ...]
+    body: Mapping[str, Any], name: str, ports: tuple[PortMapping, ...], run_pending: bool = False
 ) -> CreateRequest:
     host = body.get("HostConfig") or {}
     networking = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
@@ -149,7 +149,9 @@ def create_request(
                 ipv4=parse_address(ipv4, "IPv4 address") if ipv4 else None,
             )
         )
-    return CreateRequest(config=config, name=name or None, endpoints=tuple(endpoints))
+    return CreateRequest(
+        config=config, name=name or None, endpoints=tuple(endpoints), run_pending=run_pending
+    )
 
 
 # --- containers: inspect and list ---------------------------------------------------------------

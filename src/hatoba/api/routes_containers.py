@@ -14,6 +14,7 @@ from hatoba.engine.state import State
 from hatoba.errors import HatobaError, InvalidArgument, NotModified
 from hatoba.model.container import RUNNING, Container
 from hatoba.model.portspec import mappings_from_api
+from hatoba.model.runmark import RUN_PENDING
 from hatoba.model.signals import signal_number
 
 if TYPE_CHECKING:
@@ -59,7 +60,10 @@ def register(router: Router, app: App) -> None:
         ports = mappings_from_api(
             (body.get("HostConfig") or {}).get("PortBindings"), body.get("ExposedPorts"), False
         )
-        request = docker_json.create_request(body, req.arg("name"), ports=ports)
+        # hatoba's own CLI marks the create of a `run` (RUN_PENDING): see Container.run_pending
+        request = docker_json.create_request(
+            body, req.arg("name"), ports=ports, run_pending=req.flag(RUN_PENDING)
+        )
         container = await runner.call(engine.create_container, request)
         return Response.json({"Id": container.id, "Warnings": request.warnings}, 201)
 

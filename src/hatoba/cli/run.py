@@ -5,7 +5,8 @@ run follows docker's calls: create; then, when attached, hijack POST …/attach,
 exit with the status the wait reports. `run -d` creates, starts and prints the id.
 
 Unlike docker, a run whose start fails removes the container it created (docker leaves it in
-`Created`): a failed `run` changes nothing.
+`Created`): a failed `run` changes nothing, even when the service crashes in between (the
+create is marked as part of a run, and the service's reconcile removes marked containers).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hatoba.cli.errors import CliError, Reported
 from hatoba.cli.parsing import Parser
 from hatoba.cli.runconfig import add_flags, create_body
 from hatoba.errors import HatobaError, NotFound
+from hatoba.model.runmark import RUN_PENDING
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ def run(ctx: Context, args: list[str]) -> int:
         raise CliError("the input device is not a TTY")
     body = create_body(ns, ctx.prog, detach=ns.detach, stdin_once=not ns.detach)
     try:
-        cid = _create(ctx, ns.name, body)
+        cid = _create(ctx, ns.name, body, run=True)
     except HatobaError as exc:
         if isinstance(exc, NotFound):
             _missing_image(exc, body)
@@ -67,8 +69,11 @@ def run(ctx: Context, args: list[str]) -> int:
     return _run_attached(ctx, cid, ns)
 
 
-def _create(ctx: Context, name: str, body: dict[str, Any]) -> str:
-    created = ctx.client.json("POST", "/containers/create", {"name": name or None}, body)
+def _create(ctx: Context, name: str, body: dict[str, Any], run: bool = False) -> str:
+    # a run's container is marked until its start succeeds, so that the service removes it
+    # if it crashes in between (this CLI would have reported the run as failed)
+    query = {"name": name or None, RUN_PENDING: 1 if run else None}
+    created = ctx.client.json("POST", "/containers/create", query, body)
     for warning in created.get("Warnings") or []:
         sys.stderr.write(f"WARNING: {warning}\n")
     return str(created["Id"])

@@ -44,6 +44,8 @@ class CreateRequest:
     # extra networks beyond the one named by config.network_mode (API EndpointsConfig)
     endpoints: tuple[EndpointRequest, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # the first half of a `run`: removed by reconcile unless its start succeeds
+    run_pending: bool = False
 
 
 def _primary_network(core: Core, mode: str) -> Network:
@@ -138,6 +140,7 @@ def create(core: Core, request: CreateRequest) -> Container:
         created=now_rfc3339(),
         config=config,
         networks=tuple(networks),
+        run_pending=request.run_pending,
     )
     core.commit(containers=[container])
     return container
@@ -227,6 +230,7 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
         running = dataclasses.replace(
             wired,
             next_ifindex=slot,
+            run_pending=False,
             state=dataclasses.replace(
                 container.state,
                 status=RUNNING,

@@ -29,6 +29,11 @@ def reconcile(core: Core) -> list[str]:
     """
     running: list[str] = []
     for container in list(core.state.containers.values()):
+        if container.run_pending and not container.state.running:
+            # the first half of a `run` that never reported success (see Container.run_pending)
+            log.warning("removing container %s: its run did not complete", container.name)
+            containers.remove(core, container.id)
+            continue
         if container.state.status != RUNNING:
             continue
         alive = core.runtime.is_alive(container.state.shim_pid, container.state.shim_start)

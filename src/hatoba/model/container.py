@@ -106,6 +106,9 @@ class Container:
     next_ifindex: int = 0
     # the host ports held while the container runs (chosen at start, given back at exit)
     published: tuple[PortMapping, ...] = ()
+    # created by a `hatoba run` whose start has not succeeded yet: a crash in between must
+    # not leave it behind (the run reported failure), so reconcile removes it
+    run_pending: bool = False
 
     @property
     def short_id(self) -> str:

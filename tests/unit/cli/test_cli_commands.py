@@ -215,7 +215,8 @@ def test_run_detached_creates_starts_and_prints_the_id(
     assert out_err(capfd) == (CID + "\n", f"WARNING: {warning}\n")
     assert api.calls() == [("POST", "/containers/create"), ("POST", f"/containers/{CID}/start")]
     create = api.requests[0]
-    assert create.query == {"name": ["web"]}
+    # marked as the first half of a run: the service removes it if it crashes before the start
+    assert create.query == {"name": ["web"], "hatoba-run": ["1"]}
     assert create.json()["HostConfig"]["NetworkMode"] == "host"
 
 
@@ -269,6 +270,7 @@ def test_create_prints_the_id_and_fails_like_docker_create(
     api.route("POST", "/containers/create", json_reply({"Id": CID, "Warnings": None}, 201))
     assert hatoba("create", "-it", "alpine") == 0
     assert out_err(capfd) == (CID + "\n", "")
+    assert "hatoba-run" not in api.requests[0].query
     body = api.requests[0].json()
     assert (body["AttachStdin"], body["OpenStdin"], body["StdinOnce"]) == (True, True, False)
     api.route("POST", "/containers/create", error(404, "network nope not found"))

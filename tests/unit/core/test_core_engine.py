@@ -272,3 +272,27 @@ def test_a_snapshot_stays_whole_while_the_engine_commits(world):
     assert {c.name for c in engine.state.containers.values()} == {"first", "second"}
     with pytest.raises(TypeError):
         snapshot.networks["x"] = snapshot.network("bridge")  # type: ignore[index]
+
+
+def reopened(engine: Engine, kernel: FakeKernel, store: MemoryStore, runtime: FakeRuntime):
+    """The engine of a new service process over the same store and kernel."""
+    state = State(networks=dict(store.networks), containers=dict(store.containers))
+    again = Engine.open(engine.core.paths, store, kernel, runtime, FakeImages(), state)
+    again.bootstrap()
+    return again
+
+
+def test_a_run_interrupted_before_its_start_leaves_nothing_after_a_restart(world):
+    engine, kernel, store, runtime = world
+    cfg = ContainerConfig(image="hostfs", cmd=("sleep", "infinity"))
+    half = engine.create_container(CreateRequest(cfg, name="half", run_pending=True))
+    done = engine.create_container(CreateRequest(cfg, name="done", run_pending=True))
+    engine.start(done.id)
+    plain = engine.create_container(CreateRequest(cfg, name="plain"))  # docker create: stays
+    assert engine.container("half").run_pending and not engine.container("done").run_pending
+    # the service is killed here: the client of "half" got an error for its run
+    again = reopened(engine, kernel, store, runtime)
+    assert {c.name for c in again.state.containers.values()} == {"done", "plain"}
+    assert half.id not in store.containers and plain.id in store.containers
+    # and the name is free for the retry
+    again.create_container(CreateRequest(cfg, name="half", run_pending=True))
