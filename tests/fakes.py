@@ -43,6 +43,21 @@ class FakeKernel:
         self._maybe_fail("create_bridge")
         self.links[name] = OwnedLink(name, "bridge", owner)
 
+    def repair_bridge(self, name: str, gateway: IPv4Interface) -> None:
+        self.calls.append("repair_bridge")
+
+    def enslave(self, name: str, bridge: str) -> None:
+        self.calls.append("enslave")
+        link = self.links[name]
+        self.links[name] = OwnedLink(link.name, link.kind, link.owner, bridge)
+
+    def netns_ok(self, path: str) -> bool:
+        return path in self.netns
+
+    def rebind_netns(self, path: str, pid: int) -> None:
+        self._maybe_fail("rebind_netns")
+        self.netns.add(path)
+
     def delete_link(self, name: str) -> None:
         self.calls.append("delete_link")
         self.links.pop(name, None)
@@ -69,14 +84,16 @@ class FakeKernel:
     def attach(self, netns: str, request: AttachRequest) -> None:
         self._maybe_fail("attach")
         self.attached.setdefault(netns, []).append(request)
-        self.links[request.host_ifname] = OwnedLink(request.host_ifname, "veth", request.owner)
+        self.links[request.host_ifname] = OwnedLink(
+            request.host_ifname, "veth", request.owner, request.bridge
+        )
 
-    def detach(self, netns: str, ifindex: int) -> None:
+    def detach(self, host_ifname: str) -> None:
         self.calls.append("detach")
-        reqs = self.attached.get(netns, [])
-        for req in [r for r in reqs if r.ifindex == ifindex]:
-            reqs.remove(req)
-            self.links.pop(req.host_ifname, None)
+        for reqs in self.attached.values():
+            for req in [r for r in reqs if r.host_ifname == host_ifname]:
+                reqs.remove(req)
+        self.links.pop(host_ifname, None)
 
 
 class MemoryStore:

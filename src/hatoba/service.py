@@ -95,16 +95,37 @@ def _single_instance(run_root: Path) -> int | None:
     return fd
 
 
+def _arm_crash_point(at: str) -> None:
+    """Chaos tests only: die by SIGKILL at the `at`-th crash point reached from now on
+    (engine/faults.py), saying which one in the log first."""
+    if not at:
+        return
+    from hatoba.engine import faults
+
+    remaining = int(at)
+
+    def count(point: str) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0:
+            log.warning("crash point %s reached: killing the service", point)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    faults.install(count)
+
+
 async def _serve(
     root: Path, run_root: Path, resolv_conf: Path, forkserver: ForkServer, dns_timeout: float
 ) -> int:
     from hatoba.api.app import App
     from hatoba.api.attach import Attacher
     from hatoba.api.execs import Execs
+    from hatoba.api.linkwatch import LinkWatch
     from hatoba.api.runner import EngineRunner
     from hatoba.api.supervisor import Supervisor
     from hatoba.dnsserver import DnsServer
     from hatoba.images.api_view import ApiImages
+    from hatoba.kernel.link_events import LinkEvents
     from hatoba.kernel.netns import release_shared_dir
     from hatoba.local import open_local
 
@@ -119,6 +140,8 @@ async def _serve(
     for cid in running:
         supervisor.watch(engine.state.containers[cid])
     local.firewall.start_watch(loop, engine.firewall_state)
+    links = LinkWatch(engine, runner, LinkEvents())
+    _arm_crash_point(os.environ.get("HATOBA_CRASH_AT", ""))
 
     stop = asyncio.Event()
     reset_requested = False
@@ -150,6 +173,7 @@ async def _serve(
 
     await server.close()
     await supervisor.close()
+    links.close()
     local.firewall.stop_watch()
     runner.shutdown()
     app.image_runner.shutdown()

@@ -365,7 +365,9 @@ def container_summary(
             container.state.finished_at,
             container.state.exit_code,
             time.time(),
-        ),
+        )
+        # a running container whose network could not be repaired (engine/repair.py)
+        + (" (network damaged)" if container.state.running and container.state.error else ""),
         "StartedAt": container.state.started_at,
         "FinishedAt": container.state.finished_at,
         "ExitCode": container.state.exit_code,

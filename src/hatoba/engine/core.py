@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hatoba.engine import faults
 from hatoba.engine.ports import (
     Firewall,
     Images,
@@ -84,6 +85,7 @@ class Core:
                 tx.delete_container(cid)
             tx.set_meta("last_address", self.addresses.last)
             tx.set_meta("pending", self.addresses.pending)
+        faults.reached("commit")
         self.state = self.state.changed(networks, containers, removed_networks, removed_containers)
         for listener in self.listeners:
             listener()

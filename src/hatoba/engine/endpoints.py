@@ -121,23 +121,30 @@ def wire(
     """Make a planned interface in the container's namespace, on the network's bridge."""
     if not endpoint.ifname or endpoint.ipv4 is None or network.bridge is None:
         return
-    core.kernel.attach(
-        netns,
-        AttachRequest(
-            bridge=network.bridge,
-            host_ifname=endpoint.host_ifname or "",
-            ifname=endpoint.ifname,
-            ifindex=ifindex_of(slot_of(endpoint.ifname)),
-            mac=endpoint.mac,
-            mtu=network.mtu,
-            address=IPv4Interface(f"{endpoint.ipv4}/{endpoint.prefixlen}"),
-            default_gateway=endpoint.gateway if endpoint.default_route else None,
-            owner=container.id,
-        ),
-    )
+    core.kernel.attach(netns, _attach_request(container, network, endpoint))
     # if the operation fails later, the veth dies with the namespace or is deleted: either
     # way the address must wait until the kernel has removed the host end
     undo.push("hold address", lambda: hold_until_gone(core, endpoint))
+
+
+def rewire(core: Core, container: Container, network: Network, endpoint: Endpoint) -> None:
+    """Make a running container's lost interface again, with the same names, address and MAC."""
+    core.kernel.attach(container.netns, _attach_request(container, network, endpoint))
+
+
+def _attach_request(container: Container, network: Network, endpoint: Endpoint) -> AttachRequest:
+    assert network.bridge is not None and endpoint.ipv4 is not None
+    return AttachRequest(
+        bridge=network.bridge,
+        host_ifname=endpoint.host_ifname or "",
+        ifname=endpoint.ifname,
+        ifindex=ifindex_of(slot_of(endpoint.ifname)),
+        mac=endpoint.mac,
+        mtu=network.mtu,
+        address=IPv4Interface(f"{endpoint.ipv4}/{endpoint.prefixlen}"),
+        default_gateway=endpoint.gateway if endpoint.default_route else None,
+        owner=container.id,
+    )
 
 
 def attach(
@@ -157,8 +164,8 @@ def attach(
 
 
 def detach(core: Core, container: Container, endpoint: Endpoint) -> None:
-    if endpoint.ifname and container.netns:
-        core.kernel.detach(container.netns, ifindex_of(slot_of(endpoint.ifname)))
+    if endpoint.host_ifname:
+        core.kernel.detach(endpoint.host_ifname)
     hold_until_gone(core, endpoint)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from ipaddress import IPv4Address
 
-from hatoba.engine import containers, firewall, networks, resolver, system
+from hatoba.engine import containers, firewall, networks, repair, resolver, system
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Core, Paths
 from hatoba.engine.ports import (
@@ -79,6 +79,12 @@ class Engine:
         firewall.restore(self.core, running)
         resolver.restore(self.core, running)
         return running
+
+    def repair(self) -> list[Container]:
+        """Links changed behind our back: make them match the records again (engine/repair.py).
+        Returns the containers that could not be repaired whole."""
+        running = [c.id for c in self.state.containers.values() if c.state.running]
+        return repair.repair_links(self.core, running)
 
     def reset(self) -> None:
         system.reset(self.core)

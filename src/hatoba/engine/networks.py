@@ -100,7 +100,7 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
         predefined=predefined,
     )
     with UndoStack() as undo:
-        ensure_bridge(core, network)
+        make_bridge(core, network)
         undo.push("bridge", lambda: core.kernel.delete_link(bridge))
         firewall.bridge_ready(core, network)
         firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
@@ -109,16 +109,22 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
     return network
 
 
-def ensure_bridge(core: Core, network: Network) -> None:
-    assert network.bridge is not None and network.pool is not None and network.bridge_mac
-    pool = network.pool
+def make_bridge(core: Core, network: Network) -> None:
+    assert network.bridge is not None and network.bridge_mac
     core.kernel.create_bridge(
-        network.bridge,
-        network.bridge_mac,
-        network.mtu,
-        IPv4Interface(f"{pool.gateway}/{pool.subnet.prefixlen}"),
-        network.id,
+        network.bridge, network.bridge_mac, network.mtu, _gateway(network), network.id
     )
+
+
+def repair_bridge(core: Core, network: Network) -> None:
+    """The network's existing bridge up and with its gateway address again."""
+    assert network.bridge is not None
+    core.kernel.repair_bridge(network.bridge, _gateway(network))
+
+
+def _gateway(network: Network) -> IPv4Interface:
+    assert network.pool is not None
+    return IPv4Interface(f"{network.pool.gateway}/{network.pool.subnet.prefixlen}")
 
 
 def remove_network(core: Core, ref: str) -> Network:

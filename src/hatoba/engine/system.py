@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
-from hatoba.engine import containers, networks
+from hatoba.engine import containers, networks, repair
 from hatoba.engine.core import Core
-from hatoba.engine.endpoints import release_gone
 from hatoba.errors import HatobaError, KernelError
 from hatoba.model.container import RUNNING
 from hatoba.model.network import BRIDGE, HOST, NULL, NetworkSpec
@@ -36,12 +35,9 @@ def reconcile(core: Core) -> list[str]:
             continue
         if container.state.status != RUNNING:
             continue
-        alive = core.runtime.is_alive(container.state.shim_pid, container.state.shim_start)
-        if alive and (not container.netns or os.path.exists(container.netns)):
+        if core.runtime.is_alive(container.state.shim_pid, container.state.shim_start):
             running.append(container.id)
         else:
-            if alive:
-                core.runtime.signal(container.state.pid, 9)
             containers.exited(core, container.id)
     live_ids = set(running)
     # namespaces, crun state and run dirs that no running record owns
@@ -49,25 +45,10 @@ def reconcile(core: Core) -> list[str]:
         if os.path.basename(handle) not in live_ids:
             core.kernel.remove_netns(handle)
     core.runtime.reap_leftovers(live_ids)
-    # links: drop what no record owns, rebuild bridges that vanished
-    network_ids = set(core.state.networks)
-    bridges_present = set()
     for link in core.kernel.owned_links():
-        if link.kind == "bridge":
-            if link.owner in network_ids:
-                bridges_present.add(link.owner)
-            else:
-                _delete(core, link.name)
-        elif link.kind == "veth" and link.owner not in live_ids:
+        if link.kind == "bridge" and link.owner not in core.state.networks:
             _delete(core, link.name)
-    for network in core.state.networks.values():
-        if network.driver == BRIDGE and network.id not in bridges_present:
-            log.warning(
-                "bridge %s of network %s was missing: recreated", network.bridge, network.name
-            )
-            networks.ensure_bridge(core, network)
-    for network_id in list(core.addresses.pending):
-        release_gone(core, network_id)
+    repair.repair_links(core, running)
     return running
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from hatoba.engine import faults
+
 log = logging.getLogger("hatoba.engine")
 
 
@@ -16,6 +18,7 @@ class UndoStack:
 
     def push(self, what: str, undo: Callable[[], Any]) -> None:
         self._steps.append((what, undo))
+        faults.reached(what)
 
     def commit(self) -> None:
         self._steps.clear()

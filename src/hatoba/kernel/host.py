@@ -14,10 +14,17 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Interface
+from typing import Any
 
 from hatoba.errors import KernelError
 from hatoba.kernel import netlink as nl
-from hatoba.kernel.netns import call_in_netns, create_netns, is_netns_handle, remove_handle
+from hatoba.kernel.netns import (
+    call_in_netns,
+    create_netns,
+    is_netns_handle,
+    rebind_handle,
+    remove_handle,
+)
 from hatoba.model.host import OWNER_PREFIX, AttachRequest, HostFacts, OwnedLink
 
 log = logging.getLogger("hatoba.kernel")
@@ -29,6 +36,7 @@ class HostKernel:
     def __init__(self) -> None:
         self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatoba-reaper")
         self._host = nl.NetlinkSocket()
+        self._reaper_sock = nl.NetlinkSocket()
         self._sandboxes: dict[str, nl.NetlinkSocket] = {}
         self._bridge_index: dict[str, int] = {}
 
@@ -38,6 +46,7 @@ class HostKernel:
             sock.close()
         self._sandboxes.clear()
         self._host.close()
+        self._reaper_sock.close()
 
     # --- facts ------------------------------------------------------------------------------
 
@@ -55,6 +64,7 @@ class HostKernel:
     def create_bridge(
         self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str
     ) -> None:
+        self._bridge_index.pop(name, None)  # an earlier bridge of that name may have been deleted
         self._host.request(
             [nl.bridge_create(name, mac, mtu), nl.link_alias(name, OWNER_PREFIX + owner)],
             f"create bridge {name}",
@@ -69,6 +79,25 @@ class HostKernel:
             self.delete_link(name)
             raise
 
+    def repair_bridge(self, name: str, gateway: IPv4Interface) -> None:
+        """An existing bridge up, with its gateway address (whatever someone removed)."""
+        self._bridge_index.pop(name, None)
+        index = self._index(name)
+        try:
+            self._host.request([nl.address_add(index, gateway.network, gateway.ip)], name)
+        except KernelError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+        self._host.request([nl.link_up(index)], f"bring up {name}")
+
+    def enslave(self, name: str, bridge: str) -> None:
+        """Make a veth a port of `bridge` again (after the bridge was recreated)."""
+        self._bridge_index.pop(bridge, None)
+        self._host.request(
+            [nl.link_master(name, self._index(bridge)), nl.hairpin(name), nl.link_up(name=name)],
+            f"attach {name} to {bridge}",
+        )
+
     def delete_link(self, name: str) -> None:
         """Idempotent: a link that is already gone counts as deleted."""
         self._bridge_index.pop(name, None)
@@ -82,9 +111,13 @@ class HostKernel:
         return self._host.link(name) is not None
 
     def owned_links(self) -> list[OwnedLink]:
+        links = self._host.links()
+        names = {link.index: link.name for link in links}
         return [
-            OwnedLink(link.name, link.kind, link.alias[len(OWNER_PREFIX) :])
-            for link in self._host.links()
+            OwnedLink(
+                link.name, link.kind, link.alias[len(OWNER_PREFIX) :], names.get(link.master, "")
+            )
+            for link in links
             if link.alias.startswith(OWNER_PREFIX)
         ]
 
@@ -114,6 +147,16 @@ class HostKernel:
         if sock is not None:
             sock.close()
         remove_handle(path)
+
+    def netns_ok(self, path: str) -> bool:
+        return is_netns_handle(path)
+
+    def rebind_netns(self, path: str, pid: int) -> None:
+        """The handle of a container whose namespace handle was unmounted, from its process."""
+        sock = self._sandboxes.pop(path, None)
+        if sock is not None:
+            sock.close()
+        rebind_handle(path, pid)
 
     def netns_handles(self, directory: str) -> list[str]:
         try:
@@ -152,46 +195,47 @@ class HostKernel:
             )
         finally:
             os.close(fd)
-        messages = [
-            nl.link_up(request.ifindex),
-            nl.address_add(request.ifindex, request.address.network, request.address.ip),
-        ]
-        if request.default_gateway is not None:
-            messages.append(nl.default_route(request.default_gateway, request.ifindex))
         try:
-            sandbox.request(messages, f"configure {request.ifname}")
+            try:
+                sandbox.request(_configure(request, request.ifindex), f"configure {request.ifname}")
+            except KernelError as exc:
+                # The peer's index is the namespace's next one, which is `request.ifindex` unless
+                # an index went unused (a failed attach, a veth made again): ask for it then.
+                link = sandbox.link(request.ifname) if exc.errno == errno.ENODEV else None
+                if link is None:
+                    raise
+                sandbox.request(_configure(request, link.index), f"configure {request.ifname}")
         except KernelError:
             with contextlib.suppress(KernelError):
                 self._host.request([nl.link_delete(name=request.host_ifname)], "undo veth")
             raise
 
-    def detach(self, netns: str, ifindex: int) -> None:
-        """Delete the container end (and so the pair) in the background.
+    def detach(self, host_ifname: str) -> None:
+        """Delete a veth pair by its host end, in the background.
 
         The kernel spends ~20-30 ms of RCU waits inside the request itself, so a reaper thread
-        makes it; the caller must not hand the address out again before the host end is gone
-        (see `link_exists`).
+        makes it, on a socket of its own; the caller must not hand the address out again before
+        the host end is gone (see `link_exists`).
         """
-        if not is_netns_handle(netns):
-            return
-        self._reaper.submit(_delete_in, netns, ifindex)
+        self._reaper.submit(self._delete_veth, host_ifname)
 
-
-def _delete_in(netns: str, ifindex: int) -> None:
-    def delete() -> None:
-        sock = nl.NetlinkSocket()
+    def _delete_veth(self, host_ifname: str) -> None:
         try:
-            sock.request([nl.link_delete(ifindex)], "delete interface")
+            self._reaper_sock.request([nl.link_delete(name=host_ifname)], "delete interface")
         except KernelError as exc:
+            # gone already: with its namespace, or by hand
             if exc.errno not in _GONE:
-                log.warning("could not delete interface %d in %s: %s", ifindex, netns, exc)
-        finally:
-            sock.close()
+                log.warning("could not delete interface %s: %s", host_ifname, exc)
 
-    try:
-        call_in_netns(netns, delete)
-    except (OSError, KernelError):
-        pass  # the namespace went away first, and the interface with it
+
+def _configure(request: AttachRequest, index: int) -> list[Any]:
+    messages = [
+        nl.link_up(index),
+        nl.address_add(index, request.address.network, request.address.ip),
+    ]
+    if request.default_gateway is not None:
+        messages.append(nl.default_route(request.default_gateway, index))
+    return messages
 
 
 def _sandbox_socket() -> nl.NetlinkSocket:

@@ -277,6 +277,10 @@ def hairpin(name: str) -> Any:
     return _newlink(attrs=[("IFLA_IFNAME", name), ("IFLA_LINKINFO", info)])
 
 
+def link_master(name: str, master: int) -> Any:
+    return _newlink(attrs=[("IFLA_IFNAME", name), ("IFLA_MASTER", master)])
+
+
 def link_up(index: int = 0, name: str | None = None) -> Any:
     msg = _newlink(index, [("IFLA_IFNAME", name)] if name else [])
     msg["flags"] = IFF_UP

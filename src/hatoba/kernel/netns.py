@@ -82,6 +82,15 @@ def _bind_handle(source: str, path: str) -> None:
         raise
 
 
+def rebind_handle(path: str, pid: int) -> None:
+    """Mount the network namespace of process `pid` on `path` again (someone unmounted it)."""
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))
+    try:
+        libc.mount(f"/proc/{pid}/ns/net", path, None, libc.MS_BIND)
+    except KernelError as exc:
+        raise KernelError(f"cannot restore namespace handle {path}: {exc}", exc.errno) from exc
+
+
 def remove_handle(path: str) -> None:
     """Drop a namespace handle; the kernel frees the namespace (and its links) once unused.
 

@@ -35,3 +35,5 @@ class OwnedLink:
     name: str
     kind: str
     owner: str
+    # the bridge a veth is a port of ("" when it is not enslaved)
+    master: str = ""

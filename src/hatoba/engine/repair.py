@@ -1,0 +1,141 @@
+"""Making the kernel's links match the records: at start-up, and whenever someone else changed
+them (a bridge or a veth deleted by hand, a crash in the middle of a connect or disconnect).
+
+The records say what must exist; every link carrying hatoba's owner alias either matches a
+record or is removed. In order:
+
+1. namespace handles of running containers that someone unmounted are mounted again from the
+   container's process;
+2. every bridge of a record exists, up, with its gateway address (recreated when it vanished);
+3. every endpoint of a running container has its veth pair, enslaved to its bridge; a lost pair
+   is made again with the same names, address and MAC;
+4. owned links that match no record (the veth of a connect that never committed, the leftover
+   of a disconnect or of a container that exited while the service was down) are deleted, and
+   the addresses they held are free again;
+5. what could not be repaired is dropped from the records (so firewall and DNS stop using it)
+   and reported: in the container's `State.Error`, in `ps` and in the service log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+
+from hatoba.engine import endpoints, firewall, networks
+from hatoba.engine.core import Core
+from hatoba.errors import HatobaError
+from hatoba.model.container import Container, Endpoint
+from hatoba.model.host import OwnedLink
+from hatoba.model.network import BRIDGE, Network
+
+log = logging.getLogger("hatoba.engine")
+
+
+def repair_links(core: Core, running: Iterable[str]) -> list[Container]:
+    """Steps 1-5 for the containers in `running`; returns the containers whose records changed
+    (already committed)."""
+    live = [core.state.containers[cid] for cid in running if cid in core.state.containers]
+    damaged: dict[str, list[str]] = {}
+    for container in live:
+        _restore_handle(core, container, damaged)
+    links = {link.name: link for link in core.kernel.owned_links()}
+    recreated = _repair_bridges(core, links)
+    wanted: set[str] = set()
+    lost: dict[str, list[Endpoint]] = {}
+    for container in live:
+        for ep in container.endpoints:
+            if not ep.host_ifname:
+                continue
+            wanted.add(ep.host_ifname)
+            problem = _repair_endpoint(core, container, ep, links.get(ep.host_ifname))
+            if problem:
+                damaged.setdefault(container.id, []).append(problem)
+                lost.setdefault(container.id, []).append(ep)
+    for link in links.values():
+        if link.kind == "veth" and link.name not in wanted:
+            _delete(core, link)
+    for network_id in list(core.addresses.pending):
+        endpoints.release_gone(core, network_id)
+    for bridge in recreated:
+        firewall.bridge_ready(core, bridge)
+    return _record_damage(core, damaged, lost)
+
+
+def _restore_handle(core: Core, container: Container, damaged: dict[str, list[str]]) -> None:
+    if not container.netns or core.kernel.netns_ok(container.netns):
+        return
+    try:
+        core.kernel.rebind_netns(container.netns, container.state.pid)
+    except HatobaError as exc:
+        damaged.setdefault(container.id, []).append(f"namespace handle lost: {exc.message}")
+        return
+    log.warning("namespace handle of %s was unmounted: mounted again", container.name)
+
+
+def _repair_bridges(core: Core, links: dict[str, OwnedLink]) -> list[Network]:
+    """Bridges of the records present and configured; returns the networks recreated."""
+    recreated = []
+    for network in core.state.networks.values():
+        if network.driver != BRIDGE or network.bridge is None:
+            continue
+        try:
+            if network.bridge in links:
+                networks.repair_bridge(core, network)
+                continue
+            log.warning("bridge %s of %s was missing: recreated", network.bridge, network.name)
+            networks.make_bridge(core, network)
+            recreated.append(network)
+        except HatobaError as exc:
+            log.error("bridge %s of %s cannot be repaired: %s", network.bridge, network.name, exc)
+    return recreated
+
+
+def _repair_endpoint(core: Core, container: Container, ep: Endpoint, link: OwnedLink | None) -> str:
+    """Returns what is wrong beyond repair ("" when the endpoint is whole again)."""
+    network = core.state.networks.get(ep.network_id)
+    if network is None or network.bridge is None:
+        return f"{ep.ifname}: its network is gone"
+    try:
+        if link is None:
+            endpoints.rewire(core, container, network, ep)
+            log.warning(
+                "%s of %s on %s was deleted: made again", ep.ifname, container.name, network.name
+            )
+        elif link.master != network.bridge:
+            core.kernel.enslave(link.name, network.bridge)
+            log.warning("%s of %s attached to %s again", ep.ifname, container.name, network.bridge)
+    except HatobaError as exc:
+        return f"{ep.ifname} on {network.name} lost and not made again: {exc.message}"
+    return ""
+
+
+def _delete(core: Core, link: OwnedLink) -> None:
+    try:
+        core.kernel.delete_link(link.name)
+    except HatobaError as exc:
+        log.warning("could not delete leftover link %s: %s", link.name, exc)
+
+
+def _record_damage(
+    core: Core, damaged: dict[str, list[str]], lost: dict[str, list[Endpoint]]
+) -> list[Container]:
+    changed = []
+    for cid, problems in damaged.items():
+        container = core.state.containers[cid]
+        gone = {ep.endpoint_id for ep in lost.get(cid, [])}
+        for ep in lost.get(cid, []):
+            endpoints.hold_until_gone(core, ep)
+        error = "; ".join(problems)
+        log.error("container %s cannot be repaired: %s", container.name, error)
+        changed.append(
+            dataclasses.replace(
+                container,
+                endpoints=tuple(e for e in container.endpoints if e.endpoint_id not in gone),
+                state=dataclasses.replace(container.state, error=error),
+            )
+        )
+    if changed:
+        firewall.follow(core, None, changed)
+        core.commit(containers=changed)
+    return changed

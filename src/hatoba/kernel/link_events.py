@@ -1,0 +1,86 @@
+"""Link change notifications (RTNLGRP_LINK) of the host namespace: which of hatoba's links
+someone deleted, or took off their bridge.
+
+The kernel announces every link change on this multicast group, so a listener learns at no
+cost while nothing changes that a bridge or a veth hatoba owns (its alias says so) went away.
+Messages are decoded by pyroute2; only the link's name, alias, master and the kind of change
+are kept.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+
+from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+from hatoba.errors import KernelError
+from hatoba.model.host import OWNER_PREFIX
+
+_NETLINK_ROUTE = 0
+_RTMGRP_LINK = 1
+_SO_RCVBUFFORCE = 33
+_RCVBUF = 4 << 20
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    name: str
+    deleted: bool
+    # the bridge index the link is a port of (0: none); meaningful for new-link messages
+    master: int
+
+
+class LinkEventsLost(Exception):
+    """The socket overflowed: some changes went unseen."""
+
+
+class LinkEvents:
+    """Changes of owned links in the namespace this object was created in."""
+
+    def __init__(self) -> None:
+        sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        )
+        try:
+            sock.bind((0, _RTMGRP_LINK))
+            sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF)
+        except OSError as exc:
+            sock.close()
+            raise KernelError(f"link events: {exc.strerror}", exc.errno) from exc
+        self._sock = sock
+        self._marshal = MarshalRtnl()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self) -> list[LinkChange]:
+        """Every change of an owned link since the last read (non-blocking)."""
+        changes: list[LinkChange] = []
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return changes
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    raise LinkEventsLost from exc
+                raise KernelError(f"link events: {exc.strerror}", exc.errno) from exc
+            for msg in self._marshal.parse(data):
+                kind = msg["header"]["type"]
+                if kind not in (RTM_NEWLINK, RTM_DELLINK):
+                    continue
+                if not (msg.get_attr("IFLA_IFALIAS") or "").startswith(OWNER_PREFIX):
+                    continue
+                changes.append(
+                    LinkChange(
+                        name=msg.get_attr("IFLA_IFNAME") or "",
+                        deleted=kind == RTM_DELLINK,
+                        master=msg.get_attr("IFLA_MASTER") or 0,
+                    )
+                )
+
+    def close(self) -> None:
+        self._sock.close()

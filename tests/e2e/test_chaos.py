@@ -1,0 +1,218 @@
+"""The service killed with SIGKILL at every step of an operation, then started again: the kernel
+and the records agree, no address is handed out twice, and running containers still reach each
+other by name.
+
+Each operation is replayed with the crash at step 1, 2, … (HATOBA_CRASH_AT counts the crash
+points of engine/faults.py: every kernel step that registered its undo, and every store
+commit) until it runs to its end. The operation is driven through the CLI against a service
+started by hand with the crash armed; the next CLI call starts a normal service, whose
+reconcile must repair whatever the crash left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fixtures.processes import wait_gone
+from hatoba.testing import Sandbox
+
+pytestmark = pytest.mark.root
+
+MAX_STEPS = 20  # more crash points than any operation has: the loop must end before
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    prepare: tuple[tuple[str, ...], ...]
+    act: tuple[str, ...]
+    cleanup: tuple[tuple[str, ...], ...]
+
+
+OPERATIONS = [
+    Operation(
+        "run",
+        (),
+        ("run", "-d", "--name", "cx", "--net", "sample", "-p", "8080:80", "hostfs", "sleep", "1d"),
+        (("rm", "-f", "cx"),),
+    ),
+    Operation(
+        "rm",
+        (("run", "-d", "--name", "cx", "--net", "sample", "hostfs", "sleep", "1d"),),
+        ("rm", "-f", "cx"),
+        (("rm", "-f", "cx"),),
+    ),
+    Operation("network create", (), ("network", "create", "n2"), (("network", "rm", "n2"),)),
+    Operation(
+        "network rm",
+        (("network", "create", "n2"),),
+        ("network", "rm", "n2"),
+        (("network", "rm", "n2"),),
+    ),
+    Operation(
+        "connect",
+        (("network", "create", "n2"),),
+        ("network", "connect", "n2", "s1"),
+        (("network", "disconnect", "-f", "n2", "s1"), ("network", "rm", "n2")),
+    ),
+    Operation(
+        "disconnect",
+        (("network", "create", "n2"), ("network", "connect", "n2", "s1")),
+        ("network", "disconnect", "n2", "s1"),
+        (("network", "disconnect", "-f", "n2", "s1"), ("network", "rm", "n2")),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        sandbox.hatoba("network", "create", "sample")
+        for name in ("s1", "s2"):
+            sandbox.hatoba("run", "-d", "--name", name, "--net", "sample", "hostfs", "sleep", "1d")
+        yield sandbox
+
+
+def stop_service(sb: Sandbox) -> None:
+    pid = sb.service_pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        wait_gone(pid, 10)
+
+
+def armed_service(sb: Sandbox, step: int) -> int:
+    """A service that kills itself at crash point `step`; returns its pid once it answers."""
+    env = {**sb.env, "HATOBA_CRASH_AT": str(step)}
+    log = open(sb.run_root / "service.log", "ab")  # noqa: SIM115 - the child keeps it
+    proc = sb.popen([*sb.hatoba_argv, "service"], env=env, stdout=log, stderr=log)
+    log.close()
+    deadline = time.monotonic() + 20
+    while sb.service_pid() != proc.pid or not _listening(sb.run_root / "hatoba.sock"):
+        assert proc.poll() is None and time.monotonic() < deadline, "armed service did not start"
+        time.sleep(0.02)
+    return proc.pid
+
+
+def _listening(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def crash_points_seen(sb: Sandbox) -> list[str]:
+    log = (sb.run_root / "service.log").read_text()
+    return re.findall(r"crash point (.+) reached", log)
+
+
+def test_every_crash_point_of_every_operation_leaves_a_consistent_engine(sb: Sandbox) -> None:
+    for op in OPERATIONS:
+        for step in range(1, MAX_STEPS + 1):
+            for command in op.prepare:
+                sb.hatoba(*command)
+            stop_service(sb)
+            pid = armed_service(sb, step)
+            done = sb.hatoba(*op.act, check=False)
+            crashed = _died(pid)
+            if not crashed:
+                assert done.returncode == 0, f"{op.name}: {done.stderr}"
+                stop_service(sb)
+            # the next call starts a normal service, which reconciles
+            context = f"{op.name}, crash at step {step} ({crash_points_seen(sb)[-1:]})"
+            check_consistent(sb, context)
+            for command in op.cleanup:
+                sb.hatoba(*command, check=False)
+            if not crashed:
+                break
+        else:
+            pytest.fail(f"{op.name}: still crashing after {MAX_STEPS} steps")
+
+
+def _died(pid: int) -> bool:
+    try:
+        wait_gone(pid, 0.5)
+    except AssertionError:
+        return False
+    return True
+
+
+# --- the invariants ---------------------------------------------------------------------------
+
+
+def check_consistent(sb: Sandbox, context: str) -> None:
+    containers = [json.loads(sb.hatoba("inspect", c).stdout)[0] for c in _all_containers(sb)]
+    networks = json.loads(sb.hatoba("network", "inspect", *_all_networks(sb)).stdout)
+    running = [c for c in containers if c["State"]["Running"]]
+    kernel = _kernel_links(sb)
+    # every bridge of a record exists, and every owned bridge has a record
+    bridges = {
+        ("hatoba0" if n["Name"] == "bridge" else f"br-{n['Id'][:12]}"): n["Id"]
+        for n in networks
+        if n["Driver"] == "bridge"
+    }
+    owned_bridges = {name: owner for name, (kind, owner) in kernel.items() if kind == "bridge"}
+    assert owned_bridges == bridges, context
+    # every veth belongs to a running container's endpoint, and every endpoint has its veth
+    veths = {name: owner for name, (kind, owner) in kernel.items() if kind == "veth"}
+    handles = {p.name for p in (sb.run_root / "netns").iterdir()}
+    assert handles == {c["Id"] for c in running if c["HostConfig"]["NetworkMode"] != "host"}, (
+        context
+    )
+    seen: dict[str, str] = {}
+    for c in running:
+        inside = _addresses_inside(sb, c["Id"])
+        recorded = {
+            ep["IPAddress"] for ep in c["NetworkSettings"]["Networks"].values() if ep["IPAddress"]
+        }
+        assert inside == recorded, f"{context}: {c['Name']} has {inside}, records {recorded}"
+        for address in recorded:
+            assert address not in seen, f"{context}: {address} of {c['Name']} and {seen[address]}"
+            seen[address] = c["Name"]
+        owned = {name for name, owner in veths.items() if owner == c["Id"]}
+        assert len(owned) == len(recorded), f"{context}: {c['Name']} veths {owned}"
+    assert set(veths.values()) <= {c["Id"] for c in running}, context
+    # and the containers that were running before still reach each other by name
+    for a, b in (("s1", "s2"), ("s2", "s1")):
+        done = sb.hatoba("exec", a, "ping", "-c", "1", "-W", "2", b, check=False)
+        assert done.returncode == 0, f"{context}: {a} cannot reach {b}: {done.stdout}{done.stderr}"
+
+
+def _all_containers(sb: Sandbox) -> list[str]:
+    return sb.hatoba("ps", "-aq", "--no-trunc").stdout.split()
+
+
+def _all_networks(sb: Sandbox) -> list[str]:
+    return sb.hatoba("network", "ls", "-q", "--no-trunc").stdout.split()
+
+
+def _kernel_links(sb: Sandbox) -> dict[str, tuple[str, str]]:
+    """Links of the sandbox host carrying hatoba's owner alias: name -> (kind, owner id)."""
+    links = json.loads(sb.sh(["ip", "-d", "-j", "link", "show"]).stdout)
+    return {
+        link["ifname"]: (link.get("linkinfo", {}).get("info_kind", ""), link["ifalias"][7:])
+        for link in links
+        if link.get("ifalias", "").startswith("hatoba:")
+    }
+
+
+def _addresses_inside(sb: Sandbox, cid: str) -> set[str]:
+    handle = Path(sb.run_root / "netns" / cid)
+    out = sb.sh(["nsenter", f"--net={handle}", "ip", "-j", "-4", "addr", "show"]).stdout
+    return {
+        a["local"]
+        for link in json.loads(out)
+        if link["ifname"] != "lo"
+        for a in link.get("addr_info", [])
+    }
