@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hatoba.model.launch import ProcessSpec
+from hatoba.model.launch import CONTAINER_UMASK, ProcessSpec
 
 # Docker's default capability set
 DEFAULT_CAPS = (
@@ -64,7 +64,7 @@ def process(spec: ProcessSpec) -> dict[str, Any]:
     caps = list(DEFAULT_CAPS)
     return {
         "terminal": spec.terminal,
-        "user": {"uid": 0, "gid": 0},
+        "user": {"uid": 0, "gid": 0, "umask": CONTAINER_UMASK},
         "args": list(spec.args),
         "env": list(spec.env),
         "cwd": spec.cwd or "/",
