@@ -50,6 +50,18 @@ for name in sys.stdin.read().splitlines():
 print(json.dumps(found))
 """
 
+# run inside a container: what it sees of the roots and whether the API socket answers
+_PROBE = """
+import os, socket, sys
+for root in sys.argv[1:]:
+    print(root, sorted(os.listdir(root)) if os.path.isdir(root) else "absent")
+try:
+    socket.socket(socket.AF_UNIX).connect(os.path.join(sys.argv[2], "hatoba.sock"))
+    print("socket answers")
+except OSError as e:
+    print("socket:", type(e).__name__)
+"""
+
 
 @pytest.fixture(scope="module")
 def sb(busybox_images: tuple[RootfsImage, RootfsImage]) -> Iterator[Sandbox]:
@@ -139,3 +151,36 @@ def test_containers_read_their_own_files_as_any_user(
     sb.hatoba("exec", cid, "sh", "-c", "rm -f /tmp/f.*")
     assert made.stdout == "0022\n644\n"
     sb.hatoba("rm", "-f", cid)
+
+
+def test_no_container_sees_the_roots_or_reaches_the_api(sb: Sandbox) -> None:
+    sb.hatoba("network", "create", "--internal", "walled")
+    sb.hatoba("network", "create", "open")
+    sb.hatoba("run", "-d", "--net", "open", "--name", "target", "hostfs", "sleep", "infinity")
+    probe = sb.hatoba(
+        "run", "-d", "--net", "walled", "--name", "probe", "hostfs", "sleep", "infinity"
+    ).stdout.strip()
+    roots = (str(sb.root), str(sb.run_root))
+    seen = sb.hatoba("exec", "probe", "python3", "-I", "-c", _PROBE, *roots).stdout
+    assert seen == f"{roots[0]} []\n{roots[1]} []\nsocket: FileNotFoundError\n"
+    # its own files are still there
+    assert sb.hatoba("exec", "probe", "cat", "/etc/hostname").stdout == probe[:12] + "\n"
+    # and the API cannot move it off its internal network
+    escape = sb.hatoba(
+        "exec",
+        *("-e", f"HATOBA_ROOT={roots[0]}", "-e", f"HATOBA_RUN_ROOT={roots[1]}"),
+        "probe",
+        *sb.hatoba_argv,
+        *("network", "connect", "open", "probe"),
+        check=False,
+    )
+    assert escape.returncode != 0
+    assert "Cannot connect to the hatoba service" in escape.stderr
+    networks = sb.hatoba("inspect", "-f", "{{json .NetworkSettings.Networks}}", "probe").stdout
+    assert list(json.loads(networks)) == ["walled"]
+    # image containers get the same masks, for whatever may be mounted into them
+    image = sb.hatoba("run", "-d", "alpine", "sleep", "infinity").stdout.strip()
+    config = json.loads((sb.run_root / "containers" / image[:12] / "config.json").read_text())
+    assert set(roots) <= set(config["linux"]["maskedPaths"])
+    sb.hatoba("rm", "-f", "probe", "target", image)
+    sb.hatoba("network", "rm", "walled", "open")

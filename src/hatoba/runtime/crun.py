@@ -10,7 +10,9 @@ Layout:
 
 Both roots are root's alone (the service's umask); what a container's users must read gets
 its mode here: the files it is given, the hostfs skeleton, an image container's upper layer
-(the root folder of its file system).
+(the root folder of its file system). Every container has both roots masked (an empty
+read-only tmpfs over them), so the hostfs image shows neither the API socket nor any other
+container's files.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class CrunRuntime:
         self._run = run_root / "containers"
         self._crun_root = run_root / "crun"
         self._hostfs = run_root / "hostfs"
+        self._masked = (str(root.resolve()), str(run_root.resolve()))
         self._crun = shutil.which(crun) or crun
         self._spawned: dict[str, _Spawned] = {}
         for path in (self._root, self._run, self._crun_root):
@@ -146,6 +149,7 @@ class CrunRuntime:
             hostname=launch.hostname,
             netns=str(netns_link) if netns_link else None,
             binds=binds,
+            masked=self._masked,
         )
         # the OCI bundle is the run dir (config.json there); `bundle` keeps what must outlive
         # a restart of the machine: the log and an image container's own layer
