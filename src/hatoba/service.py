@@ -56,9 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("hatoba service: must run as root", file=sys.stderr)
         return 1
+    # Everything the service and its shims write is root's alone (state database, logs, OCI
+    # bundles hold containers' environments); what containers must read (their /etc files,
+    # the hostfs root, image layers) is given its mode explicitly.
+    os.umask(0o077)
     root, run_root = Path(args.root).resolve(), Path(args.run_root).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    run_root.mkdir(parents=True, exist_ok=True)
+    for private in (root, run_root):
+        private.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private.chmod(0o700)  # also closes the roots of an install made before they were private
     # every container with embedded DNS holds sockets here; the hard limit is ours to use
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

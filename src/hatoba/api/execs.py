@@ -22,6 +22,7 @@ from hatoba.api.ports import ContainerIO
 from hatoba.api.streams import STDERR, STDOUT, ByteReader, close_writer, frame
 from hatoba.errors import Conflict, NotFound
 from hatoba.model.ids import new_id
+from hatoba.model.launch import CONTAINER_UMASK
 
 
 @dataclass
@@ -136,6 +137,7 @@ class Execs:
             stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE if writer else asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE if writer else asyncio.subprocess.DEVNULL,
+            umask=CONTAINER_UMASK,  # crun exec passes its own on to the process
         )
         instance.pid = proc.pid
         tasks = []
@@ -175,6 +177,7 @@ class Execs:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
+                umask=CONTAINER_UMASK,
             )
             instance.pid = proc.pid
             loop = asyncio.get_running_loop()

@@ -23,11 +23,16 @@ _LOG_LINES = 20
 
 
 def start_service(root: str, run_root: str, socket_path: str) -> None:
-    os.makedirs(run_root, exist_ok=True)
     log_path = os.path.join(run_root, "service.log")
     log_start = _size(log_path)
-    # a service that is still starting up (another command started it) is waited for
-    child = None if running_service(run_root) else _spawn(service_argv(root, run_root), log_path)
+    try:
+        # root's alone, as the service keeps it (another user, or a container, cannot start one)
+        os.makedirs(run_root, mode=0o700, exist_ok=True)
+        # a service that is still starting up (another command started it) is waited for
+        running = running_service(run_root)
+        child = None if running else _spawn(service_argv(root, run_root), log_path)
+    except OSError as exc:
+        raise Unreachable(socket_path, f"Cannot start it: {exc}") from None
     deadline = time.monotonic() + TIMEOUT
     gone_since = None
     while not ping(socket_path):
@@ -84,7 +89,7 @@ def service_argv(root: str, run_root: str) -> list[str]:
 
 
 def _spawn(argv: list[str], log_path: str) -> int:
-    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:

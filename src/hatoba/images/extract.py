@@ -37,7 +37,8 @@ _CHUNK = 1 << 20
 
 def extract_layer(tar_path: Path, dest: Path) -> int:
     """Extract into `dest` (created here, must not exist); returns the bytes of file content."""
-    dest.mkdir(mode=0o755)
+    dest.mkdir()
+    dest.chmod(0o755)  # the service's umask is 0o077; a layer's root is every user's
     layer = _Extraction(dest, privileged=os.geteuid() == 0)
     with open_tar(tar_path, "layer") as tf:
         for member in members(tf, tar_path):

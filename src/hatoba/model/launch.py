@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Docker's, for every process in a container (the service's own umask keeps its files private)
+CONTAINER_UMASK = 0o022
 
 
 def environment(

@@ -7,6 +7,12 @@ Layout:
     <run-root>/crun/                 crun's own state
     <run-root>/hostfs/               the `hostfs` image: a skeleton of the host's top level
                                      whose directories the bundle binds from the host
+
+Both roots are root's alone (the service's umask); what a container's users must read gets
+its mode here: the files it is given, the hostfs skeleton, an image container's upper layer
+(the root folder of its file system). Every container has both roots masked (an empty
+read-only tmpfs over them), so the hostfs image shows neither the API socket nor any other
+container's files.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class CrunRuntime:
         self._run = run_root / "containers"
         self._crun_root = run_root / "crun"
         self._hostfs = run_root / "hostfs"
+        self._masked = (str(root.resolve()), str(run_root.resolve()))
         self._crun = shutil.which(crun) or crun
         self._spawned: dict[str, _Spawned] = {}
         for path in (self._root, self._run, self._crun_root):
@@ -79,7 +86,9 @@ class CrunRuntime:
     def write_file(self, container_id: str, container_path: str, content: str) -> Path:
         """Rewrite in place (never rename): a bind mount holds the file's inode."""
         path = self.file_path(container_id, container_path)
-        with open(path, "w", encoding="utf-8") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
+        os.fchmod(fd, 0o644)  # any user of the container reads it
+        with open(fd, "w", encoding="utf-8") as f:
             f.write(content)
         return path
 
@@ -88,7 +97,7 @@ class CrunRuntime:
         self.write_file(container_id, path, content)
 
     def _build_hostfs_skeleton(self) -> None:
-        self._hostfs.mkdir(parents=True, exist_ok=True)
+        _walkable_dir(self._hostfs)
         for entry in os.scandir("/"):
             target = self._hostfs / entry.name
             if entry.is_symlink():
@@ -96,7 +105,7 @@ class CrunRuntime:
                     with contextlib.suppress(FileExistsError):
                         target.symlink_to(os.readlink(entry.path))
             elif entry.is_dir():
-                target.mkdir(exist_ok=True)
+                _walkable_dir(target)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -118,8 +127,9 @@ class CrunRuntime:
             binds = self._hostfs_binds + binds
         else:
             rootfs = str(bundle / "rootfs")
-            for sub in ("rootfs", "upper", "work"):
+            for sub in ("rootfs", "work"):
                 (bundle / sub).mkdir(exist_ok=True)
+            _walkable_dir(bundle / "upper")  # the overlay's root folder takes its mode
             overlay = {
                 # overlayfs lists lower layers top first
                 "lower": list(reversed(launch.layers)),
@@ -139,6 +149,7 @@ class CrunRuntime:
             hostname=launch.hostname,
             netns=str(netns_link) if netns_link else None,
             binds=binds,
+            masked=self._masked,
         )
         # the OCI bundle is the run dir (config.json there); `bundle` keeps what must outlive
         # a restart of the machine: the log and an image container's own layer
@@ -321,6 +332,12 @@ def _hostfs_binds() -> list[spec.Bind]:
         # (namespace handles, other containers' mounts) into each new container
         binds.append(spec.Bind(entry.path, entry.path))
     return binds
+
+
+def _walkable_dir(path: Path) -> None:
+    """A folder that is part of a container's file system: 0755 whatever the umask."""
+    path.mkdir(exist_ok=True)
+    path.chmod(0o755)
 
 
 def is_alive(pid: int, start_time: int) -> bool:

@@ -63,7 +63,7 @@ class _LogWriter:
     """Docker's json-file format: one JSON object per line of output."""
 
     def __init__(self, path: str) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         self._partial: dict[int, bytes] = {}
 
     def write(self, stream: int, data: bytes) -> None:
@@ -404,7 +404,7 @@ def main(request: dict[str, Any], fds: list[int]) -> int:
     """Entry point in the forked child; returns the shim's own exit status."""
     ready_fd = fds[0]
     shim_log = os.open(
-        os.path.join(request["dir"], "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640
+        os.path.join(request["dir"], "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
     )
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

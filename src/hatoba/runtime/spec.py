@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hatoba.model.launch import ProcessSpec
+from hatoba.model.launch import CONTAINER_UMASK, ProcessSpec
 
 # Docker's default capability set
 DEFAULT_CAPS = (
@@ -64,7 +64,7 @@ def process(spec: ProcessSpec) -> dict[str, Any]:
     caps = list(DEFAULT_CAPS)
     return {
         "terminal": spec.terminal,
-        "user": {"uid": 0, "gid": 0},
+        "user": {"uid": 0, "gid": 0, "umask": CONTAINER_UMASK},
         "args": list(spec.args),
         "env": list(spec.env),
         "cwd": spec.cwd or "/",
@@ -80,9 +80,12 @@ def config(
     hostname: str | None,
     netns: str | None,
     binds: Sequence[Bind],
+    masked: Sequence[str] = (),
 ) -> dict[str, Any]:
     """`netns` None shares the caller's network namespace (`--net host`), and then the host's
-    UTS namespace too, as Docker does; `hostname` is ignored in that case."""
+    UTS namespace too, as Docker does; `hostname` is ignored in that case. `masked` paths are
+    hidden as Docker hides parts of /proc: an empty read-only tmpfs over a folder, /dev/null
+    over a file; paths the container does not have are skipped."""
     namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]
     if netns is not None:
         namespaces += [{"type": "network", "path": netns}, {"type": "uts"}]
@@ -136,7 +139,7 @@ def config(
             # Host unmounts (namespace handles of removed containers) must reach every
             # container's copy, or those namespaces would never be freed.
             "rootfsPropagation": "rslave",
-            "maskedPaths": list(_MASKED),
+            "maskedPaths": [*_MASKED, *masked],
             "readonlyPaths": list(_READONLY),
         },
     }

@@ -45,7 +45,11 @@ class Sandbox:
         uplink_mtu: int = 1500,
         prefix: str = "hatoba-sbx-",
         hatoba: Sequence[str] | None = None,
+        run_root_on_tmpfs: bool = True,
     ) -> None:
+        """`run_root_on_tmpfs=False` makes the run root a plain folder of the sandbox's file
+        system, as /run/hatoba is a folder inside /run's tmpfs: a process that sees the host's
+        tree (a `hostfs` container) then sees it too."""
         self.dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.ns_dir = self.dir / "ns"
         self.root = self.dir / "root"
@@ -55,9 +59,10 @@ class Sandbox:
         self._namespaces: list[Path] = []
         try:
             make_shared_dir(str(self.ns_dir))
-            # like /run on a real host: the run root is a tmpfs (files made at every start)
             self.run_root.mkdir()
-            libc.mount("tmpfs", str(self.run_root), "tmpfs", 0, "mode=755")
+            if run_root_on_tmpfs:
+                # like /run on a real host: files made at every start
+                libc.mount("tmpfs", str(self.run_root), "tmpfs", 0, "mode=700")
             self.host = self._new_ns("host")
             self.sh(["ip", "link", "set", "lo", "up"])
             self.resolv_conf.write_text(f"nameserver {RESOLVER}\n")

@@ -107,3 +107,15 @@ def test_running_service_needs_a_live_hatoba(run_root: Path) -> None:
     (run_root / "hatoba.pid").write_text("garbage")
     assert autostart.running_service(str(run_root)) is None
     (run_root / "hatoba.pid").unlink()
+
+
+def test_a_run_root_that_cannot_be_written_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    run_root = tmp_path / "file" / "run"
+    socket_path = str(run_root / "hatoba.sock")
+    with pytest.raises(Unreachable) as info:
+        autostart.start_service("/r", str(run_root), socket_path)
+    assert info.value.message == (
+        f"Cannot connect to the hatoba service at unix://{socket_path}. Is the service running?\n"
+        f"Cannot start it: [Errno 20] Not a directory: '{run_root}'"
+    )

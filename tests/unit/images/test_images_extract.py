@@ -58,6 +58,20 @@ def test_modes_mtimes_links_and_special_files(store: ImageStore) -> None:
         assert os.lstat(layer / path).st_mtime == MTIME, path
 
 
+def test_modes_do_not_depend_on_the_umask(store: ImageStore) -> None:
+    """The service runs with umask 0o077; a layer is every container user's all the same."""
+    old = os.umask(0o077)
+    try:
+        layer = extracted(store, file("etc/motd", b"hi", 0o644))  # no entry for the root
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(os.lstat(layer / path).st_mode) for path in (".", "etc", "etc/motd")] == [
+        0o755,
+        0o755,
+        0o644,
+    ]
+
+
 def test_later_members_replace_earlier_ones(store: ImageStore) -> None:
     layer = extracted(
         store,
