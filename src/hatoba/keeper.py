@@ -21,7 +21,7 @@ tells systemd when the unit has Type=notify). SIGTERM or SIGINT to the keeper st
 service (SIGTERM) and then the keeper.
 
 The keeper lives beside the service for its whole life, so it imports only small standard
-modules (~10 MB resident, ~4 MB of it its own). It holds its own lock (keeper.lock), never the
+modules (~11 MB resident, 5 MB of it private). It holds its own lock (keeper.lock), never the
 service's; the service inherits no descriptor from it; and a keeper that dies takes nothing
 with it: the service runs on, unsupervised until a command has to start one again.
 """
