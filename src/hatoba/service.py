@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from hatoba.keeper import ALREADY_RUNNING, notify_ready, take_notify_socket
 from hatoba.runtime.forkserver import ForkServer
 
 log = logging.getLogger("hatoba.service")
@@ -28,7 +29,11 @@ DEFAULT_RUN_ROOT = "/run/hatoba"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="hatoba service", description="Run the hatoba engine")
+    p = argparse.ArgumentParser(
+        prog="hatoba service",
+        description="Run the hatoba engine in the foreground",
+        epilog="hatoba service install|uninstall [--help]: write or remove its systemd unit",
+    )
     p.add_argument("--root", default=os.environ.get("HATOBA_ROOT", DEFAULT_ROOT))
     p.add_argument("--run-root", default=os.environ.get("HATOBA_RUN_ROOT", DEFAULT_RUN_ROOT))
     p.add_argument(
@@ -47,6 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    notify_socket = take_notify_socket()
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
@@ -73,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     lock = _single_instance(run_root)
     if lock is None:
         forkserver.close()
-        return 1
+        return ALREADY_RUNNING
     try:
         return asyncio.run(
-            _serve(root, run_root, Path(args.resolv_conf), forkserver, args.dns_timeout)
+            _serve(
+                root, run_root, Path(args.resolv_conf), forkserver, args.dns_timeout, notify_socket
+            )
         )
     finally:
         forkserver.close()
@@ -120,7 +128,12 @@ def _arm_crash_point(at: str) -> None:
 
 
 async def _serve(
-    root: Path, run_root: Path, resolv_conf: Path, forkserver: ForkServer, dns_timeout: float
+    root: Path,
+    run_root: Path,
+    resolv_conf: Path,
+    forkserver: ForkServer,
+    dns_timeout: float,
+    notify_socket: str | None,
 ) -> int:
     from hatoba.api.app import App
     from hatoba.api.attach import Attacher
@@ -174,6 +187,10 @@ async def _serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("hatoba service ready on %s (root %s)", socket_path, root)
+    try:
+        notify_ready(notify_socket)
+    except OSError as exc:
+        log.warning("could not tell %s that the service is ready: %s", notify_socket, exc)
     await stop.wait()
 
     await server.close()

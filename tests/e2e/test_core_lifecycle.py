@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.processes import kill_unsupervised, wait_gone
+from hatoba import keeper
 from hatoba.testing import Sandbox
 
 pytestmark = pytest.mark.root
@@ -29,20 +31,6 @@ def _ids(sb: Sandbox, *args: str) -> list[str]:
 
 def _inspect(sb: Sandbox, ref: str) -> dict:
     return json.loads(sb.hatoba("inspect", ref).stdout)[0]
-
-
-def _kill_service(sb: Sandbox) -> None:
-    pid = sb.service_pid()
-    assert pid, "no service is running"
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.01)
-    raise AssertionError("the service did not die")
 
 
 def _owned_links(sb: Sandbox) -> list[tuple[str, str]]:
@@ -107,7 +95,7 @@ def test_service_restart_keeps_containers(sb: Sandbox) -> None:
     sb.hatoba("run", "-d", "--name", "k2", "--net", "keep", "hostfs", "sleep", "inf")
     sb.hatoba("run", "-d", "--name", "gone", "hostfs", "sleep", "inf")
     before = {c: _inspect(sb, c)["State"]["Pid"] for c in ("k1", "k2", "gone")}
-    _kill_service(sb)
+    kill_unsupervised(sb)
     # while the service is down, one container dies
     os.kill(before["gone"], signal.SIGKILL)
     time.sleep(0.2)
@@ -144,7 +132,7 @@ def test_kill_9_during_run_leaves_nothing_half_made(sb: Sandbox, delay_ms: int) 
         stderr=subprocess.DEVNULL,
     )
     time.sleep(delay_ms / 1000)
-    _kill_service(sb)
+    kill_unsupervised(sb)
     run.wait(timeout=30)
     time.sleep(0.1)
     _assert_consistent(sb)  # the first CLI call here restarts the service
@@ -167,10 +155,22 @@ def test_reset_leaves_the_host_as_before(sb: Sandbox) -> None:
     sb.hatoba("run", "-d", "--name", "a3", "--net", "none", "hostfs", "sleep", "inf")
     sb.hatoba("run", "-d", "--name", "a4", "--net", "host", "hostfs", "sleep", "inf")
     sb.hatoba("create", "--name", "a5", "hostfs", "true")
+    kept_by = sb.keeper_pid()
+    assert kept_by is not None
     sb.hatoba("system", "reset", "-f")
+    # a stop on purpose: the keeper does not start the service again but ends too
+    wait_gone(kept_by, seconds=5)
+    assert sb.keeper_pid() is None
     time.sleep(0.3)  # the kernel reaps dropped namespaces in the background
     assert host_state() == before
     assert not _mounts_below(sb.run_root)
     assert sb.service_pid() is None
     # and hatoba starts afresh afterwards
     assert "bridge" in sb.hatoba("network", "ls").stdout
+
+
+def test_a_second_service_on_a_run_root_in_use_says_so_and_is_not_restarted(sb: Sandbox) -> None:
+    sb.hatoba("network", "ls")
+    second = sb.hatoba("service", check=False)
+    assert second.returncode == keeper.ALREADY_RUNNING  # which neither keeper nor systemd retry
+    assert f"already running in {sb.run_root} (pid {sb.service_pid()})" in second.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.processes import wait_gone
+from fixtures.processes import kill_unsupervised, wait_gone
 from hatoba.testing import Sandbox
 from hatoba.testing.sandbox import CLIENT, HOST_UPLINK, INTERNET
 
@@ -394,11 +394,8 @@ def test_firewall_reload_rebuilds_from_the_records(sb: Sandbox) -> None:
 def test_after_a_crash_the_tables_match_the_records(sb: Sandbox) -> None:
     serve(sb, "web", "-p", "8000:80")
     serve(sb, "doomed", "-p", "8001:80", "-p", "8001:80/udp")
-    pid = sb.service_pid()
     doomed_pid = json.loads(sb.hatoba("inspect", "doomed").stdout)[0]["State"]["Pid"]
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    wait_gone(pid, seconds=4)
+    pid = kill_unsupervised(sb)
     os.kill(doomed_pid, signal.SIGKILL)  # dies while nobody watches
     wait_gone(doomed_pid, seconds=4)
     # the next command starts the service again

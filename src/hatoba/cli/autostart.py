@@ -1,8 +1,10 @@
 """Start `hatoba service` in the background when nothing answers on its socket.
 
-The service runs in the caller's network namespace with the same roots and environment, in a
-session of its own (a Ctrl-C of the command does not reach it), with its output appended to
-<run-root>/service.log. The caller then polls `GET /_ping` until the service answers.
+The service runs under its keeper (hatoba/keeper.py), which starts it again when it crashes,
+in the caller's network namespace with the same roots and environment, in a session of its own
+(a Ctrl-C of the command does not reach it), with both their outputs appended to
+<run-root>/service.log. The caller then polls `GET /_ping` until the service answers. A live
+service or keeper means one is coming: it is waited for, not started twice.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ def start_service(root: str, run_root: str, socket_path: str) -> None:
     try:
         # root's alone, as the service keeps it (another user, or a container, cannot start one)
         os.makedirs(run_root, mode=0o700, exist_ok=True)
-        # a service that is still starting up (another command started it) is waited for
-        running = running_service(run_root)
-        child = None if running else _spawn(service_argv(root, run_root), log_path)
+        # a service that is still starting up (another command started it, or its keeper is
+        # starting it again) is waited for
+        child = None if _coming(run_root) else _spawn(keeper_argv(root, run_root), log_path)
     except OSError as exc:
         raise Unreachable(socket_path, f"Cannot start it: {exc}") from None
     deadline = time.monotonic() + TIMEOUT
@@ -40,7 +42,7 @@ def start_service(root: str, run_root: str, socket_path: str) -> None:
         if child is not None and _exited(child):
             child = None
             gone_since = now
-        if gone_since is not None and now > gone_since + _GRACE and not running_service(run_root):
+        if gone_since is not None and now > gone_since + _GRACE and not _coming(run_root):
             break  # ours died, and not because one another command started won the race
         if now > deadline:
             break
@@ -66,13 +68,31 @@ def ping(socket_path: str) -> bool:
 
 def running_service(run_root: str) -> int | None:
     """The pid in <run-root>/hatoba.pid if that process is a live hatoba."""
+    return _live_hatoba(os.path.join(run_root, "hatoba.pid"))
+
+
+def running_keeper(run_root: str) -> int | None:
+    """The pid in <run-root>/keeper.pid if that process is a live hatoba."""
+    return _live_hatoba(os.path.join(run_root, "keeper.pid"))
+
+
+def _coming(run_root: str) -> bool:
+    return bool(running_service(run_root) or running_keeper(run_root))
+
+
+def _live_hatoba(pid_file: str) -> int | None:
     try:
-        with open(os.path.join(run_root, "hatoba.pid"), "rb") as f:
+        with open(pid_file, "rb") as f:
             pid = int(f.read().split()[0])
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return pid if b"hatoba" in f.read() else None
     except (OSError, ValueError, IndexError):
         return None
+
+
+def keeper_argv(root: str, run_root: str) -> list[str]:
+    run_root = os.path.abspath(run_root)
+    return [sys.executable, "-m", "hatoba.keeper", run_root, "--", *service_argv(root, run_root)]
 
 
 def service_argv(root: str, run_root: str) -> list[str]:

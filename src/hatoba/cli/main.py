@@ -68,7 +68,10 @@ _TOP: Commands = {
     **_IMAGE,
     "info": ("system:info", "Display system-wide information"),
     "version": ("system:version", "Show the hatoba version information"),
-    "service": ("system:service", "Run the hatoba service in the foreground"),
+    "service": (
+        "system:service",
+        "Run the hatoba service in the foreground (install: as a systemd unit)",
+    ),
 }
 
 _GROUPS: dict[str, tuple[str, Commands]] = {

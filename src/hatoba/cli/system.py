@@ -134,7 +134,13 @@ def firewall_reload(ctx: Context, args: list[str]) -> int:
 
 
 def service(ctx: Context, args: list[str]) -> int:
-    """Run the service in the foreground, with our roots."""
+    """Run the service in the foreground, with our roots; or write or remove its systemd unit."""
+    if args[:1] in (["install"], ["uninstall"]):
+        from hatoba.cli import systemd
+
+        ctx.prog = f"{ctx.prog} {args[0]}"
+        handler = systemd.install if args[0] == "install" else systemd.uninstall
+        return handler(ctx, args[1:])
     # imported by name: the service pulls in asyncio and the whole engine, which the client
     # never loads (the import-linter contract "the CLI is a thin client" checks the rest)
     try:

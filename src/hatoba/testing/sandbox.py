@@ -3,7 +3,8 @@
 Everything lives under one temporary folder: the namespace handles (on a shared mount of their
 own), `root/`, `run/` and a resolv.conf naming a simulated resolver. `close()` removes all of
 it: it stops the service and every process left in the sandbox's namespaces, unmounts what is
-mounted below the folder and deletes it. Dropping the namespaces removes every link and
+mounted below the folder and deletes it. The service's keeper goes first, so that nothing starts
+the service again while the sandbox ends it. Dropping the namespaces removes every link and
 nftables table hatoba made in them, so the machine itself is never touched.
 
 Optional outside world (`with_outside=True`), as in the seed:
@@ -27,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hatoba import keeper
 from hatoba.kernel import libc
 from hatoba.kernel.netns import create_netns, make_shared_dir, remove_handle
 
@@ -173,8 +175,15 @@ class Sandbox:
     # --- teardown -------------------------------------------------------------------------
 
     def service_pid(self) -> int | None:
+        return self._pid_in("hatoba.pid")
+
+    def keeper_pid(self) -> int | None:
+        """The keeper that restarts the service when it crashes (hatoba/keeper.py)."""
+        return self._pid_in(keeper.PID_FILE)
+
+    def _pid_in(self, name: str) -> int | None:
         try:
-            return int((self.run_root / "hatoba.pid").read_text().split()[0])
+            return int((self.run_root / name).read_text().split()[0])
         except (FileNotFoundError, ValueError, IndexError):
             return None
 
@@ -189,10 +198,10 @@ class Sandbox:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _kill_processes(self) -> None:
-        pid = self.service_pid()
-        if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for pid in (self.keeper_pid(), self.service_pid()):
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         # Everything still living in one of our namespaces was started by us (the service,
         # its shims and their containers, and test helpers): end those processes by PID.
         for _ in range(50):

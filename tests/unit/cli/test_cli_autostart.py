@@ -1,4 +1,5 @@
-"""Starting the service when nothing answers: with stand-in services (no root needed)."""
+"""Starting the service (under its keeper) when nothing answers: with stand-in services (no root
+needed)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,11 @@ FAILING = "import sys; print('hatoba: cannot create /proc/x: Permission denied')
 @pytest.fixture
 def run_root(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
-    pid_file = tmp_path / "hatoba.pid"
-    if pid_file.exists():
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    # the keeper first, or it would start the service again
+    for name in ("keeper.pid", "hatoba.pid"):
+        pid_file = tmp_path / name
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
 def stand_in(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
@@ -57,10 +60,17 @@ def test_the_service_is_started_and_waited_for(
     client = Client(socket_path, lambda: autostart.start_service("/r", str(run_root), socket_path))
     assert client.request("GET", "/_ping").read() == b"OK"
     pid = autostart.running_service(str(run_root))
-    assert pid is not None
-    # in a session of its own, its output in service.log
-    assert os.getsid(pid) == pid
+    keeper = autostart.running_keeper(str(run_root))
+    assert pid is not None and keeper is not None
+    # under its keeper, in a session of their own, their output in service.log
+    assert _parent(pid) == keeper
+    assert os.getsid(pid) == os.getsid(keeper) == keeper
     assert "hatoba stand-in ready" in (run_root / "service.log").read_text()
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        return int(f.read().split(") ", 1)[1].split()[1])
 
 
 def test_a_service_that_dies_is_reported_with_its_log(
@@ -80,33 +90,41 @@ def test_a_service_that_dies_is_reported_with_its_log(
     )
 
 
+@pytest.mark.parametrize("pid_file", ["hatoba.pid", "keeper.pid"])
 def test_a_service_already_starting_is_waited_for(
-    run_root: Path, monkeypatch: pytest.MonkeyPatch
+    run_root: Path, monkeypatch: pytest.MonkeyPatch, pid_file: str
 ) -> None:
     # another command's service (its command line names hatoba) holds the pid file and comes
-    # up later: ours must not be started
+    # up later, or a keeper is starting it again: ours must not be started
     import subprocess
 
     other = subprocess.Popen([sys.executable, "-c", SERVICE, str(run_root)])
     try:
         while autostart.running_service(str(run_root)) != other.pid:
             time.sleep(0.01)
+        (run_root / "hatoba.pid").rename(run_root / pid_file)
         stand_in(monkeypatch, FAILING)
         autostart.start_service("/r", str(run_root), str(run_root / "hatoba.sock"))
         assert not (run_root / "service.log").exists()
     finally:
         other.kill()
         other.wait()
-        (run_root / "hatoba.pid").unlink()
+        (run_root / pid_file).unlink()
 
 
-def test_running_service_needs_a_live_hatoba(run_root: Path) -> None:
-    assert autostart.running_service(str(run_root)) is None
-    (run_root / "hatoba.pid").write_text("1\n")  # init is alive, but not hatoba
-    assert autostart.running_service(str(run_root)) is None
-    (run_root / "hatoba.pid").write_text("garbage")
-    assert autostart.running_service(str(run_root)) is None
-    (run_root / "hatoba.pid").unlink()
+@pytest.mark.parametrize(
+    ("pid_file", "running"),
+    [("hatoba.pid", autostart.running_service), ("keeper.pid", autostart.running_keeper)],
+)
+def test_running_service_needs_a_live_hatoba(
+    run_root: Path, pid_file: str, running: Callable[[str], int | None]
+) -> None:
+    assert running(str(run_root)) is None
+    (run_root / pid_file).write_text("1\n")  # init is alive, but not hatoba
+    assert running(str(run_root)) is None
+    (run_root / pid_file).write_text("garbage")
+    assert running(str(run_root)) is None
+    (run_root / pid_file).unlink()
 
 
 def test_a_run_root_that_cannot_be_written_is_reported(tmp_path: Path) -> None:
