@@ -9,14 +9,17 @@ in the warnings of the operations it hurts.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from fixtures.fake_firewalld import bus_config
 from fixtures.fw_probe import BLOCKED, PEER, PY, address, idle, probe_all, serve
 from fixtures.processes import wait_gone
 from hatoba.testing import Sandbox
@@ -169,3 +172,83 @@ def test_a_foreign_table_that_drops_forwarding_is_named(sb: Sandbox) -> None:
     log = (sb.run_root / "service.log").read_text()
     assert log.count(f"WARNING hatoba.firewall: host firewall: the host firewall's {label}") == 1
     assert "host firewall: resolved:" in log
+
+
+# --- firewalld ---------------------------------------------------------------------------------
+
+FAKE_FIREWALLD = str(Path(__file__).parents[1] / "fixtures" / "fake_firewalld.py")
+
+
+def start_firewalld(sb: Sandbox, ns: Path) -> tuple[dict[str, str], Path]:
+    """A private bus and a fake firewalld on it in `ns`; the environment that finds them."""
+    config, address = bus_config(sb.dir)
+    env = {**sb.env, "DBUS_SYSTEM_BUS_ADDRESS": address}
+    sb.popen(["dbus-daemon", "--nofork", f"--config-file={config}"], env=env)
+    socket = sb.dir / "system_bus_socket"
+    wait_for(socket.exists, "bus socket")
+    record = sb.dir / "firewalld.jsonl"
+    fake = sb.popen([PY, FAKE_FIREWALLD, str(record)], ns=ns, env=env, stdout=subprocess.PIPE)
+    assert fake.stdout is not None and fake.stdout.readline().strip() == b"ready"
+    return env, record
+
+
+def calls(record: Path) -> list[list[str]]:
+    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+def zone_members(record: Path) -> set[str]:
+    members: set[str] = set()
+    for method, *args in calls(record):
+        if method == "changeZoneOfInterface" and args[0] == "hatoba":
+            members.add(args[1])
+        elif method == "removeInterface":
+            members.discard(args[1])
+        elif method == "reload":
+            members.clear()
+    return members
+
+
+def test_bridges_join_a_firewalld_zone_of_ours(sb: Sandbox) -> None:
+    env, record = start_firewalld(sb, sb.host)
+    sb.sh([*sb.hatoba_argv, "network", "create", "sample"], env=env)  # starts the service
+    bridge = "br-" + sb.hatoba("network", "inspect", "-f", "{{.Id}}", "sample").stdout[:12]
+    made = calls(record)
+    # the zone is made once (permanent, target ACCEPT), then known after a reload
+    zone = [c for c in made if c[0] == "addZone2"]
+    assert zone == [["addZone2", "hatoba", zone[0][2]]] and zone[0][2]["target"] == ["s", "ACCEPT"]
+    assert ["reload"] in made
+    assert zone_members(record) == {"hatoba0", bridge}
+    sb.hatoba("network", "rm", "sample")
+    assert zone_members(record) == {"hatoba0"}
+
+    # a firewalld reload forgets runtime interfaces and rewrites its table: they come back
+    sb.hatoba("network", "create", "again")
+    fake_pid = next(pid for pid in sb._pids_in_our_namespaces() if FAKE_FIREWALLD in _cmdline(pid))
+    os.kill(fake_pid, signal.SIGUSR1)
+    before = len(calls(record))
+    sb.sh(["nft", "add", "table", "inet", "firewalld"])
+    wait_for(lambda: len(calls(record)) > before + 2, "interfaces added again")
+    again = "br-" + sb.hatoba("network", "inspect", "-f", "{{.Id}}", "again").stdout[:12]
+    assert {c[2] for c in calls(record)[before:] if c[0] == "changeZoneOfInterface"} == {
+        "hatoba0",
+        again,
+    }
+    assert [c for c in calls(record) if c[0] == "addZone2"] == zone  # made once only
+
+    sb.hatoba("system", "reset", "-f")
+    assert zone_members(record) == set()
+
+
+def test_a_firewalld_of_another_namespace_is_left_alone(sb: Sandbox) -> None:
+    assert sb.outside is not None
+    env, record = start_firewalld(sb, sb.outside)
+    sb.sh([*sb.hatoba_argv, "network", "create", "sample"], env=env)
+    sb.sh([*sb.hatoba_argv, "system", "reset", "-f"], env=env)
+    assert calls(record) == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
