@@ -252,3 +252,47 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+# A real firewalld (Debian's 1.3), opt-in: HATOBA_TEST_FIREWALLD_ROOT is the firewalld package
+# unpacked (`apt-get download firewalld; dpkg-deb -x firewalld_*.deb DIR`), and the system
+# python has its libraries (`apt-get install python3-firewall python3-nftables`). It runs in the
+# sandbox's host namespace, on the private bus, in a mount namespace of its own with a tmpfs
+# on /run and its configuration in the sandbox: the machine's ruleset and /etc stay untouched.
+FIREWALLD_ROOT = os.environ.get("HATOBA_TEST_FIREWALLD_ROOT", "")
+
+
+@pytest.mark.skipif(not FIREWALLD_ROOT, reason="HATOBA_TEST_FIREWALLD_ROOT is not set")
+def test_a_real_firewalld_lets_containers_through_once_their_bridges_are_in_our_zone(
+    sb: Sandbox,
+) -> None:
+    config, bus = bus_config(sb.dir)
+    env = {**sb.env, "DBUS_SYSTEM_BUS_ADDRESS": bus}
+    sb.popen(["dbus-daemon", "--nofork", f"--config-file={config}"], env=env)
+    wait_for((sb.dir / "system_bus_socket").exists, "bus socket")
+    etc = sb.dir / "firewalld"
+    etc.mkdir()
+    root = Path(FIREWALLD_ROOT)
+    (etc / "firewalld.conf").write_text((root / "etc/firewalld/firewalld.conf").read_text())
+    daemon = (
+        f"mount -t tmpfs tmpfs /run && exec /usr/bin/python3 {root}/usr/sbin/firewalld "
+        f"--nofork --nopid --default-config {root}/usr/lib/firewalld --system-config {etc} "
+        "--log-target console"
+    )
+    sb.popen(["unshare", "--mount", "sh", "-c", daemon], env=env, stdout=subprocess.DEVNULL)
+    wait_for(lambda: "firewalld" in sb.sh(["nft", "list", "tables"]).stdout, "firewalld", 30)
+    sb.sh([*sb.hatoba_argv, "network", "create", "sample"], env=env)
+    serve(sb, "peer", "--net", "sample")
+    idle(sb, "buddy", "--net", "sample")
+    peer = address(sb, "peer", "sample")
+    # firewalld rejects forwarding no zone accepts: these pass only through our zone
+    want = [address(sb, "buddy", "sample"), HOST_UPLINK]
+    wait_for(
+        lambda: (
+            probe_all(sb, {"buddy": [("tcp", peer, 80), ("tcp", INTERNET, 80)]})["buddy"] == want
+        ),
+        "traffic through firewalld",
+    )
+    assert (etc / "zones" / "hatoba.xml").exists()
+    sb.hatoba("system", "reset", "-f")
+    assert "hatoba0" not in sb.sh(["nft", "list", "table", "inet", "firewalld"]).stdout
