@@ -83,6 +83,7 @@ class NftFirewall:
                     self._host.follow(new.networks, strict=True, changed=True)
                 except KernelError:
                     self._back_to(new, old)
+                    self._host.follow(old.networks, strict=False, changed=True)
                     raise
             self._applied, self._removed = new, False
 
