@@ -12,23 +12,29 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
+from fixtures.fw_probe import (
+    BLOCKED,
+    GATEWAY,
+    PEER,
+    PY,
+    Target,
+    Where,
+    address,
+    idle,
+    probe,
+    probe_all,
+    serve,
+)
 from fixtures.processes import kill_unsupervised, wait_gone
 from hatoba.testing import Sandbox
 from hatoba.testing.sandbox import CLIENT, HOST_UPLINK, INTERNET
 
 pytestmark = pytest.mark.root
-
-PY = sys.executable
-PEER = str(Path(__file__).parents[1] / "fixtures" / "fw_peer.py")
-BLOCKED = "TIMEOUT"
-GATEWAY = "172.17.0.1"  # the default bridge's
 
 
 @pytest.fixture
@@ -38,47 +44,6 @@ def sb() -> Iterator[Sandbox]:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-Where = str | Path | None  # a container name, a namespace, or the host
-Target = tuple[str, object, int]
-
-
-def serve(sb: Sandbox, name: str, *options: str, port: int = 80) -> str:
-    """Run a fw_peer server in a new container; return once it listens."""
-    argv = ("run", "-d", "--name", name, *options, "hostfs", PY, PEER, "serve", str(port))
-    cid = sb.hatoba(*argv).stdout.strip()
-    for _ in range(100):
-        if "ready" in sb.hatoba("logs", name).stdout:
-            return cid
-        time.sleep(0.05)
-    raise AssertionError(f"{name} did not start serving")
-
-
-def idle(sb: Sandbox, name: str, *options: str) -> str:
-    return sb.hatoba("run", "-d", "--name", name, *options, "hostfs", "sleep", "infinity").stdout
-
-
-def probe_all(sb: Sandbox, plan: Mapping[Where, Sequence[Target]]) -> dict[Where, list[str]]:
-    """Ask every (proto, ip, port) of every place at once (see fw_peer.probe)."""
-    procs = {}
-    for where, targets in plan.items():
-        asks = json.dumps([[p, str(ip), port] for p, ip, port in targets])
-        if isinstance(where, str):
-            procs[where] = sb.popen(
-                [*sb.hatoba_argv, "exec", where, PY, PEER, "probe", asks], stdout=subprocess.PIPE
-            )
-        else:
-            procs[where] = sb.popen([PY, PEER, "probe", asks], ns=where, stdout=subprocess.PIPE)
-    return {where: json.loads(p.communicate(timeout=30)[0]) for where, p in procs.items()}
-
-
-def probe(sb: Sandbox, where: Where, *targets: Target) -> list[str]:
-    return probe_all(sb, {where: targets})[where]
-
-
-def address(sb: Sandbox, name: str, network: str = "bridge") -> str:
-    info = json.loads(sb.hatoba("inspect", name).stdout)[0]
-    return str(info["NetworkSettings"]["Networks"][network]["IPAddress"])
 
 
 def seen(sb: Sandbox, name: str) -> list[str]:

@@ -58,7 +58,8 @@ def register(router: Router, app: App) -> None:
     async def create(req: Request) -> Response:
         spec = docker_json.network_spec(req.json())
         network = await runner.call(engine.create_network, spec)
-        return Response.json({"Id": network.id, "Warning": ""}, 201)
+        warnings = await runner.call(engine.network_warnings, network)
+        return Response.json({"Id": network.id, "Warning": "\n".join(warnings)}, 201)
 
     async def remove(req: Request) -> Response:
         await runner.call(engine.remove_network, req.params["id"])

@@ -76,6 +76,8 @@ def register(router: Router, app: App) -> None:
                     "Volume": [],
                     "Log": ["json-file"],
                 },
+                # Docker's place for what the host does wrong (its own words start so too)
+                "Warnings": [f"WARNING: {w}" for w in app.engine.firewall_warnings()],
                 "Hatoba": {
                     "Root": str(paths.root),
                     "RunRoot": str(paths.run_root),

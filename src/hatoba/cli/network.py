@@ -106,6 +106,8 @@ def create(ctx: Context, args: list[str]) -> int:
         "Labels": key_values(ns.label),
     }
     created = ctx.client.json("POST", "/networks/create", body=body)
+    for warning in (created.get("Warning") or "").splitlines():
+        sys.stderr.write(f"WARNING: {warning}\n")
     sys.stdout.write(created["Id"] + "\n")
     return 0
 

@@ -77,6 +77,9 @@ def info(ctx: Context, args: list[str]) -> int:
         sys.stdout.write(Template(ns.format).render(data) + "\n")
         return 0
     sys.stdout.write(info_text(data, ctx))
+    # as docker info: the service's warnings after the report, on stderr
+    for warning in data.get("Warnings") or []:
+        sys.stderr.write(f"{warning}\n")
     return 0
 
 

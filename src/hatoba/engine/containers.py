@@ -134,6 +134,7 @@ def create(core: Core, request: CreateRequest) -> Container:
     if primary.driver == NULL:
         config = dataclasses.replace(config, ports=())
     firewall.wanted_ports(config, [network for network, _ in wanted])
+    request.warnings.extend(firewall.host_warnings(core, [network for network, _ in wanted]))
     container = Container(
         id=container_id,
         name=name,

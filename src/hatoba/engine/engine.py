@@ -93,6 +93,10 @@ class Engine:
         """Rebuild hatoba's tables from the records, in one transaction."""
         firewall.reload(self.core)
 
+    def firewall_warnings(self) -> list[str]:
+        """What keeps containers' forwarded traffic from passing the host's own firewalls."""
+        return self.core.firewall.warnings() if self.core.firewall is not None else []
+
     def firewall_state(self) -> FirewallState:
         """What the tables hold (empty before bootstrap and after a reset)."""
         return self.core.fw_state or FirewallState()
@@ -104,6 +108,10 @@ class Engine:
 
     def create_network(self, spec: NetworkSpec) -> Network:
         return networks.create_network(self.core, spec)
+
+    def network_warnings(self, network: Network) -> list[str]:
+        """What the host's own firewalls do to the network's traffic."""
+        return firewall.host_warnings(self.core, [network])
 
     def remove_network(self, ref: str) -> Network:
         return networks.remove_network(self.core, ref)

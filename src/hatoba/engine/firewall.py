@@ -118,6 +118,14 @@ def forget_flows(core: Core, ports: Sequence[FwPort]) -> None:
         log.warning("firewall: clearing UDP flows failed: %s", exc)
 
 
+def host_warnings(core: Core, networks: Iterable[Network]) -> list[str]:
+    """What the host's own firewalls do to traffic on `networks` (nothing for host and none):
+    the operation goes ahead, as in Docker, and its client is told."""
+    if core.firewall is None or not any(n.driver == BRIDGE for n in networks):
+        return []
+    return core.firewall.warnings()
+
+
 def bridge_ready(core: Core, network: Network) -> None:
     if core.firewall is not None and network.bridge and network.driver == BRIDGE:
         core.firewall.bridge_ready(network.bridge)

@@ -4,6 +4,9 @@ Documents come from the pure `hatoba.firewall`; this adapter sends them through 
 keeps `net.ipv4.ip_forward` on while a network needs it, and watches nftables notifications
 so that a `nft flush ruleset`, a deleted table or a firewall reload is repaired within a
 fraction of a second. Watching costs nothing while the ruleset does not change.
+
+The host's own firewalls (iptables' FORWARD, firewalld, other programs' tables) follow the
+bridges in the same calls (`fw_host`), so an operation that fails undoes them with the rest.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from hatoba.firewall.model import FirewallState, FwPort
 from hatoba.firewall.shape import expected_shape, listed_shape
 from hatoba.kernel import fw_conntrack
 from hatoba.kernel.fw_events import EventsLost, NftEvents
+from hatoba.kernel.fw_host import HostFirewalls
 from hatoba.kernel.fw_netns import HomeNetns
 from hatoba.kernel.nft import NftContext
 
 _OURS = frozenset({f"1/{layout.TABLE}", f"7/{layout.TABLE}"})  # NFPROTO_INET, NFPROTO_BRIDGE
 _RESTORE_DELAY = 0.05  # coalesce the burst of notifications one flush produces
 _RETRY_DELAY = 1.0
+_HOST_CHECK_DELAY = 0.1  # a firewalld reload or an iptables-restore is a burst of commits
 
 
 class NftFirewall:
@@ -42,16 +47,19 @@ class NftFirewall:
         # Threads that committed for us: a notification naming one of them is our own change.
         self._committers: set[int] = set()
         self._watch: _Watch | None = None
+        self._host = HostFirewalls(self._home, self._list)
 
     # --- changes -----------------------------------------------------------------------
 
     def sync(self, state: FirewallState) -> None:
-        """Replace both tables by the ones for `state`, in one transaction."""
+        """Replace both tables by the ones for `state`, in one transaction, and open the
+        host's firewalls to its bridges (what fails there becomes a warning)."""
         document = plan.rebuild(state)
         with self._lock:
             self._forwarding(state)
             self._commit(document)
             self._applied, self._removed = state, False
+            self._host.follow(state.networks, strict=False, changed=True)
 
     def apply(self, old: FirewallState, new: FirewallState) -> None:
         """Move the tables from `old` to `new` in one transaction; on failure nothing changed."""
@@ -70,13 +78,31 @@ class NftFirewall:
                     self._commit(plan.rebuild(new))
                 except KernelError:
                     raise exc from None
+            if _bridges(old) != _bridges(new):
+                try:
+                    self._host.follow(new.networks, strict=True, changed=True)
+                except KernelError:
+                    self._back_to(new, old)
+                    self._host.follow(old.networks, strict=False, changed=True)
+                    raise
             self._applied, self._removed = new, False
 
+    def _back_to(self, new: FirewallState, old: FirewallState) -> None:
+        try:
+            self._commit(plan.delta(new, old))
+        except KernelError:
+            self._commit(plan.rebuild(old))
+
     def remove(self) -> None:
-        """Delete both tables whole. Idempotent."""
+        """Delete both tables whole, and what we added to the host's firewalls. Idempotent."""
         with self._lock:
             self._commit(plan.teardown())
             self._applied, self._removed = None, True
+            self._host.remove()
+
+    def warnings(self) -> list[str]:
+        """What keeps hatoba's traffic from passing the host's firewalls, as last seen."""
+        return list(self._host.warnings)
 
     def bridge_ready(self, bridge: str) -> None:
         """Per-bridge settings, once the bridge exists.
@@ -105,6 +131,13 @@ class NftFirewall:
         self._committers.add(threading.get_native_id())
         self._nft.run_json(document)
 
+    def _list(self, command: dict[str, object]) -> dict[str, object] | None:
+        """One nft list command; None when what it names does not exist."""
+        try:
+            return self._nft.run_json({"nftables": [command]})
+        except KernelError:
+            return None
+
     # --- repair --------------------------------------------------------------------------
 
     def start_watch(
@@ -125,8 +158,9 @@ class NftFirewall:
         watch, self._watch = self._watch, None
         if watch is not None:
             watch.loop.remove_reader(watch.events.fileno())
-            if watch.pending is not None:
-                watch.pending.cancel()
+            for pending in (watch.pending, watch.host_pending):
+                if pending is not None:
+                    pending.cancel()
             watch.events.close()
 
     def _on_events(self) -> None:
@@ -137,15 +171,39 @@ class NftFirewall:
             commits = watch.events.read()
         except EventsLost:
             self._schedule(check_first=True, delay=_RESTORE_DELAY)
+            self._schedule_host_check()
             return
         if any(c.deleted_from & _OURS and c.committer not in self._committers for c in commits):
             self._schedule(check_first=False, delay=_RESTORE_DELAY)
+        if any(c.reshaped - _OURS for c in commits):
+            self._schedule_host_check()
 
     def _schedule(self, check_first: bool, delay: float) -> None:
         """On the loop: restore after `delay` (once, however many notifications come)."""
         watch = self._watch
         if watch is not None and watch.pending is None:
             watch.pending = watch.loop.call_later(delay, self._restore_later, check_first)
+
+    def _schedule_host_check(self) -> None:
+        """On the loop: look at the host's firewalls again once a burst of changes settled
+        (someone enabled ufw, flushed FORWARD, reloaded firewalld, added a table)."""
+        watch = self._watch
+        if watch is not None and watch.host_pending is None:
+            watch.host_pending = watch.loop.call_later(_HOST_CHECK_DELAY, self._host_check_later)
+
+    def _host_check_later(self) -> None:
+        watch = self._watch
+        if watch is None:
+            return
+        watch.host_pending = None
+        watch.loop.run_in_executor(None, self._check_host)
+
+    def _check_host(self) -> None:
+        """In a worker thread: repair what we added to the host's firewalls, note the rest."""
+        with self._lock:
+            if self._removed or self._applied is None:
+                return
+            self._host.follow(self._applied.networks, strict=False, changed=False)
 
     def _restore_later(self, check_first: bool) -> None:
         watch = self._watch
@@ -186,6 +244,11 @@ class NftFirewall:
         self._home.close()
 
 
+def _bridges(state: FirewallState) -> list[tuple[str, bool]]:
+    """What the host's firewalls are told about a state."""
+    return [(n.bridge, n.internal) for n in state.networks]
+
+
 def _conntrack_bridged_frames(bridge: str) -> None:
     try:
         with IPRoute() as ipr:
@@ -208,3 +271,4 @@ class _Watch:
         self.events = events
         self.current = current
         self.pending: asyncio.TimerHandle | None = None
+        self.host_pending: asyncio.TimerHandle | None = None

@@ -44,6 +44,9 @@ class ModelFirewall:
     def bridge_ready(self, bridge: str) -> None:
         self.ready.append(bridge)
 
+    def warnings(self) -> list[str]:
+        return []
+
     def clear_udp_conntrack(self, ports: Sequence[FwPort]) -> None:
         self.cleared += [p for p in ports if p.protocol == "udp"]
 

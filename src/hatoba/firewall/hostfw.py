@@ -1,0 +1,189 @@
+"""The host's own firewalls, pure: which of them would drop hatoba's forwarded traffic, what
+hatoba adds to iptables, and what it says about the rest.
+
+nftables runs every base chain on a hook, and a drop in any of them is final: an accept in
+`inet hatoba`'s forward chain does not save a packet from another table's forward chain. So a
+host firewall that drops forwarding (`iptables -P FORWARD DROP`, what ufw and Docker leave
+behind; a hand-written `inet filter` with `policy drop`) cuts every container off. Each kind
+is met by the means its owner offers:
+
+* iptables (iptables-nft: table `ip filter`, base chain `FORWARD`): like Docker's
+  DOCKER-USER/DOCKER-FORWARD, a chain of ours jumped to first from FORWARD, written with
+  `iptables-restore --noflush`. It accepts no more than `inet hatoba` lets through: what
+  leaves a hatoba bridge (isolation, internal networks and ICC are decided by our table), and
+  toward a bridge only replies and published flows (DNAT), so unsolicited traffic to a
+  container stays refused by the host's policy too.
+* firewalld: our bridges in a zone of ours (the adapter, `hatoba.kernel.firewalld`).
+* any other base chain on the forward hook whose policy is drop: another program's table, not
+  ours to edit. It is named in warnings (`hatoba info`, the service log, the operations).
+
+Only IPv4 and bridged frames matter (hatoba's networks are IPv4): `ip6` chains are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hatoba.firewall import layout as L
+from hatoba.firewall.model import FwNetwork
+
+IPTABLES_FAMILY, IPTABLES_TABLE, IPTABLES_FORWARD = "ip", "filter", "FORWARD"
+OUR_CHAIN = "HATOBA-FORWARD"
+_FORWARDED_FAMILIES = frozenset({"ip", "inet", "bridge"})
+
+
+@dataclass(frozen=True)
+class HostChain:
+    """A base chain of the host's ruleset, as `nft list chains` shows it."""
+
+    family: str
+    table: str
+    name: str
+    hook: str
+    policy: str
+
+    @property
+    def label(self) -> str:
+        return f"table {self.family} {self.table}, chain {self.name}"
+
+    @property
+    def is_iptables_forward(self) -> bool:
+        return (self.family, self.table, self.name) == (
+            IPTABLES_FAMILY,
+            IPTABLES_TABLE,
+            IPTABLES_FORWARD,
+        )
+
+
+def parse_chains(listing: dict[str, Any]) -> list[HostChain]:
+    """The base chains in `nft -j list chains` output."""
+    out = []
+    for obj in listing.get("nftables", []):
+        chain = obj.get("chain")
+        if chain is None or "hook" not in chain:
+            continue
+        out.append(
+            HostChain(
+                chain["family"],
+                chain["table"],
+                chain["name"],
+                chain["hook"],
+                chain.get("policy", "accept"),
+            )
+        )
+    return out
+
+
+def iptables_forward(chains: Iterable[HostChain]) -> bool:
+    """Whether the host has iptables' FORWARD chain (iptables-nft made it: someone uses it)."""
+    return any(c.is_iptables_forward and c.hook == "forward" for c in chains)
+
+
+def dropping_chains(chains: Iterable[HostChain], *, iptables_handled: bool) -> list[HostChain]:
+    """Other programs' forward chains whose policy drops what nothing in them accepts."""
+    return [
+        c
+        for c in chains
+        if c.hook == "forward"
+        and c.policy == "drop"
+        and c.family in _FORWARDED_FAMILIES
+        and c.table != L.TABLE
+        and not (iptables_handled and c.is_iptables_forward)
+    ]
+
+
+# --- iptables ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IptablesFacts:
+    """What FORWARD and our chain hold now (from `nft -j list chain ...`)."""
+
+    jumps: int = 0  # rules of FORWARD that jump to our chain
+    jump_first: bool = False  # FORWARD's first rule is one of them
+    rules: int | None = None  # rules in our chain; None when there is no such chain
+
+
+def iptables_facts(forward: dict[str, Any], ours: dict[str, Any] | None) -> IptablesFacts:
+    """From the listings of FORWARD and of our chain (None when it does not exist)."""
+    targets = [_jump_target(r["rule"]) for r in forward.get("nftables", []) if "rule" in r]
+    rules = None
+    if ours is not None:
+        rules = sum(1 for r in ours.get("nftables", []) if "rule" in r)
+    return IptablesFacts(
+        jumps=targets.count(OUR_CHAIN),
+        jump_first=bool(targets) and targets[0] == OUR_CHAIN,
+        rules=rules,
+    )
+
+
+def _jump_target(rule: dict[str, Any]) -> str | None:
+    for expr in rule.get("expr", []):
+        if "jump" in expr:
+            return str(expr["jump"]["target"])
+    return None
+
+
+def iptables_rules(networks: Sequence[FwNetwork]) -> list[str]:
+    """Our chain's rules (iptables-restore syntax), in the order of `networks`."""
+    rules = []
+    for net in networks:
+        bridge = net.bridge
+        if net.internal:  # nothing leaves an internal network's bridge, nothing comes in
+            rules.append(f"-A {OUR_CHAIN} -i {bridge} -o {bridge} -j ACCEPT")
+            continue
+        rules += [
+            f"-A {OUR_CHAIN} -i {bridge} -j ACCEPT",
+            # two rules: iptables-nft 1.8.9 loses RELATED,ESTABLISHED when DNAT is in the list
+            f"-A {OUR_CHAIN} -o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            f"-A {OUR_CHAIN} -o {bridge} -m conntrack --ctstate DNAT -j ACCEPT",
+        ]
+    return rules
+
+
+def iptables_intact(networks: Sequence[FwNetwork], facts: IptablesFacts) -> bool:
+    return facts.jumps == 1 and facts.jump_first and facts.rules == len(iptables_rules(networks))
+
+
+def iptables_sync(networks: Sequence[FwNetwork], facts: IptablesFacts) -> str:
+    """`iptables-restore --noflush` input: our chain holds the rules for `networks` and FORWARD
+    jumps to it first, exactly once. Declaring a chain that exists flushes it."""
+    lines = ["*filter", f":{OUR_CHAIN} - [0:0]"]
+    if not (facts.jumps == 1 and facts.jump_first):
+        lines += [f"-D {IPTABLES_FORWARD} -j {OUR_CHAIN}"] * facts.jumps
+        lines.append(f"-I {IPTABLES_FORWARD} 1 -j {OUR_CHAIN}")
+    lines += iptables_rules(networks)
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+def iptables_removal(facts: IptablesFacts) -> str | None:
+    """`iptables-restore --noflush` input that removes our jumps and chain; None: none there."""
+    if facts.jumps == 0 and facts.rules is None:
+        return None
+    lines = ["*filter"]
+    if facts.rules is not None:
+        lines.append(f":{OUR_CHAIN} - [0:0]")  # flushed, so that it can be deleted
+    lines += [f"-D {IPTABLES_FORWARD} -j {OUR_CHAIN}"] * facts.jumps
+    if facts.rules is not None:
+        lines.append(f"-X {OUR_CHAIN}")
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+# --- what is said about it -------------------------------------------------------------------
+
+
+def dropping_chain_warning(
+    chain: HostChain, why: str = "hatoba does not edit other programs' tables"
+) -> str:
+    """Why: what keeps hatoba from making the chain accept its traffic."""
+    return (
+        f"the host firewall's {chain.label} (hook forward) has policy drop and {why}: "
+        "containers' forwarded traffic (to and from other hosts, published ports, between "
+        "containers on a bridge) is dropped there unless that chain accepts it; accept "
+        'hatoba\'s bridges in it (e.g. iifname "hatoba0" accept; oifname "hatoba0" accept) '
+        "or set its policy to accept"
+    )

@@ -1,0 +1,114 @@
+"""The host's own firewalls beside hatoba's tables: iptables' FORWARD and firewalld kept open
+to hatoba's bridges, other programs' dropping chains reported (policy: `hatoba.firewall.hostfw`).
+
+Everything here is looked at again whenever the bridges change, at start-up, on a firewall
+reload and when the ruleset changes outside our tables; what it finds is kept as warnings,
+logged once each time they change. When the host has neither an iptables FORWARD chain nor a
+firewalld, a change costs one `nft list chains` and a failed connect to the system bus.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hatoba.errors import KernelError
+from hatoba.firewall import hostfw
+from hatoba.firewall.model import FwNetwork
+from hatoba.kernel.firewalld import ZONE, Firewalld
+from hatoba.kernel.fw_netns import HomeNetns
+from hatoba.kernel.iptables import IptablesRestore
+
+log = logging.getLogger("hatoba.firewall")
+
+# one nft list command → its JSON listing, or None when the object listed does not exist
+Lister = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+class HostFirewalls:
+    def __init__(self, home: HomeNetns, list_nft: Lister) -> None:
+        self._iptables = IptablesRestore(home)
+        self._firewalld = Firewalld(home.inode)
+        self._list = list_nft
+        self.warnings: tuple[str, ...] = ()
+
+    def follow(self, networks: Sequence[FwNetwork], *, strict: bool, changed: bool) -> None:
+        """Open iptables and firewalld to the bridges of `networks`, and note what else drops.
+
+        `changed`: the bridges changed, so iptables is rewritten (otherwise only when it lost
+        something). `strict`: a failure raises (the operation undoes itself); otherwise it is
+        kept as a warning.
+        """
+        chains = hostfw.parse_chains(self._list({"list": {"chains": None}}) or {})
+        notes: list[str] = []
+        iptables_trouble = None
+        if hostfw.iptables_forward(chains):
+            iptables_trouble = self._iptables.missing()
+            if iptables_trouble is None:
+                try:
+                    facts = self._iptables_facts()
+                    if changed or not hostfw.iptables_intact(networks, facts):
+                        self._iptables.run(hostfw.iptables_sync(networks, facts))
+                except KernelError as exc:
+                    if strict:
+                        raise
+                    iptables_trouble = str(exc)
+        try:
+            self._firewalld.sync([n.bridge for n in networks])
+        except KernelError as exc:
+            if strict:
+                raise
+            notes.append(f"hatoba's bridges could not be put in firewalld's zone {ZONE}: {exc}")
+        self._note(chains, iptables_trouble, notes)
+
+    def remove(self) -> None:
+        """Take our chain and jump out of iptables and our bridges out of firewalld's zone."""
+        errors: list[KernelError] = []
+        try:
+            script = hostfw.iptables_removal(self._iptables_facts())
+            if script is not None:
+                self._iptables.run(script)
+        except KernelError as exc:
+            errors.append(exc)
+        try:
+            self._firewalld.sync(())
+        except KernelError as exc:
+            errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _iptables_facts(self) -> hostfw.IptablesFacts:
+        forward = self._list(_chain(hostfw.IPTABLES_FORWARD)) or {}
+        return hostfw.iptables_facts(forward, self._list(_chain(hostfw.OUR_CHAIN)))
+
+    def _note(
+        self, chains: Sequence[hostfw.HostChain], iptables_trouble: str | None, notes: list[str]
+    ) -> None:
+        found = [
+            hostfw.dropping_chain_warning(c)
+            for c in hostfw.dropping_chains(chains, iptables_handled=True)
+        ]
+        if iptables_trouble is not None:
+            found += [
+                hostfw.dropping_chain_warning(
+                    c, f"hatoba could not add its rules there ({iptables_trouble})"
+                )
+                for c in chains
+                if c.is_iptables_forward and c.policy == "drop"
+            ]
+        found += notes
+        if tuple(found) == self.warnings:
+            return
+        for text in found:
+            if text not in self.warnings:
+                log.warning("host firewall: %s", text)
+        for text in self.warnings:
+            if text not in found:
+                log.info("host firewall: resolved: %s", text)
+        self.warnings = tuple(found)
+
+
+def _chain(name: str) -> dict[str, Any]:
+    table = {"family": hostfw.IPTABLES_FAMILY, "table": hostfw.IPTABLES_TABLE, "name": name}
+    return {"list": {"chain": table}}
