@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,9 +77,17 @@ def probe(sb: Sandbox, where: Where, *targets: Target) -> list[str]:
     return probe_all(sb, {where: targets})[where]
 
 
+def inspect(sb: Sandbox, name: str, kind: str = "container") -> dict[str, Any]:
+    return json.loads(sb.hatoba(kind, "inspect", name).stdout)[0]  # type: ignore[no-any-return]
+
+
 def address(sb: Sandbox, name: str, network: str = "bridge") -> str:
-    info = json.loads(sb.hatoba("inspect", name).stdout)[0]
-    return str(info["NetworkSettings"]["Networks"][network]["IPAddress"])
+    return str(inspect(sb, name)["NetworkSettings"]["Networks"][network]["IPAddress"])
+
+
+def sysctl(sb: Sandbox, key: str) -> str:
+    """`key` (as under /proc/sys) in the sandbox's host namespace."""
+    return sb.sh(["cat", f"/proc/sys/{key}"]).stdout.strip()
 
 
 def seen(sb: Sandbox, name: str) -> list[str]:
@@ -358,6 +367,32 @@ def test_internal_networks_and_disabled_icc(sb: Sandbox) -> None:
     assert results["q2"] == [BLOCKED, BLOCKED, HOST_UPLINK]
     masq = sb.sh(["nft", "list", "set", "inet", "hatoba", "masq_subnets"]).stdout
     assert masq.count('comment "secret"') == 0 and 'comment "quiet"' in masq
+
+
+# --- IPv6: router advertisements and sources -------------------------------------------------
+
+
+def test_containers_bridges_and_host_veths_take_no_ipv6_advice(sb: Sandbox) -> None:
+    sb.hatoba("network", "create", "sample")
+    idle(sb, "c1", "--net", "sample")
+    sb.hatoba("network", "connect", "bridge", "c1")
+    grep = "grep -r . /proc/sys/net/ipv6/conf --include=disable_ipv6 --include=accept_ra"
+    listing = sb.hatoba("exec", "c1", "sh", "-c", grep).stdout.splitlines()
+    inside = dict(line.split("/conf/")[1].split(":") for line in listing)
+    for iface in ("default", "eth0", "eth1"):
+        assert (inside[f"{iface}/disable_ipv6"], inside[f"{iface}/accept_ra"]) == ("1", "0")
+    # lo keeps ::1, the address /etc/hosts gives localhost; no interface has another
+    addresses = sb.hatoba("exec", "c1", "ip", "-6", "-o", "addr").stdout.splitlines()
+    assert [line.split()[1:4] for line in addresses] == [["lo", "inet6", "::1/128"]]
+    # the host side: bridges ignore router advertisements, the veth ends have no IPv6
+    bridge = f"br-{inspect(sb, 'sample', 'network')['Id'][:12]}"
+    for iface in (bridge, "hatoba0"):
+        assert sysctl(sb, f"net/ipv6/conf/{iface}/accept_ra") == "0"
+    links = sb.sh(["ip", "-o", "link", "show", "type", "veth"]).stdout.splitlines()
+    veths = [line.split(": ")[1].split("@")[0] for line in links if "alias hatoba:" in line]
+    assert len(veths) == 2
+    for veth in veths:
+        assert sysctl(sb, f"net/ipv6/conf/{veth}/disable_ipv6") == "1"
 
 
 # --- repair, restart, reset ------------------------------------------------------------------
