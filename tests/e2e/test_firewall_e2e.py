@@ -372,6 +372,32 @@ def test_internal_networks_and_disabled_icc(sb: Sandbox) -> None:
 # --- IPv6: router advertisements and sources -------------------------------------------------
 
 
+def test_no_router_advertisement_or_forged_ipv6_source_reaches_a_neighbour(sb: Sandbox) -> None:
+    """CVE-2020-13401: a container with CAP_NET_RAW sends a router advertisement (and an IPv6
+    packet from a forged link-local address) to every container on its bridge."""
+    sb.hatoba("network", "create", "sample")
+    idle(sb, "attacker", "--net", "sample")
+    victim_ns = sb.run_root / "netns" / idle(sb, "victim", "--net", "sample").strip()
+    victim = address(sb, "victim", "sample")
+    attacker_mac = inspect(sb, "attacker")["NetworkSettings"]["Networks"]["sample"]["MacAddress"]
+
+    def heard(kind: str) -> list[str]:
+        """What the victim's eth0 receives of the attacker's frames (see fw_peer frames)."""
+        capture = sb.popen(
+            [PY, PEER, "capture", "eth0", attacker_mac], ns=victim_ns, stdout=subprocess.PIPE
+        )
+        assert capture.stdout is not None and capture.stdout.readline() == b"ready\n"
+        sb.hatoba("exec", "attacker", PY, PEER, "frames", "eth0", kind, victim)
+        *frames, marker = capture.communicate(timeout=15)[0].decode().splitlines()
+        assert marker == "marker"
+        return frames
+
+    assert heard("ra") == []
+    assert heard("forged") == []
+    learned = "".join(sb.sh(["ip", "-6", what], ns=victim_ns).stdout for what in ("r", "a"))
+    assert "2001:db8" not in learned and "default" not in learned
+
+
 def test_containers_bridges_and_host_veths_take_no_ipv6_advice(sb: Sandbox) -> None:
     sb.hatoba("network", "create", "sample")
     idle(sb, "c1", "--net", "sample")

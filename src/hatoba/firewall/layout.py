@@ -11,6 +11,8 @@ Two tables, both named `hatoba`:
   container-to-container frames on one bridge never reach them unless br_netfilter is loaded
   (and even then the bridge port is not visible in `forward`), and the MAC address and ARP
   sender a container uses are layer-2 facts. Anti-spoofing and `enable_icc=false` live there.
+  IPv6 from a container port passes only from an address in `port_ip6s`, empty while no
+  network has IPv6, and router advertisements and redirects from containers never pass.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ DNAT_IP_ADDR, DNAT_IP_PORT = "dnat_ip_addr", "dnat_ip_port"  # host ip . proto .
 PORTS = "ports"  # host-side veths of hatoba endpoints
 PORT_MACS = "port_macs"  # veth . the MAC its container owns
 PORT_IPS = "port_ips"  # veth . the IPv4 address its container owns
+PORT_IP6S = "port_ip6s"  # veth . an IPv6 address its container owns (none yet: no v6 networks)
 NO_ICC_PORTS = "no_icc_ports"  # veths on networks with enable_icc=false
 
 DNAT_CHAIN = "published-dnat"
@@ -56,6 +59,7 @@ SETS: dict[tuple[str, str], dict[str, object]] = {
     (BRIDGE, PORTS): {"type": "ifname"},
     (BRIDGE, PORT_MACS): {"type": ["ifname", "ether_addr"]},
     (BRIDGE, PORT_IPS): {"type": ["ifname", "ipv4_addr"]},
+    (BRIDGE, PORT_IP6S): {"type": ["ifname", "ipv6_addr"]},
     (BRIDGE, NO_ICC_PORTS): {"type": "ifname"},
 }
 
@@ -181,6 +185,18 @@ ANTI_SPOOFING = Chain(
                 j.match(j.payload("arp", "saddr ip"), "0.0.0.0", "!="),
                 j.drop(),
             ],
+        ),
+        # whatever source it claims: a container is never the router of its neighbours
+        (
+            "ROUTER ADVERTISEMENT OR REDIRECT",
+            [
+                j.match(j.payload("icmpv6", "type"), j.set_of("nd-router-advert", "nd-redirect")),
+                j.drop(),
+            ],
+        ),
+        (
+            "ANTI-SPOOFING IPV6",
+            [j.match(j.concat(IIF, j.payload("ip6", "saddr")), j.ref(PORT_IP6S), "!="), j.drop()],
         ),
     ),
 )
