@@ -85,6 +85,10 @@ def address(sb: Sandbox, name: str, network: str = "bridge") -> str:
     return str(inspect(sb, name)["NetworkSettings"]["Networks"][network]["IPAddress"])
 
 
+def gateway(sb: Sandbox, network: str) -> str:
+    return str(inspect(sb, network, "network")["IPAM"]["Config"][0]["Gateway"])
+
+
 def sysctl(sb: Sandbox, key: str) -> str:
     """`key` (as under /proc/sys) in the sandbox's host namespace."""
     return sb.sh(["cat", f"/proc/sys/{key}"]).stdout.strip()
@@ -367,6 +371,23 @@ def test_internal_networks_and_disabled_icc(sb: Sandbox) -> None:
     assert results["q2"] == [BLOCKED, BLOCKED, HOST_UPLINK]
     masq = sb.sh(["nft", "list", "set", "inet", "hatoba", "masq_subnets"]).stdout
     assert masq.count('comment "secret"') == 0 and 'comment "quiet"' in masq
+
+
+def test_an_internal_network_reaches_no_address_of_the_host(sb: Sandbox) -> None:
+    host_service = sb.popen([PY, PEER, "serve", "80"], stdout=subprocess.PIPE)
+    assert host_service.stdout is not None and host_service.stdout.readline() == b"ready\n"
+    sb.hatoba("network", "create", "--internal", "secret")
+    sb.hatoba("network", "create", "sample")
+    idle(sb, "inside", "--net", "secret")
+    idle(sb, "outside", "--net", "sample")
+    # the host's addresses: its uplink, and the gateways of this and the other networks
+    addresses = [HOST_UPLINK, GATEWAY, *(gateway(sb, net) for net in ("secret", "sample"))]
+    asks = [("tcp", addr, 80) for addr in addresses] + [("icmp", addr, 0) for addr in addresses]
+    results = probe_all(sb, {"inside": asks, "outside": asks})
+    assert results["inside"] == [BLOCKED] * 8
+    assert results["outside"] == [address(sb, "outside", "sample")] * 4 + ["ok"] * 4
+    # the host still reaches the internal network's containers
+    assert probe(sb, None, ("icmp", address(sb, "inside", "secret"), 0)) == ["ok"]
 
 
 # --- IPv6: router advertisements and sources -------------------------------------------------

@@ -6,7 +6,9 @@ adding the 1000th published port is one element in each of a few maps.
 
 Two tables, both named `hatoba`:
 
-* `inet hatoba` does NAT, isolation and forwarding policy.
+* `inet hatoba` does NAT, isolation, forwarding policy, and keeps internal networks off the
+  host's own addresses: an internal network reaches nothing beyond itself (Docker 20.10 let
+  it reach the host through INPUT).
 * `bridge hatoba` exists because the inet hooks cannot see what happens *inside* a bridge:
   container-to-container frames on one bridge never reach them unless br_netfilter is loaded
   (and even then the bridge port is not visible in `forward`), and the MAC address and ARP
@@ -27,6 +29,7 @@ FAMILIES = (INET, BRIDGE)
 
 # inet sets and maps
 BRIDGES = "bridges"  # every hatoba bridge
+INTERNAL_BRIDGES = "internal_bridges"  # bridges of internal networks
 MASQ_SUBNETS = "masq_subnets"  # subnets whose traffic is masqueraded on the way out
 FROM_BRIDGE = "from_bridge"  # bridge name -> jump to that network's forward chain
 PUBLISHED = "published"  # container ip . proto . port reachable through a DNAT
@@ -48,6 +51,7 @@ _IP_PROTO_PORT = ["ipv4_addr", "inet_proto", "inet_service"]
 
 SETS: dict[tuple[str, str], dict[str, object]] = {
     (INET, BRIDGES): {"type": "ifname"},
+    (INET, INTERNAL_BRIDGES): {"type": "ifname"},
     (INET, MASQ_SUBNETS): {"type": "ipv4_addr", "flags": ["interval"]},
     (INET, FROM_BRIDGE): {"type": "ifname", "map": "verdict"},
     (INET, PUBLISHED): {"type": _IP_PROTO_PORT},
@@ -81,6 +85,7 @@ class Chain:
 
 _IN_BRIDGES, _OUT_BRIDGES = j.match(IIF, j.ref(BRIDGES)), j.match(OIF, j.ref(BRIDGES))
 _SADDR, _DADDR = j.payload("ip", "saddr"), j.payload("ip", "daddr")
+_REPLIES = j.match(j.ct("state"), ["established", "related"], "in")
 
 FORWARD = Chain(
     INET,
@@ -89,7 +94,7 @@ FORWARD = Chain(
     rules=(
         ("MSS CLAMP", [_IN_BRIDGES, *j.clamp_mss_to_route()]),
         ("MSS CLAMP", [_OUT_BRIDGES, *j.clamp_mss_to_route()]),
-        ("REPLIES", [j.match(j.ct("state"), ["established", "related"], "in"), j.accept()]),
+        ("REPLIES", [_REPLIES, j.accept()]),
         ("PER-NETWORK POLICY", [j.vmap(IIF, FROM_BRIDGE)]),
         (
             "PUBLISHED PORT",
@@ -101,6 +106,19 @@ FORWARD = Chain(
             ],
         ),
         ("ISOLATION", [_OUT_BRIDGES, j.drop()]),
+    ),
+)
+_FROM_INTERNAL = j.match(IIF, j.ref(INTERNAL_BRIDGES))
+# What reaches the host itself. A container on an internal network may answer the host, but
+# it reaches no address of the host: not its gateway, not another bridge's, not the uplink's.
+# The embedded DNS needs nothing here: it is served inside the container's own namespace.
+INPUT = Chain(
+    INET,
+    "input",
+    hook=("filter", "input", 0),
+    rules=(
+        ("REPLIES FROM INTERNAL NETWORKS", [_FROM_INTERNAL, _REPLIES, j.accept()]),
+        ("INTERNAL NETWORKS DO NOT REACH THE HOST", [_FROM_INTERNAL, j.drop()]),
     ),
 )
 NAT_PREROUTING = Chain(
@@ -209,6 +227,7 @@ NO_ICC = Chain(
 
 BASE_CHAINS = (
     FORWARD,
+    INPUT,
     NAT_PREROUTING,
     NAT_OUTPUT,
     PUBLISHED_DNAT,

@@ -38,7 +38,7 @@ def test_outbound_is_masqueraded_and_internal_networks_stay_inside() -> None:
             HOST_UPLINK,
             "ok",
         ]
-        # internal: nothing leaves, but the network itself and the host's addresses work
+        # internal: nothing leaves, but the network itself works
         assert w.probe(
             i2.ns, [("tcp", INTERNET, 80), ("icmp", INTERNET, 0), ("tcp", i1.ip, 80)]
         ) == [
@@ -46,10 +46,15 @@ def test_outbound_is_masqueraded_and_internal_networks_stay_inside() -> None:
             BLOCKED,
             str(i2.ip),
         ]
-        assert w.probe(i2.ns, [("icmp", HOST_UPLINK, 0), ("icmp", internal.gateway, 0)]) == [
-            "ok",
-            "ok",
-        ]
+        # and no address of the host answers it (a normal network's containers reach them all)
+        w.serve(None)
+        host = [HOST_UPLINK, internal.gateway, net.gateway]
+        asks = [("icmp", addr, 0) for addr in host] + [("tcp", addr, 80) for addr in host]
+        results = w.probe_all({i2.ns: asks, a1.ns: asks})
+        assert results[i2.ns] == [BLOCKED] * 6
+        assert results[a1.ns] == ["ok"] * 3 + [str(a1.ip)] * 3
+        # while the host still reaches the internal network
+        assert w.ask(None, i1.ip) == str(internal.gateway)
         # and nothing comes in from another network either
         assert w.ask(a1.ns, i1.ip) == BLOCKED
 
