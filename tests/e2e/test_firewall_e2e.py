@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,19 @@ def sb() -> Iterator[Sandbox]:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def inspect(sb: Sandbox, name: str, kind: str = "container") -> dict[str, Any]:
+    return json.loads(sb.hatoba(kind, "inspect", name).stdout)[0]  # type: ignore[no-any-return]
+
+
+def gateway(sb: Sandbox, network: str) -> str:
+    return str(inspect(sb, network, "network")["IPAM"]["Config"][0]["Gateway"])
+
+
+def sysctl(sb: Sandbox, key: str) -> str:
+    """`key` (as under /proc/sys) in the sandbox's host namespace."""
+    return sb.sh(["cat", f"/proc/sys/{key}"]).stdout.strip()
 
 
 def seen(sb: Sandbox, name: str) -> list[str]:
@@ -323,6 +337,75 @@ def test_internal_networks_and_disabled_icc(sb: Sandbox) -> None:
     assert results["q2"] == [BLOCKED, BLOCKED, HOST_UPLINK]
     masq = sb.sh(["nft", "list", "set", "inet", "hatoba", "masq_subnets"]).stdout
     assert masq.count('comment "secret"') == 0 and 'comment "quiet"' in masq
+
+
+def test_an_internal_network_reaches_no_address_of_the_host(sb: Sandbox) -> None:
+    host_service = sb.popen([PY, PEER, "serve", "80"], stdout=subprocess.PIPE)
+    assert host_service.stdout is not None and host_service.stdout.readline() == b"ready\n"
+    sb.hatoba("network", "create", "--internal", "secret")
+    sb.hatoba("network", "create", "sample")
+    idle(sb, "inside", "--net", "secret")
+    idle(sb, "outside", "--net", "sample")
+    # the host's addresses: its uplink, and the gateways of this and the other networks
+    addresses = [HOST_UPLINK, GATEWAY, *(gateway(sb, net) for net in ("secret", "sample"))]
+    asks = [("tcp", addr, 80) for addr in addresses] + [("icmp", addr, 0) for addr in addresses]
+    results = probe_all(sb, {"inside": asks, "outside": asks})
+    assert results["inside"] == [BLOCKED] * 8
+    assert results["outside"] == [address(sb, "outside", "sample")] * 4 + ["ok"] * 4
+    # the host still reaches the internal network's containers
+    assert probe(sb, None, ("icmp", address(sb, "inside", "secret"), 0)) == ["ok"]
+
+
+# --- IPv6: router advertisements and sources -------------------------------------------------
+
+
+def test_no_router_advertisement_or_forged_ipv6_source_reaches_a_neighbour(sb: Sandbox) -> None:
+    """CVE-2020-13401: a container with CAP_NET_RAW sends a router advertisement (and an IPv6
+    packet from a forged link-local address) to every container on its bridge."""
+    sb.hatoba("network", "create", "sample")
+    idle(sb, "attacker", "--net", "sample")
+    victim_ns = sb.run_root / "netns" / idle(sb, "victim", "--net", "sample").strip()
+    victim = address(sb, "victim", "sample")
+    attacker_mac = inspect(sb, "attacker")["NetworkSettings"]["Networks"]["sample"]["MacAddress"]
+
+    def heard(kind: str) -> list[str]:
+        """What the victim's eth0 receives of the attacker's frames (see fw_peer frames)."""
+        capture = sb.popen(
+            [PY, PEER, "capture", "eth0", attacker_mac], ns=victim_ns, stdout=subprocess.PIPE
+        )
+        assert capture.stdout is not None and capture.stdout.readline() == b"ready\n"
+        sb.hatoba("exec", "attacker", PY, PEER, "frames", "eth0", kind, victim)
+        *frames, marker = capture.communicate(timeout=15)[0].decode().splitlines()
+        assert marker == "marker"
+        return frames
+
+    assert heard("ra") == []
+    assert heard("forged") == []
+    learned = "".join(sb.sh(["ip", "-6", what], ns=victim_ns).stdout for what in ("r", "a"))
+    assert "2001:db8" not in learned and "default" not in learned
+
+
+def test_containers_bridges_and_host_veths_take_no_ipv6_advice(sb: Sandbox) -> None:
+    sb.hatoba("network", "create", "sample")
+    idle(sb, "c1", "--net", "sample")
+    sb.hatoba("network", "connect", "bridge", "c1")
+    grep = "grep -r . /proc/sys/net/ipv6/conf --include=disable_ipv6 --include=accept_ra"
+    listing = sb.hatoba("exec", "c1", "sh", "-c", grep).stdout.splitlines()
+    inside = dict(line.split("/conf/")[1].split(":") for line in listing)
+    for iface in ("default", "eth0", "eth1"):
+        assert (inside[f"{iface}/disable_ipv6"], inside[f"{iface}/accept_ra"]) == ("1", "0")
+    # lo keeps ::1, the address /etc/hosts gives localhost; no interface has another
+    addresses = sb.hatoba("exec", "c1", "ip", "-6", "-o", "addr").stdout.splitlines()
+    assert [line.split()[1:4] for line in addresses] == [["lo", "inet6", "::1/128"]]
+    # the host side: bridges ignore router advertisements, the veth ends have no IPv6
+    bridge = f"br-{inspect(sb, 'sample', 'network')['Id'][:12]}"
+    for iface in (bridge, "hatoba0"):
+        assert sysctl(sb, f"net/ipv6/conf/{iface}/accept_ra") == "0"
+    links = sb.sh(["ip", "-o", "link", "show", "type", "veth"]).stdout.splitlines()
+    veths = [line.split(": ")[1].split("@")[0] for line in links if "alias hatoba:" in line]
+    assert len(veths) == 2
+    for veth in veths:
+        assert sysctl(sb, f"net/ipv6/conf/{veth}/disable_ipv6") == "1"
 
 
 # --- repair, restart, reset ------------------------------------------------------------------

@@ -70,6 +70,8 @@ def network_elements(net: FwNetwork) -> list[Element]:
         Element((L.INET, L.BRIDGES), (net.bridge,), None, note),
         Element((L.INET, L.FROM_BRIDGE), (net.bridge,), L.network_chain(net.bridge), note),
     ]
+    if net.internal:
+        out.append(Element((L.INET, L.INTERNAL_BRIDGES), (net.bridge,), None, note))
     if not net.internal and net.masquerade:
         subnet = (str(net.subnet.network_address), net.subnet.prefixlen)
         out.append(Element((L.INET, L.MASQ_SUBNETS), subnet, None, note))

@@ -6,11 +6,15 @@ adding the 1000th published port is one element in each of a few maps.
 
 Two tables, both named `hatoba`:
 
-* `inet hatoba` does NAT, isolation and forwarding policy.
+* `inet hatoba` does NAT, isolation, forwarding policy, and keeps internal networks off the
+  host's own addresses: an internal network reaches nothing beyond itself (Docker 20.10 let
+  it reach the host through INPUT).
 * `bridge hatoba` exists because the inet hooks cannot see what happens *inside* a bridge:
   container-to-container frames on one bridge never reach them unless br_netfilter is loaded
   (and even then the bridge port is not visible in `forward`), and the MAC address and ARP
   sender a container uses are layer-2 facts. Anti-spoofing and `enable_icc=false` live there.
+  IPv6 from a container port passes only from an address in `port_ip6s`, empty while no
+  network has IPv6, and router advertisements and redirects from containers never pass.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ FAMILIES = (INET, BRIDGE)
 
 # inet sets and maps
 BRIDGES = "bridges"  # every hatoba bridge
+INTERNAL_BRIDGES = "internal_bridges"  # bridges of internal networks
 MASQ_SUBNETS = "masq_subnets"  # subnets whose traffic is masqueraded on the way out
 FROM_BRIDGE = "from_bridge"  # bridge name -> jump to that network's forward chain
 PUBLISHED = "published"  # container ip . proto . port reachable through a DNAT
@@ -36,6 +41,7 @@ DNAT_IP_ADDR, DNAT_IP_PORT = "dnat_ip_addr", "dnat_ip_port"  # host ip . proto .
 PORTS = "ports"  # host-side veths of hatoba endpoints
 PORT_MACS = "port_macs"  # veth . the MAC its container owns
 PORT_IPS = "port_ips"  # veth . the IPv4 address its container owns
+PORT_IP6S = "port_ip6s"  # veth . an IPv6 address its container owns (none yet: no v6 networks)
 NO_ICC_PORTS = "no_icc_ports"  # veths on networks with enable_icc=false
 
 DNAT_CHAIN = "published-dnat"
@@ -45,6 +51,7 @@ _IP_PROTO_PORT = ["ipv4_addr", "inet_proto", "inet_service"]
 
 SETS: dict[tuple[str, str], dict[str, object]] = {
     (INET, BRIDGES): {"type": "ifname"},
+    (INET, INTERNAL_BRIDGES): {"type": "ifname"},
     (INET, MASQ_SUBNETS): {"type": "ipv4_addr", "flags": ["interval"]},
     (INET, FROM_BRIDGE): {"type": "ifname", "map": "verdict"},
     (INET, PUBLISHED): {"type": _IP_PROTO_PORT},
@@ -56,6 +63,7 @@ SETS: dict[tuple[str, str], dict[str, object]] = {
     (BRIDGE, PORTS): {"type": "ifname"},
     (BRIDGE, PORT_MACS): {"type": ["ifname", "ether_addr"]},
     (BRIDGE, PORT_IPS): {"type": ["ifname", "ipv4_addr"]},
+    (BRIDGE, PORT_IP6S): {"type": ["ifname", "ipv6_addr"]},
     (BRIDGE, NO_ICC_PORTS): {"type": "ifname"},
 }
 
@@ -77,6 +85,7 @@ class Chain:
 
 _IN_BRIDGES, _OUT_BRIDGES = j.match(IIF, j.ref(BRIDGES)), j.match(OIF, j.ref(BRIDGES))
 _SADDR, _DADDR = j.payload("ip", "saddr"), j.payload("ip", "daddr")
+_REPLIES = j.match(j.ct("state"), ["established", "related"], "in")
 
 FORWARD = Chain(
     INET,
@@ -85,7 +94,7 @@ FORWARD = Chain(
     rules=(
         ("MSS CLAMP", [_IN_BRIDGES, *j.clamp_mss_to_route()]),
         ("MSS CLAMP", [_OUT_BRIDGES, *j.clamp_mss_to_route()]),
-        ("REPLIES", [j.match(j.ct("state"), ["established", "related"], "in"), j.accept()]),
+        ("REPLIES", [_REPLIES, j.accept()]),
         ("PER-NETWORK POLICY", [j.vmap(IIF, FROM_BRIDGE)]),
         (
             "PUBLISHED PORT",
@@ -97,6 +106,19 @@ FORWARD = Chain(
             ],
         ),
         ("ISOLATION", [_OUT_BRIDGES, j.drop()]),
+    ),
+)
+_FROM_INTERNAL = j.match(IIF, j.ref(INTERNAL_BRIDGES))
+# What reaches the host itself. A container on an internal network may answer the host, but
+# it reaches no address of the host: not its gateway, not another bridge's, not the uplink's.
+# The embedded DNS needs nothing here: it is served inside the container's own namespace.
+INPUT = Chain(
+    INET,
+    "input",
+    hook=("filter", "input", 0),
+    rules=(
+        ("REPLIES FROM INTERNAL NETWORKS", [_FROM_INTERNAL, _REPLIES, j.accept()]),
+        ("INTERNAL NETWORKS DO NOT REACH THE HOST", [_FROM_INTERNAL, j.drop()]),
     ),
 )
 NAT_PREROUTING = Chain(
@@ -182,6 +204,18 @@ ANTI_SPOOFING = Chain(
                 j.drop(),
             ],
         ),
+        # whatever source it claims: a container is never the router of its neighbours
+        (
+            "ROUTER ADVERTISEMENT OR REDIRECT",
+            [
+                j.match(j.payload("icmpv6", "type"), j.set_of("nd-router-advert", "nd-redirect")),
+                j.drop(),
+            ],
+        ),
+        (
+            "ANTI-SPOOFING IPV6",
+            [j.match(j.concat(IIF, j.payload("ip6", "saddr")), j.ref(PORT_IP6S), "!="), j.drop()],
+        ),
     ),
 )
 NO_ICC = Chain(
@@ -193,6 +227,7 @@ NO_ICC = Chain(
 
 BASE_CHAINS = (
     FORWARD,
+    INPUT,
     NAT_PREROUTING,
     NAT_OUTPUT,
     PUBLISHED_DNAT,

@@ -28,6 +28,11 @@ def prefix(addr: str, length: int) -> Expr:
     return {"prefix": {"addr": addr, "len": length}}
 
 
+def set_of(*items: Json) -> Expr:
+    """An anonymous set on the right of a match: `{ a, b }`."""
+    return {"set": list(items)}
+
+
 def ref(name: str) -> str:
     """A named set or map on the right of a match."""
     return f"@{name}"

@@ -1,4 +1,4 @@
-"""The network namespace a firewall adapter was made in, and its sysctls.
+"""The network namespace an adapter was made in (the host), and its sysctls.
 
 An adapter is created on a thread that is in the host namespace; later calls may come from any
 thread (the engine's worker, the event loop, a test's main thread). Work that depends on the
@@ -12,8 +12,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from hatoba.errors import KernelError
-from hatoba.kernel.netns import call_in_netns, current_netns_id
+from hatoba.kernel.netns import call_in_netns, current_netns_id, read_sysctl, write_sysctl
 
 T = TypeVar("T")
 
@@ -30,25 +29,10 @@ class HomeNetns:
 
     def read_sysctl(self, key: str) -> str:
         """`key` as under /proc/sys, e.g. `net/ipv4/ip_forward`."""
-
-        def read() -> str:
-            with open(f"/proc/sys/{key}", encoding="ascii") as f:
-                return f.read().strip()
-
-        return self._sysctl(key, read)
+        return self.call(lambda: read_sysctl(key))
 
     def write_sysctl(self, key: str, value: str) -> None:
-        def write() -> None:
-            with open(f"/proc/sys/{key}", "w", encoding="ascii") as f:
-                f.write(value)
-
-        self._sysctl(key, write)
-
-    def _sysctl(self, key: str, fn: Callable[[], T]) -> T:
-        try:
-            return self.call(fn)
-        except OSError as exc:
-            raise KernelError(f"sysctl {key.replace('/', '.')}: {exc.strerror}", exc.errno) from exc
+        self.call(lambda: write_sysctl(key, value))
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -4,6 +4,12 @@ All calls come from the engine's worker thread. One rtnetlink socket serves the 
 namespace (the namespace this object was created in); container namespaces get a socket each,
 opened inside the namespace when it is created (or first needed after a restart) and kept
 until the namespace is removed.
+
+IPv6 stays off wherever hatoba has no IPv6 network (all of them, for now): an interface that
+accepts router advertisements takes a prefix and a default route from whichever container
+sends one (CVE-2020-13401). Container namespaces make every interface with IPv6 disabled and
+router advertisements ignored, host-side veth ends have IPv6 disabled, and bridges ignore
+router advertisements. The `bridge hatoba` table also drops them (hatoba.firewall.layout).
 """
 
 from __future__ import annotations
@@ -12,29 +18,40 @@ import contextlib
 import errno
 import logging
 import os
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Interface
 from typing import Any
 
 from hatoba.errors import KernelError
 from hatoba.kernel import netlink as nl
+from hatoba.kernel.fw_netns import HomeNetns
 from hatoba.kernel.netns import (
     call_in_netns,
     create_netns,
     is_netns_handle,
     rebind_handle,
     remove_handle,
+    write_sysctl,
 )
 from hatoba.model.host import OWNER_PREFIX, AttachRequest, HostFacts, OwnedLink
 
 log = logging.getLogger("hatoba.kernel")
 # a link or namespace that is already gone: deleting it again counts as done
 _GONE = (errno.ENODEV, errno.ENOENT)
+# Set in a container namespace before its first veth: the defaults every interface made
+# later (eth0, eth1 …) starts from, so none ever has IPv6 on. accept_ra stays off for the
+# day an IPv6 network turns IPv6 on for its interface.
+_SANDBOX_IPV6 = (
+    ("net/ipv6/conf/default/disable_ipv6", "1"),
+    ("net/ipv6/conf/default/accept_ra", "0"),
+)
 
 
 class HostKernel:
     def __init__(self) -> None:
         self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatoba-reaper")
+        self._home = HomeNetns()
         self._host = nl.NetlinkSocket()
         self._reaper_sock = nl.NetlinkSocket()
         self._sandboxes: dict[str, nl.NetlinkSocket] = {}
@@ -47,6 +64,7 @@ class HostKernel:
         self._sandboxes.clear()
         self._host.close()
         self._reaper_sock.close()
+        self._home.close()
 
     # --- facts ------------------------------------------------------------------------------
 
@@ -70,6 +88,8 @@ class HostKernel:
             f"create bridge {name}",
         )
         try:
+            # before it is up: a bridge is the containers' router, never a host taking advice
+            _set_ipv6([(f"net/ipv6/conf/{name}/accept_ra", "0")], self._home.write_sysctl)
             index = self._index(name)
             self._host.request(
                 [nl.address_add(index, gateway.network, gateway.ip), nl.link_up(index)],
@@ -170,7 +190,8 @@ class HostKernel:
         if sock is None:
             if not is_netns_handle(path):
                 raise KernelError(f"network namespace {path} is gone", 2)
-            sock = self._sandboxes[path] = call_in_netns(path, nl.NetlinkSocket)
+            # a namespace made by an older hatoba gets the IPv6 defaults for its next veths
+            sock = self._sandboxes[path] = call_in_netns(path, _sandbox_socket)
         return sock
 
     def attach(self, netns: str, request: AttachRequest) -> None:
@@ -196,6 +217,10 @@ class HostKernel:
         finally:
             os.close(fd)
         try:
+            # the host end is up but has no carrier until the container end is: no IPv6
+            # address or router solicitation happens before this
+            disable = [(f"net/ipv6/conf/{request.host_ifname}/disable_ipv6", "1")]
+            _set_ipv6(disable, self._home.write_sysctl)
             try:
                 sandbox.request(_configure(request, request.ifindex), f"configure {request.ifname}")
             except KernelError as exc:
@@ -238,7 +263,19 @@ def _configure(request: AttachRequest, index: int) -> list[Any]:
     return messages
 
 
+def _set_ipv6(settings: Iterable[tuple[str, str]], write: Callable[[str, str], None]) -> None:
+    """Write IPv6 sysctls; a kernel without IPv6 has nothing to turn off."""
+    try:
+        for key, value in settings:
+            write(key, value)
+    except KernelError as exc:
+        if exc.errno != errno.ENOENT or os.path.isdir("/proc/sys/net/ipv6"):
+            raise
+
+
 def _sandbox_socket() -> nl.NetlinkSocket:
+    """Inside a container namespace: its IPv6 defaults, lo up, and its netlink socket."""
+    _set_ipv6(_SANDBOX_IPV6, write_sysctl)
     sock = nl.NetlinkSocket()
     sock.request([nl.link_up(1)], "bring up lo")
     return sock

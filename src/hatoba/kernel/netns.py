@@ -142,3 +142,25 @@ def _is_mount_point(path: str) -> bool:
 
 def current_netns_id() -> int:
     return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+def read_sysctl(key: str) -> str:
+    """`key` as under /proc/sys (e.g. `net/ipv4/ip_forward`), in the calling thread's namespace."""
+    try:
+        with open(f"/proc/sys/{key}", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError as exc:
+        raise _sysctl_error(key, exc) from exc
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Set `key` (as under /proc/sys) in the calling thread's namespace."""
+    try:
+        with open(f"/proc/sys/{key}", "w", encoding="ascii") as f:
+            f.write(value)
+    except OSError as exc:
+        raise _sysctl_error(key, exc) from exc
+
+
+def _sysctl_error(key: str, exc: OSError) -> KernelError:
+    return KernelError(f"sysctl {key.replace('/', '.')}: {exc.strerror}", exc.errno)

@@ -38,7 +38,7 @@ def test_outbound_is_masqueraded_and_internal_networks_stay_inside() -> None:
             HOST_UPLINK,
             "ok",
         ]
-        # internal: nothing leaves, but the network itself and the host's addresses work
+        # internal: nothing leaves, but the network itself works
         assert w.probe(
             i2.ns, [("tcp", INTERNET, 80), ("icmp", INTERNET, 0), ("tcp", i1.ip, 80)]
         ) == [
@@ -46,10 +46,15 @@ def test_outbound_is_masqueraded_and_internal_networks_stay_inside() -> None:
             BLOCKED,
             str(i2.ip),
         ]
-        assert w.probe(i2.ns, [("icmp", HOST_UPLINK, 0), ("icmp", internal.gateway, 0)]) == [
-            "ok",
-            "ok",
-        ]
+        # and no address of the host answers it (a normal network's containers reach them all)
+        w.serve(None)
+        host = [HOST_UPLINK, internal.gateway, net.gateway]
+        asks = [("icmp", addr, 0) for addr in host] + [("tcp", addr, 80) for addr in host]
+        results = w.probe_all({i2.ns: asks, a1.ns: asks})
+        assert results[i2.ns] == [BLOCKED] * 6
+        assert results[a1.ns] == ["ok"] * 3 + [str(a1.ip)] * 3
+        # while the host still reaches the internal network
+        assert w.ask(None, i1.ip) == str(internal.gateway)
         # and nothing comes in from another network either
         assert w.ask(a1.ns, i1.ip) == BLOCKED
 
@@ -233,6 +238,44 @@ def test_containers_cannot_send_from_addresses_they_do_not_own() -> None:
         w.sb.sh(["ip", "neigh", "flush", "all"], ns=a2.ns)
         assert not ping(a2, a1.ip)
         assert not ping(a2, net.gateway)
+
+
+def test_router_advertisements_and_ipv6_sources_do_not_cross_the_bridge() -> None:
+    """The bridge table alone, with IPv6 left on in the containers (as in namespaces an older
+    hatoba made): no router advertisement, no IPv6 source reaches a neighbour (CVE-2020-13401)."""
+    with world() as w:
+        net = w.network("a", "172.18.0.0/16")
+        a1, a2 = w.container("a1", net, 2), w.container("a2", net, 3)
+        w.sync()
+
+        def heard(kind: str) -> list[str]:
+            """What a2's eth0 receives of a1's frames of `kind` (see fw_peer frames)."""
+            capture = w.sb.popen(
+                [PY, PEER, "capture", "eth0", a1.endpoint.mac],
+                ns=a2.ns,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert capture.stdout is not None and capture.stdout.readline() == "ready\n"
+            w.sb.sh([PY, PEER, "frames", "eth0", kind, str(a2.ip)], ns=a1.ns)
+            *frames, marker = capture.communicate(timeout=15)[0].splitlines()
+            assert marker == "marker"
+            return frames
+
+        def learned() -> str:
+            return "".join(w.sb.sh(["ip", "-6", what], ns=a2.ns).stdout for what in ("r", "a"))
+
+        assert heard("ra") == []
+        assert heard("forged") == []
+        assert "2001:db8" not in learned() and "default" not in learned()
+        # the same frames without the table's rules get through: the checks are meaningful
+        # (beside a1's own IPv6 chatter, as it heard its advertisement too, by hairpin)
+        w.sb.sh(["nft", "flush", "chain", "bridge", "hatoba", "prerouting"])
+        attacker = "fe80::42:acff:fe12:2"  # a1's link-local address, from its MAC
+        assert f"ipv6 {attacker} 58 134" in heard("ra")
+        assert "ipv6 fe80::1 58 128" in heard("forged")
+        assert f"default via {attacker} dev eth0 proto ra" in learned()
+        assert "inet6 2001:db8:1:0:42:acff:fe12:3/64 scope global" in learned()
 
 
 def test_mss_is_clamped_to_the_uplink_mtu() -> None:
