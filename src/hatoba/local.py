@@ -75,7 +75,7 @@ def open_local(
         pending={k: dict(v) for k, v in snapshot.meta.get("pending", {}).items()},
     )
     kernel = HostKernel()
-    firewall, ports = NftFirewall(), PortReservations()
+    firewall, ports = NftFirewall(fs.nft), PortReservations()
     runtime = CrunRuntime(fs, root, run_root)
     images = ImageStore(root)
     images.recover()

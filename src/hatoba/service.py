@@ -149,7 +149,7 @@ async def _serve(
 
     started = time.time()
     loop = asyncio.get_running_loop()
-    dns = DnsServer(loop, upstream_timeout=dns_timeout)
+    dns = DnsServer(loop, forkserver.nft, upstream_timeout=dns_timeout)
     local = open_local(root, run_root, resolv_conf, forkserver, dns)
     engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()

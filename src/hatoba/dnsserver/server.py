@@ -21,6 +21,7 @@ from hatoba.dns.cache import AnswerCache
 from hatoba.dnsserver.listener import Listener, Send
 from hatoba.dnsserver.sockets import open_resolver, remove_nat
 from hatoba.dnsserver.upstream import MAX_UPSTREAMS, Egress, ask_upstreams
+from hatoba.kernel.nft_helper import NftHelper
 
 __all__ = ["DnsServer"]
 
@@ -57,6 +58,7 @@ class DnsServer:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
+        nft: NftHelper,
         *,
         upstream_timeout: float = UPSTREAM_TIMEOUT,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
@@ -64,6 +66,7 @@ class DnsServer:
         cache_size: int = 10_000,
     ) -> None:
         self._loop = loop
+        self._nft = nft
         self._responder = Responder(cache=AnswerCache(cache_size))
         self._upstream_timeout = upstream_timeout
         self._tcp_idle_timeout = tcp_idle_timeout
@@ -103,7 +106,7 @@ class DnsServer:
                 current.route.upstreams = chosen
                 current.listener.asker = asker
                 return
-        sockets = open_resolver(netns_path)
+        sockets = open_resolver(netns_path, self._nft)
         route = _Route(chosen, Egress(self._loop, netns_path))
         listener = Listener(
             self._loop,
@@ -128,7 +131,7 @@ class DnsServer:
         if attachment is None:
             return
         self._on_loop(attachment.close)
-        remove_nat(attachment.netns_path)
+        remove_nat(attachment.netns_path, self._nft)
 
     async def aclose(self) -> None:
         """Stop serving; NAT tables stay, so the next run can take over the same ports."""

@@ -2,6 +2,7 @@
 
 A socket belongs to the namespace it was created in, whatever thread uses it later; so the
 service's event loop serves sockets of every container without ever leaving its own namespace.
+The NAT table is made by the nftables helper process, given the namespace's handle.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from hatoba.dns import nat
 from hatoba.errors import KernelError
 from hatoba.kernel.netns import call_in_netns
-from hatoba.kernel.nft import NftContext
+from hatoba.kernel.nft_helper import NftHelper, NftNamespace
 
 _LISTEN_BACKLOG = 128
 
@@ -35,34 +36,34 @@ class ResolverSockets:
         self.tcp.close()
 
 
-def open_resolver(netns_path: str) -> ResolverSockets:
+def open_resolver(netns_path: str, helper: NftHelper) -> ResolverSockets:
     """Bind the resolver's sockets in the namespace and install (or replace) its NAT table."""
     try:
-        return call_in_netns(netns_path, _open_here)
+        with helper.namespace(netns_path) as nft:
+            return call_in_netns(netns_path, lambda: _open_here(nft))
     except OSError as exc:
         raise KernelError(f"cannot start the DNS resolver in {netns_path}: {exc}") from exc
 
 
-def _open_here() -> ResolverSockets:
-    with NftContext() as nft:
-        previous = _previous_shape(nft)
-        ports = nat.ports_in(previous or frozenset())
-        udp = _bind(socket.SOCK_DGRAM, ports.get("udp", 0))
+def _open_here(nft: NftNamespace) -> ResolverSockets:
+    previous = _previous_shape(nft)
+    ports = nat.ports_in(previous or frozenset())
+    udp = _bind(socket.SOCK_DGRAM, ports.get("udp", 0))
+    try:
+        tcp = _bind(socket.SOCK_STREAM, ports.get("tcp", 0))
         try:
-            tcp = _bind(socket.SOCK_STREAM, ports.get("tcp", 0))
-            try:
-                tcp.listen(_LISTEN_BACKLOG)
-                bound = udp.getsockname()[1], tcp.getsockname()[1]
-                if previous != nat.expected_shape(*bound):
-                    nft.run(nat.table_commands(*bound, replace=previous is not None))
-                if ports and ports != {"udp": bound[0], "tcp": bound[1]}:
-                    _forget_flows_to_resolver()
-            except BaseException:
-                tcp.close()
-                raise
+            tcp.listen(_LISTEN_BACKLOG)
+            bound = udp.getsockname()[1], tcp.getsockname()[1]
+            if previous != nat.expected_shape(*bound):
+                nft.run(nat.table_commands(*bound, replace=previous is not None))
+            if ports and ports != {"udp": bound[0], "tcp": bound[1]}:
+                _forget_flows_to_resolver()
         except BaseException:
-            udp.close()
+            tcp.close()
             raise
+    except BaseException:
+        udp.close()
+        raise
     return ResolverSockets(udp, tcp)
 
 
@@ -81,7 +82,7 @@ def _forget_flows_to_resolver() -> None:
                     conntrack.delete(entry)
 
 
-def _previous_shape(nft: NftContext) -> nat.Shape | None:
+def _previous_shape(nft: NftNamespace) -> nat.Shape | None:
     """The table an earlier run of the service left, in short; None when there is none."""
     try:
         listing = nft.run(nat.list_command())
@@ -111,15 +112,10 @@ def _bind(kind: int, port: int) -> socket.socket:
     return sock
 
 
-def remove_nat(netns_path: str) -> None:
+def remove_nat(netns_path: str, helper: NftHelper) -> None:
     """Drop the NAT table; a namespace (or table) that is already gone is fine."""
-
-    def drop() -> None:
-        with NftContext() as nft:
-            nft.run(nat.delete_command())
-
-    with contextlib.suppress(KernelError, OSError):
-        call_in_netns(netns_path, drop)
+    with contextlib.suppress(KernelError), helper.namespace(netns_path) as nft:
+        nft.run(nat.delete_command())
 
 
 def client_socket(netns_path: str | None, family: int, kind: int) -> socket.socket:

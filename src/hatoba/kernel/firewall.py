@@ -1,9 +1,10 @@
 """NftFirewall: hatoba's nftables tables in the host namespace, one transaction per change.
 
-Documents come from the pure `hatoba.firewall`; this adapter sends them through libnftables,
-keeps `net.ipv4.ip_forward` on while a network needs it, and watches nftables notifications
-so that a `nft flush ruleset`, a deleted table or a firewall reload is repaired within a
-fraction of a second. Watching costs nothing while the ruleset does not change.
+Documents come from the pure `hatoba.firewall`; this adapter sends them to libnftables (in its
+helper process, `kernel/nft_helper.py`), keeps `net.ipv4.ip_forward` on while a network needs
+it, and watches nftables notifications so that a `nft flush ruleset`, a deleted table or a
+firewall reload is repaired within a fraction of a second. Watching costs nothing while the
+ruleset does not change.
 
 The host's own firewalls (iptables' FORWARD, firewalld, other programs' tables) follow the
 bridges in the same calls (`fw_host`), so an operation that fails undoes them with the rest.
@@ -26,7 +27,7 @@ from hatoba.kernel import fw_conntrack
 from hatoba.kernel.fw_events import EventsLost, NftEvents
 from hatoba.kernel.fw_host import HostFirewalls
 from hatoba.kernel.fw_netns import HomeNetns
-from hatoba.kernel.nft import NftContext
+from hatoba.kernel.nft_helper import NftHelper
 
 _OURS = frozenset({f"1/{layout.TABLE}", f"7/{layout.TABLE}"})  # NFPROTO_INET, NFPROTO_BRIDGE
 _RESTORE_DELAY = 0.05  # coalesce the burst of notifications one flush produces
@@ -35,17 +36,18 @@ _HOST_CHECK_DELAY = 0.1  # a firewalld reload or an iptables-restore is a burst 
 
 
 class NftFirewall:
-    def __init__(self) -> None:
+    def __init__(self, helper: NftHelper) -> None:
         """Binds to the network namespace of the calling thread (the host)."""
         self._home = HomeNetns()
-        self._nft = NftContext()
+        # every commit goes through the helper: a notification naming one of its processes is
+        # our own change
+        self._helper = helper
+        self._nft = helper.namespace(self._home.path)
         self._lock = threading.Lock()
         # the state the tables were last made to match; None before the first commit and
         # after remove()
         self._applied: FirewallState | None = None
         self._removed = False
-        # Threads that committed for us: a notification naming one of them is our own change.
-        self._committers: set[int] = set()
         self._watch: _Watch | None = None
         self._host = HostFirewalls(self._home, self._list)
 
@@ -128,7 +130,6 @@ class NftFirewall:
             self._home.write_sysctl("net/ipv4/ip_forward", "1")
 
     def _commit(self, document: plan.Document) -> None:
-        self._committers.add(threading.get_native_id())
         self._nft.run_json(document)
 
     def _list(self, command: dict[str, object]) -> dict[str, object] | None:
@@ -173,7 +174,7 @@ class NftFirewall:
             self._schedule(check_first=True, delay=_RESTORE_DELAY)
             self._schedule_host_check()
             return
-        if any(c.deleted_from & _OURS and c.committer not in self._committers for c in commits):
+        if any(c.deleted_from & _OURS and c.committer not in self._helper.pids for c in commits):
             self._schedule(check_first=False, delay=_RESTORE_DELAY)
         if any(c.reshaped - _OURS for c in commits):
             self._schedule_host_check()

@@ -22,10 +22,15 @@ class HomeNetns:
         self._fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self.inode = os.fstat(self._fd).st_ino
 
+    @property
+    def path(self) -> str:
+        """A handle of the namespace, valid until close()."""
+        return f"/proc/self/fd/{self._fd}"
+
     def call(self, fn: Callable[[], T]) -> T:
         if current_netns_id() == self.inode:
             return fn()
-        return call_in_netns(f"/proc/self/fd/{self._fd}", fn)
+        return call_in_netns(self.path, fn)
 
     def read_sysctl(self, key: str) -> str:
         """`key` as under /proc/sys, e.g. `net/ipv4/ip_forward`."""

@@ -1,8 +1,12 @@
 """libnftables through ctypes: one context per network namespace, JSON in, one transaction per call.
 
 A context opens its netlink socket when it is created, so a context made inside a namespace
-(see `netns.call_in_netns`) keeps acting on that namespace from any thread. Through the
-library a transaction costs ~0.1 ms; the `nft` binary would cost ~2 ms per call.
+keeps acting on that namespace. Through the library a transaction costs ~0.1 ms; the `nft`
+binary would cost ~2 ms per call.
+
+libnftables select()s on that socket, so a process whose socket gets a number past 1024 is
+aborted by glibc: the service uses these contexts only through its helper process
+(`kernel/nft_helper.py`, enforced by import-linter); tests may use them directly.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""A single-threaded helper forked at service start, before any thread exists.
+"""A single-threaded process forked at service start, before any thread exists.
 
 The service is multithreaded (event loop, engine worker, namespace threads), and forking a
 threaded Python process to run Python code in the child is unsafe: locks held by other threads
-stay locked forever in the child. Shims are Python, so they are forked from this helper, which
-never starts a thread. Forking it costs ~1 ms, where starting a fresh interpreter costs ~15 ms.
+stay locked forever in the child. Shims and the nftables helper (`kernel/nft_helper.py`) are
+Python, so they are forked from this process, which never starts a thread. Forking costs ~1 ms,
+where starting a fresh interpreter costs ~15 ms.
 
-When the service goes away the helper sees EOF and exits; the shims it made carry on.
+When the service goes away the fork server and the nftables helper see EOF and exit; the shims
+carry on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import traceback
 from typing import Any
 
 from hatoba.errors import KernelError
+from hatoba.kernel import nft_helper
+
+_NFT_HELPER = "nft-helper"
 
 
 class ForkServer:
@@ -29,6 +34,8 @@ class ForkServer:
         self.pid = pid
         self._sock = sock
         self._lock = threading.Lock()
+        # the service's one way to nftables, started at its first use
+        self.nft = nft_helper.NftHelper(self._spawn_nft_helper)
 
     @classmethod
     def start(cls) -> ForkServer:
@@ -50,6 +57,12 @@ class ForkServer:
 
     def spawn_shim(self, request: dict[str, Any], fds: list[int]) -> int:
         """Fork a shim for `request`; `fds` are passed to it (and stay open here)."""
+        return self._fork(request, fds)
+
+    def _spawn_nft_helper(self, channel: socket.socket) -> int:
+        return self._fork({"role": _NFT_HELPER}, [channel.fileno()])
+
+    def _fork(self, request: dict[str, Any], fds: list[int]) -> int:
         with self._lock:
             try:
                 socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
@@ -61,6 +74,7 @@ class ForkServer:
         return int(reply["pid"])
 
     def close(self) -> None:
+        self.nft.close()
         self._sock.close()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
@@ -94,7 +108,10 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
             sock.close()
             code = 127
             try:
-                code = shim.main(request, fds)
+                if request.get("role") == _NFT_HELPER:
+                    code = nft_helper.serve(socket.socket(fileno=fds[0]))
+                else:
+                    code = shim.main(request, fds)
             except BaseException:
                 traceback.print_exc(file=sys.stderr)
             os._exit(code)

@@ -20,6 +20,7 @@ from fixtures.dns_tools import Dig, parse_dig
 from hatoba.dns import DnsRecord, Upstream
 from hatoba.dnsserver import DnsServer
 from hatoba.kernel import libc
+from hatoba.kernel.nft_helper import NftHelper
 from hatoba.testing.sandbox import RESOLVER, Sandbox
 
 NET1 = "1" * 64
@@ -34,6 +35,7 @@ class Service:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._options = options
+        self.nft = NftHelper()
         self._host = str(sb.host)
         self._thread = threading.Thread(target=self._run, name="dns-service")
         self._thread.start()
@@ -49,7 +51,7 @@ class Service:
             finally:
                 os.close(fd)
             asyncio.set_event_loop(self.loop)
-            self.server = DnsServer(self.loop, **self._options)
+            self.server = DnsServer(self.loop, self.nft, **self._options)
         except BaseException as exc:
             self._error = exc
             return
@@ -63,6 +65,7 @@ class Service:
         if self._thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(30)
+        self.nft.close()
 
 
 def container_ns(sb: Sandbox, name: str, address: str | None = None) -> Path:

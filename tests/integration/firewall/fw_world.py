@@ -26,6 +26,7 @@ from typing import IO, Any
 from hatoba.firewall import FirewallState, FwEndpoint, FwNetwork, FwPort
 from hatoba.kernel.firewall import NftFirewall
 from hatoba.kernel.netns import call_in_netns
+from hatoba.kernel.nft_helper import NftHelper
 from hatoba.testing.sandbox import Sandbox
 
 PEER = str(Path(__file__).parents[2] / "fixtures" / "fw_peer.py")
@@ -58,10 +59,12 @@ class World:
         self.networks: list[FwNetwork] = []
         self.boxes: list[Box] = []
         self.ports: list[FwPort] = []
-        self.fw: NftFirewall = call_in_netns(str(sb.host), NftFirewall)
+        self.nft = NftHelper()
+        self.fw: NftFirewall = call_in_netns(str(sb.host), lambda: NftFirewall(self.nft))
 
     def close(self) -> None:
         self.fw.close()
+        self.nft.close()
 
     # --- building ----------------------------------------------------------------------
 
