@@ -236,8 +236,10 @@ class CrunRuntime:
         except ProcessLookupError:
             fd = -1
         if fd >= 0:
+            exited = select.poll()  # not select(): the service holds descriptors past 1024
+            exited.register(fd, select.POLLIN)
             with contextlib.suppress(OSError):
-                select.select([fd], [], [], 5)
+                exited.poll(5000)
             os.close(fd)
         self.cleanup(container_id)
 
