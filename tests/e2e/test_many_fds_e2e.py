@@ -24,7 +24,7 @@ from hatoba.testing import Sandbox
 pytestmark = pytest.mark.root
 
 FDS_IN_USE = 5_000
-PORTS = "20000-24799"  # 4,800 host ports, each held by a socket of the service
+PORTS = "20000-24999"  # 5,000 host ports, each held by a socket of the service
 IDLE_CONNECTIONS = 400
 
 
