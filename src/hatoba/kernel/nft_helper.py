@@ -280,7 +280,7 @@ def serve(channel: socket.socket) -> int:
     while True:
         try:
             envelope, text, fds = _receive(channel)
-        except EOFError:
+        except (EOFError, ConnectionError):  # the service has gone
             return 0
         if "close" in envelope:
             closed = contexts.pop(envelope["close"], None)
@@ -302,7 +302,10 @@ def serve(channel: socket.socket) -> int:
         finally:
             for fd in fds:  # those a new context did not take
                 os.close(fd)
-        _send(channel, reply, output, None)
+        try:
+            _send(channel, reply, output, None)
+        except ConnectionError:  # the service died waiting for this answer
+            return 0
 
 
 def _open_context(fds: list[int], contexts: dict[int, _Context], home: int) -> _Context:
