@@ -137,6 +137,44 @@ def test_a_helper_killed_while_idle_is_replaced_before_the_next_command(
     assert "chain probe" in listing
 
 
+FORKED_HELPER = """
+import json, os, signal, sys, time
+from hatoba.runtime.forkserver import ForkServer
+
+def gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+forkserver = ForkServer.start()
+try:
+    with forkserver.nft.namespace("/proc/self/ns/net") as nft:
+        nft.run("add table ip %(table)s")
+        first = forkserver.nft.pid
+        os.kill(first, signal.SIGKILL)
+        while not gone(first):
+            time.sleep(0.01)
+        nft.run("add chain ip %(table)s probe")
+        second = forkserver.nft.pid
+        with open(f"/proc/{second}/stat") as f:
+            parent = int(f.read().split(") ", 1)[1].split()[1])
+    out = {"first": first, "second": second, "parent": parent, "forkserver": forkserver.pid}
+    json.dump(out, sys.stdout)
+finally:
+    forkserver.close()
+"""
+
+
+def test_the_fork_server_forks_the_helper_and_again_after_it_died(sb: Sandbox) -> None:
+    script = FORKED_HELPER % {"table": PROBE}
+    out = json.loads(sb.sh([sys.executable, "-c", script]).stdout)
+    assert out["second"] != out["first"]
+    assert out["parent"] == out["forkserver"]
+    assert "chain probe" in sb.sh(["nft", "list", "table", "ip", PROBE]).stdout
+
+
 def test_a_helper_that_dies_during_a_command_is_a_kernel_error_then_replaced(
     sb: Sandbox,
 ) -> None:
