@@ -174,7 +174,9 @@ class NftFirewall:
             self._schedule(check_first=True, delay=_RESTORE_DELAY)
             self._schedule_host_check()
             return
-        if any(c.deleted_from & _OURS and c.committer not in self._helper.pids for c in commits):
+        # any change to our tables by someone else (a flush, a deleted element, a rule
+        # inserted into one of our chains) is undone: the rebuild restores their exact content
+        if any(c.touched & _OURS and c.committer not in self._helper.pids for c in commits):
             self._schedule(check_first=False, delay=_RESTORE_DELAY)
         if any(c.reshaped - _OURS for c in commits):
             self._schedule_host_check()

@@ -1,5 +1,6 @@
-"""nftables change notifications (NFNLGRP_NFTABLES): which commits deleted part of our tables,
-and which changed the tables, chains or rules of others (the host's own firewalls).
+"""nftables change notifications (NFNLGRP_NFTABLES): which commits changed anything in which
+tables (so someone else's change to ours is undone), and which changed the tables, chains or
+rules of others (the host's own firewalls).
 
 The kernel announces every committed change on this multicast group, and ends each commit with
 a NEWGEN message carrying the id of the thread that committed it. So a listener learns, at no
@@ -28,8 +29,6 @@ _RCVBUF = 4 << 20
 
 _NFNL_SUBSYS_NFTABLES = 10
 _NFT_MSG_NEWGEN = 15
-# DELTABLE, DELCHAIN, DELRULE, DELSET, DELSETELEM and their DESTROY twins (kernel ≥ 6.3)
-_DELETIONS = frozenset({2, 5, 8, 11, 14, 26, 27, 28, 29, 30})
 # NEW and DEL/DESTROY of tables, chains (a policy change is a NEWCHAIN) and rules
 _STRUCTURE = frozenset({0, 2, 3, 5, 6, 8, 26, 27, 28})
 _NFTA_TABLE = 1  # the table name is attribute 1 in table, chain, rule, set and element messages
@@ -41,7 +40,8 @@ _NLA = struct.Struct("=HH")
 @dataclass(frozen=True)
 class Commit:
     committer: int  # thread id (task pid) of the process thread that committed
-    deleted_from: frozenset[str]  # "<family number>/<table>" of tables that lost something
+    # "<family number>/<table>" of tables where anything was added, changed or deleted
+    touched: frozenset[str]
     # "<family number>/<table>" of tables whose tables, chains or rules changed
     reshaped: frozenset[str] = frozenset()
 
@@ -53,7 +53,7 @@ class EventsLost(Exception):
 class NftEvents:
     def __init__(self, home: HomeNetns) -> None:
         self._sock = home.call(_open)
-        self._pending: set[str] = set()
+        self._touched: set[str] = set()
         self._reshaped: set[str] = set()
 
     def fileno(self) -> int:
@@ -69,7 +69,7 @@ class NftEvents:
                 return commits
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
-                    self._pending.clear()
+                    self._touched.clear()
                     self._reshaped.clear()
                     raise EventsLost from exc
                 raise KernelError(f"nftables events: {exc.strerror}", exc.errno) from exc
@@ -89,13 +89,12 @@ class NftEvents:
             msg, family, attrs = kind & 0xFF, body[0], _attrs(body[4:])
             if msg == _NFT_MSG_NEWGEN:
                 pid = struct.unpack(">I", attrs.get(_NFTA_GEN_PROC_PID, b"\0\0\0\0")[:4])[0]
-                commits.append(Commit(pid, frozenset(self._pending), frozenset(self._reshaped)))
-                self._pending.clear()
+                commits.append(Commit(pid, frozenset(self._touched), frozenset(self._reshaped)))
+                self._touched.clear()
                 self._reshaped.clear()
-            elif _NFTA_TABLE in attrs and (msg in _DELETIONS or msg in _STRUCTURE):
+            elif _NFTA_TABLE in attrs:
                 table = attrs[_NFTA_TABLE].rstrip(b"\0").decode(errors="replace")
-                if msg in _DELETIONS:
-                    self._pending.add(f"{family}/{table}")
+                self._touched.add(f"{family}/{table}")
                 if msg in _STRUCTURE:
                     self._reshaped.add(f"{family}/{table}")
         return commits

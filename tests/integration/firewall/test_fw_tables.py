@@ -122,6 +122,10 @@ def test_the_shape_check_tells_intact_tables_from_damaged_ones() -> None:
         "flush table inet hatoba",
         "flush chain inet hatoba raw-prerouting",
         "flush map inet hatoba dnat_any_addr",
+        # additions break isolation as surely as deletions: our chains' exact content returns
+        "insert rule inet hatoba forward accept",
+        "add rule bridge hatoba forward accept",
+        "add element inet hatoba masq_subnets { 192.0.2.0/24 }",
     ],
 )
 def test_the_watcher_restores_the_tables_within_a_second(damage: str) -> None:
