@@ -56,6 +56,7 @@ class ExecInstance:
                 "entrypoint": self.argv[0] if self.argv else "",
                 "arguments": list(self.argv[1:]),
                 "privileged": False,
+                **({"user": self.user} if self.user else {}),  # omitted when empty, as Docker
             },
             "OpenStdin": self.attach_stdin,
             "OpenStderr": self.attach_stderr,

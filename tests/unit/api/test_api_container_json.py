@@ -1,10 +1,11 @@
 """Container create bodies and inspect documents for `-u`, `--group-add`, `--init` and
 `--net container:` (Docker's shapes: a container sharing another's namespace shows no sandbox,
-port or network of its own)."""
+port or network of its own), and the user of an exec."""
 
 from __future__ import annotations
 
 from hatoba.api.docker_json import container_json, create_request
+from hatoba.api.execs import Execs
 from hatoba.engine.state import State
 from hatoba.model.container import RUNNING, Container, ContainerConfig, RunState
 
@@ -70,3 +71,11 @@ def test_inspect_defaults():
     doc = inspect(Container("c" * 64, "plain", "2026-01-01T00:00:00Z", ContainerConfig("alpine")))
     assert (doc["HostConfig"]["GroupAdd"], doc["HostConfig"]["Init"]) == (None, None)
     assert doc["Config"]["User"] == ""
+
+
+def test_an_exec_shows_its_user_when_it_has_one(tmp_path):
+    execs = Execs(None, str(tmp_path))  # type: ignore[arg-type]  # not run: no runtime needed
+    with_user = execs.create("c" * 64, {"Cmd": ["id"], "User": "app:staff"})
+    assert with_user.user == "app:staff"
+    assert with_user.json()["ProcessConfig"]["user"] == "app:staff"
+    assert "user" not in execs.create("c" * 64, {"Cmd": ["id"]}).json()["ProcessConfig"]
