@@ -3,8 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# the demo shows its packets with tcpdump and asks the resolver with dig
-runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv
+# `run --init` runs tini-static (package tini); the demo shows its packets with tcpdump and
+# asks the resolver with dig
+runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv tini
     tcpdump dnsutils)
 # the host-firewall tests set iptables policies and run a private D-Bus in their sandboxes
 dev_pkgs=(conntrack dnsperf iperf3 iptables dbus-daemon)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,7 @@ class FakeRuntime:
         self.fail_launch = False
         self._pids = itertools.count(1000)
         self.files: dict[tuple[str, str], str] = {}
+        self.rootfs: dict[str, str] = {}
 
     def spawn(self, request: LaunchRequest) -> None:
         self.spawned[request.container_id] = request
@@ -182,6 +183,10 @@ class FakeRuntime:
 
     def log_path(self, container_id: str) -> Path:
         return Path("/nonexistent") / container_id
+
+    def read_file(self, container_id: str, layers: Sequence[str], path: str) -> str | None:
+        """What `rootfs` (container path -> content) holds, the same for every container."""
+        return self.rootfs.get(path)
 
 
 class FakeImages:

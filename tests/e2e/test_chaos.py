@@ -29,6 +29,7 @@ from hatoba.testing import Sandbox
 pytestmark = pytest.mark.root
 
 MAX_STEPS = 20  # more crash points than any operation has: the loop must end before
+SHARING_MODES = ("host", "container")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,21 @@ OPERATIONS = [
         (("run", "-d", "--name", "cx", "--net", "sample", "hostfs", "sleep", "1d"),),
         ("rm", "-f", "cx"),
         (("rm", "-f", "cx"),),
+    ),
+    Operation(
+        "run --net container:",
+        (),
+        ("run", "-d", "--name", "cx", "--net", "container:s1", "hostfs", "sleep", "1d"),
+        (("rm", "-f", "cx"),),
+    ),
+    Operation(
+        "stop of a container whose namespace another shares",
+        (
+            ("run", "-d", "--name", "cx", "--net", "sample", "hostfs", "sleep", "1d"),
+            ("run", "-d", "--name", "cy", "--net", "container:cx", "hostfs", "sleep", "1d"),
+        ),
+        ("stop", "-t", "0", "cx"),
+        (("rm", "-f", "cy", "cx"),),
     ),
     Operation("network create", (), ("network", "create", "n2"), (("network", "rm", "n2"),)),
     Operation(
@@ -167,11 +183,13 @@ def check_consistent(sb: Sandbox, context: str) -> None:
     # every veth belongs to a running container's endpoint, and every endpoint has its veth
     veths = {name: owner for name, (kind, owner) in kernel.items() if kind == "veth"}
     handles = {p.name for p in (sb.run_root / "netns").iterdir()}
-    assert handles == {c["Id"] for c in running if c["HostConfig"]["NetworkMode"] != "host"}, (
-        context
-    )
+    # `--net host` and `--net container:` containers have no namespace of their own
+    owning = [
+        c for c in running if c["HostConfig"]["NetworkMode"].split(":")[0] not in SHARING_MODES
+    ]
+    assert handles == {c["Id"] for c in owning}, context
     seen: dict[str, str] = {}
-    for c in running:
+    for c in owning:
         inside = _addresses_inside(sb, c["Id"])
         recorded = {
             ep["IPAddress"] for ep in c["NetworkSettings"]["Networks"].values() if ep["IPAddress"]

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from fixtures.processes import wait_gone
+from fixtures.processes import eventually, wait_gone
 from hatoba.testing import Sandbox
 
 pytestmark = pytest.mark.root
@@ -39,15 +38,6 @@ def endpoint(sb: Sandbox, name: str) -> dict:  # type: ignore[type-arg]
 def pings(sb: Sandbox, source: str, target: str) -> bool:
     done = sb.hatoba("exec", source, "ping", "-c", "1", "-W", "1", target, check=False)
     return done.returncode == 0
-
-
-def eventually(check: Callable[[], bool], seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_bridge_deleted_by_hand_comes_back_with_its_containers(sb: Sandbox) -> None:

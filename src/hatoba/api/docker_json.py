@@ -11,7 +11,14 @@ from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
 from hatoba.ipam.pools import parse_address, parse_subnet
-from hatoba.model.container import EXITED, RUNNING, Container, ContainerConfig, Endpoint
+from hatoba.model.container import (
+    EXITED,
+    RUNNING,
+    Container,
+    ContainerConfig,
+    Endpoint,
+    joined_container,
+)
 from hatoba.model.humanize import parse_rfc3339, status_text
 from hatoba.model.ids import ZERO_TIME
 from hatoba.model.network import HOST, Network, NetworkSpec
@@ -136,6 +143,9 @@ def create_request(
         exposed_ports=tuple(sorted((body.get("ExposedPorts") or {}).keys())),
         stop_signal=body.get("StopSignal") or "SIGTERM",
         stop_timeout=int(stop_timeout) if stop_timeout is not None else None,
+        user=body.get("User") or "",
+        group_add=_strings(host.get("GroupAdd")),
+        init=None if host.get("Init") is None else bool(host.get("Init")),
     )
     endpoints = []
     for net, ep in networking.items():
@@ -150,7 +160,11 @@ def create_request(
             )
         )
     return CreateRequest(
-        config=config, name=name or None, endpoints=tuple(endpoints), run_pending=run_pending
+        config=config,
+        name=name or None,
+        endpoints=tuple(endpoints),
+        run_pending=run_pending,
+        mac_address=body.get("MacAddress") or "",
     )
 
 
@@ -242,9 +256,12 @@ def container_json(
         (n := state.networks.get(nc.network_id)) is not None and n.driver == HOST
         for nc in container.networks
     )
+    joins = joined_container(cfg.network_mode) is not None
     sandbox_key = ""
     if run.status == RUNNING:
         sandbox_key = f"{sandbox_dir}/default" if host_mode else container.netns
+    # `--net container:` makes no sandbox of its own: Docker shows none, and no ports
+    sandbox_id = container.id if run.status == RUNNING and not joins else ""
     argv = cfg.argv
     return {
         "Id": container.id,
@@ -286,11 +303,13 @@ def container_json(
             "LogConfig": {"Type": "json-file", "Config": {}},
             "IpcMode": "private",
             "Privileged": False,
+            "GroupAdd": list(cfg.group_add) or None,
+            "Init": cfg.init,
         },
         "Config": {
             "Hostname": container.hostname,
             "Domainname": cfg.domainname,
-            "User": "",
+            "User": cfg.user,
             "AttachStdin": False,
             "AttachStdout": False,
             "AttachStderr": False,
@@ -309,11 +328,11 @@ def container_json(
         },
         "NetworkSettings": {
             "Bridge": "",
-            "SandboxID": container.id if run.status == RUNNING else "",
+            "SandboxID": sandbox_id,
             "HairpinMode": False,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
-            "Ports": ports_json(container, published),
+            "Ports": {} if joins else ports_json(container, published),
             "SandboxKey": sandbox_key,
             "SecondaryIPAddresses": None,
             "SecondaryIPv6Addresses": None,

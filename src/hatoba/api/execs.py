@@ -16,13 +16,14 @@ import struct
 import tempfile
 import termios
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hatoba.api.ports import ContainerIO
 from hatoba.api.streams import STDERR, STDOUT, ByteReader, close_writer, frame
 from hatoba.errors import Conflict, NotFound
 from hatoba.model.ids import new_id
-from hatoba.model.launch import CONTAINER_UMASK
+from hatoba.model.launch import CONTAINER_UMASK, ProcessSpec
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ExecInstance:
     env: tuple[str, ...]
     workdir: str
     tty: bool
+    user: str
     attach_stdin: bool
     attach_stdout: bool
     attach_stderr: bool
@@ -54,6 +56,7 @@ class ExecInstance:
                 "entrypoint": self.argv[0] if self.argv else "",
                 "arguments": list(self.argv[1:]),
                 "privileged": False,
+                **({"user": self.user} if self.user else {}),  # omitted when empty, as Docker
             },
             "OpenStdin": self.attach_stdin,
             "OpenStderr": self.attach_stderr,
@@ -82,6 +85,7 @@ class Execs:
             env=tuple(body.get("Env") or ()),
             workdir=body.get("WorkingDir") or "",
             tty=bool(body.get("Tty")),
+            user=body.get("User") or "",
             attach_stdin=bool(body.get("AttachStdin")),
             attach_stdout=bool(body.get("AttachStdout", True)),
             attach_stderr=bool(body.get("AttachStderr", True)),
@@ -104,21 +108,36 @@ class Execs:
         for key in [k for k, v in self._instances.items() if v.container_id == container_id]:
             del self._instances[key]
 
+    def check_not_run(self, instance: ExecInstance) -> None:
+        if instance.running or instance.exit_code is not None:
+            raise Conflict(f"Exec command {instance.id} has already run")
+
     async def start(
         self,
         instance: ExecInstance,
+        process: ProcessSpec,
         client: ByteReader | None,
         writer: asyncio.StreamWriter | None,
     ) -> None:
-        """Run the process; relay it to the client when one is attached (None: detached)."""
-        if instance.running or instance.exit_code is not None:
-            raise Conflict(f"Exec command {instance.id} has already run")
+        """Run `process` (the engine's reading of the instance); relay it to the client when
+        one is attached (None: detached)."""
+        self.check_not_run(instance)
         instance.running = True
         try:
-            if instance.tty:
-                await self._run_tty(instance, client, writer)
-            else:
-                await self._run_pipes(instance, client, writer)
+            # crun reads the process (user and groups included) from a file in here, and
+            # hands a terminal over on a socket in here
+            with tempfile.TemporaryDirectory(dir=self._scratch, prefix="exec-") as tmp:
+                console = os.path.join(tmp, "console.sock")
+                argv = self._io.exec_argv(
+                    instance.container_id,
+                    process,
+                    Path(tmp, "process.json"),
+                    console if process.terminal else None,
+                )
+                if process.terminal:
+                    await self._run_tty(instance, argv, console, client, writer)
+                else:
+                    await self._run_pipes(instance, argv, client, writer)
         finally:
             instance.running = False
             instance.done.set()
@@ -126,11 +145,12 @@ class Execs:
                 await close_writer(writer)
 
     async def _run_pipes(
-        self, instance: ExecInstance, client: ByteReader | None, writer: asyncio.StreamWriter | None
+        self,
+        instance: ExecInstance,
+        argv: list[str],
+        client: ByteReader | None,
+        writer: asyncio.StreamWriter | None,
     ) -> None:
-        argv = self._io.exec_argv(
-            instance.container_id, instance.argv, instance.env, instance.workdir, False, None
-        )
         want_stdin = client is not None and instance.attach_stdin
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -161,36 +181,36 @@ class Execs:
             feeder.cancel()
 
     async def _run_tty(
-        self, instance: ExecInstance, client: ByteReader | None, writer: asyncio.StreamWriter | None
+        self,
+        instance: ExecInstance,
+        argv: list[str],
+        console: str,
+        client: ByteReader | None,
+        writer: asyncio.StreamWriter | None,
     ) -> None:
-        with tempfile.TemporaryDirectory(dir=self._scratch, prefix="exec-") as tmp:
-            path = os.path.join(tmp, "console.sock")
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            listener.bind(path)
-            listener.listen(1)
-            listener.setblocking(False)
-            argv = self._io.exec_argv(
-                instance.container_id, instance.argv, instance.env, instance.workdir, True, path
-            )
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                umask=CONTAINER_UMASK,
-            )
-            instance.pid = proc.pid
-            loop = asyncio.get_running_loop()
-            try:
-                conn, _ = await asyncio.wait_for(loop.sock_accept(listener), timeout=30)
-            except TimeoutError:
-                proc.kill()
-                instance.exit_code = await proc.wait()
-                return
-            finally:
-                listener.close()
-            master = await loop.run_in_executor(None, _receive_fd, conn)
-            conn.close()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(console)
+        listener.listen(1)
+        listener.setblocking(False)
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            umask=CONTAINER_UMASK,
+        )
+        instance.pid = proc.pid
+        loop = asyncio.get_running_loop()
+        try:
+            conn, _ = await asyncio.wait_for(loop.sock_accept(listener), timeout=30)
+        except TimeoutError:
+            proc.kill()
+            instance.exit_code = await proc.wait()
+            return
+        finally:
+            listener.close()
+        master = await loop.run_in_executor(None, _receive_fd, conn)
+        conn.close()
         instance.master_fd = master
         _apply_size(instance)
         os.set_blocking(master, False)

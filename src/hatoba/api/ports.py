@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from hatoba.model.launch import ProcessSpec
+
 
 class ContainerIO(Protocol):
     def attach_socket(self, container_id: str) -> Path: ...
@@ -14,10 +16,8 @@ class ContainerIO(Protocol):
     def exec_argv(
         self,
         container_id: str,
-        argv: Sequence[str],
-        env: Sequence[str],
-        cwd: str,
-        tty: bool,
+        process: ProcessSpec,
+        process_file: Path,
         console_socket: str | None,
     ) -> list[str]: ...
 

@@ -12,7 +12,7 @@ from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Stream
 from hatoba.api.logs import stream_log
 from hatoba.engine.state import State
 from hatoba.errors import HatobaError, InvalidArgument, NotModified
-from hatoba.model.container import RUNNING, Container
+from hatoba.model.container import RUNNING, Container, joined_container
 from hatoba.model.portspec import mappings_from_api
 from hatoba.model.runmark import RUN_PENDING
 from hatoba.model.signals import signal_number
@@ -85,12 +85,14 @@ def register(router: Router, app: App) -> None:
     async def inspect(req: Request) -> Response:
         state = engine.state
         container = state.container(req.params["id"])
+        # `--net container:` uses the other container's files, as Docker shows
+        files_of = joined_container(container.config.network_mode) or container.id
         return Response.json(
             docker_json.container_json(
                 container,
                 state,
                 log_path=str(app.io.log_path(container.id)),
-                files_dir=str(app.io.file_path(container.id, "/etc/hosts").parent),
+                files_dir=str(app.io.file_path(files_of, "/etc/hosts").parent),
                 sandbox_dir=str(engine.core.paths.netns_dir),
                 published=container.published,
             )

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router
+from hatoba.engine.processes import ExecRequest
 from hatoba.errors import Conflict
 from hatoba.model.container import RUNNING
 
@@ -30,14 +31,26 @@ def register(router: Router, app: App) -> None:
         container = engine.state.container(instance.container_id)
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
+        execs.check_not_run(instance)
+        # before the answer: a user the container does not know is the request's error
+        process = engine.exec_process(
+            container.id,
+            ExecRequest(
+                argv=instance.argv,
+                env=instance.env,
+                user=instance.user,
+                workdir=instance.workdir,
+                tty=instance.tty,
+            ),
+        )
         if body.get("Detach"):
-            task = asyncio.ensure_future(execs.start(instance, None, None))
+            task = asyncio.ensure_future(execs.start(instance, process, None, None))
             background.add(task)
             task.add_done_callback(background.discard)
             return Response(200, b"", "text/plain")
 
         async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
-            await execs.start(instance, client, writer)
+            await execs.start(instance, process, client, writer)
 
         content = (
             "application/vnd.docker.raw-stream"

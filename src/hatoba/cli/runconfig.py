@@ -42,6 +42,11 @@ def add_flags(p: Parser) -> None:
     p.repeated("--env-file", help="Read in a file of environment variables")
     p.option("-w", "--workdir", help="Working directory inside the container", default="")
     p.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])", default="")
+    p.repeated("--group-add", help="Add additional groups to join")
+    p.flag(
+        "--init",
+        help="Run an init inside the container that forwards signals and reaps processes",
+    )
     p.repeated("--dns", help="Set custom DNS servers")
     p.repeated("--dns-search", help="Set custom DNS search domains")
     p.repeated("--dns-option", "--dns-opt", help="Set DNS options")
@@ -106,7 +111,11 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
         "ExtraHosts": [_extra_host(v, prog) for v in ns.add_host] or None,
         "PublishAllPorts": ns.publish_all,
         "Privileged": False,
+        "GroupAdd": ns.group_add or None,
     }
+    if ns.init:
+        # docker sends Init only when the flag is given (null lets the daemon decide)
+        config["HostConfig"]["Init"] = True
     config["NetworkingConfig"] = {"EndpointsConfig": _endpoints(ns, prog)}
     return config
 

@@ -7,27 +7,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from hatoba.engine import endpoints, firewall, resolver
+from hatoba.engine import endpoints, firewall, processes, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.networks import endpoint_config
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import Conflict, InvalidArgument, NotModified
+from hatoba.errors import Conflict, InvalidArgument, NotFound, NotModified
 from hatoba.files.hosts import parse_extra_host, render_hosts
 from hatoba.files.resolvconf import ContainerResolv
 from hatoba.model.container import (
+    CONTAINER_MODE_PREFIX,
     EXITED,
     HOSTFS_IMAGE,
     RUNNING,
+    SHARED_NETWORK,
     Container,
     ContainerConfig,
     Endpoint,
     EndpointConfig,
     is_hostfs,
+    joined_container,
 )
 from hatoba.model.ids import new_id, now_rfc3339, validate_container_name
-from hatoba.model.launch import LaunchRequest, ProcessSpec, environment
+from hatoba.model.launch import LaunchRequest, ProcessSpec, Started
 from hatoba.model.names import random_name
 from hatoba.model.network import BRIDGE, HOST, NULL, Network
+from hatoba.model.signals import signal_number
+
+# Docker's text (runconfig/errors.go) for what a container sharing another's network
+# namespace cannot have of its own
+_CONFLICT = "conflicting options: {} and the network mode"
 
 
 @dataclass(frozen=True)
@@ -46,13 +54,12 @@ class CreateRequest:
     warnings: list[str] = field(default_factory=list)
     # the first half of a `run`: removed by reconcile unless its start succeeds
     run_pending: bool = False
+    # Config.MacAddress: only checked (Docker refuses it with `--net host|container:`)
+    mac_address: str = ""
 
 
 def _primary_network(core: Core, mode: str) -> Network:
-    ref = "bridge" if mode in ("", "default") else mode
-    if ref.startswith("container:"):
-        raise InvalidArgument("container network mode is not supported")
-    return _requested_network(core, ref)
+    return _requested_network(core, "bridge" if mode in ("", "default") else mode)
 
 
 def _requested_network(core: Core, ref: str) -> Network:
@@ -70,6 +77,7 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         argv = config.entrypoint + config.cmd
         image_id = HOSTFS_IMAGE
         cmd, entrypoint, workdir = config.cmd, config.entrypoint, config.workdir
+        user = config.user
         exposed: tuple[str, ...] = ()
     else:
         image = core.images.resolve(config.image)
@@ -78,6 +86,7 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         # a new entrypoint drops the image's CMD, as `docker run --entrypoint` does
         cmd = config.cmd or (() if config.entrypoint else image.cmd)
         workdir = config.workdir or image.workdir
+        user = config.user or image.user
         exposed = image.exposed_ports
         argv = entrypoint + cmd
     if not argv:
@@ -88,11 +97,17 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         cmd=cmd,
         entrypoint=entrypoint,
         workdir=workdir,
+        user=user,
         exposed_ports=tuple(sorted({*config.exposed_ports, *exposed})),
     )
 
 
 def create(core: Core, request: CreateRequest) -> Container:
+    signal_number(request.config.stop_signal)  # Docker refuses an unknown one at create
+    joining = joined_container(request.config.network_mode)
+    if joining is not None:
+        # on the request as sent: the image's exposed ports are no conflict
+        _check_joining(request, joining)
     config = _with_image(core, request.config)
     for spec in config.extra_hosts:
         parse_extra_host(spec)
@@ -107,6 +122,68 @@ def create(core: Core, request: CreateRequest) -> Container:
             )
     else:
         name = random_name({c.name for c in core.state.containers.values()})
+    networks: list[EndpointConfig] = []
+    if joining is not None:
+        target = core.state.find_container(joining)
+        if target is not None:
+            # by id, as Docker keeps it: renaming the other container does not break this
+            # one; one not there yet is looked for again at start
+            config = dataclasses.replace(config, network_mode=CONTAINER_MODE_PREFIX + target.id)
+    else:
+        config, networks = _attachments(core, request, config)
+    container = Container(
+        id=new_id(),
+        name=name,
+        created=now_rfc3339(),
+        config=config,
+        networks=tuple(networks),
+        run_pending=request.run_pending,
+    )
+    core.commit(containers=[container])
+    return container
+
+
+def _check_joining(request: CreateRequest, ref: str) -> None:
+    """What `--net container:` rules out, in Docker's order and with its texts
+    (runconfig/hostconfig.go validateNetContainerMode). Docker ignores the DNS search, DNS
+    options, domain name and endpoint settings such a container cannot use either; hatoba
+    refuses them too rather than drop them silently."""
+    if not ref:
+        raise InvalidArgument("Invalid network mode: invalid container format container:<name|id>")
+    cfg = request.config
+    for what, given in (
+        ("hostname", cfg.hostname or cfg.domainname),
+        ("dns", cfg.dns or cfg.dns_search or cfg.dns_options),
+        ("custom host-to-IP mapping", cfg.extra_hosts),
+        ("mac-address", request.mac_address),
+    ):
+        if given:
+            raise InvalidArgument(_CONFLICT.format(what))
+    if cfg.ports or cfg.publish_all:
+        raise InvalidArgument(
+            "conflicting options: port publishing and the container type network mode"
+        )
+    if cfg.exposed_ports:
+        raise InvalidArgument(
+            "conflicting options: port exposing and the container type network mode"
+        )
+    for endpoint in request.endpoints:
+        if endpoint.network != cfg.network_mode:
+            raise InvalidArgument(SHARED_NETWORK)
+        if endpoint.aliases:
+            raise InvalidArgument(
+                "network-scoped aliases are only supported for user-defined networks"
+            )
+        if endpoint.ipv4 is not None:
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
+
+
+def _attachments(
+    core: Core, request: CreateRequest, config: ContainerConfig
+) -> tuple[ContainerConfig, list[EndpointConfig]]:
+    """The networks a container with a namespace of its own (or the host's) joins."""
     primary = _primary_network(core, config.network_mode)
     by_network = {e.network: e for e in request.endpoints}
     # clients key the primary network's settings by its name, its id or the mode they asked
@@ -116,7 +193,6 @@ def create(core: Core, request: CreateRequest) -> Container:
     wanted = [(primary, found[0] if found else None)]
     wanted += [(_requested_network(core, ref), req) for ref, req in by_network.items()]
     networks: list[EndpointConfig] = []
-    container_id = new_id()
     for network, req in wanted:
         if len(wanted) > 1 and network.driver in (HOST, NULL):
             raise InvalidArgument(
@@ -128,6 +204,8 @@ def create(core: Core, request: CreateRequest) -> Container:
         if cfg.ipv4 is not None:
             endpoints.check_static(core, network, cfg.ipv4)
         networks.append(cfg)
+    if primary.driver == HOST and request.mac_address:
+        raise InvalidArgument(_CONFLICT.format("mac-address"))
     if primary.driver == HOST and config.ports:
         request.warnings.append("Published ports are discarded when using host network mode")
         config = dataclasses.replace(config, ports=())
@@ -135,16 +213,7 @@ def create(core: Core, request: CreateRequest) -> Container:
         config = dataclasses.replace(config, ports=())
     firewall.wanted_ports(config, [network for network, _ in wanted])
     request.warnings.extend(firewall.host_warnings(core, [network for network, _ in wanted]))
-    container = Container(
-        id=container_id,
-        name=name,
-        created=now_rfc3339(),
-        config=config,
-        networks=tuple(networks),
-        run_pending=request.run_pending,
-    )
-    core.commit(containers=[container])
-    return container
+    return config, networks
 
 
 def _files(
@@ -173,11 +242,15 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
     container = core.state.container(ref)
     if container.state.running:
         raise NotModified("container already started")
+    joining = joined_container(container.config.network_mode)
+    if joining is not None:
+        return _start_joined(core, container, joining, expect_attach)
     networks = [core.state.network(cfg.network_id) for cfg in container.networks]
     host_mode = any(n.driver == HOST for n in networks)
     netns = None if host_mode else core.paths.netns(container.id)
-    image_id = container.config.image_id
-    image = core.images.get(image_id) if image_id != HOSTFS_IMAGE else None
+    image = processes.image_of(core, container)
+    # a user the container does not know is refused before anything is made
+    process = processes.main_process(core, container, image)
     wanted_ports = firewall.wanted_ports(container.config, networks)
     with UndoStack() as undo:
         eps: list[Endpoint] = []
@@ -195,25 +268,16 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
             undo.push("namespace", lambda: core.kernel.remove_netns(netns))
         published = firewall.reserve(core, undo, container, wanted_ports, eps, networks)
         resolv = resolver.resolv_for(core, container, networks)
-        cfg = container.config
         # the runtime makes the container (crun create) while its network is wired below;
         # the process only runs at `runtime.start`, once all of it is in place
         core.runtime.spawn(
-            LaunchRequest(
-                container_id=container.id,
-                process=ProcessSpec(
-                    args=cfg.argv,
-                    env=environment(
-                        image.env if image else (), cfg.env, container.hostname, cfg.tty
-                    ),
-                    cwd=cfg.workdir or "/",
-                    terminal=cfg.tty,
-                ),
+            _launch(
+                container,
+                process,
+                image.layers if image else (),
                 hostname=None if host_mode else container.hostname,
                 netns=netns,
-                layers=image.layers if image else (),
                 files=_files(container, networks, eps, resolv),
-                open_stdin=cfg.open_stdin,
                 expect_attach=expect_attach,
             )
         )
@@ -227,25 +291,97 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
         )
         firewall.follow(core, undo, [wired])
         resolver.serve(core, undo, wired, networks, resolv)
-        started = core.runtime.start(container.id)
-        running = dataclasses.replace(
-            wired,
-            next_ifindex=slot,
-            run_pending=False,
-            state=dataclasses.replace(
-                container.state,
-                status=RUNNING,
-                pid=started.pid,
-                shim_pid=started.shim_pid,
-                shim_start=started.shim_start_time,
-                exit_code=0,
-                error="",
-                started_at=now_rfc3339(),
-            ),
+        running = _running(
+            dataclasses.replace(wired, next_ifindex=slot), core.runtime.start(container.id)
         )
         core.commit(containers=[running])
         undo.commit()
     return running
+
+
+def _start_joined(core: Core, container: Container, ref: str, expect_attach: int) -> Container:
+    """`--net container:`: the process starts in the namespace the other container's process
+    runs in, with that container's hostname and its hosts, hostname and resolv.conf files;
+    it makes no link, address, rule or DNS entry of its own (Docker's
+    daemon/container_operations.go initializeNetworking)."""
+    target = core.state.find_container(ref)
+    if target is None:
+        raise NotFound(f"No such container: {ref}")
+    if target.id == container.id:
+        raise InvalidArgument("cannot join own network")
+    if not target.state.running:
+        raise Conflict(f"cannot join network of a non running container: {ref}")
+    joined = dataclasses.replace(
+        container,
+        config=dataclasses.replace(
+            container.config, hostname=target.hostname, domainname=target.config.domainname
+        ),
+        netns_owner=target.id if target.netns else target.netns_owner,
+    )
+    # the files live with the container that made the namespace (or the host's, `--net host`)
+    files_of = target.netns_owner if joined_container(target.config.network_mode) else target.id
+    image = processes.image_of(core, joined)
+    process = processes.main_process(core, joined, image)
+    with UndoStack() as undo:
+        core.runtime.spawn(
+            _launch(
+                joined,
+                process,
+                image.layers if image else (),
+                hostname=joined.hostname,
+                netns=core.paths.process_netns(target.state.pid),
+                files={},
+                files_of=files_of,
+                expect_attach=expect_attach,
+            )
+        )
+        undo.push("process", lambda: core.runtime.abort(container.id))
+        running = _running(joined, core.runtime.start(container.id))
+        core.commit(containers=[running])
+        undo.commit()
+    return running
+
+
+def _launch(
+    container: Container,
+    process: ProcessSpec,
+    layers: tuple[str, ...],
+    *,
+    hostname: str | None,
+    netns: str | None,
+    files: dict[str, str],
+    expect_attach: int,
+    files_of: str = "",
+) -> LaunchRequest:
+    return LaunchRequest(
+        container_id=container.id,
+        process=process,
+        hostname=hostname,
+        netns=netns,
+        layers=layers,
+        files=files,
+        open_stdin=container.config.open_stdin,
+        expect_attach=expect_attach,
+        init=bool(container.config.init),
+        files_of=files_of,
+    )
+
+
+def _running(container: Container, started: Started) -> Container:
+    return dataclasses.replace(
+        container,
+        run_pending=False,
+        state=dataclasses.replace(
+            container.state,
+            status=RUNNING,
+            pid=started.pid,
+            shim_pid=started.shim_pid,
+            shim_start=started.shim_start_time,
+            exit_code=0,
+            error="",
+            started_at=now_rfc3339(),
+        ),
+    )
 
 
 def kill(core: Core, ref: str, signum: int) -> Container:
@@ -262,7 +398,12 @@ def exited(core: Core, container_id: str) -> Container | None:
     if container is None or not container.state.running:
         return None
     status = core.runtime.exit_status(container_id)
-    teardown(core, container)
+    sharing = [
+        c
+        for c in core.state.containers.values()
+        if c.state.running and c.netns_owner == container_id
+    ]
+    teardown(core, container, shared=bool(sharing))
     done = dataclasses.replace(
         container,
         endpoints=(),
@@ -278,15 +419,21 @@ def exited(core: Core, container_id: str) -> Container | None:
             finished_at=status.finished_at if status else now_rfc3339(),
         ),
     )
-    core.commit(containers=[done])
+    # those left in the namespace keep running in it, with only `lo` (as in Docker)
+    core.commit(containers=[done, *(dataclasses.replace(c, netns_owner="") for c in sharing)])
     core.runtime.cleanup(container_id)
     return done
 
 
-def teardown(core: Core, container: Container) -> None:
+def teardown(core: Core, container: Container, *, shared: bool = False) -> None:
+    """`shared`: other containers' processes keep the namespace alive (`--net container:`),
+    so its interfaces are deleted rather than left for the kernel to reap with it."""
     firewall.leave(core, container)
     for ep in container.endpoints:
-        endpoints.hold_until_gone(core, ep)
+        if shared:
+            endpoints.detach(core, container, ep)
+        else:
+            endpoints.hold_until_gone(core, ep)
     if container.netns:
         core.kernel.remove_netns(container.netns)
     resolver.stop(core, container.id)

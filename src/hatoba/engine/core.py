@@ -35,6 +35,12 @@ class Paths:
     def netns(self, container_id: str) -> str:
         return str(self.netns_dir / container_id)
 
+    @staticmethod
+    def process_netns(pid: int) -> str:
+        """The namespace a process runs in (how `--net container:` finds another's, as
+        Docker does: it may have no handle of its own)."""
+        return f"/proc/{pid}/ns/net"
+
 
 Listener = Callable[[], None]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from ipaddress import IPv4Address
 
-from hatoba.engine import containers, firewall, networks, repair, resolver, system
+from hatoba.engine import containers, firewall, networks, processes, repair, resolver, system
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Core, Paths
 from hatoba.engine.ports import (
@@ -22,9 +22,11 @@ from hatoba.engine.ports import (
     Runtime,
     Store,
 )
+from hatoba.engine.processes import ExecRequest
 from hatoba.engine.state import Addresses, State
 from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
+from hatoba.model.launch import ProcessSpec
 from hatoba.model.network import Network, NetworkSpec
 
 
@@ -150,3 +152,7 @@ class Engine:
 
     def remove(self, ref: str) -> Container:
         return containers.remove(self.core, ref)
+
+    def exec_process(self, ref: str, request: ExecRequest) -> ProcessSpec:
+        """What `exec` runs in a running container (changes nothing: any thread may ask)."""
+        return processes.exec_process(self.core, ref, request)

@@ -13,7 +13,7 @@ from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
-from hatoba.model.container import Container, EndpointConfig
+from hatoba.model.container import SHARED_NETWORK, Container, EndpointConfig, joined_container
 from hatoba.model.ids import new_id, now_rfc3339, validate_network_name
 from hatoba.model.network import (
     BRIDGE,
@@ -189,6 +189,9 @@ def connect(
 ) -> Container:
     network = core.state.network(network_ref)
     container = core.state.container(container_ref)
+    if joined_container(container.config.network_mode) is not None:
+        # Docker refuses it for a running container only, and a stopped one never uses it
+        raise Forbidden(SHARED_NETWORK)
     current = [core.state.networks.get(n.network_id) for n in container.networks]
     if network.driver == HOST or any(n is not None and n.driver == HOST for n in current):
         raise Forbidden(

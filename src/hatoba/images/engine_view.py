@@ -32,5 +32,6 @@ class EngineImages:
             env=config.env,
             workdir=config.workdir,
             exposed_ports=config.exposed_ports,
+            user=config.user,
             layers=tuple(str(d) for d in self._store.layer_dirs(image)),
         )

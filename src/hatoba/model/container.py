@@ -11,11 +11,25 @@ from hatoba.model.ports import PortMapping
 
 CREATED, RUNNING, EXITED, REMOVING = "created", "running", "exited", "removing"
 HOSTFS_IMAGE = "hostfs"
+# `--net container:NAME`: the container joins the network namespace of another
+CONTAINER_MODE_PREFIX = "container:"
+# Docker's refusal of any network for such a container (runconfig/errors.go)
+SHARED_NETWORK = (
+    "container sharing network namespace with another container or host cannot be connected "
+    "to any other network"
+)
 
 
 def is_hostfs(reference: str) -> bool:
     """The built-in image, however a client spells it (the docker CLI adds `:latest`)."""
     return reference in (HOSTFS_IMAGE, f"{HOSTFS_IMAGE}:latest")
+
+
+def joined_container(network_mode: str) -> str | None:
+    """The container named by `container:<name|id>` (None for any other mode)."""
+    if not network_mode.startswith(CONTAINER_MODE_PREFIX):
+        return None
+    return network_mode.removeprefix(CONTAINER_MODE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,11 @@ class ContainerConfig:
     exposed_ports: tuple[str, ...] = ()
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
+    # `-u`: name|uid[:group|gid], resolved against the container's /etc/passwd at each start
+    user: str = ""
+    group_add: tuple[str, ...] = ()
+    # `--init`: a small init (tini) runs as PID 1; None when the client did not say
+    init: bool | None = None
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -101,7 +120,11 @@ class Container:
     networks: tuple[EndpointConfig, ...] = ()
     state: RunState = field(default_factory=RunState)
     endpoints: tuple[Endpoint, ...] = ()
+    # the namespace handle this container made (and removes when it stops)
     netns: str = ""
+    # `--net container:`: the container whose namespace this one runs in, while that one
+    # runs ("" once it stopped: the namespace left behind has no interface but `lo`)
+    netns_owner: str = ""
     # Interface names are never reused within a sandbox (Docker): eth0, eth1, …
     next_ifindex: int = 0
     # the host ports held while the container runs (chosen at start, given back at exit)

@@ -14,5 +14,7 @@ class ImageInfo:
     env: tuple[str, ...] = ()
     workdir: str = ""
     exposed_ports: tuple[str, ...] = ()
+    # USER: the container's user unless `-u` says otherwise
+    user: str = ""
     # layer directories, lowest first; empty for `hostfs`
     layers: tuple[str, ...] = ()

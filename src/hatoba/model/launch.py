@@ -11,9 +11,10 @@ CONTAINER_UMASK = 0o022
 
 
 def environment(
-    image_env: Sequence[str], user_env: Sequence[str], hostname: str, tty: bool
+    image_env: Sequence[str], user_env: Sequence[str], hostname: str, tty: bool, home: str
 ) -> tuple[str, ...]:
-    """Docker's precedence: default PATH < image < `-e`; the engine adds HOSTNAME and TERM."""
+    """Docker's precedence: default PATH < image < `-e`; the engine adds HOSTNAME and TERM,
+    and HOME (the user's home directory) unless one of them set it, as runc does."""
     merged: dict[str, str] = {}
     for entry in (DEFAULT_PATH, f"HOSTNAME={hostname}", *image_env, *user_env):
         key, _, _ = entry.partition("=")
@@ -21,8 +22,18 @@ def environment(
     if tty and "TERM" not in merged:
         merged["TERM"] = "TERM=xterm"
     if "HOME" not in merged:
-        merged["HOME"] = "HOME=/root"
+        merged["HOME"] = f"HOME={home}"
     return tuple(merged.values())
+
+
+@dataclass(frozen=True)
+class ProcessUser:
+    """Numeric ids as the kernel takes them (names are resolved before, in the container's
+    own /etc/passwd and /etc/group)."""
+
+    uid: int = 0
+    gid: int = 0
+    additional_gids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class ProcessSpec:
     env: tuple[str, ...]
     cwd: str = "/"
     terminal: bool = False
+    user: ProcessUser = ProcessUser()
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,11 @@ class LaunchRequest:
     open_stdin: bool
     # attach clients the shim waits for before it lets output go (it buffers until then)
     expect_attach: int = 0
+    # `--init`: the process runs under a small init that reaps zombies and forwards signals
+    init: bool = False
+    # `--net container:`: the container whose /etc/hosts, /etc/hostname and
+    # /etc/resolv.conf this one shares (bound, not copied, as Docker does), instead of `files`
+    files_of: str = ""
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,12 @@ container's files.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
 import shutil
+import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,11 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from hatoba.errors import KernelError
-from hatoba.model.launch import ExitStatus, LaunchRequest, Started
+from hatoba.model.launch import ExitStatus, LaunchRequest, ProcessSpec, Started
 from hatoba.runtime import spec
 from hatoba.runtime.forkserver import ForkServer
 
 _NOT_BOUND = frozenset({"proc", "sys", "dev"})
+# `--init`: Debian's tini, static, so that it runs in any image
+INIT_BINARY = "tini-static"
+# where Docker puts its docker-init (tini) in an image container
+INIT_IN_CONTAINER = "/sbin/docker-init"
+# what a container sharing another's network namespace shares of its files
+_NETWORK_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+# /etc/passwd and /etc/group are read whole; a bigger file is not one of them
+_READ_LIMIT = 1 << 20
 
 
 @dataclass
@@ -44,13 +54,20 @@ class _Spawned:
 
 class CrunRuntime:
     def __init__(
-        self, forkserver: ForkServer, root: Path, run_root: Path, crun: str = "crun"
+        self,
+        forkserver: ForkServer,
+        root: Path,
+        run_root: Path,
+        crun: str = "crun",
+        init: str = INIT_BINARY,
     ) -> None:
         self._forkserver = forkserver
         self._root = root / "containers"
         self._run = run_root / "containers"
         self._crun_root = run_root / "crun"
         self._hostfs = run_root / "hostfs"
+        self._netns_dir = run_root / "netns"
+        self._init = init
         self._masked = (str(root.resolve()), str(run_root.resolve()))
         self._crun = shutil.which(crun) or crun
         self._spawned: dict[str, _Spawned] = {}
@@ -121,6 +138,13 @@ class CrunRuntime:
             spec.Bind(str(self.write_file(cid, name, content)), name)
             for name, content in launch.files.items()
         ]
+        if launch.files_of:
+            shared = ((self.file_path(launch.files_of, name), name) for name in _NETWORK_FILES)
+            binds += [spec.Bind(str(path), name) for path, name in shared if path.exists()]
+        process = launch.process
+        if launch.init:
+            process, init_bind = self._under_init(process, hostfs=not launch.layers)
+            binds += init_bind
         overlay = None
         if not launch.layers:
             rootfs = str(self._hostfs)
@@ -145,7 +169,7 @@ class CrunRuntime:
             netns_link.touch()
         config = spec.config(
             rootfs=rootfs,
-            proc=launch.process,
+            proc=process,
             hostname=launch.hostname,
             netns=str(netns_link) if netns_link else None,
             binds=binds,
@@ -167,6 +191,7 @@ class CrunRuntime:
             "expect_attach": launch.expect_attach,
             "netns": launch.netns,
             "netns_link": str(netns_link) if netns_link else None,
+            "netns_dir": str(self._netns_dir),
         }
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -177,6 +202,22 @@ class CrunRuntime:
         finally:
             os.close(ready_w)
         self._spawned[cid] = _Spawned(shim_pid, ready_r)
+
+    def _under_init(
+        self, process: ProcessSpec, *, hostfs: bool
+    ) -> tuple[ProcessSpec, list[spec.Bind]]:
+        binary = shutil.which(self._init)
+        if binary is None:
+            raise KernelError(
+                f'exec: "{self._init}": executable file not found in $PATH '
+                "(--init needs the tini package)"
+            )
+        return under_init(process, binary, hostfs=hostfs)
+
+    def read_file(self, container_id: str, layers: Sequence[str], path: str) -> str | None:
+        if not layers:
+            return _read_regular(Path("/", *_parts(path)))
+        return read_rootfs_file(self.bundle_dir(container_id) / "upper", layers, path)
 
     def start(self, container_id: str) -> Started:
         """Wait until the container exists, then let its process run."""
@@ -285,20 +326,17 @@ class CrunRuntime:
     def exec_argv(
         self,
         container_id: str,
-        argv: Sequence[str],
-        env: Sequence[str],
-        cwd: str,
-        tty: bool,
+        process: ProcessSpec,
+        process_file: Path,
         console_socket: str | None,
     ) -> list[str]:
-        cmd = [self._crun, "--root", str(self._crun_root), "exec"]
-        if tty:
-            cmd += ["--tty", "--console-socket", console_socket or ""]
-        if cwd:
-            cmd += ["--cwd", cwd]
-        for entry in env:
-            cmd += ["--env", entry]
-        return [*cmd, container_id, *argv]
+        """`crun exec` of `process`, described in full (user and groups included, which crun's
+        flags cannot say) in `process_file`."""
+        process_file.write_text(json.dumps(spec.process(process)))
+        cmd = [self._crun, "--root", str(self._crun_root), "exec", "--process", str(process_file)]
+        if process.terminal:
+            cmd += ["--console-socket", console_socket or ""]
+        return [*cmd, container_id]
 
     def _crun_cmd(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
@@ -340,6 +378,73 @@ def _walkable_dir(path: Path) -> None:
     """A folder that is part of a container's file system: 0755 whatever the umask."""
     path.mkdir(exist_ok=True)
     path.chmod(0o755)
+
+
+def under_init(
+    process: ProcessSpec, binary: str, *, hostfs: bool
+) -> tuple[ProcessSpec, list[spec.Bind]]:
+    """`process` as the child of tini (`binary` on the host). An image container gets it
+    where Docker puts docker-init, read-only; a hostfs container sees the host's own file."""
+    inside = binary if hostfs else INIT_IN_CONTAINER
+    binds = [] if hostfs else [spec.Bind(binary, INIT_IN_CONTAINER, readonly=True)]
+    return dataclasses.replace(process, args=(inside, "--", *process.args)), binds
+
+
+def read_rootfs_file(upper: Path, layers: Sequence[str], path: str) -> str | None:
+    """A small regular file as an image container's process sees it: its own layer `upper`
+    over the image's `layers` (lowest first), whiteouts and opaque folders as overlayfs reads
+    them. None when it is missing, not a regular file, or behind a symbolic link (links are
+    not followed: they could point out of the container)."""
+    parts = _parts(path)
+    for layer in (upper, *map(Path, reversed(layers))):
+        decided, entry = _lookup_in_layer(layer, parts)
+        if decided:
+            return _read_regular(entry) if entry is not None else None
+    return None
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in path.split("/") if p]
+
+
+def _lookup_in_layer(layer: Path, parts: Sequence[str]) -> tuple[bool, Path | None]:
+    """Where `parts` is in one layer: (True, the entry), (True, None) when the layer hides it
+    (a whiteout, a file where a folder was, an opaque folder above it), (False, None) when
+    the layers below decide."""
+    current, below_opaque = layer, False
+    for depth, part in enumerate(parts):
+        entry = current / part
+        try:
+            st = os.lstat(entry)
+        except OSError:
+            return below_opaque, None
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            return True, None  # a whiteout
+        if depth == len(parts) - 1:
+            return True, entry
+        if not stat.S_ISDIR(st.st_mode):
+            return True, None
+        current, below_opaque = entry, below_opaque or _opaque(entry)
+    return False, None
+
+
+def _opaque(folder: Path) -> bool:
+    try:
+        return os.getxattr(folder, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _read_regular(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    with open(fd, "rb") as f:
+        return f.read(_READ_LIMIT).decode("utf-8", errors="replace")
 
 
 def is_alive(pid: int, start_time: int) -> bool:

@@ -123,12 +123,13 @@ class Shim:
             libc.mount("tmpfs", "/sys/fs/cgroup", "tmpfs", 0, "size=4k,mode=755")
         netns = self.req.get("netns")
         if netns:
-            # keep only this container's handle; without the shared folder of all handles,
-            # later containers' handles are not propagated into this namespace (a cost that
-            # would grow with every running container)
+            # keep only the handle of the namespace this container runs in (its own, or
+            # another container's process's with `--net container:`); without the shared
+            # folder of all handles, later containers' handles are not propagated into this
+            # namespace (a cost that would grow with every running container)
             libc.mount(netns, self.req["netns_link"], None, libc.MS_BIND)
             with contextlib.suppress(KernelError):  # not a mount point: nothing to hide
-                libc.umount(os.path.dirname(netns), libc.MNT_DETACH)
+                libc.umount(self.req["netns_dir"], libc.MNT_DETACH)
         overlay = self.req.get("overlay")
         if overlay:
             data = (

@@ -62,9 +62,15 @@ class Bind:
 
 def process(spec: ProcessSpec) -> dict[str, Any]:
     caps = list(DEFAULT_CAPS)
+    user = spec.user
     return {
         "terminal": spec.terminal,
-        "user": {"uid": 0, "gid": 0, "umask": CONTAINER_UMASK},
+        "user": {
+            "uid": user.uid,
+            "gid": user.gid,
+            "additionalGids": list(user.additional_gids),
+            "umask": CONTAINER_UMASK,
+        },
         "args": list(spec.args),
         "env": list(spec.env),
         "cwd": spec.cwd or "/",

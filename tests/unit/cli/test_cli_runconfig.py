@@ -95,6 +95,21 @@ def test_all_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     }
 
 
+def test_init_and_group_add_as_docker_sends_them() -> None:
+    host = body("alpine")["HostConfig"]
+    assert "Init" not in host and host["GroupAdd"] is None
+    host = body("--init", "--group-add", "wheel", "--group-add", "7", "alpine")["HostConfig"]
+    assert host["Init"] is True and host["GroupAdd"] == ["wheel", "7"]
+
+
+def test_a_container_network_mode_is_not_a_network_and_gets_no_alias() -> None:
+    b = body("--net", "container:web", "alpine")
+    assert b["HostConfig"]["NetworkMode"] == "container:web"
+    assert b["NetworkingConfig"] == {"EndpointsConfig": {}}
+    with pytest.raises(Reported, match="network-scoped aliases are only supported"):
+        body("--net", "container:web", "--network-alias", "x", "alpine")
+
+
 def test_empty_entrypoint_clears_the_images() -> None:
     assert body("--entrypoint", "", "alpine")["Entrypoint"] == [""]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 import pytest
 
@@ -16,23 +15,6 @@ from hatoba.engine.state import State
 from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument, KernelError, NotFound
 from hatoba.model.container import ContainerConfig
 from hatoba.model.network import NetworkSpec
-
-
-@pytest.fixture
-def world(tmp_path: Path):
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 198.51.100.53\n")
-    kernel, store, runtime = FakeKernel(), MemoryStore(), FakeRuntime()
-    engine = Engine.open(
-        Paths(tmp_path / "root", tmp_path / "run", resolv),
-        store,
-        kernel,
-        runtime,
-        FakeImages(),
-        State(),
-    )
-    engine.bootstrap()
-    return engine, kernel, store, runtime
 
 
 def run(engine: Engine, name: str, net: str = "default", **kw) -> str:

@@ -54,10 +54,15 @@ def test_status_text():
 
 
 def test_environment_precedence():
-    env = environment(["PATH=/img", "A=1"], ["A=2", "B=3"], "host1", tty=True)
+    env = environment(["PATH=/img", "A=1"], ["A=2", "B=3"], "host1", tty=True, home="/root")
     assert env[0] == "PATH=/img"
     assert "A=2" in env and "B=3" in env and "HOSTNAME=host1" in env
     assert "TERM=xterm" in env and "HOME=/root" in env
+
+
+def test_home_is_the_users_unless_the_environment_sets_it():
+    assert "HOME=/nonexistent" in environment([], [], "h", tty=False, home="/nonexistent")
+    assert "HOME=/mine" in environment([], ["HOME=/mine"], "h", tty=False, home="/root")
 
 
 def test_signal_names():

@@ -1,0 +1,76 @@
+"""What a container's processes are: its command, environment, working directory and user.
+
+The user (`-u`, else the image's USER, else root) is resolved at every start and every exec,
+in the container's own /etc/passwd and /etc/group (its layer over the image's), as Docker
+does, so a user added inside a container counts from its next start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hatoba.engine.core import Core
+from hatoba.files.users import ResolvedUser, resolve_user
+from hatoba.model.container import HOSTFS_IMAGE, Container
+from hatoba.model.image import ImageInfo
+from hatoba.model.launch import ProcessSpec, environment
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """`exec`'s own settings; empty ones take the container's."""
+
+    argv: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = ""
+    tty: bool = False
+
+
+def image_of(core: Core, container: Container) -> ImageInfo | None:
+    """The image a container was made from; None for `hostfs`."""
+    image_id = container.config.image_id
+    return core.images.get(image_id) if image_id != HOSTFS_IMAGE else None
+
+
+def main_process(core: Core, container: Container, image: ImageInfo | None) -> ProcessSpec:
+    cfg = container.config
+    who = _resolve(core, container, image, cfg.user)
+    return ProcessSpec(
+        args=cfg.argv,
+        env=environment(image.env if image else (), cfg.env, container.hostname, cfg.tty, who.home),
+        cwd=cfg.workdir or "/",
+        terminal=cfg.tty,
+        user=who.user,
+    )
+
+
+def exec_process(core: Core, ref: str, request: ExecRequest) -> ProcessSpec:
+    """Docker's exec: the container's environment with the exec's on top, the exec's user,
+    working directory and terminal, or the container's."""
+    container = core.state.container(ref)
+    image = image_of(core, container)
+    cfg = container.config
+    who = _resolve(core, container, image, request.user or cfg.user)
+    env = environment(
+        image.env if image else (),
+        (*cfg.env, *request.env),
+        container.hostname,
+        request.tty,
+        who.home,
+    )
+    return ProcessSpec(
+        args=request.argv,
+        env=env,
+        cwd=request.workdir or cfg.workdir or "/",
+        terminal=request.tty,
+        user=who.user,
+    )
+
+
+def _resolve(core: Core, container: Container, image: ImageInfo | None, spec: str) -> ResolvedUser:
+    layers: Sequence[str] = image.layers if image else ()
+    passwd = core.runtime.read_file(container.id, layers, "/etc/passwd")
+    group = core.runtime.read_file(container.id, layers, "/etc/group")
+    return resolve_user(spec, passwd, group, container.config.group_add)
