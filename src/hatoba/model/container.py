@@ -6,10 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
+from hatoba.model.health import Health, HealthConfig
 from hatoba.model.network import EMPTY
 from hatoba.model.ports import PortMapping
+from hatoba.model.restart import RestartPolicy
 
 CREATED, RUNNING, EXITED, REMOVING = "created", "running", "exited", "removing"
+# exited, and waiting for its restart policy's backoff to start it again
+RESTARTING = "restarting"
 HOSTFS_IMAGE = "hostfs"
 # `--net container:NAME`: the container joins the network namespace of another
 CONTAINER_MODE_PREFIX = "container:"
@@ -88,6 +92,9 @@ class ContainerConfig:
     group_add: tuple[str, ...] = ()
     # `--init`: a small init (tini) runs as PID 1; None when the client did not say
     init: bool | None = None
+    # the request's check over the image's HEALTHCHECK (None: neither has one)
+    healthcheck: HealthConfig | None = None
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -105,10 +112,19 @@ class RunState:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     restart_count: int = 0
+    # Docker's HasBeenManuallyStopped: a stop or kill through the API since the last start
+    # by the user; kept for containers with a restart policy, the only readers
+    manually_stopped: bool = False
+    # None until a start with a health check
+    health: Health | None = None
 
     @property
     def running(self) -> bool:
         return self.status == RUNNING
+
+    @property
+    def restarting(self) -> bool:
+        return self.status == RESTARTING
 
 
 @dataclass(frozen=True)

@@ -22,4 +22,6 @@ def status_text(status: str, started_at: str, finished_at: str, exit_code: int, 
         return "Up " + human_duration(now - parse_rfc3339(started_at))
     if status == "exited":
         return f"Exited ({exit_code}) {human_duration(now - parse_rfc3339(finished_at))} ago"
+    if status == "restarting":
+        return f"Restarting ({exit_code}) {human_duration(now - parse_rfc3339(finished_at))} ago"
     return status.capitalize()

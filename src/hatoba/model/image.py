@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hatoba.model.health import HealthConfig
+
 
 @dataclass(frozen=True)
 class ImageInfo:
@@ -16,5 +18,6 @@ class ImageInfo:
     exposed_ports: tuple[str, ...] = ()
     # USER: the container's user unless `-u` says otherwise
     user: str = ""
+    healthcheck: HealthConfig | None = None
     # layer directories, lowest first; empty for `hostfs`
     layers: tuple[str, ...] = ()
