@@ -1,7 +1,7 @@
 """`import --change` instructions: Dockerfile lines applied to a container config.
 
-Supported: CMD, ENTRYPOINT, ENV, EXPOSE, WORKDIR, LABEL, USER — the exec (JSON array) and
-shell forms as Docker's builder parses them. Not done: `$VAR` substitution and line
+Supported: CMD, ENTRYPOINT, ENV, EXPOSE, WORKDIR, LABEL, USER, HEALTHCHECK — the exec (JSON
+array) and shell forms as Docker's builder parses them. Not done: `$VAR` substitution and line
 continuations.
 """
 
@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hatoba.errors import InvalidArgument
+from hatoba.model.durations import go_duration_text, parse_go_duration
+from hatoba.model.health import CMD, CMD_SHELL, MINIMUM_DURATION, NONE
 
 # What Docker's BuildFromConfig accepts (builder/dockerfile/builder.go validCommitCommands);
 # the ones not listed in _HANDLERS are valid for Docker but not implemented here.
@@ -46,6 +48,12 @@ def apply_changes(config: dict[str, Any], changes: Sequence[str]) -> dict[str, A
 def _argv(keyword: str, rest: str) -> list[str]:
     if not rest:
         raise InvalidArgument(f"{keyword.upper()} requires at least one argument")
+    exec_form = _json_args(rest)
+    return exec_form if exec_form is not None else [*_SHELL, rest]
+
+
+def _json_args(rest: str) -> list[str] | None:
+    """The exec (JSON array) form, or None for the shell form."""
     if rest.startswith("["):
         try:
             value = json.loads(rest)
@@ -53,7 +61,7 @@ def _argv(keyword: str, rest: str) -> list[str]:
             value = None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
-    return [*_SHELL, rest]
+    return None
 
 
 def _cmd(config: dict[str, Any], rest: str) -> None:
@@ -142,6 +150,70 @@ def _user(config: dict[str, Any], rest: str) -> None:
     config["User"] = rest
 
 
+_HEALTH_OPTIONS = {
+    "interval": "Interval",
+    "timeout": "Timeout",
+    "start-period": "StartPeriod",
+    "retries": "Retries",
+}
+
+
+def _healthcheck(config: dict[str, Any], rest: str) -> None:
+    """`HEALTHCHECK NONE` or `HEALTHCHECK [--interval=…] [--timeout=…] [--start-period=…]
+    [--retries=…] CMD command`, as Docker's parser reads it (flags only in `--name=value`)."""
+    options: dict[str, str] = {}
+    while rest.startswith("--"):
+        word, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        name, eq, value = word[2:].partition("=")
+        if name not in _HEALTH_OPTIONS:
+            raise InvalidArgument(f"Unknown flag: {name}")
+        if not eq:
+            raise InvalidArgument(f"Missing a value on flag: {name}")
+        options[name] = value
+    kind, _, command = rest.partition(" ")
+    command = command.strip()
+    if not kind:
+        raise InvalidArgument("HEALTHCHECK requires at least one argument")
+    kind = kind.upper()
+    if kind == NONE:
+        if command:
+            raise InvalidArgument("HEALTHCHECK NONE takes no arguments")
+        config["Healthcheck"] = {"Test": [NONE]}
+        return
+    if kind != CMD:
+        raise InvalidArgument(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+    if not command:
+        raise InvalidArgument("Missing command after HEALTHCHECK CMD")
+    exec_form = _json_args(command)
+    health: dict[str, Any] = {
+        "Test": [CMD, *exec_form] if exec_form is not None else [CMD_SHELL, command]
+    }
+    for name, key in _HEALTH_OPTIONS.items():  # Go's field order: it is part of the image id
+        if options.get(name):
+            health[key] = _health_option(name, options[name])
+    config["Healthcheck"] = health
+
+
+def _health_option(name: str, value: str) -> int:
+    if name == "retries":
+        try:
+            retries = int(value)
+        except ValueError:
+            raise InvalidArgument(f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
+        if retries < 1:
+            raise InvalidArgument(f"--retries must be at least 1 (not {retries})")
+        return retries
+    try:
+        duration = parse_go_duration(value)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    if duration < MINIMUM_DURATION:
+        minimum = go_duration_text(MINIMUM_DURATION)
+        raise InvalidArgument(f'Interval "{name}" cannot be less than {minimum}')
+    return duration
+
+
 _HANDLERS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "cmd": _cmd,
     "entrypoint": _entrypoint,
@@ -150,4 +222,5 @@ _HANDLERS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "expose": _expose,
     "workdir": _workdir,
     "user": _user,
+    "healthcheck": _healthcheck,
 }

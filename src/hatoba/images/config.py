@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from hatoba.errors import InvalidArgument
+from hatoba.model.health import HealthConfig, config_from_json
 from hatoba.model.ids import ZERO_TIME
 
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -31,6 +32,7 @@ class ImageConfig:
     exposed_ports: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     user: str = ""
+    healthcheck: HealthConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,15 @@ def _container_config(doc: Mapping[str, Any]) -> ImageConfig:
         exposed_ports=tuple(sorted(ports)),
         labels=tuple(sorted(labels.items())),
         user=_opt_str(doc, "User"),
+        healthcheck=_healthcheck(doc.get("Healthcheck")),
     )
+
+
+def _healthcheck(value: Any) -> HealthConfig | None:
+    try:
+        return config_from_json(value)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"invalid image config: {exc.message}") from None
 
 
 def _opt_argv(doc: Mapping[str, Any], key: str) -> tuple[str, ...] | None:

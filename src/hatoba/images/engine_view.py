@@ -33,5 +33,6 @@ class EngineImages:
             workdir=config.workdir,
             exposed_ports=config.exposed_ports,
             user=config.user,
+            healthcheck=config.healthcheck,
             layers=tuple(str(d) for d in self._store.layer_dirs(image)),
         )

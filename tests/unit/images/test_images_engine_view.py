@@ -10,6 +10,7 @@ from fixtures.image_archives import ArchiveImage, docker_save, file, image_confi
 from hatoba.errors import NotFound
 from hatoba.images import ImageStore
 from hatoba.images.engine_view import EngineImages
+from hatoba.model.health import HealthConfig
 
 BASE = tar_bytes(file("base", b"base"))
 TOP = tar_bytes(file("top", b"top"))
@@ -24,6 +25,7 @@ def images(store: ImageStore) -> EngineImages:
         Env=["A=1"],
         WorkingDir="/srv",
         ExposedPorts={"80/tcp": {}, "53/udp": {}},
+        Healthcheck={"Test": ["CMD", "check"], "Interval": 1_000_000_000},
     )
     store.load(io.BytesIO(docker_save([ArchiveImage([BASE, TOP, BASE], ["app:1"], config)])))
     return EngineImages(store)
@@ -41,6 +43,7 @@ def test_resolve_gives_the_run_configuration_and_layers_lowest_first(
         "/srv",
     )
     assert info.exposed_ports == ("53/udp", "80/tcp")
+    assert info.healthcheck == HealthConfig(("CMD", "check"), interval=1_000_000_000)
     image = store.resolve("app:1")
     # BASE repeats: listed once, at its highest position
     assert info.layers == tuple(str(d) for d in store.layer_dirs(image))

@@ -13,6 +13,7 @@ import pytest
 from fixtures.image_archives import digest, directory, file, gzipped, symlink, tar_bytes
 from hatoba.errors import InvalidArgument
 from hatoba.images import ImageConfig, ImageStore
+from hatoba.model.health import HealthConfig
 
 ROOTFS = tar_bytes(
     directory("bin"), file("bin/tool", b"#!/bin/sh\n", 0o755), symlink("bin/sh", "tool")
@@ -75,9 +76,36 @@ def test_expose_workdir_label_user(store: ImageStore) -> None:
     assert config.user == "nobody"
 
 
+def test_healthcheck_forms(store: ImageStore) -> None:
+    image = store.import_rootfs(
+        io.BytesIO(ROOTFS),
+        "checked",
+        ["HEALTHCHECK --retries=2 --interval=100ms CMD wget -q -O- localhost || exit 1"],
+    )
+    assert image.config.healthcheck == HealthConfig(
+        ("CMD-SHELL", "wget -q -O- localhost || exit 1"), interval=100_000_000, retries=2
+    )
+    raw = json.loads((store._configs / image.id[7:]).read_bytes())
+    # Go's field order and omitempty: the config's bytes are the image id
+    assert list(raw["config"]["Healthcheck"]) == ["Test", "Interval", "Retries"]
+    exec_form = imported(store, 'HEALTHCHECK --timeout=2s CMD ["/bin/check", "a b"]')
+    assert exec_form.healthcheck == HealthConfig(("CMD", "/bin/check", "a b"), timeout=2 * 10**9)
+    assert imported(store, "HEALTHCHECK NONE").healthcheck == HealthConfig(("NONE",))
+    assert imported(store).healthcheck is None
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        ("HEALTHCHECK", "HEALTHCHECK requires at least one argument"),
+        ("HEALTHCHECK NONE now", "HEALTHCHECK NONE takes no arguments"),
+        ("HEALTHCHECK RUN x", 'Unknown type "RUN" in HEALTHCHECK (try CMD)'),
+        ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
+        ("HEALTHCHECK --interval=0s CMD x", 'Interval "interval" cannot be less than 1ms'),
+        ("HEALTHCHECK --interval=soon CMD x", 'time: invalid duration "soon"'),
+        ("HEALTHCHECK --retries=0 CMD x", "--retries must be at least 1 (not 0)"),
+        ("HEALTHCHECK --every=1s CMD x", "Unknown flag: every"),
+        ("HEALTHCHECK --timeout CMD x", "Missing a value on flag: timeout"),
         ("RUN make", "run is not a valid change command"),
         ("VOLUME /data", "volume is not supported as a change command by hatoba"),
         ("EXPOSE 80/icmp", "invalid proto: icmp"),
