@@ -1,8 +1,10 @@
-"""Container use cases: create, start, kill, exit, remove."""
+"""Container use cases: create, start, kill, exit (and the restart policy's verdict on it),
+restart by policy, remove."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -11,13 +13,15 @@ from hatoba.engine import endpoints, firewall, processes, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.networks import endpoint_config
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import Conflict, InvalidArgument, NotFound, NotModified
+from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotFound, NotModified
 from hatoba.files.hosts import parse_extra_host, render_hosts
 from hatoba.files.resolvconf import ContainerResolv
+from hatoba.model import health, restart
 from hatoba.model.container import (
     CONTAINER_MODE_PREFIX,
     EXITED,
     HOSTFS_IMAGE,
+    RESTARTING,
     RUNNING,
     SHARED_NETWORK,
     Container,
@@ -36,6 +40,8 @@ from hatoba.model.signals import signal_number
 # Docker's text (runconfig/errors.go) for what a container sharing another's network
 # namespace cannot have of its own
 _CONFLICT = "conflicting options: {} and the network mode"
+
+log = logging.getLogger("hatoba.engine")
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         cmd, entrypoint, workdir = config.cmd, config.entrypoint, config.workdir
         user = config.user
         exposed: tuple[str, ...] = ()
+        healthcheck = config.healthcheck
     else:
         image = core.images.resolve(config.image)
         image_id = image.id
@@ -88,6 +95,11 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         workdir = config.workdir or image.workdir
         user = config.user or image.user
         exposed = image.exposed_ports
+        healthcheck = (
+            config.healthcheck.over(image.healthcheck)
+            if config.healthcheck is not None
+            else image.healthcheck
+        )
         argv = entrypoint + cmd
     if not argv:
         raise InvalidArgument("No command specified")
@@ -99,6 +111,7 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         workdir=workdir,
         user=user,
         exposed_ports=tuple(sorted({*config.exposed_ports, *exposed})),
+        healthcheck=healthcheck,
     )
 
 
@@ -108,6 +121,9 @@ def create(core: Core, request: CreateRequest) -> Container:
     if joining is not None:
         # on the request as sent: the image's exposed ports are no conflict
         _check_joining(request, joining)
+    if request.config.healthcheck is not None:
+        health.validate(request.config.healthcheck)
+    restart.validate(request.config.restart_policy, request.config.auto_remove)
     config = _with_image(core, request.config)
     for spec in config.extra_hosts:
         parse_extra_host(spec)
@@ -239,12 +255,33 @@ def _files(
 
 
 def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
+    """A start by the user: the restart policy begins afresh (Docker resets its count and
+    forgets an earlier stop)."""
     container = core.state.container(ref)
-    if container.state.running:
+    if container.state.running or container.state.restarting:
         raise NotModified("container already started")
+    return _start(core, container, expect_attach, by_user=True)
+
+
+def restart_by_policy(core: Core, container_id: str) -> Container | None:
+    """The restart policy's wait is over: start the container again, unless a stop or a
+    remove came first (None). A start that fails ends the restarts, as in Docker: the
+    container is left exited, with the error in State.Error."""
+    container = core.state.containers.get(container_id)
+    if container is None or not container.state.restarting:
+        return None
+    try:
+        return _start(core, container, 0, by_user=False)
+    except HatobaError as exc:
+        log.warning("restarting container %s failed: %s", container.name, exc.message)
+        core.commit(containers=[container.with_state(status=EXITED, error=exc.message)])
+        return None
+
+
+def _start(core: Core, container: Container, expect_attach: int, *, by_user: bool) -> Container:
     joining = joined_container(container.config.network_mode)
     if joining is not None:
-        return _start_joined(core, container, joining, expect_attach)
+        return _start_joined(core, container, joining, expect_attach, by_user=by_user)
     networks = [core.state.network(cfg.network_id) for cfg in container.networks]
     host_mode = any(n.driver == HOST for n in networks)
     netns = None if host_mode else core.paths.netns(container.id)
@@ -292,14 +329,18 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
         firewall.follow(core, undo, [wired])
         resolver.serve(core, undo, wired, networks, resolv)
         running = _running(
-            dataclasses.replace(wired, next_ifindex=slot), core.runtime.start(container.id)
+            dataclasses.replace(wired, next_ifindex=slot),
+            core.runtime.start(container.id),
+            by_user=by_user,
         )
         core.commit(containers=[running])
         undo.commit()
     return running
 
 
-def _start_joined(core: Core, container: Container, ref: str, expect_attach: int) -> Container:
+def _start_joined(
+    core: Core, container: Container, ref: str, expect_attach: int, *, by_user: bool
+) -> Container:
     """`--net container:`: the process starts in the namespace the other container's process
     runs in, with that container's hostname and its hosts, hostname and resolv.conf files;
     it makes no link, address, rule or DNS entry of its own (Docker's
@@ -336,7 +377,7 @@ def _start_joined(core: Core, container: Container, ref: str, expect_attach: int
             )
         )
         undo.push("process", lambda: core.runtime.abort(container.id))
-        running = _running(joined, core.runtime.start(container.id))
+        running = _running(joined, core.runtime.start(container.id), by_user=by_user)
         core.commit(containers=[running])
         undo.commit()
     return running
@@ -367,7 +408,10 @@ def _launch(
     )
 
 
-def _running(container: Container, started: Started) -> Container:
+def _running(container: Container, started: Started, *, by_user: bool) -> Container:
+    """Running now; a start by the user begins the restart policy afresh, and a check starts
+    over (`starting`)."""
+    cfg = container.config
     return dataclasses.replace(
         container,
         run_pending=False,
@@ -380,20 +424,34 @@ def _running(container: Container, started: Started) -> Container:
             exit_code=0,
             error="",
             started_at=now_rfc3339(),
+            restart_count=0 if by_user else container.state.restart_count,
+            manually_stopped=False if by_user else container.state.manually_stopped,
+            health=(
+                health.restarted(container.state.health)
+                if cfg.healthcheck is not None and cfg.healthcheck.probe
+                else container.state.health
+            ),
         ),
     )
 
 
 def kill(core: Core, ref: str, signum: int) -> Container:
+    """A signal from the user (kill, stop): restart policies remember it (unless-stopped)."""
     container = core.state.container(ref)
     if not container.state.running:
         raise Conflict(f"Container {container.id} is not running")
+    # only restart policies read it: no store write for the others (`rm -f`, compose down)
+    if not container.config.restart_policy.is_none and not container.state.manually_stopped:
+        container = container.with_state(manually_stopped=True)
+        core.commit(containers=[container])
     core.runtime.signal(container.state.pid, signum)
     return container
 
 
-def exited(core: Core, container_id: str) -> Container | None:
-    """The shim is gone: record the exit and take the container's network down."""
+def exited(core: Core, container_id: str, may_restart: bool = True) -> Container | None:
+    """The shim is gone: record the exit and take the container's network down. The restart
+    policy decides (unless the user's stop ruled it out: `may_restart`) whether the container
+    waits to be started again (RESTARTING) or stays exited."""
     container = core.state.containers.get(container_id)
     if container is None or not container.state.running:
         return None
@@ -404,6 +462,13 @@ def exited(core: Core, container_id: str) -> Container | None:
         if c.state.running and c.netns_owner == container_id
     ]
     teardown(core, container, shared=bool(sharing))
+    code = status.code if status else 255
+    again = may_restart and restart.after_exit(
+        container.config.restart_policy,
+        code,
+        container.state.manually_stopped,
+        container.state.restart_count,
+    )
     done = dataclasses.replace(
         container,
         endpoints=(),
@@ -411,12 +476,13 @@ def exited(core: Core, container_id: str) -> Container | None:
         published=(),
         state=dataclasses.replace(
             container.state,
-            status=EXITED,
+            status=RESTARTING if again else EXITED,
             pid=0,
             shim_pid=0,
             shim_start=0,
-            exit_code=status.code if status else 255,
+            exit_code=code,
             finished_at=status.finished_at if status else now_rfc3339(),
+            restart_count=container.state.restart_count + (1 if again else 0),
         ),
     )
     # those left in the namespace keep running in it, with only `lo` (as in Docker)
@@ -439,8 +505,24 @@ def teardown(core: Core, container: Container, *, shared: bool = False) -> None:
     resolver.stop(core, container.id)
 
 
+def stop_restarting(core: Core, container_id: str) -> Container:
+    """The user stops a container its restart policy was about to start again: it stays
+    exited. Returns the container as it is now (running, if the restart came first)."""
+    container = core.state.container(container_id)
+    if not container.state.restarting:
+        return container
+    stopped = container.with_state(status=EXITED, manually_stopped=True)
+    core.commit(containers=[stopped])
+    return stopped
+
+
 def remove(core: Core, ref: str) -> Container:
     container = core.state.container(ref)
+    if container.state.restarting:
+        raise Conflict(
+            f"You cannot remove a restarting container {container.id}. Stop the container "
+            "before attempting removal or force remove"
+        )
     if container.state.running:
         raise Conflict(
             f"You cannot remove a running container {container.id}. Stop the container before "

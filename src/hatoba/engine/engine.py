@@ -10,7 +10,16 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from ipaddress import IPv4Address
 
-from hatoba.engine import containers, firewall, networks, processes, repair, resolver, system
+from hatoba.engine import (
+    containers,
+    firewall,
+    health,
+    networks,
+    processes,
+    repair,
+    resolver,
+    system,
+)
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Core, Paths
 from hatoba.engine.ports import (
@@ -26,6 +35,7 @@ from hatoba.engine.processes import ExecRequest
 from hatoba.engine.state import Addresses, State
 from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
+from hatoba.model.health import ProbeResult
 from hatoba.model.launch import ProcessSpec
 from hatoba.model.network import Network, NetworkSpec
 
@@ -81,6 +91,10 @@ class Engine:
         firewall.restore(self.core, running)
         resolver.restore(self.core, running)
         return running
+
+    def due_at_start(self) -> list[str]:
+        """After bootstrap: the stopped containers whose restart policy starts them now."""
+        return system.due_at_start(self.core)
 
     def repair(self) -> list[Container]:
         """Links changed behind our back: make them match the records again (engine/repair.py).
@@ -144,11 +158,22 @@ class Engine:
     def start(self, ref: str, expect_attach: int = 0) -> Container:
         return containers.start(self.core, ref, expect_attach)
 
+    def restart_by_policy(self, container_id: str) -> Container | None:
+        return containers.restart_by_policy(self.core, container_id)
+
     def kill(self, ref: str, signum: int) -> Container:
         return containers.kill(self.core, ref, signum)
 
-    def exited(self, container_id: str) -> Container | None:
-        return containers.exited(self.core, container_id)
+    def stop_restarting(self, container_id: str) -> Container:
+        return containers.stop_restarting(self.core, container_id)
+
+    def exited(self, container_id: str, may_restart: bool = True) -> Container | None:
+        return containers.exited(self.core, container_id, may_restart)
+
+    def record_health(
+        self, container_id: str, started_at: str, result: ProbeResult
+    ) -> Container | None:
+        return health.record(self.core, container_id, started_at, result)
 
     def remove(self, ref: str) -> Container:
         return containers.remove(self.core, ref)

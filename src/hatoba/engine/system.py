@@ -1,4 +1,5 @@
-"""Start-up and shutdown: predefined networks, reconciliation with the kernel, reset."""
+"""Start-up and shutdown: predefined networks, reconciliation with the kernel, the containers
+restart policies start at start-up, reset."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import os
 from hatoba.engine import containers, networks, repair
 from hatoba.engine.core import Core
 from hatoba.errors import HatobaError, KernelError
-from hatoba.model.container import RUNNING
+from hatoba.model import restart
+from hatoba.model.container import EXITED, RUNNING
+from hatoba.model.ids import ZERO_TIME
 from hatoba.model.network import BRIDGE, HOST, NULL, NetworkSpec
 
 log = logging.getLogger("hatoba.engine")
@@ -33,12 +36,18 @@ def reconcile(core: Core) -> list[str]:
             log.warning("removing container %s: its run did not complete", container.name)
             containers.remove(core, container.id)
             continue
+        if container.state.restarting:
+            # its restart was pending when the service stopped: start-up decides afresh
+            core.commit(containers=[container.with_state(status=EXITED)])
+            continue
         if container.state.status != RUNNING:
             continue
         if core.runtime.is_alive(container.state.shim_pid, container.state.shim_start):
             running.append(container.id)
         else:
-            containers.exited(core, container.id)
+            # it exited while the service was down: the rule for start-up applies, not the
+            # one for an exit seen live (due_at_start)
+            containers.exited(core, container.id, may_restart=False)
     live_ids = set(running)
     # namespaces, crun state and run dirs that no running record owns
     for handle in core.kernel.netns_handles(str(core.paths.netns_dir)):
@@ -50,6 +59,24 @@ def reconcile(core: Core) -> list[str]:
             _delete(core, link.name)
     repair.repair_links(core, running)
     return running
+
+
+def due_at_start(core: Core) -> list[str]:
+    """The stopped containers restart policies start when the service starts (Docker's rule
+    at daemon start: model/restart.py), oldest first."""
+    due = [
+        c
+        for c in core.state.containers.values()
+        if c.state.status == EXITED
+        and restart.at_service_start(
+            c.config.restart_policy,
+            c.state.exit_code,
+            c.state.manually_stopped,
+            c.state.restart_count,
+            started_before=c.state.started_at != ZERO_TIME,
+        )
+    ]
+    return [c.id for c in sorted(due, key=lambda c: c.created)]
 
 
 def _delete(core: Core, name: str) -> None:
