@@ -138,6 +138,7 @@ async def _serve(
     from hatoba.api.app import App
     from hatoba.api.attach import Attacher
     from hatoba.api.execs import Execs
+    from hatoba.api.health import HealthChecks
     from hatoba.api.linkwatch import LinkWatch
     from hatoba.api.runner import EngineRunner
     from hatoba.api.supervisor import Supervisor
@@ -154,9 +155,11 @@ async def _serve(
     engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()
     running = await runner.call(engine.bootstrap)
-    supervisor = Supervisor(engine, runner)
+    supervisor = Supervisor(engine, runner, HealthChecks(engine, runner, runtime, str(run_root)))
     for cid in running:
         supervisor.watch(engine.state.containers[cid])
+    # before the socket answers, as dockerd restarts containers before it serves
+    await supervisor.restarts.at_service_start()
     local.firewall.start_watch(loop, engine.firewall_state)
     links = LinkWatch(engine, runner, LinkEvents())
     _arm_crash_point(os.environ.get("HATOBA_CRASH_AT", ""))

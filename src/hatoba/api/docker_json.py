@@ -13,16 +13,19 @@ from hatoba.errors import InvalidArgument
 from hatoba.ipam.pools import parse_address, parse_subnet
 from hatoba.model.container import (
     EXITED,
+    RESTARTING,
     RUNNING,
     Container,
     ContainerConfig,
     Endpoint,
     joined_container,
 )
+from hatoba.model.health import Health, HealthConfig, config_from_json, status_suffix
 from hatoba.model.humanize import parse_rfc3339, status_text
 from hatoba.model.ids import ZERO_TIME
 from hatoba.model.network import HOST, Network, NetworkSpec
 from hatoba.model.ports import PortMapping
+from hatoba.model.restart import RestartPolicy
 
 # --- networks ---------------------------------------------------------------------------------
 
@@ -111,6 +114,37 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _integer(value: Any, field: str) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgument(f"{field} must be an integer")
+    return value
+
+
+def health_config_json(config: HealthConfig) -> dict[str, Any]:
+    """Go's HealthConfig, whose fields are all `omitempty`."""
+    fields = {
+        "Test": list(config.test),
+        "Interval": config.interval,
+        "Timeout": config.timeout,
+        "StartPeriod": config.start_period,
+        "Retries": config.retries,
+    }
+    return {key: value for key, value in fields.items() if value}
+
+
+def _restart_policy(value: Any) -> RestartPolicy:
+    if not value:
+        return RestartPolicy()
+    if not isinstance(value, dict):
+        raise InvalidArgument("RestartPolicy must be an object")
+    return RestartPolicy(
+        name=str(value.get("Name") or ""),
+        maximum_retry_count=_integer(value.get("MaximumRetryCount"), "MaximumRetryCount"),
+    )
+
+
 def create_request(
     body: Mapping[str, Any], name: str, ports: tuple[PortMapping, ...], run_pending: bool = False
 ) -> CreateRequest:
@@ -146,6 +180,8 @@ def create_request(
         user=body.get("User") or "",
         group_add=_strings(host.get("GroupAdd")),
         init=None if host.get("Init") is None else bool(host.get("Init")),
+        healthcheck=config_from_json(body.get("Healthcheck")),
+        restart_policy=_restart_policy(host.get("RestartPolicy")),
     )
     endpoints = []
     for net, ep in networking.items():
@@ -263,24 +299,50 @@ def container_json(
     # `--net container:` makes no sandbox of its own: Docker shows none, and no ports
     sandbox_id = container.id if run.status == RUNNING and not joins else ""
     argv = cfg.argv
+    state_json: dict[str, Any] = {
+        "Status": run.status,
+        # Docker counts a container waiting for its restart as running (stop, rm, wait)
+        "Running": run.status in (RUNNING, RESTARTING),
+        "Paused": False,
+        "Restarting": run.status == RESTARTING,
+        "OOMKilled": False,
+        "Dead": False,
+        "Pid": run.pid if run.status == RUNNING else 0,
+        "ExitCode": run.exit_code,
+        "Error": run.error,
+        "StartedAt": run.started_at,
+        "FinishedAt": run.finished_at if run.status in (EXITED, RESTARTING) else ZERO_TIME,
+    }
+    if run.health is not None:
+        state_json["Health"] = health_json(run.health)
+    config: dict[str, Any] = {
+        "Hostname": container.hostname,
+        "Domainname": cfg.domainname,
+        "User": cfg.user,
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "ExposedPorts": {p: {} for p in cfg.exposed_ports} or None,
+        "Tty": cfg.tty,
+        "OpenStdin": cfg.open_stdin,
+        "StdinOnce": cfg.stdin_once,
+        "Env": list(cfg.env) or None,
+        "Cmd": list(cfg.cmd) or None,
+        "Image": cfg.image,
+        "WorkingDir": cfg.workdir,
+        "Entrypoint": list(cfg.entrypoint) or None,
+        "Labels": dict(cfg.labels),
+        "StopSignal": cfg.stop_signal,
+        "StopTimeout": cfg.stop_timeout,
+    }
+    if cfg.healthcheck is not None:
+        config["Healthcheck"] = health_config_json(cfg.healthcheck)
     return {
         "Id": container.id,
         "Created": container.created,
         "Path": argv[0] if argv else "",
         "Args": list(argv[1:]),
-        "State": {
-            "Status": run.status,
-            "Running": run.status == RUNNING,
-            "Paused": False,
-            "Restarting": False,
-            "OOMKilled": False,
-            "Dead": False,
-            "Pid": run.pid if run.status == RUNNING else 0,
-            "ExitCode": run.exit_code,
-            "Error": run.error,
-            "StartedAt": run.started_at,
-            "FinishedAt": run.finished_at if run.status == EXITED else ZERO_TIME,
-        },
+        "State": state_json,
         "Image": cfg.image_id or cfg.image,
         "ResolvConfPath": f"{files_dir}/resolv.conf",
         "HostnamePath": f"{files_dir}/hostname",
@@ -299,33 +361,17 @@ def container_json(
             "DnsOptions": list(cfg.dns_options),
             "DnsSearch": list(cfg.dns_search),
             "ExtraHosts": list(cfg.extra_hosts) or None,
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": {
+                "Name": cfg.restart_policy.name,
+                "MaximumRetryCount": cfg.restart_policy.maximum_retry_count,
+            },
             "LogConfig": {"Type": "json-file", "Config": {}},
             "IpcMode": "private",
             "Privileged": False,
             "GroupAdd": list(cfg.group_add) or None,
             "Init": cfg.init,
         },
-        "Config": {
-            "Hostname": container.hostname,
-            "Domainname": cfg.domainname,
-            "User": cfg.user,
-            "AttachStdin": False,
-            "AttachStdout": False,
-            "AttachStderr": False,
-            "ExposedPorts": {p: {} for p in cfg.exposed_ports} or None,
-            "Tty": cfg.tty,
-            "OpenStdin": cfg.open_stdin,
-            "StdinOnce": cfg.stdin_once,
-            "Env": list(cfg.env) or None,
-            "Cmd": list(cfg.cmd) or None,
-            "Image": cfg.image,
-            "WorkingDir": cfg.workdir,
-            "Entrypoint": list(cfg.entrypoint) or None,
-            "Labels": dict(cfg.labels),
-            "StopSignal": cfg.stop_signal,
-            "StopTimeout": cfg.stop_timeout,
-        },
+        "Config": config,
         "NetworkSettings": {
             "Bridge": "",
             "SandboxID": sandbox_id,
@@ -346,6 +392,17 @@ def container_json(
             "MacAddress": top["MacAddress"] if top else "",
             "Networks": networks,
         },
+    }
+
+
+def health_json(health: Health) -> dict[str, Any]:
+    return {
+        "Status": health.status,
+        "FailingStreak": health.failing_streak,
+        "Log": [
+            {"Start": r.start, "End": r.end, "ExitCode": r.exit_code, "Output": r.output}
+            for r in health.log
+        ],
     }
 
 
@@ -378,15 +435,7 @@ def container_summary(
         ],
         "Labels": dict(cfg.labels),
         "State": container.state.status,
-        "Status": status_text(
-            container.state.status,
-            container.state.started_at,
-            container.state.finished_at,
-            container.state.exit_code,
-            time.time(),
-        )
-        # a running container whose network could not be repaired (engine/repair.py)
-        + (" (network damaged)" if container.state.running and container.state.error else ""),
+        "Status": _status(container),
         "StartedAt": container.state.started_at,
         "FinishedAt": container.state.finished_at,
         "ExitCode": container.state.exit_code,
@@ -394,3 +443,14 @@ def container_summary(
         "NetworkSettings": {"Networks": networks},
         "Mounts": [],
     }
+
+
+def _status(container: Container) -> str:
+    """`Up 5 minutes (healthy)`, `Restarting (1) 2 seconds ago`, `Exited (0) …`."""
+    run = container.state
+    text = status_text(run.status, run.started_at, run.finished_at, run.exit_code, time.time())
+    if not run.running:
+        return text
+    # a running container whose network could not be repaired (engine/repair.py)
+    damaged = " (network damaged)" if run.error else ""
+    return text + status_suffix(run.health) + damaged

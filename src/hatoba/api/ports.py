@@ -19,6 +19,7 @@ class ContainerIO(Protocol):
         process: ProcessSpec,
         process_file: Path,
         console_socket: str | None,
+        pid_file: str | None = None,
     ) -> list[str]: ...
 
 

@@ -12,7 +12,8 @@ from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Stream
 from hatoba.api.logs import stream_log
 from hatoba.engine.state import State
 from hatoba.errors import HatobaError, InvalidArgument, NotModified
-from hatoba.model.container import RUNNING, Container, joined_container
+from hatoba.model.container import RESTARTING, RUNNING, Container, joined_container
+from hatoba.model.health import NO_HEALTHCHECK, STATUSES
 from hatoba.model.portspec import mappings_from_api
 from hatoba.model.runmark import RUN_PENDING
 from hatoba.model.signals import signal_number
@@ -22,9 +23,12 @@ if TYPE_CHECKING:
 
 
 class ContainerMatcher:
-    """Docker's `ps` filters: name, id, status, label, network."""
+    """Docker's `ps` filters: name, id, status, label, network, health."""
 
     def __init__(self, filters: dict[str, list[str]], state: State) -> None:
+        for value in filters.get("health", []):
+            if value not in STATUSES:
+                raise InvalidArgument(f"Unrecognised filter value for health: {value}")
         self.filters = filters
         self.state = state
 
@@ -47,6 +51,10 @@ class ContainerMatcher:
             names = {nets[n.network_id].name for n in c.networks if n.network_id in nets}
             ids = {n.network_id for n in c.networks}
             if not any(v in names or any(i.startswith(v) for i in ids) for v in f["network"]):
+                return False
+        if "health" in f:
+            health = c.state.health
+            if (health.status if health is not None else NO_HEALTHCHECK) not in f["health"]:
                 return False
         return True
 
@@ -74,7 +82,8 @@ def register(router: Router, app: App) -> None:
         found = [
             c
             for c in state.containers.values()
-            if (show_all or c.state.status == RUNNING) and matches(c)
+            # Docker lists a container waiting for its restart among the running ones
+            if (show_all or c.state.status in (RUNNING, RESTARTING)) and matches(c)
         ]
         found.sort(key=lambda c: c.created, reverse=True)
         limit = req.int_arg("limit", -1)
@@ -100,7 +109,7 @@ def register(router: Router, app: App) -> None:
 
     async def start(req: Request) -> Response:
         container = engine.state.container(req.params["id"])
-        if container.state.status == RUNNING:
+        if container.state.status in (RUNNING, RESTARTING):
             raise NotModified("container already started")
         try:
             started = await runner.call(
@@ -109,7 +118,7 @@ def register(router: Router, app: App) -> None:
         except HatobaError as exc:
             app.attacher.abandon(container.id, exc)
             raise
-        supervisor.watch(started)
+        supervisor.started_by_user(started)
         await app.attacher.deliver(started.id)
         return Response.empty()
 

@@ -20,6 +20,10 @@ def register(router: Router, app: App) -> None:
 
     async def create(req: Request) -> Response:
         container = engine.state.container(req.params["id"])
+        if container.state.restarting:
+            raise Conflict(
+                f"Container {container.id} is restarting, wait until the container is running"
+            )
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
         instance = execs.create(container.id, req.json())

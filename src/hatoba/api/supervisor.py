@@ -1,8 +1,13 @@
-"""Watches container shims, turns their exits into engine updates, and answers waiters.
+"""Watches container shims, turns their exits into engine updates, and answers waiters; runs
+what follows a container's start and exit: its health checks (api/health.py) and its restart
+policy's restarts (api/restarts.py).
 
 A shim exits right after its container did (having written exit.json). The service watches each
 shim with a pidfd, which works for processes that are not its children, so containers started
 by an earlier incarnation of the service are watched the same way after a restart.
+
+A stop or a kill with the stop signal or SIGKILL through the API rules out a restart by the
+policy after the exit it causes (Docker's ExitOnNext); a stop while a restart waits cancels it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from collections import defaultdict
 from collections.abc import Coroutine
 from typing import Any
 
+from hatoba.api.health import HealthChecks
+from hatoba.api.restarts import Restarts
 from hatoba.api.runner import EngineRunner
 from hatoba.engine.engine import Engine
 from hatoba.errors import Conflict, NotModified
-from hatoba.model.container import RUNNING, Container
+from hatoba.model.container import RESTARTING, RUNNING, Container
 from hatoba.model.signals import signal_number
 
 log = logging.getLogger("hatoba.supervisor")
@@ -27,9 +34,13 @@ DEFAULT_STOP_TIMEOUT = 10
 
 
 class Supervisor:
-    def __init__(self, engine: Engine, runner: EngineRunner) -> None:
+    def __init__(self, engine: Engine, runner: EngineRunner, health: HealthChecks) -> None:
         self._engine = engine
         self._runner = runner
+        self._health = health
+        self.restarts = Restarts(engine, runner, self.watch)
+        # containers whose next exit the user caused: no restart by policy after it
+        self._stopped_by_user: set[str] = set()
         self._watched: dict[str, int] = {}
         self._exit_waiters: dict[str, list[asyncio.Future[int]]] = defaultdict(list)
         self._removed_waiters: dict[str, list[asyncio.Future[int]]] = defaultdict(list)
@@ -56,6 +67,13 @@ class Supervisor:
             return
         self._watched[cid] = fd
         loop.add_reader(fd, self._on_shim_exit, cid)
+        self._health.follow(container)
+
+    def started_by_user(self, container: Container) -> None:
+        """After a start through the API: the restart policy begins afresh."""
+        self.restarts.forget(container.id)
+        self._stopped_by_user.discard(container.id)
+        self.watch(container)
 
     def _on_shim_exit(self, cid: str) -> None:
         fd = self._watched.pop(cid, None)
@@ -70,8 +88,11 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle_exit(self, cid: str) -> None:
+        self._health.forget(cid)
+        may_restart = cid not in self._stopped_by_user
+        self._stopped_by_user.discard(cid)
         try:
-            done = await self._runner.call(self._engine.exited, cid)
+            done = await self._runner.call(self._engine.exited, cid, may_restart)
         except Exception:
             log.exception("recording the exit of %s failed", cid)
             return
@@ -79,7 +100,9 @@ class Supervisor:
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
                 fut.set_result(code)
-        if done is not None and done.config.auto_remove:
+        if done is not None and done.state.restarting:
+            self.restarts.after_exit(done)
+        elif done is not None and done.config.auto_remove:
             await self.remove(cid)
 
     # --- waiting ----------------------------------------------------------------------------
@@ -92,7 +115,8 @@ class Supervisor:
             fut: asyncio.Future[int] = loop.create_future()
             self._removed_waiters[cid].append(fut)
             return await fut
-        if condition == "not-running" and container.state.status != RUNNING:
+        # a container waiting for its restart counts as running (Docker)
+        if condition == "not-running" and container.state.status not in (RUNNING, RESTARTING):
             return container.state.exit_code
         fut = loop.create_future()
         self._exit_waiters[cid].append(fut)
@@ -100,6 +124,10 @@ class Supervisor:
 
     async def stop(self, ref: str, timeout: int | None = None) -> Container:
         container = self._engine.state.container(ref)
+        if container.state.restarting:
+            container = await self._end_restarts(container)
+            if not container.state.running:
+                return container  # the restart it waited for will not come
         if container.state.status != RUNNING:
             raise NotModified("container already stopped")
         if timeout is None:
@@ -107,6 +135,7 @@ class Supervisor:
         if timeout is None:
             timeout = DEFAULT_STOP_TIMEOUT
         waiter = self._exit_waiter(container.id)
+        self._stopped_by_user.add(container.id)
         await self._runner.call(
             self._engine.kill, container.id, signal_number(container.config.stop_signal)
         )
@@ -119,7 +148,25 @@ class Supervisor:
         return container
 
     async def kill(self, ref: str, signum: int) -> Container:
-        return await self._runner.call(self._engine.kill, ref, signum)
+        container = self._engine.state.container(ref)
+        if container.state.restarting:
+            container = await self._end_restarts(container)
+            if not container.state.running:
+                return container
+        if signum in (signal.SIGKILL, signal_number(container.config.stop_signal)):
+            self._stopped_by_user.add(container.id)
+        return await self._runner.call(self._engine.kill, container.id, signum)
+
+    async def _end_restarts(self, container: Container) -> Container:
+        """The user stops a container that waits for its restart: it stays exited. Returns
+        the container as it is now: running if the restart had begun already."""
+        if not container.state.restarting:
+            return container
+        self.restarts.cancel(container.id)
+        now = await self._runner.call(self._engine.stop_restarting, container.id)
+        if now.state.running:
+            self.watch(now)
+        return now
 
     def _exit_waiter(self, cid: str) -> asyncio.Future[int]:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -128,12 +175,16 @@ class Supervisor:
 
     async def remove(self, ref: str, force: bool = False) -> Container:
         container = self._engine.state.container(ref)
+        if force:
+            container = await self._end_restarts(container)
         if container.state.status == RUNNING and force:
             waiter = self._exit_waiter(container.id)
+            self._stopped_by_user.add(container.id)
             with contextlib.suppress(Conflict):
                 await self._runner.call(self._engine.kill, container.id, signal.SIGKILL)
             await waiter
         removed = await self._runner.call(self._engine.remove, container.id)
+        self.restarts.forget(removed.id)
         for fut in self._removed_waiters.pop(removed.id, []):
             if not fut.done():
                 fut.set_result(removed.state.exit_code)
@@ -147,3 +198,5 @@ class Supervisor:
         self._watched.clear()
         for task in list(self._tasks):
             task.cancel()
+        await self.restarts.close()
+        await self._health.close()

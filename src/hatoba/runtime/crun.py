@@ -329,11 +329,15 @@ class CrunRuntime:
         process: ProcessSpec,
         process_file: Path,
         console_socket: str | None,
+        pid_file: str | None = None,
     ) -> list[str]:
         """`crun exec` of `process`, described in full (user and groups included, which crun's
-        flags cannot say) in `process_file`."""
+        flags cannot say) in `process_file`. The command runs in a session of its own; crun
+        writes its pid to `pid_file`, so that it can be killed with its process group."""
         process_file.write_text(json.dumps(spec.process(process)))
         cmd = [self._crun, "--root", str(self._crun_root), "exec", "--process", str(process_file)]
+        if pid_file:
+            cmd += ["--pid-file", pid_file]
         if process.terminal:
             cmd += ["--console-socket", console_socket or ""]
         return [*cmd, container_id]

@@ -8,64 +8,28 @@ them. A blocked engine worker stands for a slow operation (a big `network rm`, a
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import pytest
 
-from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
-from hatoba.api.app import App
-from hatoba.api.attach import Attacher
-from hatoba.api.execs import Execs
-from hatoba.api.http import Request, Response
-from hatoba.api.runner import EngineRunner
-from hatoba.api.supervisor import Supervisor
+from fixtures.api_world import ApiWorld, NoImages
 from hatoba.engine.containers import CreateRequest
-from hatoba.engine.core import Paths
-from hatoba.engine.engine import Engine
-from hatoba.engine.state import State
 from hatoba.model.container import ContainerConfig
 from hatoba.model.network import NetworkSpec
 
 QUICK = 2.0  # seconds: far more than any of these answers needs, far less than "blocked"
 
 
-class _NoIO:
-    def attach_socket(self, container_id: str) -> Path:
-        return Path("/nonexistent")
-
-    def log_path(self, container_id: str) -> Path:
-        return Path("/nonexistent")
-
-    def file_path(self, container_id: str, container_path: str) -> Path:
-        return Path("/nonexistent") / container_path.lstrip("/")
-
-    def exec_argv(self, *args: object) -> list[str]:
-        return []
-
-
-class _SlowImages:
+class _SlowImages(NoImages):
     """An image catalog whose import takes until `release` is set."""
 
     def __init__(self) -> None:
         self.importing = threading.Event()
         self.release = threading.Event()
-
-    def upload_file(self) -> IO[bytes]:
-        raise NotImplementedError
-
-    def count(self) -> int:
-        return 0
-
-    def summaries(self, filters: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
-        return []
-
-    def inspect(self, reference: str) -> dict[str, Any]:
-        return {}
 
     def import_rootfs(
         self, body: IO[bytes], repo: str, tag: str, changes: Sequence[str], message: str
@@ -74,79 +38,19 @@ class _SlowImages:
         self.release.wait(30)
         return "sha256:" + "0" * 64
 
-    def load(self, body: IO[bytes]) -> list[str]:
-        return []
 
-    def save(self, references: Sequence[str]) -> IO[bytes]:
-        raise NotImplementedError
-
-    def tag(self, source: str, repo: str, tag: str) -> None:
-        pass
-
-    def remove(
-        self,
-        reference: str,
-        force: bool,
-        in_use: Callable[[str], list[str]],
-        is_running: Callable[[str], bool],
-    ) -> list[dict[str, str]]:
-        return []
-
-
-class World:
+class World(ApiWorld):
     def __init__(self, tmp_path: Path) -> None:
-        resolv = tmp_path / "resolv.conf"
-        resolv.write_text("nameserver 198.51.100.53\n")
-        self.engine = Engine.open(
-            Paths(tmp_path / "root", tmp_path / "run", resolv),
-            MemoryStore(),
-            FakeKernel(),
-            FakeRuntime(),
-            FakeImages(),
-            State(),
-        )
-        self.engine.bootstrap()
+        self.images = _SlowImages()
+        super().__init__(tmp_path, self.images)
         self.engine.create_network(NetworkSpec(name="sample"))
         config = ContainerConfig(image="hostfs", cmd=("sleep", "infinity"), network_mode="sample")
         self.cid = self.engine.create_container(CreateRequest(config, name="s1")).id
         self.engine.start(self.cid)
-        self.images = _SlowImages()
-        self.runner = EngineRunner()
-        io = _NoIO()
-        self.app = App(
-            engine=self.engine,
-            runner=self.runner,
-            supervisor=Supervisor(self.engine, self.runner),
-            attacher=Attacher(io),
-            execs=Execs(io, str(tmp_path)),
-            io=io,
-            images=self.images,
-            started=0.0,
-            shutdown=lambda: None,
-        )
-        self.router = self.app.router()
-
-    async def call(self, method: str, target: str, body: Any = None) -> Response:
-        path, _, query = target.partition("?")
-        handler, params = self.router.match(method, path)
-        raw = json.dumps(body).encode() if body is not None else b""
-        request = Request(
-            method,
-            path,
-            {k: [v] for k, v in (p.split("=", 1) for p in query.split("&") if p)},
-            {},
-            raw,
-            params,
-            body_file=io.BytesIO(raw),
-        )
-        result = await handler(request)
-        assert isinstance(result, Response)
-        return result
 
     def close(self) -> None:
         self.images.release.set()
-        self.runner.shutdown()
-        self.app.image_runner.shutdown()
+        super().close()
 
 
 @pytest.fixture
