@@ -23,7 +23,7 @@ TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Parser", "Values"]
+__all__ = ["BadValue", "Parser", "Values"]
 
 # strconv.ParseBool, for `--flag=false`
 _BOOLS = dict.fromkeys(("1", "t", "T", "true", "TRUE", "True"), True) | dict.fromkeys(
@@ -33,6 +33,11 @@ _BOOLS = dict.fromkeys(("1", "t", "T", "true", "TRUE", "True"), True) | dict.fro
 
 class _Help(Exception):
     """-h/--help was given."""
+
+
+class BadValue(ValueError):
+    """What a flag's converter raises with the reason docker's CLI gives (`time: invalid
+    duration "x"`); a plain ValueError reads as a bad integer."""
 
 
 class _Flag:
@@ -179,6 +184,8 @@ class Parser:
             return
         try:
             value = flag.convert(text)
+        except BadValue as exc:
+            raise self._invalid(flag, text, str(exc)) from None
         except ValueError:
             raise self._invalid(
                 flag, text, f'strconv.ParseInt: parsing "{text}": invalid syntax'

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 
 from hatoba.cli.errors import Reported, UsageError
-from hatoba.cli.parsing import Parser, Values, key_values
+from hatoba.cli.parsing import BadValue, Parser, Values, key_values
 from hatoba.errors import InvalidArgument
+from hatoba.model.durations import parse_go_duration
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -64,6 +65,49 @@ def add_flags(p: Parser) -> None:
         default=None,
         metavar="int",
     )
+    p.option(
+        "--restart",
+        help='Restart policy to apply when a container exits (default "no")',
+        default="no",
+    )
+    p.option("--health-cmd", help="Command to run to check health", default="")
+    p.option(
+        "--health-interval",
+        help="Time between running the check (ms|s|m|h) (default 0s)",
+        type=_duration,
+        default=0,
+        metavar="duration",
+    )
+    p.option(
+        "--health-retries",
+        help="Consecutive failures needed to report unhealthy",
+        type=int,
+        default=0,
+        metavar="int",
+    )
+    p.option(
+        "--health-start-period",
+        help="Start period for the container to initialize before starting health-retries "
+        "countdown (ms|s|m|h) (default 0s)",
+        type=_duration,
+        default=0,
+        metavar="duration",
+    )
+    p.option(
+        "--health-timeout",
+        help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)",
+        type=_duration,
+        default=0,
+        metavar="duration",
+    )
+    p.flag("--no-healthcheck", help="Disable any container-specified HEALTHCHECK")
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_go_duration(text)
+    except ValueError as exc:
+        raise BadValue(str(exc)) from None
 
 
 def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dict[str, Any]:
@@ -72,6 +116,7 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
     image, command = ns.args[0], ns.args[1:]
     env = environment(ns.env_file, ns.env, prog)
     exposed, bindings = publish(ns.publish, ns.expose, prog)
+    restart = _restart_policy(ns, prog)
     attach_stdin = ns.interactive and not detach
     config: dict[str, Any] = {
         "Hostname": ns.hostname,
@@ -85,6 +130,7 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
         "StdinOnce": attach_stdin and stdin_once,
         "Env": env or None,
         "Cmd": command or None,
+        **_healthcheck(ns, prog),
         "Image": image,
         "Volumes": None,
         "WorkingDir": ns.workdir,
@@ -103,7 +149,7 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
         "LogConfig": {"Type": "", "Config": {}},
         "NetworkMode": ns.network,
         "PortBindings": bindings,
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "RestartPolicy": restart,
         "AutoRemove": ns.rm,
         "Dns": [_ip(v, "--dns", prog) for v in ns.dns],
         "DnsOptions": ns.dns_option,
@@ -118,6 +164,57 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
         config["HostConfig"]["Init"] = True
     config["NetworkingConfig"] = {"EndpointsConfig": _endpoints(ns, prog)}
     return config
+
+
+def _restart_policy(ns: Values, prog: str) -> dict[str, Any]:
+    """docker's ParseRestartPolicy (`on-failure:3`); the service checks the name. Not
+    hatoba.model.restart: its dataclasses cost the CLI ~10 ms of start-up."""
+    name, count = ns.restart, 0
+    if ":" in name:
+        parts = name.split(":")
+        if len(parts) > 2:
+            raise Reported("invalid restart policy format", prog)
+        name = parts[0]
+        try:
+            count = int(parts[1])
+        except ValueError:
+            raise Reported("maximum retry count must be an integer", prog) from None
+    if ns.rm and name not in ("", "no"):
+        raise Reported("Conflicting options: --restart and --rm", prog)
+    return {"Name": name, "MaximumRetryCount": count}
+
+
+def _healthcheck(ns: Values, prog: str) -> dict[str, Any]:
+    """Config.Healthcheck as docker's CLI builds it: none unless a --health-* flag is given,
+    only the CMD-SHELL test of --health-cmd (the rest fall back on the image's)."""
+    durations = {
+        "--health-interval": ns.health_interval,
+        "--health-timeout": ns.health_timeout,
+        "--health-start-period": ns.health_start_period,
+    }
+    given = bool(ns.health_cmd) or ns.health_retries != 0 or any(durations.values())
+    if ns.no_healthcheck:
+        if given:
+            raise Reported("--no-healthcheck conflicts with --health-* options", prog)
+        return {"Healthcheck": {"Test": ["NONE"]}}
+    if not given:
+        return {}
+    for flag in ("--health-interval", "--health-timeout"):
+        if durations[flag] < 0:
+            raise Reported(f"{flag} cannot be negative", prog)
+    if ns.health_retries < 0:
+        raise Reported("--health-retries cannot be negative", prog)
+    if ns.health_start_period < 0:
+        raise Reported("--health-start-period cannot be negative", prog)
+    health = {
+        "Test": ["CMD-SHELL", ns.health_cmd] if ns.health_cmd else None,
+        "Interval": ns.health_interval,
+        "Timeout": ns.health_timeout,
+        "StartPeriod": ns.health_start_period,
+        "Retries": ns.health_retries,
+    }
+    # Go's HealthConfig: every field `omitempty`
+    return {"Healthcheck": {key: value for key, value in health.items() if value}}
 
 
 def _entrypoint(value: str | None) -> list[str] | None:

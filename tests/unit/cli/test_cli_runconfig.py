@@ -194,3 +194,65 @@ def test_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         body("--env-file", str(env), "alpine")
     with pytest.raises(CliError, match="open /nonexistent: no such file or directory"):
         body("--env-file", "/nonexistent", "alpine")
+
+
+def test_health_flags_as_docker_sends_them() -> None:
+    b = body(
+        "--health-cmd", "curl -f localhost || exit 1", "--health-interval", "1m30s",
+        "--health-timeout=100ms", "--health-start-period", "2s", "--health-retries", "4", "httpd",
+    )  # fmt: skip
+    assert b["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "curl -f localhost || exit 1"],
+        "Interval": 90_000_000_000,
+        "Timeout": 100_000_000,
+        "StartPeriod": 2_000_000_000,
+        "Retries": 4,
+    }
+    # unset fields are left out (Go's omitempty): the image's fill them in
+    assert body("--health-interval", "5s", "httpd")["Healthcheck"] == {"Interval": 5_000_000_000}
+    assert body("--no-healthcheck", "httpd")["Healthcheck"] == {"Test": ["NONE"]}
+    assert "Healthcheck" not in body("httpd")
+
+
+@pytest.mark.parametrize(
+    ("flag", "policy"),
+    [
+        ("always", {"Name": "always", "MaximumRetryCount": 0}),
+        ("on-failure:2", {"Name": "on-failure", "MaximumRetryCount": 2}),
+        ("unless-stopped", {"Name": "unless-stopped", "MaximumRetryCount": 0}),
+        # the name is the service's to check, as dockerd checks it
+        ("sometimes", {"Name": "sometimes", "MaximumRetryCount": 0}),
+    ],
+)
+def test_restart_flag(flag: str, policy: dict[str, Any]) -> None:
+    assert body("--restart", flag, "alpine")["HostConfig"]["RestartPolicy"] == policy
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--rm", "--restart", "always"], "Conflicting options: --restart and --rm"),
+        (["--restart", "on-failure:x"], "maximum retry count must be an integer"),
+        (["--restart", "on-failure:1:2"], "invalid restart policy format"),
+        (["--no-healthcheck", "--health-cmd", "true"], "--no-healthcheck conflicts with --health-* options"),  # noqa: E501
+        (["--health-interval", "-1s"], "--health-interval cannot be negative"),
+        (["--health-timeout", "-1s"], "--health-timeout cannot be negative"),
+        (["--health-start-period", "-1s"], "--health-start-period cannot be negative"),
+        (["--health-retries", "-1"], "--health-retries cannot be negative"),
+    ],
+)  # fmt: skip
+def test_health_and_restart_errors_are_dockers(flags: list[str], message: str) -> None:
+    with pytest.raises(Reported) as info:
+        body(*flags, "alpine")
+    assert info.value.message == f"hatoba: {message}.\nSee 'hatoba run --help'."
+    assert info.value.code == 125
+
+
+def test_a_bad_duration_is_a_flag_error_with_gos_reason() -> None:
+    with pytest.raises(UsageError) as info:
+        body("--health-interval", "5", "alpine")
+    assert info.value.message == (
+        'invalid argument "5" for "--health-interval" flag: '
+        "time: missing unit in duration \"5\"\nSee 'hatoba run --help'."
+    )
+    assert body("--rm", "--restart", "no", "alpine")["HostConfig"]["AutoRemove"] is True
