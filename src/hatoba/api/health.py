@@ -85,8 +85,6 @@ class HealthChecks:
                 )
                 if recorded is None:
                     return
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("health checks of %s stopped", container_id)
         finally:

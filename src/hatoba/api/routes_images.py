@@ -33,7 +33,8 @@ def register(router: Router, app: App) -> None:
 
     def is_running(container_id: str) -> bool:
         container = app.engine.state.containers.get(container_id)
-        return container is not None and container.state.running
+        # one waiting for its restart counts as running, as in Docker
+        return container is not None and (container.state.running or container.state.restarting)
 
     async def listing(req: Request) -> Response:
         return Response.json(await asyncio.to_thread(images.summaries, req.filters()))

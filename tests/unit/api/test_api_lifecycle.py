@@ -188,15 +188,20 @@ def test_probes_make_the_container_healthy_then_unhealthy(world: ApiWorld) -> No
     assert len(health["Log"]) <= 5
 
 
+async def hanging_probe(world: ApiWorld, container: Container) -> int:
+    """Follow a container whose check hangs; the pid of the check's command once it runs."""
+    probes: HostProbes = world.io  # type: ignore[assignment]
+    world.health.follow(container)
+    await until(lambda: bool(probes.pid_files) and _pid_in(probes.pid_files[0]) > 0)
+    return _pid_in(probes.pid_files[0])
+
+
 def test_a_hanging_probe_is_killed_at_its_timeout_and_blocks_nothing(world: ApiWorld) -> None:
     check = {"Test": ["CMD", "sleep", "30"], "Interval": 10 * MS, "Timeout": 1_000 * MS}
     container = create(world, "hang", Healthcheck=check)
-    probes: HostProbes = world.io  # type: ignore[assignment]
 
     async def scenario() -> int:
-        world.health.follow(container)
-        await until(lambda: bool(probes.pid_files) and _pid_in(probes.pid_files[0]) > 0)
-        sleeper = _pid_in(probes.pid_files[0])
+        sleeper = await hanging_probe(world, container)
         # the worker answers while the probe hangs
         created = await asyncio.wait_for(
             world.call("POST", "/networks/create", {"Name": "meanwhile"}), QUICK
@@ -215,12 +220,9 @@ def test_a_hanging_probe_is_killed_at_its_timeout_and_blocks_nothing(world: ApiW
 def test_an_exit_or_a_shutdown_kills_the_probe_under_way(world: ApiWorld) -> None:
     check = {"Test": ["CMD", "sleep", "30"], "Interval": 10 * MS}
     container = create(world, "hang", Healthcheck=check)
-    probes: HostProbes = world.io  # type: ignore[assignment]
 
     async def scenario() -> int:
-        world.health.follow(container)
-        await until(lambda: bool(probes.pid_files) and _pid_in(probes.pid_files[0]) > 0)
-        sleeper = _pid_in(probes.pid_files[0])
+        sleeper = await hanging_probe(world, container)
         world.health.forget(container.id)
         await until(lambda: not _alive(sleeper))
         return sleeper
