@@ -150,6 +150,9 @@ class Engine:
     def exited(self, container_id: str) -> Container | None:
         return containers.exited(self.core, container_id)
 
+    def rename(self, ref: str, new_name: str) -> Container:
+        return containers.rename(self.core, ref, new_name)
+
     def remove(self, ref: str) -> Container:
         return containers.remove(self.core, ref)
 
