@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from hatoba.cli.compose.session import warn
@@ -176,21 +175,22 @@ class _Run:
         self.ids: dict[str, dict[int, str]] = {s.service.name: {} for s in plan.services}
         # (old, new id) of replaced containers: the old goes, the new takes its name at commit
         self.replaced: list[tuple[Observed, str, str]] = []
-        self.pool = ThreadPoolExecutor(_WORKERS)
+        # container jobs in flight (concurrent.futures would import logging: start-up time)
+        self.slots = threading.BoundedSemaphore(_WORKERS)
 
     def registered(self, undo: Callable[[], None]) -> None:
         with self.lock:
             self.undo.append(undo)
 
     def parallel(self, jobs: list[Callable[[], None]]) -> None:
-        """Container jobs on the pool; once all have ended, raise the first failure."""
-        if len(jobs) == 1:
-            jobs[0]()
-            return
-        futures = [self.pool.submit(job) for job in jobs]
-        for error in [f.exception() for f in futures]:
-            if error is not None:
-                raise error
+        """Container jobs, at most _WORKERS at once; once all have ended, raise the first
+        failure."""
+
+        def limited(job: Callable[[], None]) -> None:
+            with self.slots:
+                job()
+
+        together([partial(limited, job) for job in jobs])
 
     # --- the steps ------------------------------------------------------------------------
 
@@ -347,7 +347,6 @@ class _Run:
     # --- the end: keep or undo ------------------------------------------------------------
 
     def rollback(self) -> None:
-        self.pool.shutdown(wait=True)
         for undo in reversed(self.undo):
             undo()
 
@@ -361,7 +360,6 @@ class _Run:
             jobs += [partial(self._remove, c) for c in self.plan.orphans]
         if jobs:
             self.parallel(jobs)
-        self.pool.shutdown()
 
     def _swap(self, old: Observed, cid: str, name: str) -> None:
         self.client.call("DELETE", f"/containers/{old.id}", {"force": 1})
