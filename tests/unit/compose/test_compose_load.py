@@ -418,3 +418,59 @@ def test_config_hash_follows_what_changes_a_container(load_files: Load) -> None:
     assert base != hash_of("services: {web: {image: y, command: [a]}}\n")
     assert base != hash_of("services: {web: {image: x, command: [b]}}\n")
     assert len(base) == 64
+
+
+@pytest.mark.parametrize(
+    ("service", "problem"),
+    [
+        ("extra_hosts: ['nocolon']", "services.a.extra_hosts[0]: 'nocolon' is not HOST:IP"),
+        (
+            "extra_hosts: ['db:not-an-ip']",
+            "services.a.extra_hosts[0]: 'db:not-an-ip' is not HOST:IP",
+        ),
+        ("ports: [{target: 0}]", "services.a.ports[0]: '0' is not a valid port"),
+        ("ports: [{target: 80, protocol: icmp}]", "services.a.ports[0].protocol: 'icmp' is not a"),
+        ("ports: ['70000:80']", "services.a.ports[0]: '70000:80' is not a valid port: invalid"),
+        ("expose: ['80:80']", "services.a.expose[0]: '80:80' is not a valid port"),
+        ("healthcheck: {test: [RUN, x]}", "services.a.healthcheck.test: a test list starts with"),
+        (
+            "healthcheck: {test: [CMD, x], retries: many}",
+            "services.a.healthcheck.retries: 'many' is",
+        ),
+        ("env_file: missing.env", "services.a.env_file: env file missing.env not found"),
+        ("pull_policy: always", "services.a.pull_policy: pull_policy 'always' needs a registry"),
+        ("tty: maybe", "services.a.tty: 'maybe' is not a boolean"),
+        ("scale: -1", "services.a.scale: -1 must be at least 0"),
+        ('command: "echo \'unclosed"', 'services.a.command: "echo \'unclosed" cannot be split'),
+        ("network_mode: bogus", "services.a.network_mode: 'bogus' must be host, none, bridge"),
+        ("deploy: {restart_policy: {condition: sometimes}}", "condition: 'sometimes' must be none"),
+        ("networks: {n: {ipv4_address: 10.0.0.300}}", "ipv4_address: '10.0.0.300' is not an IPv4"),
+    ],
+)
+def test_every_check_of_a_service_has_its_line(
+    load_files: Load, service: str, problem: str
+) -> None:
+    text = "services:\n  a:\n    image: x\n    " + service + "\nnetworks: {n: {}}\n"
+    found = problems_of(load_files, {"compose.yaml": text})
+    assert len(found) == 1, found
+    assert found[0].split(":", 2)[1] == "4" and problem in found[0], found[0]
+
+
+@pytest.mark.parametrize(
+    ("network", "problem"),
+    [
+        ("{ipam: {config: [{subnet: 10.0.0.0}]}}", "subnet: '10.0.0.0' is not a subnet in CIDR"),
+        ("{ipam: {config: [{gateway: x}]}}", "gateway: 'x' is not an IP address"),
+        ("{ipam: {driver: dhcp}}", "driver: IPAM driver 'dhcp' is not supported"),
+        ("{driver: overlay}", "networks.n.driver: driver 'overlay' is not supported by hatoba"),
+        ("{external: true, internal: true}", "internal: an external network cannot set"),
+        ("{enable_ipv6: true}", "networks.n.enable_ipv6: `enable_ipv6` is not supported"),
+    ],
+)
+def test_every_check_of_a_network_has_its_line(
+    load_files: Load, network: str, problem: str
+) -> None:
+    text = "services:\n  a: {image: x, networks: [n]}\nnetworks:\n  n: " + network + "\n"
+    found = problems_of(load_files, {"compose.yaml": text})
+    assert len(found) == 1, found
+    assert found[0].split(":", 2)[1] == "4" and problem in found[0], found[0]
