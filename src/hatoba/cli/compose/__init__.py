@@ -41,7 +41,11 @@ COMMANDS = {
 
 
 def compose(ctx: Context, args: list[str]) -> int:
-    p = Parser(ctx.prog, "[OPTIONS] COMMAND", "Define and run multi-container applications")
+    p = Parser(
+        ctx.prog,
+        "[OPTIONS] COMMAND",
+        f"Define and run multi-container applications\n\nCommands:\n{_listing()}",
+    )
     p.repeated("-f", "--file", help="Compose configuration files", metavar="stringArray")
     p.option("-p", "--project-name", help="Project name", default="")
     p.option(
@@ -56,7 +60,7 @@ def compose(ctx: Context, args: list[str]) -> int:
     )
     ns = p.parse_until_positional(args)
     if not ns.args:
-        sys.stdout.write(p.format_help() + "\nCommands:\n" + _listing())
+        sys.stdout.write(p.format_help())
         return 0
     verb, rest = ns.args[0], ns.args[1:]
     if verb not in COMMANDS:
