@@ -99,3 +99,12 @@ def test_other_commands_do_not_load_compose_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_cache_keeps_the_most_recent_loads(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compose_session, "_KEEP", 2)
+    for name in ("a", "b", "c"):
+        compose_session._load_cached(Options(project_name=name), str(folder))
+    assert len(os.listdir(os.environ["HATOBA_COMPOSE_CACHE"])) == 2

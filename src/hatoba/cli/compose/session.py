@@ -99,6 +99,10 @@ def warn(text: str) -> None:
     sys.stderr.write(f"WARN[0000] {text}\n")
 
 
+# loads kept: one per project and set of options, the least recently written go first
+_KEEP = 64
+
+
 def _cache_dir() -> str:
     base = os.environ.get("HATOBA_COMPOSE_CACHE")
     if base:
@@ -162,5 +166,8 @@ def _write_cache(folder: str, path: str, loaded: Loaded) -> None:
         with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             pickle.dump(loaded, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, path)
+        entries = sorted(os.scandir(folder), key=lambda e: e.stat().st_mtime)
+        for stale in entries[:-_KEEP]:
+            os.unlink(stale.path)
     except OSError:
         pass  # a read-only home: every command loads the files again
