@@ -20,8 +20,9 @@ import sys
 from hatoba import __version__
 from hatoba.cli.compose.progress import Progress
 from hatoba.compose import requests
+from hatoba.compose.errors import ComposeError
 from hatoba.compose.plan import ObservedNetwork, observe_containers, observe_networks
-from hatoba.compose.project import Loaded, Options, find_files
+from hatoba.compose.project import Loaded, Options, check_project_name, find_files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,12 +67,10 @@ class Session:
     def project_name(self) -> str:
         """-p NAME without a file (`down -p x`, `ps -p x`), else the project's name."""
         if self.options.project_name:
-            from hatoba.compose.project import check_project_name
-
             check_project_name(self.options.project_name)
             try:
                 return self.project().name
-            except Exception:
+            except ComposeError:
                 return self.options.project_name
         return self.project().name
 
