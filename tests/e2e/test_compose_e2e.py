@@ -196,7 +196,6 @@ def test_external_and_internal_networks(sb: Sandbox) -> None:
     sb.hatoba("network", "rm", "shared-ext")
 
 
-@pytest.mark.xfail(strict=True, reason="needs branch netmode (NetworkMode container:<id>)")
 def test_network_mode_service_shares_the_network_namespace(sb: Sandbox) -> None:
     p = Project(
         sb,
@@ -496,3 +495,21 @@ def test_the_other_commands(sb: Sandbox) -> None:
     assert p.ids() == {}
     p("down")
     assert leftovers(sb, "cmdproj") == []
+
+
+def test_user_and_init(sb: Sandbox) -> None:
+    p = Project(
+        sb,
+        "userproj",
+        "services:\n"
+        "  app:\n"
+        "    image: alpine:latest\n"
+        "    command: sleep infinity\n"
+        "    user: '1000:1000'\n"
+        "    init: true\n",
+    )
+    p("up", "-d")
+    assert p.exec("userproj-app-1", "id", "-u").stdout.strip() == "1000"
+    assert p.exec("userproj-app-1", "cat", "/proc/1/comm").stdout.strip() != "sleep"
+    assert p.inspect("userproj-app-1", "{{.HostConfig.Init}}") == "true"
+    p("down", "-t", "0")
