@@ -2,7 +2,8 @@
 
 Names: run (engine core through the CLI, with podman beside it), attach (in-process network
 attach/detach), cli (client start-up), dns (embedded DNS against aardvark-dns), firewall
-(published-path throughput and port-add cost). Without names, all of them.
+(published-path throughput and port-add cost), compose (`hatoba compose` beside docker-compose
+1.29). Without names, all of them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ BENCHES = {
     "cli": "bench.cli_startup",
     "dns": "bench.dns",
     "firewall": "bench.firewall",
+    "compose": "bench.compose",
 }
 
 

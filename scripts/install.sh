@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # asks the resolver with dig
 runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv tini
     tcpdump dnsutils)
-# the host-firewall tests set iptables policies and run a private D-Bus in their sandboxes
-dev_pkgs=(conntrack dnsperf iperf3 iptables dbus-daemon)
+# the host-firewall tests set iptables policies and run a private D-Bus in their sandboxes;
+# bench.compose runs Debian's docker-compose (1.29) against hatoba's socket
+dev_pkgs=(conntrack dnsperf iperf3 iptables dbus-daemon docker-compose)
 
 want=("${runtime_pkgs[@]}")
 dev=0

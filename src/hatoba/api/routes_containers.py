@@ -1,4 +1,5 @@
-"""/containers: create, list, inspect, start, stop, kill, restart, wait, remove, logs, attach."""
+"""/containers: create, list, inspect, start, stop, kill, restart, wait, remove, rename, logs,
+attach."""
 
 from __future__ import annotations
 
@@ -162,6 +163,10 @@ def register(router: Router, app: App) -> None:
         app.execs.forget_container(removed.id)
         return Response.empty()
 
+    async def rename(req: Request) -> Response:
+        await runner.call(engine.rename, req.params["id"], req.arg("name"))
+        return Response.empty()
+
     async def logs(req: Request) -> Streaming:
         container = engine.state.container(req.params["id"])
         tail_arg = req.arg("tail", "all")
@@ -218,6 +223,7 @@ def register(router: Router, app: App) -> None:
     router.add("POST", "/containers/{id}/kill", kill)
     router.add("POST", "/containers/{id}/wait", wait)
     router.add("DELETE", "/containers/{id}", remove)
+    router.add("POST", "/containers/{id}/rename", rename)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("POST", "/containers/{id}/attach", attach)
     router.add("POST", "/containers/{id}/resize", resize)

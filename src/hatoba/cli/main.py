@@ -68,6 +68,7 @@ _TOP: Commands = {
     **_IMAGE,
     "info": ("system:info", "Display system-wide information"),
     "version": ("system:version", "Show the hatoba version information"),
+    "compose": ("compose:compose", "Define and run multi-container applications (compose files)"),
     "service": (
         "system:service",
         "Run the hatoba service in the foreground (install: as a systemd unit)",

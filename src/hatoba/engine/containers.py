@@ -115,6 +115,18 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
     )
 
 
+def _free_name(core: Core, requested: str) -> str:
+    name = validate_container_name(requested)
+    clash = next((c for c in core.state.containers.values() if c.name == name), None)
+    if clash is not None:
+        raise Conflict(
+            f'Conflict. The container name "/{name}" is already in use by container '
+            f'"{clash.id}". You have to remove (or rename) that container to be able to '
+            "reuse that name."
+        )
+    return name
+
+
 def create(core: Core, request: CreateRequest) -> Container:
     signal_number(request.config.stop_signal)  # Docker refuses an unknown one at create
     joining = joined_container(request.config.network_mode)
@@ -128,14 +140,7 @@ def create(core: Core, request: CreateRequest) -> Container:
     for spec in config.extra_hosts:
         parse_extra_host(spec)
     if request.name:
-        name = validate_container_name(request.name)
-        clash = next((c for c in core.state.containers.values() if c.name == name), None)
-        if clash is not None:
-            raise Conflict(
-                f'Conflict. The container name "/{name}" is already in use by container '
-                f'"{clash.id}". You have to remove (or rename) that container to be able to '
-                "reuse that name."
-            )
+        name = _free_name(core, request.name)
     else:
         name = random_name({c.name for c in core.state.containers.values()})
     networks: list[EndpointConfig] = []
@@ -514,6 +519,17 @@ def stop_restarting(core: Core, container_id: str) -> Container:
     stopped = container.with_state(status=EXITED, manually_stopped=True)
     core.commit(containers=[stopped])
     return stopped
+
+
+def rename(core: Core, ref: str, new_name: str) -> Container:
+    """Docker's rename: the container keeps everything else; DNS answers to the new name
+    (the commit republishes the names)."""
+    container = core.state.container(ref)
+    if validate_container_name(new_name) == container.name:
+        raise InvalidArgument("Renaming a container with the same name as its current name")
+    renamed = dataclasses.replace(container, name=_free_name(core, new_name))
+    core.commit(containers=[renamed])
+    return renamed
 
 
 def remove(core: Core, ref: str) -> Container:

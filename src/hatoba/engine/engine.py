@@ -175,6 +175,9 @@ class Engine:
     ) -> Container | None:
         return health.record(self.core, container_id, started_at, result)
 
+    def rename(self, ref: str, new_name: str) -> Container:
+        return containers.rename(self.core, ref, new_name)
+
     def remove(self, ref: str) -> Container:
         return containers.remove(self.core, ref)
 

@@ -293,3 +293,16 @@ def test_without_a_resolver_containers_keep_the_host_resolvers(tmp_path: Path) -
     world.engine.create_network(NetworkSpec(name="sample"))
     cid = world.run("s1", "sample")
     assert world.resolv_conf(cid) == HOSTS_COPY
+
+
+def test_rename_answers_to_the_new_name_only(world: World) -> None:
+    cid = world.run("tmp_s1", "sample", endpoints=(EndpointRequest("sample", aliases=("s1",)),))
+    world.run("other", "sample")
+    with pytest.raises(HatobaError, match='The container name "/other" is already in use'):
+        world.engine.rename(cid, "other")
+    with pytest.raises(HatobaError, match="same name as its current name"):
+        world.engine.rename(cid, "tmp_s1")
+    world.engine.rename(cid, "proj-s1-1")
+    assert world.engine.container("proj-s1-1").id == cid
+    names = next(r.names for r in world.dns.records if r.container_id == cid)
+    assert names[:2] == ("proj-s1-1", "s1") and "tmp_s1" not in names

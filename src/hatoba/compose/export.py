@@ -1,0 +1,127 @@
+"""The Project back as a compose document (`hatoba compose config`): the resolved, normalized
+model in the compose file's own keys, long syntaxes throughout, defaults left out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hatoba.compose.model import Network, Project, Service
+
+_NS = 10**9
+
+
+def project_document(project: Project) -> dict[str, Any]:
+    return {
+        "name": project.name,
+        "services": {s.name: service_document(s) for s in project.services},
+        "networks": {n.key: network_document(n) for n in project.networks},
+    }
+
+
+def _duration(ns: int) -> str:
+    if ns % _NS == 0:
+        return f"{ns // _NS}s"
+    return f"{ns / 10**6:g}ms"
+
+
+def service_document(s: Service) -> dict[str, Any]:
+    doc: dict[str, Any] = {"image": s.image}
+    if s.command is not None:
+        doc["command"] = list(s.command)
+    if s.entrypoint is not None:
+        doc["entrypoint"] = list(s.entrypoint)
+    if s.environment:
+        doc["environment"] = dict(s.environment)
+    for key in ("hostname", "domainname", "container_name", "stop_signal", "working_dir", "user"):
+        if getattr(s, key):
+            doc[key] = getattr(s, key)
+    for key in ("extra_hosts", "dns", "dns_search", "dns_opt", "expose", "profiles"):
+        if getattr(s, key):
+            doc[key] = list(getattr(s, key))
+    if s.ports:
+        doc["ports"] = [
+            {
+                "target": p.target,
+                "protocol": p.protocol,
+                **({"published": p.published} if p.published else {}),
+                **({"host_ip": p.host_ip} if p.host_ip else {}),
+            }
+            for p in s.ports
+        ]
+    if s.depends_on:
+        doc["depends_on"] = {
+            d.service: {"condition": d.condition, "required": d.required, "restart": d.restart}
+            for d in s.depends_on
+        }
+    if s.healthcheck is not None:
+        h = s.healthcheck
+        check: dict[str, Any] = {"test": list(h.test)}
+        for key, ns in (("interval", h.interval_ns), ("timeout", h.timeout_ns),
+                        ("start_period", h.start_period_ns)):  # fmt: skip
+            if ns:
+                check[key] = _duration(ns)
+        if h.retries:
+            check["retries"] = h.retries
+        doc["healthcheck"] = check
+    if s.restart.name != "no":
+        count = s.restart.maximum_retry_count
+        doc["restart"] = s.restart.name + (f":{count}" if count else "")
+    if s.replicas != 1:
+        doc["deploy"] = {"replicas": s.replicas}
+    if s.labels:
+        doc["labels"] = dict(s.labels)
+    if s.init is not None:
+        doc["init"] = s.init
+    if s.stop_grace_period_s is not None:
+        doc["stop_grace_period"] = f"{s.stop_grace_period_s}s"
+    if s.tty:
+        doc["tty"] = True
+    if s.stdin_open:
+        doc["stdin_open"] = True
+    if s.network_mode:
+        doc["network_mode"] = s.network_mode
+    else:
+        doc["networks"] = {
+            n.key: {
+                k: v
+                for k, v in (
+                    ("aliases", list(n.aliases)),
+                    ("ipv4_address", n.ipv4_address),
+                    ("priority", n.priority),
+                )
+                if v
+            }
+            or None
+            for n in s.networks
+        }
+    return doc
+
+
+def network_document(n: Network) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": n.name}
+    if n.external:
+        doc["external"] = True
+        return doc
+    doc["driver"] = n.driver
+    if n.internal:
+        doc["internal"] = True
+    if n.driver_opts:
+        doc["driver_opts"] = dict(n.driver_opts)
+    if n.labels:
+        doc["labels"] = dict(n.labels)
+    if n.ipam:
+        doc["ipam"] = {
+            "config": [
+                {
+                    k: v
+                    for k, v in (
+                        ("subnet", p.subnet),
+                        ("gateway", p.gateway),
+                        ("ip_range", p.ip_range),
+                    )
+                    if v
+                }
+                for p in n.ipam
+            ]
+        }
+    return doc

@@ -1,0 +1,208 @@
+"""The project as Engine API requests, with the names and labels docker compose v2 uses.
+
+A container is `<project>-<service>-<n>` (or its `container_name`); it is labelled with the
+project, service, container number, one-off flag, config hash, working directory, files and
+version, so that docker compose, `docker ps --filter label=…` and hatoba see the same
+project. On each network it has the aliases docker compose gives: its container name and its
+service name (DNS round robin across replicas), then the file's aliases. A network is
+`<project>_<key>` (or its `name`), labelled with its key and project. Engine API v1.41 takes
+one network at create: the others are connected before the start (`connect_body`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hatoba.compose.model import Network, Project, Service, ServiceNetwork
+
+PROJECT = "com.docker.compose.project"
+SERVICE = "com.docker.compose.service"
+NUMBER = "com.docker.compose.container-number"
+ONEOFF = "com.docker.compose.oneoff"
+CONFIG_HASH = "com.docker.compose.config-hash"
+WORKING_DIR = "com.docker.compose.project.working_dir"
+CONFIG_FILES = "com.docker.compose.project.config_files"
+VERSION = "com.docker.compose.version"
+DEPENDS_ON = "com.docker.compose.depends_on"
+NETWORK = "com.docker.compose.network"
+# the docker compose release whose behaviour hatoba follows (labels, names, aliases)
+COMPOSE_VERSION = "2.29.0"
+
+
+def container_name(project: str, service: Service, number: int) -> str:
+    return service.container_name or f"{project}-{service.name}-{number}"
+
+
+def project_filter(project: str, *more: str) -> dict[str, list[str]]:
+    """`filters` for the containers or networks of a project (GET …/json)."""
+    return {"label": [f"{PROJECT}={project}", *more]}
+
+
+def container_labels(
+    project: Project, service: Service, number: int, *, oneoff: bool = False
+) -> dict[str, str]:
+    labels = dict(service.labels)
+    labels.update(
+        {
+            PROJECT: project.name,
+            SERVICE: service.name,
+            NUMBER: str(number),
+            ONEOFF: "True" if oneoff else "False",
+            CONFIG_HASH: service.config_hash,
+            WORKING_DIR: project.working_dir,
+            CONFIG_FILES: ",".join(project.config_files),
+            VERSION: COMPOSE_VERSION,
+            DEPENDS_ON: ",".join(
+                f"{d.service}:{d.condition}:{str(d.restart).lower()}" for d in service.depends_on
+            ),
+        }
+    )
+    return labels
+
+
+def endpoint(
+    network: ServiceNetwork, name: str, service: Service, *, aliases: bool = True
+) -> dict[str, Any]:
+    """EndpointsConfig entry: aliases `[container name, service name, *file aliases]` (one-off
+    containers only their name, as `docker compose run` without --use-aliases)."""
+    settings: dict[str, Any] = {
+        "Aliases": [name, service.name, *network.aliases] if aliases else [name]
+    }
+    if network.ipv4_address:
+        settings["IPAMConfig"] = {"IPv4Address": network.ipv4_address}
+    return settings
+
+
+def create_body(
+    project: Project,
+    service: Service,
+    number: int,
+    name: str,
+    *,
+    network_mode: str = "",
+    oneoff: bool = False,
+    command: tuple[str, ...] | None = None,
+    entrypoint: tuple[str, ...] | None = None,
+    auto_remove: bool = False,
+    interactive: bool = False,
+    tty: bool | None = None,
+) -> dict[str, Any]:
+    """POST /containers/create for container `number` of `service`. `network_mode` is the
+    resolved mode of a `service:NAME` service (`container:<id>`); one-off containers (`run`)
+    may override the command and attach their input."""
+    exposed: dict[str, dict[str, str]] = {key: {} for key in service.expose}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for port in service.ports:
+        key = f"{port.target}/{port.protocol}"
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": port.host_ip, "HostPort": port.published})
+    env = [f"{k}={v}" for k, v in service.environment]
+    host: dict[str, Any] = {
+        "NetworkMode": network_mode or service.network_mode,
+        "PortBindings": bindings,
+        "RestartPolicy": {
+            "Name": service.restart.name,
+            "MaximumRetryCount": service.restart.maximum_retry_count,
+        },
+        "AutoRemove": auto_remove,
+        "Dns": list(service.dns),
+        "DnsOptions": list(service.dns_opt),
+        "DnsSearch": list(service.dns_search),
+        "ExtraHosts": list(service.extra_hosts) or None,
+    }
+    if service.init is not None:
+        host["Init"] = service.init
+    body: dict[str, Any] = {
+        "Hostname": service.hostname,
+        "Domainname": service.domainname,
+        "User": service.user,
+        "AttachStdin": interactive,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "ExposedPorts": exposed,
+        "Tty": service.tty if tty is None else tty,
+        "OpenStdin": service.stdin_open or interactive,
+        "StdinOnce": interactive,
+        "Env": env or None,
+        "Cmd": list(command if command is not None else service.command or ()) or None,
+        "Image": service.image,
+        "WorkingDir": service.working_dir,
+        "Entrypoint": _entrypoint(entrypoint if entrypoint is not None else service.entrypoint),
+        "Labels": container_labels(project, service, number, oneoff=oneoff),
+        "HostConfig": host,
+    }
+    if service.stop_signal:
+        body["StopSignal"] = service.stop_signal
+    if service.stop_grace_period_s is not None:
+        body["StopTimeout"] = service.stop_grace_period_s
+    if service.healthcheck is not None:
+        check = service.healthcheck
+        body["Healthcheck"] = {
+            "Test": list(check.test),
+            "Interval": check.interval_ns,
+            "Timeout": check.timeout_ns,
+            "StartPeriod": check.start_period_ns,
+            "Retries": check.retries,
+        }
+    if not (network_mode or service.network_mode) and service.networks:
+        primary = service.networks[0]
+        engine_name = project.network(primary.key).name
+        host["NetworkMode"] = engine_name
+        body["NetworkingConfig"] = {
+            "EndpointsConfig": {engine_name: endpoint(primary, name, service, aliases=not oneoff)}
+        }
+    return body
+
+
+def _entrypoint(value: tuple[str, ...] | None) -> list[str] | None:
+    # an empty entrypoint in the file clears the image's: docker sends [""] for that
+    if value is None:
+        return None
+    return list(value) or [""]
+
+
+def connect_body(
+    project: Project, service: Service, network: ServiceNetwork, name: str, container_id: str
+) -> tuple[str, dict[str, Any]]:
+    """The network name and body of POST /networks/{name}/connect for a secondary network."""
+    return project.network(network.key).name, {
+        "Container": container_id,
+        "EndpointConfig": endpoint(network, name, service),
+    }
+
+
+def network_body(project: Project, network: Network) -> dict[str, Any]:
+    labels = dict(network.labels)
+    labels.update(
+        {
+            NETWORK: network.key,
+            PROJECT: project.name,
+            VERSION: COMPOSE_VERSION,
+            CONFIG_HASH: network.config_hash,
+        }
+    )
+    body: dict[str, Any] = {
+        "Name": network.name,
+        "CheckDuplicate": True,
+        "Driver": network.driver,
+        "Internal": network.internal,
+        "Options": dict(network.driver_opts),
+        "Labels": labels,
+    }
+    if network.ipam:
+        body["IPAM"] = {
+            "Driver": "default",
+            "Config": [
+                {
+                    key: value
+                    for key, value in (
+                        ("Subnet", pool.subnet),
+                        ("Gateway", pool.gateway),
+                        ("IPRange", pool.ip_range),
+                    )
+                    if value
+                }
+                for pool in network.ipam
+            ],
+        }
+    return body
