@@ -144,6 +144,7 @@ async def _serve(
     from hatoba.api.supervisor import Supervisor
     from hatoba.dnsserver import DnsServer
     from hatoba.images.api_view import ApiImages
+    from hatoba.kernel.instruments import KernelInstruments
     from hatoba.kernel.link_events import LinkEvents
     from hatoba.kernel.netns import release_shared_dir
     from hatoba.local import open_local
@@ -183,6 +184,7 @@ async def _serve(
         images=ApiImages(local.images),
         started=started,
         shutdown=shutdown_after_reset,
+        instruments=KernelInstruments(),
     )
     server = app.server()
     socket_path = run_root / "hatoba.sock"

@@ -9,11 +9,12 @@ from hatoba import API_VERSION, __version__
 from hatoba.api.attach import Attacher
 from hatoba.api.execs import Execs
 from hatoba.api.http import Router, Server
-from hatoba.api.ports import ContainerIO, ImageCatalog
+from hatoba.api.ports import ContainerIO, ImageCatalog, Instruments
 from hatoba.api.routes_containers import register as register_containers
 from hatoba.api.routes_exec import register as register_exec
 from hatoba.api.routes_images import register as register_images
 from hatoba.api.routes_networks import register as register_networks
+from hatoba.api.routes_observe import register as register_observe
 from hatoba.api.routes_system import register as register_system
 from hatoba.api.runner import EngineRunner
 from hatoba.api.supervisor import Supervisor
@@ -34,6 +35,8 @@ class App:
     shutdown: Callable[[], None]
     # image import, load and save: long file work, kept off the engine's worker
     image_runner: EngineRunner = field(default_factory=lambda: EngineRunner("hatoba-images"))
+    # packet taps, tracing and probes (None: the observation endpoints refuse)
+    instruments: Instruments | None = None
     extra_routes: list[Callable[[Router, App], None]] = field(default_factory=list)
 
     def router(self) -> Router:
@@ -44,6 +47,7 @@ class App:
             register_containers,
             register_exec,
             register_images,
+            register_observe,
             *self.extra_routes,
         ):
             register(router, self)

@@ -66,6 +66,7 @@ _TOP: Commands = {
     "images": ("image:images", "List images"),
     "rmi": ("image:rmi", "Remove one or more images"),
     **_IMAGE,
+    "capture": ("capture:capture", "Capture packets on a container, network or interface"),
     "info": ("system:info", "Display system-wide information"),
     "version": ("system:version", "Show the hatoba version information"),
     "compose": ("compose:compose", "Define and run multi-container applications (compose files)"),
@@ -115,6 +116,7 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
     "system": (
         "Manage hatoba",
         {
+            "capture": ("capture:capture", "Capture packets on a container, network or interface"),
             "info": ("system:info", "Display system-wide information"),
             "reset": ("system:reset", "Remove all hatoba state: containers, networks, images"),
             "firewall-reload": ("system:firewall_reload", "Rewrite hatoba's nftables table"),
