@@ -184,7 +184,7 @@ async def _serve(
         images=ApiImages(local.images),
         started=started,
         shutdown=shutdown_after_reset,
-        instruments=KernelInstruments(),
+        instruments=KernelInstruments(local.firewall),
     )
     server = app.server()
     socket_path = run_root / "hatoba.sock"

@@ -1,19 +1,28 @@
-"""hatoba's own observation endpoints: capture (pcapng over a hijacked connection)."""
+"""hatoba's own observation endpoints: capture (pcapng over a hijacked connection), trace
+(JSON lines over a hijacked connection: progress, then the timeline)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from hatoba.api.capture import capture_target, open_capture, stream
 from hatoba.api.http import Hijack, RawReader, Request, Router
 from hatoba.api.ports import Instruments
+from hatoba.api.streams import close_writer
+from hatoba.api.tracing import TraceRequest, observe, planned
 from hatoba.errors import HatobaError
 
 if TYPE_CHECKING:
     from hatoba.api.app import App
 
+log = logging.getLogger("hatoba.api")
 PCAPNG = "application/x-pcapng"
+JSON_LINES = "application/x-ndjson"
 DEFAULT_SNAPLEN = 262144
 
 
@@ -41,4 +50,64 @@ def register(router: Router, app: App) -> None:
 
         return Hijack(run, content_type=PCAPNG)
 
+    def trace_request(req: Request) -> TraceRequest:
+        return TraceRequest(
+            source=req.arg("from"),
+            target=req.arg("to"),
+            proto=req.arg("proto") or None,
+            wait=req.flag("wait"),
+            timeout=float(req.int_arg("timeout", 30)),
+        )
+
+    async def trace(req: Request) -> Hijack:
+        request = trace_request(req)
+        tools = instruments()
+        route = await planned(app.engine.state, tools, request)
+
+        async def work(progress: Callable[[str], Awaitable[None]]) -> dict[str, Any]:
+            seen = await observe(tools, route, request, progress)
+            return {"timeline": seen.timeline().to_json()}
+
+        return Hijack(_json_lines(work), content_type=JSON_LINES)
+
     router.add("POST", "/hatoba/capture", capture)
+    router.add("POST", "/hatoba/trace", trace)
+
+
+def _json_lines(
+    work: Callable[[Callable[[str], Awaitable[None]]], Awaitable[dict[str, Any]]],
+) -> Callable[[RawReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A hijacked answer: {"progress": …} lines while `work` runs, then its result (or
+    {"error": …}); the client closing its side cancels the work."""
+
+    async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
+        async def send(doc: dict[str, Any]) -> None:
+            writer.write(json.dumps(doc).encode() + b"\n")
+            await writer.drain()
+
+        async def progress(text: str) -> None:
+            await send({"progress": text})
+
+        task = asyncio.ensure_future(work(progress))
+        gone = asyncio.ensure_future(client.read(1))
+        try:
+            await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                task.cancel()  # the client went away: disarm and stop
+                with contextlib.suppress(asyncio.CancelledError, HatobaError):
+                    await task
+                return
+            try:
+                await send(task.result())
+            except HatobaError as exc:
+                await send({"error": exc.message})
+            except Exception as exc:
+                log.exception("trace failed")
+                await send({"error": f"trace failed: {exc}"})
+        except ConnectionError:
+            pass
+        finally:
+            gone.cancel()
+            await close_writer(writer)
+
+    return run

@@ -67,6 +67,8 @@ _TOP: Commands = {
     "rmi": ("image:rmi", "Remove one or more images"),
     **_IMAGE,
     "capture": ("capture:capture", "Capture packets on a container, network or interface"),
+    "trace": ("trace:trace", "Follow one flow through every hop (addresses, NAT, rules)"),
+    "explain": ("trace:explain", "Say why a flow is delivered or dropped"),
     "info": ("system:info", "Display system-wide information"),
     "version": ("system:version", "Show the hatoba version information"),
     "compose": ("compose:compose", "Define and run multi-container applications (compose files)"),
@@ -117,6 +119,8 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
         "Manage hatoba",
         {
             "capture": ("capture:capture", "Capture packets on a container, network or interface"),
+            "trace": ("trace:trace", "Follow one flow through every hop (addresses, NAT, rules)"),
+            "explain": ("trace:explain", "Say why a flow is delivered or dropped"),
             "info": ("system:info", "Display system-wide information"),
             "reset": ("system:reset", "Remove all hatoba state: containers, networks, images"),
             "firewall-reload": ("system:firewall_reload", "Rewrite hatoba's nftables table"),

@@ -13,6 +13,8 @@ bridges in the same calls (`fw_host`), so an operation that fails undoes them wi
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import threading
 from collections.abc import Callable, Sequence
 
@@ -20,7 +22,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from hatoba.errors import KernelError
-from hatoba.firewall import layout, plan
+from hatoba.firewall import layout, plan, tracing
 from hatoba.firewall.model import FirewallState, FwPort
 from hatoba.firewall.shape import expected_shape, listed_shape
 from hatoba.kernel import fw_conntrack
@@ -28,7 +30,9 @@ from hatoba.kernel.fw_events import EventsLost, NftEvents
 from hatoba.kernel.fw_host import HostFirewalls
 from hatoba.kernel.fw_netns import HomeNetns
 from hatoba.kernel.nft_helper import NftHelper
+from hatoba.model.flows import Flow
 
+log = logging.getLogger("hatoba.firewall")
 _OURS = frozenset({f"1/{layout.TABLE}", f"7/{layout.TABLE}"})  # NFPROTO_INET, NFPROTO_BRIDGE
 _RESTORE_DELAY = 0.05  # coalesce the burst of notifications one flush produces
 _RETRY_DELAY = 1.0
@@ -50,16 +54,18 @@ class NftFirewall:
         self._removed = False
         self._watch: _Watch | None = None
         self._host = HostFirewalls(self._home, self._list)
+        # flows traced now (hatoba trace, explain): rebuilt with the tables, by token
+        self._traces: dict[int, Flow] = {}
+        self._trace_tokens = itertools.count(1)
 
     # --- changes -----------------------------------------------------------------------
 
     def sync(self, state: FirewallState) -> None:
         """Replace both tables by the ones for `state`, in one transaction, and open the
         host's firewalls to its bridges (what fails there becomes a warning)."""
-        document = plan.rebuild(state)
         with self._lock:
             self._forwarding(state)
-            self._commit(document)
+            self._commit(self._rebuild(state))
             self._applied, self._removed = state, False
             self._host.follow(state.networks, strict=False, changed=True)
 
@@ -77,7 +83,7 @@ class NftFirewall:
                 # The tables were not those of `old` (flushed behind our back, or out of step
                 # after a crash); a full rebuild reaches the same end state in one transaction.
                 try:
-                    self._commit(plan.rebuild(new))
+                    self._commit(self._rebuild(new))
                 except KernelError:
                     raise exc from None
             if _bridges(old) != _bridges(new):
@@ -93,14 +99,51 @@ class NftFirewall:
         try:
             self._commit(plan.delta(new, old))
         except KernelError:
-            self._commit(plan.rebuild(old))
+            self._commit(self._rebuild(old))
+
+    def _rebuild(self, state: FirewallState) -> plan.Document:
+        """The tables for `state` from nothing, with the flows traced now."""
+        document = plan.rebuild(state)
+        if self._traces:
+            document["nftables"] += tracing.document(list(self._traces.values()))["nftables"]
+        return document
 
     def remove(self) -> None:
         """Delete both tables whole, and what we added to the host's firewalls. Idempotent."""
         with self._lock:
             self._commit(plan.teardown())
             self._applied, self._removed = None, True
+            self._traces = {}
             self._host.remove()
+
+    # --- tracing -------------------------------------------------------------------------
+
+    def trace(self, flow: Flow) -> int:
+        """Have the kernel trace `flow` (nftrace) until `untrace` is given the token returned."""
+        with self._lock:
+            if self._removed or self._applied is None:
+                raise KernelError("hatoba's nftables tables are not there to trace in")
+            token = next(self._trace_tokens)
+            traces = {**self._traces, token: flow}
+            self._commit(tracing.document(list(traces.values())))
+            self._traces = traces
+            return token
+
+    def untrace(self, token: int) -> None:
+        """Stop tracing a flow; the trace chains go with the last one. Best effort: a reset
+        or a rebuild may have taken them already."""
+        with self._lock:
+            traces = {k: v for k, v in self._traces.items() if k != token}
+            if len(traces) == len(self._traces):
+                return
+            self._traces = traces
+            if self._removed or self._applied is None:
+                return
+            try:
+                self._commit(tracing.document(list(traces.values())))
+            except KernelError as exc:
+                # the tables changed behind our back: the watcher's rebuild leaves this out
+                log.warning("firewall: ending the trace of a flow failed: %s", exc)
 
     def warnings(self) -> list[str]:
         """What keeps hatoba's traffic from passing the host's firewalls, as last seen."""
@@ -224,7 +267,7 @@ class NftFirewall:
             if check_first and self._intact(state):
                 return
             try:
-                self._commit(plan.rebuild(state))
+                self._commit(self._rebuild(state))
             except KernelError:
                 # nothing else would bring us back: look again in a while
                 watch.loop.call_soon_threadsafe(self._schedule, True, _RETRY_DELAY)
@@ -239,7 +282,8 @@ class NftFirewall:
                 listing += self._nft.run_json({"nftables": [{"list": table}]})["nftables"]
         except KernelError:
             return False
-        return listed_shape({"nftables": listing}) == expected_shape(state)
+        expected = expected_shape(state) | tracing.shape(list(self._traces.values()))
+        return listed_shape({"nftables": listing}) == expected
 
     def close(self) -> None:
         self.stop_watch()

@@ -1,11 +1,87 @@
 """The kernel's observation instruments in one adapter for the API: packet taps in any
-namespace (more to come: nftables tracing, conntrack, kernel drop reasons, probes)."""
+namespace, nftables tracing of one flow (through the firewall's own transactions) and its
+trace events, conntrack lookups, probes, and the host's addresses and routes.
+
+Made on a thread in the host's namespace (the service's); usable from any thread after.
+"""
 
 from __future__ import annotations
 
+import socket
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from hatoba.kernel import fw_conntrack, nftrace, probes
 from hatoba.kernel.capture import PacketTap, open_tap
+from hatoba.kernel.firewall import NftFirewall
+from hatoba.kernel.fw_netns import HomeNetns
+from hatoba.model.flows import Flow
+from hatoba.observe.evidence import Conntrack
 
 
 class KernelInstruments:
+    def __init__(self, firewall: NftFirewall) -> None:
+        self._home = HomeNetns()
+        self._firewall = firewall
+
     def open_tap(self, netns: str | None, ifname: str, expression: str, snaplen: int) -> PacketTap:
+        if netns is None:
+            return self._home.call(lambda: open_tap(None, ifname, expression, snaplen))
         return open_tap(netns, ifname, expression, snaplen)
+
+    # --- the host ---------------------------------------------------------------------------
+
+    def host_addresses(self) -> dict[str, list[str]]:
+        """Interface name → its IPv4 addresses, in the host's namespace."""
+
+        def work() -> dict[str, list[str]]:
+            with IPRoute() as ipr:
+                names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+                found: dict[str, list[str]] = {}
+                for addr in ipr.get_addr(family=socket.AF_INET):
+                    name = names.get(addr["index"], "")
+                    found.setdefault(name, []).append(addr.get_attr("IFA_ADDRESS"))
+                return found
+
+        return self._home.call(work)
+
+    def route_via(self, address: str) -> str | None:
+        """The interface the host sends to `address` through (None: no route)."""
+
+        def work() -> str | None:
+            with IPRoute() as ipr:
+                try:
+                    routes = ipr.route("get", dst=address)
+                except NetlinkError:
+                    return None
+                if not routes:
+                    return None
+                index = routes[0].get_attr("RTA_OIF")
+                return socket.if_indextoname(index) if index else None
+
+        return self._home.call(work)
+
+    # --- tracing ----------------------------------------------------------------------------
+
+    def trace(self, flow: Flow) -> int:
+        return self._firewall.trace(flow)
+
+    def untrace(self, token: int) -> None:
+        self._firewall.untrace(token)
+
+    def trace_listener(self) -> nftrace.TraceListener:
+        return nftrace.TraceListener(self._home)
+
+    def rule_texts(self, family: str, table: str, chain: str) -> dict[int, str]:
+        return nftrace.rule_texts(self._home, family, table, chain)
+
+    def conntrack(self, flow: Flow) -> Conntrack | None:
+        return fw_conntrack.find(self._home, flow)
+
+    def prepare_probe(
+        self, netns: str | None, proto: str, dst: str, dport: int | None, echo_id: int
+    ) -> probes.Probe:
+        if netns is None:
+            return self._home.call(lambda: probes.prepare(None, proto, dst, dport, echo_id))
+        return probes.prepare(netns, proto, dst, dport, echo_id)
