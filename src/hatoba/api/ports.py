@@ -8,7 +8,7 @@ from typing import IO, Any, Protocol
 
 from hatoba.model.flows import Flow
 from hatoba.model.launch import ProcessSpec
-from hatoba.observe.evidence import Conntrack, RuleHit
+from hatoba.observe.evidence import Conntrack, KernelDrop, RuleHit
 
 
 class ContainerIO(Protocol):
@@ -99,6 +99,13 @@ class Probe(Protocol):
     def close(self) -> None: ...
 
 
+class DropRecorder(Protocol):
+    """The kernel's drop reasons while it runs (hatoba.kernel.dropwatch.DropWatch)."""
+
+    def drops(self) -> list[KernelDrop]: ...
+    def close(self) -> None: ...
+
+
 class Instruments(Protocol):
     """What capture, trace and explain need from the kernel (hatoba.kernel.instruments).
     Each call may block (it may enter a namespace): call off the event loop."""
@@ -117,3 +124,5 @@ class Instruments(Protocol):
     def prepare_probe(
         self, netns: str | None, proto: str, dst: str, dport: int | None, echo_id: int
     ) -> Probe: ...
+    # raises KernelError with a sentence for the user where the kernel cannot tell
+    def drop_watch(self) -> DropRecorder: ...

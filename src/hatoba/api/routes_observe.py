@@ -1,5 +1,5 @@
-"""hatoba's own observation endpoints: capture (pcapng over a hijacked connection), trace
-(JSON lines over a hijacked connection: progress, then the timeline)."""
+"""hatoba's own observation endpoints: capture (pcapng over a hijacked connection), trace and
+explain (JSON lines over a hijacked connection: progress, then the timeline or the verdict)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from hatoba.api.ports import Instruments
 from hatoba.api.streams import close_writer
 from hatoba.api.tracing import TraceRequest, observe, planned
 from hatoba.errors import HatobaError
+from hatoba.observe.plan import NameNotFound
+from hatoba.observe.verdict import explain as verdict_of
+from hatoba.observe.verdict import not_sent
 
 if TYPE_CHECKING:
     from hatoba.api.app import App
@@ -50,13 +53,14 @@ def register(router: Router, app: App) -> None:
 
         return Hijack(run, content_type=PCAPNG)
 
-    def trace_request(req: Request) -> TraceRequest:
+    def trace_request(req: Request, *, explain: bool = False) -> TraceRequest:
         return TraceRequest(
             source=req.arg("from"),
             target=req.arg("to"),
             proto=req.arg("proto") or None,
             wait=req.flag("wait"),
             timeout=float(req.int_arg("timeout", 30)),
+            explain=explain,
         )
 
     async def trace(req: Request) -> Hijack:
@@ -70,8 +74,43 @@ def register(router: Router, app: App) -> None:
 
         return Hijack(_json_lines(work), content_type=JSON_LINES)
 
+    async def explain(req: Request) -> Hijack:
+        request = trace_request(req, explain=True)
+        tools = instruments()
+        state = app.engine.state
+        try:
+            route = await planned(state, tools, request)
+        except NameNotFound as exc:
+            text = f"{request.source} → {request.target}"
+            verdict = not_sent(text, exc.message)
+
+            async def told(progress: Callable[[str], Awaitable[None]]) -> dict[str, Any]:
+                return {"verdict": verdict.to_json()}
+
+            return Hijack(_json_lines(told), content_type=JSON_LINES)
+        bridges = {n.bridge: n.name for n in state.networks.values() if n.bridge}
+
+        async def work(progress: Callable[[str], Awaitable[None]]) -> dict[str, Any]:
+            seen = await observe(tools, route, request, progress)
+            verdict = verdict_of(
+                seen.route,
+                seen.flow,
+                seen.timeline(),
+                seen.hits,
+                seen.drops,
+                seen.conntrack,
+                seen.frames,
+                probe_error=seen.probe.error if seen.probe is not None else "",
+                networks_by_bridge=bridges,
+                texts=seen.texts,
+            )
+            return {"verdict": verdict.to_json()}
+
+        return Hijack(_json_lines(work), content_type=JSON_LINES)
+
     router.add("POST", "/hatoba/capture", capture)
     router.add("POST", "/hatoba/trace", trace)
+    router.add("POST", "/hatoba/explain", explain)
 
 
 def _json_lines(

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-from hatoba.api.ports import Instruments, Probe, Tap, TraceEvents
+from hatoba.api.ports import DropRecorder, Instruments, Probe, Tap, TraceEvents
 from hatoba.engine.resolver import records
 from hatoba.engine.state import State
 from hatoba.errors import HatobaError
 from hatoba.model.flows import Flow
 from hatoba.observe import assemble
-from hatoba.observe.evidence import Conntrack, RuleHit
+from hatoba.observe.evidence import Conntrack, KernelDrop, RuleHit
 from hatoba.observe.plan import OUTSIDE, Route, World, echo_id, plan
 from hatoba.observe.timeline import REPLY, Timeline
 
@@ -41,7 +41,7 @@ class TraceRequest:
     proto: str | None = None
     wait: bool = False  # do not send a probe: wait for the flow to start
     timeout: float = 30.0  # how long to wait for it
-    dns: bool = False  # names resolve as the source's DNS would (explain)
+    explain: bool = False  # names resolve as the source's DNS would; kernel drop reasons
 
 
 @dataclass
@@ -53,6 +53,7 @@ class Observation:
     frames: dict[int, list[assemble.Frame]] = field(default_factory=dict)
     hits: list[RuleHit] = field(default_factory=list)
     conntrack: Conntrack | None = None
+    drops: list[KernelDrop] = field(default_factory=list)
     probe: Probe | None = None
     started_ns: int = 0  # CLOCK_MONOTONIC when the probe went (or the flow was first seen)
     ended_ns: int = 0
@@ -88,22 +89,24 @@ async def planned(state: State, instruments: Instruments, request: TraceRequest)
             request.source,
             request.target,
             request.proto,
-            dns=request.dns,
+            dns=request.explain,
         )
 
     return await _off_loop(work)
 
 
 class _Armed:
-    """Taps on every hop, the trace rule and the trace group, open together."""
+    """Taps on every hop, the trace rule and the trace group (and for explain, the kernel's
+    drop reasons), open together."""
 
     def __init__(self) -> None:
         self.taps: list[tuple[int, Tap]] = []
         self.events: TraceEvents | None = None
         self.token: int | None = None
+        self.drops: DropRecorder | None = None
 
     async def arm(
-        self, instruments: Instruments, route: Route, flow: Flow, notes: list[str]
+        self, instruments: Instruments, route: Route, flow: Flow, notes: list[str], drops: bool
     ) -> None:
         expression = route.capture_filter()
         for index, hop in enumerate(route.hops):
@@ -120,8 +123,26 @@ class _Armed:
             self.token = await _off_loop(instruments.trace, flow)
         except HatobaError as exc:
             notes.append(f"nftables tracing is not available: {exc.message}")
+        if drops:
+            try:
+                self.drops = await _off_loop(instruments.drop_watch)
+            except HatobaError as exc:
+                notes.append(f"kernel drop reasons are not available: {exc.message}")
+
+    def dropped(self, seen: Observation) -> list[KernelDrop]:
+        """The drops of the probe: on its sending thread (or in an interrupt), meanwhile."""
+        if self.drops is None or seen.probe is None:
+            return []
+        sender = seen.probe.sender
+        return [
+            d
+            for d in self.drops.drops()
+            if d.task in (sender, 0) and seen.started_ns - 10**6 <= d.time_ns <= seen.ended_ns
+        ]
 
     async def disarm(self, instruments: Instruments) -> None:
+        if self.drops is not None:
+            self.drops.close()
         if self.token is not None:
             with contextlib.suppress(HatobaError):
                 await _off_loop(instruments.untrace, self.token)
@@ -155,8 +176,9 @@ async def observe(
     seen = Observation(route, flow, probe=probe, notes=notes)
     armed = _Armed()
     try:
-        await armed.arm(instruments, route, flow, notes)
+        await armed.arm(instruments, route, flow, notes, request.explain)
         await _gather(instruments, armed, seen, request, progress)
+        seen.drops = await _off_loop(armed.dropped, seen)
         if seen.flow.src is not None:  # before the probe's socket closes and resets it
             with contextlib.suppress(HatobaError):
                 seen.conntrack = await _off_loop(instruments.conntrack, seen.flow)
@@ -185,8 +207,8 @@ async def _gather(
     try:
         if seen.probe is not None:
             probe = seen.probe
-            await _off_loop(probe.send)
             seen.started_ns = time.monotonic_ns()
+            await _off_loop(probe.send)
             if probe.error:
                 return
             deadline = time.monotonic() + ANSWER_WAIT

@@ -55,9 +55,9 @@ def network_rules(net: FwNetwork) -> tuple[L.Rule, ...]:
     """Forwarded traffic that entered from `net`'s bridge; what falls through is checked by
     the base chain (to another hatoba bridge: published ports only)."""
     icc = j.accept() if net.icc else j.drop()
-    rules: list[L.Rule] = [(f"{net.name}: ICC", [j.match(L.OIF, net.bridge), icc])]
+    rules: list[L.Rule] = [(f"{net.name}: {L.NETWORK_ICC}", [j.match(L.OIF, net.bridge), icc])]
     if net.internal:
-        rules.append((f"{net.name}: INTERNAL NETWORK", [j.drop()]))
+        rules.append((f"{net.name}: {L.NETWORK_INTERNAL}", [j.drop()]))
     else:
         outbound = [j.match(L.OIF, j.ref(L.BRIDGES), "!="), j.accept()]
         rules.append((f"{net.name}: OUTBOUND", outbound))

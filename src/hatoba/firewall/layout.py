@@ -46,6 +46,16 @@ NO_ICC_PORTS = "no_icc_ports"  # veths on networks with enable_icc=false
 
 DNAT_CHAIN = "published-dnat"
 
+# comments of the rules that drop, as `hatoba explain` names them
+ISOLATION = "ISOLATION"
+INTERNAL_OFF_HOST = "INTERNAL NETWORKS DO NOT REACH THE HOST"
+LOOPBACK_ONLY = "LOOPBACK ONLY FROM lo"
+SPOOFING = "ANTI-SPOOFING"  # followed by what was checked: MAC, IPV4, ARP, IPV6
+ROUTER_ADVICE = "ROUTER ADVERTISEMENT OR REDIRECT"
+ICC_DISABLED = "ICC DISABLED"
+# per-network rules: "<network name>: <what>"
+NETWORK_ICC, NETWORK_INTERNAL = "ICC", "INTERNAL NETWORK"
+
 _PROTO_PORT = ["inet_proto", "inet_service"]
 _IP_PROTO_PORT = ["ipv4_addr", "inet_proto", "inet_service"]
 
@@ -105,7 +115,7 @@ FORWARD = Chain(
                 j.accept(),
             ],
         ),
-        ("ISOLATION", [_OUT_BRIDGES, j.drop()]),
+        (ISOLATION, [_OUT_BRIDGES, j.drop()]),
     ),
 )
 _FROM_INTERNAL = j.match(IIF, j.ref(INTERNAL_BRIDGES))
@@ -118,7 +128,7 @@ INPUT = Chain(
     hook=("filter", "input", 0),
     rules=(
         ("REPLIES FROM INTERNAL NETWORKS", [_FROM_INTERNAL, _REPLIES, j.accept()]),
-        ("INTERNAL NETWORKS DO NOT REACH THE HOST", [_FROM_INTERNAL, j.drop()]),
+        (INTERNAL_OFF_HOST, [_FROM_INTERNAL, j.drop()]),
     ),
 )
 NAT_PREROUTING = Chain(
@@ -178,9 +188,7 @@ RAW_PREROUTING = Chain(
     INET,
     "raw-prerouting",
     hook=("filter", "prerouting", -300),
-    rules=(
-        ("LOOPBACK ONLY FROM lo", [j.match(IIF, "lo", "!="), j.match(_DADDR, _LOOPBACK), j.drop()]),
-    ),
+    rules=((LOOPBACK_ONLY, [j.match(IIF, "lo", "!="), j.match(_DADDR, _LOOPBACK), j.drop()]),),
 )
 ANTI_SPOOFING = Chain(
     BRIDGE,
@@ -189,15 +197,15 @@ ANTI_SPOOFING = Chain(
     rules=(
         ("NOT A HATOBA PORT", [j.match(IIF, j.ref(PORTS), "!="), j.accept()]),
         (
-            "ANTI-SPOOFING MAC",
+            f"{SPOOFING} MAC",
             [j.match(j.concat(IIF, j.payload("ether", "saddr")), j.ref(PORT_MACS), "!="), j.drop()],
         ),
         (
-            "ANTI-SPOOFING IPV4",
+            f"{SPOOFING} IPV4",
             [j.match(j.concat(IIF, _SADDR), j.ref(PORT_IPS), "!="), j.drop()],
         ),
         (
-            "ANTI-SPOOFING ARP",
+            f"{SPOOFING} ARP",
             [
                 j.match(j.concat(IIF, j.payload("arp", "saddr ip")), j.ref(PORT_IPS), "!="),
                 j.match(j.payload("arp", "saddr ip"), "0.0.0.0", "!="),
@@ -206,14 +214,14 @@ ANTI_SPOOFING = Chain(
         ),
         # whatever source it claims: a container is never the router of its neighbours
         (
-            "ROUTER ADVERTISEMENT OR REDIRECT",
+            ROUTER_ADVICE,
             [
                 j.match(j.payload("icmpv6", "type"), j.set_of("nd-router-advert", "nd-redirect")),
                 j.drop(),
             ],
         ),
         (
-            "ANTI-SPOOFING IPV6",
+            f"{SPOOFING} IPV6",
             [j.match(j.concat(IIF, j.payload("ip6", "saddr")), j.ref(PORT_IP6S), "!="), j.drop()],
         ),
     ),
@@ -222,7 +230,7 @@ NO_ICC = Chain(
     BRIDGE,
     "forward",
     hook=("filter", "forward", -200),
-    rules=(("ICC DISABLED", [j.match(IIF, j.ref(NO_ICC_PORTS)), j.drop()]),),
+    rules=((ICC_DISABLED, [j.match(IIF, j.ref(NO_ICC_PORTS)), j.drop()]),),
 )
 
 BASE_CHAINS = (

@@ -1,6 +1,7 @@
 """The kernel's observation instruments in one adapter for the API: packet taps in any
 namespace, nftables tracing of one flow (through the firewall's own transactions) and its
-trace events, conntrack lookups, probes, and the host's addresses and routes.
+trace events, conntrack lookups, probes, the kernel's drop reasons, and the host's addresses
+and routes.
 
 Made on a thread in the host's namespace (the service's); usable from any thread after.
 """
@@ -14,6 +15,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from hatoba.kernel import fw_conntrack, nftrace, probes
 from hatoba.kernel.capture import PacketTap, open_tap
+from hatoba.kernel.dropwatch import DropWatch
 from hatoba.kernel.firewall import NftFirewall
 from hatoba.kernel.fw_netns import HomeNetns
 from hatoba.model.flows import Flow
@@ -85,3 +87,6 @@ class KernelInstruments:
         if netns is None:
             return self._home.call(lambda: probes.prepare(None, proto, dst, dport, echo_id))
         return probes.prepare(netns, proto, dst, dport, echo_id)
+
+    def drop_watch(self) -> DropWatch:
+        return DropWatch.open()

@@ -78,3 +78,4 @@ class KernelDrop:
     time_ns: int  # CLOCK_MONOTONIC
     reason: str  # NO_SOCKET, NETFILTER_DROP, IP_RPFILTER, NEIGH_FAILED, …
     location: str  # the kernel function that dropped it
+    task: int = 0  # the thread the kernel ran on then (0: none, an interrupt)
