@@ -3,14 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# `run --init` runs tini-static (package tini); the demo shows its packets with tcpdump and
-# asks the resolver with dig; hatoba capture compiles its filters with libpcap
+# `run --init` runs tini-static (package tini); the demo asks the resolver with dig; hatoba
+# capture compiles its filters with libpcap
 runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv tini
-    tcpdump dnsutils libpcap0.8)
+    dnsutils libpcap0.8)
 # the host-firewall tests set iptables policies and run a private D-Bus in their sandboxes;
 # bench.compose runs Debian's docker-compose (1.29) against hatoba's socket; the capture tests
-# read the files hatoba writes with tshark
-dev_pkgs=(conntrack dnsperf iperf3 iptables dbus-daemon docker-compose tshark)
+# check hatoba's lines and filters against tcpdump and read its files with tshark; the
+# capture benchmark runs iperf3
+dev_pkgs=(conntrack dnsperf iperf3 iptables dbus-daemon docker-compose tcpdump tshark)
 
 want=("${runtime_pkgs[@]}")
 dev=0

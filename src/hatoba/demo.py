@@ -2,8 +2,10 @@
 
 Everything happens in a throwaway sandbox: a namespace plays the host (eth0 203.0.113.1), and
 an "outside" namespace plays the client 203.0.113.150, the internet server 198.51.100.10 and
-the resolver 198.51.100.53. Each step prints its command and output as the seed does, with
-tcpdump showing what the packets do. At the end everything is removed.
+the resolver 198.51.100.53. Each step prints its command and output as the seed does; where the
+seed runs tcpdump on eth0, docker0 and the bridges, `hatoba trace` follows the flow through all
+of them at once (and `hatoba capture` watches one interface), and `hatoba explain` says why a
+blocked flow goes nowhere. At the end everything is removed.
 """
 
 from __future__ import annotations
@@ -82,26 +84,39 @@ class Demo:
     def client(self, *argv: str, check: bool = True) -> str:
         return self.show(f"client({CLIENT})$", argv, ns=self.sb.outside, check=check)
 
-    def capture(
-        self, interface: str, bpf: str, packets: int, action: list[str], ns: Path | None = None
-    ) -> None:
-        """tcpdump on an interface of the host while `action` runs, as the seed does."""
-        argv = ["tcpdump", "-tnl", "-c", str(packets), "-i", interface, *bpf.split()]
-        print(f"\n$ sudo {' '.join(argv)}   {DIM}# while: {' '.join(action)}{RESET}")
-        dump = self.sb.popen(argv, ns=ns, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def capture(self, interface: str, bpf: str, packets: int, action: list[str]) -> None:
+        """`hatoba capture` on an interface of the host while `action` runs, where the seed
+        runs tcpdump."""
+        argv = ["hatoba", "capture", "-i", interface, "-c", str(packets), *bpf.split()]
+        self._while(argv, action)
+
+    def trace(self, source: str, target: str, action: list[str] | None = None) -> None:
+        """`hatoba trace`: with `action`, the flow it starts is waited for (a client outside)."""
+        argv = ["hatoba", "trace", "--from", source, "--to", target]
+        if action is None:
+            self.show("$", argv)
+        else:
+            self._while(argv, action, ready="waiting for")
+
+    def _while(self, argv: list[str], action: list[str], ready: str = "listening on") -> None:
+        """Show `argv`'s output; `action` runs once it is ready (it says `ready` on stderr)."""
+        print(f"\n$ {' '.join(argv)}   {DIM}# while: {' '.join(action)}{RESET}")
+        watcher = self.sb.popen(
+            self.real(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         try:
             deadline = time.monotonic() + 5
-            assert dump.stderr is not None
+            assert watcher.stderr is not None
             while time.monotonic() < deadline:
-                line = dump.stderr.readline()
-                if "listening on" in line:
+                line = watcher.stderr.readline()
+                if ready in line or not line:
                     break
             self.sb.sh(self.real(action), check=False)
-            out, _ = dump.communicate(timeout=5)
+            out, _ = watcher.communicate(timeout=10)
         except subprocess.TimeoutExpired:
-            dump.kill()
-            out, _ = dump.communicate()
-        print(out.rstrip() or "(nothing captured)")
+            watcher.kill()
+            out, _ = watcher.communicate()
+        print(out.rstrip() or "(nothing seen)")
 
 
 def main() -> int:
@@ -113,6 +128,7 @@ def main() -> int:
         _internet(demo)
         _from_outside(demo)
         _user_bridge(demo)
+        _explain(demo)
         _host_and_none(demo)
         _cleanup(demo)
     print("\nThe sandbox is gone; the machine is as it was.")
@@ -145,14 +161,14 @@ def _default_bridge(demo: Demo) -> None:
     demo.section(
         "コンテナ同士の通信 / container to container on the default bridge",
         "Containers started without --network join the default bridge; they reach each other by "
-        "address, and tcpdump on hatoba0 sees the packets.",
+        "address. Where the seed runs tcpdump on each interface, hatoba trace sends one ping from "
+        "inside alpine-sample1 and shows it at every hop: eth0 in the container, its veth, the "
+        "bridge hatoba0, the other veth and eth0.",
     )
     demo.hatoba("run", "-itd", "--name", "alpine-sample1", "alpine:latest")
     demo.hatoba("run", "-itd", "--name", "alpine-sample2", "alpine:latest")
     demo.shell("alpine-sample1", "ifconfig eth0")
-    demo.capture(
-        "hatoba0", "icmp", 2, ["hatoba", "exec", "alpine-sample1", "ping", "-c", "1", "172.17.0.3"]
-    )
+    demo.trace("alpine-sample1", "172.17.0.3")
     demo.shell("alpine-sample1", "ping -c 1 172.17.0.3")
     demo.say("By name it does not work: the default bridge has no embedded DNS server.")
     demo.shell("alpine-sample1", "ping -c 1 alpine-sample2")
@@ -162,12 +178,11 @@ def _internet(demo: Demo) -> None:
     demo.section(
         "コンテナとインターネットの通信 / container to the internet",
         f"A ping to {INTERNET} leaves through the host: on hatoba0 the source is the container, "
-        f"on eth0 it is the host's address {HOST_UPLINK} (masquerade in the inet hatoba table).",
+        f"on eth0 it is the host's address {HOST_UPLINK} (masquerade in the inet hatoba table); "
+        "the trace shows where the address changes, the rules met and the conntrack entry.",
     )
-    ping = ["hatoba", "exec", "alpine-sample1", "ping", "-c", "1", INTERNET]
     demo.shell("alpine-sample1", f"ping -c 1 {INTERNET}")
-    demo.capture("hatoba0", "icmp", 2, ping)
-    demo.capture("eth0", "icmp", 2, ping)
+    demo.trace("alpine-sample1", INTERNET)
 
 
 def _from_outside(demo: Demo) -> None:
@@ -180,8 +195,8 @@ def _from_outside(demo: Demo) -> None:
     demo.hatoba("port", "httpd-sample")
     url = f"http://{HOST_UPLINK}:8000/"
     fetch = ["busybox", "wget", "-qO-", url]
-    demo.capture("eth0", "tcp port 8000", 3, ["nsenter", f"--net={demo.sb.outside}", *fetch])
-    demo.capture("hatoba0", "tcp port 80", 3, ["nsenter", f"--net={demo.sb.outside}", *fetch])
+    demo.say("The client is outside: the trace waits for its connection, then shows each hop.")
+    demo.trace(CLIENT, f"{HOST_UPLINK}:8000", ["nsenter", f"--net={demo.sb.outside}", *fetch])
     demo.client(*fetch)
     demo.hatoba("logs", "httpd-sample")
 
@@ -220,6 +235,19 @@ def _user_bridge(demo: Demo) -> None:
     demo.shell("alpine-sample1", "nslookup www.example.test")
 
 
+def _explain(demo: Demo) -> None:
+    demo.section(
+        "到達できない理由 / why a flow goes nowhere",
+        "Networks are isolated from each other: a container on another network cannot reach "
+        "alpine-sample1's network. hatoba explain sends the packet with tracing on and says "
+        "what stopped it, and why a port with nothing behind it refuses.",
+    )
+    demo.hatoba("network", "create", "other")
+    demo.hatoba("run", "-itd", "--name", "alpine-other", "--net", "other", "alpine:latest")
+    demo.hatoba("explain", "--from", "alpine-other", "--to", "172.18.0.2")
+    demo.hatoba("explain", "--from", "alpine-sample1", "--to", "alpine-sample2:8080")
+
+
 def _host_and_none(demo: Demo) -> None:
     demo.section(
         "hostネットワーク / the host network",
@@ -232,7 +260,8 @@ def _host_and_none(demo: Demo) -> None:
     url = f"http://{HOST_UPLINK}/"
     fetch = ["nsenter", f"--net={demo.sb.outside}", "busybox", "wget", "-qO-", url]
     demo.capture("eth0", "tcp port 80", 3, fetch)
-    demo.capture("hatoba0", "tcp port 80", 1, fetch)
+    demo.say("The flow's route has no bridge at all: it ends in the host's own stack.")
+    demo.trace(CLIENT, f"{HOST_UPLINK}:80", fetch)
     demo.section("noneネットワーク / the none network", "Only the loopback interface.")
     demo.hatoba("run", "--rm", "--net", "none", "alpine:latest", "ip", "-o", "link")
 

@@ -23,7 +23,10 @@ def test_demo_walks_the_seed() -> None:
         "IP 172.17.0.2 > 172.17.0.3: ICMP echo request",
         "ping: bad address 'alpine-sample2'",  # no names on the default bridge
         "IP 203.0.113.1 > 198.51.100.10: ICMP echo request",  # masqueraded on eth0
+        "^ masquerade 172.17.0.2 → 203.0.113.1",  # where the trace saw it happen
+        'comment "OUTBOUND NAT"',
         "80/tcp -> 0.0.0.0:8000",
+        "^ DNAT 203.0.113.1:8000 → 172.17.0.4:80",  # the client's flow, traced from outside
         "It works!",
         "[::ffff:203.0.113.150]",  # httpd saw the real client
         "inet addr:172.18.0.2",
@@ -31,6 +34,8 @@ def test_demo_walks_the_seed() -> None:
         "nameserver 127.0.0.11",
         "SERVER: 127.0.0.11#53(127.0.0.11)",
         "Address: 203.0.113.80",  # forwarded to the simulated resolver
+        "Dropped by hatoba: isolation between networks other and sample.",
+        "Refused: nothing listens on 8080/tcp in alpine-sample2.",
         'only one instance of "host" network is allowed',
         "The sandbox is gone",
     ):
