@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from hatoba import __version__
 from hatoba.api.http import RawReader
@@ -26,6 +28,8 @@ from hatoba.model.network import BRIDGE
 from hatoba.observe import pcapng
 
 _BATCH = 256  # frames read per wake-up
+_BATCH_BYTES = 4 << 20  # … and at most about this many bytes of them
+_SO_SNDBUFFORCE = 33
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,65 @@ async def open_capture(
     )
 
 
+class _Pump:
+    """Packets from the tap to the client, read and written in the loop's reader callback
+    (a coroutine step per packet would cost more than the packet). While the client has not
+    taken what was written, the tap is not read: the kernel keeps (and then drops) the rest."""
+
+    def __init__(self, tap: Tap, writer: asyncio.StreamWriter, count: int) -> None:
+        self.tap = tap
+        self.writer = writer
+        self.count = count
+        self.sent = 0
+        self.note = ""
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._buffer = bytearray(_BATCH_BYTES + pcapng.packet_block_room(tap.snaplen))
+        self._reading = False
+        self._resuming: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        if not self._reading and not self.done.done():
+            self._loop.add_reader(self.tap.fileno(), self._readable)
+            self._reading = True
+
+    def stop(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self.tap.fileno())
+            self._reading = False
+
+    def _readable(self) -> None:
+        limit = min(_BATCH, self.count - self.sent) if self.count else _BATCH
+        try:
+            filled, read = self.tap.read_blocks(self._buffer, 0, limit)
+        except HatobaError as exc:
+            self.note = f"capture ended: {exc.message}"
+            return self._finish()
+        if read:
+            with memoryview(self._buffer) as view:
+                self.writer.write(view[:filled])
+            self.sent += read
+        if self.count and self.sent >= self.count:
+            return self._finish()
+        if self.writer.transport.get_write_buffer_size():
+            # what did not go out at once may still be the transport's to send
+            self._buffer = bytearray(len(self._buffer))
+            self.stop()
+            self._resuming = asyncio.ensure_future(self._resume())
+
+    async def _resume(self) -> None:
+        try:
+            await self.writer.drain()
+        except ConnectionError:
+            return self._finish()
+        self.start()
+
+    def _finish(self) -> None:
+        self.stop()
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 async def stream(
     tap: Tap,
     target: CaptureTarget,
@@ -83,46 +146,39 @@ async def stream(
 ) -> None:
     """pcapng until the client half-closes, `count` packets went out (0: no limit) or the
     socket fails; then the kernel's counts, and the connection is closed."""
-    loop = asyncio.get_running_loop()
-    readable = asyncio.Event()
-    loop.add_reader(tap.fileno(), readable.set)
+    pump = _Pump(tap, writer, count)
     stop = asyncio.ensure_future(client.read(1))  # anything, or the end: the client is done
-    sent = 0
-    note = ""
+    _large_send_buffer(writer)
     try:
         writer.write(
             pcapng.section_header(f"hatoba {__version__}")
             + pcapng.interface(target.ifname, target.description, tap.snaplen)
         )
         await writer.drain()
-        while not count or sent < count:
-            waiter = asyncio.ensure_future(readable.wait())
-            done, _ = await asyncio.wait({waiter, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if stop in done:
-                waiter.cancel()
-                break
-            readable.clear()
-            try:
-                blocks, read = tap.read_blocks(0, min(_BATCH, count - sent) if count else _BATCH)
-            except HatobaError as exc:
-                note = f"capture ended: {exc.message}"
-                break
-            if read:
-                writer.write(blocks)
-                sent += read
-                await writer.drain()
+        pump.start()
+        ends: list[asyncio.Future[Any]] = [pump.done, stop]
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+        pump.stop()
+        await writer.drain()
         accepted, dropped = tap.count()
-        end = time.time_ns()
-        tail = pcapng.statistics(0, tap.started_ns, end, accepted, dropped, sent)
-        if note:
-            tail += pcapng.comment(note)
+        tail = pcapng.statistics(0, tap.started_ns, time.time_ns(), accepted, dropped, pump.sent)
+        if pump.note:
+            tail += pcapng.comment(pump.note)
         writer.write(tail)
         await writer.drain()
     except ConnectionError:
         pass  # the client went away: nobody to tell
     finally:
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_reader(tap.fileno())
+        pump.stop()
         stop.cancel()
         tap.close()
         await close_writer(writer)
+
+
+def _large_send_buffer(writer: asyncio.StreamWriter) -> None:
+    """Room for a batch in the socket, so that it goes out in one send (the service runs as
+    root: the system's cap on buffers does not apply)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, _BATCH_BYTES)

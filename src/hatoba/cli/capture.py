@@ -2,12 +2,14 @@
 `tcpdump -tnl` lines or written to a pcap/pcapng file (`-w -`: to stdout, for Wireshark).
 
 The service opens the packet socket in the right namespace and streams pcapng over a hijacked
-connection; this command only renders it. Ctrl-C half-closes the connection: the service
-stops, sends the kernel's counts, and `N packets captured, M dropped by kernel` is printed.
+connection; this command only renders it, at the lowest CPU priority. Ctrl-C half-closes the
+connection: the service stops, sends the kernel's counts, and `N packets captured, M dropped
+by kernel` is printed.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -61,11 +63,14 @@ def capture(ctx: Context, args: list[str]) -> int:
         "filter": " ".join(ns.args) or None,
     }
     conn = ctx.client.hijack("POST", "/hatoba/capture", query)
+    # The service sends no faster than we take: at the lowest priority, a busy host drops
+    # (and counts) packets rather than slow the traffic being watched.
+    os.nice(19)
     if ns.write is None:
         sink: _Sink = _Lines()
     else:
         pcapng_out = ns.pcapng or ns.write.endswith(".pcapng")
-        out = sys.stdout.buffer if ns.write == "-" else open(ns.write, "wb")  # noqa: SIM115
+        out = sys.stdout.buffer if ns.write == "-" else open(ns.write, "wb", 1 << 20)  # noqa: SIM115
         sink = _Pcapng(out) if pcapng_out else _Pcap(out)
     try:
         captured, dropped, note = _receive(conn, sink)

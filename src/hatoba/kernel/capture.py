@@ -33,7 +33,6 @@ _SO_ATTACH_FILTER = 26
 _SO_TIMESTAMPNS = 35
 _SO_RCVBUFFORCE = 33
 _RCVBUF = 8 << 20  # bursts of a fast flow wait here while the reader catches up
-_BATCH_BYTES = 4 << 20
 _DLT_EN10MB = 1
 _PCAP_NETMASK_UNKNOWN = 0xFFFFFFFF
 _TIMESPEC = struct.Struct("=qq")
@@ -127,7 +126,6 @@ class PacketTap:
         self.ifname = ifname
         self.snaplen = snaplen
         self._buffer = bytearray(snaplen)
-        self._blocks: bytearray | None = None
         self.accepted = 0  # packets the filter took (read or dropped), as the kernel counts
         self.dropped = 0  # of those, dropped because the socket's buffer was full
         self.started_ns = time.time_ns()
@@ -168,28 +166,23 @@ class PacketTap:
             frames.append(Frame(stamp, bytes(view[: min(length, snaplen)]), length, outgoing))
         return frames
 
-    def read_blocks(self, interface_id: int, limit: int = 256) -> tuple[bytes, int]:
-        """Up to `limit` waiting frames as pcapng packet blocks, received in place (the bytes
-        are copied once, not once per layer): (the blocks, how many)."""
-        if self._blocks is None:
-            self._blocks = bytearray(_BATCH_BYTES + pcapng.packet_block_room(self.snaplen))
-        buffer = self._blocks
-        view = memoryview(buffer)
+    def read_blocks(self, into: bytearray, interface_id: int, limit: int = 256) -> tuple[int, int]:
+        """Up to `limit` waiting frames as pcapng packet blocks, received in place into `into`
+        (each packet's bytes are copied once, by the kernel): (bytes filled, frames)."""
         room = pcapng.packet_block_room(self.snaplen)
         at = count = 0
-        while count < limit and at + room <= len(buffer):
-            start = at + pcapng.PACKET_HEAD
-            got = self._receive(view[start : start + self.snaplen])
-            if got is None:
-                break
-            length, stamp, outgoing = got
-            at = pcapng.finish_packet(
-                buffer, at, interface_id, stamp, length, self.snaplen, outgoing
-            )
-            count += 1
-        data = bytes(view[:at])
-        view.release()
-        return data, count
+        with memoryview(into) as view:
+            while count < limit and at + room <= len(into):
+                start = at + pcapng.PACKET_HEAD
+                got = self._receive(view[start : start + self.snaplen])
+                if got is None:
+                    break
+                length, stamp, outgoing = got
+                at = pcapng.finish_packet(
+                    into, at, interface_id, stamp, length, self.snaplen, outgoing
+                )
+                count += 1
+        return at, count
 
     def count(self) -> tuple[int, int]:
         """(accepted, dropped) since the tap was opened."""

@@ -52,6 +52,7 @@ def wire() -> Iterator[tuple[Sandbox, Path]]:
             sb.sh(
                 ["ip", "link", "add", "wa", "type", "veth", "peer", "name", "wb", "netns", str(far)]
             )
+            sb.sh(["sysctl", "-qw", "net.ipv6.conf.wa.disable_ipv6=1"])
             sb.sh(["ip", "link", "set", "wa", "up"])
             sb.sh(["sysctl", "-qw", "net.ipv6.conf.wb.disable_ipv6=1"], ns=far)
             sb.sh(["ip", "link", "set", "wb", "up"], ns=far)
@@ -98,6 +99,8 @@ def _send_all(sb: Sandbox) -> None:
 
 
 def _received(tap: PacketTap, wanted: int) -> list[bytes]:
+    """What the tap got of the frames we sent (the link may carry its own chatter)."""
+    sent = {data for _, data in seed_frames()}
     got: list[bytes] = []
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
@@ -108,7 +111,7 @@ def _received(tap: PacketTap, wanted: int) -> list[bytes]:
             if len(got) >= wanted:
                 break
             continue
-        got += [f.data for f in tap.read() if not f.outgoing]
+        got += [f.data for f in tap.read() if not f.outgoing and f.data in sent]
     return got
 
 
