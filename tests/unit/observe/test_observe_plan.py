@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from world import C1, O1, S1, WEB, world
 
+from fixtures.observe_world import C1, O1, S1, WEB, world
 from hatoba.errors import InvalidArgument
 from hatoba.model.flows import Flow
 from hatoba.observe.plan import CONTAINER, HOST, OUTSIDE, NameNotFound, plan

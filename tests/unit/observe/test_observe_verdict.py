@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from world import world
-
 from fixtures.frames import ACK, RST, SYN, echo, tcp, udp, unreachable
+from fixtures.observe_world import world
 from hatoba.model.flows import Flow
 from hatoba.observe.assemble import timeline
 from hatoba.observe.evidence import KernelDrop, RuleHit
