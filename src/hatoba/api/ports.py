@@ -8,6 +8,7 @@ from typing import IO, Any, Protocol
 
 from hatoba.model.flows import Flow
 from hatoba.model.launch import ProcessSpec
+from hatoba.observe.assemble import Frame
 from hatoba.observe.evidence import Conntrack, KernelDrop, RuleHit
 
 
@@ -49,17 +50,6 @@ class ImageCatalog(Protocol):
     ) -> list[dict[str, str]]: ...
 
 
-class CapturedFrame(Protocol):
-    @property
-    def timestamp_ns(self) -> int: ...
-    @property
-    def data(self) -> bytes: ...
-    @property
-    def length(self) -> int: ...
-    @property
-    def outgoing(self) -> bool: ...
-
-
 class Tap(Protocol):
     """A filtered packet socket on one interface (hatoba.kernel.capture.PacketTap)."""
 
@@ -70,7 +60,7 @@ class Tap(Protocol):
     @property
     def started_ns(self) -> int: ...
     def fileno(self) -> int: ...
-    def read(self, limit: int = 256) -> Sequence[CapturedFrame]: ...
+    def read(self, limit: int = 256) -> Sequence[Frame]: ...
     # the frames waiting, as pcapng packet blocks of `interface_id` written into `into`:
     # (bytes filled, how many frames)
     def read_blocks(

@@ -106,18 +106,6 @@ def compile_filter(expression: str, snaplen: int) -> bytes:
             lib.pcap_close(handle)
 
 
-class Frame:
-    """One captured frame: when, its bytes (up to the snap length), its length on the wire."""
-
-    __slots__ = ("data", "length", "outgoing", "timestamp_ns")
-
-    def __init__(self, timestamp_ns: int, data: bytes, length: int, outgoing: bool) -> None:
-        self.timestamp_ns = timestamp_ns
-        self.data = data
-        self.length = length
-        self.outgoing = outgoing
-
-
 class PacketTap:
     """A filtered packet socket on one interface; read it when its descriptor is readable."""
 
@@ -154,7 +142,7 @@ class PacketTap:
                 length = _AUXDATA.unpack_from(value)[1]
         return length, stamp or time.time_ns(), address[2] == _PACKET_OUTGOING
 
-    def read(self, limit: int = 256) -> list[Frame]:
+    def read(self, limit: int = 256) -> list[pcapng.Packet]:
         """Up to `limit` frames waiting now (none when there are none)."""
         frames = []
         view, snaplen = memoryview(self._buffer), self.snaplen
@@ -163,7 +151,8 @@ class PacketTap:
             if got is None:
                 break
             length, stamp, outgoing = got
-            frames.append(Frame(stamp, bytes(view[: min(length, snaplen)]), length, outgoing))
+            data = bytes(view[: min(length, snaplen)])
+            frames.append(pcapng.Packet(0, stamp, data, length, outgoing))
         return frames
 
     def read_blocks(self, into: bytearray, interface_id: int, limit: int = 256) -> tuple[int, int]:

@@ -10,8 +10,9 @@ filtering each dump by protocol, addresses and ports.
 
 from __future__ import annotations
 
+import contextlib
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pyroute2 import Conntrack
@@ -38,20 +39,27 @@ def clear_udp(home: HomeNetns, ports: Sequence[FwPort]) -> int:
 
     def work() -> int:
         deleted = 0
-        ct = Conntrack()
-        try:
+        with _table() as ct:
             for port in udp:
                 query = NFCTAttrTuple(proto=socket.IPPROTO_UDP, dport=port.host_port)
                 for entry in list(ct.dump_entries(tuple_orig=query)):
                     if _through(entry, port):
                         deleted += _delete(ct, entry)
-        except NetlinkError as exc:
-            raise KernelError(f"conntrack: {exc}", exc.code) from exc
-        finally:
-            ct.close()
         return deleted
 
     return home.call(work)
+
+
+@contextlib.contextmanager
+def _table() -> Iterator[Conntrack]:
+    """The conntrack table of the calling thread's namespace; its errors are KernelErrors."""
+    ct = Conntrack()
+    try:
+        yield ct
+    except NetlinkError as exc:
+        raise KernelError(f"conntrack: {exc}", exc.code) from exc
+    finally:
+        ct.close()
 
 
 def _through(entry: Any, port: FwPort) -> bool:
@@ -86,17 +94,12 @@ def find(home: HomeNetns, flow: Flow) -> evidence.Conntrack | None:
         )
 
     def work() -> evidence.Conntrack | None:
-        ct = Conntrack()
-        try:
+        with _table() as ct:
             for entry in ct.dump_entries(tuple_orig=query):
                 orig = entry.tuple_orig
                 if flow.proto == "icmp" and flow.sport is not None and orig.icmp_id != flow.sport:
                     continue
                 return _entry(flow.proto, entry)
-        except NetlinkError as exc:
-            raise KernelError(f"conntrack: {exc}", exc.code) from exc
-        finally:
-            ct.close()
         return None
 
     return home.call(work)

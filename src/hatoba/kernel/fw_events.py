@@ -6,35 +6,27 @@ The kernel announces every committed change on this multicast group, and ends ea
 a NEWGEN message carrying the id of the thread that committed it. So a listener learns, at no
 cost while nothing changes, that someone else flushed the ruleset or deleted the table.
 
-Only a few fields are read (message type, table name, committer), so a struct parser serves
-better than pyroute2's asyncio netlink core on a socket the event loop already watches.
+Only a few fields are read (message type, table name, committer): see `nfnetlink`.
 """
 
 from __future__ import annotations
 
 import errno
-import socket
 import struct
 from dataclasses import dataclass
 
 from hatoba.errors import KernelError
+from hatoba.kernel import nfnetlink
 from hatoba.kernel.fw_netns import HomeNetns
 
-_NETLINK_NETFILTER = 12
 _NFNLGRP_NFTABLES = 7
-_SOL_NETLINK = 270
-_NETLINK_ADD_MEMBERSHIP = 1
-_SO_RCVBUFFORCE = 33
+# A full rebuild announces every set element; room for that avoids needless overflows.
 _RCVBUF = 4 << 20
-
-_NFNL_SUBSYS_NFTABLES = 10
 _NFT_MSG_NEWGEN = 15
 # NEW and DEL/DESTROY of tables, chains (a policy change is a NEWCHAIN) and rules
 _STRUCTURE = frozenset({0, 2, 3, 5, 6, 8, 26, 27, 28})
 _NFTA_TABLE = 1  # the table name is attribute 1 in table, chain, rule, set and element messages
 _NFTA_GEN_PROC_PID = 2
-_NLMSG = struct.Struct("=IHHII")
-_NLA = struct.Struct("=HH")
 
 
 @dataclass(frozen=True)
@@ -52,7 +44,9 @@ class EventsLost(Exception):
 
 class NftEvents:
     def __init__(self, home: HomeNetns) -> None:
-        self._sock = home.call(_open)
+        self._sock = home.call(
+            lambda: nfnetlink.subscribe(_NFNLGRP_NFTABLES, _RCVBUF, "nftables events")
+        )
         self._touched: set[str] = set()
         self._reshaped: set[str] = set()
 
@@ -77,16 +71,10 @@ class NftEvents:
 
     def _parse(self, data: bytes) -> list[Commit]:
         commits = []
-        offset = 0
-        while offset + _NLMSG.size <= len(data):
-            length, kind, _flags, _seq, _port = _NLMSG.unpack_from(data, offset)
-            if length < _NLMSG.size:
-                break
-            body = data[offset + _NLMSG.size : offset + length]
-            offset += (length + 3) & ~3
-            if kind >> 8 != _NFNL_SUBSYS_NFTABLES or len(body) < 4:
+        for kind, body in nfnetlink.messages(data):
+            if kind >> 8 != nfnetlink.SUBSYS_NFTABLES or len(body) < 4:
                 continue
-            msg, family, attrs = kind & 0xFF, body[0], _attrs(body[4:])
+            msg, family, attrs = kind & 0xFF, body[0], nfnetlink.attrs(body[4:])
             if msg == _NFT_MSG_NEWGEN:
                 pid = struct.unpack(">I", attrs.get(_NFTA_GEN_PROC_PID, b"\0\0\0\0")[:4])[0]
                 commits.append(Commit(pid, frozenset(self._touched), frozenset(self._reshaped)))
@@ -101,32 +89,3 @@ class NftEvents:
 
     def close(self) -> None:
         self._sock.close()
-
-
-def _attrs(data: bytes) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    offset = 0
-    while offset + _NLA.size <= len(data):
-        length, kind = _NLA.unpack_from(data, offset)
-        if length < _NLA.size:
-            break
-        out.setdefault(kind & 0x3FFF, data[offset + _NLA.size : offset + length])
-        offset += (length + 3) & ~3
-    return out
-
-
-def _open() -> socket.socket:
-    sock = socket.socket(
-        socket.AF_NETLINK,
-        socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
-        _NETLINK_NETFILTER,
-    )
-    try:
-        sock.bind((0, 0))
-        sock.setsockopt(_SOL_NETLINK, _NETLINK_ADD_MEMBERSHIP, _NFNLGRP_NFTABLES)
-        # A full rebuild announces every set element; room for that avoids needless overflows.
-        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF)
-    except OSError as exc:
-        sock.close()
-        raise KernelError(f"nftables events: {exc.strerror}", exc.errno) from exc
-    return sock

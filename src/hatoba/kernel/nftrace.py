@@ -3,8 +3,8 @@
 A packet marked with `meta nftrace set 1` makes the kernel report every rule and chain policy
 it meets, in every table of the namespace, on this netlink group: with the table, chain, rule
 handle, verdict, interfaces and the packet's headers as the rule saw them. Only a listener
-makes the kernel do that work. Messages are read with a small struct parser, as
-`fw_events` does for the nftables group; rule texts come from `nft -a list`.
+makes the kernel do that work. Messages are read as `nfnetlink` reads them; rule texts come
+from `nft -a list`.
 """
 
 from __future__ import annotations
@@ -16,18 +16,12 @@ import struct
 import subprocess
 
 from hatoba.errors import KernelError
+from hatoba.kernel import nfnetlink
 from hatoba.kernel.fw_netns import HomeNetns
 from hatoba.observe.evidence import RuleHit
 
-_NETLINK_NETFILTER = 12
 _NFNLGRP_NFTRACE = 9
-_SOL_NETLINK = 270
-_NETLINK_ADD_MEMBERSHIP = 1
-_SO_RCVBUFFORCE = 33
-_NFNL_SUBSYS_NFTABLES = 10
 _NFT_MSG_TRACE = 17
-_NLMSG = struct.Struct("=IHHII")
-_NLA = struct.Struct("=HH")
 
 # enum nft_trace_attributes
 _TABLE, _CHAIN, _RULE_HANDLE, _TYPE, _VERDICT, _ID = 1, 2, 3, 4, 5, 6
@@ -56,7 +50,9 @@ class TraceListener:
 
     def __init__(self, home: HomeNetns) -> None:
         self._home = home
-        self._sock = home.call(_open)
+        self._sock = home.call(
+            lambda: nfnetlink.subscribe(_NFNLGRP_NFTRACE, 4 << 20, "nftables trace")
+        )
         self._names: dict[int, str] = {}
 
     def fileno(self) -> int:
@@ -77,18 +73,11 @@ class TraceListener:
             hits += self._parse(data)
 
     def _parse(self, data: bytes) -> list[RuleHit]:
-        hits = []
-        offset = 0
-        while offset + _NLMSG.size <= len(data):
-            length, kind, _flags, _seq, _port = _NLMSG.unpack_from(data, offset)
-            if length < _NLMSG.size:
-                break
-            body = data[offset + _NLMSG.size : offset + length]
-            offset += (length + 3) & ~3
-            if kind != (_NFNL_SUBSYS_NFTABLES << 8 | _NFT_MSG_TRACE) or len(body) < 4:
-                continue
-            hits.append(self._hit(body[0], _attrs(body[4:])))
-        return hits
+        return [
+            self._hit(body[0], nfnetlink.attrs(body[4:]))
+            for kind, body in nfnetlink.messages(data)
+            if kind == (nfnetlink.SUBSYS_NFTABLES << 8 | _NFT_MSG_TRACE) and len(body) >= 4
+        ]
 
     def _hit(self, family: int, attrs: dict[int, bytes]) -> RuleHit:
         kind = _TYPES.get(_u32(attrs.get(_TYPE)), "rule")
@@ -136,37 +125,9 @@ def _text(raw: bytes | None) -> str:
 
 
 def _verdict(raw: bytes) -> tuple[int, str]:
-    attrs = _attrs(raw)
+    attrs = nfnetlink.attrs(raw)
     code = struct.unpack(">i", attrs[_VERDICT_CODE][:4])[0] if _VERDICT_CODE in attrs else 1
     return code, _text(attrs.get(_VERDICT_CHAIN))
-
-
-def _attrs(data: bytes) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    offset = 0
-    while offset + _NLA.size <= len(data):
-        length, kind = _NLA.unpack_from(data, offset)
-        if length < _NLA.size:
-            break
-        out.setdefault(kind & 0x3FFF, data[offset + _NLA.size : offset + length])
-        offset += (length + 3) & ~3
-    return out
-
-
-def _open() -> socket.socket:
-    sock = socket.socket(
-        socket.AF_NETLINK,
-        socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
-        _NETLINK_NETFILTER,
-    )
-    try:
-        sock.bind((0, 0))
-        sock.setsockopt(_SOL_NETLINK, _NETLINK_ADD_MEMBERSHIP, _NFNLGRP_NFTRACE)
-        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 4 << 20)
-    except OSError as exc:
-        sock.close()
-        raise KernelError(f"nftables trace: {exc.strerror}", exc.errno) from exc
-    return sock
 
 
 def rule_texts(home: HomeNetns, family: str, table: str, chain: str) -> dict[int, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 LINKTYPE_ETHERNET = 1
 SHB, IDB, EPB, ISB = 0x0A0D0D0A, 1, 6, 5
@@ -146,36 +147,33 @@ def comment(text: str) -> bytes:
 # --- reading ---------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
 class Interface:
-    __slots__ = ("description", "linktype", "name", "snaplen")
-
-    def __init__(self, linktype: int, snaplen: int, name: str, description: str) -> None:
-        self.linktype = linktype
-        self.snaplen = snaplen
-        self.name = name
-        self.description = description
+    linktype: int
+    snaplen: int
+    name: str
+    description: str
 
 
+@dataclass(slots=True)
 class Packet:
-    __slots__ = ("data", "interface", "length", "outgoing", "timestamp_ns")
+    """A captured packet: when, on which interface of the stream, its bytes (up to the snap
+    length), its length on the wire, and its direction when known."""
 
-    def __init__(
-        self, interface: int, timestamp_ns: int, data: bytes, length: int, outgoing: bool | None
-    ) -> None:
-        self.interface = interface
-        self.timestamp_ns = timestamp_ns
-        self.data = data
-        self.length = length
-        self.outgoing = outgoing
+    interface: int
+    timestamp_ns: int
+    data: bytes
+    length: int
+    outgoing: bool | None = None
 
 
+@dataclass(slots=True)
 class Statistics:
-    __slots__ = ("accepted", "comment", "delivered", "dropped", "interface")
-
-    def __init__(self, interface: int) -> None:
-        self.interface = interface
-        self.accepted = self.dropped = self.delivered = 0
-        self.comment = ""
+    interface: int
+    accepted: int = 0
+    dropped: int = 0
+    delivered: int = 0
+    comment: str = ""
 
 
 Block = Interface | Packet | Statistics
