@@ -48,6 +48,11 @@ def ms(values: Sequence[float]) -> str:
     return f"{med:.2f} ms ({min(values) * 1000:.2f} – {max(values) * 1000:.2f}, n={len(values)})"
 
 
+def gbits(values: Sequence[float]) -> str:
+    """median (min – max), for throughputs in Gbit/s"""
+    return f"{statistics.median(values):.2f} ({min(values):.2f} – {max(values):.2f})"
+
+
 def median_ms(values: Sequence[float]) -> float:
     return statistics.median(values) * 1000 if values else float("nan")
 

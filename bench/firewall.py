@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import median_ms, ms, run_worker, save, table
+from bench.common import gbits, median_ms, ms, run_worker, save, table
 
 ROUNDS = 5
 SECONDS = 3  # per iperf3 run, the first one omitted (slow start)
@@ -188,10 +188,6 @@ def port_costs() -> dict[str, dict[str, list[float]]]:
 
 
 # --- tables -----------------------------------------------------------------------------------
-
-
-def gbits(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} ({min(values):.2f} – {max(values):.2f})"
 
 
 def main() -> None:

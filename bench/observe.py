@@ -22,7 +22,7 @@ import subprocess
 import time
 from typing import Any
 
-from bench.common import ms, save, table
+from bench.common import gbits, ms, save, table
 
 ROUNDS = 5
 SECONDS = 4  # per iperf3 run, the first one omitted (slow start)
@@ -119,10 +119,6 @@ def explain_costs() -> dict[str, list[float]]:
                 expected = "Dropped by hatoba" if kind == "dropped" else "Delivered"
                 assert text.startswith(expected), text
         return out
-
-
-def gbits(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} ({min(values):.2f} – {max(values):.2f})"
 
 
 def main() -> None:
