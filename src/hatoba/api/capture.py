@@ -161,10 +161,11 @@ async def stream(
         pump.stop()
         await writer.drain()
         accepted, dropped = tap.count()
-        tail = pcapng.statistics(0, tap.started_ns, time.time_ns(), accepted, dropped, pump.sent)
-        if pump.note:
-            tail += pcapng.comment(pump.note)
-        writer.write(tail)
+        writer.write(
+            pcapng.statistics(
+                0, tap.started_ns, time.time_ns(), accepted, dropped, pump.sent, pump.note
+            )
+        )
         await writer.drain()
     except ConnectionError:
         pass  # the client went away: nobody to tell

@@ -142,7 +142,7 @@ class _Armed:
 
     async def disarm(self, instruments: Instruments) -> None:
         if self.drops is not None:
-            self.drops.close()
+            await _off_loop(self.drops.close)
         if self.token is not None:
             with contextlib.suppress(HatobaError):
                 await _off_loop(instruments.untrace, self.token)

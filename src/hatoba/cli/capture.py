@@ -180,10 +180,9 @@ def _receive(conn: Conn, sink: _Sink) -> tuple[int, int, str]:
                     sink.packet(block)
                 elif isinstance(block, pcapng.Interface):
                     sink.interface(block)
-                elif block.comment:
-                    note = block.comment
                 else:
                     dropped += block.dropped
+                    note = block.comment or note
     finally:
         signal.signal(signal.SIGINT, previous)
         conn.close()

@@ -118,15 +118,23 @@ def finish_packet(
 
 
 def statistics(
-    interface_id: int, start_ns: int, end_ns: int, accepted: int, dropped: int, delivered: int
+    interface_id: int,
+    start_ns: int,
+    end_ns: int,
+    accepted: int,
+    dropped: int,
+    delivered: int,
+    note: str = "",
 ) -> bytes:
     """What the kernel counted for one interface: `accepted` by the filter, `dropped` because
-    the reader fell behind, `delivered` to the reader."""
+    the reader fell behind, `delivered` to the reader; `note`: why the capture ended, if it
+    was not asked to."""
 
     def stamp(code: int, ns: int) -> bytes:
         return _option(code, struct.pack("<II", ns >> 32, ns & 0xFFFFFFFF))
 
-    options = [
+    options = [_option(_COMMENT, note.encode())] if note else []
+    options += [
         stamp(_ISB_STARTTIME, start_ns),
         stamp(_ISB_ENDTIME, end_ns),
         _option(_ISB_FILTERACCEPT, struct.pack("<Q", accepted)),
@@ -135,13 +143,6 @@ def statistics(
     ]
     head = struct.pack("<III", interface_id, end_ns >> 32, end_ns & 0xFFFFFFFF)
     return _block(ISB, head + _options(options))
-
-
-def comment(text: str) -> bytes:
-    """A note in the stream (why a capture ended early), as a comment on a statistics block
-    of no interface: readers that do not know it skip it."""
-    head = struct.pack("<III", 0xFFFFFFFF, 0, 0)
-    return _block(ISB, head + _options([_option(_COMMENT, text.encode())]))
 
 
 # --- reading ---------------------------------------------------------------------------------

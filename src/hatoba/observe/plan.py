@@ -123,8 +123,8 @@ class World:
 
 
 class NameNotFound(NotFound):
-    """A name the source cannot resolve (or no container has): `networks` are those on which
-    the name exists, if any."""
+    """A name the source container cannot resolve: `networks` are those on which the name
+    exists, if any."""
 
     def __init__(self, message: str, networks: tuple[str, ...]) -> None:
         super().__init__(message)
@@ -201,8 +201,8 @@ def _named(world: World, ref: str, other: Party | None, *, dns: bool) -> Party:
             return _container_party(world, *found)
         where = tuple(dict.fromkeys(r.network_name for r in known))
         raise NameNotFound(_unresolved(ref, asker.name, where, container), where)
-    if container is None:
-        raise NameNotFound(f"no container is named {ref}", ())
+    if container is None:  # a mistake in the request, not a verdict on a flow
+        raise NotFound(f"no container is named {ref}")
     endpoints = [e for e in container.endpoints if e.ipv4 is not None]
     if not endpoints:
         raise InvalidArgument(f"container {container.name} is not running or has no address")

@@ -23,8 +23,9 @@ def _stream(frames: list[bytes], *, dropped: int = 0, note: str = "") -> bytes:
     out += pcapng.interface("eth0", "container web", 262144)
     for i, data in enumerate(frames):
         out += pcapng.packet(0, T0 + i * 1000, data, len(data))
-    out += pcapng.statistics(0, T0, T0 + 10**9, len(frames) + dropped, dropped, len(frames))
-    return out + (pcapng.comment(note) if note else b"")
+    return out + pcapng.statistics(
+        0, T0, T0 + 10**9, len(frames) + dropped, dropped, len(frames), note
+    )
 
 
 def _serve(stream: bytes) -> Reply:

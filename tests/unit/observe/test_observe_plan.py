@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.observe_world import C1, O1, S1, WEB, world
-from hatoba.errors import InvalidArgument
+from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.flows import Flow
 from hatoba.observe.plan import CONTAINER, HOST, OUTSIDE, NameNotFound, plan
 
@@ -73,6 +73,9 @@ def test_names_resolve_as_the_source_would_with_dns() -> None:
     with pytest.raises(NameNotFound, match="no container, alias or name on any network"):
         plan(world(), "s1", "nothing", dns=True)
     assert plan(world(), "c1", "c2").target.name == "c2"  # a trace takes container names
+    with pytest.raises(NotFound) as unknown:
+        plan(world(), "nobody", "c2", dns=True)  # a source is never a name to resolve
+    assert not isinstance(unknown.value, NameNotFound)
 
 
 @pytest.mark.parametrize(
