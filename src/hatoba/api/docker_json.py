@@ -10,6 +10,7 @@ from typing import Any
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
+from hatoba.ipam.addresses import parse_mac
 from hatoba.ipam.pools import parse_address, parse_subnet
 from hatoba.model.container import (
     EXITED,
@@ -154,6 +155,7 @@ def create_request(
     if not image:
         raise InvalidArgument("No image specified")
     stop_timeout = body.get("StopTimeout")
+    mac = body.get("MacAddress")
     config = ContainerConfig(
         image=image,
         cmd=_strings(body.get("Cmd")),
@@ -182,6 +184,7 @@ def create_request(
         init=None if host.get("Init") is None else bool(host.get("Init")),
         healthcheck=config_from_json(body.get("Healthcheck")),
         restart_policy=_restart_policy(host.get("RestartPolicy")),
+        mac_address=parse_mac(mac) if mac else "",
     )
     endpoints = []
     for net, ep in networking.items():
@@ -200,7 +203,6 @@ def create_request(
         name=name or None,
         endpoints=tuple(endpoints),
         run_pending=run_pending,
-        mac_address=body.get("MacAddress") or "",
     )
 
 
@@ -337,6 +339,8 @@ def container_json(
     }
     if cfg.healthcheck is not None:
         config["Healthcheck"] = health_config_json(cfg.healthcheck)
+    if cfg.mac_address:
+        config["MacAddress"] = cfg.mac_address
     return {
         "Id": container.id,
         "Created": container.created,

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from hatoba.api import docker_json
+from hatoba.api import create_fields, docker_json
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Streaming
 from hatoba.api.logs import stream_log
 from hatoba.engine.state import State
@@ -65,6 +65,7 @@ def register(router: Router, app: App) -> None:
 
     async def create(req: Request) -> Response:
         body = req.json()
+        create_fields.check_create(body)
         # -P is decided at start, when the image's exposed ports are known
         ports = mappings_from_api(
             (body.get("HostConfig") or {}).get("PortBindings"), body.get("ExposedPorts"), False

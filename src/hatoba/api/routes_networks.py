@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hatoba.api import docker_json
+from hatoba.api import create_fields, docker_json
 from hatoba.api.http import Request, Response, Router
 from hatoba.ipam.pools import parse_address
 from hatoba.model.network import Network
@@ -67,6 +67,7 @@ def register(router: Router, app: App) -> None:
 
     async def connect(req: Request) -> Response:
         body = req.json()
+        create_fields.check_endpoint(body.get("EndpointConfig"))
         endpoint = body.get("EndpointConfig") or {}
         ipam = endpoint.get("IPAMConfig") or {}
         ipv4 = ipam.get("IPv4Address")

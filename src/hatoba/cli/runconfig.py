@@ -39,6 +39,7 @@ def add_flags(p: Parser) -> None:
     p.option("--ip", help="IPv4 address (e.g., 172.30.100.104)", default="")
     p.option("-h", "--hostname", help="Container host name", default="")
     p.option("--domainname", help="Container NIS domain name", default="")
+    p.option("--mac-address", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)", default="")
     p.repeated("-e", "--env", help="Set environment variables")
     p.repeated("--env-file", help="Read in a file of environment variables")
     p.option("-w", "--workdir", help="Working directory inside the container", default="")
@@ -140,6 +141,8 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
     }
     if exposed:
         config["ExposedPorts"] = exposed
+    if ns.mac_address:
+        config["MacAddress"] = ns.mac_address
     if ns.stop_signal is not None:
         config["StopSignal"] = ns.stop_signal
     if ns.stop_timeout is not None:

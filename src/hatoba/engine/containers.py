@@ -60,8 +60,6 @@ class CreateRequest:
     warnings: list[str] = field(default_factory=list)
     # the first half of a `run`: removed by reconcile unless its start succeeds
     run_pending: bool = False
-    # Config.MacAddress: only checked (Docker refuses it with `--net host|container:`)
-    mac_address: str = ""
 
 
 def _primary_network(core: Core, mode: str) -> Network:
@@ -176,7 +174,7 @@ def _check_joining(request: CreateRequest, ref: str) -> None:
         ("hostname", cfg.hostname or cfg.domainname),
         ("dns", cfg.dns or cfg.dns_search or cfg.dns_options),
         ("custom host-to-IP mapping", cfg.extra_hosts),
-        ("mac-address", request.mac_address),
+        ("mac-address", cfg.mac_address),
     ):
         if given:
             raise InvalidArgument(_CONFLICT.format(what))
@@ -225,7 +223,7 @@ def _attachments(
         if cfg.ipv4 is not None:
             endpoints.check_static(core, network, cfg.ipv4)
         networks.append(cfg)
-    if primary.driver == HOST and request.mac_address:
+    if primary.driver == HOST and config.mac_address:
         raise InvalidArgument(_CONFLICT.format("mac-address"))
     if primary.driver == HOST and config.ports:
         request.warnings.append("Published ports are discarded when using host network mode")
@@ -410,6 +408,7 @@ def _launch(
         expect_attach=expect_attach,
         init=bool(container.config.init),
         files_of=files_of,
+        domainname=container.config.domainname,
     )
 
 

@@ -104,10 +104,21 @@ def plan(
         host_ifname=veth_name(),
         ipv4=address,
         prefixlen=pool.subnet.prefixlen,
-        mac=mac_for(address),
+        mac=_own_mac(container, network) or mac_for(address),
         gateway=pool.gateway,
         default_route=default_route,
     )
+
+
+def _own_mac(container: Container, network: Network) -> str:
+    """Config.MacAddress: for the interface on the network the container was created on
+    (its network mode), as Docker applies it, also after a disconnect and connect."""
+    mode = container.config.network_mode
+    if mode in ("", "default"):
+        named = network.predefined and network.driver == BRIDGE
+    else:
+        named = mode == network.name or network.id.startswith(mode)
+    return container.config.mac_address if named else ""
 
 
 def wire(

@@ -73,3 +73,18 @@ def claim(network: Network, requested: IPv4Address, used: Container[IPv4Address]
 def mac_for(address: IPv4Address) -> str:
     """`02:42:` + the IPv4 bytes, as Docker up to 27 (stable and readable in captures)."""
     return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
+
+
+def parse_mac(text: str) -> str:
+    """A MAC address a user asked for (`--mac-address`), as lower-case `xx:xx:xx:xx:xx:xx`.
+    Only a unicast address can be an interface's own: the kernel refuses the others."""
+    octets = text.replace("-", ":").split(":")
+    try:
+        values = [int(o, 16) for o in octets if len(o) == 2]
+    except ValueError:
+        values = []
+    if len(values) != 6 or len(octets) != 6:
+        raise InvalidArgument(f"{text} is not a valid mac address")
+    if values[0] & 1 or not any(values):
+        raise InvalidArgument(f"{text} is not a unicast mac address: an interface cannot own it")
+    return ":".join(f"{v:02x}" for v in values)

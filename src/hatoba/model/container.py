@@ -95,6 +95,8 @@ class ContainerConfig:
     # the request's check over the image's HEALTHCHECK (None: neither has one)
     healthcheck: HealthConfig | None = None
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    # the MAC address of the interface on the network of network_mode (Config.MacAddress)
+    mac_address: str = ""
 
     @property
     def argv(self) -> tuple[str, ...]:

@@ -64,6 +64,8 @@ class LaunchRequest:
     # `--net container:`: the container whose /etc/hosts, /etc/hostname and
     # /etc/resolv.conf this one shares (bound, not copied, as Docker does), instead of `files`
     files_of: str = ""
+    # the UTS namespace's domain name (Config.Domainname); ignored with the host's namespace
+    domainname: str = ""
 
 
 @dataclass(frozen=True)

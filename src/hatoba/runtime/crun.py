@@ -171,6 +171,7 @@ class CrunRuntime:
             rootfs=rootfs,
             proc=process,
             hostname=launch.hostname,
+            domainname=launch.domainname,
             netns=str(netns_link) if netns_link else None,
             binds=binds,
             masked=self._masked,

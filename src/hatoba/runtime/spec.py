@@ -87,11 +87,12 @@ def config(
     netns: str | None,
     binds: Sequence[Bind],
     masked: Sequence[str] = (),
+    domainname: str = "",
 ) -> dict[str, Any]:
     """`netns` None shares the caller's network namespace (`--net host`), and then the host's
-    UTS namespace too, as Docker does; `hostname` is ignored in that case. `masked` paths are
-    hidden as Docker hides parts of /proc: an empty read-only tmpfs over a folder, /dev/null
-    over a file; paths the container does not have are skipped."""
+    UTS namespace too, as Docker does; `hostname` and `domainname` are ignored in that case.
+    `masked` paths are hidden as Docker hides parts of /proc: an empty read-only tmpfs over a
+    folder, /dev/null over a file; paths the container does not have are skipped."""
     namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]
     if netns is not None:
         namespaces += [{"type": "network", "path": netns}, {"type": "uts"}]
@@ -151,4 +152,6 @@ def config(
     }
     if netns is not None and hostname:
         doc["hostname"] = hostname
+    if netns is not None and domainname:
+        doc["domainname"] = domainname
     return doc

@@ -28,11 +28,11 @@ def test_the_create_body_fields():
     config = request.config
     assert (config.user, config.group_add, config.init) == ("www-data:wheel", ("audio", "7"), True)
     assert config.network_mode == "container:web"
-    assert request.mac_address == "02:42:ac:11:00:09"
+    assert config.mac_address == "02:42:ac:11:00:09"
     plain = create_request({"Image": "alpine", "HostConfig": {"Init": False}}, "", ports=())
     assert (plain.config.user, plain.config.group_add, plain.config.init) == ("", (), False)
     unset = create_request({"Image": "alpine"}, "", ports=())
-    assert unset.config.init is None and unset.mac_address == ""
+    assert unset.config.init is None and unset.config.mac_address == ""
 
 
 def inspect(container: Container) -> dict:

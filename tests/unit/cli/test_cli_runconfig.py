@@ -35,7 +35,7 @@ def test_defaults_of_an_attached_run() -> None:
     assert (b["Tty"], b["OpenStdin"], b["StdinOnce"]) == (False, False, False)
     assert b["Labels"] == {}
     assert "ExposedPorts" not in b
-    assert "StopSignal" not in b and "StopTimeout" not in b
+    assert "StopSignal" not in b and "StopTimeout" not in b and "MacAddress" not in b
     host = b["HostConfig"]
     assert host["NetworkMode"] == "default"
     assert host["PortBindings"] == {}
@@ -64,7 +64,8 @@ def test_all_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
         "--dns", "9.9.9.9", "--dns-search", "example.org", "--dns-option", "ndots:2",
         "--add-host", "foo:10.1.2.3", "-p", "8000:80", "-p127.0.0.1:5353:53/udp", "-P",
         "--label", "k=v", "-l", "flag", "--entrypoint", "/bin/sh", "--stop-signal", "SIGINT",
-        "--stop-timeout", "5", "httpd:latest", "-c", "echo hi",
+        "--stop-timeout", "5", "--mac-address", "02:00:00:00:00:01", "httpd:latest", "-c",
+        "echo hi",
     )  # fmt: skip
     assert b["Hostname"] == "myhost"
     assert b["User"] == "1000:1000"
@@ -75,6 +76,7 @@ def test_all_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert b["Labels"] == {"k": "v", "flag": ""}
     assert b["StopSignal"] == "SIGINT"
     assert b["StopTimeout"] == 5
+    assert b["MacAddress"] == "02:00:00:00:00:01"
     assert b["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
     host = b["HostConfig"]
     assert host["NetworkMode"] == "sample"

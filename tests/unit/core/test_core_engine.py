@@ -100,6 +100,30 @@ def test_sequential_addresses_and_macs(world):
     assert req.ifname == "eth0" and str(req.default_gateway) == "172.18.0.1"
 
 
+def test_mac_address_and_domainname_as_asked(world):
+    """Config.MacAddress is the MAC of the interface on the network of the network mode (also
+    after a disconnect and a connect, as Docker applies it); Domainname is the UTS domain."""
+    engine, kernel, _store, runtime = world
+    engine.create_network(NetworkSpec(name="front"))
+    engine.create_network(NetworkSpec(name="back"))
+    cfg = ContainerConfig(
+        image="hostfs",
+        cmd=("true",),
+        network_mode="front",
+        mac_address="02:00:00:00:00:01",
+        domainname="example.org",
+    )
+    created = engine.create_container(CreateRequest(cfg, name="m1"))
+    engine.disconnect("front", "m1")
+    engine.connect("back", "m1")
+    engine.connect("front", "m1")
+    started = engine.start(created.id)
+    macs = {engine.state.networks[e.network_id].name: e.mac for e in started.endpoints}
+    assert macs == {"back": "02:42:ac:13:00:02", "front": "02:00:00:00:00:01"}
+    assert {r.mac for r in kernel.attached[started.netns]} == set(macs.values())
+    assert runtime.launched[-1].domainname == "example.org"
+
+
 def test_failed_bridge_creation_changes_nothing(world):
     engine, kernel, store, _ = world
     before = snapshot(engine, kernel, store)

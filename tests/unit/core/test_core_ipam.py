@@ -5,7 +5,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from hatoba.errors import Conflict, InvalidArgument
-from hatoba.ipam.addresses import allocate, claim, mac_for
+from hatoba.ipam.addresses import allocate, claim, mac_for, parse_mac
 from hatoba.ipam.pools import DEFAULT_POOLS, check_user_subnet, choose_subnet, make_pool
 from hatoba.model.network import Network
 
@@ -104,3 +104,14 @@ def test_claim_rules():
 
 def test_mac_from_ip():
     assert mac_for(IPv4Address("172.18.0.2")) == "02:42:ac:12:00:02"
+
+
+def test_mac_as_asked():
+    assert parse_mac("02:AB:00:00:00:01") == "02:ab:00:00:00:01"
+    assert parse_mac("02-ab-00-00-00-01") == "02:ab:00:00:00:01"
+    for bad in ("02:ab:00:00:00", "02:ab:00:00:00:zz", "2:ab:00:00:00:01", "02:ab:00:00:00:01:02"):
+        with pytest.raises(InvalidArgument, match=f"^{bad} is not a valid mac address$"):
+            parse_mac(bad)
+    for unusable in ("01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"):
+        with pytest.raises(InvalidArgument, match="is not a unicast mac address"):
+            parse_mac(unusable)

@@ -114,8 +114,8 @@ def test_errors_at_start_like_docker(world):
             "conflicting options: custom host-to-IP mapping and the network mode",
         ),
         (
-            {},
             {"mac_address": "02:42:ac:11:00:09"},
+            {},
             "conflicting options: mac-address and the network mode",
         ),
         (
@@ -174,9 +174,11 @@ def test_a_bad_mode_and_a_mac_address_on_the_host_network(world):
     assert caught.value.message == (
         "Invalid network mode: invalid container format container:<name|id>"
     )
-    cfg = ContainerConfig(image="hostfs", cmd=("true",), network_mode="host")
+    cfg = ContainerConfig(
+        image="hostfs", cmd=("true",), network_mode="host", mac_address="02:42:ac:11:00:09"
+    )
     with pytest.raises(InvalidArgument, match="^conflicting options: mac-address and the"):
-        engine.create_container(CreateRequest(cfg, mac_address="02:42:ac:11:00:09"))
+        engine.create_container(CreateRequest(cfg))
 
 
 def test_network_connect_is_refused_running_or_not(world):

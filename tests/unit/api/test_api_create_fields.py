@@ -1,0 +1,265 @@
+"""The table of container create fields (hatoba/api/create_fields.py): every field of the Engine
+API v1.41 reference is classified, what real clients send when the user asked for nothing
+passes, and a value that asks for something hatoba does not do is refused by name."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hatoba.api import create_fields
+from hatoba.api.create_fields import (
+    CONTAINER_CONFIG,
+    ENDPOINT_SETTINGS,
+    HOST_CONFIG,
+    NETWORKING_CONFIG,
+    Use,
+    check_create,
+    check_endpoint,
+    refused_fields,
+)
+from hatoba.cli.parsing import Parser
+from hatoba.cli.runconfig import add_flags, create_body
+from hatoba.errors import InvalidArgument
+
+SPEC = Path(__file__).parents[2] / "fixtures" / "specs" / "docker-engine-api-v1.41.yaml"
+
+
+@cache
+def definitions() -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with SPEC.open() as f:
+        return yaml.load(f, Loader=loader)["definitions"]  # type: ignore[no-any-return]
+
+
+def properties(name: str) -> dict[str, Any]:
+    """A definition's fields, through `allOf` and `$ref` (HostConfig includes Resources)."""
+    found: dict[str, Any] = {}
+
+    def walk(schema: dict[str, Any]) -> None:
+        if "$ref" in schema:
+            walk(definitions()[schema["$ref"].rsplit("/", 1)[1]])
+        for part in schema.get("allOf", []):
+            walk(part)
+        found.update(schema.get("properties", {}))
+
+    walk(definitions()[name])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("definition", "table"),
+    [
+        ("ContainerConfig", CONTAINER_CONFIG),
+        ("HostConfig", HOST_CONFIG),
+        ("NetworkingConfig", NETWORKING_CONFIG),
+        ("EndpointSettings", ENDPOINT_SETTINGS),
+        ("EndpointIPAMConfig", ENDPOINT_SETTINGS["IPAMConfig"].members),
+    ],
+)
+def test_every_field_of_the_reference_is_classified(
+    definition: str, table: dict[str, create_fields.Field]
+) -> None:
+    assert sorted(table) == sorted(properties(definition))
+    for name, row in table.items():
+        assert row.use is not Use.IGNORED or row.why, f"{definition}.{name}: say why"
+
+
+def asking_value(schema: dict[str, Any]) -> Any:
+    """A value of the field's type that asks for something (no zero value, no default)."""
+    kind = schema.get("type")
+    if "$ref" in schema or kind == "object":
+        return {"Asked": "yes"}
+    if kind == "array":
+        return ["asked"]
+    if kind == "boolean":
+        return True
+    if kind == "integer":
+        return 7
+    return "asked"
+
+
+def refused_rows() -> list[tuple[str, str]]:
+    return [
+        *(("", name) for name, row in CONTAINER_CONFIG.items() if row.use is Use.REFUSED),
+        *(("HostConfig", name) for name, row in HOST_CONFIG.items() if row.use is Use.REFUSED),
+    ]
+
+
+@pytest.mark.parametrize(("section", "name"), refused_rows())
+def test_a_refused_field_is_named_and_its_defaults_pass(section: str, name: str) -> None:
+    definition = "HostConfig" if section else "ContainerConfig"
+    row = (HOST_CONFIG if section else CONTAINER_CONFIG)[name]
+    value = asking_value(properties(definition)[name])
+    body: dict[str, Any] = {"Image": "alpine"}
+    (body.setdefault("HostConfig", {}) if section else body)[name] = value
+    path = f"{section or 'Config'}.{name}"
+    with pytest.raises(InvalidArgument) as refused:
+        check_create(body)
+    assert refused.value.message == f"hatoba does not support {path} yet"
+    for default in (None, *row.defaults):
+        (body["HostConfig"] if section else body)[name] = default
+        assert refused_fields(body) == []
+
+
+def test_defaults_that_are_not_zero_values() -> None:
+    host = {
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "MemorySwappiness": -1,
+        "MemorySwap": -1,
+        "PidsLimit": -1,
+        "ShmSize": 64 << 20,
+        "IpcMode": "private",
+        "Isolation": "default",
+        "ConsoleSize": [50, 120],  # Windows only in v1.41: ignored, as Docker does
+    }
+    assert refused_fields({"Image": "a", "HostConfig": host}) == []
+    asked = {
+        "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m"}},
+        "ShmSize": 128 << 20,
+        "IpcMode": "host",
+        # an empty list unmasks every path: not the default
+        "MaskedPaths": [],
+    }
+    assert refused_fields({"Image": "a", "HostConfig": asked}) == [
+        f"HostConfig.{name}" for name in ("LogConfig", "IpcMode", "ShmSize", "MaskedPaths")
+    ]
+    # a struct whose members are all zero is its zero value
+    zero_log = {"Image": "a", "HostConfig": {"LogConfig": {"Type": "", "Config": {}}}}
+    assert refused_fields(zero_log) == []
+
+
+def test_legacy_links_are_refused_on_the_default_bridge_only() -> None:
+    def body(mode: str) -> dict[str, Any]:
+        return {"Image": "a", "HostConfig": {"NetworkMode": mode, "Links": ["db:database"]}}
+
+    for mode in ("default", "bridge", "host", "none", "container:x"):
+        assert refused_fields(body(mode)) == ["HostConfig.Links"]
+    # on a user-defined network Docker reads links from the endpoint (EndpointsConfig.Links)
+    assert refused_fields(body("proj_default")) == []
+
+
+def test_endpoint_settings_in_create_and_connect() -> None:
+    endpoints = {
+        "front": {
+            "Aliases": ["web"],
+            "Links": ["db:database"],
+            "IPAMConfig": {"IPv4Address": "10.1.0.5", "IPv6Address": "fd00::5"},
+            "DriverOpts": {"com.example.opt": "1"},
+            # operational data a client copied from an inspect: Docker ignores it
+            "IPAddress": "10.1.0.9",
+            "MacAddress": "02:42:0a:01:00:09",
+        }
+    }
+    body = {"Image": "a", "NetworkingConfig": {"EndpointsConfig": endpoints}}
+    assert refused_fields(body) == [
+        "NetworkingConfig.EndpointsConfig.front.IPAMConfig.IPv6Address",
+        "NetworkingConfig.EndpointsConfig.front.Links",
+        "NetworkingConfig.EndpointsConfig.front.DriverOpts",
+    ]
+    with pytest.raises(InvalidArgument) as refused:
+        check_endpoint({"IPAMConfig": {"LinkLocalIPs": ["169.254.1.1"]}})
+    assert refused.value.message == (
+        "hatoba does not support EndpointConfig.IPAMConfig.LinkLocalIPs yet"
+    )
+    check_endpoint({"Aliases": ["a"], "IPAMConfig": {}, "Links": None})
+    check_endpoint(None)
+
+
+def test_every_refused_field_of_a_request_is_named_at_once() -> None:
+    body = {
+        "Image": "a",
+        "NetworkDisabled": True,
+        "Volumes": {"/data": {}},
+        "HostConfig": {"Memory": 10 << 20, "Binds": ["/srv:/data"], "CapAdd": ["NET_ADMIN"]},
+    }
+    with pytest.raises(InvalidArgument) as refused:
+        check_create(body)
+    assert refused.value.message == (
+        "hatoba does not support Config.Volumes, Config.NetworkDisabled, HostConfig.Memory, "
+        "HostConfig.Binds, HostConfig.CapAdd yet"
+    )
+
+
+# What real clients send when the user asked for nothing more (recorded against hatoba).
+DOCKER_CLI_28_CREATE = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": True,
+    "AttachStderr": True, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+    "Cmd": ["sleep", "1"], "Image": "alpine", "Volumes": {}, "WorkingDir": "",
+    "Entrypoint": None, "OnBuild": None, "Labels": {},
+    "HostConfig": {
+        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}},
+        "NetworkMode": "default", "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+        "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None,
+        "CapDrop": None, "CgroupnsMode": "", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": None, "GroupAdd": None, "IpcMode": "", "Cgroup": "", "Links": None,
+        "OomScoreAdj": 0, "PidMode": "", "Privileged": False, "PublishAllPorts": False,
+        "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "",
+        "ShmSize": 0, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+        "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
+        "MemorySwap": 0, "MemorySwappiness": -1, "OomKillDisable": False, "PidsLimit": 0,
+        "Ulimits": [], "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
+    },
+    "NetworkingConfig": {
+        "EndpointsConfig": {
+            "default": {
+                "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                "DriverOpts": None, "GwPriority": 0, "NetworkID": "", "EndpointID": "",
+                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None,
+            }
+        }
+    },
+}  # fmt: skip
+
+DOCKER_COMPOSE_129_CREATE = {
+    "ExposedPorts": {"80/tcp": {}, "7000/udp": {}}, "Tty": False, "OpenStdin": False,
+    "StdinOnce": False, "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+    "Env": ["GREETING=hello"], "Image": "httpd", "Volumes": {}, "NetworkDisabled": False,
+    "HostConfig": {
+        "NetworkMode": "p2_back", "VolumesFrom": [], "Binds": [],
+        "PortBindings": {
+            "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+            "7000/udp": [{"HostIp": "", "HostPort": "9000"}],
+        },
+        "Links": [], "LogConfig": {"Type": "", "Config": {}},
+    },
+    "NetworkingConfig": {
+        "EndpointsConfig": {"p2_back": {"Aliases": ["web"], "IPAMConfig": {}}}
+    },
+    "Labels": {"com.docker.compose.project": "p2", "com.docker.compose.oneoff": "False"},
+}  # fmt: skip
+
+
+def test_what_clients_send_by_default_passes() -> None:
+    assert refused_fields(DOCKER_CLI_28_CREATE) == []
+    assert refused_fields(DOCKER_COMPOSE_129_CREATE) == []
+    # and the same requests asking for a limit are refused, by name
+    limited = copy.deepcopy(DOCKER_CLI_28_CREATE)
+    limited["HostConfig"]["Memory"] = 10 << 20
+    assert refused_fields(limited) == ["HostConfig.Memory"]
+    # compose's `links:` on a user-defined network arrive in HostConfig (Docker ignores them
+    # there; compose connects the endpoint with them)
+    linked = copy.deepcopy(DOCKER_COMPOSE_129_CREATE)
+    linked["HostConfig"]["Links"] = ["p2_db_1:db"]
+    assert refused_fields(linked) == []
+
+
+def test_hatoba_run_sends_only_what_hatoba_applies() -> None:
+    parser = Parser("hatoba run", "", "", short_help=False)
+    add_flags(parser)
+    values = parser.parse(["--name", "x", "-e", "A=1", "-p", "8080:80", "alpine", "true"])
+    assert refused_fields(create_body(values, "hatoba", detach=True, stdin_once=False)) == []
+    user = parser.parse(["-u", "1000", "--init", "--group-add", "7", "alpine", "true"])
+    assert refused_fields(create_body(user, "hatoba", detach=True, stdin_once=False)) == []
