@@ -110,6 +110,15 @@ def kill(ctx: Context, args: list[str]) -> int:
     return _post_each(ctx, ns.args, "kill", {"signal": ns.signal})
 
 
+def rename(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, "CONTAINER NEW_NAME", "Rename a container")
+    ns = p.parse(args)
+    p.expect(ns.args, 2, 2)
+    old, new = ns.args
+    ctx.client.call("POST", f"/containers/{old}/rename", {"name": new})
+    return 0
+
+
 def rm(ctx: Context, args: list[str]) -> int:
     p = Parser(ctx.prog, f"[OPTIONS] {_SEVERAL}", "Remove one or more containers")
     p.flag("-f", "--force", help="Force the removal of a running container (uses SIGKILL)")

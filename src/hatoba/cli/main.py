@@ -45,6 +45,7 @@ _CONTAINER: Commands = {
     "stop": ("container:stop", "Stop one or more running containers"),
     "restart": ("container:restart", "Restart one or more containers"),
     "kill": ("container:kill", "Kill one or more running containers"),
+    "rename": ("container:rename", "Rename a container"),
     "rm": ("container:rm", "Remove one or more containers"),
     "wait": ("container:wait", "Block until containers stop, then print their exit codes"),
     "logs": ("container:logs", "Fetch the logs of a container"),

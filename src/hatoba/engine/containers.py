@@ -521,12 +521,18 @@ def stop_restarting(core: Core, container_id: str) -> Container:
 
 
 def rename(core: Core, ref: str, new_name: str) -> Container:
-    """Docker's rename: the container keeps everything else; DNS answers to the new name
-    (the commit republishes the names)."""
+    """Docker's rename, with its errors: the container keeps everything else (its hostname
+    too); DNS answers to the new name (the commit republishes the names)."""
     container = core.state.container(ref)
+    if not new_name:
+        raise InvalidArgument("Neither old nor new names may be empty")
     if validate_container_name(new_name) == container.name:
         raise InvalidArgument("Renaming a container with the same name as its current name")
-    renamed = dataclasses.replace(container, name=_free_name(core, new_name))
+    try:
+        name = _free_name(core, new_name)
+    except Conflict as exc:
+        raise Conflict(f"Error when allocating new name: {exc.message}") from None
+    renamed = dataclasses.replace(container, name=name)
     core.commit(containers=[renamed])
     return renamed
 

@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
+from hatoba.engine import resolver
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.core import Paths
 from hatoba.engine.endpoints import used_addresses
@@ -302,3 +303,25 @@ def test_a_run_interrupted_before_its_start_leaves_nothing_after_a_restart(world
     assert half.id not in store.containers and plain.id in store.containers
     # and the name is free for the retry
     again.create_container(CreateRequest(cfg, name="half", run_pending=True))
+
+
+def test_rename_like_docker(world):
+    engine, *_ = world
+    engine.create_network(NetworkSpec(name="front"))
+    cid = run(engine, "old", "front")
+    run(engine, "taken", "front")
+    with pytest.raises(InvalidArgument, match="^Neither old nor new names may be empty$"):
+        engine.rename("old", "")
+    with pytest.raises(InvalidArgument, match="^Renaming a container with the same name as its"):
+        engine.rename("old", "/old")
+    with pytest.raises(InvalidArgument, match=r"^Invalid container name \(b@d\)"):
+        engine.rename("old", "b@d")
+    with pytest.raises(Conflict, match="^Error when allocating new name: Conflict. The container"):
+        engine.rename("old", "taken")
+    assert engine.rename(cid[:12], "/new").name == "new"
+    assert engine.container("new").id == cid
+    with pytest.raises(NotFound):
+        engine.container("old")
+    # the embedded DNS answers the new name at once, and no longer the old one
+    names = {r.names[0] for r in resolver.records(engine.state)[0]}
+    assert names == {"new", "taken"}
