@@ -137,6 +137,7 @@ async def _serve(
 ) -> int:
     from hatoba.api.app import App
     from hatoba.api.attach import Attacher
+    from hatoba.api.events import EventLog
     from hatoba.api.execs import Execs
     from hatoba.api.health import HealthChecks
     from hatoba.api.linkwatch import LinkWatch
@@ -156,7 +157,10 @@ async def _serve(
     engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()
     running = await runner.call(engine.bootstrap)
-    supervisor = Supervisor(engine, runner, HealthChecks(engine, runner, runtime, str(run_root)))
+    events = EventLog()
+    events.follow(engine, loop)
+    health = HealthChecks(engine, runner, runtime, str(run_root))
+    supervisor = Supervisor(engine, runner, health, events)
     for cid in running:
         supervisor.watch(engine.state.containers[cid])
     # before the socket answers, as dockerd restarts containers before it serves
@@ -185,6 +189,7 @@ async def _serve(
         started=started,
         shutdown=shutdown_after_reset,
         instruments=KernelInstruments(local.firewall),
+        events=events,
     )
     server = app.server()
     socket_path = run_root / "hatoba.sock"

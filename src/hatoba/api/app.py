@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from hatoba import API_VERSION, __version__
 from hatoba.api.attach import Attacher
+from hatoba.api.events import EventLog
 from hatoba.api.execs import Execs
 from hatoba.api.http import Router, Server
 from hatoba.api.ports import ContainerIO, ImageCatalog, Instruments
@@ -33,6 +34,8 @@ class App:
     started: float
     # ask the service to shut down (after `system reset`)
     shutdown: Callable[[], None]
+    # what happened, for GET /events (the supervisor's own, when it has one)
+    events: EventLog = field(default_factory=EventLog)
     # image import, load and save: long file work, kept off the engine's worker
     image_runner: EngineRunner = field(default_factory=lambda: EngineRunner("hatoba-images"))
     # packet taps, tracing and probes (None: the observation endpoints refuse)

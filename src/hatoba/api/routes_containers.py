@@ -135,7 +135,9 @@ def register(router: Router, app: App) -> None:
             await supervisor.stop(req.params["id"], int(timeout) if timeout else None)
         except NotModified:
             pass
-        return await start(req)
+        answer = await start(req)
+        app.events.container("restart", engine.state.container(req.params["id"]))
+        return answer
 
     async def kill(req: Request) -> Response:
         await supervisor.kill(req.params["id"], signal_number(req.arg("signal", "SIGKILL")))

@@ -1,4 +1,4 @@
-"""/_ping, /version, /info and hatoba's own system endpoints."""
+"""/_ping, /version, /info, /events and hatoba's own system endpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import time
 from typing import TYPE_CHECKING
 
 from hatoba import API_VERSION, __version__
-from hatoba.api.http import Request, Response, Router
+from hatoba.api.events import EventFilter
+from hatoba.api.http import Request, Response, Router, Streaming
 from hatoba.model.container import RUNNING
 
 if TYPE_CHECKING:
@@ -95,7 +96,12 @@ def register(router: Router, app: App) -> None:
         app.shutdown()
         return Response.empty()
 
+    async def events(req: Request) -> Streaming:
+        matches = EventFilter(req.filters())
+        return Streaming(app.events.stream(matches, req.arg("since"), req.arg("until")))
+
     router.add("GET", "/_ping", ping)
+    router.add("GET", "/events", events)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
 

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Coroutine
 from typing import Any
 
+from hatoba.api.events import EventLog
 from hatoba.api.health import HealthChecks
 from hatoba.api.restarts import Restarts
 from hatoba.api.runner import EngineRunner
@@ -34,10 +35,17 @@ DEFAULT_STOP_TIMEOUT = 10
 
 
 class Supervisor:
-    def __init__(self, engine: Engine, runner: EngineRunner, health: HealthChecks) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        runner: EngineRunner,
+        health: HealthChecks,
+        events: EventLog | None = None,
+    ) -> None:
         self._engine = engine
         self._runner = runner
         self._health = health
+        self._events = events or EventLog()
         self.restarts = Restarts(engine, runner, self.watch)
         # containers whose next exit the user caused: no restart by policy after it
         self._stopped_by_user: set[str] = set()
@@ -136,15 +144,14 @@ class Supervisor:
             timeout = DEFAULT_STOP_TIMEOUT
         waiter = self._exit_waiter(container.id)
         self._stopped_by_user.add(container.id)
-        await self._runner.call(
-            self._engine.kill, container.id, signal_number(container.config.stop_signal)
-        )
+        await self.kill(container.id, signal_number(container.config.stop_signal))
         try:
             await asyncio.wait_for(asyncio.shield(waiter), timeout=max(timeout, 0))
         except TimeoutError:
             with contextlib.suppress(Conflict):
-                await self._runner.call(self._engine.kill, container.id, signal.SIGKILL)
+                await self.kill(container.id, signal.SIGKILL)
             await waiter
+        self._events.container("stop", container)
         return container
 
     async def kill(self, ref: str, signum: int) -> Container:
@@ -155,7 +162,9 @@ class Supervisor:
                 return container
         if signum in (signal.SIGKILL, signal_number(container.config.stop_signal)):
             self._stopped_by_user.add(container.id)
-        return await self._runner.call(self._engine.kill, container.id, signum)
+        killed = await self._runner.call(self._engine.kill, container.id, signum)
+        self._events.container("kill", killed, signal=str(signum))
+        return killed
 
     async def _end_restarts(self, container: Container) -> Container:
         """The user stops a container that waits for its restart: it stays exited. Returns
@@ -181,7 +190,7 @@ class Supervisor:
             waiter = self._exit_waiter(container.id)
             self._stopped_by_user.add(container.id)
             with contextlib.suppress(Conflict):
-                await self._runner.call(self._engine.kill, container.id, signal.SIGKILL)
+                await self.kill(container.id, signal.SIGKILL)
             await waiter
         removed = await self._runner.call(self._engine.remove, container.id)
         self.restarts.forget(removed.id)
