@@ -193,7 +193,7 @@ ENDPOINT_SETTINGS: Mapping[str, Field] = {
         Use.APPLIED,
         members={"IPv4Address": APPLIED, "IPv6Address": REFUSED, "LinkLocalIPs": REFUSED},
     ),
-    "Links": REFUSED,
+    "Links": APPLIED,
     "Aliases": APPLIED,
     "NetworkID": _ignored(_OPERATIONAL),
     "EndpointID": _ignored(_OPERATIONAL),

@@ -196,6 +196,7 @@ def create_request(
                 network=net,
                 aliases=_strings(ep.get("Aliases")),
                 ipv4=parse_address(ipv4, "IPv4 address") if ipv4 else None,
+                links=_strings(ep.get("Links")),
             )
         )
     return CreateRequest(
@@ -216,16 +217,19 @@ def _endpoint_json(
     user_defined = network is not None and network.user_defined
     aliases: list[str] | None = None
     if user_defined and cfg is not None:
-        # API <= 1.44 reports the short id among the aliases (it is one, for DNS)
-        aliases = [*cfg.aliases, container.short_id]
-        if container.config.hostname and container.config.hostname not in aliases:
-            aliases.append(container.config.hostname)
+        aliases = list(dict.fromkeys(cfg.aliases)) or None
+        # Docker (API <= 1.44) adds the short id and the hostname to the aliases when the
+        # endpoint is connected: at the first start, or by a network connect. Clients read
+        # that: docker-compose reconnects a new container whose aliases lack its short id.
+        if cfg.joined_later or container.state.started_at != ZERO_TIME:
+            extras = (container.short_id, container.config.hostname)
+            aliases = list(dict.fromkeys([*(aliases or ()), *filter(None, extras)]))
     ipam_config: dict[str, str] | None = None
     if cfg is not None and (cfg.joined_later or cfg.ipv4 is not None):
         ipam_config = {"IPv4Address": str(cfg.ipv4)} if cfg.ipv4 else {}
     return {
         "IPAMConfig": ipam_config,
-        "Links": None,
+        "Links": list(cfg.links) if cfg is not None and cfg.links else None,
         "Aliases": aliases,
         "NetworkID": network_id,
         "EndpointID": ep.endpoint_id if ep else "",

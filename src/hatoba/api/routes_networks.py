@@ -77,6 +77,7 @@ def register(router: Router, app: App) -> None:
             body.get("Container") or "",
             tuple(endpoint.get("Aliases") or ()),
             parse_address(ipv4, "IPv4 address") if ipv4 else None,
+            tuple(endpoint.get("Links") or ()),
         )
         return Response(200, b"OK", "text/plain")
 

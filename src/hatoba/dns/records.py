@@ -16,6 +16,10 @@ class DnsRecord:
     hostname, deduplicated and in that order; `names[0]` answers PTR queries. The order of a
     container's records is the order of its networks: the first network that knows a name is
     the one that answers it.
+
+    `links` are this container's links on this network, (alias, container name): for this
+    container only, the alias answers what the name answers on the network (Docker's
+    EndpointSettings.Links on a user-defined network).
     """
 
     container_id: str
@@ -23,6 +27,7 @@ class DnsRecord:
     network_name: str
     names: tuple[str, ...]
     ipv4: IPv4Address
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 A table is immutable once built: the engine builds a new one for every change and swaps it in
 whole, so the resolver reads a consistent table without locks. What a container can resolve
 depends only on its networks, so the answers are prepared once per set of networks (a
-`View`), on first use, as ready-made answer records keyed by the lower-case wire name.
+`View`), on first use, as ready-made answer records keyed by the lower-case wire name. A
+container with links has a view of its own: its networks' view with its link aliases first.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class NameTable:
     ) -> None:
         self._networks: dict[str, _Network] = {}
         self._networks_of: dict[str, list[str]] = {}
+        # container id -> (network id, alias, linked container's name), in network order
+        self._links_of: dict[str, list[tuple[str, str, str]]] = {}
         self._gateways = dict(gateways or {})
         for record in records:
             self._add(record)
@@ -73,17 +76,37 @@ class NameTable:
         joined = self._networks_of.setdefault(record.container_id, [])
         if record.network_id not in joined:
             joined.append(record.network_id)
+        if record.links:
+            self._links_of.setdefault(record.container_id, []).extend(
+                (record.network_id, alias, name) for alias, name in record.links
+            )
 
     def view(self, container_id: str) -> View:
         """What `container_id` can resolve: names on its own networks only."""
         view = self._view_of.get(container_id)
         if view is None:
             networks = tuple(self._networks_of.get(container_id, ()))
-            view = self._views.get(networks)
-            if view is None:
-                view = self._views[networks] = self._build(networks)
+            links = self._links_of.get(container_id)
+            if links:
+                view = self._build(networks)
+                view.a.update(self._link_answers(links))
+            else:
+                view = self._views.get(networks)
+                if view is None:
+                    view = self._views[networks] = self._build(networks)
             self._view_of[container_id] = view
         return view
+
+    def _link_answers(self, links: list[tuple[str, str, str]]) -> dict[bytes, tuple[bytes, ...]]:
+        """Each alias answers what its container's name answers on the link's network (the
+        first network where it does, as Docker walks the endpoints)."""
+        answers: dict[bytes, tuple[bytes, ...]] = {}
+        for network_id, alias, name in links:
+            addresses = self._networks[network_id].addresses.get(name.lower())
+            key = wire.encode_name(alias.lower())
+            if addresses and key is not None and key not in answers:
+                answers[key] = tuple(_a_record(address) for address in addresses)
+        return answers
 
     def _build(self, network_ids: tuple[str, ...]) -> View:
         view = View()

@@ -49,6 +49,7 @@ class EndpointRequest:
     network: str
     aliases: tuple[str, ...] = ()
     ipv4: IPv4Address | None = None
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,11 @@ def _attachments(
                 "Container cannot be connected to network endpoints: host and none are exclusive"
             )
         cfg = endpoint_config(
-            network, req.aliases if req else (), req.ipv4 if req else None, joined_later=False
+            network,
+            req.aliases if req else (),
+            req.ipv4 if req else None,
+            joined_later=False,
+            links=req.links if req else (),
         )
         if cfg.ipv4 is not None:
             endpoints.check_static(core, network, cfg.ipv4)

@@ -141,8 +141,9 @@ class Engine:
         container: str,
         aliases: Sequence[str] = (),
         ipv4: IPv4Address | None = None,
+        links: Sequence[str] = (),
     ) -> Container:
-        return networks.connect(self.core, network, container, aliases, ipv4)
+        return networks.connect(self.core, network, container, aliases, ipv4, links)
 
     def disconnect(self, network: str, container: str, force: bool = False) -> Container:
         return networks.disconnect(self.core, network, container, force)

@@ -14,7 +14,7 @@ from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
 from hatoba.model.container import SHARED_NETWORK, Container, EndpointConfig, joined_container
-from hatoba.model.ids import new_id, now_rfc3339, validate_network_name
+from hatoba.model.ids import new_id, now_rfc3339, parse_link, validate_network_name
 from hatoba.model.network import (
     BRIDGE,
     DEFAULT_BRIDGE_IFNAME,
@@ -164,10 +164,20 @@ def prune_networks(core: Core, matches: Callable[[Network], bool]) -> list[str]:
 
 
 def endpoint_config(
-    network: Network, aliases: Sequence[str], ipv4: IPv4Address | None, *, joined_later: bool
+    network: Network,
+    aliases: Sequence[str],
+    ipv4: IPv4Address | None,
+    *,
+    joined_later: bool,
+    links: Sequence[str] = (),
 ) -> EndpointConfig:
     if aliases and not network.user_defined:
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+    for link in links:
+        parse_link(link)
+    if links and not network.user_defined:
+        # links there are legacy links (environment variables, /etc/hosts entries)
+        raise InvalidArgument(f"hatoba does not support links on network {network.name} yet")
     if ipv4 is not None and not network.user_defined:
         raise InvalidArgument(
             "user specified IP address is supported on user defined networks only"
@@ -177,7 +187,9 @@ def endpoint_config(
             "user specified IP address is supported only when connecting to networks "
             "with user configured subnets"
         )
-    return EndpointConfig(network.id, tuple(aliases), ipv4, joined_later=joined_later)
+    return EndpointConfig(
+        network.id, tuple(aliases), ipv4, joined_later=joined_later, links=tuple(links)
+    )
 
 
 def connect(
@@ -186,6 +198,7 @@ def connect(
     container_ref: str,
     aliases: Sequence[str] = (),
     ipv4: IPv4Address | None = None,
+    links: Sequence[str] = (),
 ) -> Container:
     network = core.state.network(network_ref)
     container = core.state.container(container_ref)
@@ -208,7 +221,7 @@ def connect(
             "container cannot be connected to multiple networks with one of the networks "
             "in private (none) mode"
         )
-    cfg = endpoint_config(network, aliases, ipv4, joined_later=True)
+    cfg = endpoint_config(network, aliases, ipv4, joined_later=True, links=links)
     if cfg.ipv4 is not None:
         # checked now so that a stopped container is refused too, and nothing changes
         endpoints.check_static(core, network, cfg.ipv4, container.id)

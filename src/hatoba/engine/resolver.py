@@ -19,6 +19,7 @@ from hatoba.engine.undo import UndoStack
 from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.files.resolvconf import ContainerResolv, for_container, is_loopback, parse
 from hatoba.model.container import Container
+from hatoba.model.ids import parse_link
 from hatoba.model.network import HOST, Network
 
 log = logging.getLogger("hatoba.engine")
@@ -83,7 +84,8 @@ def records(
             if endpoint.ipv4 is None:
                 continue
             names = tuple(dict.fromkeys((c.name, *cfg.aliases, c.short_id, c.hostname)))
-            found.append(DnsRecord(c.id, network.id, network.name, names, endpoint.ipv4))
+            links = tuple((alias, name) for name, alias in map(parse_link, cfg.links))
+            found.append(DnsRecord(c.id, network.id, network.name, names, endpoint.ipv4, links))
     gateways = {
         n.id: n.pool.gateway
         for n in state.networks.values()

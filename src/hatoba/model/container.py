@@ -45,6 +45,8 @@ class EndpointConfig:
     ipv4: IPv4Address | None = None
     # Docker shows `null` for networks given at create and `{}` for ones joined later.
     joined_later: bool = False
+    # `NAME[:ALIAS]` as asked: ALIAS resolves to container NAME for this container only
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

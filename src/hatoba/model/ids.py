@@ -39,6 +39,22 @@ def validate_container_name(name: str) -> str:
     return bare
 
 
+def parse_link(spec: str) -> tuple[str, str]:
+    """A link `NAME[:ALIAS]` as Docker reads it: (container name, alias). The form Docker
+    itself stores, `/name:/linker/alias`, reads the same."""
+    if not spec:
+        raise InvalidArgument("empty string specified for links")
+    parts = spec.split(":")
+    if len(parts) > 2:
+        raise InvalidArgument(f"bad format for links: {spec}")
+    if len(parts) == 1:
+        return spec, spec
+    name, alias = parts
+    if name.startswith("/"):
+        return name[1:], alias.rsplit("/", 1)[-1]
+    return name, alias
+
+
 def validate_network_name(name: str) -> str:
     if not name or not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
         raise InvalidArgument(

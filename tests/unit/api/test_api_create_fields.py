@@ -159,7 +159,6 @@ def test_endpoint_settings_in_create_and_connect() -> None:
     body = {"Image": "a", "NetworkingConfig": {"EndpointsConfig": endpoints}}
     assert refused_fields(body) == [
         "NetworkingConfig.EndpointsConfig.front.IPAMConfig.IPv6Address",
-        "NetworkingConfig.EndpointsConfig.front.Links",
         "NetworkingConfig.EndpointsConfig.front.DriverOpts",
     ]
     with pytest.raises(InvalidArgument) as refused:

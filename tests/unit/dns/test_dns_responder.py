@@ -8,7 +8,7 @@ import dnslib
 import pytest
 from dns_helpers import NET1, NET2, A, B, C, addresses, ask, query, record
 
-from hatoba.dns import Asker, Forward, NameTable, Responder
+from hatoba.dns import Asker, DnsRecord, Forward, NameTable, Responder
 
 
 @pytest.mark.parametrize(
@@ -86,6 +86,29 @@ def test_the_first_network_of_the_asker_answers_a_name_known_on_two(responder: R
     assert addresses(ask(responder, "app", asker=C)) == ["172.18.0.3"]
     assert addresses(ask(responder, "app.back", asker=C)) == ["172.19.0.3"]
     assert addresses(ask(responder, "app", asker=B)) == ["172.19.0.3"]
+
+
+def test_a_link_alias_answers_for_the_linking_container_only() -> None:
+    """EndpointSettings.Links on a user-defined network: `database` is db for a only, it wins
+    over a container really called so, and a link to a name its network lacks answers
+    nothing of its own."""
+    db = record(B, NET1, "db", "172.18.0.5")
+    other = record(C, NET1, "database", "172.18.0.7")
+    linker = DnsRecord(
+        A,
+        NET1,
+        "front",
+        ("web", A[:12]),
+        IPv4Address("172.18.0.2"),
+        links=(("database", "db"), ("cache", "redis")),
+    )
+    twin = record("d" * 64, NET1, "twin", "172.18.0.9")
+    responder = Responder(NameTable([linker, db, other, twin]))
+    assert addresses(ask(responder, "database", asker=A)) == ["172.18.0.5"]
+    assert addresses(ask(responder, "DataBase", asker=A)) == ["172.18.0.5"]
+    assert addresses(ask(responder, "database", asker="d" * 64)) == ["172.18.0.7"]
+    assert addresses(ask(responder, "db", asker=A)) == ["172.18.0.5"]
+    assert isinstance(responder.respond(query("cache"), Asker(A)), Forward)
 
 
 def test_unknown_container_forwards_everything(responder: Responder) -> None:

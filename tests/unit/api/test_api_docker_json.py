@@ -1,0 +1,93 @@
+"""Container inspect as clients read it: the aliases Docker shows before and after an endpoint
+is connected (docker-compose decides from them whether to reconnect a new container), links
+and a MAC address asked for, echoed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
+from hatoba.api import docker_json
+from hatoba.engine.core import Paths
+from hatoba.engine.engine import Engine
+from hatoba.engine.state import State
+from hatoba.errors import InvalidArgument
+from hatoba.model.network import NetworkSpec
+from hatoba.model.portspec import mappings_from_api
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 198.51.100.53\n")
+    engine = Engine.open(
+        Paths(tmp_path / "root", tmp_path / "run", resolv),
+        MemoryStore(),
+        FakeKernel(),
+        FakeRuntime(),
+        FakeImages(),
+        State(),
+    )
+    engine.bootstrap()
+    engine.create_network(NetworkSpec(name="proj_default"))
+    return engine
+
+
+def create(engine: Engine, name: str, body: dict[str, Any]) -> str:
+    body = {"Image": "hostfs", "Cmd": ["sleep", "1"], **body}
+    ports = mappings_from_api(None, None, False)
+    return engine.create_container(docker_json.create_request(body, name, ports)).id
+
+
+def network_json(engine: Engine, ref: str, network: str = "proj_default") -> dict[str, Any]:
+    doc = docker_json.container_json(
+        engine.container(ref), engine.state, log_path="", files_dir="", sandbox_dir=""
+    )
+    return doc["NetworkSettings"]["Networks"][network]  # type: ignore[no-any-return]
+
+
+def compose_body(service: str, **endpoint: Any) -> dict[str, Any]:
+    return {
+        "HostConfig": {"NetworkMode": "proj_default"},
+        "NetworkingConfig": {
+            "EndpointsConfig": {"proj_default": {"Aliases": [service], **endpoint}}
+        },
+    }
+
+
+def test_the_short_id_joins_the_aliases_when_the_endpoint_is_connected(engine: Engine) -> None:
+    cid = create(engine, "proj_web_1", compose_body("web"))
+    # created, never started: as asked (docker-compose then reconnects it with its short id)
+    assert network_json(engine, cid)["Aliases"] == ["web"]
+    engine.disconnect("proj_default", cid)
+    engine.connect("proj_default", cid, aliases=("web", cid[:12]))
+    assert network_json(engine, cid)["Aliases"] == ["web", cid[:12]]
+    other = create(engine, "proj_db_1", compose_body("db"))
+    engine.start(other)
+    assert network_json(engine, other)["Aliases"] == ["db", other[:12]]
+    bare = create(engine, "bare", {"HostConfig": {"NetworkMode": "proj_default"}})
+    assert network_json(engine, bare)["Aliases"] is None
+
+
+def test_links_and_mac_address_are_echoed(engine: Engine) -> None:
+    db = create(engine, "proj_db_1", compose_body("db"))
+    body = compose_body("web", Links=["proj_db_1:db", "proj_db_1"])
+    web = create(engine, "proj_web_1", {**body, "MacAddress": "02:00:00:00:00:0A"})
+    assert network_json(engine, web)["Links"] == ["proj_db_1:db", "proj_db_1"]
+    assert network_json(engine, db)["Links"] is None
+    doc = docker_json.container_json(
+        engine.container(web), engine.state, log_path="", files_dir="", sandbox_dir=""
+    )
+    assert doc["Config"]["MacAddress"] == "02:00:00:00:00:0a"
+    with pytest.raises(InvalidArgument, match="^bad format for links: a:b:c$"):
+        create(engine, "x1", compose_body("x", Links=["a:b:c"]))
+    with pytest.raises(InvalidArgument, match="^hatoba does not support links on network bridge"):
+        create(
+            engine,
+            "x2",
+            {"NetworkingConfig": {"EndpointsConfig": {"bridge": {"Links": ["proj_db_1:db"]}}}},
+        )
+    assert {c.name for c in engine.state.containers.values()} == {"proj_db_1", "proj_web_1"}
