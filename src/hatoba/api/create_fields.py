@@ -1,4 +1,4 @@
-"""Every field of a container create request, and what hatoba does with it.
+"""Every field of a container create request (and of an exec), and what hatoba does with it.
 
 The Engine API v1.41 body is `ContainerConfig` at the top level plus `HostConfig` and
 `NetworkingConfig` (whose `EndpointsConfig` maps networks to `EndpointSettings`, the same
@@ -210,6 +210,20 @@ ENDPOINT_SETTINGS: Mapping[str, Field] = {
 
 NETWORKING_CONFIG: Mapping[str, Field] = {"EndpointsConfig": APPLIED}
 
+# the body of POST /containers/{id}/exec, which docker-compose exec and docker exec send whole
+EXEC_CONFIG: Mapping[str, Field] = {
+    "AttachStdin": APPLIED,
+    "AttachStdout": APPLIED,
+    "AttachStderr": APPLIED,
+    "DetachKeys": REFUSED,
+    "Tty": APPLIED,
+    "Env": APPLIED,
+    "Cmd": APPLIED,
+    "Privileged": REFUSED,
+    "User": REFUSED,
+    "WorkingDir": APPLIED,
+}
+
 
 @dataclass
 class _Walk:
@@ -270,6 +284,13 @@ def check_endpoint(settings: Any, path: str = "EndpointConfig.") -> None:
     """The EndpointSettings of a network connect."""
     walk = _Walk({})
     walk.table(ENDPOINT_SETTINGS, settings, path)
+    _refuse(walk.refused)
+
+
+def check_exec(body: Mapping[str, Any]) -> None:
+    """The body of an exec create."""
+    walk = _Walk(body)
+    walk.table(EXEC_CONFIG, body, "ExecConfig.")
     _refuse(walk.refused)
 
 

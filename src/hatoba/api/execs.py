@@ -74,7 +74,8 @@ class Execs:
         self._scratch = scratch_dir
         self._instances: dict[str, ExecInstance] = {}
 
-    def create(self, container_id: str, body: dict[str, Any]) -> ExecInstance:
+    def create(self, container_id: str, body: dict[str, Any], workdir: str = "") -> ExecInstance:
+        """`workdir`: the container's, where an exec without a WorkingDir of its own starts."""
         argv = tuple(body.get("Cmd") or ())
         if not argv:
             raise Conflict("No exec command specified")
@@ -83,7 +84,7 @@ class Execs:
             container_id=container_id,
             argv=argv,
             env=tuple(body.get("Env") or ()),
-            workdir=body.get("WorkingDir") or "",
+            workdir=body.get("WorkingDir") or workdir,
             tty=bool(body.get("Tty")),
             user=body.get("User") or "",
             attach_stdin=bool(body.get("AttachStdin")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from hatoba.api import create_fields
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router
 from hatoba.engine.processes import ExecRequest
 from hatoba.errors import Conflict
@@ -26,7 +27,9 @@ def register(router: Router, app: App) -> None:
             )
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
-        instance = execs.create(container.id, req.json())
+        body = req.json()
+        create_fields.check_exec(body)
+        instance = execs.create(container.id, body, container.config.workdir)
         return Response.json({"Id": instance.id}, 201)
 
     async def start(req: Request) -> Response | Hijack:

@@ -16,11 +16,13 @@ from hatoba.api import create_fields
 from hatoba.api.create_fields import (
     CONTAINER_CONFIG,
     ENDPOINT_SETTINGS,
+    EXEC_CONFIG,
     HOST_CONFIG,
     NETWORKING_CONFIG,
     Use,
     check_create,
     check_endpoint,
+    check_exec,
     refused_fields,
 )
 from hatoba.cli.parsing import Parser
@@ -31,10 +33,21 @@ SPEC = Path(__file__).parents[2] / "fixtures" / "specs" / "docker-engine-api-v1.
 
 
 @cache
-def definitions() -> dict[str, Any]:
+def spec() -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with SPEC.open() as f:
-        return yaml.load(f, Loader=loader)["definitions"]  # type: ignore[no-any-return]
+        return yaml.load(f, Loader=loader)  # type: ignore[no-any-return]
+
+
+def definitions() -> dict[str, Any]:
+    return spec()["definitions"]  # type: ignore[no-any-return]
+
+
+def exec_fields() -> dict[str, Any]:
+    """The body of POST /containers/{id}/exec (an inline schema, not a definition)."""
+    parameters = spec()["paths"]["/containers/{id}/exec"]["post"]["parameters"]
+    body = next(p for p in parameters if p["in"] == "body")
+    return body["schema"]["properties"]  # type: ignore[no-any-return]
 
 
 def properties(name: str) -> dict[str, Any]:
@@ -68,6 +81,21 @@ def test_every_field_of_the_reference_is_classified(
     assert sorted(table) == sorted(properties(definition))
     for name, row in table.items():
         assert row.use is not Use.IGNORED or row.why, f"{definition}.{name}: say why"
+
+
+def test_every_field_of_an_exec_is_classified() -> None:
+    assert sorted(EXEC_CONFIG) == sorted(exec_fields())
+    docker_compose_exec = {
+        "User": "", "Privileged": False, "Tty": False, "AttachStdin": True,
+        "AttachStderr": True, "AttachStdout": True, "Detach": False, "DetachKeys": "",
+        "Env": None, "WorkingDir": "", "Cmd": ["ping", "-c1", "db"],
+    }  # fmt: skip
+    check_exec(docker_compose_exec)
+    with pytest.raises(InvalidArgument) as refused:
+        check_exec({**docker_compose_exec, "User": "nobody", "Privileged": True})
+    assert refused.value.message == (
+        "hatoba does not support ExecConfig.Privileged, ExecConfig.User yet"
+    )
 
 
 def asking_value(schema: dict[str, Any]) -> Any:
