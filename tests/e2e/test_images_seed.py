@@ -5,14 +5,12 @@ its address and on a published port (from outside, with the client's address pre
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from fixtures.busybox_images import busybox_images
-from fixtures.image_sandbox import import_busybox
+from fixtures.image_sandbox import fetch, import_busybox
 from hatoba.images.busybox import INDEX_HTML, RootfsImage
 from hatoba.testing import Sandbox
 from hatoba.testing.sandbox import CLIENT, HOST_UPLINK
@@ -37,18 +35,6 @@ def eth0(sb: Sandbox, name: str) -> tuple[str, str]:
     inet = re.search(r"inet addr:(\S+)", block)
     assert mac and inet, out
     return mac[1], inet[1]
-
-
-def fetch(sb: Sandbox, url: str, ns: Path | None = None) -> str:
-    """busybox wget from a sandbox namespace (the host by default), retried while the server
-    starts."""
-    for _ in range(50):
-        # (not `-T`: Debian's busybox 1.35 wget crashes with it)
-        result = sb.sh(["busybox", "wget", "-qO-", url], ns=ns, check=False, timeout=10)
-        if result.returncode == 0:
-            return result.stdout
-        time.sleep(0.1)
-    raise AssertionError(f"{url}: {result.stderr}")
 
 
 def test_seed_walkthrough(sb: Sandbox) -> None:
