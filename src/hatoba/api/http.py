@@ -20,11 +20,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
+from hatoba import API_VERSION, MIN_API_VERSION
 from hatoba.errors import HatobaError, InvalidArgument, NotFound
 
 log = logging.getLogger("hatoba.api")
 
-_VERSION_PREFIX = re.compile(r"^/v\d+\.\d+(?=/)")
+_VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(?=/)")
 _MAX_BODY = 64 << 20
 
 
@@ -134,6 +135,32 @@ def _param(m: re.Match[str]) -> str:
     return f"(?P<{m[1]}>.+)" if m[2] else f"(?P<{m[1]}>[^/]+)"
 
 
+def _version(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+def unversioned(path: str) -> str:
+    """The path without its /vX.Y prefix; a version this server does not speak is refused
+    with Docker's words."""
+    m = _VERSION_PREFIX.match(path)
+    if m is None:
+        return path
+    asked = (int(m[1]), int(m[2]))
+    version = f"{m[1]}.{m[2]}"
+    if asked > _version(API_VERSION):
+        raise InvalidArgument(
+            f"client version {version} is too new. Maximum supported API version is "
+            f"{API_VERSION}"
+        )
+    if asked < _version(MIN_API_VERSION):
+        raise InvalidArgument(
+            f"client version {version} is too old. Minimum supported API version is "
+            f"{MIN_API_VERSION}, please upgrade your client to a newer version"
+        )
+    return path[m.end() :]
+
+
 class Router:
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Handler, BodyFile | None]] = []
@@ -146,7 +173,7 @@ class Router:
         self._routes.append((method, regex, handler, body_file))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
-        path = _VERSION_PREFIX.sub("", path)
+        path = unversioned(path)
         allowed = False
         for route_method, regex, handler, _ in self._routes:
             m = regex.match(path)
@@ -159,7 +186,7 @@ class Router:
         raise NotFound(f"page not found: {path}")
 
     def body_file(self, method: str, path: str) -> BodyFile | None:
-        path = _VERSION_PREFIX.sub("", path)
+        path = _VERSION_PREFIX.sub("", path)  # (a version out of range is refused at match)
         for route_method, regex, _, body_file in self._routes:
             if route_method == method and regex.match(path):
                 return body_file

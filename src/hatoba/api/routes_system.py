@@ -7,7 +7,7 @@ import platform
 import time
 from typing import TYPE_CHECKING
 
-from hatoba import API_VERSION, __version__
+from hatoba import API_VERSION, MIN_API_VERSION, __version__
 from hatoba.api.events import EventFilter
 from hatoba.api.http import Request, Response, Router, Streaming
 from hatoba.model.container import RUNNING
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # what /version says about this engine, at the top level and again under Components
 _BUILD = {
     "ApiVersion": API_VERSION,
-    "MinAPIVersion": "1.24",
+    "MinAPIVersion": MIN_API_VERSION,
     "Os": "linux",
     "Arch": platform.machine(),
     "KernelVersion": platform.release(),
