@@ -9,6 +9,9 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from hatoba.engine.core import Paths
+from hatoba.engine.engine import Engine
+from hatoba.engine.state import State
 from hatoba.errors import KernelError, NotFound
 from hatoba.model.container import Container
 from hatoba.model.host import AttachRequest, HostFacts, OwnedLink
@@ -208,3 +211,19 @@ class FakeImages:
 
     def release(self, image_id: str) -> None:
         self.released.append(image_id)
+
+
+def fake_engine(tmp_path: Path, runtime: FakeRuntime | None = None) -> Engine:
+    """An engine on these fakes, bootstrapped (the predefined networks exist)."""
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 198.51.100.53\n")
+    engine = Engine.open(
+        Paths(tmp_path / "root", tmp_path / "run", resolv),
+        MemoryStore(),
+        FakeKernel(),
+        runtime or FakeRuntime(),
+        FakeImages(),
+        State(),
+    )
+    engine.bootstrap()
+    return engine

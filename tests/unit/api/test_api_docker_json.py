@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
+from fakes import fake_engine
 from hatoba.api import docker_json
-from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
-from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
 from hatoba.model.network import NetworkSpec
 from hatoba.model.portspec import mappings_from_api
@@ -21,17 +19,7 @@ from hatoba.model.portspec import mappings_from_api
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 198.51.100.53\n")
-    engine = Engine.open(
-        Paths(tmp_path / "root", tmp_path / "run", resolv),
-        MemoryStore(),
-        FakeKernel(),
-        FakeRuntime(),
-        FakeImages(),
-        State(),
-    )
-    engine.bootstrap()
+    engine = fake_engine(tmp_path)
     engine.create_network(NetworkSpec(name="proj_default"))
     return engine
 

@@ -6,38 +6,37 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
+from fakes import FakeRuntime, fake_engine
 from hatoba.api.events import Event, EventFilter, EventLog, changes
 from hatoba.engine.containers import CreateRequest
-from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
-from hatoba.engine.state import State
 from hatoba.model.container import ContainerConfig
 from hatoba.model.launch import ExitStatus
 from hatoba.model.network import NetworkSpec
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Engine, FakeRuntime]]:
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 198.51.100.53\n")
+def world(tmp_path: Path) -> tuple[Engine, FakeRuntime]:
     runtime = FakeRuntime()
-    engine = Engine.open(
-        Paths(tmp_path / "root", tmp_path / "run", resolv),
-        MemoryStore(),
-        FakeKernel(),
-        runtime,
-        FakeImages(),
-        State(),
-    )
-    engine.bootstrap()
-    yield engine, runtime
+    return fake_engine(tmp_path, runtime), runtime
+
+
+def recorded(engine: Engine) -> list[Event]:
+    """The events of each commit from now on, as the service's event log reads them."""
+    seen: list[Event] = []
+    last = [engine.state]
+
+    def committed() -> None:
+        before, last[0] = last[0], engine.state
+        seen.extend(changes(before, last[0], 1))
+
+    engine.on_change(committed)
+    return seen
 
 
 def create(engine: Engine, name: str, net: str) -> str:
@@ -54,14 +53,7 @@ def lifecycle(
     engine: Engine, runtime: FakeRuntime
 ) -> tuple[str, list[tuple[str, str, dict[str, str]]]]:
     """Create, start, connect, exit, rename, remove, as the events of each commit."""
-    seen = []
-    last = [engine.state]
-
-    def committed() -> None:
-        before, last[0] = last[0], engine.state
-        seen.extend(changes(before, last[0], 1))
-
-    engine.on_change(committed)
+    seen = recorded(engine)
     engine.create_network(NetworkSpec(name="front"))
     engine.create_network(NetworkSpec(name="back"))
     cid = create(engine, "web", "front")
@@ -130,14 +122,7 @@ def test_event_json_is_dockers(world: tuple[Engine, FakeRuntime]) -> None:
 
 def test_filters_as_docker_reads_them(world: tuple[Engine, FakeRuntime]) -> None:
     engine, _ = world
-    seen = []
-    last = [engine.state]
-
-    def committed() -> None:
-        before, last[0] = last[0], engine.state
-        seen.extend(changes(before, last[0], 1))
-
-    engine.on_change(committed)
+    seen = recorded(engine)
     engine.create_network(NetworkSpec(name="front"))
     cid = create(engine, "web", "front")
     engine.start(cid)
