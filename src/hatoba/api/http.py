@@ -150,8 +150,7 @@ def unversioned(path: str) -> str:
     version = f"{m[1]}.{m[2]}"
     if asked > _version(API_VERSION):
         raise InvalidArgument(
-            f"client version {version} is too new. Maximum supported API version is "
-            f"{API_VERSION}"
+            f"client version {version} is too new. Maximum supported API version is {API_VERSION}"
         )
     if asked < _version(MIN_API_VERSION):
         raise InvalidArgument(
