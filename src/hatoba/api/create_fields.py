@@ -220,7 +220,7 @@ EXEC_CONFIG: Mapping[str, Field] = {
     "Env": APPLIED,
     "Cmd": APPLIED,
     "Privileged": REFUSED,
-    "User": REFUSED,
+    "User": APPLIED,
     "WorkingDir": APPLIED,
 }
 

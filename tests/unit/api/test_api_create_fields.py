@@ -92,10 +92,11 @@ def test_every_field_of_an_exec_is_classified() -> None:
     }  # fmt: skip
     check_exec(docker_compose_exec)
     with pytest.raises(InvalidArgument) as refused:
-        check_exec({**docker_compose_exec, "User": "nobody", "Privileged": True})
+        check_exec({**docker_compose_exec, "DetachKeys": "ctrl-x", "Privileged": True})
     assert refused.value.message == (
-        "hatoba does not support ExecConfig.Privileged, ExecConfig.User yet"
+        "hatoba does not support ExecConfig.DetachKeys, ExecConfig.Privileged yet"
     )
+    check_exec({**docker_compose_exec, "User": "nobody"})
 
 
 def asking_value(schema: dict[str, Any]) -> Any:
