@@ -224,6 +224,10 @@ services:
     image: alpine
     command: sleep infinity
     networks: [internal]
+  sidecar:
+    image: alpine
+    command: sleep infinity
+    network_mode: service:web
 networks:
   back:
     ipam:
@@ -272,6 +276,8 @@ def test_networks_ports_environment_labels_and_depends_on(dc: Compose) -> None:
         proj, "isolated", f"ping -c1 -W2 db; ping -c1 -W1 {INTERNET} >/dev/null || echo cut-off"
     )
     assert "1 packets received" in out and "cut-off" in out
+    # network_mode service:web: web's own namespace, its server on 127.0.0.1
+    assert "It works!" in dc.exec(proj, "sidecar", "wget -qO- http://127.0.0.1/")
     sent = dc.requests()
     creates = [e.query["name"][0] for e in sent if e.path == "/containers/create"]
     assert creates.index("netproj_web_1") < creates.index("netproj_db_1")  # depends_on
@@ -317,7 +323,6 @@ services:
     image: alpine
     command: sleep infinity
     mem_limit: 10m
-    user: "1000"
     restart: always
     cap_add: [NET_ADMIN]
 """
@@ -328,8 +333,7 @@ def test_unsupported_fields_are_refused_by_name_and_nothing_is_made(dc: Compose)
     up = dc.compose(proj, "up", "-d", check=False)
     assert up.returncode != 0
     assert (
-        "hatoba does not support Config.User, HostConfig.Memory, HostConfig.RestartPolicy, "
-        "HostConfig.CapAdd yet"
+        "hatoba does not support HostConfig.Memory, HostConfig.RestartPolicy, HostConfig.CapAdd yet"
     ) in up.stderr
     assert dc.sb.hatoba("ps", "-aq").stdout == ""
     refused = [e for e in dc.requests() if e.path == "/containers/create"]
