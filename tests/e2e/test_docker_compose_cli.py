@@ -323,8 +323,8 @@ services:
     image: alpine
     command: sleep infinity
     mem_limit: 10m
-    restart: always
     cap_add: [NET_ADMIN]
+    read_only: true
 """
 
 
@@ -333,7 +333,8 @@ def test_unsupported_fields_are_refused_by_name_and_nothing_is_made(dc: Compose)
     up = dc.compose(proj, "up", "-d", check=False)
     assert up.returncode != 0
     assert (
-        "hatoba does not support HostConfig.Memory, HostConfig.RestartPolicy, HostConfig.CapAdd yet"
+        "hatoba does not support HostConfig.Memory, HostConfig.CapAdd, HostConfig.ReadonlyRootfs "
+        "yet"
     ) in up.stderr
     assert dc.sb.hatoba("ps", "-aq").stdout == ""
     refused = [e for e in dc.requests() if e.path == "/containers/create"]
