@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv tini
     dnsutils libpcap0.8)
 # the host-firewall tests set iptables policies and run a private D-Bus in their sandboxes;
-# bench.compose and the e2e tests run Debian's docker-compose (1.29) against hatoba's socket; the capture tests
-# check hatoba's lines and filters against tcpdump and read its files with tshark; the
-# capture benchmark runs iperf3
+# bench.compose and the e2e tests run Debian's docker-compose (1.29) against hatoba's socket;
+# the capture tests check hatoba's lines and filters against tcpdump and read its files with
+# tshark; the capture benchmark runs iperf3
 dev_pkgs=(conntrack dnsperf iperf3 iptables dbus-daemon docker-compose tcpdump tshark)
 
 want=("${runtime_pkgs[@]}")
