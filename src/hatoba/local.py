@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hatoba.dnsserver import DnsServer
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
+from hatoba.engine.ports import NO_DNS, Resolver
 from hatoba.engine.state import Addresses, State
 from hatoba.images import ImageStore
 from hatoba.images.engine_view import EngineImages
@@ -57,7 +57,7 @@ def open_local(
     run_root: Path,
     resolv_conf: Path,
     forkserver: ForkServer | None = None,
-    dns: DnsServer | None = None,
+    dns: Resolver = NO_DNS,
 ) -> LocalEngine:
     owns = forkserver is None
     fs = forkserver or ForkServer.start()

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from hatoba.drivers import registry as drivers
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
@@ -24,7 +25,7 @@ from hatoba.model.container import (
 from hatoba.model.health import Health, HealthConfig, config_from_json, status_suffix
 from hatoba.model.humanize import parse_rfc3339, status_text
 from hatoba.model.ids import ZERO_TIME
-from hatoba.model.network import HOST, Network, NetworkSpec
+from hatoba.model.network import Network, NetworkSpec
 from hatoba.model.ports import PortMapping
 from hatoba.model.restart import RestartPolicy
 
@@ -289,13 +290,14 @@ def container_json(
         (
             n
             for n in (state.networks.get(nc.network_id) for nc in container.networks)
-            if n is not None and n.predefined and n.driver == "bridge"
+            # Docker reads these from the endpoint on the network named bridge
+            if n is not None and n.predefined and n.name == "bridge"
         ),
         None,
     )
     top = first if default_bridge is not None and first is not None else None
     host_mode = any(
-        (n := state.networks.get(nc.network_id)) is not None and n.driver == HOST
+        (n := state.networks.get(nc.network_id)) is not None and drivers.of(n).shares_host_namespace
         for nc in container.networks
     )
     joins = joined_container(cfg.network_mode) is not None

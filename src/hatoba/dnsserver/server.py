@@ -55,6 +55,8 @@ class _Attachment:
 
 
 class DnsServer:
+    serves_containers = True
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,

@@ -1,12 +1,34 @@
-"""The bridge driver: interface names, MAC addresses and options, decided without the kernel."""
+"""The bridge driver: a Linux bridge per network, a veth pair per endpoint, NAT and
+isolation in hatoba's tables, names in the embedded DNS on user-defined networks. Interface
+names, MAC addresses, subnets and options are decided here, without the kernel."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from ipaddress import IPv4Address, IPv4Interface
+from types import MappingProxyType
 
+from hatoba.drivers.base import HostBridge, NetworkDriver, Placement
 from hatoba.errors import InvalidArgument
-from hatoba.model.network import OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU
+from hatoba.firewall.model import FwNetwork
+from hatoba.ipam.addresses import mac_for
+from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
+from hatoba.model.container import Endpoint
+from hatoba.model.host import AttachRequest
+from hatoba.model.ids import new_id
+from hatoba.model.network import (
+    BRIDGE,
+    DEFAULT_BRIDGE_IFNAME,
+    OPT_BRIDGE_NAME,
+    OPT_DEFAULT_BRIDGE,
+    OPT_HOST_BINDING,
+    OPT_ICC,
+    OPT_MASQUERADE,
+    OPT_MTU,
+    Network,
+    NetworkSpec,
+)
 
 IFNAMSIZ = 15
 KNOWN_OPTIONS = frozenset({OPT_BRIDGE_NAME, OPT_MTU, OPT_ICC, OPT_MASQUERADE})
@@ -58,3 +80,136 @@ def veth_name() -> str:
 
 def container_ifname(index: int) -> str:
     return f"eth{index}"
+
+
+def ifindex_of(slot: int) -> int:
+    """eth<N> is created with ifindex N+2 in its namespace (lo is 1): no lookup needed."""
+    return slot + 2
+
+
+def slot_of(ifname: str) -> int:
+    return int(ifname.removeprefix("eth"))
+
+
+class BridgeDriver(NetworkDriver):
+    name = BRIDGE
+    predefined_network = "bridge"
+    gives_interface = True
+    publishes_ports = True
+
+    def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
+        if spec.subnet is None and (spec.gateway is not None or spec.ip_range is not None):
+            raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+        validate_options(spec.options)
+        mtu = mtu_option(spec.options, placement.uplink_mtu)
+        if placement.predefined:
+            bridge = DEFAULT_BRIDGE_IFNAME
+        else:
+            bridge = bridge_name(placement.network_id, spec.options)
+        if spec.subnet is not None:
+            check_user_subnet(spec.subnet, placement.taken)
+            subnet = spec.subnet
+        else:
+            subnet = choose_subnet(placement.taken)
+        pool = make_pool(
+            subnet,
+            gateway=spec.gateway,
+            ip_range=spec.ip_range,
+            user_subnet=spec.subnet is not None,
+        )
+        options: Mapping[str, str] = spec.options
+        if placement.predefined:
+            # what Docker shows for its default bridge
+            options = MappingProxyType(
+                {
+                    OPT_DEFAULT_BRIDGE: "true",
+                    OPT_ICC: "true",
+                    OPT_MASQUERADE: "true",
+                    OPT_HOST_BINDING: "0.0.0.0",
+                    OPT_BRIDGE_NAME: bridge,
+                    OPT_MTU: str(mtu),
+                }
+            )
+        return Network(
+            id=placement.network_id,
+            name=spec.name,
+            driver=self.name,
+            created=placement.created,
+            ipam=(pool,),
+            bridge=bridge,
+            bridge_mac=random_mac(),
+            mtu=mtu,
+            internal=spec.internal,
+            labels=spec.labels,
+            options=options,
+            predefined=placement.predefined,
+        )
+
+    def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
+        pool = network.pool
+        if network.bridge is None or pool is None:
+            return ()
+        gateway = IPv4Interface(f"{pool.gateway}/{pool.subnet.prefixlen}")
+        return (HostBridge(network.bridge, network.bridge_mac or "", network.mtu, gateway),)
+
+    def plan_endpoint(
+        self,
+        network: Network,
+        address: IPv4Address | None,
+        slot: int,
+        default_route: bool,
+        *,
+        mac: str = "",
+    ) -> Endpoint:
+        pool = network.pool
+        if address is None or pool is None:
+            return super().plan_endpoint(network, address, slot, default_route, mac=mac)
+        return Endpoint(
+            network_id=network.id,
+            endpoint_id=new_id(),
+            ifname=container_ifname(slot),
+            host_ifname=veth_name(),
+            ipv4=address,
+            prefixlen=pool.subnet.prefixlen,
+            mac=mac or mac_for(address),
+            gateway=pool.gateway,
+            default_route=default_route,
+        )
+
+    def attach_request(
+        self, network: Network, endpoint: Endpoint, owner: str
+    ) -> AttachRequest | None:
+        """A veth pair: the container's end eth<N> with the endpoint's address and MAC (and
+        the default route through the gateway), the host's end a port of the bridge."""
+        if not endpoint.ifname or endpoint.ipv4 is None or network.bridge is None:
+            return None
+        return AttachRequest(
+            bridge=network.bridge,
+            host_ifname=endpoint.host_ifname or "",
+            ifname=endpoint.ifname,
+            ifindex=ifindex_of(slot_of(endpoint.ifname)),
+            mac=endpoint.mac,
+            mtu=network.mtu,
+            address=IPv4Interface(f"{endpoint.ipv4}/{endpoint.prefixlen}"),
+            default_gateway=endpoint.gateway if endpoint.default_route else None,
+            owner=owner,
+        )
+
+    def firewall_network(self, network: Network) -> FwNetwork | None:
+        pool = network.pool
+        if network.bridge is None or pool is None:
+            return None
+        return FwNetwork(
+            network_id=network.id,
+            name=network.name,
+            bridge=network.bridge,
+            subnet=pool.subnet,
+            gateway=pool.gateway,
+            internal=network.internal,
+            icc=network.icc,
+            masquerade=network.options.get(OPT_MASQUERADE, "true").lower() != "false",
+        )
+
+    def serves_dns(self, network: Network) -> bool:
+        """Docker's rule: user-defined networks only, not the default bridge."""
+        return network.user_defined

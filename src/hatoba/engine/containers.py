@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
+from hatoba.drivers import registry as drivers
 from hatoba.engine import endpoints, firewall, processes, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.networks import endpoint_config
@@ -34,7 +35,7 @@ from hatoba.model.container import (
 from hatoba.model.ids import new_id, now_rfc3339, validate_container_name
 from hatoba.model.launch import LaunchRequest, ProcessSpec, Started
 from hatoba.model.names import random_name
-from hatoba.model.network import BRIDGE, HOST, NULL, Network
+from hatoba.model.network import Network
 from hatoba.model.signals import signal_number
 
 # Docker's text (runconfig/errors.go) for what a container sharing another's network
@@ -214,7 +215,7 @@ def _attachments(
     wanted += [(_requested_network(core, ref), req) for ref, req in by_network.items()]
     networks: list[EndpointConfig] = []
     for network, req in wanted:
-        if len(wanted) > 1 and network.driver in (HOST, NULL):
+        if len(wanted) > 1 and drivers.of(network).exclusive:
             raise InvalidArgument(
                 "Container cannot be connected to network endpoints: host and none are exclusive"
             )
@@ -228,16 +229,20 @@ def _attachments(
         if cfg.ipv4 is not None:
             endpoints.check_static(core, network, cfg.ipv4)
         networks.append(cfg)
-    if primary.driver == HOST and config.mac_address:
+    driver = drivers.of(primary)
+    if driver.shares_host_namespace and config.mac_address:
         raise InvalidArgument(_CONFLICT.format("mac-address"))
-    if primary.driver == HOST and config.ports:
-        request.warnings.append("Published ports are discarded when using host network mode")
-        config = dataclasses.replace(config, ports=())
-    if primary.driver == NULL:
+    if not driver.publishes_ports:
+        if driver.shares_host_namespace and config.ports:
+            request.warnings.append("Published ports are discarded when using host network mode")
         config = dataclasses.replace(config, ports=())
     firewall.wanted_ports(config, [network for network, _ in wanted])
     request.warnings.extend(firewall.host_warnings(core, [network for network, _ in wanted]))
     return config, networks
+
+
+def _in_host_namespace(networks: Sequence[Network]) -> bool:
+    return any(drivers.of(n).shares_host_namespace for n in networks)
 
 
 def _files(
@@ -247,8 +252,7 @@ def _files(
     resolv: ContainerResolv,
 ) -> dict[str, str]:
     cfg = container.config
-    host_mode = any(n.driver == HOST for n in networks)
-    if host_mode:
+    if _in_host_namespace(networks):
         try:
             hosts = open("/etc/hosts", encoding="utf-8").read()  # noqa: SIM115 - read at once
         except OSError:
@@ -291,7 +295,7 @@ def _start(core: Core, container: Container, expect_attach: int, *, by_user: boo
     if joining is not None:
         return _start_joined(core, container, joining, expect_attach, by_user=by_user)
     networks = [core.state.network(cfg.network_id) for cfg in container.networks]
-    host_mode = any(n.driver == HOST for n in networks)
+    host_mode = _in_host_namespace(networks)
     netns = None if host_mode else core.paths.netns(container.id)
     image = processes.image_of(core, container)
     # a user the container does not know is refused before anything is made
@@ -301,11 +305,9 @@ def _start(core: Core, container: Container, expect_attach: int, *, by_user: boo
         eps: list[Endpoint] = []
         slot = 0
         for wanted, network in zip(container.networks, networks, strict=True):
-            if netns is None:
-                eps.append(endpoints.without_interface(network))
-                continue
-            first_bridge = network.driver == BRIDGE and not any(e.default_route for e in eps)
-            ep = endpoints.plan(core, container, network, wanted, slot, first_bridge)
+            # the default route goes through the first network that gives an interface
+            has_route = any(e.default_route for e in eps)
+            ep = endpoints.plan(core, container, network, wanted, slot, not has_route)
             slot += 1 if ep.ifname else 0
             eps.append(ep)
         if netns is not None:

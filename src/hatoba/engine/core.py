@@ -8,6 +8,9 @@ from pathlib import Path
 
 from hatoba.engine import faults
 from hatoba.engine.ports import (
+    NO_DNS,
+    NO_FIREWALL,
+    NO_PORTS,
     Firewall,
     Images,
     NetKernel,
@@ -57,12 +60,12 @@ class Core:
     addresses: Addresses = field(default_factory=Addresses)
     # called after every committed change (DNS tables, firewall, waiters)
     listeners: list[Listener] = field(default_factory=list)
-    # the embedded DNS server; without one, containers keep the host's resolvers
-    dns: Resolver | None = None
-    # hatoba's nftables tables and the host ports published through them; without them,
-    # nothing is masqueraded, isolated or published
-    firewall: Firewall | None = None
-    port_reserver: PortReserver | None = None
+    # the embedded DNS server; without one (NO_DNS), containers keep the host's resolvers
+    dns: Resolver = NO_DNS
+    # hatoba's nftables tables and the host ports published through them; without them
+    # (NO_FIREWALL, NO_PORTS), nothing is masqueraded, isolated or published
+    firewall: Firewall = NO_FIREWALL
+    port_reserver: PortReserver = NO_PORTS
     # what the tables were last asked to hold; None until bootstrap synced them
     fw_state: FirewallState | None = None
 

@@ -1,18 +1,17 @@
-"""Joining a container's namespace to a bridge network, and leaving it."""
+"""Joining a container's namespace to a network, and leaving it: the addresses are the
+engine's to hand out; what the endpoint is and how the kernel makes it, the driver's."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address
 
-from hatoba.drivers.bridge import container_ifname, veth_name
+from hatoba.drivers import registry as drivers
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict
-from hatoba.ipam.addresses import allocate, claim, mac_for
+from hatoba.ipam.addresses import allocate, claim
 from hatoba.model.container import Container, Endpoint, EndpointConfig
-from hatoba.model.host import AttachRequest
-from hatoba.model.ids import new_id
-from hatoba.model.network import BRIDGE, Network
+from hatoba.model.network import Network
 
 # a few kernel lookups per allocation keep the cost flat however many detaches are in flight
 RELEASE_CHECKS_PER_ALLOCATION = 4
@@ -73,11 +72,6 @@ def _pick(
     return allocate(network, used, last)
 
 
-def without_interface(network: Network) -> Endpoint:
-    """An attachment with no interface of its own: host and none, or not a bridge."""
-    return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
-
-
 def check_static(core: Core, network: Network, ipv4: IPv4Address, container_id: str = "") -> None:
     """`--ip` as Docker checks it, against addresses in use and other containers' `--ip`."""
     taken = used_addresses(core, network.id)
@@ -92,21 +86,12 @@ def plan(
     slot: int,
     default_route: bool,
 ) -> Endpoint:
-    """The container's interface on `network` (eth<slot>), address chosen; nothing made yet."""
-    if network.driver != BRIDGE or network.bridge is None or network.pool is None:
-        return without_interface(network)
-    pool = network.pool
-    address = choose_address(core, container, network, cfg)
-    return Endpoint(
-        network_id=network.id,
-        endpoint_id=new_id(),
-        ifname=container_ifname(slot),
-        host_ifname=veth_name(),
-        ipv4=address,
-        prefixlen=pool.subnet.prefixlen,
-        mac=_own_mac(container, network) or mac_for(address),
-        gateway=pool.gateway,
-        default_route=default_route,
+    """The container's endpoint on `network` (its interface eth<slot>, if the driver gives
+    one, with an address chosen); nothing made yet."""
+    driver = drivers.of(network)
+    address = choose_address(core, container, network, cfg) if driver.gives_interface else None
+    return driver.plan_endpoint(
+        network, address, slot, default_route, mac=_own_mac(container, network)
     )
 
 
@@ -115,7 +100,8 @@ def _own_mac(container: Container, network: Network) -> str:
     (its network mode), as Docker applies it, also after a disconnect and connect."""
     mode = container.config.network_mode
     if mode in ("", "default"):
-        named = network.predefined and network.driver == BRIDGE
+        # the default network, as `_primary_network` finds it
+        named = network.predefined and network.name == "bridge"
     else:
         named = mode == network.name or network.id.startswith(mode)
     return container.config.mac_address if named else ""
@@ -129,33 +115,14 @@ def wire(
     endpoint: Endpoint,
     netns: str,
 ) -> None:
-    """Make a planned interface in the container's namespace, on the network's bridge."""
-    if not endpoint.ifname or endpoint.ipv4 is None or network.bridge is None:
+    """Make a planned endpoint's interface in the container's namespace."""
+    request = drivers.of(network).attach_request(network, endpoint, container.id)
+    if request is None:
         return
-    core.kernel.attach(netns, _attach_request(container, network, endpoint))
+    core.kernel.attach(netns, request)
     # if the operation fails later, the veth dies with the namespace or is deleted: either
     # way the address must wait until the kernel has removed the host end
     undo.push("hold address", lambda: hold_until_gone(core, endpoint))
-
-
-def rewire(core: Core, container: Container, network: Network, endpoint: Endpoint) -> None:
-    """Make a running container's lost interface again, with the same names, address and MAC."""
-    core.kernel.attach(container.netns, _attach_request(container, network, endpoint))
-
-
-def _attach_request(container: Container, network: Network, endpoint: Endpoint) -> AttachRequest:
-    assert network.bridge is not None and endpoint.ipv4 is not None
-    return AttachRequest(
-        bridge=network.bridge,
-        host_ifname=endpoint.host_ifname or "",
-        ifname=endpoint.ifname,
-        ifindex=ifindex_of(slot_of(endpoint.ifname)),
-        mac=endpoint.mac,
-        mtu=network.mtu,
-        address=IPv4Interface(f"{endpoint.ipv4}/{endpoint.prefixlen}"),
-        default_gateway=endpoint.gateway if endpoint.default_route else None,
-        owner=container.id,
-    )
 
 
 def attach(
@@ -178,12 +145,3 @@ def detach(core: Core, container: Container, endpoint: Endpoint) -> None:
     if endpoint.host_ifname:
         core.kernel.detach(endpoint.host_ifname)
     hold_until_gone(core, endpoint)
-
-
-def ifindex_of(slot: int) -> int:
-    """eth<N> is created with ifindex N+2 in its namespace (lo is 1): no lookup needed."""
-    return slot + 2
-
-
-def slot_of(ifname: str) -> int:
-    return int(ifname.removeprefix("eth"))

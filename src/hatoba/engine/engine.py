@@ -23,6 +23,9 @@ from hatoba.engine import (
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Core, Paths
 from hatoba.engine.ports import (
+    NO_DNS,
+    NO_FIREWALL,
+    NO_PORTS,
     Firewall,
     Images,
     NetKernel,
@@ -53,9 +56,9 @@ class Engine:
         runtime: Runtime,
         images: Images,
         state: State,
-        dns: Resolver | None = None,
-        firewall: Firewall | None = None,
-        ports: PortReserver | None = None,
+        dns: Resolver = NO_DNS,
+        firewall: Firewall = NO_FIREWALL,
+        ports: PortReserver = NO_PORTS,
         addresses: Addresses | None = None,
     ) -> Engine:
         core = Core(
@@ -70,8 +73,7 @@ class Engine:
             port_reserver=ports,
             addresses=addresses or Addresses(),
         )
-        if dns is not None:
-            core.listeners.append(partial(resolver.publish, core))
+        core.listeners.append(partial(resolver.publish, core))
         return cls(core)
 
     @property
@@ -111,7 +113,7 @@ class Engine:
 
     def firewall_warnings(self) -> list[str]:
         """What keeps containers' forwarded traffic from passing the host's own firewalls."""
-        return self.core.firewall.warnings() if self.core.firewall is not None else []
+        return self.core.firewall.warnings()
 
     def firewall_state(self) -> FirewallState:
         """What the tables hold (empty before bootstrap and after a reset)."""

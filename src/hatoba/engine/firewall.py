@@ -12,26 +12,32 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
+from hatoba.drivers import registry as drivers
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import HatobaError
 from hatoba.firewall import internal_publish_error
-from hatoba.firewall.derive import container_items, derive, fw_network, publishes_on
+from hatoba.firewall.derive import container_items, derive
 from hatoba.firewall.model import FwNetwork, FwPort
 from hatoba.model.container import Container, ContainerConfig, Endpoint
-from hatoba.model.network import BRIDGE, Network
+from hatoba.model.network import Network
 from hatoba.model.ports import PortMapping
 from hatoba.model.portspec import with_publish_all
 
 log = logging.getLogger("hatoba.engine")
 
 
+def publishes_on(networks: Iterable[Network]) -> Network | None:
+    """The network a container on `networks` (in order) publishes its ports on, if any."""
+    return next((n for n in networks if drivers.of(n).publishes_ports and not n.internal), None)
+
+
 def wanted_ports(config: ContainerConfig, networks: Sequence[Network]) -> tuple[PortMapping, ...]:
-    """The mappings a container on `networks` asks to publish; refused when its only bridge
-    networks are internal (Docker publishes nothing there without a word)."""
+    """The mappings a container on `networks` asks to publish; refused when the only networks
+    that could publish them are internal (Docker publishes nothing there without a word)."""
     wanted = with_publish_all(config.ports, config.exposed_ports, config.publish_all)
     if wanted and publishes_on(networks) is None:
-        internal = next((n for n in networks if n.driver == BRIDGE and n.internal), None)
+        internal = next((n for n in networks if drivers.of(n).publishes_ports and n.internal), None)
         if internal is not None:
             raise internal_publish_error(internal.name)
     return wanted
@@ -48,7 +54,7 @@ def reserve(
     """Hold the host ports of `mappings`; returns them with the ports chosen."""
     reserver = core.port_reserver
     target = publishes_on(networks)
-    if not mappings or reserver is None or target is None:
+    if not mappings or target is None:
         return ()
     endpoint = next(e for e in endpoints if e.network_id == target.id)
     held = reserver.reserve(
@@ -67,13 +73,18 @@ def follow(
     """Move the tables to the state these changes make (containers as they will be, all
     networks when given); with `undo`, a failure later in the operation moves them back."""
     fw, old = core.firewall, core.fw_state
-    if fw is None or old is None:
+    if old is None:  # not synced yet (bootstrap syncs all), or being reset
         return
     after = core.state.containers
     changed = {c.id: c for c in containers}
     if changed:
         after = {**after, **changed}
-    new = derive(core.state.networks if networks is None else networks, after.values(), old)
+    new = derive(
+        core.state.networks if networks is None else networks,
+        after.values(),
+        old,
+        firewall_of=drivers.firewall_network,
+    )
     fw.apply(old, new)
     core.fw_state = new
     if undo is None:
@@ -94,8 +105,7 @@ def leave(core: Core, container: Container) -> None:
         follow(core, None, [_stopped(container)])
     except HatobaError as exc:
         log.warning("firewall: removing %s failed: %s", container.name, exc)
-    if core.port_reserver is not None:
-        core.port_reserver.release(container.id)
+    core.port_reserver.release(container.id)
     forget_flows(core, gone)
 
 
@@ -110,7 +120,7 @@ def ports_of(core: Core, container: Container) -> tuple[FwPort, ...]:
 def forget_flows(core: Core, ports: Sequence[FwPort]) -> None:
     """UDP flows keep their conntrack entry, and so their old destination, while the client
     keeps sending: drop the entries of mappings that went."""
-    if core.firewall is None or not any(p.protocol == "udp" for p in ports):
+    if not any(p.protocol == "udp" for p in ports):
         return
     try:
         core.firewall.clear_udp_conntrack(ports)
@@ -119,32 +129,30 @@ def forget_flows(core: Core, ports: Sequence[FwPort]) -> None:
 
 
 def host_warnings(core: Core, networks: Iterable[Network]) -> list[str]:
-    """What the host's own firewalls do to traffic on `networks` (nothing for host and none):
-    the operation goes ahead, as in Docker, and its client is told."""
-    if core.firewall is None or not any(n.driver == BRIDGE for n in networks):
+    """What the host's own firewalls do to traffic on `networks` (nothing for networks the
+    tables do not know, as host and none): the operation goes ahead, as in Docker, and its
+    client is told."""
+    if not any(drivers.firewall_network(n) is not None for n in networks):
         return []
     return core.firewall.warnings()
 
 
 def bridge_ready(core: Core, network: Network) -> None:
-    if core.firewall is not None and network.bridge and network.driver == BRIDGE:
-        core.firewall.bridge_ready(network.bridge)
+    for bridge in drivers.of(network).host_bridges(network):
+        core.firewall.bridge_ready(bridge.name)
 
 
 def restore(core: Core, running: Iterable[str]) -> None:
     """At start-up: hold the host ports of running containers again and make the tables
     match the records exactly (whatever a crash left there)."""
-    if core.firewall is None:
-        return
     for network in core.state.networks.values():
         bridge_ready(core, network)
-    reserver = core.port_reserver
     for cid in running:
         container = core.state.containers[cid]
-        if reserver is None or not container.published:
+        if not container.published:
             continue
         try:
-            reserver.reserve(cid, container.published)
+            core.port_reserver.reserve(cid, container.published)
         except HatobaError as exc:
             log.warning("ports of container %s not held again: %s", container.name, exc)
     reload(core)
@@ -152,12 +160,15 @@ def restore(core: Core, running: Iterable[str]) -> None:
 
 def reload(core: Core) -> None:
     """Rebuild the tables from the records, in one transaction."""
-    if core.firewall is None:
-        return
-    state = derive(core.state.networks, core.state.containers.values(), core.fw_state)
+    state = derive(
+        core.state.networks,
+        core.state.containers.values(),
+        core.fw_state,
+        firewall_of=drivers.firewall_network,
+    )
     core.firewall.sync(state)
     core.fw_state = state
 
 
 def _fw_networks(networks: Iterable[Network]) -> dict[str, FwNetwork]:
-    return {n.id: fw for n in networks if (fw := fw_network(n)) is not None}
+    return {n.id: fw for n in networks if (fw := drivers.firewall_network(n)) is not None}

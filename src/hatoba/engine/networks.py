@@ -3,105 +3,61 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from types import MappingProxyType
+from collections.abc import Callable, Sequence
+from functools import partial
+from ipaddress import IPv4Address, IPv4Network
 
-from hatoba.drivers import bridge as bridge_driver
+from hatoba.drivers import registry as drivers
+from hatoba.drivers.base import HostBridge, Placement
 from hatoba.engine import endpoints, firewall, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
+from hatoba.errors import Conflict, Forbidden, InvalidArgument
 from hatoba.model.container import SHARED_NETWORK, Container, EndpointConfig, joined_container
 from hatoba.model.ids import new_id, now_rfc3339, parse_link, validate_network_name
-from hatoba.model.network import (
-    BRIDGE,
-    DEFAULT_BRIDGE_IFNAME,
-    HOST,
-    NULL,
-    OPT_BRIDGE_NAME,
-    OPT_DEFAULT_BRIDGE,
-    OPT_HOST_BINDING,
-    OPT_ICC,
-    OPT_MASQUERADE,
-    OPT_MTU,
-    Network,
-    NetworkSpec,
+from hatoba.model.network import Network, NetworkSpec
+
+# Docker's texts (runconfig/errors.go) for what a container in the host's namespace, or on an
+# exclusive network (none), cannot do
+_CONFLICT_HOST_NETWORK = (
+    "container cannot be disconnected from host network or connected to host network"
+)
+_CONFLICT_NO_NETWORK = (
+    "container cannot be connected to multiple networks with one of the networks in private "
+    "(none) mode"
 )
 
-SUPPORTED_DRIVERS = (BRIDGE,)
 
-
-def _taken_subnets(core: Core, host: Sequence[IPv4Network]) -> list[IPv4Network]:
+def _taken_subnets(core: Core, host: Sequence[IPv4Network]) -> tuple[IPv4Network, ...]:
     ours = {p.subnet for n in core.state.networks.values() for p in n.ipam}
-    return [*ours, *host]
+    return (*ours, *host)
 
 
 def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -> Network:
     validate_network_name(spec.name)
-    if spec.driver in (HOST, NULL) and not predefined:
+    driver = drivers.named(spec.driver)
+    if driver.single_instance and not predefined:
         raise Forbidden(f'only one instance of "{spec.driver}" network is allowed')
-    if spec.driver not in (*SUPPORTED_DRIVERS, HOST, NULL):
-        raise NotFound(f'plugin "{spec.driver}" not found')
     if core.state.network_by_name(spec.name) is not None:
         raise Conflict(f"network with name {spec.name} already exists")
-    network_id = new_id()
-    if spec.driver != BRIDGE:
-        network = Network(network_id, spec.name, spec.driver, now_rfc3339(), predefined=True)
-        core.commit(networks=[network])
-        return network
-    if spec.subnet is None and (spec.gateway is not None or spec.ip_range is not None):
-        raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
-    bridge_driver.validate_options(spec.options)
     facts = core.kernel.host_facts()
-    mtu = bridge_driver.mtu_option(spec.options, facts.uplink_mtu)
-    if predefined:
-        bridge = DEFAULT_BRIDGE_IFNAME
-    else:
-        bridge = bridge_driver.bridge_name(network_id, spec.options)
-    taken = _taken_subnets(core, facts.taken)
-    if spec.subnet is not None:
-        check_user_subnet(spec.subnet, taken)
-        subnet = spec.subnet
-    else:
-        subnet = choose_subnet(taken)
-    pool = make_pool(
-        subnet, gateway=spec.gateway, ip_range=spec.ip_range, user_subnet=spec.subnet is not None
-    )
-    if any(n.bridge == bridge for n in core.state.networks.values()) or core.kernel.link_exists(
-        bridge
-    ):
-        raise Conflict(f"bridge interface {bridge} already exists")
-    options: Mapping[str, str] = spec.options
-    if predefined:
-        options = MappingProxyType(
-            {
-                OPT_DEFAULT_BRIDGE: "true",
-                OPT_ICC: "true",
-                OPT_MASQUERADE: "true",
-                OPT_HOST_BINDING: "0.0.0.0",
-                OPT_BRIDGE_NAME: bridge,
-                OPT_MTU: str(mtu),
-            }
-        )
-    network = Network(
-        id=network_id,
-        name=spec.name,
-        driver=BRIDGE,
+    placement = Placement(
+        network_id=new_id(),
         created=now_rfc3339(),
-        ipam=(pool,),
-        bridge=bridge,
-        bridge_mac=bridge_driver.random_mac(),
-        mtu=mtu,
-        internal=spec.internal,
-        labels=spec.labels,
-        options=options,
         predefined=predefined,
+        uplink_mtu=facts.uplink_mtu,
+        taken=_taken_subnets(core, facts.taken),
     )
+    network = driver.plan_network(spec, placement)
+    bridges = driver.host_bridges(network)
+    in_use = {b.name for n in core.state.networks.values() for b in _bridges(n)}
+    for bridge in bridges:
+        if bridge.name in in_use or core.kernel.link_exists(bridge.name):
+            raise Conflict(f"bridge interface {bridge.name} already exists")
     with UndoStack() as undo:
-        make_bridge(core, network)
-        undo.push("bridge", lambda: core.kernel.delete_link(bridge))
+        for bridge in bridges:
+            make_bridge(core, bridge, network.id)
+            undo.push("bridge", partial(core.kernel.delete_link, bridge.name))
         firewall.bridge_ready(core, network)
         firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
         core.commit(networks=[network])
@@ -109,22 +65,17 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
     return network
 
 
-def make_bridge(core: Core, network: Network) -> None:
-    assert network.bridge is not None and network.bridge_mac
-    core.kernel.create_bridge(
-        network.bridge, network.bridge_mac, network.mtu, _gateway(network), network.id
-    )
+def _bridges(network: Network) -> tuple[HostBridge, ...]:
+    return drivers.of(network).host_bridges(network)
 
 
-def repair_bridge(core: Core, network: Network) -> None:
-    """The network's existing bridge up and with its gateway address again."""
-    assert network.bridge is not None
-    core.kernel.repair_bridge(network.bridge, _gateway(network))
+def make_bridge(core: Core, bridge: HostBridge, network_id: str) -> None:
+    core.kernel.create_bridge(bridge.name, bridge.mac, bridge.mtu, bridge.gateway, network_id)
 
 
-def _gateway(network: Network) -> IPv4Interface:
-    assert network.pool is not None
-    return IPv4Interface(f"{network.pool.gateway}/{network.pool.subnet.prefixlen}")
+def delete_bridges(core: Core, network: Network) -> None:
+    for bridge in _bridges(network):
+        core.kernel.delete_link(bridge.name)
 
 
 def remove_network(core: Core, ref: str) -> Network:
@@ -146,8 +97,7 @@ def remove_network(core: Core, ref: str) -> Network:
         firewall.follow(core, undo, members, networks=others)
         core.commit(removed_networks=[network.id], containers=members)
         undo.commit()
-    if network.bridge:
-        core.kernel.delete_link(network.bridge)
+    delete_bridges(core, network)
     return network
 
 
@@ -206,21 +156,16 @@ def connect(
         # Docker refuses it for a running container only, and a stopped one never uses it
         raise Forbidden(SHARED_NETWORK)
     current = [core.state.networks.get(n.network_id) for n in container.networks]
-    if network.driver == HOST or any(n is not None and n.driver == HOST for n in current):
-        raise Forbidden(
-            "container cannot be disconnected from host network or connected to host network"
-        )
+    joined = [drivers.of(n) for n in current if n is not None]
+    driver = drivers.of(network)
+    if driver.shares_host_namespace or any(d.shares_host_namespace for d in joined):
+        raise Forbidden(_CONFLICT_HOST_NETWORK)
     if container.config_on(network.id) is not None:
         raise Forbidden(
             f"endpoint with name {container.name} already exists in network {network.name}"
         )
-    if (network.driver == NULL and container.networks) or any(
-        n is not None and n.driver == NULL for n in current
-    ):
-        raise Forbidden(
-            "container cannot be connected to multiple networks with one of the networks "
-            "in private (none) mode"
-        )
+    if (driver.exclusive and container.networks) or any(d.exclusive for d in joined):
+        raise Forbidden(_CONFLICT_NO_NETWORK)
     cfg = endpoint_config(network, aliases, ipv4, joined_later=True, links=links)
     if cfg.ipv4 is not None:
         # checked now so that a stopped container is refused too, and nothing changes
@@ -253,10 +198,8 @@ def connect(
 def disconnect(core: Core, network_ref: str, container_ref: str, force: bool = False) -> Container:
     network = core.state.network(network_ref)
     container = core.state.container(container_ref)
-    if network.driver == HOST:
-        raise Forbidden(
-            "container cannot be disconnected from host network or connected to host network"
-        )
+    if drivers.of(network).shares_host_namespace:
+        raise Forbidden(_CONFLICT_HOST_NETWORK)
     if container.config_on(network.id) is None:
         raise Forbidden(f"container {container.id} is not connected to network {network.name}")
     endpoint = container.endpoint_on(network.id)

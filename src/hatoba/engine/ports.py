@@ -1,4 +1,9 @@
-"""What the engine needs from the outside world, as Protocols; adapters match them by shape."""
+"""What the engine needs from the outside world, as Protocols; adapters match them by shape.
+
+The embedded DNS server, hatoba's firewall tables and the host port reservations are optional
+pieces: an engine without one gets the no-op object below (netavark's `fwnone` is the
+precedent), so the use cases call them alike and never test for their absence.
+"""
 
 from __future__ import annotations
 
@@ -75,6 +80,9 @@ class Images(Protocol):
 class Resolver(Protocol):
     """The embedded DNS server (127.0.0.11 in container namespaces)."""
 
+    # False: containers keep the host's resolvers, whatever their networks
+    serves_containers: bool
+
     def publish(
         self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]
     ) -> None: ...
@@ -109,3 +117,63 @@ class PortReserver(Protocol):
         endpoint_id: str = "",
     ) -> tuple[PortMapping, ...]: ...
     def release(self, container_id: str, mappings: Sequence[PortMapping] | None = None) -> None: ...
+
+
+class NoResolver:
+    """No embedded DNS server: containers keep the host's resolvers."""
+
+    serves_containers = False
+
+    def publish(self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]) -> None:
+        pass
+
+    def attach(
+        self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
+    ) -> None:
+        pass
+
+    def detach(self, container_id: str) -> None:
+        pass
+
+
+class NoFirewall:
+    """No tables: nothing is masqueraded, isolated or published."""
+
+    def sync(self, state: FirewallState) -> None:
+        pass
+
+    def apply(self, old: FirewallState, new: FirewallState) -> None:
+        pass
+
+    def remove(self) -> None:
+        pass
+
+    def bridge_ready(self, bridge: str) -> None:
+        pass
+
+    def clear_udp_conntrack(self, ports: Sequence[FwPort]) -> None:
+        pass
+
+    def warnings(self) -> list[str]:
+        return []
+
+
+class NoPortReserver:
+    """Holds no host port, so a container publishes none."""
+
+    def reserve(
+        self,
+        container_id: str,
+        mappings: Sequence[PortMapping],
+        *,
+        endpoint: str = "",
+        endpoint_id: str = "",
+    ) -> tuple[PortMapping, ...]:
+        return ()
+
+    def release(self, container_id: str, mappings: Sequence[PortMapping] | None = None) -> None:
+        pass
+
+
+# stateless: one of each serves every engine
+NO_DNS, NO_FIREWALL, NO_PORTS = NoResolver(), NoFirewall(), NoPortReserver()

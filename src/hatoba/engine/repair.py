@@ -22,12 +22,13 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 
+from hatoba.drivers import registry as drivers
 from hatoba.engine import endpoints, firewall, networks
 from hatoba.engine.core import Core
 from hatoba.errors import HatobaError
 from hatoba.model.container import Container, Endpoint
 from hatoba.model.host import OwnedLink
-from hatoba.model.network import BRIDGE, Network
+from hatoba.model.network import Network
 
 log = logging.getLogger("hatoba.engine")
 
@@ -77,34 +78,37 @@ def _repair_bridges(core: Core, links: dict[str, OwnedLink]) -> list[Network]:
     """Bridges of the records present and configured; returns the networks recreated."""
     recreated = []
     for network in core.state.networks.values():
-        if network.driver != BRIDGE or network.bridge is None:
-            continue
-        try:
-            if network.bridge in links:
-                networks.repair_bridge(core, network)
-                continue
-            log.warning("bridge %s of %s was missing: recreated", network.bridge, network.name)
-            networks.make_bridge(core, network)
-            recreated.append(network)
-        except HatobaError as exc:
-            log.error("bridge %s of %s cannot be repaired: %s", network.bridge, network.name, exc)
+        for bridge in drivers.of(network).host_bridges(network):
+            try:
+                if bridge.name in links:
+                    core.kernel.repair_bridge(bridge.name, bridge.gateway)
+                    continue
+                log.warning("bridge %s of %s was missing: recreated", bridge.name, network.name)
+                networks.make_bridge(core, bridge, network.id)
+                recreated.append(network)
+            except HatobaError as exc:
+                log.error("bridge %s of %s cannot be repaired: %s", bridge.name, network.name, exc)
     return recreated
 
 
 def _repair_endpoint(core: Core, container: Container, ep: Endpoint, link: OwnedLink | None) -> str:
     """Returns what is wrong beyond repair ("" when the endpoint is whole again)."""
     network = core.state.networks.get(ep.network_id)
-    if network is None or network.bridge is None:
+    request = None
+    if network is not None:
+        request = drivers.of(network).attach_request(network, ep, container.id)
+    if network is None or request is None:
         return f"{ep.ifname}: its network is gone"
     try:
         if link is None:
-            endpoints.rewire(core, container, network, ep)
+            # the same names, address and MAC again
+            core.kernel.attach(container.netns, request)
             log.warning(
                 "%s of %s on %s was deleted: made again", ep.ifname, container.name, network.name
             )
-        elif link.master != network.bridge:
-            core.kernel.enslave(link.name, network.bridge)
-            log.warning("%s of %s attached to %s again", ep.ifname, container.name, network.bridge)
+        elif link.master != request.bridge:
+            core.kernel.enslave(link.name, request.bridge)
+            log.warning("%s of %s attached to %s again", ep.ifname, container.name, request.bridge)
     except HatobaError as exc:
         return f"{ep.ifname} on {network.name} lost and not made again: {exc.message}"
     return ""

@@ -1,9 +1,10 @@
 """The embedded resolver as the use cases see it: which names it knows, and whom it serves.
 
-As Docker: a container on at least one user-defined network asks 127.0.0.11, which answers
-the names of its networks and forwards the rest to the host's resolvers (or `--dns`); others
-keep the host's resolvers. Names are published before the process that could ask for them
-starts, and again after every committed change, so a query never sees a half-made change.
+As Docker: a container on at least one network that serves DNS (its driver says which: for
+bridges, the user-defined ones) asks 127.0.0.11, which answers the names of its networks and
+forwards the rest to the host's resolvers (or `--dns`); others keep the host's resolvers.
+Names are published before the process that could ask for them starts, and again after every
+committed change, so a query never sees a half-made change.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address
 
 from hatoba.dns import DnsRecord, Upstream
+from hatoba.drivers import registry as drivers
 from hatoba.engine.core import Core
 from hatoba.engine.state import State
 from hatoba.engine.undo import UndoStack
@@ -20,7 +22,7 @@ from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.files.resolvconf import ContainerResolv, for_container, is_loopback, parse
 from hatoba.model.container import Container
 from hatoba.model.ids import parse_link
-from hatoba.model.network import HOST, Network
+from hatoba.model.network import Network
 
 log = logging.getLogger("hatoba.engine")
 
@@ -29,7 +31,7 @@ RESOLV_CONF = "/etc/resolv.conf"
 
 def embedded(core: Core, networks: Iterable[Network]) -> bool:
     """True when the container's queries go to 127.0.0.11."""
-    return core.dns is not None and any(n.user_defined for n in networks)
+    return core.dns.serves_containers and any(drivers.of(n).serves_dns(n) for n in networks)
 
 
 def forwards(networks: Iterable[Network]) -> bool:
@@ -46,7 +48,7 @@ def resolv_for(core: Core, container: Container, networks: Sequence[Network]) ->
     return for_container(
         host,
         embedded_dns=embedded(core, networks),
-        host_network=any(n.driver == HOST for n in networks),
+        host_network=any(drivers.of(n).shares_host_namespace for n in networks),
         dns=cfg.dns,
         dns_search=cfg.dns_search,
         dns_options=cfg.dns_options,
@@ -69,7 +71,7 @@ def upstreams_of(resolv: ContainerResolv) -> tuple[Upstream, ...]:
 def records(
     state: State, pending: Container | None = None
 ) -> tuple[list[DnsRecord], dict[str, IPv4Address]]:
-    """Every live endpoint on a user-defined network; `pending` stands in for its committed
+    """Every live endpoint on a network that serves DNS; `pending` stands in for its committed
     self (a container about to start or change networks)."""
     containers = state.containers
     if pending is not None:
@@ -79,7 +81,7 @@ def records(
         for cfg in c.networks:
             network = state.networks.get(cfg.network_id)
             endpoint = c.endpoint_on(cfg.network_id)
-            if network is None or not network.user_defined or endpoint is None:
+            if network is None or endpoint is None or not drivers.of(network).serves_dns(network):
                 continue
             if endpoint.ipv4 is None:
                 continue
@@ -89,13 +91,15 @@ def records(
     gateways = {
         n.id: n.pool.gateway
         for n in state.networks.values()
-        if n.user_defined and n.pool is not None
+        if n.pool is not None and drivers.of(n).serves_dns(n)
     }
     return found, gateways
 
 
 def publish(core: Core, pending: Container | None = None) -> None:
-    if core.dns is not None:
+    # the names cost a walk over every container at each commit: only for a server that
+    # answers them (an engine without one attaches nothing faster for it)
+    if core.dns.serves_containers:
         core.dns.publish(*records(core.state, pending))
 
 
@@ -109,8 +113,6 @@ def serve(
     """Before the container's process starts: its names are known and, if it asks
     127.0.0.11, that answers in its namespace (`container` has its endpoints and netns)."""
     dns = core.dns
-    if dns is None:
-        return
     publish(core, container)
     undo.push("dns names", lambda: publish(core))
     if embedded(core, networks):
@@ -127,12 +129,12 @@ def follow(
 ) -> None:
     """A running container goes from the networks `before` to `networks`.
 
-    Joining its first user-defined network starts the resolver there and points its
+    Joining its first network that serves DNS starts the resolver there and points its
     resolv.conf at it (Docker rebuilds resolv.conf then too); leaving its last one stops it
     and gives the host's resolvers back, so the container never loses DNS altogether.
     """
     dns = core.dns
-    if dns is None or not container.state.running:
+    if not container.state.running:
         return
     publish(core, container)
     undo.push("dns names", lambda: publish(core))
@@ -160,16 +162,13 @@ def follow(
 
 def stop(core: Core, container_id: str) -> None:
     """After the namespace handle is gone (the resolver then has no table to delete)."""
-    if core.dns is not None:
-        core.dns.detach(container_id)
+    core.dns.detach(container_id)
 
 
 def restore(core: Core, running: Iterable[str]) -> None:
     """After a restart of the service: names again, and 127.0.0.11 in every running
     container that asks it, without restarting any."""
     dns = core.dns
-    if dns is None:
-        return
     publish(core)
     for cid in running:
         container = core.state.containers[cid]

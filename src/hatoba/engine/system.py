@@ -6,22 +6,26 @@ from __future__ import annotations
 import logging
 import os
 
+from hatoba.drivers import registry as drivers
 from hatoba.engine import containers, networks, repair
 from hatoba.engine.core import Core
 from hatoba.errors import HatobaError, KernelError
 from hatoba.model import restart
 from hatoba.model.container import EXITED, RUNNING
 from hatoba.model.ids import ZERO_TIME
-from hatoba.model.network import BRIDGE, HOST, NULL, NetworkSpec
+from hatoba.model.network import NetworkSpec
 
 log = logging.getLogger("hatoba.engine")
 
 
 def ensure_predefined(core: Core) -> None:
-    """bridge (hatoba0), host and none, created on the first start."""
-    for name, driver in (("bridge", BRIDGE), ("host", HOST), ("none", NULL)):
-        if core.state.network_by_name(name) is None:
-            networks.create_network(core, NetworkSpec(name=name, driver=driver), predefined=True)
+    """The network each driver has by default (bridge on hatoba0, host, none), created on the
+    first start."""
+    for driver in drivers.known():
+        name = driver.predefined_network
+        if name is not None and core.state.network_by_name(name) is None:
+            spec = NetworkSpec(name=name, driver=driver.name)
+            networks.create_network(core, spec, predefined=True)
 
 
 def reconcile(core: Core) -> list[str]:
@@ -104,8 +108,7 @@ def reset(core: Core) -> None:
     for network in list(core.state.networks.values()):
         try:
             core.commit(removed_networks=[network.id])
-            if network.bridge:
-                core.kernel.delete_link(network.bridge)
+            networks.delete_bridges(core, network)
         except HatobaError as exc:
             errors.append(exc)
     for handle in core.kernel.netns_handles(str(core.paths.netns_dir)):
@@ -113,10 +116,9 @@ def reset(core: Core) -> None:
     for link in core.kernel.owned_links():
         _delete(core, link.name)
     core.addresses.pending.clear()
-    if core.firewall is not None:
-        try:
-            core.firewall.remove()
-        except HatobaError as exc:
-            errors.append(exc)
+    try:
+        core.firewall.remove()
+    except HatobaError as exc:
+        errors.append(exc)
     if errors:
         raise errors[0]

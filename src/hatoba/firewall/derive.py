@@ -1,9 +1,11 @@
 """The engine's records → the FirewallState the tables must hold.
 
-Bridge networks become FwNetworks; a container contributes its live endpoints and the host
-ports it holds, published to its address on its first non-internal bridge network (Docker's
-gateway endpoint: internal networks have no way out, so nothing is published there). A
-stopped container has no endpoints and holds no ports, so it contributes nothing.
+Each network's driver says what the network is in the tables (the caller passes that answer
+as `firewall_of`: bridge networks become FwNetworks, host and none nothing); a container
+contributes its live endpoints on those networks and the host ports it holds, published to its
+address on its first non-internal one (Docker's gateway endpoint: internal networks have no way
+out, so nothing is published there). A stopped container has no endpoints and holds no
+ports, so it contributes nothing.
 
 Each state is derived from the previous one: a container whose endpoints, ports and name are
 the same objects as last time gives back the very same values, so the derivation costs little
@@ -12,35 +14,13 @@ per container and `plan.delta` settles unchanged items by identity.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from hatoba.firewall.model import FirewallState, FwEndpoint, FwNetwork, FwPort
 from hatoba.model.container import Container, Endpoint
-from hatoba.model.network import BRIDGE, OPT_MASQUERADE, Network
+from hatoba.model.network import Network
 from hatoba.model.ports import PortMapping
-
-
-def fw_network(network: Network) -> FwNetwork | None:
-    """None for networks without a bridge (host, none)."""
-    pool = network.pool
-    if network.driver != BRIDGE or network.bridge is None or pool is None:
-        return None
-    return FwNetwork(
-        network_id=network.id,
-        name=network.name,
-        bridge=network.bridge,
-        subnet=pool.subnet,
-        gateway=pool.gateway,
-        internal=network.internal,
-        icc=network.icc,
-        masquerade=network.options.get(OPT_MASQUERADE, "true").lower() != "false",
-    )
-
-
-def publishes_on(networks: Iterable[Network]) -> Network | None:
-    """The network a container on `networks` (in order) publishes its ports on, if any."""
-    return next((n for n in networks if n.driver == BRIDGE and not n.internal), None)
 
 
 def _target(endpoints: Iterable[Endpoint], networks: Mapping[str, FwNetwork]) -> Endpoint | None:
@@ -99,8 +79,11 @@ def derive(
     networks: Mapping[str, Network],
     containers: Iterable[Container],
     previous: FirewallState | None = None,
+    *,
+    firewall_of: Callable[[Network], FwNetwork | None],
 ) -> FirewallState:
-    """The state for these records, reusing what `previous` made from unchanged ones.
+    """The state for these records, reusing what `previous` made from unchanged ones;
+    `firewall_of` gives a network's part in the tables (None: it has none).
 
     Networks are never changed in place (only created and removed), so a container's items
     depend on its own endpoints, ports and name alone.
@@ -114,12 +97,7 @@ def derive(
     for network in networks.values():
         hit = old_nets.get(network.id)
         nets[network.id] = (
-            hit
-            if hit is not None and hit[0] is network
-            else (
-                network,
-                fw_network(network),
-            )
+            hit if hit is not None and hit[0] is network else (network, firewall_of(network))
         )
     by_id = {nid: fw for nid, (_, fw) in nets.items() if fw is not None}
     made: dict[str, _Made] = {}

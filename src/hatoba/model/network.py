@@ -66,10 +66,6 @@ class Network:
     predefined: bool = False
 
     @property
-    def is_bridge(self) -> bool:
-        return self.driver == BRIDGE
-
-    @property
     def user_defined(self) -> bool:
         """Docker's notion: every network but the three predefined ones (DNS, aliases, --ip)."""
         return not self.predefined

@@ -13,6 +13,7 @@ from hatoba.dns import DnsRecord, Upstream
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
+from hatoba.engine.ports import NO_DNS, Resolver
 from hatoba.engine.state import State
 from hatoba.errors import HatobaError, KernelError
 from hatoba.model.container import ContainerConfig
@@ -28,6 +29,8 @@ HOSTS_COPY = "search corp.example\nnameserver 198.51.100.53\noptions edns0\n"
 
 class FakeResolver:
     """Records what the engine tells the resolver; `log` is shared with the runtime."""
+
+    serves_containers = True
 
     def __init__(self, log: list[str]) -> None:
         self.log = log
@@ -80,9 +83,9 @@ class World:
         self.runtime = LoggingRuntime(self.log)
         self.dns = FakeResolver(self.log)
         self.paths = Paths(tmp_path / "root", tmp_path / "run", self.resolv)
-        self.engine = self.open(self.dns if dns else None)
+        self.engine = self.open(self.dns if dns else NO_DNS)
 
-    def open(self, dns: FakeResolver | None, state: State | None = None) -> Engine:
+    def open(self, dns: Resolver, state: State | None = None) -> Engine:
         engine = Engine.open(
             self.paths,
             self.store,

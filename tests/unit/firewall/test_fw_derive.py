@@ -6,12 +6,20 @@ import dataclasses
 from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 
-from hatoba.firewall import FwNetwork, delta
-from hatoba.firewall.derive import derive, fw_network
+from hatoba.drivers.registry import firewall_network
+from hatoba.firewall import FirewallState, FwNetwork, delta
+from hatoba.firewall.derive import derive as derive_with
 from hatoba.model.container import RUNNING, Container, ContainerConfig, Endpoint, RunState
 from hatoba.model.network import OPT_ICC, OPT_MASQUERADE, IpamPool, Network
 from hatoba.model.ports import PortMapping
 from hatoba.model.portspec import with_publish_all
+
+
+def derive(
+    networks: dict[str, Network], containers: list[Container], previous: FirewallState | None = None
+) -> FirewallState:
+    """What the engine derives: each network's part as its driver says."""
+    return derive_with(networks, containers, previous, firewall_of=firewall_network)
 
 
 def bridge(name: str, third: int, *, internal: bool = False, **options: str) -> Network:
@@ -53,8 +61,8 @@ def container(name: str, *nets: tuple[Network, int], ports: tuple[int, ...] = ()
 
 def test_bridge_networks_with_their_options_and_nothing_else() -> None:
     quiet = bridge("quiet", 20, **{OPT_ICC: "false", OPT_MASQUERADE: "false"})
-    assert fw_network(HOST) is None
-    assert fw_network(quiet) == FwNetwork(
+    assert firewall_network(HOST) is None
+    assert firewall_network(quiet) == FwNetwork(
         quiet.id,
         "quiet",
         "br-quiet",

@@ -11,6 +11,7 @@ from fw_fakes import FakePorts, ModelFirewall
 from nft_model import Tables
 
 from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
+from hatoba.drivers.registry import firewall_network
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
@@ -73,7 +74,8 @@ class World:
         """The tables a fresh render of the records makes."""
         state = self.engine.state
         tables = Tables()
-        tables.apply(render(derive(state.networks, state.containers.values())))  # type: ignore[arg-type]
+        fresh = derive(state.networks, state.containers.values(), firewall_of=firewall_network)
+        tables.apply(render(fresh))  # type: ignore[arg-type]
         return tables
 
     def transactions_of(self, operation: object) -> int:
@@ -173,7 +175,9 @@ def test_a_failure_after_the_tables_changed_puts_them_back(world: World) -> None
     assert world.fw.tables == tables
     assert world.ports.held == {}
     assert world.engine.firewall_state() == derive(
-        world.engine.state.networks, world.engine.state.containers.values()
+        world.engine.state.networks,
+        world.engine.state.containers.values(),
+        firewall_of=firewall_network,
     )
 
 

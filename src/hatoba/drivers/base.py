@@ -1,0 +1,119 @@
+"""The driver seam: what the engine asks a network driver, and the plans a driver answers with.
+
+A driver is a pure planner. The engine finds a network's driver by the network's driver name
+(`hatoba.drivers.registry`) and asks it: what a new network is (options, subnet, interface
+names), which host bridges the network keeps, what a container's endpoint on it is and how the
+kernel makes it, what the firewall and the embedded DNS hold of it, and which container
+settings it allows. The engine makes all of it through its kernel port, with its undo stack,
+and never tests a driver's name; a driver never touches the kernel, the store or the engine's
+state, so each one is tested by its answers alone.
+
+Every answer has the default of a driver that does nothing (Docker's `null`), so a new driver
+states only where it differs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import ClassVar
+
+from hatoba.firewall.model import FwNetwork
+from hatoba.model.container import Endpoint
+from hatoba.model.host import AttachRequest
+from hatoba.model.ids import new_id
+from hatoba.model.network import Network, NetworkSpec
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What the engine knows of the host and its records that a new network may depend on."""
+
+    network_id: str
+    created: str
+    # the networks Docker makes itself at first start (`bridge`, `host`, `none`)
+    predefined: bool
+    uplink_mtu: int
+    # prefixes already in use: other networks' subnets, the host's routes and addresses
+    taken: tuple[IPv4Network, ...]
+
+
+@dataclass(frozen=True)
+class HostBridge:
+    """A Linux bridge the host keeps while its network exists, the gateway address on it."""
+
+    name: str
+    mac: str
+    mtu: int
+    gateway: IPv4Interface
+
+
+class NetworkDriver(ABC):
+    name: ClassVar[str]
+    # the network made for this driver at first start, by this name (None: none is)
+    predefined_network: ClassVar[str | None] = None
+    # the predefined network is its only one: users create none (Docker's host and null)
+    single_instance: ClassVar[bool] = False
+    # a container on one of its networks may be on no other network
+    exclusive: ClassVar[bool] = False
+    # a container on it runs in the host's network namespace: no namespace, interface or
+    # hostname of its own, the host's /etc/hosts, and no network changes while it exists
+    shares_host_namespace: ClassVar[bool] = False
+    # an endpoint gets an interface in the container and an address from the network's pool
+    gives_interface: ClassVar[bool] = False
+    # host ports can be published to an endpoint on its networks (except internal ones)
+    publishes_ports: ClassVar[bool] = False
+
+    # --- a network: created, kept on the host, deleted ----------------------------------------
+
+    def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
+        """The network `spec` asks for, checked with Docker's errors; nothing is made yet.
+        By default a network with nothing of its own: no subnet, no interface."""
+        return Network(
+            placement.network_id,
+            spec.name,
+            self.name,
+            placement.created,
+            predefined=placement.predefined,
+        )
+
+    def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
+        """The bridges the host keeps for `network`: made with it, repaired when they are
+        lost, deleted with it."""
+        return ()
+
+    # --- an endpoint: a container's attachment to one of its networks -------------------------
+
+    def plan_endpoint(
+        self,
+        network: Network,
+        address: IPv4Address | None,
+        slot: int,
+        default_route: bool,
+        *,
+        mac: str = "",
+    ) -> Endpoint:
+        """The container's endpoint on `network`, nothing made yet. `address` comes from the
+        network's pool when the driver gives an interface (else None); `slot` N names the
+        interface eth<N>; `default_route`: the container's default route goes this way;
+        `mac`: the one the user chose for it (Config.MacAddress), "" for the driver's own."""
+        return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
+
+    def attach_request(
+        self, network: Network, endpoint: Endpoint, owner: str
+    ) -> AttachRequest | None:
+        """What the kernel makes for a planned endpoint in the container's namespace (None:
+        nothing). Detaching deletes the endpoint's host-side interface, if it has one."""
+        return None
+
+    # --- what the firewall and the embedded DNS hold ------------------------------------------
+
+    def firewall_network(self, network: Network) -> FwNetwork | None:
+        """The network as hatoba's tables know it (NAT, isolation, anti-spoofing of its
+        endpoints, published ports); None: the tables do not know it."""
+        return None
+
+    def serves_dns(self, network: Network) -> bool:
+        """Containers on `network` find each other by name at 127.0.0.11."""
+        return False

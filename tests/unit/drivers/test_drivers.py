@@ -1,0 +1,157 @@
+"""Each driver's answers at the seam (drivers/base.py), without an engine or a kernel."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from types import MappingProxyType
+
+import pytest
+
+from hatoba.drivers import registry
+from hatoba.drivers.base import HostBridge, NetworkDriver, Placement
+from hatoba.drivers.bridge import BridgeDriver
+from hatoba.drivers.host import HostDriver
+from hatoba.drivers.null import NullDriver
+from hatoba.errors import Conflict, InvalidArgument, NotFound
+from hatoba.firewall import FwNetwork
+from hatoba.model.host import AttachRequest
+from hatoba.model.network import OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU, NetworkSpec
+
+NETWORK_ID = "ab" * 32
+
+
+def place(*, predefined: bool = False, taken: tuple[str, ...] = ()) -> Placement:
+    return Placement(
+        network_id=NETWORK_ID,
+        created="2026-12-06T00:00:00.000000000Z",
+        predefined=predefined,
+        uplink_mtu=1450,
+        taken=tuple(IPv4Network(t) for t in taken),
+    )
+
+
+def test_the_registry_knows_the_three_and_refuses_others_as_docker() -> None:
+    assert [(d.name, d.predefined_network) for d in registry.known()] == [
+        ("bridge", "bridge"),
+        ("host", "host"),
+        ("null", "none"),
+    ]
+    with pytest.raises(NotFound, match='^plugin "macvlan" not found$'):
+        registry.named("macvlan")
+
+
+ANSWERS = (
+    "single_instance",
+    "exclusive",
+    "shares_host_namespace",
+    "gives_interface",
+    "publishes_ports",
+)
+
+
+@pytest.mark.parametrize(
+    ("driver", "expected"),
+    [
+        (BridgeDriver(), (False, False, False, True, True)),
+        (HostDriver(), (True, True, True, False, False)),
+        (NullDriver(), (True, True, False, False, False)),
+    ],
+    ids=["bridge", "host", "null"],
+)
+def test_what_each_driver_allows(driver: NetworkDriver, expected: tuple[bool, ...]) -> None:
+    assert tuple(getattr(driver, name) for name in ANSWERS) == expected
+
+
+@pytest.mark.parametrize("driver", [HostDriver(), NullDriver()], ids=["host", "null"])
+def test_host_and_null_have_nothing_of_their_own(driver: NetworkDriver) -> None:
+    network = driver.plan_network(NetworkSpec(name="x", driver=driver.name), place(predefined=True))
+    assert (network.id, network.driver, network.predefined) == (NETWORK_ID, driver.name, True)
+    assert network.ipam == () and network.bridge is None
+    assert driver.host_bridges(network) == ()
+    endpoint = driver.plan_endpoint(network, None, 0, True)
+    assert (endpoint.network_id, endpoint.ifname, endpoint.ipv4, endpoint.host_ifname) == (
+        NETWORK_ID,
+        "",
+        None,
+        None,
+    )
+    assert not endpoint.default_route and len(endpoint.endpoint_id) == 64
+    assert driver.attach_request(network, endpoint, "c" * 64) is None
+    assert driver.firewall_network(network) is None
+    assert not driver.serves_dns(network)
+
+
+def test_a_bridge_network_gets_a_free_pool_its_bridge_and_the_uplink_mtu() -> None:
+    bridge = BridgeDriver()
+    network = bridge.plan_network(NetworkSpec(name="web"), place(taken=("172.18.0.0/16",)))
+    assert network.bridge == "br-" + NETWORK_ID[:12] and network.mtu == 1450
+    assert network.pool is not None and str(network.pool.subnet) == "172.17.0.0/16"
+    assert network.bridge_mac is not None and network.bridge_mac.startswith("02:42:")
+    assert bridge.host_bridges(network) == (
+        HostBridge(network.bridge, network.bridge_mac, 1450, IPv4Interface("172.17.0.1/16")),
+    )
+    assert bridge.serves_dns(network)
+    assert bridge.firewall_network(network) == FwNetwork(
+        NETWORK_ID, "web", network.bridge, IPv4Network("172.17.0.0/16"), IPv4Address("172.17.0.1")
+    )
+
+
+def test_the_default_bridge_is_hatoba0_with_dockers_options_and_no_dns() -> None:
+    bridge = BridgeDriver()
+    network = bridge.plan_network(NetworkSpec(name="bridge"), place(predefined=True))
+    assert network.bridge == "hatoba0" and network.predefined
+    assert network.options[OPT_BRIDGE_NAME] == "hatoba0" and network.options[OPT_MTU] == "1450"
+    assert not bridge.serves_dns(network)
+
+
+def test_bridge_options_and_subnets_as_docker_checks_them() -> None:
+    bridge = BridgeDriver()
+    options = MappingProxyType(
+        {OPT_BRIDGE_NAME: "lab0", OPT_MTU: "1400", OPT_ICC: "false", OPT_MASQUERADE: "false"}
+    )
+    spec = NetworkSpec(
+        name="lab", subnet=IPv4Network("10.9.0.0/24"), internal=True, options=options
+    )
+    network = bridge.plan_network(spec, place())
+    assert (network.bridge, network.mtu) == ("lab0", 1400)
+    fw = bridge.firewall_network(network)
+    assert fw is not None and (fw.internal, fw.icc, fw.masquerade) == (True, False, False)
+    with pytest.raises(InvalidArgument, match="every ip-range or gateway must have"):
+        bridge.plan_network(NetworkSpec(name="x", gateway=IPv4Address("10.9.0.1")), place())
+    with pytest.raises(InvalidArgument, match="invalid MTU number: 20"):
+        bridge.plan_network(NetworkSpec(name="x", options={OPT_MTU: "20"}), place())
+    with pytest.raises(Conflict, match="Pool overlaps"):
+        bridge.plan_network(spec, place(taken=("10.9.0.128/25",)))
+
+
+def test_a_bridge_endpoint_is_a_veth_on_the_bridge_with_a_mac_from_its_address() -> None:
+    bridge = BridgeDriver()
+    network = bridge.plan_network(NetworkSpec(name="web"), place())
+    endpoint = bridge.plan_endpoint(network, IPv4Address("172.17.0.5"), 1, True)
+    assert (endpoint.ifname, endpoint.ipv4, endpoint.prefixlen, endpoint.mac) == (
+        "eth1",
+        IPv4Address("172.17.0.5"),
+        16,
+        "02:42:ac:11:00:05",
+    )
+    assert endpoint.host_ifname is not None and endpoint.host_ifname.startswith("veth")
+    assert endpoint.gateway == IPv4Address("172.17.0.1") and endpoint.default_route
+    assert bridge.attach_request(network, endpoint, "c" * 64) == AttachRequest(
+        bridge=network.bridge or "",
+        host_ifname=endpoint.host_ifname,
+        ifname="eth1",
+        ifindex=3,
+        mac="02:42:ac:11:00:05",
+        mtu=1450,
+        address=IPv4Interface("172.17.0.5/16"),
+        default_gateway=IPv4Address("172.17.0.1"),
+        owner="c" * 64,
+    )
+    second = bridge.plan_endpoint(network, IPv4Address("172.17.0.6"), 2, False)
+    request = bridge.attach_request(network, second, "c" * 64)
+    assert request is not None and request.default_gateway is None
+    # the user's Config.MacAddress over the one made of the address
+    chosen = bridge.plan_endpoint(
+        network, IPv4Address("172.17.0.7"), 3, False, mac="02:42:0b:0b:0b:0b"
+    )
+    assert chosen.mac == "02:42:0b:0b:0b:0b"
