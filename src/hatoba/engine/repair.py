@@ -94,11 +94,11 @@ def _repair_bridges(core: Core, links: dict[str, OwnedLink]) -> list[Network]:
 def _repair_endpoint(core: Core, container: Container, ep: Endpoint, link: OwnedLink | None) -> str:
     """Returns what is wrong beyond repair ("" when the endpoint is whole again)."""
     network = core.state.networks.get(ep.network_id)
-    request = None
-    if network is not None:
-        request = drivers.of(network).attach_request(network, ep, container.id)
-    if network is None or request is None:
+    if network is None:
         return f"{ep.ifname}: its network is gone"
+    request = drivers.of(network).attach_request(network, ep, container.id)
+    if request is None:
+        return f"{ep.ifname}: {network.name} gives it no interface"
     try:
         if link is None:
             # the same names, address and MAC again

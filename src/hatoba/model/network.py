@@ -8,7 +8,6 @@ from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 
 BRIDGE, HOST, NULL = "bridge", "host", "null"
-PREDEFINED_NAMES = ("bridge", "host", "none")
 DEFAULT_BRIDGE_IFNAME = "hatoba0"
 
 OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
