@@ -14,7 +14,6 @@ states only where it differs.
 
 from __future__ import annotations
 
-from abc import ABC
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
@@ -49,7 +48,7 @@ class HostBridge:
     gateway: IPv4Interface
 
 
-class NetworkDriver(ABC):
+class NetworkDriver:
     name: ClassVar[str]
     # the network made for this driver at first start, by this name (None: none is)
     predefined_network: ClassVar[str | None] = None
