@@ -22,9 +22,9 @@ from hatoba import __version__
 from hatoba.api.http import RawReader
 from hatoba.api.ports import Instruments, Tap
 from hatoba.api.streams import close_writer
+from hatoba.drivers import registry as drivers
 from hatoba.engine.state import State
 from hatoba.errors import HatobaError, InvalidArgument
-from hatoba.model.network import BRIDGE
 from hatoba.observe import pcapng
 
 _BATCH = 256  # frames read per wake-up
@@ -49,11 +49,12 @@ def capture_target(
         raise InvalidArgument("give one of --container, --network or -i [--netns]")
     if network:
         net = state.network(network)
-        if net.driver != BRIDGE or not net.bridge:
+        bridges = drivers.of(net).host_bridges(net)
+        if not bridges:
             raise InvalidArgument(
                 f"network {net.name} has no bridge to capture on (use -i IFACE for the host's)"
             )
-        return CaptureTarget(None, net.bridge, f"bridge of network {net.name}")
+        return CaptureTarget(None, bridges[0].name, f"bridge of network {net.name}")
     owner = container or (netns if netns not in ("", "host") else "")
     if not owner:
         if not interface:

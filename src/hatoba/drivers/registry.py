@@ -38,6 +38,12 @@ def known() -> tuple[NetworkDriver, ...]:
     return tuple(_DRIVERS.values())
 
 
+def takes_published_ports(network: Network) -> bool:
+    """Host ports can be published to an endpoint on `network`: its driver publishes ports
+    and the network is not internal (it has no way out)."""
+    return of(network).publishes_ports and not network.internal
+
+
 def firewall_network(network: Network) -> FwNetwork | None:
     """The network's part in hatoba's tables, as its driver says (for `firewall.derive`)."""
     return of(network).firewall_network(network)

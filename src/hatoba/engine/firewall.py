@@ -29,7 +29,7 @@ log = logging.getLogger("hatoba.engine")
 
 def publishes_on(networks: Iterable[Network]) -> Network | None:
     """The network a container on `networks` (in order) publishes its ports on, if any."""
-    return next((n for n in networks if drivers.of(n).publishes_ports and not n.internal), None)
+    return next((n for n in networks if drivers.takes_published_ports(n)), None)
 
 
 def wanted_ports(config: ContainerConfig, networks: Sequence[Network]) -> tuple[PortMapping, ...]:

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address
 
 from hatoba.dns.records import DnsRecord
+from hatoba.drivers import registry as drivers
 from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.container import Container, Endpoint
 from hatoba.model.flows import PROTOCOLS, Flow
-from hatoba.model.network import BRIDGE, Network
+from hatoba.model.network import Network
 from hatoba.model.ports import PortMapping
 
 CONTAINER, HOST, OUTSIDE = "container", "host", "outside"
@@ -276,8 +277,7 @@ def _published(
                     for e in c.endpoints
                     if e.ipv4 is not None
                     and (net := world.networks.get(e.network_id)) is not None
-                    and net.driver == BRIDGE
-                    and not net.internal
+                    and drivers.takes_published_ports(net)
                 ),
                 None,
             )

@@ -194,10 +194,11 @@ def _offences(tree: ast.AST) -> Iterator[str]:
             yield f"tests for a missing piece: {ast.unparse(node)}"
 
 
-def test_the_engine_firewall_and_api_json_never_test_driver_names_or_missing_pieces() -> None:
+def test_engine_firewall_observe_and_api_never_test_driver_names_or_missing_pieces() -> None:
     src = Path(hatoba.__file__).parent
-    modules = [*(src / "engine").glob("*.py"), *(src / "firewall").glob("*.py")]
-    modules.append(src / "api" / "docker_json.py")
+    modules = [p for d in ("engine", "firewall", "observe", "api") for p in (src / d).glob("*.py")]
+    # `network ls --filter driver=…` matches the user's names against the field: data
+    modules.remove(src / "api" / "routes_networks.py")
     found = [
         f"{path.relative_to(src)}: {offence}"
         for path in modules
