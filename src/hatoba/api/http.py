@@ -21,12 +21,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 
 from hatoba import API_VERSION, MIN_API_VERSION
+from hatoba.api.admission import MAX_PER_PEER, Admission, Peer, default_total
 from hatoba.errors import HatobaError, InvalidArgument, NotFound
 
 log = logging.getLogger("hatoba.api")
 
 _VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(?=/)")
 _MAX_BODY = 64 << 20
+# Docker's API server sets only ReadHeaderTimeout (5 minutes) and no idle timeout; a client
+# sends a head in one write, and HTTP clients reconnect when an idle connection closes.
+HEAD_TIMEOUT = 30.0
+IDLE_TIMEOUT = 120.0
 
 
 @dataclass
@@ -193,9 +198,32 @@ class Router:
 
 
 class Server:
-    def __init__(self, router: Router, extra_headers: list[tuple[str, str]]) -> None:
+    """Serves a Router on a unix socket, with bounded connections (see `admission`).
+
+    A request head must be complete within `head_timeout` of the connection (of its first byte
+    on a kept-alive connection), a kept-alive connection may wait `idle_timeout` for its next
+    request, and a request body may stall that long; responses, streams and hijacked sessions
+    are never cut.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        extra_headers: list[tuple[str, str]],
+        *,
+        head_timeout: float = HEAD_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections_per_peer: int = MAX_PER_PEER,
+        max_connections: int | None = None,
+    ) -> None:
         self._router = router
         self._headers = extra_headers
+        self.head_timeout = head_timeout
+        self.idle_timeout = idle_timeout
+        self.admission = Admission(
+            max_connections_per_peer,
+            max_connections if max_connections is not None else default_total(),
+        )
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -212,40 +240,90 @@ class Server:
             task.cancel()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = Peer.of(writer.get_extra_info("socket"))
+        refusal = self.admission.admit(peer)
+        if refusal is not None:
+            writer.write(self._refusal(refusal))
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        connection = _Connection(self, reader, writer, task)
         try:
-            await _Connection(self, reader, writer).run()
-        except (ConnectionError, asyncio.IncompleteReadError, h11.ProtocolError):
+            await connection.run()
+        except (ConnectionError, asyncio.IncompleteReadError, h11.ProtocolError, TimeoutError):
             pass
         except asyncio.CancelledError:
             pass
         except Exception:
             log.exception("connection failed")
         finally:
+            self.admission.release(peer)
             self._connections.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
 
+    def _refusal(self, message: str) -> bytes:
+        """A whole 503 answer, sent before reading anything of the request."""
+        body = json.dumps({"message": message}).encode() + b"\n"
+        headers = [
+            *self._headers,
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ]
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers)
+        return f"HTTP/1.1 503 Service Unavailable\r\n{head}\r\n".encode() + body
+
 
 class _Connection:
     def __init__(
-        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        server: Server,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        task: asyncio.Task[None],
     ) -> None:
         self.server = server
         self.reader = reader
         self.writer = writer
+        self.task = task
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
 
     async def next_event(self) -> Any:
+        """The next event of a request body; the client may stall for the idle timeout."""
         while True:
             event = self.conn.next_event()
-            if event is h11.NEED_DATA:
+            if event is not h11.NEED_DATA:
+                return event
+            async with asyncio.timeout(self.server.idle_timeout):
                 data = await self.reader.read(1 << 16)
+            self.conn.receive_data(data)
+
+    async def next_head(self, fresh: bool) -> Any:
+        """The next request head (or the end of the connection). A new connection must send
+        it within the head timeout; a kept-alive one may first be idle for the idle timeout,
+        and then has the head timeout from its first byte. Meanwhile the connection is one the
+        server may close to make room for another."""
+        server = self.server
+        loop = asyncio.get_running_loop()
+        begun = fresh or bool(self.conn.trailing_data[0])
+        deadline = loop.time() + (server.head_timeout if begun else server.idle_timeout)
+        server.admission.waiting(self, self.task.cancel)
+        try:
+            while True:
+                event = self.conn.next_event()
+                if event is not h11.NEED_DATA:
+                    return event
+                async with asyncio.timeout_at(deadline):
+                    data = await self.reader.read(1 << 16)
+                if data and not begun:
+                    begun = True
+                    deadline = loop.time() + server.head_timeout
                 self.conn.receive_data(data)
-                continue
-            return event
+        finally:
+            server.admission.busy(self)
 
     async def send(self, event: Any) -> None:
         data = self.conn.send(event)
@@ -254,13 +332,17 @@ class _Connection:
             await self.writer.drain()
 
     async def run(self) -> None:
+        fresh = True
         while True:
-            event = await self.next_event()
-            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            try:
+                event = await self.next_head(fresh)
+                if not isinstance(event, h11.Request):
+                    return  # the client closed, or an event h11 cannot start a request with
+                request = await self.read_request(event)
+            except h11.RemoteProtocolError as exc:
+                await self.reject(exc.error_status_hint, f"bad request: {exc}")
                 return
-            if not isinstance(event, h11.Request):
-                return
-            request = await self.read_request(event)
+            fresh = False
             try:
                 if not await self.respond(request):
                     return
@@ -273,6 +355,18 @@ class _Connection:
                 self.conn.start_next_cycle()
             except h11.LocalProtocolError:
                 return
+
+    async def reject(self, status: int, message: str) -> None:
+        """Answer a request h11 could not read, when it is still our turn to answer."""
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        body = json.dumps({"message": message}).encode() + b"\n"
+        headers = self.headers(
+            "application/json", [("Content-Length", str(len(body))), ("Connection", "close")]
+        )
+        await self.send(h11.Response(status_code=status, headers=headers))
+        await self.send(h11.Data(data=body))
+        await self.send(h11.EndOfMessage())
 
     async def read_request(self, event: h11.Request) -> Request:
         target = event.target.decode()
@@ -302,7 +396,8 @@ class _Connection:
             method=method,
             path=parts.path,
             query=parse_qs(parts.query, keep_blank_values=True),
-            headers={k.decode().lower(): v.decode() for k, v in event.headers},
+            # header values may hold any octet (RFC 9110 obs-text): latin-1 reads them all
+            headers={k.decode().lower(): v.decode("latin-1") for k, v in event.headers},
             body=bytes(body),
             body_file=file,
         )
@@ -327,19 +422,7 @@ class _Connection:
             await self.hijack(request, result)
             return False
         if isinstance(result, Streaming):
-            await self.send(
-                h11.Response(
-                    status_code=result.status, headers=self.headers(result.content_type, [])
-                )
-            )
-            try:
-                async for chunk in result.chunks:
-                    if chunk:
-                        await self.send(h11.Data(data=chunk))
-            finally:
-                with contextlib.suppress(Exception):
-                    await self.send(h11.EndOfMessage())
-            return True
+            return await self.stream(request, result)
         headers = self.headers(result.content_type, result.headers)
         if result.status not in (204, 304):
             headers.append(("Content-Length", str(len(result.body))))
@@ -348,6 +431,51 @@ class _Connection:
             await self.send(h11.Data(data=result.body))
         await self.send(h11.EndOfMessage())
         return True
+
+    async def stream(self, request: Request, result: Streaming) -> bool:
+        """Send a body as it is produced, until it ends or the client goes away: a `wait` or
+        `logs -f` whose client quit must not hold its connection until the container exits."""
+        headers = self.headers(result.content_type, [])
+        await self.send(h11.Response(status_code=result.status, headers=headers))
+        if request.method == "HEAD":
+            await _close_chunks(result.chunks)
+            await self.send(h11.EndOfMessage())
+            return True
+        pump = asyncio.ensure_future(self._pump(result.chunks))
+        watch = asyncio.ensure_future(self._until_client_leaves())
+        try:
+            await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            pump.cancel()
+            await asyncio.wait((pump, watch))
+        if not watch.cancelled():
+            watch.exception()  # a reset from the client: it has left, nothing to report
+        if pump.cancelled():
+            return False
+        error = pump.exception()
+        if error is not None:
+            with contextlib.suppress(Exception):
+                await self.send(h11.EndOfMessage())
+            raise error
+        return True
+
+    async def _pump(self, chunks: AsyncIterator[bytes]) -> None:
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    await self.send(h11.Data(data=chunk))
+        finally:
+            await _close_chunks(chunks)
+        await self.send(h11.EndOfMessage())
+
+    async def _until_client_leaves(self) -> None:
+        """Returns when the client closes its side; what it sends meanwhile (a pipelined next
+        request) is kept for h11, up to the size of a head."""
+        while data := await self.reader.read(1 << 16):
+            self.conn.receive_data(data)
+            if len(self.conn.trailing_data[0]) > 1 << 20:
+                return
 
     async def hijack(self, request: Request, hijack: Hijack) -> None:
         upgrade = "upgrade" in request.headers.get("connection", "").lower()
@@ -365,3 +493,10 @@ class _Connection:
         if hijack.on_switched is not None:
             await hijack.on_switched()
         await hijack.run(RawReader(bytes(leftover), self.reader), self.writer)
+
+
+async def _close_chunks(chunks: AsyncIterator[bytes]) -> None:
+    """Run an async generator's cleanup (open log files, temporary archives) now."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
