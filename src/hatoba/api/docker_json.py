@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
+from hatoba.api.execs import ExecSpec
+from hatoba.api.json_body import Json
 from hatoba.drivers import registry as drivers
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.state import State
@@ -27,36 +29,56 @@ from hatoba.model.humanize import parse_rfc3339, status_text
 from hatoba.model.ids import ZERO_TIME
 from hatoba.model.network import Network, NetworkSpec
 from hatoba.model.ports import PortMapping
+from hatoba.model.portspec import mappings_from_api
 from hatoba.model.restart import RestartPolicy
+from hatoba.model.signals import signal_number
 
 # --- networks ---------------------------------------------------------------------------------
 
 
-def network_spec(body: Mapping[str, Any]) -> NetworkSpec:
-    name = body.get("Name") or ""
-    ipam = body.get("IPAM") or {}
-    configs = ipam.get("Config") or []
+def network_spec(body: Json) -> NetworkSpec:
+    ipam = body["IPAM"]
+    configs = ipam["Config"].array()
     if len(configs) > 1:
         raise InvalidArgument("only one IPv4 subnet per network is supported")
-    if body.get("EnableIPv6"):
+    if body["EnableIPv6"].boolean():
         raise InvalidArgument(
             "could not find an available, non-overlapping IPv6 address pool among the "
             "defaults to assign to the network"
         )
-    cfg = configs[0] if configs else {}
-    subnet = parse_subnet(cfg["Subnet"]) if cfg.get("Subnet") else None
-    gateway = parse_address(cfg["Gateway"], "gateway") if cfg.get("Gateway") else None
-    ip_range = parse_subnet(cfg["IPRange"]) if cfg.get("IPRange") else None
+    cfg = configs[0] if configs else Json({}, "IPAM.Config.0")
+    subnet, gateway, ip_range = (cfg[key].string() for key in ("Subnet", "Gateway", "IPRange"))
     return NetworkSpec(
-        name=name,
-        driver=body.get("Driver") or "bridge",
-        subnet=subnet,
-        gateway=gateway,
-        ip_range=ip_range,
-        internal=bool(body.get("Internal")),
-        labels=MappingProxyType(dict(body.get("Labels") or {})),
-        options=MappingProxyType({k: str(v) for k, v in (body.get("Options") or {}).items()}),
+        name=body["Name"].string(),
+        driver=body["Driver"].string() or "bridge",
+        subnet=parse_subnet(subnet) if subnet else None,
+        gateway=parse_address(gateway, "gateway") if gateway else None,
+        ip_range=parse_subnet(ip_range) if ip_range else None,
+        internal=body["Internal"].boolean(),
+        labels=MappingProxyType(body["Labels"].string_map()),
+        options=MappingProxyType(body["Options"].string_map()),
     )
+
+
+def endpoint_request(network: str, endpoint: Json) -> EndpointRequest:
+    """EndpointSettings, in a container create or a network connect."""
+    ipv4 = endpoint["IPAMConfig"]["IPv4Address"].string()
+    return EndpointRequest(
+        network=network,
+        aliases=endpoint["Aliases"].strings(),
+        ipv4=parse_address(ipv4, "IPv4 address") if ipv4 else None,
+        links=endpoint["Links"].strings(),
+    )
+
+
+def connect_request(network: str, body: Json) -> tuple[str, EndpointRequest]:
+    """The container and its endpoint on `network`, of a network connect."""
+    return body["Container"].string(), endpoint_request(network, body["EndpointConfig"])
+
+
+def disconnect_request(body: Json) -> tuple[str, bool]:
+    """The container of a network disconnect, and whether it is forced."""
+    return body["Container"].string(), body["Force"].boolean()
 
 
 def network_json(network: Network, state: State, *, with_containers: bool) -> dict[str, Any]:
@@ -108,22 +130,6 @@ def network_json(network: Network, state: State, *, with_containers: bool) -> di
 # --- containers: create -------------------------------------------------------------------------
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
-
-
-def _integer(value: Any, field: str) -> int:
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidArgument(f"{field} must be an integer")
-    return value
-
-
 def health_config_json(config: HealthConfig) -> dict[str, Any]:
     """Go's HealthConfig, whose fields are all `omitempty`."""
     fields = {
@@ -136,75 +142,83 @@ def health_config_json(config: HealthConfig) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value}
 
 
-def _restart_policy(value: Any) -> RestartPolicy:
-    if not value:
-        return RestartPolicy()
-    if not isinstance(value, dict):
-        raise InvalidArgument("RestartPolicy must be an object")
+def _restart_policy(policy: Json) -> RestartPolicy:
     return RestartPolicy(
-        name=str(value.get("Name") or ""),
-        maximum_retry_count=_integer(value.get("MaximumRetryCount"), "MaximumRetryCount"),
+        name=policy["Name"].string(),
+        maximum_retry_count=policy["MaximumRetryCount"].integer() or 0,
     )
 
 
-def create_request(
-    body: Mapping[str, Any], name: str, ports: tuple[PortMapping, ...], run_pending: bool = False
-) -> CreateRequest:
-    host = body.get("HostConfig") or {}
-    networking = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-    image = body.get("Image") or ""
+def create_request(body: Json, name: str, run_pending: bool = False) -> CreateRequest:
+    host = body["HostConfig"]
+    image = body["Image"].string()
     if not image:
         raise InvalidArgument("No image specified")
-    stop_timeout = body.get("StopTimeout")
-    mac = body.get("MacAddress")
+    stop_signal = body["StopSignal"].string() or "SIGTERM"
+    signal_number(stop_signal)  # refused now, as Docker does, not at the first stop
+    exposed = body["ExposedPorts"].entries()
+    for value in exposed.values():
+        value.entries()  # Docker's struct{}: an object or null
+    bindings = {
+        port: [
+            {"HostIp": b["HostIp"].string(), "HostPort": b["HostPort"].string()}
+            for b in value.array()
+        ]
+        for port, value in host["PortBindings"].entries().items()
+    }
+    # -P is decided at start, when the image's exposed ports are known
+    ports = mappings_from_api(bindings, exposed, False)
+    mac = body["MacAddress"].string()
     config = ContainerConfig(
         image=image,
-        cmd=_strings(body.get("Cmd")),
-        entrypoint=_strings(body.get("Entrypoint")),
-        env=_strings(body.get("Env")),
-        workdir=body.get("WorkingDir") or "",
-        hostname=body.get("Hostname") or "",
-        domainname=body.get("Domainname") or "",
-        tty=bool(body.get("Tty")),
-        open_stdin=bool(body.get("OpenStdin")),
-        stdin_once=bool(body.get("StdinOnce")),
-        network_mode=host.get("NetworkMode") or "default",
-        dns=_strings(host.get("Dns")),
-        dns_search=_strings(host.get("DnsSearch")),
-        dns_options=_strings(host.get("DnsOptions")),
-        extra_hosts=_strings(host.get("ExtraHosts")),
-        auto_remove=bool(host.get("AutoRemove")),
-        labels=MappingProxyType(dict(body.get("Labels") or {})),
+        cmd=body["Cmd"].strings(one_or_many=True),
+        entrypoint=body["Entrypoint"].strings(one_or_many=True),
+        env=body["Env"].strings(),
+        workdir=body["WorkingDir"].string(),
+        hostname=body["Hostname"].string(),
+        domainname=body["Domainname"].string(),
+        tty=body["Tty"].boolean(),
+        open_stdin=body["OpenStdin"].boolean(),
+        stdin_once=body["StdinOnce"].boolean(),
+        network_mode=host["NetworkMode"].string() or "default",
+        dns=host["Dns"].strings(),
+        dns_search=host["DnsSearch"].strings(),
+        dns_options=host["DnsOptions"].strings(),
+        extra_hosts=host["ExtraHosts"].strings(),
+        auto_remove=host["AutoRemove"].boolean(),
+        labels=MappingProxyType(body["Labels"].string_map()),
         ports=ports,
-        publish_all=bool(host.get("PublishAllPorts")),
-        exposed_ports=tuple(sorted((body.get("ExposedPorts") or {}).keys())),
-        stop_signal=body.get("StopSignal") or "SIGTERM",
-        stop_timeout=int(stop_timeout) if stop_timeout is not None else None,
-        user=body.get("User") or "",
-        group_add=_strings(host.get("GroupAdd")),
-        init=None if host.get("Init") is None else bool(host.get("Init")),
-        healthcheck=config_from_json(body.get("Healthcheck")),
-        restart_policy=_restart_policy(host.get("RestartPolicy")),
+        publish_all=host["PublishAllPorts"].boolean(),
+        exposed_ports=tuple(sorted(exposed)),
+        stop_signal=stop_signal,
+        stop_timeout=body["StopTimeout"].integer(),
+        user=body["User"].string(),
+        group_add=host["GroupAdd"].strings(),
+        init=host["Init"].boolean() if "Init" in host else None,
+        healthcheck=config_from_json(body["Healthcheck"].value),
+        restart_policy=_restart_policy(host["RestartPolicy"]),
         mac_address=parse_mac(mac) if mac else "",
     )
-    endpoints = []
-    for net, ep in networking.items():
-        ep = ep or {}
-        ipam = ep.get("IPAMConfig") or {}
-        ipv4 = ipam.get("IPv4Address")
-        endpoints.append(
-            EndpointRequest(
-                network=net,
-                aliases=_strings(ep.get("Aliases")),
-                ipv4=parse_address(ipv4, "IPv4 address") if ipv4 else None,
-                links=_strings(ep.get("Links")),
-            )
-        )
+    networking = body["NetworkingConfig"]["EndpointsConfig"].entries()
+    endpoints = tuple(endpoint_request(net, ep) for net, ep in networking.items())
     return CreateRequest(
         config=config,
         name=name or None,
-        endpoints=tuple(endpoints),
+        endpoints=endpoints,
         run_pending=run_pending,
+    )
+
+
+def exec_spec(body: Json) -> ExecSpec:
+    return ExecSpec(
+        argv=body["Cmd"].strings(),
+        env=body["Env"].strings(),
+        workdir=body["WorkingDir"].string(),
+        tty=body["Tty"].boolean(),
+        user=body["User"].string(),
+        attach_stdin=body["AttachStdin"].boolean(),
+        attach_stdout=body["AttachStdout"].boolean(True),
+        attach_stderr=body["AttachStderr"].boolean(True),
     )
 
 

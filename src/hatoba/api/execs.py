@@ -26,6 +26,20 @@ from hatoba.model.ids import new_id
 from hatoba.model.launch import CONTAINER_UMASK, ProcessSpec
 
 
+@dataclass(frozen=True)
+class ExecSpec:
+    """An exec create request (`docker_json.exec_spec` reads it)."""
+
+    argv: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    tty: bool = False
+    user: str = ""
+    attach_stdin: bool = False
+    attach_stdout: bool = True
+    attach_stderr: bool = True
+
+
 @dataclass
 class ExecInstance:
     id: str
@@ -74,22 +88,21 @@ class Execs:
         self._scratch = scratch_dir
         self._instances: dict[str, ExecInstance] = {}
 
-    def create(self, container_id: str, body: dict[str, Any], workdir: str = "") -> ExecInstance:
+    def create(self, container_id: str, spec: ExecSpec, workdir: str = "") -> ExecInstance:
         """`workdir`: the container's, where an exec without a WorkingDir of its own starts."""
-        argv = tuple(body.get("Cmd") or ())
-        if not argv:
+        if not spec.argv:
             raise Conflict("No exec command specified")
         instance = ExecInstance(
             id=new_id(),
             container_id=container_id,
-            argv=argv,
-            env=tuple(body.get("Env") or ()),
-            workdir=body.get("WorkingDir") or workdir,
-            tty=bool(body.get("Tty")),
-            user=body.get("User") or "",
-            attach_stdin=bool(body.get("AttachStdin")),
-            attach_stdout=bool(body.get("AttachStdout", True)),
-            attach_stderr=bool(body.get("AttachStderr", True)),
+            argv=spec.argv,
+            env=spec.env,
+            workdir=spec.workdir or workdir,
+            tty=spec.tty,
+            user=spec.user,
+            attach_stdin=spec.attach_stdin,
+            attach_stdout=spec.attach_stdout,
+            attach_stderr=spec.attach_stderr,
         )
         self._instances[instance.id] = instance
         return instance

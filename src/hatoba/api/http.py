@@ -21,7 +21,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 
 from hatoba import API_VERSION, MIN_API_VERSION
+from hatoba.api import json_body
 from hatoba.api.admission import MAX_PER_PEER, Admission, Peer, default_total
+from hatoba.api.json_body import Json
 from hatoba.errors import HatobaError, InvalidArgument, NotFound
 
 log = logging.getLogger("hatoba.api")
@@ -53,32 +55,41 @@ class Request:
         return self.arg(name).lower() in ("1", "true", "yes")
 
     def int_arg(self, name: str, default: int) -> int:
+        """A whole number of 64 bits at most, as Go's strconv.Atoi reads it."""
         raw = self.arg(name)
         if not raw:
             return default
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise InvalidArgument(f"invalid value for {name}: {raw}") from None
+        if not -(2**63) <= value < 2**63:
+            raise InvalidArgument(f"invalid value for {name}: {raw}: value out of range")
+        return value
 
-    def json(self) -> Any:
-        if not self.body.strip():
-            return {}
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid JSON: {exc}") from None
+    def json(self) -> Json:
+        return json_body.parse(self.body)
 
     def filters(self) -> dict[str, list[str]]:
-        """Docker's `filters` argument: {"name": {"x": true}} or {"name": ["x"]}."""
+        """Docker's `filters` argument: {"name": {"x": true}} or {"name": ["x"]}; anything
+        else is refused, as Docker's filters.FromJSON does."""
         raw = self.arg("filters")
         if not raw:
             return {}
         try:
-            data = json.loads(raw)
-        except ValueError:
-            raise InvalidArgument(f"invalid filter: {raw}") from None
-        return {k: list(v) if isinstance(v, list | dict) else [str(v)] for k, v in data.items()}
+            data = json_body.parse(raw.encode())
+            return {key: _filter_values(values) for key, values in data.entries().items()}
+        except InvalidArgument:
+            raise InvalidArgument(f"invalid filter '{raw}'") from None
+
+
+def _filter_values(values: Json) -> list[str]:
+    if isinstance(values.value, dict):
+        flags = values.entries()
+        for flag in flags.values():
+            flag.boolean()  # Docker's map[string]bool: the keys count, true or false
+        return list(flags)
+    return list(values.strings())
 
 
 @dataclass
@@ -178,15 +189,11 @@ class Router:
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
         path = unversioned(path)
-        allowed = False
         for route_method, regex, handler, _ in self._routes:
             m = regex.match(path)
-            if m:
-                if route_method == method or (method == "HEAD" and route_method == "GET"):
-                    return handler, {k: unquote(v) for k, v in m.groupdict().items()}
-                allowed = True
-        if allowed:
-            raise HatobaError("method not allowed")
+            if m and (route_method == method or (method == "HEAD" and route_method == "GET")):
+                return handler, {k: unquote(v) for k, v in m.groupdict().items()}
+        # a known path with another method too, as Docker's router answers it
         raise NotFound(f"page not found: {path}")
 
     def body_file(self, method: str, path: str) -> BodyFile | None:
@@ -340,7 +347,7 @@ class _Connection:
                     return  # the client closed, or an event h11 cannot start a request with
                 request = await self.read_request(event)
             except h11.RemoteProtocolError as exc:
-                await self.reject(exc.error_status_hint, f"bad request: {exc}")
+                await self.reject(exc.error_status_hint, f"invalid HTTP request: {exc}")
                 return
             fresh = False
             try:

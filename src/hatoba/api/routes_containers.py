@@ -15,7 +15,6 @@ from hatoba.engine.state import State
 from hatoba.errors import HatobaError, InvalidArgument, NotModified
 from hatoba.model.container import RESTARTING, RUNNING, Container, joined_container
 from hatoba.model.health import NO_HEALTHCHECK, STATUSES
-from hatoba.model.portspec import mappings_from_api
 from hatoba.model.runmark import RUN_PENDING
 from hatoba.model.signals import signal_number
 
@@ -65,15 +64,11 @@ def register(router: Router, app: App) -> None:
 
     async def create(req: Request) -> Response:
         body = req.json()
-        create_fields.check_create(body)
-        # -P is decided at start, when the image's exposed ports are known
-        ports = mappings_from_api(
-            (body.get("HostConfig") or {}).get("PortBindings"), body.get("ExposedPorts"), False
-        )
         # hatoba's own CLI marks the create of a `run` (RUN_PENDING): see Container.run_pending
         request = docker_json.create_request(
-            body, req.arg("name"), ports=ports, run_pending=req.flag(RUN_PENDING)
+            body, req.arg("name"), run_pending=req.flag(RUN_PENDING)
         )
+        create_fields.check_create(body.value)  # read above: an object of Docker's types
         container = await runner.call(engine.create_container, request)
         return Response.json({"Id": container.id, "Warnings": request.warnings}, 201)
 
@@ -125,14 +120,12 @@ def register(router: Router, app: App) -> None:
         return Response.empty()
 
     async def stop(req: Request) -> Response:
-        timeout = req.arg("t")
-        await supervisor.stop(req.params["id"], int(timeout) if timeout else None)
+        await supervisor.stop(req.params["id"], _stop_timeout(req))
         return Response.empty()
 
     async def restart(req: Request) -> Response:
-        timeout = req.arg("t")
         try:
-            await supervisor.stop(req.params["id"], int(timeout) if timeout else None)
+            await supervisor.stop(req.params["id"], _stop_timeout(req))
         except NotModified:
             pass
         answer = await start(req)
@@ -172,8 +165,6 @@ def register(router: Router, app: App) -> None:
 
     async def logs(req: Request) -> Streaming:
         container = engine.state.container(req.params["id"])
-        tail_arg = req.arg("tail", "all")
-        tail = None if tail_arg in ("", "all") else int(tail_arg)
         cid = container.id
 
         def still_running() -> bool:
@@ -185,7 +176,7 @@ def register(router: Router, app: App) -> None:
                 app.io.log_path(cid),
                 tty=container.config.tty,
                 follow=req.flag("follow"),
-                tail=tail,
+                tail=_tail(req),
                 timestamps=req.flag("timestamps"),
                 stdout=req.flag("stdout"),
                 stderr=req.flag("stderr"),
@@ -236,3 +227,18 @@ def _stream_type(tty: bool) -> str:
     return (
         "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
     )
+
+
+def _stop_timeout(req: Request) -> int | None:
+    """`t`: seconds to wait before SIGKILL; absent: the container's own or the default."""
+    return req.int_arg("t", 0) if req.arg("t") else None
+
+
+def _tail(req: Request) -> int | None:
+    """`tail`: the last n lines; "all", a negative number or one Go cannot read mean all of
+    them, as in Docker."""
+    try:
+        tail = int(req.arg("tail", "all"))
+    except ValueError:
+        return None
+    return tail if tail >= 0 else None

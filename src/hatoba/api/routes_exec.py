@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from hatoba.api import create_fields
+from hatoba.api import create_fields, docker_json
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router
 from hatoba.engine.processes import ExecRequest
 from hatoba.errors import Conflict
@@ -28,13 +28,14 @@ def register(router: Router, app: App) -> None:
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
         body = req.json()
-        create_fields.check_exec(body)
-        instance = execs.create(container.id, body, container.config.workdir)
+        spec = docker_json.exec_spec(body)
+        create_fields.check_exec(body.value or {})
+        instance = execs.create(container.id, spec, container.config.workdir)
         return Response.json({"Id": instance.id}, 201)
 
     async def start(req: Request) -> Response | Hijack:
         instance = execs.get(req.params["id"])
-        body = req.json()
+        detach = req.json()["Detach"].boolean()
         container = engine.state.container(instance.container_id)
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
@@ -50,7 +51,7 @@ def register(router: Router, app: App) -> None:
                 tty=instance.tty,
             ),
         )
-        if body.get("Detach"):
+        if detach:
             task = asyncio.ensure_future(execs.start(instance, process, None, None))
             background.add(task)
             task.add_done_callback(background.discard)

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from hatoba.api import create_fields, docker_json
 from hatoba.api.http import Request, Response, Router
-from hatoba.ipam.pools import parse_address
 from hatoba.model.network import Network
 
 if TYPE_CHECKING:
@@ -67,28 +66,21 @@ def register(router: Router, app: App) -> None:
 
     async def connect(req: Request) -> Response:
         body = req.json()
-        create_fields.check_endpoint(body.get("EndpointConfig"))
-        endpoint = body.get("EndpointConfig") or {}
-        ipam = endpoint.get("IPAMConfig") or {}
-        ipv4 = ipam.get("IPv4Address")
+        container, endpoint = docker_json.connect_request(req.params["id"], body)
+        create_fields.check_endpoint(body["EndpointConfig"].value)
         await runner.call(
             engine.connect,
-            req.params["id"],
-            body.get("Container") or "",
-            tuple(endpoint.get("Aliases") or ()),
-            parse_address(ipv4, "IPv4 address") if ipv4 else None,
-            tuple(endpoint.get("Links") or ()),
+            endpoint.network,
+            container,
+            endpoint.aliases,
+            endpoint.ipv4,
+            endpoint.links,
         )
         return Response(200, b"OK", "text/plain")
 
     async def disconnect(req: Request) -> Response:
-        body = req.json()
-        await runner.call(
-            engine.disconnect,
-            req.params["id"],
-            body.get("Container") or "",
-            bool(body.get("Force")),
-        )
+        container, force = docker_json.disconnect_request(req.json())
+        await runner.call(engine.disconnect, req.params["id"], container, force)
         return Response(200, b"OK", "text/plain")
 
     async def prune(req: Request) -> Response:

@@ -4,8 +4,9 @@ port or network of its own), and the user of an exec."""
 
 from __future__ import annotations
 
-from hatoba.api.docker_json import container_json, create_request
+from hatoba.api.docker_json import container_json, create_request, exec_spec
 from hatoba.api.execs import Execs
+from hatoba.api.json_body import Json
 from hatoba.engine.state import State
 from hatoba.model.container import RUNNING, Container, ContainerConfig, RunState
 
@@ -24,14 +25,14 @@ BODY = {
 
 
 def test_the_create_body_fields():
-    request = create_request(BODY, "side", ports=())
+    request = create_request(Json(BODY, ""), "side")
     config = request.config
     assert (config.user, config.group_add, config.init) == ("www-data:wheel", ("audio", "7"), True)
     assert config.network_mode == "container:web"
     assert config.mac_address == "02:42:ac:11:00:09"
-    plain = create_request({"Image": "alpine", "HostConfig": {"Init": False}}, "", ports=())
+    plain = create_request(Json({"Image": "alpine", "HostConfig": {"Init": False}}, ""), "")
     assert (plain.config.user, plain.config.group_add, plain.config.init) == ("", (), False)
-    unset = create_request({"Image": "alpine"}, "", ports=())
+    unset = create_request(Json({"Image": "alpine"}, ""), "")
     assert unset.config.init is None and unset.config.mac_address == ""
 
 
@@ -75,7 +76,8 @@ def test_inspect_defaults():
 
 def test_an_exec_shows_its_user_when_it_has_one(tmp_path):
     execs = Execs(None, str(tmp_path))  # type: ignore[arg-type]  # not run: no runtime needed
-    with_user = execs.create("c" * 64, {"Cmd": ["id"], "User": "app:staff"})
+    with_user = execs.create("c" * 64, exec_spec(Json({"Cmd": ["id"], "User": "app:staff"}, "")))
     assert with_user.user == "app:staff"
     assert with_user.json()["ProcessConfig"]["user"] == "app:staff"
-    assert "user" not in execs.create("c" * 64, {"Cmd": ["id"]}).json()["ProcessConfig"]
+    without = execs.create("c" * 64, exec_spec(Json({"Cmd": ["id"]}, "")))
+    assert "user" not in without.json()["ProcessConfig"]

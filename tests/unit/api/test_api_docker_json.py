@@ -11,10 +11,10 @@ import pytest
 
 from fakes import fake_engine
 from hatoba.api import docker_json
+from hatoba.api.json_body import Json
 from hatoba.engine.engine import Engine
 from hatoba.errors import InvalidArgument
 from hatoba.model.network import NetworkSpec
-from hatoba.model.portspec import mappings_from_api
 
 
 @pytest.fixture
@@ -26,8 +26,7 @@ def engine(tmp_path: Path) -> Engine:
 
 def create(engine: Engine, name: str, body: dict[str, Any]) -> str:
     body = {"Image": "hostfs", "Cmd": ["sleep", "1"], **body}
-    ports = mappings_from_api(None, None, False)
-    return engine.create_container(docker_json.create_request(body, name, ports)).id
+    return engine.create_container(docker_json.create_request(Json(body, ""), name)).id
 
 
 def network_json(engine: Engine, ref: str, network: str = "proj_default") -> dict[str, Any]:

@@ -294,5 +294,5 @@ def test_a_request_that_is_not_http_gets_a_400(serve: Callable[..., Running]) ->
         sock = api.connect()
         sock.sendall(junk)
         status, body = read_response(sock)
-        assert status == 400 and json.loads(body)["message"].startswith("bad request")
+        assert status == 400 and json.loads(body)["message"].startswith("invalid HTTP request: ")
         assert closed(sock)
