@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: install install-dev demo test unit integration e2e lint bench clean
+.PHONY: install install-dev demo test unit integration e2e fuzz lint bench clean
 
 install:            ## apt packages the project needs, then .venv with hatoba installed
 	./scripts/install.sh
@@ -26,6 +26,9 @@ integration: install-dev
 
 e2e: install-dev
 	$(PY) -m pytest -q tests/e2e
+
+fuzz: install-dev   ## the fuzzers of `make test`, 50 times as many examples (~10 minutes)
+	HATOBA_FUZZ=long $(PY) -m pytest -q -m fuzz --timeout 3600 tests
 
 lint:
 	$(VENV)/bin/ruff check src tests bench
