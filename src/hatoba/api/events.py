@@ -193,14 +193,20 @@ class EventLog:
                     break
                 queue.put_nowait(event)
 
-    async def stream(
+    def stream(
         self, matches: EventFilter, since: str = "", until: str = ""
     ) -> AsyncIterator[bytes]:
         """Events as JSON lines: the kept ones from `since`, then live ones until `until`
-        (without `until`, for as long as the client listens)."""
+        (without `until`, for as long as the client listens). An unreadable `since` or `until`
+        is refused here, before the answer's head is sent."""
         now = time.time()
         start = parse_timestamp(since, now) if since else None
         end = parse_timestamp(until, now) if until else None
+        return self._stream(matches, start, end)
+
+    async def _stream(
+        self, matches: EventFilter, start: float | None, end: float | None
+    ) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._subscribers.add(queue)  # before the kept ones are read: nothing falls between
         try:

@@ -129,6 +129,9 @@ CASES = [
     (call("POST /containers/@@db@@/kill?signal=%C2%B2"), 400, "Invalid signal: \u00b2"),
     # a tail Go cannot read is all of the log, as in Docker: a ValueError
     (call("GET /containers/@@db@@/logs?tail=abc&stdout=1"), 200, None),
+    # an unreadable since/until of the event stream: a 200 whose stream then failed (logged)
+    (call("GET /events?since=:"), 400, 'failed to parse value as time or duration: ":"'),
+    (call("GET /events?until=x"), 400, 'failed to parse value as time or duration: "x"'),
     # filters that are not Docker's shapes
     (call("GET /networks?filters=%5B1%5D"), 400, "invalid filter '[1]'"),
     (call("GET /containers/json?filters=%7B%22label%22%3A%5B1%5D%7D"), 400, None),

@@ -12,6 +12,7 @@ every world; the world is rebuilt whenever a request changed it.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ pytestmark = fuzz
 # every route the application serves (test_every_route_is_fuzzed keeps this list complete)
 ROUTES = [
     ("GET", "/_ping"),
+    ("GET", "/events"),
     ("GET", "/version"),
     ("GET", "/info"),
     ("POST", "/hatoba/system/reset"),
@@ -179,6 +181,8 @@ QUERY_KINDS = {
     "repo": "name",
     "tag": "name",
     "changes": "string",
+    "since": "time",
+    "until": "time",
     "message": "string",
     "names": "object",
 }
@@ -281,6 +285,10 @@ def query_value(kind: str) -> st.SearchStrategy[str]:
         "number": st.sampled_from(["0", "-1", "10", "1.5", "", "x", "9" * 30, "-9" * 20]) | texts,
         "signal": signals,
         "condition": st.sampled_from(["not-running", "next-exit", "removed", "later"]) | texts,
+        "time": st.sampled_from(
+            ["0", "1700000000", "1700000000.5", "2024-01-01T00:00:00Z", "-1", "9" * 30, "1e400"]
+        )
+        | texts,
         "name": names,
         "string": texts,
         "object": refs,
@@ -297,9 +305,35 @@ def query_value(kind: str) -> st.SearchStrategy[str]:
     return strategies[kind]
 
 
+# the arguments each route reads, drawn more often for it than the others
+ROUTE_QUERIES = {
+    "/events": ["since", "until", "filters"],
+    "/networks": ["filters"],
+    "/networks/prune": ["filters"],
+    "/containers/json": ["all", "limit", "filters"],
+    "/containers/create": ["name"],
+    "/containers/{id}/stop": ["t"],
+    "/containers/{id}/restart": ["t"],
+    "/containers/{id}/kill": ["signal"],
+    "/containers/{id}/wait": ["condition"],
+    "/containers/{id}": ["force"],
+    "/containers/{id}/rename": ["name"],
+    "/containers/{id}/logs": ["follow", "tail", "timestamps", "stdout", "stderr"],
+    "/containers/{id}/attach": ["stream", "stdin", "stdout", "stderr"],
+    "/containers/{id}/resize": ["h", "w"],
+    "/exec/{id}/resize": ["h", "w"],
+    "/images/json": ["filters", "all"],
+    "/images/create": ["fromImage", "fromSrc", "repo", "tag", "changes", "message"],
+    "/images/get": ["names"],
+    "/images/{name*}/tag": ["repo", "tag"],
+    "/images/{name*}": ["force"],
+}
+
+
 @st.composite
-def queries(draw: st.DrawFn) -> str:
-    keys = draw(st.lists(st.sampled_from(sorted(QUERY_KINDS)) | texts, max_size=4))
+def queries(draw: st.DrawFn, route: str) -> str:
+    own = st.sampled_from(ROUTE_QUERIES.get(route, ["filters"]))
+    keys = draw(st.lists(own | own | st.sampled_from(sorted(QUERY_KINDS)) | texts, max_size=4))
     parts = []
     for key in keys:
         value = draw(query_value(QUERY_KINDS.get(key, "string")))
@@ -382,7 +416,7 @@ def calls(draw: st.DrawFn) -> Call:
     if not draw(st.integers(0, 9)):
         method = draw(st.sampled_from(["GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS", "X"]))
     target = draw(paths(pattern))
-    query = draw(queries())
+    query = draw(queries(pattern))
     if query:
         target += "?" + query
     template = BODIES.get(pattern)
@@ -407,15 +441,23 @@ def calls(draw: st.DrawFn) -> Call:
 # --- the world ----------------------------------------------------------------------------------
 
 
-class Worlds:
-    """One world at a time, rebuilt after a request that may have changed it."""
+class Worlds(logging.Handler):
+    """One world at a time, rebuilt after a request that may have changed it; and what the
+    service logged as an error meanwhile (an exception in a route is a bug even when the
+    client got an answer, e.g. a stream that failed after its head)."""
 
     def __init__(self, directory: Path) -> None:
+        super().__init__(logging.ERROR)
         self._directory = directory
         self._count = 0
         self.world: ApiWorld | None = None
         self.names: dict[str, str] = {}
         self.baseline: Any = None
+        self.errors: list[str] = []
+        logging.getLogger("hatoba").addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.errors.append(self.format(record))
 
     def current(self) -> ApiWorld:
         if self.world is None:
@@ -433,7 +475,9 @@ class Worlds:
             self.world = None
 
     def close(self) -> None:
+        logging.getLogger("hatoba").removeHandler(self)
         self.discard()
+        super().close()
 
 
 @pytest.fixture(scope="module")
@@ -454,6 +498,7 @@ def ping(world: ApiWorld) -> int:
 
 def check(worlds: Worlds, raw: bytes, method: str, *, framed: bool) -> Reply | None:
     world = worlds.current()
+    worlds.errors.clear()
     reply = exchange(world.socket, raw, method, half_close=not framed)
     if framed:
         assert reply is not None, "a readable request got no answer"
@@ -464,6 +509,7 @@ def check(worlds: Worlds, raw: bytes, method: str, *, framed: bool) -> Reply | N
             message = json.loads(reply.body)["message"]
             assert isinstance(message, str) and message, reply
     assert ping(world) == 200
+    assert not worlds.errors, worlds.errors
     after = world.snapshot()
     if reply is None or reply.status >= 300:
         assert after == worlds.baseline, f"{reply} changed the state"
