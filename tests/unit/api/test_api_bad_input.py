@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_world import ApiWorld, exchange
+from served_world import ServedWorld, exchange
 
 
 def call(line: str, body: bytes = b"") -> bytes:
@@ -143,16 +143,16 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[ApiWorld]:
+def world() -> Iterator[ServedWorld]:
     with (
         tempfile.TemporaryDirectory(prefix="hatoba-badinput-") as directory,
-        ApiWorld(Path(directory)) as world,
+        ServedWorld(Path(directory)) as world,
     ):
         yield world
 
 
 @pytest.mark.parametrize(("raw", "status", "message"), CASES)
-def test_answer(world: ApiWorld, raw: bytes, status: int, message: str | None) -> None:
+def test_answer(world: ServedWorld, raw: bytes, status: int, message: str | None) -> None:
     for name, ident in world.names().items():
         raw = raw.replace(f"@@{name}@@".encode(), ident.encode())
     before = world.snapshot()

@@ -1,7 +1,7 @@
 """Whatever a client sends, the API answers it: 4xx for bad input (never 500, never a silent
 close of a readable request), nothing changes on an error, and the server stays up.
 
-Requests are aimed at the real routes of the real application (`api_world.py`): their methods
+Requests are aimed at the real routes of the real application (`served_world.py`): their methods
 and patterns with ids of objects that exist or not, `/v1.xx/` prefixes, query strings (filters
 with bad JSON), headers, and bodies shaped like the route's Docker JSON with fields of the
 wrong type, or any JSON at all (huge ints, deep nesting). Object references are symbolic
@@ -21,9 +21,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from api_world import ApiWorld, Reply, exchange
 from hypothesis import event, example, given
 from hypothesis import strategies as st
+from served_world import Reply, ServedWorld, exchange
 
 from fixtures.fuzzing import budget, fuzz, mutated
 from hatoba.api.http import Request, Response, Router
@@ -450,7 +450,7 @@ class Worlds(logging.Handler):
         super().__init__(logging.ERROR)
         self._directory = directory
         self._count = 0
-        self.world: ApiWorld | None = None
+        self.world: ServedWorld | None = None
         self.names: dict[str, str] = {}
         self.baseline: Any = None
         self.errors: list[str] = []
@@ -459,12 +459,12 @@ class Worlds(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.errors.append(self.format(record))
 
-    def current(self) -> ApiWorld:
+    def current(self) -> ServedWorld:
         if self.world is None:
             self._count += 1
             path = self._directory / str(self._count)
             path.mkdir()
-            self.world = ApiWorld(path).__enter__()
+            self.world = ServedWorld(path).__enter__()
             self.names = self.world.names()
             self.baseline = self.world.snapshot()
         return self.world
@@ -490,7 +490,7 @@ def worlds() -> Iterator[Worlds]:
             pool.close()
 
 
-def ping(world: ApiWorld) -> int:
+def ping(world: ServedWorld) -> int:
     reply = exchange(world.socket, b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
     assert reply is not None, "the server no longer answers"
     return reply.status

@@ -1,4 +1,5 @@
-"""The real API application on fake adapters, served on a unix socket, for tests without root.
+"""The real API application on fake adapters, served on a unix socket, for tests without root
+(`fixtures/api_world.py` calls route handlers directly; this one goes through the server).
 
 The engine runs on the in-memory kernel and store of `tests/fakes.py`, with a real image store
 in a temporary directory. Running containers are `sleep` processes, so signals, pidfd watches
@@ -119,7 +120,7 @@ class Reply:
     open_ended: bool = False
 
 
-class ApiWorld:
+class ServedWorld:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.socket = directory / "hatoba.sock"
@@ -129,7 +130,7 @@ class ApiWorld:
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="api-world", daemon=True)
 
-    def __enter__(self) -> ApiWorld:
+    def __enter__(self) -> ServedWorld:
         self._thread.start()
         self._ready.wait(SAFETY)
         if self._error is not None:
