@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator, Sequence
-from ipaddress import IPv4Interface, IPv4Network
+from collections.abc import Collection, Iterator, Sequence
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 from hatoba.errors import KernelError, NotFound
 from hatoba.model.container import Container
-from hatoba.model.host import AttachRequest, HostFacts, OwnedLink
+from hatoba.model.host import AttachRequest, HostFacts, OwnedLink, TunnelPeer
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
 from hatoba.model.network import Network
@@ -30,6 +30,7 @@ class FakeKernel:
         self.attached: dict[str, list[AttachRequest]] = {}
         self.calls: list[str] = []
         self.fail_on: str | None = None
+        self.peers: dict[str, frozenset[TunnelPeer]] = {}
 
     def _maybe_fail(self, name: str) -> None:
         self.calls.append(name)
@@ -56,6 +57,16 @@ class FakeKernel:
 
     def netns_ok(self, path: str) -> bool:
         return path in self.netns
+
+    def create_tunnel(
+        self, name: str, vni: int, mtu: int, bridge: str, local: IPv4Address, owner: str
+    ) -> None:
+        self._maybe_fail("create_tunnel")
+        self.links[name] = OwnedLink(name, "vxlan", owner, bridge)
+
+    def set_tunnel_peers(self, name: str, peers: Collection[TunnelPeer]) -> None:
+        self._maybe_fail("set_tunnel_peers")
+        self.peers[name] = frozenset(peers)
 
     def rebind_netns(self, path: str, pid: int) -> None:
         self._maybe_fail("rebind_netns")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
-from hatoba.engine.ports import NO_DNS, Resolver
+from hatoba.engine.ports import NO_CLUSTER, NO_DNS, Cluster, Resolver
 from hatoba.engine.state import Addresses, State
 from hatoba.images import ImageStore
 from hatoba.images.engine_view import EngineImages
@@ -58,6 +58,7 @@ def open_local(
     resolv_conf: Path,
     forkserver: ForkServer | None = None,
     dns: Resolver = NO_DNS,
+    cluster: Cluster = NO_CLUSTER,
 ) -> LocalEngine:
     owns = forkserver is None
     fs = forkserver or ForkServer.start()
@@ -80,6 +81,16 @@ def open_local(
     images = ImageStore(root)
     images.recover()
     engine = Engine.open(
-        paths, store, kernel, runtime, EngineImages(images), state, dns, firewall, ports, addresses
+        paths,
+        store,
+        kernel,
+        runtime,
+        EngineImages(images),
+        state,
+        dns,
+        firewall,
+        ports,
+        addresses,
+        cluster,
     )
     return LocalEngine(engine, paths, kernel, runtime, store, fs, owns, images, firewall, ports)

@@ -13,14 +13,19 @@ import fcntl
 import logging
 import os
 import resource
+import secrets
 import shutil
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hatoba.keeper import ALREADY_RUNNING, notify_ready, take_notify_socket
 from hatoba.runtime.forkserver import ForkServer
+
+if TYPE_CHECKING:
+    from hatoba.store.etcd import EtcdCluster
 
 log = logging.getLogger("hatoba.service")
 
@@ -46,6 +51,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=float(os.environ.get("HATOBA_DNS_TIMEOUT", "4")),
         help="seconds the embedded DNS waits for each upstream server",
+    )
+    p.add_argument(
+        "--cluster",
+        default=os.environ.get("HATOBA_CLUSTER", ""),
+        metavar="etcd://HOST:PORT[,HOST:PORT...]",
+        help="the etcd cluster store shared with other hosts (overlay networks)",
+    )
+    p.add_argument(
+        "--advertise-addr",
+        default=os.environ.get("HATOBA_ADVERTISE_ADDR", ""),
+        metavar="IP",
+        help="the underlay address other hosts reach this one at (default: the uplink's)",
+    )
+    p.add_argument(
+        "--cluster-ttl",
+        type=int,
+        default=int(os.environ.get("HATOBA_CLUSTER_TTL", "10")),
+        metavar="SECONDS",
+        help="the lease after which other hosts drop this one's endpoints (default 10)",
     )
     p.add_argument("--debug", action="store_true")
     return p.parse_args(argv)
@@ -83,7 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(
             _serve(
-                root, run_root, Path(args.resolv_conf), forkserver, args.dns_timeout, notify_socket
+                root,
+                run_root,
+                Path(args.resolv_conf),
+                forkserver,
+                args.dns_timeout,
+                notify_socket,
+                args,
             )
         )
     finally:
@@ -134,9 +164,11 @@ async def _serve(
     forkserver: ForkServer,
     dns_timeout: float,
     notify_socket: str | None,
+    args: argparse.Namespace,
 ) -> int:
     from hatoba.api.app import App
     from hatoba.api.attach import Attacher
+    from hatoba.api.clusterwatch import ClusterFollower
     from hatoba.api.events import EventLog
     from hatoba.api.execs import Execs
     from hatoba.api.health import HealthChecks
@@ -144,6 +176,7 @@ async def _serve(
     from hatoba.api.runner import EngineRunner
     from hatoba.api.supervisor import Supervisor
     from hatoba.dnsserver import DnsServer
+    from hatoba.engine.ports import NO_CLUSTER
     from hatoba.images.api_view import ApiImages
     from hatoba.kernel.instruments import KernelInstruments
     from hatoba.kernel.link_events import LinkEvents
@@ -153,10 +186,16 @@ async def _serve(
     started = time.time()
     loop = asyncio.get_running_loop()
     dns = DnsServer(loop, forkserver.nft, upstream_timeout=dns_timeout)
-    local = open_local(root, run_root, resolv_conf, forkserver, dns)
+    cluster = _cluster(args, root) if args.cluster else None
+    local = open_local(root, run_root, resolv_conf, forkserver, dns, cluster or NO_CLUSTER)
     engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()
     running = await runner.call(engine.bootstrap)
+    follower = ClusterFollower(engine, runner)
+    if cluster is not None:
+        # after bootstrap: the first view the engine follows finds its own records in place
+        cluster.on_change = follower.changed
+        cluster.start()
     events = EventLog()
     events.follow(engine, loop)
     health = HealthChecks(engine, runner, runtime, str(run_root))
@@ -205,6 +244,9 @@ async def _serve(
 
     await server.close()
     await supervisor.close()
+    if cluster is not None:
+        cluster.close()
+    await follower.aclose()
     links.close()
     local.firewall.stop_watch()
     runner.shutdown()
@@ -222,6 +264,34 @@ async def _serve(
     with contextlib.suppress(FileNotFoundError):
         (run_root / "hatoba.pid").unlink()
     return 0
+
+
+def _cluster(args: argparse.Namespace, root: Path) -> EtcdCluster:
+    """The cluster store adapter (imported only here: a host of its own loads no etcd
+    client). This host's id is kept in the root, so a restart is the same host."""
+    import platform
+    from ipaddress import IPv4Address
+
+    from hatoba.kernel.host import uplink_address
+    from hatoba.store.etcd import EtcdCluster, parse_cluster_url
+
+    parse_cluster_url(args.cluster)
+    if args.advertise_addr:
+        advertise = IPv4Address(args.advertise_addr)
+    else:
+        found = uplink_address()
+        if found is None:
+            raise SystemExit("hatoba service: --cluster needs --advertise-addr (no uplink found)")
+        advertise = found
+    id_file = root / "cluster-host-id"
+    try:
+        host_id = id_file.read_text().strip()
+    except FileNotFoundError:
+        host_id = secrets.token_hex(6)
+        id_file.write_text(host_id + "\n")
+    if args.cluster_ttl < 2:
+        raise SystemExit("hatoba service: --cluster-ttl must be at least 2 seconds")
+    return EtcdCluster(args.cluster, host_id, advertise, name=platform.node(), ttl=args.cluster_ttl)
 
 
 if __name__ == "__main__":

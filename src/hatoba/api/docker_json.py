@@ -108,7 +108,7 @@ def network_json(network: Network, state: State, *, with_containers: bool) -> di
         "Name": network.name,
         "Id": network.id,
         "Created": network.created,
-        "Scope": "local",
+        "Scope": drivers.of(network).scope,
         "Driver": network.driver,
         "EnableIPv6": False,
         "IPAM": {
@@ -117,7 +117,9 @@ def network_json(network: Network, state: State, *, with_containers: bool) -> di
             "Config": configs,
         },
         "Internal": network.internal,
-        "Attachable": False,
+        # containers join a cluster network by `run --network` or `connect` alone: no swarm
+        # services here
+        "Attachable": drivers.of(network).cluster_scoped,
         "Ingress": False,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,

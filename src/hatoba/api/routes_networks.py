@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from hatoba.api import create_fields, docker_json
 from hatoba.api.http import Request, Response, Router
+from hatoba.drivers import registry as drivers
 from hatoba.model.network import Network
 
 if TYPE_CHECKING:
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class NetworkMatcher:
-    """Docker's network filters: name (substring), id (prefix), driver, label, type."""
+    """Docker's network filters: name (substring), id (prefix), driver, label, type, scope."""
 
     def __init__(self, filters: dict[str, list[str]]) -> None:
         self.filters = filters
@@ -25,6 +26,8 @@ class NetworkMatcher:
         if "id" in f and not any(network.id.startswith(v) for v in f["id"]):
             return False
         if "driver" in f and network.driver not in f["driver"]:
+            return False
+        if "scope" in f and drivers.of(network).scope not in f["scope"]:
             return False
         if "type" in f:
             kind = "builtin" if network.predefined else "custom"

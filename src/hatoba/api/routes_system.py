@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hatoba import API_VERSION, MIN_API_VERSION, __version__
 from hatoba.api.events import EventFilter
 from hatoba.api.http import Request, Response, Router, Streaming
+from hatoba.drivers import registry as drivers
+from hatoba.model.cluster import ClusterInfo
 from hatoba.model.container import RUNNING
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ def register(router: Router, app: App) -> None:
         containers = list(state.containers.values())
         running = sum(1 for c in containers if c.state.status == RUNNING)
         paths = app.engine.core.paths
+        cluster = app.engine.cluster_info()
         return Response.json(
             {
                 "ID": "",
@@ -73,13 +76,17 @@ def register(router: Router, app: App) -> None:
                 "DockerRootDir": str(paths.root),
                 "Networks": len(state.networks),
                 "Plugins": {
-                    "Network": ["bridge", "host", "null"],
+                    "Network": [d.name for d in drivers.known()],
                     "Volume": [],
                     "Log": ["json-file"],
                 },
                 # Docker's place for what the host does wrong (its own words start so too)
                 "Warnings": [f"WARNING: {w}" for w in app.engine.firewall_warnings()],
+                # Docker 20.10's fields for its --cluster-store, and what this host sees of it
+                "ClusterStore": cluster.store if cluster else "",
+                "ClusterAdvertise": str(cluster.advertise) if cluster else "",
                 "Hatoba": {
+                    "Cluster": _cluster_json(cluster),
                     "Root": str(paths.root),
                     "RunRoot": str(paths.run_root),
                     "ResolvConf": str(paths.resolv_conf),
@@ -111,3 +118,17 @@ def register(router: Router, app: App) -> None:
 
     router.add("POST", "/hatoba/system/reset", reset)
     router.add("POST", "/hatoba/system/firewall-reload", firewall_reload)
+
+
+def _cluster_json(cluster: ClusterInfo | None) -> dict[str, Any] | None:
+    if cluster is None:
+        return None
+    return {
+        "Store": cluster.store,
+        "HostID": cluster.host_id,
+        "Advertise": str(cluster.advertise),
+        "Connected": cluster.connected,
+        "Hosts": [
+            {"ID": h.host_id, "Address": str(h.address), "Name": h.name} for h in cluster.hosts
+        ],
+    }

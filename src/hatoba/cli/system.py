@@ -104,6 +104,20 @@ def info_text(data: dict[str, Any], ctx: Context) -> str:
         f" Socket: unix://{ctx.socket_path}",
         f" Service PID: {own.get('Pid', '')}",
     ]
+    cluster = own.get("Cluster")
+    if cluster:
+        state = "connected" if cluster.get("Connected") else "unreachable"
+        lines += [
+            " Cluster:",
+            f"  Store: {cluster.get('Store', '')} ({state})",
+            f"  Host ID: {cluster.get('HostID', '')}",
+            f"  Advertise Address: {cluster.get('Advertise', '')}",
+            f"  Hosts: {len(cluster.get('Hosts') or [])}",
+            *(
+                f"   {h.get('ID', '')}  {h.get('Address', '')}  {h.get('Name', '')}"
+                for h in cluster.get("Hosts") or []
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 

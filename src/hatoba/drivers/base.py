@@ -36,6 +36,19 @@ class Placement:
     uplink_mtu: int
     # prefixes already in use: other networks' subnets, the host's routes and addresses
     taken: tuple[IPv4Network, ...]
+    # VXLAN ids other networks of the cluster hold
+    taken_vnis: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class VxlanTunnel:
+    """A VXLAN device that makes a host bridge one segment with the same bridge on every other
+    host: `vni` on the wire, no learning (peers are programmed from the cluster store), ARP
+    answered locally from those entries. Its local address is the host's advertise address."""
+
+    name: str
+    vni: int
+    mtu: int
 
 
 @dataclass(frozen=True)
@@ -46,10 +59,17 @@ class HostBridge:
     mac: str
     mtu: int
     gateway: IPv4Interface
+    # a port that carries the bridge's segment to the other hosts (None: a local bridge)
+    tunnel: VxlanTunnel | None = None
 
 
 class NetworkDriver:
     name: ClassVar[str]
+    # Docker's Scope: "local" networks are this host's, "global" ones every host's in a cluster
+    scope: ClassVar[str] = "local"
+    # its networks, their addresses and endpoints live in the cluster store, shared by every
+    # host (networks need `--cluster`; addresses are claimed there, not chosen locally)
+    cluster_scoped: ClassVar[bool] = False
     # the network made for this driver at first start, by this name (None: none is)
     predefined_network: ClassVar[str | None] = None
     # the predefined network is its only one: users create none (Docker's host and null)

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Interface
 from types import MappingProxyType
+from typing import ClassVar
 
 from hatoba.drivers.base import HostBridge, NetworkDriver, Placement
 from hatoba.errors import InvalidArgument
@@ -93,7 +94,7 @@ def slot_of(ifname: str) -> int:
 
 class BridgeDriver(NetworkDriver):
     name = BRIDGE
-    predefined_network = "bridge"
+    predefined_network: ClassVar[str | None] = "bridge"
     gives_interface = True
     publishes_ports = True
 

@@ -8,6 +8,7 @@ from hatoba.drivers.base import NetworkDriver
 from hatoba.drivers.bridge import BridgeDriver
 from hatoba.drivers.host import HostDriver
 from hatoba.drivers.null import NullDriver
+from hatoba.drivers.overlay import OverlayDriver
 from hatoba.errors import NotFound
 from hatoba.firewall.model import FwNetwork
 from hatoba.model.network import Network
@@ -49,5 +50,5 @@ def firewall_network(network: Network) -> FwNetwork | None:
     return of(network).firewall_network(network)
 
 
-for _driver in (BridgeDriver(), HostDriver(), NullDriver()):
+for _driver in (BridgeDriver(), HostDriver(), NullDriver(), OverlayDriver()):
     register(_driver)

@@ -307,7 +307,7 @@ def _start(core: Core, container: Container, expect_attach: int, *, by_user: boo
         for wanted, network in zip(container.networks, networks, strict=True):
             # the default route goes through the first network that gives an interface
             has_route = any(e.default_route for e in eps)
-            ep = endpoints.plan(core, container, network, wanted, slot, not has_route)
+            ep = endpoints.plan(core, undo, container, network, wanted, slot, not has_route)
             slot += 1 if ep.ifname else 0
             eps.append(ep)
         if netns is not None:
@@ -510,7 +510,7 @@ def teardown(core: Core, container: Container, *, shared: bool = False) -> None:
         if shared:
             endpoints.detach(core, container, ep)
         else:
-            endpoints.hold_until_gone(core, ep)
+            endpoints.release(core, ep)
     if container.netns:
         core.kernel.remove_netns(container.netns)
     resolver.stop(core, container.id)

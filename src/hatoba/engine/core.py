@@ -8,9 +8,11 @@ from pathlib import Path
 
 from hatoba.engine import faults
 from hatoba.engine.ports import (
+    NO_CLUSTER,
     NO_DNS,
     NO_FIREWALL,
     NO_PORTS,
+    Cluster,
     Firewall,
     Images,
     NetKernel,
@@ -19,7 +21,7 @@ from hatoba.engine.ports import (
     Runtime,
     Store,
 )
-from hatoba.engine.state import Addresses, State
+from hatoba.engine.state import Addresses, OverlayBook, State
 from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
 from hatoba.model.network import Network
@@ -68,6 +70,10 @@ class Core:
     port_reserver: PortReserver = NO_PORTS
     # what the tables were last asked to hold; None until bootstrap synced them
     fw_state: FirewallState | None = None
+    # the store shared with other hosts (overlay networks); without one (NO_CLUSTER) the
+    # host is on its own
+    cluster: Cluster = NO_CLUSTER
+    overlay: OverlayBook = field(default_factory=OverlayBook)
 
     def commit(
         self,

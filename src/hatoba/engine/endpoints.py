@@ -6,6 +6,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from hatoba.drivers import registry as drivers
+from hatoba.engine import overlay
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict
@@ -80,6 +81,7 @@ def check_static(core: Core, network: Network, ipv4: IPv4Address, container_id: 
 
 def plan(
     core: Core,
+    undo: UndoStack,
     container: Container,
     network: Network,
     cfg: EndpointConfig,
@@ -87,12 +89,14 @@ def plan(
     default_route: bool,
 ) -> Endpoint:
     """The container's endpoint on `network` (its interface eth<slot>, if the driver gives
-    one, with an address chosen); nothing made yet."""
+    one, with an address chosen: on a cluster-scoped network, claimed in the cluster store);
+    nothing made yet."""
     driver = drivers.of(network)
+    mac = _own_mac(container, network)
+    if driver.cluster_scoped:
+        return overlay.claim_endpoint(core, undo, container, network, cfg, slot, default_route, mac)
     address = choose_address(core, container, network, cfg) if driver.gives_interface else None
-    return driver.plan_endpoint(
-        network, address, slot, default_route, mac=_own_mac(container, network)
-    )
+    return driver.plan_endpoint(network, address, slot, default_route, mac=mac)
 
 
 def _own_mac(container: Container, network: Network) -> str:
@@ -136,7 +140,7 @@ def attach(
     default_route: bool,
 ) -> Endpoint:
     """Plan and make an interface at once (`network connect` of a running container)."""
-    endpoint = plan(core, container, network, cfg, slot, default_route)
+    endpoint = plan(core, undo, container, network, cfg, slot, default_route)
     wire(core, undo, container, network, endpoint, netns)
     return endpoint
 
@@ -144,4 +148,15 @@ def attach(
 def detach(core: Core, container: Container, endpoint: Endpoint) -> None:
     if endpoint.host_ifname:
         core.kernel.detach(endpoint.host_ifname)
-    hold_until_gone(core, endpoint)
+    release(core, endpoint)
+
+
+def release(core: Core, endpoint: Endpoint) -> None:
+    """The endpoint is gone or going: its address may be handed out again, here once the
+    kernel has reaped its veth, in the cluster store at once (another host's container gets
+    a namespace of its own)."""
+    network = core.state.networks.get(endpoint.network_id)
+    if network is not None and drivers.of(network).cluster_scoped:
+        overlay.release(core, endpoint)
+    else:
+        hold_until_gone(core, endpoint)

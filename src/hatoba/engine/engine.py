@@ -11,6 +11,7 @@ from functools import partial
 from ipaddress import IPv4Address
 
 from hatoba.engine import (
+    cluster,
     containers,
     firewall,
     health,
@@ -23,9 +24,11 @@ from hatoba.engine import (
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Core, Paths
 from hatoba.engine.ports import (
+    NO_CLUSTER,
     NO_DNS,
     NO_FIREWALL,
     NO_PORTS,
+    Cluster,
     Firewall,
     Images,
     NetKernel,
@@ -37,6 +40,7 @@ from hatoba.engine.ports import (
 from hatoba.engine.processes import ExecRequest
 from hatoba.engine.state import Addresses, State
 from hatoba.firewall import FirewallState
+from hatoba.model.cluster import ClusterInfo
 from hatoba.model.container import Container
 from hatoba.model.health import ProbeResult
 from hatoba.model.launch import ProcessSpec
@@ -60,6 +64,7 @@ class Engine:
         firewall: Firewall = NO_FIREWALL,
         ports: PortReserver = NO_PORTS,
         addresses: Addresses | None = None,
+        cluster: Cluster = NO_CLUSTER,
     ) -> Engine:
         core = Core(
             paths,
@@ -72,6 +77,7 @@ class Engine:
             firewall=firewall,
             port_reserver=ports,
             addresses=addresses or Addresses(),
+            cluster=cluster,
         )
         core.listeners.append(partial(resolver.publish, core))
         return cls(core)
@@ -103,6 +109,16 @@ class Engine:
         Returns the containers that could not be repaired whole."""
         running = [c.id for c in self.state.containers.values() if c.state.running]
         return repair.repair_links(self.core, running)
+
+    def cluster_info(self) -> ClusterInfo | None:
+        """The cluster store, this host's id in it and the hosts it sees (None: no cluster);
+        from the store's cache: any thread may ask."""
+        return self.core.cluster.info()
+
+    def follow_cluster(self) -> None:
+        """The cluster store's cache changed (or reconnected): networks, peers, names and
+        this host's registrations follow it (engine/cluster.py)."""
+        cluster.sync(self.core)
 
     def reset(self) -> None:
         system.reset(self.core)

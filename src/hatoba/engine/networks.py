@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 
 from hatoba.drivers import registry as drivers
 from hatoba.drivers.base import HostBridge, Placement
-from hatoba.engine import endpoints, firewall, resolver
+from hatoba.engine import endpoints, firewall, overlay, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import Conflict, Forbidden, InvalidArgument
+from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument
 from hatoba.model.container import SHARED_NETWORK, Container, EndpointConfig, joined_container
 from hatoba.model.ids import new_id, now_rfc3339, parse_link, validate_network_name
 from hatoba.model.network import Network, NetworkSpec
+
+log = logging.getLogger("hatoba.engine")
 
 # Docker's texts (runconfig/errors.go) for what a container in the host's namespace, or on an
 # exclusive network (none), cannot do
@@ -48,21 +51,43 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
         uplink_mtu=facts.uplink_mtu,
         taken=_taken_subnets(core, facts.taken),
     )
-    network = driver.plan_network(spec, placement)
-    bridges = driver.host_bridges(network)
+    if driver.cluster_scoped:
+        # planned against the whole cluster and claimed there first: the store decides
+        # between hosts creating the same name at once
+        network = overlay.create_network(core, driver, spec, placement)
+    else:
+        network = driver.plan_network(spec, placement)
+    with UndoStack() as undo:
+        if driver.cluster_scoped:
+            undo.push("cluster network", lambda: core.cluster.delete_network(network))
+        _make_network(core, undo, network)
+        core.commit(networks=[network])
+        undo.commit()
+    return network
+
+
+def adopt_network(core: Core, network: Network) -> None:
+    """A cluster network another host created: made here too, as if created here."""
+    if core.state.network_by_name(network.name) is not None:
+        log.warning("network %s of the cluster not made here: the name is taken", network.name)
+        return
+    with UndoStack() as undo:
+        _make_network(core, undo, network)
+        core.commit(networks=[network])
+        undo.commit()
+
+
+def _make_network(core: Core, undo: UndoStack, network: Network) -> None:
+    bridges = _bridges(network)
     in_use = {b.name for n in core.state.networks.values() for b in _bridges(n)}
     for bridge in bridges:
         if bridge.name in in_use or core.kernel.link_exists(bridge.name):
             raise Conflict(f"bridge interface {bridge.name} already exists")
-    with UndoStack() as undo:
-        for bridge in bridges:
-            make_bridge(core, bridge, network.id)
-            undo.push("bridge", partial(core.kernel.delete_link, bridge.name))
-        firewall.bridge_ready(core, network)
-        firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
-        core.commit(networks=[network])
-        undo.commit()
-    return network
+    for bridge in bridges:
+        make_bridge(core, bridge, network.id)
+        undo.push("bridge", partial(_delete_bridge, core, bridge))
+    firewall.bridge_ready(core, network)
+    firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
 
 
 def _bridges(network: Network) -> tuple[HostBridge, ...]:
@@ -70,12 +95,32 @@ def _bridges(network: Network) -> tuple[HostBridge, ...]:
 
 
 def make_bridge(core: Core, bridge: HostBridge, network_id: str) -> None:
+    """The bridge, and the tunnel that carries its segment to other hosts if it has one."""
     core.kernel.create_bridge(bridge.name, bridge.mac, bridge.mtu, bridge.gateway, network_id)
+    tunnel = bridge.tunnel
+    if tunnel is None:
+        return
+    try:
+        core.kernel.create_tunnel(
+            tunnel.name, tunnel.vni, tunnel.mtu, bridge.name, core.cluster.advertise, network_id
+        )
+    except HatobaError:
+        core.kernel.delete_link(bridge.name)
+        raise
+    # a new device has no peers: they are programmed afresh
+    core.overlay.peers.pop(tunnel.name, None)
+
+
+def _delete_bridge(core: Core, bridge: HostBridge) -> None:
+    if bridge.tunnel is not None:
+        core.kernel.delete_link(bridge.tunnel.name)
+        core.overlay.peers.pop(bridge.tunnel.name, None)
+    core.kernel.delete_link(bridge.name)
 
 
 def delete_bridges(core: Core, network: Network) -> None:
     for bridge in _bridges(network):
-        core.kernel.delete_link(bridge.name)
+        _delete_bridge(core, bridge)
 
 
 def remove_network(core: Core, ref: str) -> Network:
@@ -95,10 +140,37 @@ def remove_network(core: Core, ref: str) -> Network:
     with UndoStack() as undo:
         others = {nid: n for nid, n in core.state.networks.items() if nid != network.id}
         firewall.follow(core, undo, members, networks=others)
+        if drivers.of(network).cluster_scoped:
+            # refused while any host has an endpoint on it
+            core.cluster.delete_network(network)
         core.commit(removed_networks=[network.id], containers=members)
         undo.commit()
     delete_bridges(core, network)
     return network
+
+
+def forget_network(core: Core, network: Network) -> None:
+    """A cluster network removed from the store (by another host, or while this one was cut
+    off): its containers here leave it, then it goes as `network rm` would take it."""
+    for container in core.state.attached(network.id):
+        log.warning(
+            "container %s leaves network %s: the cluster removed it", container.name, network.name
+        )
+        try:
+            disconnect(core, network.id, container.id, force=True)
+        except HatobaError as exc:
+            log.error("container %s cannot leave network %s: %s", container.name, network.name, exc)
+            return
+    members = [
+        dataclasses.replace(c, networks=tuple(n for n in c.networks if n.network_id != network.id))
+        for c in core.state.members(network.id)
+    ]
+    with UndoStack() as undo:
+        others = {nid: n for nid, n in core.state.networks.items() if nid != network.id}
+        firewall.follow(core, undo, members, networks=others)
+        core.commit(removed_networks=[network.id], containers=members)
+        undo.commit()
+    delete_bridges(core, network)
 
 
 def prune_networks(core: Core, matches: Callable[[Network], bool]) -> list[str]:
@@ -108,7 +180,10 @@ def prune_networks(core: Core, matches: Callable[[Network], bool]) -> list[str]:
             continue
         if core.state.members(network.id):
             continue
-        remove_network(core, network.id)
+        try:
+            remove_network(core, network.id)
+        except Forbidden:
+            continue  # a cluster network another host still uses
         removed.append(network.name)
     return sorted(removed)
 

@@ -7,16 +7,18 @@ precedent), so the use cases call them alike and never test for their absence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Protocol
 
 from hatoba.dns import DnsRecord, Upstream
+from hatoba.errors import InvalidArgument
 from hatoba.firewall import FirewallState, FwPort
+from hatoba.model.cluster import ClusterEndpoint, ClusterInfo, ClusterView
 from hatoba.model.container import Container
-from hatoba.model.host import AttachRequest, HostFacts, OwnedLink
+from hatoba.model.host import AttachRequest, HostFacts, OwnedLink, TunnelPeer
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
 from hatoba.model.network import Network
@@ -38,6 +40,12 @@ class NetKernel(Protocol):
     def netns_handles(self, directory: str) -> list[str]: ...
     def attach(self, netns: str, request: AttachRequest) -> None: ...
     def detach(self, host_ifname: str) -> None: ...
+    # a VXLAN port of `bridge`, its tunnel's local end at `local` (the advertise address)
+    def create_tunnel(
+        self, name: str, vni: int, mtu: int, bridge: str, local: IPv4Address, owner: str
+    ) -> None: ...
+    # exactly these remote endpoints behind the tunnel (forwarding and neighbour entries)
+    def set_tunnel_peers(self, name: str, peers: Collection[TunnelPeer]) -> None: ...
 
 
 class StoreTransaction(Protocol):
@@ -119,6 +127,61 @@ class PortReserver(Protocol):
     def release(self, container_id: str, mappings: Sequence[PortMapping] | None = None) -> None: ...
 
 
+class Cluster(Protocol):
+    """The store the hosts of a cluster share (etcd): overlay networks, the addresses on them
+    and every host's endpoints, read through a local cache that a watch keeps current.
+
+    Calls that write go to the store and wait for its answer; one it cannot give (the store
+    is unreachable) is a StoreError naming the store. `view()` never waits.
+    """
+
+    # this host's id in the cluster, and the underlay address its tunnels start from
+    host_id: str
+    advertise: IPv4Address
+
+    def view(self) -> ClusterView: ...
+    # False: the VNI or subnet was taken meanwhile (the view has been refreshed: plan again);
+    # Conflict when the name is taken
+    def create_network(self, network: Network) -> bool: ...
+    # Forbidden while any host has an endpoint on it; gone already counts as done
+    def delete_network(self, network: Network) -> None: ...
+    # the endpoint's address, claimed for it with its record (False: another holds it)
+    def claim(self, endpoint: ClusterEndpoint) -> bool: ...
+    # this host's record of that address, if it still holds it, removed
+    def release(self, network_id: str, address: IPv4Address) -> None: ...
+    def info(self) -> ClusterInfo | None: ...
+
+
+_NO_CLUSTER = (
+    "overlay networks need a cluster store: start the service with --cluster etcd://HOST:PORT"
+)
+
+
+class NoCluster:
+    """A host of its own: no overlay network can be made, and none is ever seen."""
+
+    host_id = ""
+    advertise = IPv4Address(0)
+
+    def view(self) -> ClusterView:
+        return ClusterView(synced=True)
+
+    def create_network(self, network: Network) -> bool:
+        raise InvalidArgument(_NO_CLUSTER)
+
+    def delete_network(self, network: Network) -> None:
+        pass
+
+    def claim(self, endpoint: ClusterEndpoint) -> bool:
+        raise InvalidArgument(_NO_CLUSTER)
+
+    def release(self, network_id: str, address: IPv4Address) -> None:
+        pass
+
+    def info(self) -> ClusterInfo | None:
+        return None
+
+
 class NoResolver:
     """No embedded DNS server: containers keep the host's resolvers."""
 
@@ -177,3 +240,4 @@ class NoPortReserver:
 
 # stateless: one of each serves every engine
 NO_DNS, NO_FIREWALL, NO_PORTS = NoResolver(), NoFirewall(), NoPortReserver()
+NO_CLUSTER = NoCluster()

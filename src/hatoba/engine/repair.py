@@ -129,7 +129,7 @@ def _record_damage(
         container = core.state.containers[cid]
         gone = {ep.endpoint_id for ep in lost.get(cid, [])}
         for ep in lost.get(cid, []):
-            endpoints.hold_until_gone(core, ep)
+            endpoints.release(core, ep)
         error = "; ".join(problems)
         log.error("container %s cannot be repaired: %s", container.name, error)
         changed.append(

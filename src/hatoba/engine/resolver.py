@@ -20,13 +20,15 @@ from hatoba.engine.state import State
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.files.resolvconf import ContainerResolv, for_container, is_loopback, parse
-from hatoba.model.container import Container
+from hatoba.model.cluster import ClusterView
+from hatoba.model.container import Container, EndpointConfig
 from hatoba.model.ids import parse_link
 from hatoba.model.network import Network
 
 log = logging.getLogger("hatoba.engine")
 
 RESOLV_CONF = "/etc/resolv.conf"
+NO_REMOTE = ClusterView()
 
 
 def embedded(core: Core, networks: Iterable[Network]) -> bool:
@@ -68,11 +70,20 @@ def upstreams_of(resolv: ContainerResolv) -> tuple[Upstream, ...]:
     return tuple(chosen)
 
 
+def dns_names(container: Container, cfg: EndpointConfig) -> tuple[str, ...]:
+    """Docker's names of a container on one network: name, aliases, short id, hostname."""
+    return tuple(
+        dict.fromkeys((container.name, *cfg.aliases, container.short_id, container.hostname))
+    )
+
+
 def records(
-    state: State, pending: Container | None = None
+    state: State, pending: Container | None = None, cluster: ClusterView = NO_REMOTE, me: str = ""
 ) -> tuple[list[DnsRecord], dict[str, IPv4Address]]:
     """Every live endpoint on a network that serves DNS; `pending` stands in for its committed
-    self (a container about to start or change networks)."""
+    self (a container about to start or change networks). Endpoints other hosts (not `me`)
+    have on this host's overlay networks come from the cluster store's cache: a lookup never
+    waits on the store."""
     containers = state.containers
     if pending is not None:
         containers = {**containers, pending.id: pending}
@@ -85,9 +96,19 @@ def records(
                 continue
             if endpoint.ipv4 is None:
                 continue
-            names = tuple(dict.fromkeys((c.name, *cfg.aliases, c.short_id, c.hostname)))
             links = tuple((alias, name) for name, alias in map(parse_link, cfg.links))
-            found.append(DnsRecord(c.id, network.id, network.name, names, endpoint.ipv4, links))
+            found.append(
+                DnsRecord(c.id, network.id, network.name, dns_names(c, cfg), endpoint.ipv4, links)
+            )
+    for network_id, remote in cluster.endpoints.items():
+        network = state.networks.get(network_id)
+        if network is None or not drivers.of(network).serves_dns(network):
+            continue
+        found.extend(
+            DnsRecord(ep.container_id, network.id, network.name, ep.names, ep.address)
+            for ep in remote.values()
+            if ep.host_id != me
+        )
     gateways = {
         n.id: n.pool.gateway
         for n in state.networks.values()
@@ -100,7 +121,7 @@ def publish(core: Core, pending: Container | None = None) -> None:
     # the names cost a walk over every container at each commit: only for a server that
     # answers them (an engine without one attaches nothing faster for it)
     if core.dns.serves_containers:
-        core.dns.publish(*records(core.state, pending))
+        core.dns.publish(*records(core.state, pending, core.cluster.view(), core.cluster.host_id))
 
 
 def serve(

@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.container import Container
+from hatoba.model.host import TunnelPeer
 from hatoba.model.network import Network
 
 
@@ -138,3 +139,13 @@ class Addresses:
     def forget_network(self, network_id: str) -> None:
         self.last.pop(network_id, None)
         self.pending.pop(network_id, None)
+
+
+@dataclass
+class OverlayBook:
+    """What the engine thread did to follow the cluster store (see engine/cluster.py)."""
+
+    # tunnel device -> the remote endpoints programmed behind it
+    peers: dict[str, frozenset[TunnelPeer]] = field(default_factory=dict)
+    # the view's epoch whose registrations are done (-1: none yet)
+    registered_epoch: int = -1

@@ -59,7 +59,7 @@ def reconcile(core: Core) -> list[str]:
             core.kernel.remove_netns(handle)
     core.runtime.reap_leftovers(live_ids)
     for link in core.kernel.owned_links():
-        if link.kind == "bridge" and link.owner not in core.state.networks:
+        if link.kind in ("bridge", "vxlan") and link.owner not in core.state.networks:
             _delete(core, link.name)
     repair.repair_links(core, running)
     return running

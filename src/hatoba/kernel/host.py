@@ -18,9 +18,9 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
 from hatoba.errors import KernelError
@@ -34,7 +34,8 @@ from hatoba.kernel.netns import (
     remove_handle,
     write_sysctl,
 )
-from hatoba.model.host import OWNER_PREFIX, AttachRequest, HostFacts, OwnedLink
+from hatoba.model.cluster import VXLAN_PORT
+from hatoba.model.host import OWNER_PREFIX, AttachRequest, HostFacts, OwnedLink, TunnelPeer
 
 log = logging.getLogger("hatoba.kernel")
 # a link or namespace that is already gone: deleting it again counts as done
@@ -235,6 +236,42 @@ class HostKernel:
                 self._host.request([nl.link_delete(name=request.host_ifname)], "undo veth")
             raise
 
+    # --- tunnels (overlay networks) ------------------------------------------------------------
+
+    def create_tunnel(
+        self, name: str, vni: int, mtu: int, bridge: str, local: IPv4Address, owner: str
+    ) -> None:
+        """A VXLAN port of `bridge` on the IANA port, from the advertise address `local`."""
+        self._host.request(
+            [
+                nl.vxlan_create(name, vni, mtu, self._index(bridge), local, VXLAN_PORT),
+                nl.link_alias(name, OWNER_PREFIX + owner),
+            ],
+            f"create vxlan {name}",
+        )
+
+    def set_tunnel_peers(self, name: str, peers: Collection[TunnelPeer]) -> None:
+        """Exactly `peers` behind the tunnel: a forwarding entry (MAC -> tunnel endpoint) and
+        a neighbour entry (address -> MAC) each, in one batch of changes against what the
+        device holds now."""
+        link = self._host.link(name)
+        if link is None:
+            raise KernelError(f"link {name} not found", errno.ENODEV)
+        index = link.index
+        held = nl.neighbours_of(self._host, index)
+        fdb = {(n.mac, n.address) for n in held if n.family == nl.AF_BRIDGE}
+        neigh = {(n.address, n.mac) for n in held if n.family == nl.AF_INET}
+        want_fdb = {(p.mac, p.vtep) for p in peers}
+        want_neigh = {(p.address, p.mac) for p in peers}
+        messages = [
+            nl.forwarding(index, mac, vtep, add=False) for mac, vtep in fdb - want_fdb if vtep
+        ]
+        messages += [nl.neighbour(index, a, mac, add=False) for a, mac in neigh - want_neigh if a]
+        messages += [nl.forwarding(index, mac, vtep, add=True) for mac, vtep in want_fdb - fdb]
+        messages += [nl.neighbour(index, a, mac, add=True) for a, mac in want_neigh - neigh]
+        if messages:
+            self._host.request(messages, f"program peers of {name}")
+
     def detach(self, host_ifname: str) -> None:
         """Delete a veth pair by its host end, in the background.
 
@@ -251,6 +288,19 @@ class HostKernel:
             # gone already: with its namespace, or by hand
             if exc.errno not in _GONE:
                 log.warning("could not delete interface %s: %s", host_ifname, exc)
+
+
+def uplink_address() -> IPv4Address | None:
+    """The first address of the interface the default route leaves by (None: no uplink)."""
+    sock = nl.NetlinkSocket()
+    try:
+        default = next((r for r in sock.routes() if r.dst.prefixlen == 0 and r.oif), None)
+        if default is None:
+            return None
+        found = next((a for a in sock.addresses() if a.index == default.oif), None)
+        return found.address if found else None
+    finally:
+        sock.close()
 
 
 def _configure(request: AttachRequest, index: int) -> list[Any]:

@@ -24,22 +24,27 @@ from pyroute2.netlink import (
     NLM_F_CREATE,
     NLM_F_DUMP,
     NLM_F_EXCL,
+    NLM_F_REPLACE,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
 )
 from pyroute2.netlink.rtnl import (
     RTM_DELLINK,
+    RTM_DELNEIGH,
     RTM_GETADDR,
     RTM_GETLINK,
+    RTM_GETNEIGH,
     RTM_GETROUTE,
     RTM_NEWADDR,
     RTM_NEWLINK,
+    RTM_NEWNEIGH,
     RTM_NEWROUTE,
 )
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from hatoba.errors import KernelError
@@ -47,6 +52,10 @@ from hatoba.errors import KernelError
 NETLINK_ROUTE = 0
 IFF_UP = 0x1
 AF_INET = socket.AF_INET
+AF_BRIDGE = socket.AF_BRIDGE
+NUD_PERMANENT = 0x80
+# a forwarding entry of the device itself (a VXLAN's own table), not of its bridge
+NTF_SELF = 0x02
 RT_TABLE_MAIN = 254
 _RECV_SIZE = 1 << 16
 
@@ -74,6 +83,7 @@ class Route:
 class Address:
     index: int
     network: IPv4Network
+    address: IPv4Address
 
 
 class NetlinkSocket:
@@ -201,6 +211,7 @@ class NetlinkSocket:
             Address(
                 index=m["index"],
                 network=IPv4Network(f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}", strict=False),
+                address=IPv4Address(m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")),
             )
             for m in self.dump(msg)
         ]
@@ -377,3 +388,85 @@ def default_route(gateway: IPv4Address, oif: int) -> Any:
     msg["header"]["type"] = RTM_NEWROUTE
     msg["header"]["flags"] = NLM_F_CREATE | NLM_F_EXCL
     return msg
+
+
+def vxlan_create(name: str, vni: int, mtu: int, master: int, local: IPv4Address, port: int) -> Any:
+    """A VXLAN port of bridge `master`: no learning (peers are static entries) and ARP
+    answered from its neighbour table (`proxy`), so nothing is ever flooded to other hosts."""
+    data = {
+        "attrs": [
+            ("IFLA_VXLAN_ID", vni),
+            ("IFLA_VXLAN_LOCAL", str(local)),
+            ("IFLA_VXLAN_PORT", port),
+            ("IFLA_VXLAN_LEARNING", 0),
+            ("IFLA_VXLAN_PROXY", 1),
+        ]
+    }
+    msg = _newlink(
+        attrs=[
+            ("IFLA_IFNAME", name),
+            ("IFLA_MTU", mtu),
+            ("IFLA_MASTER", master),
+            ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "vxlan"), ("IFLA_INFO_DATA", data)]}),
+        ],
+        create=True,
+    )
+    msg["flags"] = IFF_UP
+    msg["change"] = IFF_UP
+    return msg
+
+
+def _ndmsg(kind: int, family: int, index: int, attrs: list[Any], flags: int = 0) -> Any:
+    msg = ndmsg()
+    msg["family"] = family
+    msg["ifindex"] = index
+    msg["state"] = NUD_PERMANENT
+    msg["flags"] = flags
+    msg["attrs"] = attrs
+    msg["header"]["type"] = kind
+    msg["header"]["flags"] = NLM_F_CREATE | NLM_F_REPLACE if kind == RTM_NEWNEIGH else 0
+    return msg
+
+
+def neighbour(index: int, address: IPv4Address, mac: str, *, add: bool) -> Any:
+    """`ip neigh replace|del ADDRESS lladdr MAC dev INDEX nud permanent`."""
+    kind = RTM_NEWNEIGH if add else RTM_DELNEIGH
+    return _ndmsg(kind, AF_INET, index, [("NDA_DST", str(address)), ("NDA_LLADDR", mac)])
+
+
+def forwarding(index: int, mac: str, vtep: IPv4Address, *, add: bool) -> Any:
+    """`bridge fdb replace|del MAC dev INDEX dst VTEP self permanent`."""
+    kind = RTM_NEWNEIGH if add else RTM_DELNEIGH
+    attrs = [("NDA_LLADDR", mac), ("NDA_DST", str(vtep))]
+    return _ndmsg(kind, AF_BRIDGE, index, attrs, NTF_SELF)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    family: int
+    index: int
+    mac: str
+    # the neighbour's address (AF_INET), or the tunnel endpoint behind it (AF_BRIDGE)
+    address: IPv4Address | None
+
+
+def neighbours_of(sock: NetlinkSocket, index: int) -> list[Neighbour]:
+    """The permanent neighbour and forwarding entries of one device."""
+    found = []
+    for family in (AF_INET, AF_BRIDGE):
+        msg = ndmsg()
+        msg["family"] = family
+        msg["header"]["type"] = RTM_GETNEIGH
+        for m in sock.dump(msg):
+            if m["ifindex"] != index or not m["state"] & NUD_PERMANENT:
+                continue
+            dst = m.get_attr("NDA_DST")
+            found.append(
+                Neighbour(
+                    family,
+                    index,
+                    m.get_attr("NDA_LLADDR") or "",
+                    IPv4Address(dst) if dst and ":" not in dst else None,
+                )
+            )
+    return found

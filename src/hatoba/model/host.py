@@ -37,3 +37,13 @@ class OwnedLink:
     owner: str
     # the bridge a veth is a port of ("" when it is not enslaved)
     master: str = ""
+
+
+@dataclass(frozen=True)
+class TunnelPeer:
+    """A remote endpoint as a VXLAN device must know it: its MAC is behind the tunnel
+    endpoint `vtep` (forwarding database), its address has that MAC (neighbour table)."""
+
+    mac: str
+    address: IPv4Address
+    vtep: IPv4Address

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 
-BRIDGE, HOST, NULL = "bridge", "host", "null"
+BRIDGE, HOST, NULL, OVERLAY = "bridge", "host", "null", "overlay"
 DEFAULT_BRIDGE_IFNAME = "hatoba0"
 
 OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
@@ -16,6 +16,8 @@ OPT_ICC = "com.docker.network.bridge.enable_icc"
 OPT_MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
 OPT_HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
 OPT_DEFAULT_BRIDGE = "com.docker.network.bridge.default_bridge"
+# the VXLAN id of an overlay network, under Docker's name for it
+OPT_VNI = "com.docker.network.driver.overlay.vxlanid_list"
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 

@@ -48,16 +48,19 @@ class Sandbox:
         prefix: str = "hatoba-sbx-",
         hatoba: Sequence[str] | None = None,
         run_root_on_tmpfs: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         """`run_root_on_tmpfs=False` makes the run root a plain folder of the sandbox's file
         system, as /run/hatoba is a folder inside /run's tmpfs: a process that sees the host's
-        tree (a `hostfs` container) then sees it too."""
+        tree (a `hostfs` container) then sees it too. `env`: more variables for every command
+        (and so for the service the CLI starts)."""
         self.dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.ns_dir = self.dir / "ns"
         self.root = self.dir / "root"
         self.run_root = self.dir / "run"
         self.resolv_conf = self.dir / "resolv.conf"
         self.hatoba_argv = list(hatoba) if hatoba else [str(Path(sys.executable).parent / "hatoba")]
+        self.extra_env = dict(env or {})
         self._namespaces: list[Path] = []
         try:
             make_shared_dir(str(self.ns_dir))
@@ -128,6 +131,7 @@ class Sandbox:
             HATOBA_RUN_ROOT=str(self.run_root),
             HATOBA_RESOLV_CONF=str(self.resolv_conf),
         )
+        env.update(self.extra_env)
         return env
 
     def sh(

@@ -30,11 +30,12 @@ def place(*, predefined: bool = False, taken: tuple[str, ...] = ()) -> Placement
     )
 
 
-def test_the_registry_knows_the_three_and_refuses_others_as_docker() -> None:
+def test_the_registry_knows_the_four_and_refuses_others_as_docker() -> None:
     assert [(d.name, d.predefined_network) for d in registry.known()] == [
         ("bridge", "bridge"),
         ("host", "host"),
         ("null", "none"),
+        ("overlay", None),
     ]
     with pytest.raises(NotFound, match='^plugin "macvlan" not found$'):
         registry.named("macvlan")

@@ -1,0 +1,110 @@
+"""The overlay driver: one network across every host of a cluster, on VXLAN.
+
+On each host the network is a bridge with the gateway address (the same on every host, so a
+container's way out is its own host's NAT) and a VXLAN port that carries the segment to the
+other hosts; endpoints are veth pairs as on a bridge. What is cluster-wide (name, subnet, VNI,
+each address) is claimed in the cluster store by the engine; this module only plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from ipaddress import IPv4Network
+from types import MappingProxyType
+
+from hatoba.drivers.base import HostBridge, Placement, VxlanTunnel
+from hatoba.drivers.bridge import BridgeDriver, mtu_option, random_mac
+from hatoba.errors import Conflict, InvalidArgument
+from hatoba.ipam.pools import NO_POOL, check_user_subnet, make_pool
+from hatoba.model.cluster import FIRST_VNI, LAST_VNI, VXLAN_OVERHEAD
+from hatoba.model.network import OPT_MTU, OPT_VNI, OVERLAY, Network, NetworkSpec
+
+KNOWN_OPTIONS = frozenset({OPT_MTU, OPT_VNI})
+# Docker's default address pool for overlay networks: 10.0.0.0/8 in /24s
+OVERLAY_POOL = IPv4Network("10.0.0.0/8")
+OVERLAY_PREFIX = 24
+
+
+def choose_overlay_subnet(taken: tuple[IPv4Network, ...]) -> IPv4Network:
+    for candidate in OVERLAY_POOL.subnets(new_prefix=OVERLAY_PREFIX):
+        if not any(candidate.overlaps(other) for other in taken):
+            return candidate
+    raise Conflict(NO_POOL)
+
+
+def choose_vni(options: Mapping[str, str], taken: frozenset[int]) -> int:
+    raw = options.get(OPT_VNI)
+    if raw is not None:
+        try:
+            vni = int(raw)
+        except ValueError:
+            raise InvalidArgument(f"invalid VXLAN id {raw!r}") from None
+        if not 1 <= vni <= LAST_VNI:
+            raise InvalidArgument(f"invalid VXLAN id {vni}: must be between 1 and {LAST_VNI}")
+        if vni in taken:
+            raise Conflict(f"VXLAN id {vni} is already in use")
+        return vni
+    return next(v for v in range(FIRST_VNI, LAST_VNI + 1) if v not in taken)
+
+
+def bridge_of(network_id: str) -> str:
+    return f"ov-{network_id[:12]}"
+
+
+def tunnel_of(network_id: str) -> str:
+    return f"vx-{network_id[:12]}"
+
+
+class OverlayDriver(BridgeDriver):
+    """Endpoints, firewall and DNS as a user-defined bridge's (inherited); the network is
+    the cluster's, with a VXLAN port beside its bridge on every host."""
+
+    name = OVERLAY
+    predefined_network = None
+    scope = "global"
+    cluster_scoped = True
+
+    def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
+        if spec.subnet is None and (spec.gateway is not None or spec.ip_range is not None):
+            raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+        unknown = sorted(set(spec.options) - KNOWN_OPTIONS)
+        if unknown:
+            raise InvalidArgument(f"overlay driver does not support option {unknown[0]}")
+        mtu = mtu_option(spec.options, placement.uplink_mtu - VXLAN_OVERHEAD)
+        if spec.subnet is not None:
+            check_user_subnet(spec.subnet, placement.taken)
+            subnet = spec.subnet
+        else:
+            subnet = choose_overlay_subnet(placement.taken)
+        pool = make_pool(
+            subnet,
+            gateway=spec.gateway,
+            ip_range=spec.ip_range,
+            user_subnet=spec.subnet is not None,
+        )
+        vni = choose_vni(spec.options, placement.taken_vnis)
+        return Network(
+            id=placement.network_id,
+            name=spec.name,
+            driver=self.name,
+            created=placement.created,
+            ipam=(pool,),
+            bridge=bridge_of(placement.network_id),
+            bridge_mac=random_mac(),
+            mtu=mtu,
+            internal=spec.internal,
+            labels=spec.labels,
+            options=MappingProxyType({**spec.options, OPT_VNI: str(vni)}),
+        )
+
+    def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
+        bridges = super().host_bridges(network)
+        tunnel = VxlanTunnel(tunnel_of(network.id), vni_of(network), network.mtu)
+        return tuple(HostBridge(b.name, b.mac, b.mtu, b.gateway, tunnel) for b in bridges)
+
+    def serves_dns(self, network: Network) -> bool:
+        return True
+
+
+def vni_of(network: Network) -> int:
+    return int(network.options[OPT_VNI])

@@ -1,0 +1,206 @@
+"""Overlay networks across hosts (issue 13), through each host's CLI: three host namespaces on
+one underlay, a real etcd (hatoba.testing.Cluster), one service per host with a 2 s lease.
+
+The tests share one cluster and run in file order: the ones that break a host (partition,
+kill) come last. Each test removes what it made.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from fixtures.processes import eventually, kill_unsupervised
+from hatoba.testing import Cluster, Sandbox
+from hatoba.testing.cluster import OUTSIDE, STORE, STORE_PORT, host_address
+
+pytestmark = pytest.mark.root
+
+TTL = 2
+# what the issue allows a dead host's endpoints to linger elsewhere
+DROP_WITHIN = TTL + 2
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with Cluster(3, ttl=TTL) as made:
+        for host in made.hosts:
+            host.hatoba("info")  # starts each service
+        assert eventually(lambda: len(_info(made.host(1))["Hosts"]) == 3, seconds=5)
+        yield made
+
+
+def _info(host: Sandbox) -> dict[str, object]:
+    data = json.loads(host.hatoba("info", "--format", "{{json .}}").stdout)
+    return data["Hatoba"]["Cluster"]  # type: ignore[no-any-return]
+
+
+def _run(host: Sandbox, name: str, network: str, *extra: str) -> str:
+    return host.hatoba(
+        "run", "-d", "--name", name, "--network", network, *extra, "hostfs", "sleep", "300"
+    ).stdout.strip()
+
+
+def _exec(host: Sandbox, name: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return host.hatoba("exec", name, *argv, check=False)
+
+
+def _resolves(host: Sandbox, container: str, name: str) -> set[str]:
+    out = _exec(host, container, "nslookup", name).stdout
+    return set(re.findall(r"Address: (\d+\.\d+\.\d+\.\d+)$", out, re.M))
+
+
+def _pings(host: Sandbox, container: str, target: str) -> bool:
+    return _exec(host, container, "ping", "-c", "1", "-W", "1", target).returncode == 0
+
+
+def _address(host: Sandbox, container: str, network: str) -> str:
+    data = json.loads(host.hatoba("inspect", container).stdout)[0]
+    return str(data["NetworkSettings"]["Networks"][network]["IPAddress"])
+
+
+def _store_keys(cluster: Cluster, prefix: str) -> list[str]:
+    out = cluster.underlay.sh(
+        [
+            "etcdctl",
+            "--endpoints",
+            f"http://{STORE}:{STORE_PORT}",
+            "get",
+            "--prefix",
+            "--keys-only",
+            f"/hatoba/v1/{prefix}",
+        ]
+    ).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def _cleanup(cluster: Cluster, network: str) -> None:
+    for host in cluster.hosts:
+        ids = host.hatoba("ps", "-aq").stdout.split()
+        if ids:
+            host.hatoba("rm", "-f", *ids)
+    cluster.host(1).hatoba("network", "rm", network, check=False)
+    assert eventually(
+        lambda: all(network not in h.hatoba("network", "ls").stdout for h in cluster.hosts),
+        seconds=DROP_WITHIN,
+    )
+
+
+def _within(seconds: float, check: Callable[[], bool]) -> float:
+    """How long `check` took to come true (fails past `seconds`)."""
+    started = time.monotonic()
+    assert eventually(check, seconds=seconds), f"not within {seconds} s"
+    return time.monotonic() - started
+
+
+def test_one_network_across_three_hosts_by_name_alias_and_on_the_wire(cluster: Cluster) -> None:
+    h1, h2, h3 = cluster.hosts
+    network_id = h1.hatoba("network", "create", "-d", "overlay", "--attachable", "ov").stdout
+    try:
+        for host in cluster.hosts:
+            assert eventually(lambda host=host: "ov" in host.hatoba("network", "ls").stdout)
+            row = host.hatoba("network", "ls", "--filter", "name=ov").stdout.splitlines()[1]
+            assert row.split()[1:] == ["ov", "overlay", "global"]
+        _run(h1, "web1", "ov", "--network-alias", "web")
+        _run(h2, "web2", "ov", "--network-alias", "web")
+        _run(h3, "db3", "ov", "--network-alias", "db")
+        web2, db3 = _address(h2, "web2", "ov"), _address(h3, "db3", "ov")
+        web1 = _address(h1, "web1", "ov")
+        assert len({web1, web2, db3}) == 3
+        assert eventually(lambda: _resolves(h1, "web1", "db3") == {db3})
+        assert _pings(h1, "web1", "db3") and _pings(h1, "web1", "db")
+        assert _pings(h3, "db3", "web2") and _pings(h2, "web2", "web1")
+        # the alias answers for both hosts' containers (round robin), from any host
+        assert eventually(lambda: _resolves(h3, "db3", "web") == {web1, web2})
+        # out through its own host's NAT
+        assert _pings(h2, "web2", OUTSIDE)
+
+        # on the underlay: VXLAN to the IANA port, with the network's VNI
+        vni = json.loads(h1.hatoba("network", "inspect", "ov").stdout)[0]["Options"][
+            "com.docker.network.driver.overlay.vxlanid_list"
+        ]
+        dump = cluster.underlay.popen(
+            ["tcpdump", "-nli", "h1", "-c", "2", "udp", "port", "4789"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            time.sleep(0.5)
+            assert _pings(h1, "web1", "web2")
+            out, _ = dump.communicate(timeout=10)
+        finally:
+            dump.kill()
+        assert f"{host_address(1)}." in out and f"{host_address(2)}.4789" in out
+        assert f"VXLAN, flags [I] (0x08), vni {vni}" in out
+
+        # rm from any host is refused while any host has endpoints on it
+        refused = h3.hatoba("network", "rm", "ov", check=False)
+        assert refused.returncode != 0 and "has active endpoints" in refused.stderr
+        assert "ov" in h3.hatoba("network", "ls").stdout
+    finally:
+        _cleanup(cluster, "ov")
+    assert _store_keys(cluster, "endpoints/") == []
+    assert _store_keys(cluster, "networks/") == []
+    for host in cluster.hosts:
+        links = host.sh(["ip", "-br", "link"]).stdout
+        assert f"ov-{network_id.strip()[:12]}" not in links and "vx-" not in links
+
+
+def test_the_same_name_created_on_three_hosts_at_once_is_one_network(cluster: Cluster) -> None:
+    def create(host: Sandbox) -> subprocess.CompletedProcess[str]:
+        return host.hatoba("network", "create", "-d", "overlay", "race", check=False)
+
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(create, cluster.hosts))
+        assert sorted(r.returncode for r in results) == [0, 1, 1]
+        for failed in (r for r in results if r.returncode):
+            assert "network with name race already exists" in failed.stderr
+        assert len(_store_keys(cluster, "networks/")) == 1
+        ids = {r.stdout.strip() for r in results if r.returncode == 0}
+        for host in cluster.hosts:
+            assert eventually(
+                lambda host=host: (
+                    host.hatoba(
+                        "network", "ls", "-q", "--no-trunc", "--filter", "name=race"
+                    ).stdout.split()
+                    == list(ids)
+                )
+            )
+    finally:
+        _cleanup(cluster, "race")
+
+
+def test_three_hosts_starting_fifty_each_at_once_never_share_an_address(cluster: Cluster) -> None:
+    cluster.host(2).hatoba("network", "create", "-d", "overlay", "--subnet", "10.9.0.0/24", "many")
+    per_host = 50
+
+    def start(job: tuple[int, int]) -> None:
+        n, i = job
+        _run(cluster.host(n), f"c{n}-{i}", "many")
+
+    try:
+        assert eventually(
+            lambda: all("many" in h.hatoba("network", "ls").stdout for h in cluster.hosts)
+        )
+        jobs = [(n, i) for i in range(per_host) for n in (1, 2, 3)]
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(start, jobs))
+        seen: list[str] = []
+        for host in cluster.hosts:
+            containers = json.loads(host.hatoba("network", "inspect", "many").stdout)[0][
+                "Containers"
+            ]
+            assert len(containers) == per_host
+            seen += [c["IPv4Address"] for c in containers.values()]
+        assert len(seen) == 3 * per_host and len(set(seen)) == len(seen)
+        assert len(_store_keys(cluster, "endpoints/")) == 3 * per_host
+    finally:
+        _cleanup(cluster, "many")
