@@ -204,3 +204,102 @@ def test_three_hosts_starting_fifty_each_at_once_never_share_an_address(cluster:
         assert len(_store_keys(cluster, "endpoints/")) == 3 * per_host
     finally:
         _cleanup(cluster, "many")
+
+
+def _neighbours(host: Sandbox) -> str:
+    return host.sh(["ip", "neigh", "show", "nud", "permanent"]).stdout
+
+
+def test_without_the_store_local_networks_and_running_overlays_go_on(cluster: Cluster) -> None:
+    h1, h2, _ = cluster.hosts
+    h1.hatoba("network", "create", "-d", "overlay", "steady")
+    try:
+        assert eventually(lambda: "steady" in h2.hatoba("network", "ls").stdout)
+        _run(h1, "s1", "steady")
+        _run(h2, "s2", "steady")
+        assert eventually(lambda: _pings(h1, "s1", "s2"))
+        before = _store_keys(cluster, "")
+        cluster.stop_store()
+        try:
+            assert eventually(lambda: "unreachable" in h1.hatoba("info").stdout, seconds=5)
+            # running overlay containers keep their traffic and their names
+            assert _pings(h1, "s1", "s2") and _pings(h2, "s2", "s1")
+            # local networks are untouched
+            h1.hatoba("network", "create", "local1")
+            _run(h1, "l1", "local1")
+            h1.hatoba("rm", "-f", "l1")
+            h1.hatoba("network", "rm", "local1")
+            # what needs the store says which store it cannot reach, and makes nothing
+            for failed in (
+                h1.hatoba("network", "create", "-d", "overlay", "later", check=False),
+                h2.hatoba(
+                    "run",
+                    "-d",
+                    "--name",
+                    "s3",
+                    "--network",
+                    "steady",
+                    "hostfs",
+                    "sleep",
+                    "300",
+                    check=False,
+                ),
+            ):
+                assert failed.returncode != 0
+                assert f"cluster store etcd://{STORE}:{STORE_PORT} is unavailable" in failed.stderr
+            assert "later" not in h1.hatoba("network", "ls").stdout
+            assert "s3" not in h2.hatoba("ps", "-a").stdout
+        finally:
+            cluster.start_store()
+        assert eventually(lambda: "(connected)" in h1.hatoba("info").stdout, seconds=5)
+        assert _store_keys(cluster, "") == before
+        _run(h2, "s3", "steady")
+        assert eventually(lambda: _pings(h1, "s1", "s3"))
+    finally:
+        _cleanup(cluster, "steady")
+
+
+def test_a_host_cut_off_from_the_store_is_dropped_then_comes_back(cluster: Cluster) -> None:
+    h1, _, h3 = cluster.hosts
+    h1.hatoba("network", "create", "-d", "overlay", "split")
+    try:
+        assert eventually(lambda: "split" in h3.hatoba("network", "ls").stdout)
+        _run(h1, "p1", "split")
+        _run(h3, "p3", "split", "--network-alias", "far")
+        p3 = _address(h3, "p3", "split")
+        assert eventually(lambda: _resolves(h1, "p1", "far") == {p3})
+        cluster.partition(3)
+        try:
+            # the others drop it when its lease runs out, within TTL + 2 s
+            _within(DROP_WITHIN + 1, lambda: p3 not in _neighbours(h1))
+            assert _resolves(h1, "p1", "far") == set()
+            assert not _pings(h1, "p1", p3)
+        finally:
+            cluster.heal(3)
+        # it takes a new lease and registers its running endpoint again
+        assert eventually(lambda: _resolves(h1, "p1", "far") == {p3}, seconds=DROP_WITHIN + 4)
+        assert eventually(lambda: _pings(h1, "p1", "p3"))
+    finally:
+        _cleanup(cluster, "split")
+
+
+def test_a_dead_host_leaves_the_others_within_the_lease(cluster: Cluster) -> None:
+    """Last: host 2 is killed for good (service and keeper, then its namespace)."""
+    h1, h2, h3 = cluster.hosts
+    h1.hatoba("network", "create", "-d", "overlay", "doomed")
+    try:
+        assert eventually(lambda: "doomed" in h2.hatoba("network", "ls").stdout)
+        _run(h1, "d1", "doomed")
+        _run(h2, "d2", "doomed")
+        d2 = _address(h2, "d2", "doomed")
+        assert eventually(lambda: d2 in _neighbours(h1) and d2 in _neighbours(h3))
+        kill_unsupervised(h2)
+        h2.close()
+        _within(DROP_WITHIN, lambda: d2 not in _neighbours(h1) and d2 not in _neighbours(h3))
+        assert _resolves(h1, "d1", "d2") == set()
+        assert len(_info(h1)["Hosts"]) == 2  # type: ignore[arg-type]
+        # its address went back to the pool with its lease
+        assert not any(k.endswith(f"/{d2}") for k in _store_keys(cluster, "endpoints/"))
+    finally:
+        cluster.hosts.remove(h2)
+        _cleanup(cluster, "doomed")
