@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: install install-dev demo test unit integration e2e fuzz lint bench clean
+.PHONY: install install-dev demo demo-cluster test unit integration e2e fuzz lint bench clean
 
 install:            ## apt packages the project needs, then .venv with hatoba installed
 	./scripts/install.sh
@@ -13,6 +13,9 @@ install-dev:
 
 demo: install       ## the seed walkthrough in a throwaway sandbox
 	$(PY) -m hatoba.demo
+
+demo-cluster: install-dev   ## two hosts, one overlay network, the VXLAN packets on the wire
+	$(PY) -m hatoba.demo_cluster
 
 test: install-dev   ## lint, types, layering, then every test
 	$(MAKE) --no-print-directory lint
