@@ -3,7 +3,8 @@
 Names: run (engine core through the CLI, with podman beside it), attach (in-process network
 attach/detach), cli (client start-up), dns (embedded DNS against aardvark-dns), firewall
 (published-path throughput and port-add cost), compose (`hatoba compose` beside docker-compose
-1.29), observe (capture overhead, explain latency). Without names, all of them.
+1.29), observe (capture overhead, explain latency), overlay (3 hosts on VXLAN and etcd: runs,
+throughput, RTT, remote names). Without names, all of them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ BENCHES = {
     "firewall": "bench.firewall",
     "compose": "bench.compose",
     "observe": "bench.observe",
+    "overlay": "bench.overlay",
 }
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from hatoba.drivers import registry as drivers
-from hatoba.engine import endpoints, firewall, processes, resolver
+from hatoba.engine import endpoints, firewall, overlay, processes, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.networks import endpoint_config
 from hatoba.engine.undo import UndoStack
@@ -541,6 +541,7 @@ def rename(core: Core, ref: str, new_name: str) -> Container:
         raise Conflict(f"Error when allocating new name: {exc.message}") from None
     renamed = dataclasses.replace(container, name=name)
     core.commit(containers=[renamed])
+    overlay.announce(core, renamed)
     return renamed
 
 

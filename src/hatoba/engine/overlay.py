@@ -139,3 +139,17 @@ def release(core: Core, endpoint: Endpoint) -> None:
         core.cluster.release(endpoint.network_id, endpoint.ipv4)
     except HatobaError as exc:
         log.warning("address %s stays claimed for now: %s", endpoint.ipv4, exc)
+
+
+def announce(core: Core, container: Container) -> None:
+    """A running container's records again, as they are now (after a rename): best effort,
+    the next registration puts right what fails."""
+    for endpoint in container.endpoints:
+        network = core.state.networks.get(endpoint.network_id)
+        cfg = container.config_on(endpoint.network_id)
+        if network is None or cfg is None or not drivers.of(network).cluster_scoped:
+            continue
+        try:
+            core.cluster.claim(record_of(core, container, cfg, endpoint))
+        except HatobaError as exc:
+            log.warning("names of %s not announced to the cluster yet: %s", container.name, exc)

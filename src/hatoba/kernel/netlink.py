@@ -400,6 +400,8 @@ def vxlan_create(name: str, vni: int, mtu: int, master: int, local: IPv4Address,
             ("IFLA_VXLAN_PORT", port),
             ("IFLA_VXLAN_LEARNING", 0),
             ("IFLA_VXLAN_PROXY", 1),
+            # no outer UDP checksum (RFC 7348 allows it over IPv4): the inner packet has its own
+            ("IFLA_VXLAN_UDP_CSUM", 0),
         ]
     }
     msg = _newlink(

@@ -263,7 +263,7 @@ class EtcdCluster:
             except Exception:
                 log.exception("cluster store session failed")
             self._end_watch()
-            self._view = replace(self._view, connected=False)
+            self._set(connected=False)
             self.on_change()
             self._stop.wait(wait)
             wait = min(wait * 2, RETRY_MAX)
@@ -287,7 +287,7 @@ class EtcdCluster:
         revision = self._list()
         self._broken.clear()
         self._start_watch(revision + 1)
-        self._view = replace(self._view, synced=True, connected=True, epoch=self._view.epoch + 1)
+        self._set(synced=True, connected=True, epoch=self._view.epoch + 1)
         self._publish()
         log.info("cluster store %s: connected as host %s", self.url, self.host_id)
         while not self._stop.is_set():
@@ -415,6 +415,10 @@ class EtcdCluster:
             for kv in result.get("kvs", []):
                 self._apply(_unb64(kv["key"]), _unb64(kv.get("value", "")))
         self._publish()
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            self._view = replace(self._view, **changes)
 
     def _publish(self, *, notify: bool = True) -> None:
         """The next snapshot from the cache, then the engine is told (not of its own writes:

@@ -1,0 +1,255 @@
+"""Overlay networks across hosts (issue 13): three host namespaces on one underlay bridge and a
+real etcd (hatoba.testing.Cluster), one service per host.
+
+- 3 hosts × 100 containers on one overlay network, each host starting its own at once: the
+  wall time; and `run -d` on an overlay network against the same on a local bridge network
+  (host 1, same run, alternating), target ≤ 1.5×;
+- iperf3 between containers on two hosts (through VXLAN) against iperf3 between the two host
+  namespaces on the underlay, target ≥ 0.7×; ping RTT, target overhead ≤ 50 µs;
+- dnsperf in a container of host 1 for names of containers on host 2 (answered from the
+  cluster cache) against names of containers on host 1, target ≥ 0.9×.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bench.common import gbits, ms, save, table, timed
+
+PER_HOST = 100
+RUNS = 20  # `run -d` on each kind of network, alternating
+IPERF_SECONDS, IPERF_ROUNDS = 3, 3
+PINGS = 200
+DNS_SECONDS = 5
+PORT = 5201
+
+
+def _cli(host: Any, *args: str) -> list[str]:
+    return ["nsenter", f"--net={host.host}", *host.hatoba_argv, *args]
+
+
+def _address(host: Any, name: str, network: str) -> str:
+    data = json.loads(host.hatoba("inspect", name).stdout)[0]
+    return str(data["NetworkSettings"]["Networks"][network]["IPAddress"])
+
+
+def _many(cluster: Any) -> dict[str, Any]:
+    def start(n: int) -> list[float]:
+        host = cluster.host(n)
+        return [
+            timed(
+                _cli(host, "run", "-d", "--network", "many", "hostfs", "sleep", "infinity"),
+                host.env,
+            )
+            for _ in range(PER_HOST)
+        ]
+
+    cluster.host(1).hatoba("network", "create", "-d", "overlay", "--subnet", "10.20.0.0/22", "many")
+    _wait(lambda: all("many" in h.hatoba("network", "ls").stdout for h in cluster.hosts))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(cluster.hosts)) as pool:
+        each = list(pool.map(start, range(1, len(cluster.hosts) + 1)))
+    wall = time.perf_counter() - started
+    for host in cluster.hosts:
+        host.hatoba("rm", "-f", *host.hatoba("ps", "-aq").stdout.split(), timeout=300)
+    cluster.host(1).hatoba("network", "rm", "many")
+    return {"wall": wall, "runs": [t for host in each for t in host]}
+
+
+def _run_cost(cluster: Any) -> dict[str, list[float]]:
+    host = cluster.host(1)
+    host.hatoba("network", "create", "local1")
+    host.hatoba("network", "create", "-d", "overlay", "ov1")
+    found: dict[str, list[float]] = {"local1": [], "ov1": []}
+    for i in range(RUNS):
+        order = ("local1", "ov1") if i % 2 == 0 else ("ov1", "local1")
+        for network in order:
+            argv = _cli(host, "run", "-d", "--network", network, "hostfs", "sleep", "infinity")
+            found[network].append(timed(argv, host.env))
+    host.hatoba("rm", "-f", *host.hatoba("ps", "-aq").stdout.split())
+    host.hatoba("network", "rm", "local1")
+    return found
+
+
+def _wire(cluster: Any) -> dict[str, Any]:
+    h1, h2 = cluster.host(1), cluster.host(2)
+    h1.hatoba("network", "create", "-d", "overlay", "wire")
+    _wait(lambda: "wire" in h2.hatoba("network", "ls").stdout)
+    h1.hatoba("run", "-d", "--name", "client", "--network", "wire", "hostfs", "sleep", "infinity")
+    h2.hatoba("run", "-d", "--name", "server", "--network", "wire", "hostfs", "iperf3", "-s")
+    server = _address(h2, "server", "wire")
+    underlay = h2.popen(
+        ["iperf3", "-s", "-p", str(PORT + 1)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+
+        def overlay_iperf() -> float:
+            out = h1.hatoba(
+                "exec",
+                "client",
+                "iperf3",
+                "-J",
+                "-c",
+                server,
+                "-t",
+                str(IPERF_SECONDS),
+                "-O",
+                "1",
+                timeout=60,
+            ).stdout
+            return float(json.loads(out)["end"]["sum_received"]["bits_per_second"]) / 1e9
+
+        def underlay_iperf() -> float:
+            out = h1.sh(
+                [
+                    "iperf3",
+                    "-J",
+                    "-c",
+                    "192.0.2.2",
+                    "-p",
+                    str(PORT + 1),
+                    "-t",
+                    str(IPERF_SECONDS),
+                    "-O",
+                    "1",
+                ],
+                timeout=60,
+            ).stdout
+            return float(json.loads(out)["end"]["sum_received"]["bits_per_second"]) / 1e9
+
+        _wait(
+            lambda: (
+                h1.hatoba(
+                    "exec", "client", "ping", "-c", "1", "-W", "1", server, check=False
+                ).returncode
+                == 0
+            )
+        )
+        time.sleep(0.3)  # both iperf3 servers listening
+        speeds: dict[str, list[float]] = {"overlay": [], "underlay": []}
+        for r in range(IPERF_ROUNDS):
+            for kind in ("overlay", "underlay") if r % 2 == 0 else ("underlay", "overlay"):
+                speeds[kind].append(overlay_iperf() if kind == "overlay" else underlay_iperf())
+        pings = {
+            "overlay": _rtt(
+                h1.hatoba(
+                    "exec",
+                    "client",
+                    "ping",
+                    "-q",
+                    "-c",
+                    str(PINGS),
+                    "-i",
+                    "0.005",
+                    server,
+                    timeout=60,
+                ).stdout
+            ),
+            "underlay": _rtt(
+                h1.sh(["ping", "-q", "-c", str(PINGS), "-i", "0.005", "192.0.2.2"]).stdout
+            ),
+        }
+    finally:
+        underlay.kill()
+        underlay.wait()
+    h1.hatoba("rm", "-f", "client")
+    h2.hatoba("rm", "-f", "server")
+    h1.hatoba("network", "rm", "wire")
+    return {"iperf": speeds, "rtt_ms": pings}
+
+
+def _rtt(out: str) -> float:
+    found = re.search(r"= [\d.]+/([\d.]+)/", out)
+    if found is None:
+        raise RuntimeError(f"ping said nothing of its round trips:\n{out}")
+    return float(found.group(1))
+
+
+def _dns(cluster: Any) -> dict[str, float]:
+    h1, h2 = cluster.host(1), cluster.host(2)
+    h1.hatoba("network", "create", "-d", "overlay", "names")
+    _wait(lambda: "names" in h2.hatoba("network", "ls").stdout)
+    asker = h1.hatoba(
+        "run", "-d", "--name", "asker", "--network", "names", "hostfs", "sleep", "infinity"
+    ).stdout.strip()
+    names = {"local": [f"near{i}" for i in range(5)], "remote": [f"far{i}" for i in range(5)]}
+    for name in names["local"]:
+        h1.hatoba("run", "-d", "--name", name, "--network", "names", "hostfs", "sleep", "infinity")
+    for name in names["remote"]:
+        h2.hatoba("run", "-d", "--name", name, "--network", "names", "hostfs", "sleep", "infinity")
+    ns = h1.run_root / "netns" / asker
+    _wait(lambda: bool(h1.sh(["dig", "+short", "@127.0.0.11", "far4"], ns=ns).stdout.strip()))
+    qps = {}
+    for kind in ("local", "remote"):
+        queries = h1.dir / f"{kind}.txt"
+        queries.write_text("".join(f"{n} A\n" for n in names[kind]))
+        out = h1.sh(
+            ["dnsperf", "-s", "127.0.0.11", "-d", str(queries), "-l", str(DNS_SECONDS)],
+            ns=ns,
+            timeout=DNS_SECONDS + 30,
+        ).stdout
+        found = re.search(r"Queries per second:\s+([\d.]+)", out)
+        qps[kind] = float(found.group(1)) if found else 0.0
+    for host in (h1, h2):
+        host.hatoba("rm", "-f", *host.hatoba("ps", "-aq").stdout.split())
+    h1.hatoba("network", "rm", "names")
+    return qps
+
+
+def _wait(check: Any, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the cluster did not settle")
+        time.sleep(0.1)
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        raise SystemExit("bench/overlay.py needs root (namespaces)")
+    from hatoba.testing import Cluster
+
+    with Cluster(3, ttl=10) as cluster:
+        for host in cluster.hosts:
+            host.hatoba("info")
+        many = _many(cluster)
+        runs = _run_cost(cluster)
+        wire = _wire(cluster)
+        dns = _dns(cluster)
+    save("overlay", {"many": many, "runs": runs, "wire": wire, "dns": dns})
+    run_ratio = statistics.median(runs["ov1"]) / statistics.median(runs["local1"])
+    iperf = wire["iperf"]
+    speed_ratio = statistics.median(iperf["overlay"]) / statistics.median(iperf["underlay"])
+    rtt = wire["rtt_ms"]
+    rows = [
+        (
+            f"3 hosts × {PER_HOST} containers, one overlay network",
+            "wall time",
+            f"{many['wall']:.1f} s",
+        ),
+        ("", "run -d each, median", ms(many["runs"])),
+        ("run -d, host 1", "local bridge", ms(runs["local1"])),
+        ("", "overlay", ms(runs["ov1"])),
+        ("", "overlay / bridge (≤ 1.5×)", f"{run_ratio:.2f}×"),
+        ("iperf3 host 1 → host 2, Gbit/s", "underlay", gbits(iperf["underlay"])),
+        ("", "overlay (VXLAN)", gbits(iperf["overlay"])),
+        ("", "overlay / underlay (≥ 0.7×)", f"{speed_ratio:.2f}×"),
+        ("ping RTT host 1 → host 2", "underlay", f"{rtt['underlay'] * 1000:.0f} µs"),
+        ("", "overlay", f"{rtt['overlay'] * 1000:.0f} µs"),
+        ("", "overhead (≤ 50 µs)", f"{(rtt['overlay'] - rtt['underlay']) * 1000:.0f} µs"),
+        ("dnsperf from host 1, q/s", "names on host 1", f"{dns['local']:,.0f}"),
+        ("", "names on host 2", f"{dns['remote']:,.0f}"),
+        ("", "remote / local (≥ 0.9×)", f"{dns['remote'] / dns['local']:.2f}×"),
+    ]
+    print(table("Overlay networks, 3 hosts on one underlay", rows, ("what", "measure", "value")))
+
+
+if __name__ == "__main__":
+    main()
