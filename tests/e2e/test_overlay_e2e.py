@@ -80,6 +80,28 @@ def _store_keys(cluster: Cluster, prefix: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
+def _overlay(cluster: Cluster, network: str) -> None:
+    """Created on host 1, once every host has it."""
+    cluster.host(1).hatoba("network", "create", "-d", "overlay", network)
+    assert eventually(
+        lambda: all(network in h.hatoba("network", "ls").stdout for h in cluster.hosts)
+    )
+
+
+def _neighbours(host: Sandbox) -> str:
+    return host.sh(["ip", "neigh", "show", "nud", "permanent"]).stdout
+
+
+def _pair(cluster: Cluster, network: str, first: str, second: str) -> str:
+    """`first` on host 1, `second` on host 2, once host 1's tunnel knows `second`; its
+    address."""
+    _run(cluster.host(1), first, network)
+    _run(cluster.host(2), second, network)
+    address = _address(cluster.host(2), second, network)
+    assert eventually(lambda: address in _neighbours(cluster.host(1)))
+    return address
+
+
 def _cleanup(cluster: Cluster, network: str) -> None:
     for host in cluster.hosts:
         ids = host.hatoba("ps", "-aq").stdout.split()
@@ -206,15 +228,10 @@ def test_three_hosts_starting_fifty_each_at_once_never_share_an_address(cluster:
         _cleanup(cluster, "many")
 
 
-def _neighbours(host: Sandbox) -> str:
-    return host.sh(["ip", "neigh", "show", "nud", "permanent"]).stdout
-
-
 def test_without_the_store_local_networks_and_running_overlays_go_on(cluster: Cluster) -> None:
     h1, h2, _ = cluster.hosts
-    h1.hatoba("network", "create", "-d", "overlay", "steady")
+    _overlay(cluster, "steady")
     try:
-        assert eventually(lambda: "steady" in h2.hatoba("network", "ls").stdout)
         _run(h1, "s1", "steady")
         _run(h2, "s2", "steady")
         assert eventually(lambda: _pings(h1, "s1", "s2"))
@@ -259,11 +276,28 @@ def test_without_the_store_local_networks_and_running_overlays_go_on(cluster: Cl
         _cleanup(cluster, "steady")
 
 
+def test_a_restarted_service_keeps_its_overlay_containers_on_the_network(
+    cluster: Cluster,
+) -> None:
+    h1, h2, _ = cluster.hosts
+    _overlay(cluster, "again")
+    try:
+        _pair(cluster, "again", "r1", "r2")
+        r1 = _address(h1, "r1", "again")
+        kill_unsupervised(h1)
+        h1.hatoba("ps")  # the CLI starts it again: same host id, a new lease
+        assert eventually(lambda: "(connected)" in h1.hatoba("info").stdout, seconds=5)
+        assert _pings(h1, "r1", "r2") and _pings(h2, "r2", "r1")
+        assert _resolves(h2, "r2", "r1") == {r1}
+        assert len(_info(h2)["Hosts"]) == 3  # type: ignore[arg-type]
+    finally:
+        _cleanup(cluster, "again")
+
+
 def test_a_host_cut_off_from_the_store_is_dropped_then_comes_back(cluster: Cluster) -> None:
     h1, _, h3 = cluster.hosts
-    h1.hatoba("network", "create", "-d", "overlay", "split")
+    _overlay(cluster, "split")
     try:
-        assert eventually(lambda: "split" in h3.hatoba("network", "ls").stdout)
         _run(h1, "p1", "split")
         _run(h3, "p3", "split", "--network-alias", "far")
         p3 = _address(h3, "p3", "split")
@@ -286,13 +320,10 @@ def test_a_host_cut_off_from_the_store_is_dropped_then_comes_back(cluster: Clust
 def test_a_dead_host_leaves_the_others_within_the_lease(cluster: Cluster) -> None:
     """Last: host 2 is killed for good (service and keeper, then its namespace)."""
     h1, h2, h3 = cluster.hosts
-    h1.hatoba("network", "create", "-d", "overlay", "doomed")
+    _overlay(cluster, "doomed")
     try:
-        assert eventually(lambda: "doomed" in h2.hatoba("network", "ls").stdout)
-        _run(h1, "d1", "doomed")
-        _run(h2, "d2", "doomed")
-        d2 = _address(h2, "d2", "doomed")
-        assert eventually(lambda: d2 in _neighbours(h1) and d2 in _neighbours(h3))
+        d2 = _pair(cluster, "doomed", "d1", "d2")
+        assert eventually(lambda: d2 in _neighbours(h3))
         kill_unsupervised(h2)
         h2.close()
         _within(DROP_WITHIN, lambda: d2 not in _neighbours(h1) and d2 not in _neighbours(h3))
