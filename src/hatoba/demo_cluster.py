@@ -26,6 +26,7 @@ def main() -> int:
         host1.section(
             "host 1 joins the cluster", "Its service runs with --cluster and an advertise address."
         )
+        _until(lambda: all("(connected)" in h.hatoba_quiet("info") for h in (host1, host2)))
         host1.hatoba("info")
         host2.hatoba("info")
         host1.section(
