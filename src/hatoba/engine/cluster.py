@@ -61,9 +61,9 @@ def _register(core: Core, view: ClusterView) -> None:
             if drivers.of(network).cluster_scoped:
                 wanted[(ep.network_id, ep.ipv4)] = overlay.record_of(core, container, cfg, ep)
     try:
-        for (network_id, address), record in wanted.items():
-            if view.endpoints_on(network_id).get(address) == record:
-                continue
+        for (_, address), record in wanted.items():
+            # even a record the view shows as it is: it may belong to a lease that is
+            # about to expire (this service's before a restart), and is put under this one
             if not core.cluster.claim(record):
                 log.error(
                     "address %s of container %s is held by another host: not announced",
