@@ -1,7 +1,7 @@
 """`import --change` instructions: Dockerfile lines applied to a container config.
 
-Supported: CMD, ENTRYPOINT, ENV, EXPOSE, WORKDIR, LABEL, USER, HEALTHCHECK — the exec (JSON
-array) and shell forms as Docker's builder parses them. Not done: `$VAR` substitution and line
+Supported: CMD, ENTRYPOINT, ENV, EXPOSE, WORKDIR, LABEL, USER, HEALTHCHECK, VOLUME — the exec
+(JSON array) and shell forms as Docker's builder parses them. Not done: `$VAR` substitution and line
 continuations.
 """
 
@@ -144,6 +144,19 @@ def _workdir(config: dict[str, Any], rest: str) -> None:
     config["WorkingDir"] = posixpath.normpath(posixpath.join("/", current, rest))
 
 
+def _volume(config: dict[str, Any], rest: str) -> None:
+    """`VOLUME /a /b` or `VOLUME ["/a", "/b"]`."""
+    if not rest:
+        raise InvalidArgument("VOLUME requires at least one argument")
+    paths = _json_args(rest)
+    volumes = dict(config.get("Volumes") or {})
+    for path in paths if paths is not None else rest.split():
+        if not path:
+            raise InvalidArgument("VOLUME specified can not be an empty string")
+        volumes[path] = {}
+    config["Volumes"] = volumes
+
+
 def _user(config: dict[str, Any], rest: str) -> None:
     if not rest:
         raise InvalidArgument("USER requires exactly one argument")
@@ -223,4 +236,5 @@ _HANDLERS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "workdir": _workdir,
     "user": _user,
     "healthcheck": _healthcheck,
+    "volume": _volume,
 }

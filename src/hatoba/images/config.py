@@ -33,6 +33,8 @@ class ImageConfig:
     labels: tuple[tuple[str, str], ...] = ()
     user: str = ""
     healthcheck: HealthConfig | None = None
+    # VOLUME: anonymous volumes of every container made from the image
+    volumes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,11 @@ def parse_config(data: bytes) -> ParsedConfig:
 def _container_config(doc: Mapping[str, Any]) -> ImageConfig:
     ports = doc.get("ExposedPorts") or {}
     labels = doc.get("Labels") or {}
-    if not isinstance(ports, dict) or not isinstance(labels, dict):
-        raise InvalidArgument("invalid image config: ExposedPorts and Labels must be objects")
+    volumes = doc.get("Volumes") or {}
+    if not all(isinstance(v, dict) for v in (ports, labels, volumes)):
+        raise InvalidArgument(
+            "invalid image config: ExposedPorts, Labels and Volumes must be objects"
+        )
     if not all(isinstance(v, str) for v in labels.values()):
         raise InvalidArgument("invalid image config: label values must be strings")
     return ImageConfig(
@@ -105,6 +110,7 @@ def _container_config(doc: Mapping[str, Any]) -> ImageConfig:
         labels=tuple(sorted(labels.items())),
         user=_opt_str(doc, "User"),
         healthcheck=_healthcheck(doc.get("Healthcheck")),
+        volumes=tuple(sorted(volumes)),
     )
 
 
@@ -190,6 +196,70 @@ def import_config(container: Mapping[str, Any], diff_id: str, created: str, comm
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }
     return canonical_json(doc)
+
+
+def merge_config(user: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """Docker's merge (daemon/commit.go): what `user` leaves unset comes from `base`; the
+    environment, labels, exposed ports and volumes are merged, `user`'s winning."""
+    out = dict(user)
+    for key in ("User", "WorkingDir", "StopSignal"):
+        if not out.get(key):
+            out[key] = base.get(key)
+    for key in ("ExposedPorts", "Volumes", "Labels"):
+        out[key] = {**(base.get(key) or {}), **(out.get(key) or {})} or None
+    env = list(out.get("Env") or [])
+    keys = {e.partition("=")[0] for e in env}
+    out["Env"] = env + [e for e in base.get("Env") or [] if e.partition("=")[0] not in keys]
+    if not out.get("Entrypoint"):
+        if not out.get("Cmd"):
+            out["Cmd"] = base.get("Cmd")
+        if out.get("Entrypoint") is None:
+            out["Entrypoint"] = base.get("Entrypoint")
+    base_check = base.get("Healthcheck")
+    if base_check:
+        check = dict(out.get("Healthcheck") or {})
+        out["Healthcheck"] = {**base_check, **{k: v for k, v in check.items() if v}}
+    return go_container_config(out)
+
+
+def commit_config(
+    parent: Mapping[str, Any],
+    diff_id: str | None,
+    config: Mapping[str, Any],
+    container_config: Mapping[str, Any],
+    container_id: str,
+    created: str,
+    author: str,
+    comment: str,
+) -> bytes:
+    """The config `docker commit` writes: the parent's layers and history, one more of each
+    (no layer when the container changed nothing)."""
+    rootfs = parent.get("rootfs") or {}
+    history = list(parent.get("history") or [])
+    entry: dict[str, Any] = {"created": created}
+    if author:
+        entry["author"] = author
+    entry["created_by"] = " ".join(container_config.get("Cmd") or [])
+    if comment:
+        entry["comment"] = comment
+    if diff_id is None:
+        entry["empty_layer"] = True
+    doc: dict[str, Any] = {
+        "architecture": parent.get("architecture") or host_architecture(),
+        "author": author,
+        "comment": comment,
+        "config": go_container_config(config),
+        "container": container_id,
+        "container_config": go_container_config(container_config),
+        "created": created,
+        "history": [*history, entry],
+        "os": "linux",
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [*(rootfs.get("diff_ids") or []), *((diff_id,) if diff_id else ())],
+        },
+    }
+    return canonical_json({k: v for k, v in doc.items() if v != ""})
 
 
 def canonical_json(doc: Mapping[str, Any] | Sequence[Any]) -> bytes:

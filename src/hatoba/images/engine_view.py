@@ -34,5 +34,6 @@ class EngineImages:
             exposed_ports=config.exposed_ports,
             user=config.user,
             healthcheck=config.healthcheck,
+            volumes=config.volumes,
             layers=tuple(str(d) for d in self._store.layer_dirs(image)),
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
 from hatoba.model.health import Health, HealthConfig
+from hatoba.model.mounts import MountPoint, MountSpec
 from hatoba.model.network import EMPTY
 from hatoba.model.ports import PortMapping
 from hatoba.model.restart import RestartPolicy
@@ -99,6 +100,14 @@ class ContainerConfig:
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     # the MAC address of the interface on the network of network_mode (Config.MacAddress)
     mac_address: str = ""
+    # storage as asked (HostConfig.Binds, Mounts, Tmpfs, VolumesFrom, VolumeDriver;
+    # Config.Volumes with the image's VOLUME): `Container.mounts` is what became of it
+    binds: tuple[str, ...] = ()
+    mount_specs: tuple[MountSpec, ...] = ()
+    tmpfs: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    volumes_from: tuple[str, ...] = ()
+    volume_driver: str = ""
+    volumes: tuple[str, ...] = ()
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -152,6 +161,8 @@ class Container:
     # created by a `hatoba run` whose start has not succeeded yet: a crash in between must
     # not leave it behind (the run reported failure), so reconcile removes it
     run_pending: bool = False
+    # binds, volumes and `--mount type=tmpfs`, fixed at create (Docker's MountPoints)
+    mounts: tuple[MountPoint, ...] = ()
 
     @property
     def short_id(self) -> str:

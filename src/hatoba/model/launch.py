@@ -46,6 +46,27 @@ class ProcessSpec:
 
 
 @dataclass(frozen=True)
+class LaunchMount:
+    """A mount of a container's file system as the runtime makes it: a bind of a host path
+    (checked again at every start), a bind of a volume's folder, or a tmpfs."""
+
+    kind: str
+    destination: str
+    # a host path; "" for a tmpfs
+    source: str = ""
+    readonly: bool = False
+    recursive: bool = True
+    # a bind's propagation (rprivate, rslave, …)
+    propagation: str = ""
+    # a tmpfs's mount options
+    tmpfs_options: tuple[str, ...] = ()
+    # a `-v` source folder is made when missing
+    create_source: bool = False
+    # a volume's folder is filled from the image's content when it is empty
+    populate: bool = False
+
+
+@dataclass(frozen=True)
 class LaunchRequest:
     container_id: str
     process: ProcessSpec
@@ -66,6 +87,8 @@ class LaunchRequest:
     files_of: str = ""
     # the UTS namespace's domain name (Config.Domainname); ignored with the host's namespace
     domainname: str = ""
+    # binds, volumes and tmpfs mounts, parents first
+    mounts: tuple[LaunchMount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,3 +102,21 @@ class Started:
 class ExitStatus:
     code: int
     finished_at: str
+
+
+@dataclass(frozen=True)
+class FileView:
+    """What `cp`, `export`, `diff` and `commit` see of a container's files."""
+
+    container_id: str
+    # image layer directories, lowest first; empty for `hostfs`
+    layers: tuple[str, ...]
+    mounts: tuple[LaunchMount, ...] = ()
+    # the shim of a running container (its mount namespace has the live root file system)
+    shim_pid: int = 0
+    # `--init`: the init layer has docker-init's mount point
+    init: bool = False
+
+    @property
+    def hostfs(self) -> bool:
+        return not self.layers

@@ -76,6 +76,12 @@ def test_expose_workdir_label_user(store: ImageStore) -> None:
     assert config.user == "nobody"
 
 
+def test_volume_forms(store: ImageStore) -> None:
+    config = imported(store, "VOLUME /var/log /var/db", 'VOLUME ["/data"]')
+    assert config.volumes == ("/data", "/var/db", "/var/log")
+    assert imported(store).volumes == ()
+
+
 def test_healthcheck_forms(store: ImageStore) -> None:
     image = store.import_rootfs(
         io.BytesIO(ROOTFS),
@@ -107,7 +113,9 @@ def test_healthcheck_forms(store: ImageStore) -> None:
         ("HEALTHCHECK --every=1s CMD x", "Unknown flag: every"),
         ("HEALTHCHECK --timeout CMD x", "Missing a value on flag: timeout"),
         ("RUN make", "run is not a valid change command"),
-        ("VOLUME /data", "volume is not supported as a change command by hatoba"),
+        ("ONBUILD RUN make", "onbuild is not supported as a change command by hatoba"),
+        ("VOLUME", "VOLUME requires at least one argument"),
+        ('VOLUME ["/a", ""]', "VOLUME specified can not be an empty string"),
         ("EXPOSE 80/icmp", "invalid proto: icmp"),
         ("EXPOSE http", "invalid containerPort: http"),
         ("CMD", "CMD requires at least one argument"),
