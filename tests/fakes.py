@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
 from collections.abc import Collection, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -12,11 +13,12 @@ from typing import Any
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
-from hatoba.errors import KernelError, NotFound
+from hatoba.errors import InvalidArgument, KernelError, NotFound
 from hatoba.model.container import Container
 from hatoba.model.host import AttachRequest, HostFacts, OwnedLink, TunnelPeer
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
+from hatoba.model.mounts import Volume
 from hatoba.model.network import Network
 
 
@@ -114,6 +116,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.networks: dict[str, Network] = {}
         self.containers: dict[str, Container] = {}
+        self.volumes: dict[str, Volume] = {}
         self.meta: dict[str, Any] = {}
         self.fail_next_commit = False
 
@@ -136,8 +139,50 @@ class MemoryStore:
     def delete_container(self, container_id: str) -> None:
         self.containers.pop(container_id, None)
 
+    def put_volume(self, volume: Volume) -> None:
+        self.volumes[volume.name] = volume
+
+    def delete_volume(self, name: str) -> None:
+        self.volumes.pop(name, None)
+
     def set_meta(self, key: str, value: Any) -> None:
         self.meta[key] = value
+
+
+class FakeStorage:
+    """Volume folders in a temporary folder; bind sources as the test says they are."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        # host paths that exist, and those inside hatoba's roots (refused)
+        self.existing: set[str] = {"/srv", "/", "/var"}
+        self.forbidden: set[str] = set()
+        self.holding_roots: set[str] = {"/", "/var"}
+
+    def volume_path(self, name: str) -> str:
+        return str(self.root / name / "_data")
+
+    def create_volume(self, name: str) -> None:
+        (self.root / name / "_data").mkdir(parents=True, exist_ok=True)
+
+    def remove_volume(self, name: str) -> None:
+        shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def volume_names(self) -> set[str]:
+        return {p.name for p in self.root.iterdir()}
+
+    def volume_size(self, name: str) -> int:
+        return sum(p.stat().st_size for p in (self.root / name).rglob("*") if p.is_file())
+
+    def check_bind_source(self, path: str, *, must_exist: bool) -> bool:
+        if path in self.forbidden:
+            raise InvalidArgument(f"bind source path {path} is inside hatoba's root")
+        if must_exist and path not in self.existing:
+            raise InvalidArgument(
+                f'invalid mount config for type "bind": bind source path does not exist: {path}'
+            )
+        return path in self.holding_roots
 
 
 class FakeRuntime:
@@ -224,17 +269,25 @@ class FakeImages:
         self.released.append(image_id)
 
 
-def fake_engine(tmp_path: Path, runtime: FakeRuntime | None = None) -> Engine:
-    """An engine on these fakes, bootstrapped (the predefined networks exist)."""
+def fake_engine(
+    tmp_path: Path,
+    runtime: FakeRuntime | None = None,
+    images: FakeImages | None = None,
+    store: MemoryStore | None = None,
+    state: State | None = None,
+) -> Engine:
+    """An engine on these fakes, bootstrapped (the predefined networks exist), with volume
+    folders under `tmp_path/volumes`."""
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 198.51.100.53\n")
     engine = Engine.open(
         Paths(tmp_path / "root", tmp_path / "run", resolv),
-        MemoryStore(),
+        store or MemoryStore(),
         FakeKernel(),
         runtime or FakeRuntime(),
-        FakeImages(),
-        State(),
+        images or FakeImages(),
+        state or State(),
+        storage=FakeStorage(tmp_path / "volumes"),
     )
     engine.bootstrap()
     return engine

@@ -27,6 +27,7 @@ from hatoba.kernel.netns import make_shared_dir
 from hatoba.kernel.portbind import PortReservations
 from hatoba.runtime.crun import CrunRuntime
 from hatoba.runtime.forkserver import ForkServer
+from hatoba.runtime.storage import VolumeStorage
 from hatoba.store.sqlite import SqliteStore
 
 
@@ -70,6 +71,7 @@ def open_local(
     state = State(
         networks={n.id: n for n in snapshot.networks},
         containers={c.id: c for c in snapshot.containers},
+        volumes={v.name: v for v in snapshot.volumes},
     )
     addresses = Addresses(
         last=dict(snapshot.meta.get("last_address", {})),
@@ -92,5 +94,6 @@ def open_local(
         ports,
         addresses,
         cluster,
+        storage=VolumeStorage(root, run_root),
     )
     return LocalEngine(engine, paths, kernel, runtime, store, fs, owns, images, firewall, ports)

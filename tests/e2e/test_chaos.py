@@ -1,6 +1,6 @@
 """The service killed with SIGKILL at every step of an operation, then started again: the kernel
-and the records agree, no address is handed out twice, and running containers still reach each
-other by name.
+and the records agree, volumes and their folders too, no address is handed out twice, and
+running containers still reach each other by name.
 
 Each operation is replayed with the crash at step 1, 2, … (HATOBA_CRASH_AT counts the crash
 points of engine/faults.py: every kernel step that registered its undo, and every store
@@ -86,6 +86,19 @@ OPERATIONS = [
         (("network", "create", "n2"), ("network", "connect", "n2", "s1")),
         ("network", "disconnect", "n2", "s1"),
         (("network", "disconnect", "-f", "n2", "s1"), ("network", "rm", "n2")),
+    ),
+    # (no network: `run` above has its steps; these are the volumes')
+    Operation(
+        "run with a new volume",
+        (),
+        ("run", "-d", "--name", "cx", "--net", "none", "-v", "vx:/vx", "hostfs", "sleep", "1d"),
+        (("rm", "-f", "cx"), ("volume", "rm", "vx")),
+    ),
+    Operation(
+        "rm -v",
+        (("run", "-d", "--name", "cx", "--net", "none", "-v", "/anon", "hostfs", "sleep", "1d"),),
+        ("rm", "-f", "-v", "cx"),
+        (("rm", "-f", "-v", "cx"),),
     ),
 ]
 
@@ -201,6 +214,11 @@ def check_consistent(sb: Sandbox, context: str) -> None:
         owned = {name for name, owner in veths.items() if owner == c["Id"]}
         assert len(owned) == len(recorded), f"{context}: {c['Name']} veths {owned}"
     assert set(veths.values()) <= {c["Id"] for c in running}, context
+    # every volume has its folder and every folder its volume; every volume mounted exists
+    volumes = set(sb.hatoba("volume", "ls", "-q").stdout.split())
+    assert set(os.listdir(sb.root / "volumes")) == volumes, context
+    named = {m["Name"] for c in containers for m in c["Mounts"] if m["Type"] == "volume"}
+    assert named <= volumes, context
     # and the containers that were running before still reach each other by name
     for a, b in (("s1", "s2"), ("s2", "s1")):
         done = sb.hatoba("exec", a, "ping", "-c", "1", "-W", "2", b, check=False)

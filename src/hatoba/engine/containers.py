@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from hatoba.drivers import registry as drivers
-from hatoba.engine import endpoints, firewall, overlay, processes, resolver
+from hatoba.engine import endpoints, firewall, overlay, processes, resolver, volumes
 from hatoba.engine.core import Core
 from hatoba.engine.networks import endpoint_config
 from hatoba.engine.undo import UndoStack
@@ -85,6 +85,7 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         cmd, entrypoint, workdir = config.cmd, config.entrypoint, config.workdir
         user = config.user
         exposed: tuple[str, ...] = ()
+        image_volumes: tuple[str, ...] = ()
         healthcheck = config.healthcheck
     else:
         image = core.images.resolve(config.image)
@@ -95,6 +96,7 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         workdir = config.workdir or image.workdir
         user = config.user or image.user
         exposed = image.exposed_ports
+        image_volumes = image.volumes
         healthcheck = (
             config.healthcheck.over(image.healthcheck)
             if config.healthcheck is not None
@@ -112,6 +114,7 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
         user=user,
         exposed_ports=tuple(sorted({*config.exposed_ports, *exposed})),
         healthcheck=healthcheck,
+        volumes=tuple(sorted({*config.volumes, *image_volumes})),
     )
 
 
@@ -152,15 +155,20 @@ def create(core: Core, request: CreateRequest) -> Container:
             config = dataclasses.replace(config, network_mode=CONTAINER_MODE_PREFIX + target.id)
     else:
         config, networks = _attachments(core, request, config)
-    container = Container(
-        id=new_id(),
-        name=name,
-        created=now_rfc3339(),
-        config=config,
-        networks=tuple(networks),
-        run_pending=request.run_pending,
-    )
-    core.commit(containers=[container])
+    mounts = volumes.plan(core, config)
+    with UndoStack() as undo:
+        mounts, made = volumes.provide(core, undo, config, mounts)
+        container = Container(
+            id=new_id(),
+            name=name,
+            created=now_rfc3339(),
+            config=config,
+            networks=tuple(networks),
+            run_pending=request.run_pending,
+            mounts=tuple(mounts),
+        )
+        core.commit(containers=[container], volumes=made)
+        undo.commit()
     return container
 
 
@@ -319,6 +327,7 @@ def _start(core: Core, container: Container, expect_attach: int, *, by_user: boo
         # the process only runs at `runtime.start`, once all of it is in place
         core.runtime.spawn(
             _launch(
+                core,
                 container,
                 process,
                 image.layers if image else (),
@@ -376,6 +385,7 @@ def _start_joined(
     with UndoStack() as undo:
         core.runtime.spawn(
             _launch(
+                core,
                 joined,
                 process,
                 image.layers if image else (),
@@ -394,6 +404,7 @@ def _start_joined(
 
 
 def _launch(
+    core: Core,
     container: Container,
     process: ProcessSpec,
     layers: tuple[str, ...],
@@ -416,15 +427,16 @@ def _launch(
         init=bool(container.config.init),
         files_of=files_of,
         domainname=container.config.domainname,
+        mounts=volumes.launch_mounts(core, container, populate=bool(layers)),
     )
 
 
 def _running(container: Container, started: Started, *, by_user: bool) -> Container:
     """Running now; a start by the user begins the restart policy afresh, and a check starts
-    over (`starting`)."""
+    over (`starting`); new volumes have had their first use."""
     cfg = container.config
     return dataclasses.replace(
-        container,
+        volumes.first_use_done(container),
         run_pending=False,
         state=dataclasses.replace(
             container.state,
@@ -545,7 +557,9 @@ def rename(core: Core, ref: str, new_name: str) -> Container:
     return renamed
 
 
-def remove(core: Core, ref: str) -> Container:
+def remove(core: Core, ref: str, with_volumes: bool = False) -> Container:
+    """`with_volumes` (`rm -v`): its anonymous volumes go too, unless another container
+    uses them (as Docker, without an error)."""
     container = core.state.container(ref)
     if container.state.restarting:
         raise Conflict(
@@ -557,11 +571,24 @@ def remove(core: Core, ref: str) -> Container:
             f"You cannot remove a running container {container.id}. Stop the container before "
             "attempting removal or force remove"
         )
-    core.commit(removed_containers=[container.id])
+    doomed = volumes.anonymous_of(core, container) if with_volumes else []
+    core.commit(removed_containers=[container.id], removed_volumes=doomed)
     core.runtime.remove(container.id)
+    for name in doomed:
+        core.storage.remove_volume(name)
     image_id = container.config.image_id
     if image_id != HOSTFS_IMAGE and all(
         c.config.image_id != image_id for c in core.state.containers.values()
     ):
         core.images.release(image_id)
     return container
+
+
+def prune(core: Core, matches: Callable[[Container], bool]) -> list[Container]:
+    """`container prune`: Docker counts a container waiting for its restart as running."""
+    doomed = [
+        c
+        for c in core.state.containers.values()
+        if not (c.state.running or c.state.restarting) and matches(c)
+    ]
+    return [remove(core, c.id) for c in doomed]

@@ -19,11 +19,13 @@ from hatoba.engine.ports import (
     PortReserver,
     Resolver,
     Runtime,
+    Storage,
     Store,
 )
 from hatoba.engine.state import Addresses, OverlayBook, State
 from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
+from hatoba.model.mounts import Volume
 from hatoba.model.network import Network
 
 
@@ -57,6 +59,7 @@ class Core:
     kernel: NetKernel
     runtime: Runtime
     images: Images
+    storage: Storage
     # replaced whole on every commit, never changed in place (see engine/state.py)
     state: State = field(default_factory=State)
     addresses: Addresses = field(default_factory=Addresses)
@@ -82,11 +85,14 @@ class Core:
         containers: Iterable[Container] = (),
         removed_networks: Iterable[str] = (),
         removed_containers: Iterable[str] = (),
+        volumes: Iterable[Volume] = (),
+        removed_volumes: Iterable[str] = (),
     ) -> None:
         """Write the changes in one transaction, then (only then) make them live in memory:
         the next snapshot replaces the current one in one reference assignment."""
         networks, containers = list(networks), list(containers)
         removed_networks, removed_containers = list(removed_networks), list(removed_containers)
+        volumes, removed_volumes = list(volumes), list(removed_volumes)
         for nid in removed_networks:
             self.addresses.forget_network(nid)
         with self.store.transaction() as tx:
@@ -98,10 +104,16 @@ class Core:
                 tx.delete_network(nid)
             for cid in removed_containers:
                 tx.delete_container(cid)
+            for volume in volumes:
+                tx.put_volume(volume)
+            for name in removed_volumes:
+                tx.delete_volume(name)
             tx.set_meta("last_address", self.addresses.last)
             tx.set_meta("pending", self.addresses.pending)
         faults.reached("commit")
-        self.state = self.state.changed(networks, containers, removed_networks, removed_containers)
+        self.state = self.state.changed(
+            networks, containers, removed_networks, removed_containers, volumes, removed_volumes
+        )
         for listener in self.listeners:
             listener()
 

@@ -6,7 +6,7 @@ runs alone and sees a consistent state. Waiting (for exits, for timeouts) is the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from ipaddress import IPv4Address
 
@@ -20,6 +20,7 @@ from hatoba.engine import (
     repair,
     resolver,
     system,
+    volumes,
 )
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Core, Paths
@@ -28,6 +29,7 @@ from hatoba.engine.ports import (
     NO_DNS,
     NO_FIREWALL,
     NO_PORTS,
+    NO_STORAGE,
     Cluster,
     Firewall,
     Images,
@@ -35,6 +37,7 @@ from hatoba.engine.ports import (
     PortReserver,
     Resolver,
     Runtime,
+    Storage,
     Store,
 )
 from hatoba.engine.processes import ExecRequest
@@ -43,7 +46,8 @@ from hatoba.firewall import FirewallState
 from hatoba.model.cluster import ClusterInfo
 from hatoba.model.container import Container
 from hatoba.model.health import ProbeResult
-from hatoba.model.launch import ProcessSpec
+from hatoba.model.launch import FileView, ProcessSpec
+from hatoba.model.mounts import Volume
 from hatoba.model.network import Network, NetworkSpec
 
 
@@ -65,6 +69,7 @@ class Engine:
         ports: PortReserver = NO_PORTS,
         addresses: Addresses | None = None,
         cluster: Cluster = NO_CLUSTER,
+        storage: Storage = NO_STORAGE,
     ) -> Engine:
         core = Core(
             paths,
@@ -72,6 +77,7 @@ class Engine:
             kernel,
             runtime,
             images,
+            storage,
             state,
             dns=dns,
             firewall=firewall,
@@ -197,8 +203,43 @@ class Engine:
     def rename(self, ref: str, new_name: str) -> Container:
         return containers.rename(self.core, ref, new_name)
 
-    def remove(self, ref: str) -> Container:
-        return containers.remove(self.core, ref)
+    def remove(self, ref: str, with_volumes: bool = False) -> Container:
+        return containers.remove(self.core, ref, with_volumes)
+
+    # --- volumes ----------------------------------------------------------------------------
+
+    def create_volume(
+        self,
+        name: str,
+        driver: str = "",
+        labels: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> Volume:
+        return volumes.create(self.core, name, driver, labels, options)
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        volumes.remove(self.core, name, force)
+
+    def prune_volumes(self, matches: Callable[[Volume], bool]) -> tuple[list[str], int]:
+        return volumes.prune(self.core, matches)
+
+    def volume_path(self, name: str) -> str:
+        """Where a volume's files are (what inspect calls its Mountpoint)."""
+        return self.core.storage.volume_path(name)
+
+    def volume_size(self, name: str) -> int:
+        """Bytes in the volume's folder (reads files: call off the event loop)."""
+        return self.core.storage.volume_size(name)
+
+    def file_view(self, ref: str) -> FileView:
+        """What `cp`, `export`, `diff` and `commit` see of a container (reads the image
+        store: call off the event loop)."""
+        return volumes.file_view(self.core, self.state.container(ref))
+
+    def prune_containers(self, matches: Callable[[Container], bool]) -> list[Container]:
+        """Remove the containers that do not run (nor wait for a restart) that `matches`
+        picks; returns them."""
+        return containers.prune(self.core, matches)
 
     def exec_process(self, ref: str, request: ExecRequest) -> ProcessSpec:
         """What `exec` runs in a running container (changes nothing: any thread may ask)."""

@@ -21,6 +21,7 @@ from hatoba.model.container import Container
 from hatoba.model.host import AttachRequest, HostFacts, OwnedLink, TunnelPeer
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
+from hatoba.model.mounts import Volume
 from hatoba.model.network import Network
 from hatoba.model.ports import PortMapping
 
@@ -53,6 +54,8 @@ class StoreTransaction(Protocol):
     def delete_network(self, network_id: str) -> None: ...
     def put_container(self, container: Container) -> None: ...
     def delete_container(self, container_id: str) -> None: ...
+    def put_volume(self, volume: Volume) -> None: ...
+    def delete_volume(self, name: str) -> None: ...
     def set_meta(self, key: str, value: Any) -> None: ...
 
 
@@ -75,6 +78,25 @@ class Runtime(Protocol):
     def log_path(self, container_id: str) -> Path: ...
     # a small file as the container sees it (its layer over `layers`); None if it has none
     def read_file(self, container_id: str, layers: Sequence[str], path: str) -> str | None: ...
+
+
+class Storage(Protocol):
+    """Volume folders under the state root, and the host paths asked for as bind sources."""
+
+    # where a volume's files are (the folder bound into containers)
+    def volume_path(self, name: str) -> str: ...
+    # its folder, made if missing
+    def create_volume(self, name: str) -> None: ...
+    # best effort: "already gone" is success
+    def remove_volume(self, name: str) -> None: ...
+    # the volumes that have a folder on disk
+    def volume_names(self) -> set[str]: ...
+    # bytes of file content (each inode once)
+    def volume_size(self, name: str) -> int: ...
+    # refuses (InvalidArgument, Docker's texts) a source in hatoba's roots, and a missing one
+    # when it `must_exist` (`--mount`; a `-v` source is made at start); True when the
+    # source holds a root (the runtime masks it there)
+    def check_bind_source(self, path: str, *, must_exist: bool) -> bool: ...
 
 
 class Images(Protocol):
@@ -238,6 +260,29 @@ class NoPortReserver:
         pass
 
 
+class NoStorage:
+    """No volume folders and no host paths: volumes and binds are refused."""
+
+    def volume_path(self, name: str) -> str:
+        return ""
+
+    def create_volume(self, name: str) -> None:
+        raise InvalidArgument("this engine has no volume storage")
+
+    def remove_volume(self, name: str) -> None:
+        pass
+
+    def volume_names(self) -> set[str]:
+        return set()
+
+    def volume_size(self, name: str) -> int:
+        return 0
+
+    def check_bind_source(self, path: str, *, must_exist: bool) -> bool:
+        raise InvalidArgument("this engine has no storage: binds are not available")
+
+
 # stateless: one of each serves every engine
 NO_DNS, NO_FIREWALL, NO_PORTS = NoResolver(), NoFirewall(), NoPortReserver()
 NO_CLUSTER = NoCluster()
+NO_STORAGE = NoStorage()

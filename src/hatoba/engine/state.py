@@ -18,6 +18,7 @@ from types import MappingProxyType
 from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.container import Container
 from hatoba.model.host import TunnelPeer
+from hatoba.model.mounts import VOLUME, Volume
 from hatoba.model.network import Network
 
 
@@ -25,11 +26,13 @@ from hatoba.model.network import Network
 class State:
     networks: Mapping[str, Network] = field(default_factory=lambda: MappingProxyType({}))
     containers: Mapping[str, Container] = field(default_factory=lambda: MappingProxyType({}))
+    volumes: Mapping[str, Volume] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         # whatever the caller passed, the snapshot keeps a private read-only copy
         object.__setattr__(self, "networks", MappingProxyType(dict(self.networks)))
         object.__setattr__(self, "containers", MappingProxyType(dict(self.containers)))
+        object.__setattr__(self, "volumes", MappingProxyType(dict(self.volumes)))
 
     def changed(
         self,
@@ -37,6 +40,8 @@ class State:
         containers: Iterable[Container] = (),
         removed_networks: Iterable[str] = (),
         removed_containers: Iterable[str] = (),
+        volumes: Iterable[Volume] = (),
+        removed_volumes: Iterable[str] = (),
     ) -> State:
         """The next snapshot: this one with these objects put and removed."""
         nets = dict(self.networks)
@@ -47,14 +52,24 @@ class State:
         ctrs.update((c.id, c) for c in containers)
         for cid in removed_containers:
             ctrs.pop(cid, None)
-        return State._owning(nets, ctrs)
+        vols = dict(self.volumes)
+        vols.update((v.name, v) for v in volumes)
+        for name in removed_volumes:
+            vols.pop(name, None)
+        return State._owning(nets, ctrs, vols)
 
     @classmethod
-    def _owning(cls, networks: dict[str, Network], containers: dict[str, Container]) -> State:
+    def _owning(
+        cls,
+        networks: dict[str, Network],
+        containers: dict[str, Container],
+        volumes: dict[str, Volume],
+    ) -> State:
         """A snapshot around fresh dicts nobody else holds (no copy needed)."""
         snapshot = object.__new__(cls)
         object.__setattr__(snapshot, "networks", MappingProxyType(networks))
         object.__setattr__(snapshot, "containers", MappingProxyType(containers))
+        object.__setattr__(snapshot, "volumes", MappingProxyType(volumes))
         return snapshot
 
     # --- lookups ----------------------------------------------------------------------------
@@ -97,7 +112,21 @@ class State:
             raise NotFound(f"No such container: {ref}")
         return found
 
+    def volume(self, name: str) -> Volume:
+        found = self.volumes.get(name)
+        if found is None:
+            raise NotFound(f"get {name}: no such volume")
+        return found
+
     # --- derived facts ----------------------------------------------------------------------
+
+    def volume_users(self, name: str) -> list[str]:
+        """The containers whose mounts name the volume (Docker's references)."""
+        return [
+            c.id
+            for c in self.containers.values()
+            if any(m.type == VOLUME and m.name == name for m in c.mounts)
+        ]
 
     def addresses_in_use(self, network_id: str) -> set[IPv4Address]:
         return {

@@ -7,7 +7,7 @@ import logging
 import os
 
 from hatoba.drivers import registry as drivers
-from hatoba.engine import containers, networks, repair
+from hatoba.engine import containers, networks, repair, volumes
 from hatoba.engine.core import Core
 from hatoba.errors import HatobaError, KernelError
 from hatoba.model import restart
@@ -58,6 +58,7 @@ def reconcile(core: Core) -> list[str]:
         if os.path.basename(handle) not in live_ids:
             core.kernel.remove_netns(handle)
     core.runtime.reap_leftovers(live_ids)
+    volumes.reconcile(core)
     for link in core.kernel.owned_links():
         if link.kind in ("bridge", "vxlan") and link.owner not in core.state.networks:
             _delete(core, link.name)
@@ -91,8 +92,8 @@ def _delete(core: Core, name: str) -> None:
 
 
 def reset(core: Core) -> None:
-    """Remove every container, network, link, namespace and table hatoba made (best effort,
-    all of it)."""
+    """Remove every container, volume, network, link, namespace and table hatoba made (best
+    effort, all of it)."""
     errors: list[HatobaError] = []
     core.fw_state = None  # the tables go whole at the end, not element by element
     for container in list(core.state.containers.values()):
@@ -105,6 +106,10 @@ def reset(core: Core) -> None:
             core.runtime.remove(container.id)
         except HatobaError as exc:
             errors.append(exc)
+    try:
+        volumes.remove_all(core)
+    except HatobaError as exc:
+        errors.append(exc)
     for network in list(core.state.networks.values()):
         try:
             core.commit(removed_networks=[network.id])

@@ -1,8 +1,9 @@
 """The container runtime: an OCI bundle per container, run by crun under a shim.
 
 Layout:
-    <root>/containers/<id>/          config.json, hosts, hostname, resolv.conf, <id>-json.log,
-                                     and for images the container layer (upper/, work/, rootfs/)
+    <root>/containers/<id>/          <id>-json.log, and for images the container's layer
+                                     (upper/, work/, rootfs/) and its init layer (init/: the
+                                     runtime's mount points, below the container's layer)
     <run-root>/containers/<id>/      the shim's sockets, pid files and exit.json
     <run-root>/crun/                 crun's own state
     <run-root>/hostfs/               the `hostfs` image: a skeleton of the host's top level
@@ -21,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import posixpath
 import select
 import shutil
 import stat
@@ -31,9 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from hatoba.errors import KernelError
-from hatoba.model.launch import ExitStatus, LaunchRequest, ProcessSpec, Started
+from hatoba.model.launch import ExitStatus, LaunchMount, LaunchRequest, ProcessSpec, Started
+from hatoba.model.mounts import BIND, TMPFS
 from hatoba.runtime import spec
 from hatoba.runtime.forkserver import ForkServer
+from hatoba.runtime.storage import resolve_bind_source
 
 _NOT_BOUND = frozenset({"proc", "sys", "dev"})
 # `--init`: Debian's tini, static, so that it runs in any image
@@ -88,6 +92,15 @@ class CrunRuntime:
     def log_path(self, container_id: str) -> Path:
         return self.bundle_dir(container_id) / f"{container_id}-json.log"
 
+    def layer_dir(self, container_id: str) -> Path:
+        """An image container's own layer (overlayfs's upper directory)."""
+        return self.bundle_dir(container_id) / "upper"
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """hatoba's state and run roots, resolved: no container may reach them."""
+        return self._masked
+
     def attach_socket(self, container_id: str) -> Path:
         return self.run_dir(container_id) / "attach.sock"
 
@@ -134,21 +147,23 @@ class CrunRuntime:
         bundle.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(run, ignore_errors=True)
         run.mkdir(parents=True)
-        binds = [
+        files = [
             spec.Bind(str(self.write_file(cid, name, content)), name)
             for name, content in launch.files.items()
         ]
         if launch.files_of:
             shared = ((self.file_path(launch.files_of, name), name) for name in _NETWORK_FILES)
-            binds += [spec.Bind(str(path), name) for path, name in shared if path.exists()]
+            files += [spec.Bind(str(path), name) for path, name in shared if path.exists()]
         process = launch.process
         if launch.init:
             process, init_bind = self._under_init(process, hostfs=not launch.layers)
-            binds += init_bind
+            files += init_bind
+        mounts, masked, populate = self._user_mounts(launch.mounts)
         overlay = None
+        binds: list[spec.Bind] = []
         if not launch.layers:
             rootfs = str(self._hostfs)
-            binds = self._hostfs_binds + binds
+            binds = self._hostfs_binds
         else:
             rootfs = str(bundle / "rootfs")
             for sub in ("rootfs", "work"):
@@ -156,10 +171,11 @@ class CrunRuntime:
             _walkable_dir(bundle / "upper")  # the overlay's root folder takes its mode
             overlay = {
                 # overlayfs lists lower layers top first
-                "lower": list(reversed(launch.layers)),
+                "lower": [str(self.init_layer(cid, launch.init)), *reversed(launch.layers)],
                 "upper": str(bundle / "upper"),
                 "work": str(bundle / "work"),
                 "target": rootfs,
+                "populate": populate,
             }
         # crun joins the namespace through a private copy of its handle in the run dir (see
         # the shim), so that no shim needs to see the shared folder of every handle
@@ -174,7 +190,9 @@ class CrunRuntime:
             domainname=launch.domainname,
             netns=str(netns_link) if netns_link else None,
             binds=binds,
-            masked=self._masked,
+            mounts=mounts,
+            files=files,
+            masked=[*self._masked, *masked],
         )
         # the OCI bundle is the run dir (config.json there); `bundle` keeps what must outlive
         # a restart of the machine: the log and an image container's own layer
@@ -203,6 +221,49 @@ class CrunRuntime:
         finally:
             os.close(ready_w)
         self._spawned[cid] = _Spawned(shim_pid, ready_r)
+
+    def _user_mounts(
+        self, asked: Sequence[LaunchMount]
+    ) -> tuple[list[spec.Bind | spec.Tmpfs], list[str], list[tuple[str, str]]]:
+        """The mounts of `-v`, `--mount` and `--tmpfs`; the paths to mask in them (hatoba's
+        roots inside a bind's source); the (destination, folder) of volumes to fill from the
+        image. Bind sources are resolved again here: a link changed since the create must
+        not lead into hatoba's roots."""
+        mounts: list[spec.Bind | spec.Tmpfs] = []
+        masked: list[str] = []
+        populate: list[tuple[str, str]] = []
+        for m in asked:
+            if m.kind == TMPFS:
+                mounts.append(spec.Tmpfs(m.destination, m.tmpfs_options))
+                continue
+            source, propagation = m.source, m.propagation
+            if m.kind == BIND:
+                found = resolve_bind_source(
+                    m.source, self._masked, must_exist=not m.create_source, create=m.create_source
+                )
+                source = found.path
+                if found.roots_inside:
+                    propagation = "rslave"
+                    masked += [posixpath.join(m.destination, r) for r in found.roots_inside]
+            elif m.populate:
+                populate.append((m.destination, m.source))
+            mounts.append(spec.Bind(source, m.destination, m.recursive, m.readonly, propagation))
+        return mounts, masked, populate
+
+    def init_layer(self, container_id: str, with_init: bool) -> Path:
+        """The layer below the container's own where the runtime's mount points are (Docker's
+        init layer), so that they are not changes of the container (diff, commit)."""
+        init = self.bundle_dir(container_id) / "init"
+        init.parent.mkdir(parents=True, exist_ok=True)
+        for folder in ("", "proc", "sys", "dev", "etc", *(("sbin",) if with_init else ())):
+            _walkable_dir(init / folder)
+        files = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+        for name in (*files, INIT_IN_CONTAINER[1:]) if with_init else files:
+            path = init / name
+            if not path.exists():
+                path.touch()
+                path.chmod(0o644)
+        return init
 
     def _under_init(
         self, process: ProcessSpec, *, hostfs: bool
@@ -402,7 +463,7 @@ def read_rootfs_file(upper: Path, layers: Sequence[str], path: str) -> str | Non
     not followed: they could point out of the container)."""
     parts = _parts(path)
     for layer in (upper, *map(Path, reversed(layers))):
-        decided, entry = _lookup_in_layer(layer, parts)
+        decided, entry = lookup_in_layer(layer, parts)
         if decided:
             return _read_regular(entry) if entry is not None else None
     return None
@@ -412,7 +473,7 @@ def _parts(path: str) -> list[str]:
     return [p for p in path.split("/") if p]
 
 
-def _lookup_in_layer(layer: Path, parts: Sequence[str]) -> tuple[bool, Path | None]:
+def lookup_in_layer(layer: Path, parts: Sequence[str]) -> tuple[bool, Path | None]:
     """Where `parts` is in one layer: (True, the entry), (True, None) when the layer hides it
     (a whiteout, a file where a folder was, an opaque folder above it), (False, None) when
     the layers below decide."""
@@ -429,11 +490,11 @@ def _lookup_in_layer(layer: Path, parts: Sequence[str]) -> tuple[bool, Path | No
             return True, entry
         if not stat.S_ISDIR(st.st_mode):
             return True, None
-        current, below_opaque = entry, below_opaque or _opaque(entry)
+        current, below_opaque = entry, below_opaque or opaque(entry)
     return False, None
 
 
-def _opaque(folder: Path) -> bool:
+def opaque(folder: Path) -> bool:
     try:
         return os.getxattr(folder, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
     except OSError:

@@ -5,7 +5,7 @@ Forked by the fork server, it
    reparented to it once `crun create` returns (the service lets it run with `crun start`);
 2. enters a mount namespace of its own (a slave of the host's) where it hides the hybrid
    cgroup layout that crun refuses, and mounts the image's overlay (so the overlay disappears
-   with the container, even after a crash);
+   with the container, even after a crash), then fills new empty volumes from it;
 3. runs crun, reports `OK <pid>` or `ERR <message>` on the ready pipe;
 4. copies the container's output to the json-file log and to attached clients (buffering it
    until the expected clients are there), feeds stdin from them, and
@@ -26,6 +26,7 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -137,6 +138,8 @@ class Shim:
                 f"upperdir={overlay['upper']},workdir={overlay['work']}"
             )
             libc.mount("overlay", overlay["target"], "overlay", 0, data)
+            for destination, folder in overlay["populate"]:
+                populate(overlay["target"], destination, folder)
 
     def listen(self, name: str) -> socket.socket:
         path = os.path.join(self.dir, name)
@@ -399,6 +402,64 @@ class Shim:
             stderr=subprocess.DEVNULL,
             check=False,
         )
+
+
+def populate(rootfs: str, destination: str, folder: str) -> None:
+    """Fill an empty volume `folder` with what the image has at `destination` (Docker's copy
+    at first use): files, owners, modes, times, links as they are. The copy is made beside
+    the folder (no container sees it) and moved in entry by entry with rename(2), which
+    replaces a link a container might plant meanwhile instead of following it."""
+    source = in_root(rootfs, destination)
+    if not os.path.isdir(source) or os.path.islink(source) or os.listdir(folder):
+        return
+    staging = os.path.join(os.path.dirname(folder), "_populate")
+    subprocess.run(["rm", "-rf", "--one-file-system", staging], check=False)
+    copy = subprocess.run(
+        ["cp", "-a", "--no-target-directory", source, staging],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    try:
+        if copy.returncode != 0:
+            reason = copy.stderr.decode(errors="replace").strip()
+            raise KernelError(f"copying the image's {destination} into its volume: {reason}")
+        for entry in os.listdir(staging):
+            with contextlib.suppress(OSError):  # taken meanwhile: the container's is kept
+                os.rename(os.path.join(staging, entry), os.path.join(folder, entry))
+        st = os.lstat(staging)
+        os.chown(folder, st.st_uid, st.st_gid)
+        os.chmod(folder, stat.S_IMODE(st.st_mode))
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", staging], check=False)
+
+
+def in_root(rootfs: str, path: str) -> str:
+    """`path` inside the container's root file system, its links followed as they would be
+    inside it (an absolute target starts at `rootfs`, `..` stops there)."""
+    parts = [p for p in path.split("/") if p]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(rootfs, *resolved, part)
+        if os.path.islink(candidate):
+            hops += 1
+            if hops > 40:
+                raise KernelError(f"too many levels of symbolic links in {path}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(rootfs, *resolved)
 
 
 def main(request: dict[str, Any], fds: list[int]) -> int:

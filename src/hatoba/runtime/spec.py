@@ -47,17 +47,92 @@ class Bind:
     destination: str
     recursive: bool = False
     readonly: bool = False
+    # rprivate, rslave, …; "" leaves the runtime's default
+    propagation: str = ""
 
     def mount(self) -> dict[str, Any]:
         options = ["rbind" if self.recursive else "bind"]
         if self.readonly:
             options.append("ro")
+        if self.propagation:
+            options.append(self.propagation)
         return {
             "destination": self.destination,
             "type": "bind",
             "source": self.source,
             "options": options,
         }
+
+
+@dataclass(frozen=True)
+class Tmpfs:
+    destination: str
+    options: tuple[str, ...]
+
+    def mount(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination,
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": list(self.options),
+        }
+
+
+def _default_mounts() -> list[dict[str, Any]]:
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "ro"],
+        },
+    ]
+
+
+def _all_mounts(
+    binds: Sequence[Bind], mounts: Sequence[Bind | Tmpfs], files: Sequence[Bind]
+) -> list[dict[str, Any]]:
+    """The defaults, `binds` (the image's own: hostfs), the user's `mounts`, then `files`
+    (hosts, resolv.conf, init). A user's mount replaces whatever else goes at its
+    destination, and a `/dev` of the user's everything below /dev (Docker's rules)."""
+    taken = {m.destination for m in mounts}
+
+    def kept(destination: str) -> bool:
+        return destination not in taken and not (
+            "/dev" in taken and destination.startswith("/dev/")
+        )
+
+    return [
+        *(m for m in _default_mounts() if kept(m["destination"])),
+        *(b.mount() for b in binds if kept(b.destination)),
+        *(m.mount() for m in mounts),
+        *(f.mount() for f in files if kept(f.destination)),
+    ]
 
 
 def process(spec: ProcessSpec) -> dict[str, Any]:
@@ -88,6 +163,8 @@ def config(
     binds: Sequence[Bind],
     masked: Sequence[str] = (),
     domainname: str = "",
+    mounts: Sequence[Bind | Tmpfs] = (),
+    files: Sequence[Bind] = (),
 ) -> dict[str, Any]:
     """`netns` None shares the caller's network namespace (`--net host`), and then the host's
     UTS namespace too, as Docker does; `hostname` and `domainname` are ignored in that case.
@@ -100,47 +177,7 @@ def config(
         "ociVersion": "1.0.2",
         "process": process(proc),
         "root": {"path": rootfs, "readonly": False},
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {
-                "destination": "/dev",
-                "type": "tmpfs",
-                "source": "tmpfs",
-                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
-            },
-            {
-                "destination": "/dev/pts",
-                "type": "devpts",
-                "source": "devpts",
-                "options": [
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620",
-                    "gid=5",
-                ],
-            },
-            {
-                "destination": "/dev/shm",
-                "type": "tmpfs",
-                "source": "shm",
-                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-            },
-            {
-                "destination": "/dev/mqueue",
-                "type": "mqueue",
-                "source": "mqueue",
-                "options": ["nosuid", "noexec", "nodev"],
-            },
-            {
-                "destination": "/sys",
-                "type": "sysfs",
-                "source": "sysfs",
-                "options": ["nosuid", "noexec", "nodev", "ro"],
-            },
-            *(bind.mount() for bind in binds),
-        ],
+        "mounts": _all_mounts(binds, mounts, files),
         "linux": {
             "namespaces": namespaces,
             # Host unmounts (namespace handles of removed containers) must reach every

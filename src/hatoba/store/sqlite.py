@@ -18,6 +18,7 @@ from typing import Any
 
 from hatoba.errors import StoreError
 from hatoba.model.container import Container
+from hatoba.model.mounts import Volume
 from hatoba.model.network import Network
 from hatoba.store.codec import decode, encode
 
@@ -27,6 +28,7 @@ CREATE TABLE IF NOT EXISTS networks
 CREATE TABLE IF NOT EXISTS containers
     (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 
 
@@ -34,6 +36,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 class Snapshot:
     networks: list[Network] = field(default_factory=list)
     containers: list[Container] = field(default_factory=list)
+    volumes: list[Volume] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +61,15 @@ class Transaction:
 
     def delete_container(self, container_id: str) -> None:
         self._db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+    def put_volume(self, volume: Volume) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO volumes (name, doc) VALUES (?, ?)",
+            (volume.name, json.dumps(encode(volume))),
+        )
+
+    def delete_volume(self, name: str) -> None:
+        self._db.execute("DELETE FROM volumes WHERE name = ?", (name,))
 
     def set_meta(self, key: str, value: Any) -> None:
         self._db.execute(
@@ -86,6 +98,8 @@ class SqliteStore:
                 snap.networks.append(decode(Network, json.loads(doc)))
             for (doc,) in self._db.execute("SELECT doc FROM containers"):
                 snap.containers.append(decode(Container, json.loads(doc)))
+            for (doc,) in self._db.execute("SELECT doc FROM volumes"):
+                snap.volumes.append(decode(Volume, json.loads(doc)))
             for key, value in self._db.execute("SELECT key, value FROM meta"):
                 snap.meta[key] = json.loads(value)
             return snap

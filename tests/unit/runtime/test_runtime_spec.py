@@ -37,3 +37,36 @@ def test_init_in_hostfs_is_the_hosts_own_file():
     process, binds = under_init(PROCESS, "/usr/bin/tini-static", hostfs=True)
     assert process.args == ("/usr/bin/tini-static", "--", "sh", "-c", "true")
     assert binds == []
+
+
+def test_a_users_mount_replaces_what_else_goes_there():
+    def mounts(*user: spec.Bind | spec.Tmpfs) -> list[tuple[str, str]]:
+        doc = spec.config(
+            rootfs="/r",
+            proc=PROCESS,
+            hostname="h",
+            netns="/n",
+            binds=[spec.Bind("/srv", "/srv")],
+            mounts=user,
+            files=[spec.Bind("/run/x/hosts", "/etc/hosts")],
+        )
+        return [(m["destination"], m["source"]) for m in doc["mounts"]]
+
+    plain = mounts()
+    assert ("/dev/shm", "shm") in plain and ("/etc/hosts", "/run/x/hosts") in plain
+    # the user's mounts come after the image's binds and before the files hatoba gives
+    user = mounts(
+        spec.Tmpfs("/dev/shm", ("size=1m",)),
+        spec.Bind("/home/me/hosts", "/etc/hosts"),
+        spec.Bind("/data", "/srv", propagation="rslave"),
+    )
+    assert ("/dev/shm", "shm") not in user and ("/dev/shm", "tmpfs") in user
+    assert ("/etc/hosts", "/run/x/hosts") not in user and ("/srv", "/srv") not in user
+    assert [d for d, _ in user].index("/dev/shm") > [d for d, _ in user].index("/sys")
+    # a /dev of the user's replaces every mount below /dev
+    assert [d for d, _ in mounts(spec.Bind("/dev", "/dev"))].count("/dev/pts") == 0
+    assert spec.Bind("/a", "/b", True, True, "rslave").mount()["options"] == [
+        "rbind",
+        "ro",
+        "rslave",
+    ]
