@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hatoba.keeper import ALREADY_RUNNING, notify_ready, take_notify_socket
+from hatoba.runtime.files import ContainerFiles
 from hatoba.runtime.forkserver import ForkServer
 
 if TYPE_CHECKING:
@@ -229,6 +230,7 @@ async def _serve(
         shutdown=shutdown_after_reset,
         instruments=KernelInstruments(local.firewall),
         events=events,
+        files=ContainerFiles(runtime, local.forkserver),
     )
     server = app.server()
     socket_path = run_root / "hatoba.sock"
@@ -259,7 +261,7 @@ async def _serve(
         release_shared_dir(str(paths.netns_dir))
         for leftover in ("netns", "crun", "hostfs", "containers"):
             shutil.rmtree(run_root / leftover, ignore_errors=True)
-        for state in ("containers", "images"):
+        for state in ("containers", "images", "volumes"):
             shutil.rmtree(root / state, ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         (run_root / "hatoba.pid").unlink()

@@ -10,13 +10,16 @@ from hatoba.api.attach import Attacher
 from hatoba.api.events import EventLog
 from hatoba.api.execs import Execs
 from hatoba.api.http import Router, Server
-from hatoba.api.ports import ContainerIO, ImageCatalog, Instruments
+from hatoba.api.ports import ContainerFiles, ContainerIO, ImageCatalog, Instruments
 from hatoba.api.routes_containers import register as register_containers
 from hatoba.api.routes_exec import register as register_exec
+from hatoba.api.routes_files import NoFiles
+from hatoba.api.routes_files import register as register_files
 from hatoba.api.routes_images import register as register_images
 from hatoba.api.routes_networks import register as register_networks
 from hatoba.api.routes_observe import register as register_observe
 from hatoba.api.routes_system import register as register_system
+from hatoba.api.routes_volumes import register as register_volumes
 from hatoba.api.runner import EngineRunner
 from hatoba.api.supervisor import Supervisor
 from hatoba.engine.engine import Engine
@@ -40,6 +43,8 @@ class App:
     image_runner: EngineRunner = field(default_factory=lambda: EngineRunner("hatoba-images"))
     # packet taps, tracing and probes (None: the observation endpoints refuse)
     instruments: Instruments | None = None
+    # containers' files: cp, export, diff, commit
+    files: ContainerFiles = field(default_factory=lambda: NoFiles())
     extra_routes: list[Callable[[Router, App], None]] = field(default_factory=list)
 
     def router(self) -> Router:
@@ -49,7 +54,9 @@ class App:
             register_networks,
             register_containers,
             register_exec,
+            register_files,
             register_images,
+            register_volumes,
             register_observe,
             *self.extra_routes,
         ):

@@ -91,7 +91,7 @@ CONTAINER_CONFIG: Mapping[str, Field] = {
     "Healthcheck": APPLIED,
     "ArgsEscaped": _ignored(_WINDOWS),
     "Image": APPLIED,
-    "Volumes": REFUSED,
+    "Volumes": APPLIED,
     "WorkingDir": APPLIED,
     "Entrypoint": APPLIED,
     "NetworkDisabled": REFUSED,
@@ -141,7 +141,7 @@ HOST_CONFIG: Mapping[str, Field] = {
     "IOMaximumIOps": REFUSED,
     "IOMaximumBandwidth": REFUSED,
     # the rest of HostConfig
-    "Binds": REFUSED,
+    "Binds": APPLIED,
     "ContainerIDFile": _ignored("written by the docker CLI, not the daemon"),
     # hatoba keeps a json-file log without rotation
     "LogConfig": _refused_struct({"Type": "json-file"}),
@@ -149,9 +149,10 @@ HOST_CONFIG: Mapping[str, Field] = {
     "PortBindings": APPLIED,
     "RestartPolicy": APPLIED,
     "AutoRemove": APPLIED,
-    "VolumeDriver": REFUSED,
-    "VolumesFrom": REFUSED,
-    "Mounts": REFUSED,
+    # the local driver is the only one
+    "VolumeDriver": _refused("local"),
+    "VolumesFrom": APPLIED,
+    "Mounts": APPLIED,
     "CapAdd": REFUSED,
     "CapDrop": REFUSED,
     "CgroupnsMode": REFUSED,
@@ -171,7 +172,7 @@ HOST_CONFIG: Mapping[str, Field] = {
     "ReadonlyRootfs": REFUSED,
     "SecurityOpt": REFUSED,
     "StorageOpt": REFUSED,
-    "Tmpfs": REFUSED,
+    "Tmpfs": APPLIED,
     "UTSMode": REFUSED,
     "UsernsMode": REFUSED,
     # Docker's default size of /dev/shm, which hatoba mounts

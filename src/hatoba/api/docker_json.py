@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -27,6 +27,7 @@ from hatoba.model.container import (
 from hatoba.model.health import Health, HealthConfig, config_from_json, status_suffix
 from hatoba.model.humanize import parse_rfc3339, status_text
 from hatoba.model.ids import ZERO_TIME
+from hatoba.model.mounts import VOLUME, MountPoint, MountSpec, Volume
 from hatoba.model.network import Network, NetworkSpec
 from hatoba.model.ports import PortMapping
 from hatoba.model.portspec import mappings_from_api
@@ -151,6 +152,86 @@ def _restart_policy(policy: Json) -> RestartPolicy:
     )
 
 
+def optional_string_map(value: Json) -> MappingProxyType[str, str] | None:
+    """An object of strings where null (which Docker echoes) is not {}."""
+    return None if value.value is None else MappingProxyType(value.string_map())
+
+
+def mount_spec(doc: Json) -> MountSpec:
+    """One entry of HostConfig.Mounts (Go's mount.Mount); a null option struct is absent."""
+    binds, volumes, tmpfs = doc["BindOptions"], doc["VolumeOptions"], doc["TmpfsOptions"]
+    driver = volumes["DriverConfig"]
+    return MountSpec(
+        type=doc["Type"].string(),
+        source=doc["Source"].string(),
+        target=doc["Target"].string(),
+        read_only=doc["ReadOnly"].boolean(),
+        consistency=doc["Consistency"].string(),
+        bind_propagation=None if binds.value is None else binds["Propagation"].string(),
+        bind_non_recursive=binds["NonRecursive"].boolean(),
+        volume_no_copy=None if volumes.value is None else volumes["NoCopy"].boolean(),
+        volume_labels=MappingProxyType(volumes["Labels"].string_map()),
+        volume_driver=driver["Name"].string(),
+        volume_driver_options=MappingProxyType(driver["Options"].string_map()),
+        tmpfs_size=None if tmpfs.value is None else tmpfs["SizeBytes"].integer() or 0,
+        tmpfs_mode=tmpfs["Mode"].integer() or 0,
+    )
+
+
+def mount_spec_json(spec: MountSpec) -> dict[str, Any]:
+    """Go's mount.Mount, every field `omitempty`."""
+    doc: dict[str, Any] = {"Type": spec.type, "Source": spec.source, "Target": spec.target}
+    doc.update(ReadOnly=spec.read_only, Consistency=spec.consistency)
+    if spec.has_bind_options:
+        doc["BindOptions"] = {
+            "Propagation": spec.bind_propagation,
+            "NonRecursive": spec.bind_non_recursive,
+        }
+    if spec.has_volume_options:
+        driver = {"Name": spec.volume_driver, "Options": dict(spec.volume_driver_options)}
+        doc["VolumeOptions"] = {
+            "NoCopy": spec.volume_no_copy,
+            "Labels": dict(spec.volume_labels),
+            "DriverConfig": {k: v for k, v in driver.items() if v} or None,
+        }
+    if spec.has_tmpfs_options:
+        doc["TmpfsOptions"] = {"SizeBytes": spec.tmpfs_size, "Mode": spec.tmpfs_mode}
+    return _omit_empty(doc)
+
+
+def _omit_empty(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _omit_empty(v) if isinstance(v, dict) else v
+        for k, v in doc.items()
+        if v not in (None, "", False, 0, {}, [])
+    }
+
+
+def mount_point_json(point: MountPoint, volume_path: str) -> dict[str, Any]:
+    """Docker's types.MountPoint (inspect's and the list's `Mounts`)."""
+    doc: dict[str, Any] = {"Type": point.type}
+    if point.name:
+        doc["Name"] = point.name
+    doc["Source"] = volume_path if point.type == VOLUME else point.source
+    doc["Destination"] = point.destination
+    if point.driver:
+        doc["Driver"] = point.driver
+    doc.update(Mode=point.mode, RW=point.rw, Propagation=point.propagation)
+    return doc
+
+
+def volume_json(volume: Volume, mountpoint: str) -> dict[str, Any]:
+    return {
+        "CreatedAt": volume.created,
+        "Driver": volume.driver,
+        "Labels": None if volume.labels is None else dict(volume.labels),
+        "Mountpoint": mountpoint,
+        "Name": volume.name,
+        "Options": None if volume.options is None else dict(volume.options),
+        "Scope": "local",
+    }
+
+
 def create_request(body: Json, name: str, run_pending: bool = False) -> CreateRequest:
     host = body["HostConfig"]
     image = body["Image"].string()
@@ -200,6 +281,12 @@ def create_request(body: Json, name: str, run_pending: bool = False) -> CreateRe
         healthcheck=config_from_json(body["Healthcheck"].value),
         restart_policy=_restart_policy(host["RestartPolicy"]),
         mac_address=parse_mac(mac) if mac else "",
+        binds=host["Binds"].strings(),
+        mount_specs=tuple(mount_spec(m) for m in host["Mounts"].array()),
+        tmpfs=MappingProxyType(host["Tmpfs"].string_map()),
+        volumes_from=host["VolumesFrom"].strings(),
+        volume_driver=host["VolumeDriver"].string(),
+        volumes=tuple(body["Volumes"].entries()),
     )
     networking = body["NetworkingConfig"]["EndpointsConfig"].entries()
     endpoints = tuple(endpoint_request(net, ep) for net, ep in networking.items())
@@ -283,6 +370,42 @@ def port_bindings_json(ports: Sequence[PortMapping]) -> dict[str, list[dict[str,
     return bindings
 
 
+def mounts_json(container: Container, volume_path: Callable[[str], str]) -> list[dict[str, Any]]:
+    points = sorted(container.mounts, key=lambda p: p.destination)
+    return [mount_point_json(p, volume_path(p.name)) for p in points]
+
+
+def container_config_json(container: Container) -> dict[str, Any]:
+    """The container's Config as inspect shows it (and `commit` starts from)."""
+    cfg = container.config
+    config: dict[str, Any] = {
+        "Hostname": container.hostname,
+        "Domainname": cfg.domainname,
+        "User": cfg.user,
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "ExposedPorts": {p: {} for p in cfg.exposed_ports} or None,
+        "Tty": cfg.tty,
+        "OpenStdin": cfg.open_stdin,
+        "StdinOnce": cfg.stdin_once,
+        "Env": list(cfg.env) or None,
+        "Cmd": list(cfg.cmd) or None,
+        "Image": cfg.image,
+        "WorkingDir": cfg.workdir,
+        "Entrypoint": list(cfg.entrypoint) or None,
+        "Labels": dict(cfg.labels),
+        "StopSignal": cfg.stop_signal,
+        "StopTimeout": cfg.stop_timeout,
+        "Volumes": {path: {} for path in cfg.volumes} or None,
+    }
+    if cfg.healthcheck is not None:
+        config["Healthcheck"] = health_config_json(cfg.healthcheck)
+    if cfg.mac_address:
+        config["MacAddress"] = cfg.mac_address
+    return config
+
+
 def container_json(
     container: Container,
     state: State,
@@ -290,6 +413,7 @@ def container_json(
     log_path: str,
     files_dir: str,
     sandbox_dir: str,
+    volume_path: Callable[[str], str],
     published: Sequence[PortMapping] = (),
 ) -> dict[str, Any]:
     cfg = container.config
@@ -339,30 +463,7 @@ def container_json(
     }
     if run.health is not None:
         state_json["Health"] = health_json(run.health)
-    config: dict[str, Any] = {
-        "Hostname": container.hostname,
-        "Domainname": cfg.domainname,
-        "User": cfg.user,
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
-        "ExposedPorts": {p: {} for p in cfg.exposed_ports} or None,
-        "Tty": cfg.tty,
-        "OpenStdin": cfg.open_stdin,
-        "StdinOnce": cfg.stdin_once,
-        "Env": list(cfg.env) or None,
-        "Cmd": list(cfg.cmd) or None,
-        "Image": cfg.image,
-        "WorkingDir": cfg.workdir,
-        "Entrypoint": list(cfg.entrypoint) or None,
-        "Labels": dict(cfg.labels),
-        "StopSignal": cfg.stop_signal,
-        "StopTimeout": cfg.stop_timeout,
-    }
-    if cfg.healthcheck is not None:
-        config["Healthcheck"] = health_config_json(cfg.healthcheck)
-    if cfg.mac_address:
-        config["MacAddress"] = cfg.mac_address
+    config = container_config_json(container)
     return {
         "Id": container.id,
         "Created": container.created,
@@ -396,7 +497,13 @@ def container_json(
             "Privileged": False,
             "GroupAdd": list(cfg.group_add) or None,
             "Init": cfg.init,
+            "Binds": list(cfg.binds) or None,
+            "VolumeDriver": cfg.volume_driver,
+            "VolumesFrom": list(cfg.volumes_from) or None,
+            "Mounts": [mount_spec_json(m) for m in cfg.mount_specs] or None,
+            "Tmpfs": dict(cfg.tmpfs) or None,
         },
+        "Mounts": mounts_json(container, volume_path),
         "Config": config,
         "NetworkSettings": {
             "Bridge": "",
@@ -433,7 +540,10 @@ def health_json(health: Health) -> dict[str, Any]:
 
 
 def container_summary(
-    container: Container, state: State, published: Sequence[PortMapping] = ()
+    container: Container,
+    state: State,
+    volume_path: Callable[[str], str],
+    published: Sequence[PortMapping] = (),
 ) -> dict[str, Any]:
     cfg = container.config
     networks = {}
@@ -467,7 +577,7 @@ def container_summary(
         "ExitCode": container.state.exit_code,
         "HostConfig": {"NetworkMode": cfg.network_mode},
         "NetworkSettings": {"Networks": networks},
-        "Mounts": [],
+        "Mounts": mounts_json(container, volume_path),
     }
 
 

@@ -115,6 +115,7 @@ class Streaming:
     chunks: AsyncIterator[bytes]
     content_type: str = "application/json"
     status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 class RawReader:
@@ -442,7 +443,7 @@ class _Connection:
     async def stream(self, request: Request, result: Streaming) -> bool:
         """Send a body as it is produced, until it ends or the client goes away: a `wait` or
         `logs -f` whose client quit must not hold its connection until the container exits."""
-        headers = self.headers(result.content_type, [])
+        headers = self.headers(result.content_type, result.headers)
         await self.send(h11.Response(status_code=result.status, headers=headers))
         if request.method == "HEAD":
             await _close_chunks(result.chunks)

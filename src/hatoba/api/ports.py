@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, BinaryIO, Protocol
 
 from hatoba.model.flows import Flow
-from hatoba.model.launch import ProcessSpec
+from hatoba.model.image import CommitOptions
+from hatoba.model.launch import FileView, ProcessSpec
+from hatoba.model.prune import PruneFilter
 from hatoba.observe.assemble import Frame
 from hatoba.observe.evidence import Conntrack, KernelDrop, RuleHit
 
@@ -26,6 +28,32 @@ class ContainerIO(Protocol):
     ) -> list[str]: ...
 
 
+class ContainerFiles(Protocol):
+    """A container's files (hatoba.runtime.files.ContainerFiles); every call blocks.
+    Missing paths raise NotFound with Docker's text, which names the container as `name`."""
+
+    def stat(self, view: FileView, path: str, name: str) -> dict[str, Any]: ...
+    # the path's stat and a reader of its tar archive
+    def archive(self, view: FileView, path: str, name: str) -> tuple[dict[str, Any], IO[bytes]]: ...
+    def extract(
+        self,
+        view: FileView,
+        path: str,
+        name: str,
+        body: IO[bytes],
+        *,
+        no_overwrite_dir_non_dir: bool,
+        owner: tuple[int, int] | None,
+    ) -> None: ...
+    def export(self, view: FileView) -> IO[bytes]: ...
+    # (path, 0 modified | 1 added | 2 deleted)
+    def changes(self, view: FileView) -> list[tuple[str, int]]: ...
+    # the container's layer as a layer tar; returns how many entries it has
+    def write_layer(self, view: FileView, out: BinaryIO) -> int: ...
+    # bytes in the container's own layer
+    def layer_size(self, container_id: str) -> int: ...
+
+
 class ImageCatalog(Protocol):
     """The image store in Docker API shapes, safe to call from several threads (see
     api/routes_images.py for which call runs where)."""
@@ -41,6 +69,19 @@ class ImageCatalog(Protocol):
     # a finished `docker save` archive in an unlinked temporary file, at offset 0
     def save(self, references: Sequence[str]) -> IO[bytes]: ...
     def tag(self, source: str, repo: str, tag: str) -> None: ...
+    def commit(
+        self,
+        write_layer: Callable[[BinaryIO], int],
+        parent_id: str,
+        container: Mapping[str, Any],
+        container_id: str,
+        options: CommitOptions,
+    ) -> str: ...
+    def prune(
+        self, rule: PruneFilter, in_use: Callable[[str], list[str]]
+    ) -> tuple[list[dict[str, str]], int]: ...
+    # `system df`: the bytes of all layers, image summaries with Containers and SharedSize
+    def usage(self, containers_of: Callable[[str], int]) -> tuple[int, list[dict[str, Any]]]: ...
     def remove(
         self,
         reference: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,8 @@ from hatoba.engine.state import State
 from hatoba.errors import HatobaError, InvalidArgument, NotModified
 from hatoba.model.container import RESTARTING, RUNNING, Container, joined_container
 from hatoba.model.health import NO_HEALTHCHECK, STATUSES
+from hatoba.model.humanize import parse_rfc3339
+from hatoba.model.prune import CONTAINER_FILTERS, PruneFilter
 from hatoba.model.runmark import RUN_PENDING
 from hatoba.model.signals import signal_number
 
@@ -86,7 +89,12 @@ def register(router: Router, app: App) -> None:
         limit = req.int_arg("limit", -1)
         if limit > 0:
             found = found[:limit]
-        return Response.json([docker_json.container_summary(c, state, c.published) for c in found])
+        return Response.json(
+            [
+                docker_json.container_summary(c, state, engine.volume_path, c.published)
+                for c in found
+            ]
+        )
 
     async def inspect(req: Request) -> Response:
         state = engine.state
@@ -100,6 +108,7 @@ def register(router: Router, app: App) -> None:
                 log_path=str(app.io.log_path(container.id)),
                 files_dir=str(app.io.file_path(files_of, "/etc/hosts").parent),
                 sandbox_dir=str(engine.core.paths.netns_dir),
+                volume_path=engine.volume_path,
                 published=container.published,
             )
         )
@@ -155,7 +164,9 @@ def register(router: Router, app: App) -> None:
         return Streaming(result())
 
     async def remove(req: Request) -> Response:
-        removed = await supervisor.remove(req.params["id"], force=req.flag("force"))
+        removed = await supervisor.remove(
+            req.params["id"], force=req.flag("force"), with_volumes=req.flag("v")
+        )
         app.execs.forget_container(removed.id)
         return Response.empty()
 
@@ -208,7 +219,32 @@ def register(router: Router, app: App) -> None:
         await app.attacher.resize(container.id, req.int_arg("h", 24), req.int_arg("w", 80))
         return Response(200, b"", "text/plain")
 
+    async def prune(req: Request) -> Response:
+        rule = PruneFilter.parse(req.filters(), CONTAINER_FILTERS, time.time())
+
+        def matches(c: Container) -> bool:
+            return rule.matches(c.config.labels, parse_rfc3339(c.created))
+
+        state = engine.state
+        stopped = [
+            c.id
+            for c in state.containers.values()
+            if not (c.state.running or c.state.restarting) and matches(c)
+        ]
+        sizes = {cid: await asyncio.to_thread(app.files.layer_size, cid) for cid in stopped}
+        removed = await runner.call(engine.prune_containers, lambda c: c.id in sizes and matches(c))
+        for container in removed:
+            supervisor.forget_removed(container)
+            app.execs.forget_container(container.id)
+        return Response.json(
+            {
+                "ContainersDeleted": [c.id for c in removed] or None,
+                "SpaceReclaimed": sum(sizes[c.id] for c in removed),
+            }
+        )
+
     router.add("POST", "/containers/create", create)
+    router.add("POST", "/containers/prune", prune)
     router.add("GET", "/containers/json", listing)
     router.add("GET", "/containers/{id}/json", inspect)
     router.add("POST", "/containers/{id}/start", start)

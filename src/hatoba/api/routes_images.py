@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
 from typing import IO, TYPE_CHECKING, Any
 
 from hatoba.api.http import Request, Response, Router, Streaming
+from hatoba.api.streams import file_chunks
 from hatoba.errors import HatobaError, InvalidArgument, NotFound
+from hatoba.model.prune import IMAGE_FILTERS, PruneFilter
 
 if TYPE_CHECKING:
     from hatoba.api.app import App
@@ -79,7 +81,7 @@ def register(router: Router, app: App) -> None:
         archive = await long_work.call(
             images.save, [names] if names else [n for n in req.query.get("names", []) if n]
         )
-        return Streaming(_file_chunks(archive), "application/x-tar")
+        return Streaming(file_chunks(archive), "application/x-tar")
 
     async def tag(req: Request) -> Response:
         await runner.call(images.tag, req.params["name"], req.arg("repo"), req.arg("tag"))
@@ -91,8 +93,14 @@ def register(router: Router, app: App) -> None:
         )
         return Response.json(records)
 
+    async def prune(req: Request) -> Response:
+        rule = PruneFilter.parse(req.filters(), IMAGE_FILTERS, time.time())
+        records, reclaimed = await runner.call(images.prune, rule, in_use)
+        return Response.json({"ImagesDeleted": records or None, "SpaceReclaimed": reclaimed})
+
     upload = images.upload_file
     router.add("GET", "/images/json", listing)
+    router.add("POST", "/images/prune", prune)
     router.add("POST", "/images/create", create, body_file=upload)
     router.add("POST", "/images/load", load, body_file=upload)
     router.add("GET", "/images/get", save)
@@ -111,12 +119,3 @@ def _json_lines(messages: list[dict[str, Any]]) -> Response:
     """Docker's progress stream: one JSON message per line, CRLF-terminated."""
     lines = (json.dumps(m, separators=(",", ":")).encode() + b"\r\n" for m in messages)
     return Response(200, b"".join(lines))
-
-
-async def _file_chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    try:
-        while chunk := await loop.run_in_executor(None, file.read, _CHUNK):
-            yield chunk
-    finally:
-        file.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import time
 from typing import TYPE_CHECKING, Any
 
 from hatoba import API_VERSION, MIN_API_VERSION, __version__
+from hatoba.api import docker_json
 from hatoba.api.events import EventFilter
 from hatoba.api.http import Request, Response, Router, Streaming
 from hatoba.drivers import registry as drivers
@@ -77,7 +79,7 @@ def register(router: Router, app: App) -> None:
                 "Networks": len(state.networks),
                 "Plugins": {
                     "Network": [d.name for d in drivers.known()],
-                    "Volume": [],
+                    "Volume": ["local"],
                     "Log": ["json-file"],
                 },
                 # Docker's place for what the host does wrong (its own words start so too)
@@ -107,7 +109,43 @@ def register(router: Router, app: App) -> None:
         matches = EventFilter(req.filters())
         return Streaming(app.events.stream(matches, req.arg("since"), req.arg("until")))
 
+    async def disk_usage(req: Request) -> Response:
+        state = app.engine.state
+
+        def containers_of(image_id: str) -> int:
+            return sum(1 for c in state.containers.values() if c.config.image_id == image_id)
+
+        layers, images = await asyncio.to_thread(app.images.usage, containers_of)
+        containers = []
+        for c in sorted(state.containers.values(), key=lambda c: c.created, reverse=True):
+            summary = docker_json.container_summary(c, state, app.engine.volume_path, c.published)
+            size = await asyncio.to_thread(app.files.layer_size, c.id)
+            image = next((i for i in images if i["Id"] == c.config.image_id), None)
+            summary.update(SizeRw=size, SizeRootFs=size + (image["Size"] if image else 0))
+            containers.append(summary)
+        volumes = []
+        for volume in sorted(state.volumes.values(), key=lambda v: v.name):
+            doc = docker_json.volume_json(volume, app.engine.volume_path(volume.name))
+            size = await asyncio.to_thread(app.engine.volume_size, volume.name)
+            doc["UsageData"] = {"Size": size, "RefCount": len(state.volume_users(volume.name))}
+            volumes.append(doc)
+        return Response.json(
+            {
+                "LayersSize": layers,
+                "Images": images,
+                "Containers": containers,
+                "Volumes": volumes,
+                "BuildCache": [],
+            }
+        )
+
+    async def build_prune(req: Request) -> Response:
+        # hatoba builds no images, so it has no build cache (`system prune` asks anyway)
+        return Response.json({"CachesDeleted": None, "SpaceReclaimed": 0})
+
     router.add("GET", "/_ping", ping)
+    router.add("POST", "/build/prune", build_prune)
+    router.add("GET", "/system/df", disk_usage)
     router.add("GET", "/events", events)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)

@@ -1,11 +1,13 @@
-"""Docker's stream framing and the relays between a hijacked client and a process."""
+"""Docker's stream framing, the relays between a hijacked client and a process, and files
+streamed as response bodies."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import struct
-from typing import Protocol
+from collections.abc import AsyncIterator
+from typing import IO, Protocol
 
 STDIN, STDOUT, STDERR = 0, 1, 2
 _HEADER = struct.Struct(">BxxxI")
@@ -44,3 +46,13 @@ async def close_writer(writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(Exception):
         writer.close()
         await writer.wait_closed()
+
+
+async def file_chunks(file: IO[bytes], size: int = 1 << 20) -> AsyncIterator[bytes]:
+    """A blocking file (an archive) read off the loop, chunk by chunk, then closed."""
+    loop = asyncio.get_running_loop()
+    try:
+        while chunk := await loop.run_in_executor(None, file.read, size):
+            yield chunk
+    finally:
+        file.close()

@@ -182,7 +182,7 @@ class Supervisor:
         self._exit_waiters[cid].append(fut)
         return fut
 
-    async def remove(self, ref: str, force: bool = False) -> Container:
+    async def remove(self, ref: str, force: bool = False, with_volumes: bool = False) -> Container:
         container = self._engine.state.container(ref)
         if force:
             container = await self._end_restarts(container)
@@ -192,12 +192,16 @@ class Supervisor:
             with contextlib.suppress(Conflict):
                 await self.kill(container.id, signal.SIGKILL)
             await waiter
-        removed = await self._runner.call(self._engine.remove, container.id)
+        removed = await self._runner.call(self._engine.remove, container.id, with_volumes)
+        self.forget_removed(removed)
+        return removed
+
+    def forget_removed(self, removed: Container) -> None:
+        """A container is gone: its restarts end, its `wait --condition removed` returns."""
         self.restarts.forget(removed.id)
         for fut in self._removed_waiters.pop(removed.id, []):
             if not fut.done():
                 fut.set_result(removed.state.exit_code)
-        return removed
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

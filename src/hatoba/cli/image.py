@@ -17,6 +17,7 @@ from hatoba.errors import HatobaError, NotFound
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
     from hatoba.cli.client import Response
@@ -182,26 +183,31 @@ def save(ctx: Context, args: list[str]) -> int:
     if not ns.output and os.isatty(1):
         raise CliError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     response = ctx.client.request("GET", "/images/get", {"names": ns.args})
-    if not ns.output:
+    write_archive(response.chunks(), ns.output, "failed to save image")
+    return 0
+
+
+def write_archive(chunks: Iterator[bytes], output: str, failure: str) -> None:
+    """An archive to stdout, or to `output` through a temporary file renamed into place: a
+    failed copy leaves no partial archive behind (docker's CopyToFile)."""
+    if not output:
         sys.stdout.flush()
-        for chunk in response.chunks():
+        for chunk in chunks:
             write_all(1, chunk)
-        return 0
-    # a temporary file renamed into place: a failed save leaves no partial archive behind
-    temporary = f"{ns.output}.hatoba-{os.getpid()}"
+        return
+    temporary = f"{output}.hatoba-{os.getpid()}"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise CliError(f"failed to save image: open {temporary}: {_reason(exc)}") from None
+        raise CliError(f"{failure}: open {temporary}: {_reason(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            for chunk in response.chunks():
+            for chunk in chunks:
                 f.write(chunk)
-        os.replace(temporary, ns.output)
+        os.replace(temporary, output)
     except BaseException:
         os.unlink(temporary)
         raise
-    return 0
 
 
 def rmi(ctx: Context, args: list[str]) -> int:

@@ -32,8 +32,17 @@ def network(client: Client, name: str) -> Any:
     return client.json("GET", f"/networks/{name}")
 
 
+def volume(client: Client, name: str) -> Any:
+    return client.json("GET", f"/volumes/{name}")
+
+
 # `hatoba inspect NAME` tries these in docker's order
-_KINDS: dict[str, Fetch] = {"container": container, "image": image, "network": network}
+_KINDS: dict[str, Fetch] = {
+    "container": container,
+    "image": image,
+    "network": network,
+    "volume": volume,
+}
 
 
 def parser(ctx: Context, what: str, description: str) -> Parser:

@@ -51,6 +51,10 @@ _CONTAINER: Commands = {
     "logs": ("container:logs", "Fetch the logs of a container"),
     "port": ("container:port", "List port mappings or a specific mapping for the container"),
     "exec": ("exec:run", "Run a command in a running container"),
+    "cp": ("files:cp", "Copy files/folders between a container and the local filesystem"),
+    "diff": ("files:diff", "Inspect changes to files or directories on a container's filesystem"),
+    "export": ("files:export", "Export a container's filesystem as a tar archive"),
+    "commit": ("files:commit", "Create a new image from a container's changes"),
 }
 
 _IMAGE: Commands = {
@@ -89,6 +93,7 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
             "list": ("ps:ps", None),
             "remove": ("container:rm", None),
             "inspect": ("inspect:containers", "Display detailed information on containers"),
+            "prune": ("prune:containers", "Remove all stopped containers"),
         },
     ),
     "image": (
@@ -99,6 +104,7 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
             "rm": ("image:rmi", "Remove one or more images"),
             "remove": ("image:rmi", None),
             "inspect": ("inspect:images", "Display detailed information on one or more images"),
+            "prune": ("prune:images", "Remove unused images"),
             **_IMAGE,
         },
     ),
@@ -116,6 +122,18 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
             "remove": ("network:rm", None),
         },
     ),
+    "volume": (
+        "Manage volumes",
+        {
+            "create": ("volume:create", "Create a volume"),
+            "inspect": ("volume:inspect", "Display detailed information on one or more volumes"),
+            "ls": ("volume:ls", "List volumes"),
+            "list": ("volume:ls", None),
+            "prune": ("prune:volumes", "Remove all unused local volumes"),
+            "rm": ("volume:rm", "Remove one or more volumes"),
+            "remove": ("volume:rm", None),
+        },
+    ),
     "system": (
         "Manage hatoba",
         {
@@ -123,6 +141,8 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
             "trace": ("trace:trace", "Follow one flow through every hop (addresses, NAT, rules)"),
             "explain": ("trace:explain", "Say why a flow is delivered or dropped"),
             "info": ("system:info", "Display system-wide information"),
+            "df": ("prune:disk_usage", "Show hatoba disk usage"),
+            "prune": ("prune:system", "Remove unused data"),
             "reset": ("system:reset", "Remove all hatoba state: containers, networks, images"),
             "firewall-reload": ("system:firewall_reload", "Rewrite hatoba's nftables table"),
         },

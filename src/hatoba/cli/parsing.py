@@ -95,8 +95,14 @@ class Parser:
     ) -> None:
         self._add(_Flag(names, help, convert=type, default=default, metavar=metavar))
 
-    def repeated(self, *names: str, help: str, metavar: str = "list") -> None:
-        self._add(_Flag(names, help, convert=str, default=None, repeated=True, metavar=metavar))
+    def repeated(
+        self,
+        *names: str,
+        help: str,
+        metavar: str = "list",
+        type: Callable[[str], object] = str,
+    ) -> None:
+        self._add(_Flag(names, help, convert=type, default=None, repeated=True, metavar=metavar))
 
     def parse(self, args: list[str]) -> Values:
         """Flags anywhere, the other arguments in `.args`."""

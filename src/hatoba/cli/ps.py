@@ -84,9 +84,15 @@ def row(c: dict[str, Any], *, truncate: bool, now: float | None = None) -> dict[
         "Size": "0B",
         "Names": names(c.get("Names") or []),
         "Labels": ",".join(f"{k}={labels[k]}" for k in sorted(labels)),
-        "Mounts": "",
+        "Mounts": mounts(c.get("Mounts") or [], truncate),
         "Networks": ",".join(sorted(networks)),
     }
+
+
+def mounts(entries: list[dict[str, Any]], truncate: bool) -> str:
+    """docker's Mounts column: volume names, else sources, 15 characters unless --no-trunc."""
+    shown = [m.get("Name") or m.get("Source") or "" for m in entries]
+    return ",".join(ellipsis(name, 15) if truncate else name for name in shown)
 
 
 def names(values: list[str]) -> str:

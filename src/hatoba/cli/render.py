@@ -67,13 +67,14 @@ def ago(timestamp: float, now: float | None = None) -> str:
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
-def human_size(size: float) -> str:
-    """go-units HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits."""
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, `precision` significant digits (3 in
+    image lists; HumanSize, which prune and df print, has 4)."""
     unit = 0
     while size >= 1000 and unit < len(_SIZE_UNITS) - 1:
         size /= 1000
         unit += 1
-    return f"{size:.3g}{_SIZE_UNITS[unit]}"
+    return f"{size:.{precision}g}{_SIZE_UNITS[unit]}"
 
 
 def short_id(ident: str) -> str:

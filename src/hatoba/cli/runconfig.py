@@ -102,6 +102,19 @@ def add_flags(p: Parser) -> None:
         metavar="duration",
     )
     p.flag("--no-healthcheck", help="Disable any container-specified HEALTHCHECK")
+    p.repeated("-v", "--volume", help="Bind mount a volume")
+    p.repeated(
+        "--mount", help="Attach a filesystem mount to the container", metavar="mount", type=_mount
+    )
+    p.repeated("--tmpfs", help="Mount a tmpfs directory")
+    p.repeated("--volumes-from", help="Mount volumes from the specified container(s)")
+    p.option("--volume-driver", help="Optional volume driver for the container", default="")
+
+
+def _mount(text: str) -> dict[str, Any]:
+    from hatoba.cli.mounts import parse_mount
+
+    return parse_mount(text)
 
 
 def _duration(text: str) -> int:
@@ -118,6 +131,7 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
     env = environment(ns.env_file, ns.env, prog)
     exposed, bindings = publish(ns.publish, ns.expose, prog)
     restart = _restart_policy(ns, prog)
+    binds, volumes = _volumes(ns.volume)
     attach_stdin = ns.interactive and not detach
     config: dict[str, Any] = {
         "Hostname": ns.hostname,
@@ -133,7 +147,7 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
         "Cmd": command or None,
         **_healthcheck(ns, prog),
         "Image": image,
-        "Volumes": None,
+        "Volumes": volumes or None,
         "WorkingDir": ns.workdir,
         "Entrypoint": _entrypoint(ns.entrypoint),
         "OnBuild": None,
@@ -148,7 +162,7 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
     if ns.stop_timeout is not None:
         config["StopTimeout"] = ns.stop_timeout
     config["HostConfig"] = {
-        "Binds": None,
+        "Binds": binds or None,
         "LogConfig": {"Type": "", "Config": {}},
         "NetworkMode": ns.network,
         "PortBindings": bindings,
@@ -161,12 +175,38 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
         "PublishAllPorts": ns.publish_all,
         "Privileged": False,
         "GroupAdd": ns.group_add or None,
+        "VolumeDriver": ns.volume_driver,
+        "VolumesFrom": ns.volumes_from or None,
     }
+    if ns.mount:
+        config["HostConfig"]["Mounts"] = ns.mount
+    if ns.tmpfs:
+        # `PATH[:OPTIONS]`; the options are the service's to check, at create
+        config["HostConfig"]["Tmpfs"] = dict(_split_tmpfs(t) for t in ns.tmpfs)
     if ns.init:
         # docker sends Init only when the flag is given (null lets the daemon decide)
         config["HostConfig"]["Init"] = True
     config["NetworkingConfig"] = {"EndpointsConfig": _endpoints(ns, prog)}
     return config
+
+
+def _volumes(specs: list[str]) -> tuple[list[str], dict[str, dict[str, object]]]:
+    """`-v` as docker sends it: with a source (`SRC:DST[:MODE]`) in HostConfig.Binds, a
+    bare path (an anonymous volume) in Config.Volumes. The service parses both."""
+    binds: list[str] = []
+    volumes: dict[str, dict[str, object]] = {}
+    for spec in specs:
+        source, colon, _ = spec.partition(":")
+        if colon and source:
+            binds.append(spec)
+        else:
+            volumes[spec] = {}
+    return binds, volumes
+
+
+def _split_tmpfs(spec: str) -> tuple[str, str]:
+    path, _, options = spec.partition(":")
+    return path, options
 
 
 def _restart_policy(ns: Values, prog: str) -> dict[str, Any]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from hatoba.errors import InvalidArgument
 from hatoba.images import docker_json
 from hatoba.images.config import unix_seconds
 from hatoba.images.reference import parse_reference, split_tag
 from hatoba.images.store import Image, ImageStore
+from hatoba.model.image import CommitOptions
+from hatoba.model.prune import PruneFilter
 
 # request bodies up to this size stay in memory; bigger ones go to the store's staging folder
 _IN_MEMORY = 1 << 20
@@ -75,6 +77,59 @@ class ApiImages:
             out.close()
             raise
         return out
+
+    def commit(
+        self,
+        write_layer: Callable[[BinaryIO], int],
+        parent_id: str,
+        container: Mapping[str, Any],
+        container_id: str,
+        options: CommitOptions,
+    ) -> str:
+        """`POST /commit`: `write_layer` writes the container's layer tar (and says how many
+        entries it has: none makes no layer)."""
+        reference = None
+        if options.repo:
+            name, own_tag = split_tag(options.repo)
+            reference = f"{name}:{options.tag or own_tag or 'latest'}"
+        with tempfile.TemporaryFile(dir=self._store.staging) as layer:
+            entries = write_layer(layer)
+            layer.seek(0)
+            image = self._store.commit(
+                layer if entries else None,
+                parent_id,
+                container,
+                container_id,
+                options.config,
+                options.changes,
+                reference,
+                options.author,
+                options.comment,
+            )
+        return image.id
+
+    def prune(
+        self, rule: PruneFilter, in_use: Callable[[str], list[str]]
+    ) -> tuple[list[dict[str, str]], int]:
+        """`POST /images/prune`: unused images (untagged ones unless `dangling=false`)."""
+        return self._store.prune(
+            lambda image: (
+                (not rule.dangling_only or not image.repo_tags)
+                and rule.matches(dict(image.config.labels), unix_seconds(image.created))
+            ),
+            in_use,
+        )
+
+    def usage(self, containers_of: Callable[[str], int]) -> tuple[int, list[dict[str, Any]]]:
+        """`GET /system/df`: LayersSize, and the images with how many containers use them
+        and the bytes they share with other images."""
+        total, images = self._store.usage()
+        summaries = []
+        for image, shared in images:
+            summary = docker_json.summary(image)
+            summary.update(Containers=containers_of(image.id), SharedSize=shared)
+            summaries.append(summary)
+        return total, summaries
 
     def tag(self, source: str, repo: str, tag: str) -> None:
         """`POST /images/{name}/tag?repo=&tag=`: `tag` replaces a tag given in `repo`."""

@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,9 +44,11 @@ from hatoba.images.changes import apply_changes
 from hatoba.images.config import (
     ImageConfig,
     canonical_json,
+    commit_config,
     digest_of,
     go_container_config,
     import_config,
+    merge_config,
     parse_config,
     unix_seconds,
 )
@@ -141,6 +143,49 @@ class ImageStore:
             staged = _Staged(digest_of(config), config, tags)
             with self._lock:
                 self._commit([layer], [staged])
+                return self._image(staged.image_id, self._read_index())
+
+    def commit(
+        self,
+        layer: Readable | None,
+        parent_id: str,
+        container: Mapping[str, Any],
+        container_id: str,
+        request_config: Mapping[str, Any] | None = None,
+        changes: Sequence[str] = (),
+        reference: str | None = None,
+        author: str = "",
+        comment: str = "",
+    ) -> Image:
+        """`docker commit`: the parent image with one more layer (`layer`, a layer tar; None
+        when the container changed nothing). `container` is the container's own settings
+        (Go-shaped); with the parent's config under them they are the container's config,
+        the new image's unless the request brings one; the `changes` go on top."""
+        tags = (parse_reference(reference),) if reference else ()
+        with self._lock:
+            parent = parse_config(self._config_bytes(parent_id)).raw
+        full = merge_config(container, parent.get("config") or {})
+        asked = go_container_config(request_config) if request_config else full
+        config = merge_config(apply_changes(asked, changes), full)
+        with self._work() as work:
+            layers = []
+            if layer is not None:
+                layers.append(
+                    self._layers.stage(layer, work / "layer", name="the container's layer")
+                )
+            doc = commit_config(
+                parent,
+                layers[0].diff_id if layers else None,
+                config,
+                full,
+                container_id,
+                now_rfc3339(),
+                author,
+                comment,
+            )
+            staged = _Staged(digest_of(doc), doc, tags)
+            with self._lock:
+                self._commit(layers, [staged])
                 return self._image(staged.image_id, self._read_index())
 
     def load(self, stream: Readable) -> list[str]:
@@ -300,6 +345,37 @@ class ImageStore:
             if diff_id in removed
         )
         return records
+
+    def prune(
+        self, matches: Callable[[Image], bool], in_use: Callable[[str], builtins.list[str]]
+    ) -> tuple[builtins.list[dict[str, str]], int]:
+        """Remove the images no container uses that `matches` picks: Docker's records of
+        what was untagged and deleted, and the bytes of layers deleted."""
+        with self._lock:
+            index = self._read_index()
+            before = {d: self._layers.size(d) for d in self._layers.all()}
+            records: list[dict[str, str]] = []
+            for image_id in list(index.images):
+                image = self._image(image_id, index)
+                if in_use(image_id) or not matches(image):
+                    continue
+                records += self._remove(image_id, True, in_use, None)
+                index = self._read_index()
+            left = self._layers.all()
+        return records, sum(size for d, size in before.items() if d not in left)
+
+    def usage(self) -> tuple[int, builtins.list[tuple[Image, int]]]:
+        """`system df`: bytes of every layer the store holds, and each image with the bytes
+        of its layers that other images share."""
+        images = self.list()
+        users = Counter(d for image in images for d in set(image.diff_ids))
+        with self._lock:
+            total = sum(self._layers.size(d) for d in self._layers.all())
+            shared = [
+                (i, sum(self._layers.size(d) for d in set(i.diff_ids) if users[d] > 1))
+                for i in images
+            ]
+        return total, shared
 
     def release(self, image_id: str) -> None:
         """The last container of `image_id` is gone: delete the image if only containers kept

@@ -27,6 +27,8 @@ from hatoba.errors import KernelError
 from hatoba.kernel import nft_helper
 
 _NFT_HELPER = "nft-helper"
+# reads and writes a container's files (cp, export): hatoba.runtime.fshelper
+FILES_HELPER = "files"
 
 
 class ForkServer:
@@ -59,6 +61,10 @@ class ForkServer:
         """Fork a shim for `request`; `fds` are passed to it (and stay open here)."""
         return self._fork(request, fds)
 
+    def spawn_files_helper(self, request: dict[str, Any], fds: list[int]) -> int:
+        """Fork the helper that reads or writes a container's files (runtime/fshelper.py)."""
+        return self._fork({**request, "role": FILES_HELPER}, fds)
+
     def _spawn_nft_helper(self, channel: socket.socket) -> int:
         return self._fork({"role": _NFT_HELPER}, [channel.fileno()])
 
@@ -83,7 +89,8 @@ class ForkServer:
 def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from hatoba.runtime import shim  # imported here: the service itself never needs it
+    # imported here: the service itself never needs them
+    from hatoba.runtime import fshelper, shim
 
     while True:
         readable, _, _ = select.select([sock], [], [], 1.0)
@@ -110,6 +117,8 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
             try:
                 if request.get("role") == _NFT_HELPER:
                     code = nft_helper.serve(socket.socket(fileno=fds[0]))
+                elif request.get("role") == FILES_HELPER:
+                    code = fshelper.main(request, fds)
                 else:
                     code = shim.main(request, fds)
             except BaseException:

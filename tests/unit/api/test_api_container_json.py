@@ -38,7 +38,12 @@ def test_the_create_body_fields():
 
 def inspect(container: Container) -> dict:
     return container_json(
-        container, State(), log_path="/log", files_dir="/files", sandbox_dir="/run/netns"
+        container,
+        State(),
+        log_path="/log",
+        files_dir="/files",
+        sandbox_dir="/run/netns",
+        volume_path=str,
     )
 
 

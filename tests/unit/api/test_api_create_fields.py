@@ -204,13 +204,13 @@ def test_every_refused_field_of_a_request_is_named_at_once() -> None:
         "Image": "a",
         "NetworkDisabled": True,
         "Volumes": {"/data": {}},
-        "HostConfig": {"Memory": 10 << 20, "Binds": ["/srv:/data"], "CapAdd": ["NET_ADMIN"]},
+        "HostConfig": {"Memory": 10 << 20, "VolumeDriver": "convoy", "CapAdd": ["NET_ADMIN"]},
     }
     with pytest.raises(InvalidArgument) as refused:
         check_create(body)
     assert refused.value.message == (
-        "hatoba does not support Config.Volumes, Config.NetworkDisabled, HostConfig.Memory, "
-        "HostConfig.Binds, HostConfig.CapAdd yet"
+        "hatoba does not support Config.NetworkDisabled, HostConfig.Memory, "
+        "HostConfig.VolumeDriver, HostConfig.CapAdd yet"
     )
 
 

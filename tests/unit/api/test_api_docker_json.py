@@ -31,7 +31,12 @@ def create(engine: Engine, name: str, body: dict[str, Any]) -> str:
 
 def network_json(engine: Engine, ref: str, network: str = "proj_default") -> dict[str, Any]:
     doc = docker_json.container_json(
-        engine.container(ref), engine.state, log_path="", files_dir="", sandbox_dir=""
+        engine.container(ref),
+        engine.state,
+        log_path="",
+        files_dir="",
+        sandbox_dir="",
+        volume_path=str,
     )
     return doc["NetworkSettings"]["Networks"][network]  # type: ignore[no-any-return]
 
@@ -66,7 +71,12 @@ def test_links_and_mac_address_are_echoed(engine: Engine) -> None:
     assert network_json(engine, web)["Links"] == ["proj_db_1:db", "proj_db_1"]
     assert network_json(engine, db)["Links"] is None
     doc = docker_json.container_json(
-        engine.container(web), engine.state, log_path="", files_dir="", sandbox_dir=""
+        engine.container(web),
+        engine.state,
+        log_path="",
+        files_dir="",
+        sandbox_dir="",
+        volume_path=str,
     )
     assert doc["Config"]["MacAddress"] == "02:00:00:00:00:0a"
     with pytest.raises(InvalidArgument, match="^bad format for links: a:b:c$"):

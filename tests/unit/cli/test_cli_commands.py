@@ -443,6 +443,14 @@ def test_ps_ports_grouping() -> None:
     assert ports(entries) == "53/udp, 0.0.0.0:80-81->80-81/tcp, 443/tcp, 127.0.0.1:6000->5000/tcp"
 
 
+def test_ps_mounts_column() -> None:
+    from hatoba.cli.ps import mounts
+
+    entries = [{"Name": "a" * 64, "Source": "/x"}, {"Source": "/srv/conf"}]
+    assert mounts(entries, truncate=True) == "aaaaaaaaaaaaaa…,/srv/conf"
+    assert mounts(entries, truncate=False) == "a" * 64 + ",/srv/conf"
+
+
 def inspected(**kw: Any) -> dict[str, Any]:
     data = {
         "Id": CID,

@@ -258,3 +258,55 @@ def test_a_bad_duration_is_a_flag_error_with_gos_reason() -> None:
         "time: missing unit in duration \"5\"\nSee 'hatoba run --help'."
     )
     assert body("--rm", "--restart", "no", "alpine")["HostConfig"]["AutoRemove"] is True
+
+
+def test_storage_flags_as_docker_sends_them() -> None:
+    b = body(
+        "-v", "/srv:/data:ro", "-v", "/anon", "-v", "cache:/cache",
+        "--mount", 'type=bind,src=/srv,dst=/x,readonly,bind-propagation=rslave',
+        "--mount", "type=volume,source=v1,target=/v,volume-nocopy,volume-label=a=b",
+        "--mount", "type=tmpfs,dst=/t,tmpfs-size=64m,tmpfs-mode=1770",
+        "--tmpfs", "/run:size=1m", "--tmpfs", "/cache2",
+        "--volumes-from", "other:ro", "--volume-driver", "local",
+        "alpine",
+    )  # fmt: skip
+    host = b["HostConfig"]
+    assert host["Binds"] == ["/srv:/data:ro", "cache:/cache"]
+    assert b["Volumes"] == {"/anon": {}}
+    assert host["Mounts"] == [
+        {"Type": "bind", "Source": "/srv", "Target": "/x", "ReadOnly": True,
+         "BindOptions": {"Propagation": "rslave"}},
+        {"Type": "volume", "Source": "v1", "Target": "/v",
+         "VolumeOptions": {"NoCopy": True, "Labels": {"a": "b"}, "DriverConfig": {}}},
+        {"Type": "tmpfs", "Target": "/t",
+         "TmpfsOptions": {"SizeBytes": 64 << 20, "Mode": 0o1770}},
+    ]  # fmt: skip
+    assert host["Tmpfs"] == {"/run": "size=1m", "/cache2": ""}
+    assert host["VolumesFrom"] == ["other:ro"]
+    assert host["VolumeDriver"] == "local"
+    nothing = body("alpine")
+    assert nothing["Volumes"] is None and nothing["HostConfig"]["Binds"] is None
+    assert "Mounts" not in nothing["HostConfig"] and "Tmpfs" not in nothing["HostConfig"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("type=bind", "target is required"),
+        ("type=,dst=/x", "type is required"),
+        ("dst=/x,readonly=maybe", "invalid value for readonly: maybe"),
+        ("dst=/x,colour=blue", "unexpected key 'colour' in 'colour=blue'"),
+        ("dst=/x,shiny", "invalid field 'shiny' must be a key=value pair"),
+        ("type=bind,dst=/x,volume-nocopy", "cannot mix 'volume-*' options with mount type 'bind'"),
+        ("dst=/x,bind-propagation=rslave", "cannot mix 'bind-*' options with mount type 'volume'"),
+        ("dst=/x,tmpfs-size=1g", "cannot mix 'tmpfs-*' options with mount type 'volume'"),
+        ("type=tmpfs,dst=/x,tmpfs-size=lots", "invalid value for tmpfs-size: lots"),
+        ("type=tmpfs,dst=/x,tmpfs-mode=9", "invalid value for tmpfs-mode: 9"),
+    ],
+)
+def test_bad_mount_flags_are_flag_errors_with_dockers_reasons(spec: str, reason: str) -> None:
+    with pytest.raises(UsageError) as error:
+        body("--mount", spec, "alpine")
+    assert error.value.message.startswith(
+        f'invalid argument "{spec}" for "--mount" flag: {reason}\n'
+    )

@@ -109,5 +109,5 @@ def test_what_cannot_be_repaired_is_dropped_and_reported(world: World):
     assert damaged.state.running and damaged.endpoints == ()
     assert "eth0 on n lost and not made again" in damaged.state.error
     assert world.store.containers[a].state.error == damaged.state.error
-    summary = container_summary(damaged, world.engine.state, ())
+    summary = container_summary(damaged, world.engine.state, str, ())
     assert summary["Status"].endswith("(network damaged)")
