@@ -1,12 +1,12 @@
-"""The event stream (GET /events): what happened to containers and networks, as Docker reports
-it, kept for late subscribers (`since`) and sent to live ones.
+"""The event stream (GET /events): what happened to containers, networks and volumes, as Docker
+reports it, kept for late subscribers (`since`) and sent to live ones.
 
 Most events are read off the engine's committed state: each snapshot is compared with the one
 before it (a container appeared: create; its endpoints came up: network connect; it runs:
 start; it stopped running: die, then network disconnect; renamed; gone: destroy; networks
-created and destroyed). Comparing snapshots costs nothing for what did not change (unchanged
-objects are the same objects). The rest are said by the API where they happen (kill with its
-signal, stop, restart), in Docker's order: kill before die, stop after it.
+and volumes created and destroyed). Comparing snapshots costs nothing for what did not change
+(unchanged objects are the same objects). The rest are said by the API where they happen
+(kill with its signal, stop, restart), in Docker's order: kill before die, stop after it.
 
 The comparison runs on the engine's worker thread, inside its commit; the events reach the
 loop in commit order through `call_soon_threadsafe`, before the use case's own result does.
@@ -33,7 +33,7 @@ KEPT = 256
 # a subscriber this far behind is dropped (its stream ends) rather than let the queue grow
 BACKLOG = 4096
 
-CONTAINER, NETWORK = "container", "network"
+CONTAINER, NETWORK, VOLUME = "container", "network", "volume"
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,10 @@ def network_event(action: str, network: Network, time_ns: int, **extra: str) -> 
     return Event(NETWORK, action, network.id, attributes, time_ns)
 
 
+def volume_event(action: str, name: str, time_ns: int) -> Event:
+    return Event(VOLUME, action, name, {"driver": "local"}, time_ns)
+
+
 def changes(before: State, after: State, time_ns: int) -> list[Event]:
     """The events that take `before` to `after`, in Docker's order."""
     found = [
@@ -80,6 +84,8 @@ def changes(before: State, after: State, time_ns: int) -> list[Event]:
         for nid, n in after.networks.items()
         if nid not in before.networks
     ]
+    # a container's new volumes are made before it (its create comes after theirs)
+    found += [volume_event("create", v, time_ns) for v in after.volumes if v not in before.volumes]
     for cid, container in after.containers.items():
         old = before.containers.get(cid)
         if old is not container:
@@ -93,6 +99,7 @@ def changes(before: State, after: State, time_ns: int) -> list[Event]:
         for nid, n in before.networks.items()
         if nid not in after.networks
     ]
+    found += [volume_event("destroy", v, time_ns) for v in before.volumes if v not in after.volumes]
     return found
 
 

@@ -143,7 +143,10 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
             "info": ("system:info", "Display system-wide information"),
             "df": ("prune:disk_usage", "Show hatoba disk usage"),
             "prune": ("prune:system", "Remove unused data"),
-            "reset": ("system:reset", "Remove all hatoba state: containers, networks, images"),
+            "reset": (
+                "system:reset",
+                "Remove all hatoba state: containers, networks, images, volumes",
+            ),
             "firewall-reload": ("system:firewall_reload", "Rewrite hatoba's nftables table"),
         },
     ),

@@ -125,14 +125,16 @@ _RESET_WARNING = (
     "WARNING! This will remove all hatoba state:\n"
     "  - all containers (running ones are killed)\n"
     "  - all networks, their bridges and firewall rules\n"
-    "  - all images\n"
+    "  - all images and volumes\n"
     "and stop the service.\n"
     "Are you sure you want to continue?"
 )
 
 
 def reset(ctx: Context, args: list[str]) -> int:
-    p = Parser(ctx.prog, "[OPTIONS]", "Remove all hatoba state: containers, networks, images")
+    p = Parser(
+        ctx.prog, "[OPTIONS]", "Remove all hatoba state: containers, networks, images, volumes"
+    )
     p.flag("-f", "--force", help="Do not prompt for confirmation")
     ns = p.parse(args)
     p.expect(ns.args, 0, 0)

@@ -95,6 +95,25 @@ def test_commits_read_as_dockers_events_in_its_order(world: tuple[Engine, FakeRu
     assert events[9][2]["oldName"] == "/web" and events[9][2]["name"] == "web2"
 
 
+def test_volumes_made_and_removed_are_events(world: tuple[Engine, FakeRuntime]) -> None:
+    engine, _ = world
+    seen = recorded(engine)
+    engine.create_volume("data")
+    cid = engine.create_container(
+        CreateRequest(ContainerConfig("hostfs", cmd=("true",), binds=("logs:/logs",)), "c1")
+    ).id
+    engine.remove(cid)
+    engine.remove_volume("data")
+    assert [(e.type, e.action, e.actor) for e in seen if e.type != "container"] == [
+        ("volume", "create", "data"),
+        ("volume", "create", "logs"),
+        ("volume", "destroy", "data"),
+    ]
+    assert seen[0].json()["Actor"] == {"ID": "data", "Attributes": {"driver": "local"}}
+    # a container's new volumes come before its own create
+    assert [e.action for e in seen[1:3]] == ["create", "create"] and seen[2].type == "container"
+
+
 def test_event_json_is_dockers(world: tuple[Engine, FakeRuntime]) -> None:
     engine, _ = world
     before = engine.state
