@@ -159,6 +159,14 @@ def test_volumes_from_and_a_named_volume_made_by_run(sb: Sandbox) -> None:
     sb.hatoba("volume", "rm", "shared")
 
 
+def test_run_rm_and_a_failed_run_leave_no_anonymous_volume(sb: Sandbox) -> None:
+    sb.hatoba("run", "--rm", "-v", "/anon", "seeded", "true")
+    failed = sb.hatoba("run", "-d", "-v", "/anon", "alpine", "/nonexistent", check=False)
+    assert failed.returncode == 127
+    assert sb.hatoba("ps", "-aq").stdout == ""
+    assert sb.hatoba("volume", "ls", "-q").stdout == "" and volume_folders(sb) == set()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -111,7 +111,8 @@ class Supervisor:
         if done is not None and done.state.restarting:
             self.restarts.after_exit(done)
         elif done is not None and done.config.auto_remove:
-            await self.remove(cid)
+            # `--rm` takes the container's anonymous volumes too, as Docker's does
+            await self.remove(cid, with_volumes=True)
 
     # --- waiting ----------------------------------------------------------------------------
 

@@ -127,7 +127,7 @@ def _start(ctx: Context, cid: str) -> None:
 
 def _discard(ctx: Context, cid: str) -> None:
     try:
-        ctx.client.call("DELETE", f"/containers/{cid}", {"force": 1})
+        ctx.client.call("DELETE", f"/containers/{cid}", {"force": 1, "v": 1})
     except HatobaError:
         pass  # gone already (--rm)
 

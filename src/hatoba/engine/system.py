@@ -38,7 +38,7 @@ def reconcile(core: Core) -> list[str]:
         if container.run_pending and not container.state.running:
             # the first half of a `run` that never reported success (see Container.run_pending)
             log.warning("removing container %s: its run did not complete", container.name)
-            containers.remove(core, container.id)
+            containers.remove(core, container.id, with_volumes=True)
             continue
         if container.state.restarting:
             # its restart was pending when the service stopped: start-up decides afresh
