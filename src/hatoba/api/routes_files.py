@@ -35,7 +35,10 @@ class NoFiles:
     def _refuse(self, *args: object, **kwargs: object) -> Any:
         raise InvalidArgument("this service has no access to containers' files")
 
-    stat = archive = extract = export = changes = write_layer = layer_size = _refuse
+    stat = archive = extract = export = changes = write_layer = _refuse
+
+    def layer_size(self, container_id: str) -> int:
+        return 0  # no files, no bytes
 
 
 def _path(req: Request) -> str:

@@ -51,10 +51,11 @@ def _created_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _check_driver(name: str, driver: str, options: Mapping[str, str] | None) -> None:
-    if driver not in ("", LOCAL_DRIVER):
+def _check_driver(name: str, plugin: str, options: Mapping[str, str] | None) -> None:
+    """The local driver ("" is it too) and its options: the only volume plugin there is."""
+    if plugin not in ("", LOCAL_DRIVER):
         raise InvalidArgument(
-            f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found'
+            f'create {name}: error looking up volume plugin {plugin}: plugin "{plugin}" not found'
         )
     for key in options or {}:
         if key not in _LOCAL_OPTIONS:
@@ -85,7 +86,7 @@ def _make(
 def create(
     core: Core,
     name: str,
-    driver: str = "",
+    plugin: str = "",
     labels: Mapping[str, str] | None = None,
     options: Mapping[str, str] | None = None,
 ) -> Volume:
@@ -93,7 +94,7 @@ def create(
     name = name or new_id()
     existing = core.state.volumes.get(name)
     check_volume_name(name)
-    _check_driver(name, driver, options)
+    _check_driver(name, plugin, options)
     if existing is not None:
         return existing
     with UndoStack() as undo:

@@ -7,8 +7,8 @@ and exits are the kernel's own. The service's event loop runs on a thread of its
 on the test's thread uses plain blocking sockets, and a hung handler cannot hang the client.
 
 The world holds two user networks (`front`, and `back` which is internal), a created container
-`web` on `front`, a running container `db` on both with an exec instance `exec`, and an image
-`alpine:latest`.
+`web` on `front`, a running container `db` on both with an exec instance `exec`, an image
+`alpine:latest` and a volume `data`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fakes import FakeKernel, FakeRuntime, MemoryStore
+from fakes import FakeKernel, FakeRuntime, FakeStorage, MemoryStore
 from fixtures.image_archives import ArchiveImage, docker_save, file, image_config, tar_bytes
 from hatoba.api.app import App
 from hatoba.api.attach import Attacher
@@ -171,6 +171,7 @@ class ServedWorld:
             self.runtime,
             EngineImages(self.images),
             State(),
+            storage=FakeStorage(d / "volumes"),
         )
         self.io = FakeIO(d)
         runner = EngineRunner()
@@ -213,6 +214,7 @@ class ServedWorld:
         both = (EndpointRequest("front", ("database",)), EndpointRequest("back"))
         created = engine.create_container(CreateRequest(db, name="db", endpoints=both))
         running = engine.start(created.id)
+        engine.create_volume("data", labels={"tier": "db"})
         logs = self.io.log_path(running.id)
         logs.parent.mkdir(parents=True, exist_ok=True)
         lines = [{"log": "ready\n", "stream": "stdout", "time": "2024-01-01T00:00:00Z"}]
@@ -249,6 +251,9 @@ class ServedWorld:
                 [(cid, p.pid, p.poll()) for cid, p in self.runtime.processes.items()],
                 sorted(self.runtime.spawned),
                 [(i.id, i.repo_tags) for i in self.images.list()],
+                dict(state.volumes),
+                dict(self.store.volumes),
+                self.engine.core.storage.volume_names(),
             )
 
         return self.on_loop(take)
@@ -265,6 +270,7 @@ class ServedWorld:
             for image in self.images.list():
                 out["image"] = image.id
             out["exec"] = self.exec_id
+            out.update((name, name) for name in self.engine.state.volumes)
             return out
 
         return self.on_loop(take)

@@ -72,6 +72,21 @@ ROUTES = [
     ("GET", "/images/{name*}/json"),
     ("POST", "/images/{name*}/tag"),
     ("DELETE", "/images/{name*}"),
+    ("POST", "/images/prune"),
+    ("GET", "/volumes"),
+    ("POST", "/volumes/create"),
+    ("POST", "/volumes/prune"),
+    ("GET", "/volumes/{name}"),
+    ("DELETE", "/volumes/{name}"),
+    ("POST", "/containers/prune"),
+    ("HEAD", "/containers/{id}/archive"),
+    ("GET", "/containers/{id}/archive"),
+    ("PUT", "/containers/{id}/archive"),
+    ("GET", "/containers/{id}/export"),
+    ("GET", "/containers/{id}/changes"),
+    ("POST", "/commit"),
+    ("GET", "/system/df"),
+    ("POST", "/build/prune"),
 ]
 
 # capture, trace and explain need the kernel's packet instruments, which this world has not
@@ -82,7 +97,7 @@ NOT_FUZZED = [
     ("POST", "/hatoba/explain"),
 ]
 
-OBJECTS = ["web", "db", "front", "back", "bridge", "host", "none", "image", "exec"]
+OBJECTS = ["web", "db", "front", "back", "bridge", "host", "none", "image", "exec", "data"]
 
 # the Docker JSON of each route's body: field -> kind, a nested object, or [a list of objects]
 ENDPOINT = {"Aliases": "strings", "IPAMConfig": {"IPv4Address": "ip"}, "Links": "strings"}
@@ -139,7 +154,22 @@ BODIES: dict[str, dict[str, Any]] = {
             "GroupAdd": "strings",
             "Init": "bool",
             "RestartPolicy": {"Name": "restart", "MaximumRetryCount": "int"},
+            "Binds": "binds",
+            "Tmpfs": "labels",
+            "VolumesFrom": "strings",
+            "Mounts": [
+                {
+                    "Type": "mount_type",
+                    "Source": "string",
+                    "Target": "path",
+                    "ReadOnly": "bool",
+                    "BindOptions": {"Propagation": "string", "NonRecursive": "bool"},
+                    "VolumeOptions": {"NoCopy": "bool", "Labels": "labels"},
+                    "TmpfsOptions": {"SizeBytes": "int", "Mode": "int"},
+                }
+            ],
         },
+        "Volumes": "exposed",
         "NetworkingConfig": {"EndpointsConfig": "endpoints"},
     },
     "/containers/{id}/exec": {
@@ -153,6 +183,13 @@ BODIES: dict[str, dict[str, Any]] = {
         "AttachStderr": "bool",
     },
     "/exec/{id}/start": {"Detach": "bool", "Tty": "bool"},
+    "/volumes/create": {
+        "Name": "name",
+        "Driver": "string",
+        "Labels": "labels",
+        "DriverOpts": "labels",
+    },
+    "/commit": {"Cmd": "strings", "Env": "env", "Labels": "labels", "Volumes": "exposed"},
 }
 
 # fields without which a request fails early: always sent, so the others are reached
@@ -185,6 +222,14 @@ QUERY_KINDS = {
     "until": "time",
     "message": "string",
     "names": "object",
+    "path": "path",
+    "noOverwriteDirNonDir": "flag",
+    "copyUIDGID": "flag",
+    "container": "object",
+    "author": "string",
+    "comment": "string",
+    "pause": "flag",
+    "v": "flag",
 }
 
 huge_ints = st.sampled_from([2**31, 2**63, -(2**63) - 1, 2**64, 10**30, -1, 0])
@@ -211,6 +256,7 @@ ips = st.sampled_from(["172.18.0.9", "172.30.0.1", "10.0.0.300", "::1", "", "0.0
 cidrs = st.sampled_from(["172.30.0.0/16", "172.30.0.0/33", "10.0.0.0/8", "1.2.3.4", "::/0"]) | texts
 ports = st.sampled_from(["80", "80/tcp", "53/udp", "70000/tcp", "0/tcp", "80-90/tcp", "x/y", "/"])
 host_ports = st.sampled_from(["", "8080", "0", "65536", "1000-999", "a", "-1"]) | texts
+paths_inside = st.sampled_from(["/", "/etc", "/etc/", "/etc/.", "x", "", "/../.."]) | texts
 signals = st.sampled_from(["SIGTERM", "KILL", "9", "0", "65", "99999", "2147483648", "HUP"]) | texts
 
 
@@ -230,6 +276,12 @@ def kind_values(kind: str) -> st.SearchStrategy[Any]:
         "env": st.lists(st.sampled_from(["A=1", "B", "=x", ""]) | texts, max_size=3),
         "ips": st.lists(ips, max_size=2),
         "extra_hosts": st.lists(st.sampled_from(["h:1.2.3.4", "h", "h:host-gateway"]), max_size=2),
+        "path": paths_inside,
+        "binds": st.lists(
+            st.sampled_from(["/srv:/x", "data:/d:ro", "/anon", "/x:y", "a@b:/c", "/:/"]) | texts,
+            max_size=2,
+        ),
+        "mount_type": st.sampled_from(["bind", "volume", "tmpfs", "nfs", ""]),
         "labels": st.dictionaries(texts, texts, max_size=2),
         "ip": ips,
         "cidr": cidrs,
@@ -291,6 +343,7 @@ def query_value(kind: str) -> st.SearchStrategy[str]:
         | texts,
         "name": names,
         "string": texts,
+        "path": paths_inside,
         "object": refs,
         "filters": any_json.map(json.dumps)
         | st.dictionaries(
@@ -316,7 +369,7 @@ ROUTE_QUERIES = {
     "/containers/{id}/restart": ["t"],
     "/containers/{id}/kill": ["signal"],
     "/containers/{id}/wait": ["condition"],
-    "/containers/{id}": ["force"],
+    "/containers/{id}": ["force", "v"],
     "/containers/{id}/rename": ["name"],
     "/containers/{id}/logs": ["follow", "tail", "timestamps", "stdout", "stderr"],
     "/containers/{id}/attach": ["stream", "stdin", "stdout", "stderr"],
@@ -327,6 +380,13 @@ ROUTE_QUERIES = {
     "/images/get": ["names"],
     "/images/{name*}/tag": ["repo", "tag"],
     "/images/{name*}": ["force"],
+    "/images/prune": ["filters"],
+    "/volumes": ["filters"],
+    "/volumes/prune": ["filters"],
+    "/volumes/{name}": ["force"],
+    "/containers/prune": ["filters"],
+    "/containers/{id}/archive": ["path", "noOverwriteDirNonDir", "copyUIDGID"],
+    "/commit": ["container", "repo", "tag", "changes", "author", "comment", "pause"],
 }
 
 
@@ -344,7 +404,12 @@ def queries(draw: st.DrawFn, route: str) -> str:
 
 @st.composite
 def paths(draw: st.DrawFn, pattern: str) -> str:
-    owners = {"containers": ["web", "db"], "images": ["image"], "exec": ["exec"]}
+    owners = {
+        "containers": ["web", "db"],
+        "images": ["image"],
+        "exec": ["exec"],
+        "volumes": ["data"],
+    }
     own = owners.get(pattern.split("/")[1], ["front", "back", "bridge", "host", "none"])
 
     def param() -> str:

@@ -241,7 +241,8 @@ def test_run_whose_start_fails_removes_the_container(
     assert hatoba("run", "-d", "--name", "p2", "-p", "8090:80", "httpd") == code
     assert out_err(capfd) == ("", f"hatoba: Error response from daemon: {message}.\n")
     assert api.calls()[-1] == ("DELETE", f"/containers/{CID}")
-    assert api.requests[-1].query == {"force": ["1"]}
+    # its anonymous volumes go with it
+    assert api.requests[-1].query == {"force": ["1"], "v": ["1"]}
 
 
 def test_run_whose_create_fails(

@@ -197,8 +197,10 @@ def _offences(tree: ast.AST) -> Iterator[str]:
 def test_engine_firewall_observe_and_api_never_test_driver_names_or_missing_pieces() -> None:
     src = Path(hatoba.__file__).parent
     modules = [p for d in ("engine", "firewall", "observe", "api") for p in (src / d).glob("*.py")]
-    # `network ls --filter driver=…` matches the user's names against the field: data
+    # `network ls --filter driver=…` and `volume ls --filter driver=…` match the user's names
+    # against the field: data
     modules.remove(src / "api" / "routes_networks.py")
+    modules.remove(src / "api" / "routes_volumes.py")
     found = [
         f"{path.relative_to(src)}: {offence}"
         for path in modules
