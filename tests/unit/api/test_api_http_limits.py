@@ -262,20 +262,21 @@ def test_an_idle_kept_alive_connection_is_closed_after_its_timeout(
 
 
 def test_long_streams_and_hijacked_sessions_are_not_cut(serve: Callable[..., Running]) -> None:
-    api = serve(head_timeout=0.1, idle_timeout=0.1)
+    # timeouts long enough for a loaded machine to read the heads, streams several times longer
+    api = serve(head_timeout=0.3, idle_timeout=0.3)
     waiting = api.connect()  # like `wait`: headers at once, the body much later
-    waiting.sendall(b"GET /stream?silent=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+    waiting.sendall(b"GET /stream?silent=1.2 HTTP/1.1\r\nHost: x\r\n\r\n")
     ticking = api.connect()  # like `logs -f`: a chunk now and then, for longer than any timeout
-    ticking.sendall(b"GET /stream?ticks=6 HTTP/1.1\r\nHost: x\r\n\r\n")
+    ticking.sendall(b"GET /stream?ticks=12 HTTP/1.1\r\nHost: x\r\n\r\n")
     attached = api.connect()
     attached.sendall(
         b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
     )
     assert attached.recv(4096).startswith(b"HTTP/1.1 101")
-    time.sleep(0.5)
+    time.sleep(1.2)
     attached.sendall(b"still here")
     assert attached.recv(100) == b"still here"
-    for sock, body in ((waiting, b"end\n"), (ticking, b"tick 4\ntick 5\nend\n")):
+    for sock, body in ((waiting, b"end\n"), (ticking, b"tick 10\ntick 11\nend\n")):
         data = b""
         while not data.endswith(b"\r\n0\r\n\r\n"):
             chunk = sock.recv(4096)
