@@ -135,8 +135,8 @@ def test_the_watcher_restores_the_tables_within_a_second(damage: str) -> None:
         intact = normalized_tables(w.sb)
         on_loop(loop, lambda: w.fw.start_watch(loop, lambda: state))
         try:
+            # (not checked in between: the watcher may already have repaired it)
             w.sb.sh(["nft", damage])
-            assert normalized_tables(w.sb) != intact
             took = wait_for(lambda: normalized_tables(w.sb) == intact, timeout=1.0)
             assert took < 1.0
         finally:
