@@ -4,9 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # `run --init` runs tini-static (package tini); the demo asks the resolver with dig; hatoba
-# capture compiles its filters with libpcap
+# capture compiles its filters with libpcap; network topology's pictures are laid out by
+# Graphviz's dot; top runs procps' ps
 runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv tini
-    dnsutils libpcap0.8)
+    dnsutils libpcap0.8 graphviz procps)
 # the host-firewall tests set iptables policies and run a private D-Bus in their sandboxes;
 # bench.compose and the e2e tests run Debian's docker-compose (1.29) against hatoba's socket;
 # the capture tests check hatoba's lines and filters against tcpdump and read its files with

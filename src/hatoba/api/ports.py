@@ -12,6 +12,7 @@ from hatoba.model.launch import FileView, ProcessSpec
 from hatoba.model.prune import PruneFilter
 from hatoba.observe.assemble import Frame
 from hatoba.observe.evidence import Conntrack, KernelDrop, RuleHit
+from hatoba.observe.topology import HostView
 
 
 class ContainerIO(Protocol):
@@ -148,6 +149,8 @@ class Instruments(Protocol):
     # InvalidArgument for a filter libpcap rejects, NotFound for a missing interface
     def open_tap(self, netns: str | None, ifname: str, expression: str, snaplen: int) -> Tap: ...
     def host_addresses(self) -> dict[str, list[str]]: ...
+    # the host's links and default route (network topology)
+    def host_view(self) -> HostView: ...
     def route_via(self, address: str) -> str | None: ...
     # have the kernel trace a flow through the nftables rules until untrace(token)
     def trace(self, flow: Flow) -> int: ...

@@ -1,5 +1,6 @@
 """hatoba's own observation endpoints: capture (pcapng over a hijacked connection), trace and
-explain (JSON lines over a hijacked connection: progress, then the timeline or the verdict)."""
+explain (JSON lines over a hijacked connection: progress, then the timeline or the verdict),
+and the network topology (JSON)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from hatoba.api.capture import capture_target, open_capture, stream
-from hatoba.api.http import Hijack, RawReader, Request, Router
+from hatoba.api.http import Hijack, RawReader, Request, Response, Router
 from hatoba.api.ports import Instruments
 from hatoba.api.streams import close_writer
 from hatoba.api.tracing import TraceRequest, observe, planned
+from hatoba.engine import resolver
 from hatoba.errors import HatobaError
 from hatoba.observe.plan import NameNotFound
+from hatoba.observe.topology import HostView
+from hatoba.observe.topology_build import build
 from hatoba.observe.verdict import explain as verdict_of
 from hatoba.observe.verdict import not_sent
 
@@ -108,9 +112,20 @@ def register(router: Router, app: App) -> None:
 
         return Hijack(_json_lines(work), content_type=JSON_LINES)
 
+    async def topology(req: Request) -> Response:
+        state = app.engine.state
+        records, _gateways = resolver.records(state)
+        names = {(r.container_id, r.network_id): r.names for r in records}
+        host = HostView()
+        if app.instruments is not None:
+            host = await asyncio.to_thread(app.instruments.host_view)
+        drawn = build(state.networks.values(), state.containers.values(), names, host)
+        return Response.json(drawn.to_json())
+
     router.add("POST", "/hatoba/capture", capture)
     router.add("POST", "/hatoba/trace", trace)
     router.add("POST", "/hatoba/explain", explain)
+    router.add("GET", "/hatoba/topology", topology)
 
 
 def _json_lines(

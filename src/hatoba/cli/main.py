@@ -74,6 +74,7 @@ _TOP: Commands = {
     "capture": ("capture:capture", "Capture packets on a container, network or interface"),
     "trace": ("trace:trace", "Follow one flow through every hop (addresses, NAT, rules)"),
     "explain": ("trace:explain", "Say why a flow is delivered or dropped"),
+    "events": ("events:events", "Get real time events from the server"),
     "info": ("system:info", "Display system-wide information"),
     "version": ("system:version", "Show the hatoba version information"),
     "compose": ("compose:compose", "Define and run multi-container applications (compose files)"),
@@ -120,6 +121,10 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
             "prune": ("network:prune", "Remove all unused networks"),
             "rm": ("network:rm", "Remove one or more networks"),
             "remove": ("network:rm", None),
+            "topology": (
+                "topology:topology",
+                "Show the uplink, bridges, veth pairs, containers and published ports",
+            ),
         },
     ),
     "volume": (
@@ -140,6 +145,7 @@ _GROUPS: dict[str, tuple[str, Commands]] = {
             "capture": ("capture:capture", "Capture packets on a container, network or interface"),
             "trace": ("trace:trace", "Follow one flow through every hop (addresses, NAT, rules)"),
             "explain": ("trace:explain", "Say why a flow is delivered or dropped"),
+            "events": ("events:events", "Get real time events from the server"),
             "info": ("system:info", "Display system-wide information"),
             "df": ("prune:disk_usage", "Show hatoba disk usage"),
             "prune": ("prune:system", "Remove unused data"),

@@ -1,7 +1,7 @@
 """The kernel's observation instruments in one adapter for the API: packet taps in any
 namespace, nftables tracing of one flow (through the firewall's own transactions) and its
-trace events, conntrack lookups, probes, the kernel's drop reasons, and the host's addresses
-and routes.
+trace events, conntrack lookups, probes, the kernel's drop reasons, and the host's links,
+addresses and routes.
 
 Made on a thread in the host's namespace (the service's); usable from any thread after.
 """
@@ -14,12 +14,14 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from hatoba.kernel import fw_conntrack, nftrace, probes
+from hatoba.kernel import netlink as nl
 from hatoba.kernel.capture import PacketTap, open_tap
 from hatoba.kernel.dropwatch import DropWatch
 from hatoba.kernel.firewall import NftFirewall
 from hatoba.kernel.fw_netns import HomeNetns
 from hatoba.model.flows import Flow
 from hatoba.observe.evidence import Conntrack
+from hatoba.observe.topology import HostLink, HostView
 
 
 class KernelInstruments:
@@ -36,15 +38,43 @@ class KernelInstruments:
 
     def host_addresses(self) -> dict[str, list[str]]:
         """Interface name → its IPv4 addresses, in the host's namespace."""
+        return {
+            link.name: [a.split("/")[0] for a in link.addresses]
+            for link in self.host_view().links
+            if link.addresses
+        }
 
-        def work() -> dict[str, list[str]]:
-            with IPRoute() as ipr:
-                names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-                found: dict[str, list[str]] = {}
-                for addr in ipr.get_addr(family=socket.AF_INET):
-                    name = names.get(addr["index"], "")
-                    found.setdefault(name, []).append(addr.get_attr("IFA_ADDRESS"))
-                return found
+    def host_view(self) -> HostView:
+        """Every link of the host's namespace with its IPv4 addresses, and the default route."""
+
+        def work() -> HostView:
+            sock = nl.NetlinkSocket()
+            try:
+                links, routes, addresses = sock.links(), sock.routes(), sock.addresses()
+            finally:
+                sock.close()
+            names = {link.index: link.name for link in links}
+            default = next((r for r in routes if r.dst.prefixlen == 0 and r.oif), None)
+            return HostView(
+                links=tuple(
+                    HostLink(
+                        name=link.name,
+                        kind=link.kind,
+                        mac=link.mac,
+                        mtu=link.mtu,
+                        up=link.up,
+                        master=names.get(link.master, ""),
+                        addresses=tuple(
+                            f"{a.address}/{a.network.prefixlen}"
+                            for a in addresses
+                            if a.index == link.index
+                        ),
+                    )
+                    for link in links
+                ),
+                uplink=names.get(default.oif, "") if default else "",
+                gateway=str(default.gateway or "") if default else "",
+            )
 
         return self._home.call(work)
 

@@ -1,0 +1,152 @@
+"""The topology of the engine's records, checked against the kernel's links.
+
+The records say what should be (networks, endpoints with their veths, addresses and MACs,
+published ports: exactly as the firewall derives them); the host's links say what is (the
+uplink, each bridge and veth, and the MACs the kernel chose). Where they differ, the picture
+says so instead of hiding it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from hatoba.firewall.derive import container_items, fw_network
+from hatoba.model.container import Container
+from hatoba.model.network import BRIDGE, Network
+from hatoba.observe.topology import (
+    Attachment,
+    HostView,
+    NetworkNode,
+    PublishedPort,
+    Topology,
+    Uplink,
+)
+
+# (container id, network id) → the names the embedded DNS answers there
+DnsNames = Mapping[tuple[str, str], tuple[str, ...]]
+
+
+def build(
+    networks: Iterable[Network],
+    containers: Iterable[Container],
+    dns_names: DnsNames,
+    host: HostView,
+) -> Topology:
+    """`host` without links (no kernel to ask) leaves the kernel's side out: no uplink, no
+    host MACs, and nothing checked."""
+    networks = list(networks)
+    containers = sorted(containers, key=lambda c: c.name)
+    shared: dict[str, list[str]] = defaultdict(list)
+    for c in containers:
+        if c.state.running and c.netns_owner:
+            shared[c.netns_owner].append(c.name)
+    nodes = [
+        _network(n, containers, dns_names, shared, host)
+        # the default bridge, the others by name, then host and none
+        for n in sorted(networks, key=lambda n: (n.driver != BRIDGE, not n.predefined, n.name))
+    ]
+    return Topology(_uplink(host), tuple(nodes), _published(networks, containers))
+
+
+def _uplink(host: HostView) -> Uplink:
+    link = host.link(host.uplink) if host.uplink else None
+    if link is None:
+        return Uplink(name=host.uplink, gateway=host.gateway)
+    return Uplink(link.name, link.addresses, link.mac, link.mtu, host.gateway)
+
+
+def _network(
+    network: Network,
+    containers: list[Container],
+    dns_names: DnsNames,
+    shared: Mapping[str, list[str]],
+    host: HostView,
+) -> NetworkNode:
+    fw = fw_network(network)
+    pool = network.pool
+    attachments = tuple(
+        _attachment(c, network, dns_names, shared.get(c.id, ()), host)
+        for c in containers
+        if c.config_on(network.id) is not None
+    )
+    return NetworkNode(
+        id=network.id,
+        name=network.name,
+        driver=network.driver,
+        bridge=network.bridge or "",
+        bridge_mac=network.bridge_mac or "",
+        gateway=f"{pool.gateway}/{pool.subnet.prefixlen}" if pool and fw else "",
+        mtu=network.mtu if fw else 0,
+        internal=network.internal,
+        masquerade=fw is not None and fw.masquerade and not network.internal,
+        # containers with an interface first, then the others, each by name
+        attachments=tuple(sorted(attachments, key=lambda a: (not a.ifname, a.container))),
+        problems=_bridge_problems(network, host),
+    )
+
+
+def _bridge_problems(network: Network, host: HostView) -> tuple[str, ...]:
+    if not network.bridge or not host.links:
+        return ()
+    link = host.link(network.bridge)
+    if link is None:
+        return (f"bridge {network.bridge} is missing on the host",)
+    return () if link.up else (f"bridge {network.bridge} is down",)
+
+
+def _attachment(
+    container: Container,
+    network: Network,
+    dns_names: DnsNames,
+    shared_with: Iterable[str],
+    host: HostView,
+) -> Attachment:
+    endpoint = container.endpoint_on(network.id)
+    base = Attachment(
+        container=container.name,
+        container_id=container.id,
+        status=container.state.status,
+        shared_with=tuple(shared_with),
+    )
+    if endpoint is None or not endpoint.ifname or endpoint.ipv4 is None:
+        return base
+    veth = endpoint.host_ifname or ""
+    link = host.link(veth) if veth else None
+    problems: tuple[str, ...] = ()
+    if host.links and link is None:
+        problems = (f"{veth} is missing on the host",)
+    elif link is not None and link.master != network.bridge:
+        problems = (f"{veth} is a port of {link.master or 'no bridge'}, not {network.bridge}",)
+    return replace(
+        base,
+        ifname=endpoint.ifname,
+        address=f"{endpoint.ipv4}/{endpoint.prefixlen}",
+        mac=endpoint.mac,
+        veth=veth,
+        veth_mac=link.mac if link is not None else "",
+        default_route=endpoint.default_route,
+        dns_names=dns_names.get((container.id, network.id), ()),
+        problems=problems,
+    )
+
+
+def _published(networks: list[Network], containers: list[Container]) -> tuple[PublishedPort, ...]:
+    """As the firewall publishes them: to the container's address on its first network with
+    a way out."""
+    bridges = {n.id: fw for n in networks if (fw := fw_network(n)) is not None}
+    ports = [
+        PublishedPort(
+            host_ip=str(port.host_ip or "0.0.0.0"),
+            host_port=port.host_port,
+            protocol=port.protocol,
+            container=port.container_name,
+            network=bridges[port.network_id].name,
+            address=str(port.container_ip),
+            container_port=port.container_port,
+        )
+        for c in containers
+        for port in container_items(c, bridges)[1]
+    ]
+    return tuple(sorted(ports, key=lambda p: (p.host_port, p.protocol, p.host_ip)))
