@@ -181,6 +181,7 @@ async def _serve(
     from hatoba.images.api_view import ApiImages
     from hatoba.kernel.instruments import KernelInstruments
     from hatoba.kernel.link_events import LinkEvents
+    from hatoba.kernel.meters import KernelMeters
     from hatoba.kernel.netns import release_shared_dir
     from hatoba.local import open_local
 
@@ -229,6 +230,7 @@ async def _serve(
         started=started,
         shutdown=shutdown_after_reset,
         instruments=KernelInstruments(local.firewall),
+        meters=KernelMeters(),
         events=events,
         files=ContainerFiles(runtime, local.forkserver),
     )

@@ -10,7 +10,7 @@ from hatoba.api.attach import Attacher
 from hatoba.api.events import EventLog
 from hatoba.api.execs import Execs
 from hatoba.api.http import Router, Server
-from hatoba.api.ports import ContainerFiles, ContainerIO, ImageCatalog, Instruments
+from hatoba.api.ports import ContainerFiles, ContainerIO, ImageCatalog, Instruments, Meters
 from hatoba.api.routes_containers import register as register_containers
 from hatoba.api.routes_exec import register as register_exec
 from hatoba.api.routes_files import NoFiles
@@ -19,6 +19,7 @@ from hatoba.api.routes_images import register as register_images
 from hatoba.api.routes_networks import register as register_networks
 from hatoba.api.routes_observe import register as register_observe
 from hatoba.api.routes_system import register as register_system
+from hatoba.api.routes_usage import register as register_usage
 from hatoba.api.routes_volumes import register as register_volumes
 from hatoba.api.runner import EngineRunner
 from hatoba.api.supervisor import Supervisor
@@ -45,6 +46,8 @@ class App:
     instruments: Instruments | None = None
     # containers' files: cp, export, diff, commit
     files: ContainerFiles = field(default_factory=lambda: NoFiles())
+    # containers' counters and processes, for stats and top (None: those endpoints refuse)
+    meters: Meters | None = None
     extra_routes: list[Callable[[Router, App], None]] = field(default_factory=list)
 
     def router(self) -> Router:
@@ -53,6 +56,7 @@ class App:
             register_system,
             register_networks,
             register_containers,
+            register_usage,
             register_exec,
             register_files,
             register_images,

@@ -26,13 +26,14 @@ from hatoba.model.container import (
 )
 from hatoba.model.health import Health, HealthConfig, config_from_json, status_suffix
 from hatoba.model.humanize import parse_rfc3339, status_text
-from hatoba.model.ids import ZERO_TIME
+from hatoba.model.ids import ZERO_TIME, rfc3339
 from hatoba.model.mounts import VOLUME, MountPoint, MountSpec, Volume
 from hatoba.model.network import Network, NetworkSpec
 from hatoba.model.ports import PortMapping
 from hatoba.model.portspec import mappings_from_api
 from hatoba.model.restart import RestartPolicy
 from hatoba.model.signals import signal_number
+from hatoba.observe.usage import CgroupUsage, Sample
 
 # --- networks ---------------------------------------------------------------------------------
 
@@ -590,3 +591,86 @@ def _status(container: Container) -> str:
     # a running container whose network could not be repaired (engine/repair.py)
     damaged = " (network damaged)" if run.error else ""
     return text + status_suffix(run.health) + damaged
+
+
+# --- containers: stats ----------------------------------------------------------------------
+
+_BLKIO_KEYS = (
+    "io_service_bytes_recursive",
+    "io_serviced_recursive",
+    "io_queue_recursive",
+    "io_service_time_recursive",
+    "io_wait_time_recursive",
+    "io_merged_recursive",
+    "io_time_recursive",
+    "sectors_recursive",
+)
+
+
+def stats_json(
+    container: Container, sample: Sample | None, previous: Sample | None
+) -> dict[str, Any]:
+    """Docker's stats document (types.StatsJSON) of `sample`, `previous` being the sample before
+    it (precpu_stats); without a sample, the empty one Docker answers for a container that is
+    not running. Fields Go leaves out when empty are left out."""
+    cgroup = sample.cgroup if sample is not None else None
+    pids = sample.processes if sample is not None else 0
+    if cgroup is not None and cgroup.pids is not None:
+        pids = cgroup.pids
+    io = cgroup.io if cgroup is not None else ()
+    doc: dict[str, Any] = {
+        "read": rfc3339(sample.read_ns) if sample is not None else ZERO_TIME,
+        "preread": rfc3339(previous.read_ns) if previous is not None else ZERO_TIME,
+        "pids_stats": {"current": pids} if pids else {},
+        "blkio_stats": {
+            **dict.fromkeys(_BLKIO_KEYS),
+            "io_service_bytes_recursive": [
+                {"major": b.major, "minor": b.minor, "op": b.op, "value": b.value} for b in io
+            ]
+            or None,
+        },
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": _cpu_json(sample),
+        "precpu_stats": _cpu_json(previous),
+        "memory_stats": _memory_json(cgroup),
+        "name": "/" + container.name,
+        "id": container.id,
+    }
+    if sample is not None and sample.networks:
+        doc["networks"] = {name: dict(vars(counters)) for name, counters in sample.networks.items()}
+    return doc
+
+
+def _cpu_json(sample: Sample | None) -> dict[str, Any]:
+    cgroup = (sample.cgroup if sample is not None else None) or CgroupUsage()
+    usage: dict[str, Any] = {"total_usage": cgroup.cpu_total_ns}
+    if cgroup.percpu_ns:
+        usage["percpu_usage"] = list(cgroup.percpu_ns)
+    usage["usage_in_kernelmode"] = cgroup.cpu_kernel_ns
+    usage["usage_in_usermode"] = cgroup.cpu_user_ns
+    doc: dict[str, Any] = {"cpu_usage": usage}
+    if sample is not None:
+        doc["system_cpu_usage"] = sample.system_cpu_ns
+        doc["online_cpus"] = sample.online_cpus
+    periods, throttled, throttled_ns = cgroup.throttling
+    doc["throttling_data"] = {
+        "periods": periods,
+        "throttled_periods": throttled,
+        "throttled_time": throttled_ns,
+    }
+    return doc
+
+
+def _memory_json(cgroup: CgroupUsage | None) -> dict[str, Any]:
+    memory = cgroup.memory if cgroup is not None else None
+    if memory is None:
+        return {}
+    doc: dict[str, Any] = {"usage": memory.usage}
+    if memory.max_usage:
+        doc["max_usage"] = memory.max_usage
+    doc["stats"] = dict(memory.stats)
+    if memory.failcnt:
+        doc["failcnt"] = memory.failcnt
+    doc["limit"] = memory.limit
+    return doc

@@ -13,6 +13,7 @@ from hatoba.model.prune import PruneFilter
 from hatoba.observe.assemble import Frame
 from hatoba.observe.evidence import Conntrack, KernelDrop, RuleHit
 from hatoba.observe.topology import HostView
+from hatoba.observe.usage import Sample
 
 
 class ContainerIO(Protocol):
@@ -163,3 +164,25 @@ class Instruments(Protocol):
     ) -> Probe: ...
     # raises KernelError with a sentence for the user where the kernel cannot tell
     def drop_watch(self) -> DropRecorder: ...
+
+
+class Meter(Protocol):
+    """One running container's counters (hatoba.kernel.meters.ContainerMeter)."""
+
+    @property
+    def pid(self) -> int: ...
+    # `ifnames`: the interfaces whose counters the sample holds
+    def sample(self, ifnames: Sequence[str]) -> Sample: ...
+    def close(self) -> None: ...
+
+
+class Meters(Protocol):
+    """What stats and top read from the kernel (hatoba.kernel.meters.KernelMeters). Each call
+    may block: call off the event loop."""
+
+    # for the process `pid` (its cgroup, PID namespace) and namespace handle `netns` ("" none)
+    def meter(self, pid: int, netns: str) -> Meter: ...
+    # the pids of the PID namespace of `pid`
+    def processes(self, pid: int) -> list[int]: ...
+    # `ps ARGV`'s output; KernelError with ps's reason when it fails
+    def ps(self, argv: Sequence[str], pids: Sequence[int]) -> str: ...

@@ -50,6 +50,8 @@ _CONTAINER: Commands = {
     "wait": ("container:wait", "Block until containers stop, then print their exit codes"),
     "logs": ("container:logs", "Fetch the logs of a container"),
     "port": ("container:port", "List port mappings or a specific mapping for the container"),
+    "stats": ("stats:stats", "Display a live stream of container(s) resource usage statistics"),
+    "top": ("top:top", "Display the running processes of a container"),
     "exec": ("exec:run", "Run a command in a running container"),
     "cp": ("files:cp", "Copy files/folders between a container and the local filesystem"),
     "diff": ("files:diff", "Inspect changes to files or directories on a container's filesystem"),

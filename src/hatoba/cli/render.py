@@ -16,20 +16,26 @@ _MIN_WIDTH = 10
 _PADDING = 3
 
 
-def tabwrite(text: str) -> str:
+def tabwrite(text: str, min_width: int = _MIN_WIDTH) -> str:
     """Go's text/tabwriter as docker configures it: tab-terminated cells become columns.
 
-    A column's width is its widest cell plus 3 (at least 10), computed over each block of
-    consecutive lines that have that column; a line's last cell is not part of any column.
+    A column's width is its widest cell plus 3 (at least `min_width`: 10 for docker's
+    formatter, 20 for `docker top`), computed over each block of consecutive lines that have
+    that column; a line's last cell is not part of any column.
     """
     lines = [line.split("\t") for line in text.split("\n")]
     out: list[str] = []
-    _format(lines, [], 0, len(lines), out)
+    _format(lines, [], 0, len(lines), out, min_width)
     return "\n".join(out)
 
 
 def _format(
-    lines: list[list[str]], widths: list[int], start: int, end: int, out: list[str]
+    lines: list[list[str]],
+    widths: list[int],
+    start: int,
+    end: int,
+    out: list[str],
+    min_width: int,
 ) -> None:
     column = len(widths)
     line0 = start
@@ -40,11 +46,11 @@ def _format(
             continue
         _write(lines, widths, line0, this, out)
         line0 = this
-        width = _MIN_WIDTH
+        width = min_width
         while this < end and column < len(lines[this]) - 1:
             width = max(width, len(lines[this][column]) + _PADDING)
             this += 1
-        _format(lines, [*widths, width], line0, this, out)
+        _format(lines, [*widths, width], line0, this, out, min_width)
         line0 = this
     _write(lines, widths, line0, end, out)
 

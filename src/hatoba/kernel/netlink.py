@@ -48,6 +48,7 @@ from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from hatoba.errors import KernelError
+from hatoba.observe.usage import LinkCounters
 
 NETLINK_ROUTE = 0
 IFF_UP = 0x1
@@ -160,6 +161,19 @@ class NetlinkSocket:
         msg["header"]["type"] = RTM_GETLINK
         return [_link(m) for m in self.dump(msg)]
 
+    def counters(self) -> dict[str, LinkCounters]:
+        """Every link's 64-bit statistics, by name."""
+        msg = ifinfmsg()
+        msg["header"]["type"] = RTM_GETLINK
+        found = {}
+        for m in self.dump(msg):
+            stats = m.get_attr("IFLA_STATS64")
+            if stats is not None:
+                found[m.get_attr("IFLA_IFNAME") or ""] = LinkCounters(
+                    **{name: int(stats[name]) for name in _COUNTERS}
+                )
+        return found
+
     def link(self, name: str = "", index: int = 0) -> Link | None:
         """One link by name or index (RTM_GETLINK without a dump: no cost per host link)."""
         msg = ifinfmsg()
@@ -215,6 +229,9 @@ class NetlinkSocket:
             )
             for m in self.dump(msg)
         ]
+
+
+_COUNTERS = tuple(LinkCounters.__dataclass_fields__)
 
 
 def _error_code(parsed: Any) -> int:

@@ -65,7 +65,11 @@ def validate_network_name(name: str) -> str:
 
 def now_rfc3339() -> str:
     """RFC 3339 with nanoseconds in UTC, as Docker prints `Created`."""
-    ns = time.time_ns()
+    return rfc3339(time.time_ns())
+
+
+def rfc3339(ns: int) -> str:
+    """A time in nanoseconds since the epoch, as `now_rfc3339` prints it."""
     secs, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 

@@ -1,0 +1,108 @@
+"""/containers/{id}/stats and /containers/{id}/top: what a container uses, and its processes.
+
+Stats, as Docker's: `stream=false` answers one document whose precpu_stats is a sample one
+period before (`one-shot=true`: at once, without it); a stream sends a document every period,
+nothing while the container is not running, and ends when it is removed. Samples are taken
+off the loop; a stream keeps one meter (its netlink socket in the container's namespace) for
+as long as the same process runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from hatoba.api import docker_json
+from hatoba.api.http import Request, Response, Router, Streaming
+from hatoba.api.ports import Meter, Meters
+from hatoba.errors import Conflict, HatobaError, InvalidArgument
+from hatoba.model.container import Container
+from hatoba.observe.usage import Sample, ps_argv, ps_table
+
+if TYPE_CHECKING:
+    from hatoba.api.app import App
+
+# Docker's collector samples every second
+PERIOD = 1.0
+
+
+def register(router: Router, app: App) -> None:
+    engine = app.engine
+
+    def meters() -> Meters:
+        if app.meters is None:
+            raise HatobaError("this service cannot read containers' counters")
+        return app.meters
+
+    async def stats(req: Request) -> Response | Streaming:
+        container = engine.state.container(req.params["id"])
+        stream = req.arg("stream", "1").lower() not in ("0", "false", "no")
+        one_shot = req.flag("one-shot")
+        if stream and one_shot:
+            raise InvalidArgument("cannot have stream=true and one-shot=true")
+        if stream:
+            return Streaming(_stream(app, meters(), container.id))
+        if not container.state.running:
+            return Response.json(docker_json.stats_json(container, None, None))
+        meter = await asyncio.to_thread(meters().meter, container.state.pid, container.netns)
+        try:
+            first = await asyncio.to_thread(meter.sample, _ifnames(container))
+            if one_shot:
+                return Response.json(docker_json.stats_json(container, first, None))
+            await asyncio.sleep(PERIOD)
+            second = await asyncio.to_thread(meter.sample, _ifnames(container))
+            return Response.json(docker_json.stats_json(container, second, first))
+        finally:
+            await asyncio.to_thread(meter.close)
+
+    async def top(req: Request) -> Response:
+        container = engine.state.container(req.params["id"])
+        argv = ps_argv(req.arg("ps_args"))
+        if container.state.restarting:
+            raise Conflict(
+                f"Container {container.id} is restarting, wait until the container is running"
+            )
+        if not container.state.running:
+            raise Conflict(f"Container {container.id} is not running")
+        tools = meters()
+        pids = await asyncio.to_thread(tools.processes, container.state.pid)
+        output = await asyncio.to_thread(tools.ps, argv, pids)
+        titles, rows = ps_table(output, pids)
+        return Response.json({"Titles": titles, "Processes": rows})
+
+    router.add("GET", "/containers/{id}/stats", stats)
+    router.add("GET", "/containers/{id}/top", top)
+
+
+async def _stream(app: App, meters: Meters, container_id: str) -> AsyncIterator[bytes]:
+    meter: Meter | None = None
+    previous: Sample | None = None
+    try:
+        while (container := app.engine.state.containers.get(container_id)) is not None:
+            running = container.state.running
+            if meter is not None and (not running or meter.pid != container.state.pid):
+                await asyncio.to_thread(meter.close)  # stopped, or started again
+                meter, previous = None, None
+            if running:
+                if meter is None:
+                    meter = await asyncio.to_thread(
+                        meters.meter, container.state.pid, container.netns
+                    )
+                try:
+                    sample = await asyncio.to_thread(meter.sample, _ifnames(container))
+                except (HatobaError, OSError):
+                    sample = None  # it stopped while we read: the next round says so
+                if sample is not None:
+                    doc = docker_json.stats_json(container, sample, previous)
+                    yield json.dumps(doc).encode() + b"\n"
+                    previous = sample
+            await asyncio.sleep(PERIOD)
+    finally:
+        if meter is not None:
+            await asyncio.to_thread(meter.close)
+
+
+def _ifnames(container: Container) -> list[str]:
+    return [ep.ifname for ep in container.endpoints if ep.ifname]
