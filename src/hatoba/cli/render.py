@@ -71,16 +71,26 @@ def ago(timestamp: float, now: float | None = None) -> str:
 
 
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
 def human_size(size: float, precision: int = 3) -> str:
     """go-units HumanSizeWithPrecision: decimal units, `precision` significant digits (3 in
     image lists; HumanSize, which prune and df print, has 4)."""
+    return _custom_size(size, 1000, _SIZE_UNITS, precision)
+
+
+def bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits (docker stats' memory)."""
+    return _custom_size(size, 1024, _BINARY_UNITS, 4)
+
+
+def _custom_size(size: float, base: int, units: tuple[str, ...], digits: int) -> str:
     unit = 0
-    while size >= 1000 and unit < len(_SIZE_UNITS) - 1:
-        size /= 1000
+    while size >= base and unit < len(units) - 1:
+        size /= base
         unit += 1
-    return f"{size:.{precision}g}{_SIZE_UNITS[unit]}"
+    return f"{size:.{digits}g}{units[unit]}"
 
 
 def short_id(ident: str) -> str:

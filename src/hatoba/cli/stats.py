@@ -16,7 +16,7 @@ import sys
 
 from hatoba.cli.errors import CliError
 from hatoba.cli.parsing import Parser
-from hatoba.cli.render import human_size, listing, short_id
+from hatoba.cli.render import bytes_size, human_size, listing, short_id
 from hatoba.errors import HatobaError
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
@@ -138,18 +138,6 @@ def block_io(blkio: dict[str, Any]) -> tuple[float, float]:
         elif op in "wW":
             written += entry.get("value", 0)
     return read, written
-
-
-_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-
-
-def bytes_size(size: float) -> str:
-    """go-units BytesSize: binary units, 4 significant digits."""
-    unit = 0
-    while size >= 1024 and unit < len(_BINARY_UNITS) - 1:
-        size /= 1024
-        unit += 1
-    return f"{size:.4g}{_BINARY_UNITS[unit]}"
 
 
 # --- streaming ----------------------------------------------------------------------------------

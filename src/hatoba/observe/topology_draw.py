@@ -53,12 +53,8 @@ def _published_line(port: PublishedPort) -> str:
     )
 
 
-def _network_title(network: NetworkNode) -> str:
-    return f"network {network.name} ({network.driver}{', internal' if network.internal else ''})"
-
-
 def _network_node(network: NetworkNode) -> Node:
-    title = _network_title(network)
+    title = f"network {network.name} ({network.driver}{', internal' if network.internal else ''})"
     if network.bridge:
         title += f": {network.bridge} {network.gateway}".rstrip()
         if network.bridge_mac:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fakeapi import FakeApi, Request, error, json_reply
 
-from hatoba.cli.stats import bytes_size
+from hatoba.cli.render import bytes_size
 
 WEB = "a" * 64
 DOC: dict[str, Any] = {
