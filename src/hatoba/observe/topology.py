@@ -77,6 +77,10 @@ class NetworkNode:
     id: str
     name: str
     driver: str  # bridge, host, null
+    # what its driver says: containers on it run in the host's namespace (host); get an
+    # interface of their own (bridge). Neither: loopback only (none)
+    shares_host: bool = False
+    gives_interfaces: bool = False
     bridge: str = ""
     bridge_mac: str = ""
     gateway: str = ""  # 172.18.0.1/16

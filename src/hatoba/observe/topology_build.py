@@ -12,9 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from hatoba.firewall.derive import container_items, fw_network
+from hatoba.drivers import registry as drivers
+from hatoba.firewall.derive import container_items
 from hatoba.model.container import Container
-from hatoba.model.network import BRIDGE, Network
+from hatoba.model.network import Network
 from hatoba.observe.topology import (
     Attachment,
     HostView,
@@ -44,8 +45,11 @@ def build(
             shared[c.netns_owner].append(c.name)
     nodes = [
         _network(n, containers, dns_names, shared, host)
-        # the default bridge, the others by name, then host and none
-        for n in sorted(networks, key=lambda n: (n.driver != BRIDGE, not n.predefined, n.name))
+        # networks that give interfaces (the default bridge first), then host and none
+        for n in sorted(
+            networks,
+            key=lambda n: (not drivers.of(n).gives_interface, not n.predefined, n.name),
+        )
     ]
     return Topology(_uplink(host), tuple(nodes), _published(networks, containers))
 
@@ -64,7 +68,8 @@ def _network(
     shared: Mapping[str, list[str]],
     host: HostView,
 ) -> NetworkNode:
-    fw = fw_network(network)
+    driver = drivers.of(network)
+    fw = driver.firewall_network(network)
     pool = network.pool
     attachments = tuple(
         _attachment(c, network, dns_names, shared.get(c.id, ()), host)
@@ -75,6 +80,8 @@ def _network(
         id=network.id,
         name=network.name,
         driver=network.driver,
+        shares_host=driver.shares_host_namespace,
+        gives_interfaces=driver.gives_interface,
         bridge=network.bridge or "",
         bridge_mac=network.bridge_mac or "",
         gateway=f"{pool.gateway}/{pool.subnet.prefixlen}" if pool and fw else "",
@@ -83,17 +90,21 @@ def _network(
         masquerade=fw is not None and fw.masquerade and not network.internal,
         # containers with an interface first, then the others, each by name
         attachments=tuple(sorted(attachments, key=lambda a: (not a.ifname, a.container))),
-        problems=_bridge_problems(network, host),
+        problems=_bridge_problems([b.name for b in driver.host_bridges(network)], host),
     )
 
 
-def _bridge_problems(network: Network, host: HostView) -> tuple[str, ...]:
-    if not network.bridge or not host.links:
+def _bridge_problems(bridges: list[str], host: HostView) -> tuple[str, ...]:
+    if not host.links:
         return ()
-    link = host.link(network.bridge)
-    if link is None:
-        return (f"bridge {network.bridge} is missing on the host",)
-    return () if link.up else (f"bridge {network.bridge} is down",)
+    problems = []
+    for name in bridges:
+        link = host.link(name)
+        if link is None:
+            problems.append(f"bridge {name} is missing on the host")
+        elif not link.up:
+            problems.append(f"bridge {name} is down")
+    return tuple(problems)
 
 
 def _attachment(
@@ -135,7 +146,7 @@ def _attachment(
 def _published(networks: list[Network], containers: list[Container]) -> tuple[PublishedPort, ...]:
     """As the firewall publishes them: to the container's address on its first network with
     a way out."""
-    bridges = {n.id: fw for n in networks if (fw := fw_network(n)) is not None}
+    bridges = {n.id: fw for n in networks if (fw := drivers.firewall_network(n)) is not None}
     ports = [
         PublishedPort(
             host_ip=str(port.host_ip or "0.0.0.0"),

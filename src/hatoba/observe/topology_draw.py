@@ -59,9 +59,9 @@ def _network_node(network: NetworkNode) -> Node:
         title += f": {network.bridge} {network.gateway}".rstrip()
         if network.bridge_mac:
             title += f", mac {network.bridge_mac}"
-    elif network.driver == "host":
+    elif network.shares_host:
         title += ": the host's own stack"
-    elif network.driver == "null":
+    elif not network.gives_interfaces:
         title += ": loopback only"
     children: list[Node] = [(f"problem: {p}", []) for p in network.problems]
     children += [_attachment_node(a) for a in network.attachments]
@@ -125,8 +125,7 @@ def dot(topology: Topology) -> str:
     for network in topology.networks:
         if network.bridge:
             out.append(f"    {_id('net', network.id)} [label=<{_bridge_table(network, colours)}>];")
-    host_mode = [n for n in topology.networks if n.driver == "host"]
-    for network in host_mode:
+    for network in (n for n in topology.networks if n.shares_host):
         for a in network.attachments:
             label = _container_table(a.container, a.status, ["the host's own stack"])
             out.append(f"    {_id('c', a.container_id)} [label=<{label}>];")
@@ -144,7 +143,7 @@ def _containers(topology: Topology, colours: dict[str, tuple[str, str]]) -> list
     headers: dict[str, str] = {}
     edges: list[str] = []
     for network in topology.networks:
-        if network.driver == "host":
+        if network.shares_host:
             continue
         line, fill = colours[network.id]
         source = _id("net", network.id)
@@ -165,7 +164,7 @@ def _containers(topology: Topology, colours: dict[str, tuple[str, str]]) -> list
                 )
             elif network.bridge:  # a member that is not running: no veth
                 edges.append(f'  {source} -> {node} [color="{line}", style=dotted];')
-            elif network.driver == "null":
+            elif not network.gives_interfaces:
                 cells.append("<TD COLSPAN='2'>loopback only</TD>")
                 # beside the other containers, not in front of the host
                 edges.append(f"  uplink -> {node} [style=invis];")
