@@ -48,6 +48,8 @@ class App:
     files: ContainerFiles = field(default_factory=lambda: NoFiles())
     # containers' counters and processes, for stats and top (None: those endpoints refuse)
     meters: Meters | None = None
+    # seconds between two stats samples (Docker's collector: one a second)
+    stats_period: float = 1.0
     extra_routes: list[Callable[[Router, App], None]] = field(default_factory=list)
 
     def router(self) -> Router:

@@ -54,6 +54,14 @@ class Request:
     def flag(self, name: str) -> bool:
         return self.arg(name).lower() in ("1", "true", "yes")
 
+    def bool_arg(self, name: str, default: bool) -> bool:
+        """Docker's BoolValueOrDefault: absent or empty is `default`; false is 0, no, false
+        or none (any case), anything else is true."""
+        raw = self.arg(name).strip().lower()
+        if not raw:
+            return default
+        return raw not in ("0", "no", "false", "none")
+
     def int_arg(self, name: str, default: int) -> int:
         """A whole number of 64 bits at most, as Go's strconv.Atoi reads it."""
         raw = self.arg(name)

@@ -24,9 +24,6 @@ from hatoba.observe.usage import Sample, ps_argv, ps_table
 if TYPE_CHECKING:
     from hatoba.api.app import App
 
-# Docker's collector samples every second
-PERIOD = 1.0
-
 
 def register(router: Router, app: App) -> None:
     engine = app.engine
@@ -38,8 +35,8 @@ def register(router: Router, app: App) -> None:
 
     async def stats(req: Request) -> Response | Streaming:
         container = engine.state.container(req.params["id"])
-        stream = req.arg("stream", "1").lower() not in ("0", "false", "no")
-        one_shot = req.flag("one-shot")
+        stream = req.bool_arg("stream", True)
+        one_shot = req.bool_arg("one-shot", False)
         if stream and one_shot:
             raise InvalidArgument("cannot have stream=true and one-shot=true")
         if stream:
@@ -51,7 +48,7 @@ def register(router: Router, app: App) -> None:
             first = await asyncio.to_thread(meter.sample, _ifnames(container))
             if one_shot:
                 return Response.json(docker_json.stats_json(container, first, None))
-            await asyncio.sleep(PERIOD)
+            await asyncio.sleep(app.stats_period)
             second = await asyncio.to_thread(meter.sample, _ifnames(container))
             return Response.json(docker_json.stats_json(container, second, first))
         finally:
@@ -98,7 +95,7 @@ async def _stream(app: App, meters: Meters, container_id: str) -> AsyncIterator[
                     doc = docker_json.stats_json(container, sample, previous)
                     yield json.dumps(doc).encode() + b"\n"
                     previous = sample
-            await asyncio.sleep(PERIOD)
+            await asyncio.sleep(app.stats_period)
     finally:
         if meter is not None:
             await asyncio.to_thread(meter.close)

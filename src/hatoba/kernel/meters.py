@@ -12,7 +12,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 
-from hatoba.errors import Conflict, KernelError
+from hatoba.errors import Conflict, InvalidArgument, KernelError
 from hatoba.kernel import netlink as nl
 from hatoba.kernel.cgroups import USER_HZ, Cgroup, own_cgroup
 from hatoba.kernel.netns import call_in_netns
@@ -28,7 +28,12 @@ class ContainerMeter:
 
     def __init__(self, pid: int, netns: str) -> None:
         self.pid = pid
-        self._sock = call_in_netns(netns, nl.NetlinkSocket) if netns else None
+        self._sock: nl.NetlinkSocket | None = None
+        if netns:
+            try:
+                self._sock = call_in_netns(netns, nl.NetlinkSocket)
+            except (OSError, KernelError):
+                pass  # its namespace went with it (it stopped meanwhile): no network counters
         self._cgroup: Cgroup | None = own_cgroup(pid)
 
     def sample(self, ifnames: Sequence[str]) -> Sample:
@@ -90,19 +95,22 @@ def _namespace(pid: int) -> tuple[int, int]:
 
 def ps(argv: Sequence[str], pids: Sequence[int]) -> str:
     """`ps ARGS` as Docker runs it: first told the pids (`q1,2,3`: quicker on a busy host),
-    then without them for options that refuse that (f); its first error line otherwise."""
+    then without them for options that refuse that (f). Arguments ps refuses are the
+    client's: InvalidArgument with ps's first error line (Docker answers 500)."""
     quick = "q" + ",".join(str(p) for p in pids)
     for attempt in ([*argv, quick], list(argv)):
         try:
             done = subprocess.run(
                 ["ps", *attempt], capture_output=True, text=True, timeout=PS_TIMEOUT, check=False
             )
+        except ValueError:
+            raise InvalidArgument("ps: an argument holds a NUL character") from None
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise KernelError(f"ps: {exc}") from None
         if done.returncode == 0:
             return done.stdout
     reason = done.stderr.split("\n", 1)[0] or f"exit status {done.returncode}"
-    raise KernelError(f"ps: {reason}")
+    raise InvalidArgument(f"ps: {reason}")
 
 
 def host_cpu() -> tuple[int, int]:

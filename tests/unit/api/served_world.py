@@ -42,6 +42,7 @@ from hatoba.engine.state import State
 from hatoba.images import ImageStore
 from hatoba.images.api_view import ApiImages
 from hatoba.images.engine_view import EngineImages
+from hatoba.kernel.meters import KernelMeters
 from hatoba.model.container import ContainerConfig
 from hatoba.model.launch import ExitStatus, ProcessSpec, Started
 from hatoba.model.network import NetworkSpec
@@ -188,6 +189,9 @@ class ServedWorld:
             images=ApiImages(self.images),
             started=time.time(),
             shutdown=lambda: None,
+            # /proc and ps work for the `sleep` processes that stand for containers
+            meters=KernelMeters(),
+            stats_period=0.01,
         )
         try:
             running = await runner.call(self._populate)

@@ -60,6 +60,8 @@ ROUTES = [
     ("GET", "/containers/{id}/logs"),
     ("POST", "/containers/{id}/attach"),
     ("POST", "/containers/{id}/resize"),
+    ("GET", "/containers/{id}/stats"),
+    ("GET", "/containers/{id}/top"),
     ("POST", "/containers/{id}/exec"),
     ("POST", "/exec/{id}/start"),
     ("GET", "/exec/{id}/json"),
@@ -87,6 +89,7 @@ ROUTES = [
     ("POST", "/commit"),
     ("GET", "/system/df"),
     ("POST", "/build/prune"),
+    ("GET", "/hatoba/topology"),
 ]
 
 # capture, trace and explain need the kernel's packet instruments, which this world has not
@@ -230,6 +233,8 @@ QUERY_KINDS = {
     "comment": "string",
     "pause": "flag",
     "v": "flag",
+    "one-shot": "flag",
+    "ps_args": "string",
 }
 
 huge_ints = st.sampled_from([2**31, 2**63, -(2**63) - 1, 2**64, 10**30, -1, 0])
@@ -374,6 +379,8 @@ ROUTE_QUERIES = {
     "/containers/{id}/logs": ["follow", "tail", "timestamps", "stdout", "stderr"],
     "/containers/{id}/attach": ["stream", "stdin", "stdout", "stderr"],
     "/containers/{id}/resize": ["h", "w"],
+    "/containers/{id}/stats": ["stream", "one-shot"],
+    "/containers/{id}/top": ["ps_args"],
     "/exec/{id}/resize": ["h", "w"],
     "/images/json": ["filters", "all"],
     "/images/create": ["fromImage", "fromSrc", "repo", "tag", "changes", "message"],

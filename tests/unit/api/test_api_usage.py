@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from fixtures.api_world import ApiWorld
-from hatoba.api import routes_usage
 from hatoba.api.http import Streaming
 from hatoba.engine.containers import CreateRequest
 from hatoba.errors import Conflict, InvalidArgument
@@ -75,10 +74,10 @@ class FakeMeters:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
-    monkeypatch.setattr(routes_usage, "PERIOD", 0.0)
+def world(tmp_path: Path) -> Iterator[ApiWorld]:
     w = ApiWorld(tmp_path)
     w.app.meters = FakeMeters()
+    w.app.stats_period = 0.0
     w.engine.create_network(NetworkSpec(name="sample"))
     config = ContainerConfig(image="hostfs", cmd=("sleep", "1d"), network_mode="sample")
     w.engine.start(w.engine.create_container(CreateRequest(config, name="web")).id)
@@ -139,6 +138,9 @@ def test_a_cgroup_of_its_own_is_reported(world: ApiWorld) -> None:
 def test_one_shot_and_refusals(world: ApiWorld) -> None:
     doc = stats(world, "stream=0&one-shot=1")
     assert doc["preread"] == "0001-01-01T00:00:00Z"
+    # booleans as Docker reads them: none and False are false, TRUE and anything else true
+    assert stats(world, "stream=none&one-shot=TRUE")["preread"] == "0001-01-01T00:00:00Z"
+    assert stats(world, "stream=False&one-shot=")["preread"] != "0001-01-01T00:00:00Z"
     assert doc["precpu_stats"]["cpu_usage"]["total_usage"] == 0
     assert "system_cpu_usage" not in doc["precpu_stats"]
     with pytest.raises(InvalidArgument, match="cannot have stream=true and one-shot=true"):
