@@ -14,10 +14,12 @@ states only where it differs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
 
+from hatoba.errors import InvalidArgument
 from hatoba.firewall.model import FwNetwork
 from hatoba.model.container import Endpoint
 from hatoba.model.host import AttachRequest
@@ -136,3 +138,33 @@ class NetworkDriver:
     def serves_dns(self, network: Network) -> bool:
         """Containers on `network` find each other by name at 127.0.0.11."""
         return False
+
+    def default_host_ip(self, network: Network) -> IPv4Address | None:
+        """The host address a port published on `network` without one is bound to (None:
+        every address of the host)."""
+        return None
+
+
+def check_options(
+    driver: str, options: Mapping[str, str], known: Set[str], not_built: Set[str] = frozenset()
+) -> None:
+    """`-o` options a driver does not know are refused, never dropped; Docker's own options
+    that hatoba does not implement yet are refused by name too."""
+    unknown = sorted(set(options) - known - not_built)
+    if unknown:
+        raise InvalidArgument(
+            f"unknown option(s) for the {driver} driver: {', '.join(unknown)} "
+            f"(it knows {', '.join(sorted(known))})"
+        )
+    later = sorted(set(options) & not_built)
+    if later:
+        raise InvalidArgument(f"hatoba does not support {', '.join(later)} yet")
+
+
+def check_subnet_given(spec: NetworkSpec) -> None:
+    """A gateway, range or auxiliary address only means something within a subnet the user
+    gave (docker's consolidateIpam)."""
+    if spec.subnet is None and (
+        spec.gateway is not None or spec.ip_range is not None or spec.aux_addresses
+    ):
+        raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")

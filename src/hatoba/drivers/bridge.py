@@ -10,7 +10,13 @@ from ipaddress import IPv4Address, IPv4Interface
 from types import MappingProxyType
 from typing import ClassVar
 
-from hatoba.drivers.base import HostBridge, NetworkDriver, Placement
+from hatoba.drivers.base import (
+    HostBridge,
+    NetworkDriver,
+    Placement,
+    check_options,
+    check_subnet_given,
+)
 from hatoba.errors import InvalidArgument
 from hatoba.firewall.model import FwNetwork
 from hatoba.ipam.addresses import mac_for
@@ -25,6 +31,7 @@ from hatoba.model.network import (
     OPT_DEFAULT_BRIDGE,
     OPT_HOST_BINDING,
     OPT_ICC,
+    OPT_IFACE_PREFIX,
     OPT_MASQUERADE,
     OPT_MTU,
     Network,
@@ -32,7 +39,9 @@ from hatoba.model.network import (
 )
 
 IFNAMSIZ = 15
-KNOWN_OPTIONS = frozenset({OPT_BRIDGE_NAME, OPT_MTU, OPT_ICC, OPT_MASQUERADE})
+# Docker's bridge options (docs.docker.com, network/drivers/bridge.md, as of 20.10)
+KNOWN_OPTIONS = frozenset({OPT_BRIDGE_NAME, OPT_MTU, OPT_ICC, OPT_MASQUERADE, OPT_HOST_BINDING})
+NOT_BUILT_OPTIONS = frozenset({OPT_IFACE_PREFIX})
 
 
 def bridge_name(network_id: str, options: Mapping[str, str]) -> str:
@@ -66,8 +75,22 @@ def bool_option(options: Mapping[str, str], key: str) -> None:
 
 
 def validate_options(options: Mapping[str, str]) -> None:
+    check_options(BRIDGE, options, KNOWN_OPTIONS, NOT_BUILT_OPTIONS)
     bool_option(options, OPT_ICC)
     bool_option(options, OPT_MASQUERADE)
+    host_binding(options)
+
+
+def host_binding(options: Mapping[str, str]) -> IPv4Address | None:
+    """The host address ports are published on when `-p` names none (None: every address)."""
+    raw = options.get(OPT_HOST_BINDING)
+    if raw is None:
+        return None
+    try:
+        address = IPv4Address(raw)
+    except ValueError:
+        raise InvalidArgument(f"failed to parse {OPT_HOST_BINDING} value: {raw!r}") from None
+    return None if address.is_unspecified else address
 
 
 def random_mac() -> str:
@@ -99,8 +122,7 @@ class BridgeDriver(NetworkDriver):
     publishes_ports = True
 
     def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
-        if spec.subnet is None and (spec.gateway is not None or spec.ip_range is not None):
-            raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+        check_subnet_given(spec)
         validate_options(spec.options)
         mtu = mtu_option(spec.options, placement.uplink_mtu)
         if placement.predefined:
@@ -117,6 +139,7 @@ class BridgeDriver(NetworkDriver):
             gateway=spec.gateway,
             ip_range=spec.ip_range,
             user_subnet=spec.subnet is not None,
+            aux_addresses=spec.aux_addresses,
         )
         options: Mapping[str, str] = spec.options
         if placement.predefined:
@@ -144,6 +167,7 @@ class BridgeDriver(NetworkDriver):
             labels=spec.labels,
             options=options,
             predefined=placement.predefined,
+            attachable=spec.attachable,
         )
 
     def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
@@ -214,3 +238,6 @@ class BridgeDriver(NetworkDriver):
     def serves_dns(self, network: Network) -> bool:
         """Docker's rule: user-defined networks only, not the default bridge."""
         return network.user_defined
+
+    def default_host_ip(self, network: Network) -> IPv4Address | None:
+        return host_binding(network.options)

@@ -92,7 +92,7 @@ def plan(
     one, with an address chosen: on a cluster-scoped network, claimed in the cluster store);
     nothing made yet."""
     driver = drivers.of(network)
-    mac = _own_mac(container, network)
+    mac = cfg.mac or _own_mac(container, network)
     if driver.cluster_scoped:
         return overlay.claim_endpoint(core, undo, container, network, cfg, slot, default_route, mac)
     address = choose_address(core, container, network, cfg) if driver.gives_interface else None
@@ -101,7 +101,8 @@ def plan(
 
 def _own_mac(container: Container, network: Network) -> str:
     """Config.MacAddress: for the interface on the network the container was created on
-    (its network mode), as Docker applies it, also after a disconnect and connect."""
+    (its network mode), as Docker applies it, also after a disconnect and connect; a MAC
+    given for the endpoint itself (EndpointSettings.MacAddress) comes first."""
     mode = container.config.network_mode
     if mode in ("", "default"):
         # the default network, as `_primary_network` finds it

@@ -166,8 +166,9 @@ class Engine:
         aliases: Sequence[str] = (),
         ipv4: IPv4Address | None = None,
         links: Sequence[str] = (),
+        mac: str = "",
     ) -> Container:
-        return networks.connect(self.core, network, container, aliases, ipv4, links)
+        return networks.connect(self.core, network, container, aliases, ipv4, links, mac)
 
     def disconnect(self, network: str, container: str, force: bool = False) -> Container:
         return networks.disconnect(self.core, network, container, force)

@@ -56,6 +56,10 @@ def reserve(
     target = publishes_on(networks)
     if not mappings or target is None:
         return ()
+    binding = drivers.of(target).default_host_ip(target)
+    if binding is not None:
+        # `com.docker.network.bridge.host_binding_ipv4`: where `-p` without an address binds
+        mappings = [m if m.host_ip else dataclasses.replace(m, host_ip=binding) for m in mappings]
     endpoint = next(e for e in endpoints if e.network_id == target.id)
     held = reserver.reserve(
         container.id, mappings, endpoint=container.name, endpoint_id=endpoint.endpoint_id

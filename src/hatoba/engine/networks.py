@@ -25,6 +25,8 @@ log = logging.getLogger("hatoba.engine")
 _CONFLICT_HOST_NETWORK = (
     "container cannot be disconnected from host network or connected to host network"
 )
+# what a container sharing another's (or the host's) network namespace cannot have of its own
+CONFLICT_WITH_MODE = "conflicting options: {} and the network mode"
 _CONFLICT_NO_NETWORK = (
     "container cannot be connected to multiple networks with one of the networks in private "
     "(none) mode"
@@ -37,7 +39,8 @@ def _taken_subnets(core: Core, host: Sequence[IPv4Network]) -> tuple[IPv4Network
 
 
 def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -> Network:
-    validate_network_name(spec.name)
+    if not predefined:
+        validate_network_name(spec.name)
     driver = drivers.named(spec.driver)
     if driver.single_instance and not predefined:
         raise Forbidden(f'only one instance of "{spec.driver}" network is allowed')
@@ -195,7 +198,10 @@ def endpoint_config(
     *,
     joined_later: bool,
     links: Sequence[str] = (),
+    mac: str = "",
 ) -> EndpointConfig:
+    if mac and drivers.of(network).shares_host_namespace:
+        raise InvalidArgument(CONFLICT_WITH_MODE.format("mac-address"))
     if aliases and not network.user_defined:
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
     for link in links:
@@ -213,7 +219,7 @@ def endpoint_config(
             "with user configured subnets"
         )
     return EndpointConfig(
-        network.id, tuple(aliases), ipv4, joined_later=joined_later, links=tuple(links)
+        network.id, tuple(aliases), ipv4, joined_later=joined_later, links=tuple(links), mac=mac
     )
 
 
@@ -224,6 +230,7 @@ def connect(
     aliases: Sequence[str] = (),
     ipv4: IPv4Address | None = None,
     links: Sequence[str] = (),
+    mac: str = "",
 ) -> Container:
     network = core.state.network(network_ref)
     container = core.state.container(container_ref)
@@ -241,7 +248,7 @@ def connect(
         )
     if (driver.exclusive and container.networks) or any(d.exclusive for d in joined):
         raise Forbidden(_CONFLICT_NO_NETWORK)
-    cfg = endpoint_config(network, aliases, ipv4, joined_later=True, links=links)
+    cfg = endpoint_config(network, aliases, ipv4, joined_later=True, links=links, mac=mac)
     if cfg.ipv4 is not None:
         # checked now so that a stopped container is refused too, and nothing changes
         endpoints.check_static(core, network, cfg.ipv4, container.id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address, IPv4Network
+from types import MappingProxyType
 
-from hatoba.errors import Conflict, InvalidArgument
-from hatoba.model.network import IpamPool
+from hatoba.errors import Conflict, Forbidden, InvalidArgument
+from hatoba.model.network import EMPTY_ADDRESSES, IpamPool
 
 
 def _default_pools() -> tuple[IPv4Network, ...]:
@@ -57,18 +58,33 @@ def make_pool(
     gateway: IPv4Address | None = None,
     ip_range: IPv4Network | None = None,
     user_subnet: bool = False,
+    aux_addresses: Mapping[str, IPv4Address] = EMPTY_ADDRESSES,
 ) -> IpamPool:
-    """Validate gateway and range against the subnet; the default gateway is the first host."""
+    """Validate gateway, range and auxiliary addresses against the subnet; the default gateway
+    is the first host."""
     if subnet.prefixlen > 30 and gateway is None:
         raise Conflict("failed to allocate gateway (): No available addresses on this pool")
     if gateway is not None and gateway not in subnet:
         raise InvalidArgument(f"no matching subnet for gateway {gateway}")
     if ip_range is not None and not ip_range.subnet_of(subnet):
         raise InvalidArgument(f"no matching subnet for range {ip_range}")
+    chosen_gateway = gateway or subnet.network_address + 1
+    for name, address in aux_addresses.items():
+        # libnetwork's texts (network.go ipamAllocateVersion)
+        if address not in subnet:
+            raise Forbidden(
+                f"auxiliary address: ({name}:{address}) must belong to the master pool: {subnet}"
+            )
+        if address == chosen_gateway:
+            raise Conflict(
+                f"failed to allocate secondary ip address ({name}:{address}): "
+                "Address already in use"
+            )
     return IpamPool(
         subnet=subnet,
-        gateway=gateway or subnet.network_address + 1,
+        gateway=chosen_gateway,
         ip_range=ip_range,
         user_subnet=user_subnet,
         user_gateway=gateway is not None,
+        aux_addresses=MappingProxyType(dict(aux_addresses)),
     )
