@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
 
-from hatoba.errors import InvalidArgument
+from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall.model import FwNetwork
 from hatoba.model.container import Endpoint
-from hatoba.model.host import AttachRequest
+from hatoba.model.host import HostView, InterfaceRequest, NoHostView
 from hatoba.model.ids import new_id
 from hatoba.model.network import Network, NetworkSpec
+
+NO_HOST = NoHostView()
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,12 @@ class Placement:
     uplink_mtu: int
     # prefixes already in use: other networks' subnets, the host's routes and addresses
     taken: tuple[IPv4Network, ...]
+    # of those, the other networks' subnets alone
+    network_subnets: tuple[IPv4Network, ...] = ()
     # VXLAN ids other networks of the cluster hold
     taken_vnis: frozenset[int] = frozenset()
+    # the host's links and link drivers, looked up when a plan depends on them
+    host: HostView = NO_HOST
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,9 @@ class NetworkDriver:
     gives_interface: ClassVar[bool] = False
     # host ports can be published to an endpoint on its networks (except internal ones)
     publishes_ports: ClassVar[bool] = False
+    # its endpoints' interfaces live in the container's namespace alone, with no host end
+    # (a macvlan): repair looks for them, and for leftovers of them, in the namespaces
+    interfaces_in_namespace: ClassVar[bool] = False
 
     # --- a network: created, kept on the host, deleted ----------------------------------------
 
@@ -123,9 +132,11 @@ class NetworkDriver:
 
     def attach_request(
         self, network: Network, endpoint: Endpoint, owner: str
-    ) -> AttachRequest | None:
+    ) -> InterfaceRequest | None:
         """What the kernel makes for a planned endpoint in the container's namespace (None:
-        nothing). Detaching deletes the endpoint's host-side interface, if it has one."""
+        nothing): a veth pair (AttachRequest) or a macvlan (MacvlanRequest). Detaching
+        deletes the endpoint's host-side interface, or, when it has none, its interface in
+        the namespace."""
         return None
 
     # --- what the firewall and the embedded DNS hold ------------------------------------------
@@ -138,6 +149,16 @@ class NetworkDriver:
     def serves_dns(self, network: Network) -> bool:
         """Containers on `network` find each other by name at 127.0.0.11."""
         return False
+
+    def publish_refusal(self, network: Network) -> HatobaError | None:
+        """Why ports cannot be published on `network`, when a container asks for some and
+        none of its networks takes them: the request is refused with it. None: they are
+        dropped, as Docker drops them on host and none."""
+        return None
+
+    def warnings(self, network: Network) -> tuple[str, ...]:
+        """What the user should know of a network just made (the create's Warning)."""
+        return ()
 
     def default_host_ip(self, network: Network) -> IPv4Address | None:
         """The host address a port published on `network` without one is bound to (None:

@@ -17,7 +17,8 @@ from hatoba.drivers.base import (
     check_options,
     check_subnet_given,
 )
-from hatoba.errors import InvalidArgument
+from hatoba.errors import HatobaError, InvalidArgument
+from hatoba.firewall import internal_publish_error
 from hatoba.firewall.model import FwNetwork
 from hatoba.ipam.addresses import mac_for
 from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
@@ -238,6 +239,11 @@ class BridgeDriver(NetworkDriver):
     def serves_dns(self, network: Network) -> bool:
         """Docker's rule: user-defined networks only, not the default bridge."""
         return network.user_defined
+
+    def publish_refusal(self, network: Network) -> HatobaError | None:
+        """An internal network has no way out (Docker publishes nothing there without a
+        word; hatoba says so)."""
+        return internal_publish_error(network.name) if network.internal else None
 
     def default_host_ip(self, network: Network) -> IPv4Address | None:
         return host_binding(network.options)

@@ -244,12 +244,13 @@ def _attachments(
             "the container-wide MAC address must match the endpoint-specific MAC address for "
             "the main network, or be left empty"
         )
-    if not driver.publishes_ports:
+    joined = [network for network, _ in wanted]
+    firewall.wanted_ports(config, joined)
+    if firewall.publishes_on(joined) is None:
         if driver.shares_host_namespace and config.ports:
             request.warnings.append("Published ports are discarded when using host network mode")
         config = dataclasses.replace(config, ports=())
-    firewall.wanted_ports(config, [network for network, _ in wanted])
-    request.warnings.extend(firewall.host_warnings(core, [network for network, _ in wanted]))
+    request.warnings.extend(firewall.host_warnings(core, joined))
     return config, networks
 
 
@@ -523,7 +524,7 @@ def teardown(core: Core, container: Container, *, shared: bool = False) -> None:
     so its interfaces are deleted rather than left for the kernel to reap with it."""
     firewall.leave(core, container)
     for ep in container.endpoints:
-        if shared:
+        if shared or endpoints.in_namespace_only(ep):
             endpoints.detach(core, container, ep)
         else:
             endpoints.release(core, ep)

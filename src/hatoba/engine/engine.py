@@ -150,8 +150,9 @@ class Engine:
         return networks.create_network(self.core, spec)
 
     def network_warnings(self, network: Network) -> list[str]:
-        """What the host's own firewalls do to the network's traffic."""
-        return firewall.host_warnings(self.core, [network])
+        """What the host's own firewalls do to the network's traffic, and what its driver
+        wants the user to know of it."""
+        return networks.warnings(self.core, network)
 
     def remove_network(self, ref: str) -> Network:
         return networks.remove_network(self.core, ref)

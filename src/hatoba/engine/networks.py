@@ -33,9 +33,8 @@ _CONFLICT_NO_NETWORK = (
 )
 
 
-def _taken_subnets(core: Core, host: Sequence[IPv4Network]) -> tuple[IPv4Network, ...]:
-    ours = {p.subnet for n in core.state.networks.values() for p in n.ipam}
-    return (*ours, *host)
+def _network_subnets(core: Core) -> tuple[IPv4Network, ...]:
+    return tuple({p.subnet for n in core.state.networks.values() for p in n.ipam})
 
 
 def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -> Network:
@@ -47,12 +46,15 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
     if core.state.network_by_name(spec.name) is not None:
         raise Conflict(f"network with name {spec.name} already exists")
     facts = core.kernel.host_facts()
+    ours = _network_subnets(core)
     placement = Placement(
         network_id=new_id(),
         created=now_rfc3339(),
         predefined=predefined,
         uplink_mtu=facts.uplink_mtu,
-        taken=_taken_subnets(core, facts.taken),
+        taken=(*ours, *facts.taken),
+        network_subnets=ours,
+        host=core.kernel,
     )
     if driver.cluster_scoped:
         # planned against the whole cluster and claimed there first: the store decides
@@ -91,6 +93,11 @@ def _make_network(core: Core, undo: UndoStack, network: Network) -> None:
         undo.push("bridge", partial(_delete_bridge, core, bridge))
     firewall.bridge_ready(core, network)
     firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
+
+
+def warnings(core: Core, network: Network) -> list[str]:
+    """The Warning of a network create (the operation went ahead)."""
+    return [*firewall.host_warnings(core, [network]), *drivers.of(network).warnings(network)]
 
 
 def _bridges(network: Network) -> tuple[HostBridge, ...]:

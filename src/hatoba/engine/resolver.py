@@ -109,10 +109,12 @@ def records(
             for ep in remote.values()
             if ep.host_id != me
         )
+    # host.docker.internal: the host's own address on the network, where it has one (on a
+    # macvlan network the gateway is the segment's router, and the host is out of reach)
     gateways = {
-        n.id: n.pool.gateway
+        n.id: bridges[0].gateway.ip
         for n in state.networks.values()
-        if n.pool is not None and drivers.of(n).serves_dns(n)
+        if drivers.of(n).serves_dns(n) and (bridges := drivers.of(n).host_bridges(n))
     }
     return found, gateways
 
