@@ -22,6 +22,7 @@ from typing import ClassVar
 from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall.model import FwNetwork
 from hatoba.model.container import Endpoint
+from hatoba.model.daemon import DOCKER_ADDRESS_POOLS, AddressPool, DaemonConfig
 from hatoba.model.host import HostView, InterfaceRequest, NoHostView
 from hatoba.model.ids import new_id
 from hatoba.model.network import Network, NetworkSpec
@@ -46,6 +47,8 @@ class Placement:
     taken_vnis: frozenset[int] = frozenset()
     # the host's links and link drivers, looked up when a plan depends on them
     host: HostView = NO_HOST
+    # where a subnet nobody asked for comes from (daemon.json's default-address-pools)
+    pools: tuple[AddressPool, ...] = DOCKER_ADDRESS_POOLS
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,11 @@ class NetworkDriver:
     interfaces_in_namespace: ClassVar[bool] = False
 
     # --- a network: created, kept on the host, deleted ----------------------------------------
+
+    def predefined_spec(self, config: DaemonConfig) -> NetworkSpec:
+        """What its predefined network asks for, given the service's configuration (only
+        asked of drivers with a predefined network)."""
+        return NetworkSpec(name=self.predefined_network or self.name, driver=self.name)
 
     def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
         """The network `spec` asks for, checked with Docker's errors; nothing is made yet.

@@ -23,6 +23,7 @@ from hatoba.firewall.model import FwNetwork
 from hatoba.ipam.addresses import mac_for
 from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
 from hatoba.model.container import Endpoint
+from hatoba.model.daemon import DaemonConfig
 from hatoba.model.host import AttachRequest
 from hatoba.model.ids import new_id
 from hatoba.model.network import (
@@ -94,6 +95,10 @@ def host_binding(options: Mapping[str, str]) -> IPv4Address | None:
     return None if address.is_unspecified else address
 
 
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
 def random_mac() -> str:
     """Docker-style `02:42:` prefix; pinned on the bridge so its MAC never follows its ports."""
     return "02:42:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(4))
@@ -122,6 +127,21 @@ class BridgeDriver(NetworkDriver):
     gives_interface = True
     publishes_ports = True
 
+    def predefined_spec(self, config: DaemonConfig) -> NetworkSpec:
+        """daemon.json's default bridge, as dockerd's initBridgeDriver reads it: bip is the
+        gateway and subnet, fixed-cidr the range (and, without bip, the subnet too)."""
+        subnet = config.bip.network if config.bip is not None else config.fixed_cidr
+        options = {OPT_ICC: _bool(config.icc), OPT_MASQUERADE: _bool(config.ip_masq)}
+        if config.mtu is not None:
+            options[OPT_MTU] = str(config.mtu)
+        return NetworkSpec(
+            name=self.predefined_network or self.name,
+            subnet=subnet,
+            gateway=config.bip.ip if config.bip is not None else None,
+            ip_range=config.fixed_cidr,
+            options=MappingProxyType(options),
+        )
+
     def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
         check_subnet_given(spec)
         validate_options(spec.options)
@@ -134,7 +154,7 @@ class BridgeDriver(NetworkDriver):
             check_user_subnet(spec.subnet, placement.taken)
             subnet = spec.subnet
         else:
-            subnet = choose_subnet(placement.taken)
+            subnet = choose_subnet(placement.taken, placement.pools)
         pool = make_pool(
             subnet,
             gateway=spec.gateway,
@@ -148,8 +168,8 @@ class BridgeDriver(NetworkDriver):
             options = MappingProxyType(
                 {
                     OPT_DEFAULT_BRIDGE: "true",
-                    OPT_ICC: "true",
-                    OPT_MASQUERADE: "true",
+                    OPT_ICC: spec.options.get(OPT_ICC, "true"),
+                    OPT_MASQUERADE: spec.options.get(OPT_MASQUERADE, "true"),
                     OPT_HOST_BINDING: "0.0.0.0",
                     OPT_BRIDGE_NAME: bridge,
                     OPT_MTU: str(mtu),

@@ -45,6 +45,7 @@ from hatoba.engine.state import Addresses, State
 from hatoba.firewall import FirewallState
 from hatoba.model.cluster import ClusterInfo
 from hatoba.model.container import Container
+from hatoba.model.daemon import DaemonConfig
 from hatoba.model.health import ProbeResult
 from hatoba.model.launch import FileView, ProcessSpec
 from hatoba.model.mounts import Volume
@@ -54,6 +55,8 @@ from hatoba.model.network import Network, NetworkSpec
 class Engine:
     def __init__(self, core: Core) -> None:
         self.core = core
+        # what of daemon.json could not be applied at start (the service runs on without it)
+        self.config_warnings: list[str] = []
 
     @classmethod
     def open(
@@ -70,6 +73,7 @@ class Engine:
         addresses: Addresses | None = None,
         cluster: Cluster = NO_CLUSTER,
         storage: Storage = NO_STORAGE,
+        config: DaemonConfig | None = None,
     ) -> Engine:
         core = Core(
             paths,
@@ -84,6 +88,7 @@ class Engine:
             port_reserver=ports,
             addresses=addresses or Addresses(),
             cluster=cluster,
+            config=config or DaemonConfig(),
         )
         core.listeners.append(partial(resolver.publish, core))
         return cls(core)
@@ -102,6 +107,7 @@ class Engine:
         """Predefined networks, then reconciliation; returns the ids of running containers."""
         system.ensure_predefined(self.core)
         running = system.reconcile(self.core)
+        self.config_warnings = system.apply_config(self.core)
         firewall.restore(self.core, running)
         resolver.restore(self.core, running)
         return running

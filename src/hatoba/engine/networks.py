@@ -33,8 +33,23 @@ _CONFLICT_NO_NETWORK = (
 )
 
 
-def _network_subnets(core: Core) -> tuple[IPv4Network, ...]:
-    return tuple({p.subnet for n in core.state.networks.values() for p in n.ipam})
+def placement(
+    core: Core, network_id: str, created: str, *, predefined: bool, own: IPv4Network | None = None
+) -> Placement:
+    """What a network being planned may depend on; `own`: the subnet the network has now (it
+    is planned again), taken by nothing else."""
+    facts = core.kernel.host_facts()
+    ours = tuple({p.subnet for n in core.state.networks.values() for p in n.ipam} - {own})
+    return Placement(
+        network_id=network_id,
+        created=created,
+        predefined=predefined,
+        uplink_mtu=facts.uplink_mtu,
+        taken=(*ours, *(prefix for prefix in facts.taken if prefix != own)),
+        network_subnets=ours,
+        host=core.kernel,
+        pools=core.config.default_address_pools,
+    )
 
 
 def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -> Network:
@@ -45,23 +60,13 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
         raise Forbidden(f'only one instance of "{spec.driver}" network is allowed')
     if core.state.network_by_name(spec.name) is not None:
         raise Conflict(f"network with name {spec.name} already exists")
-    facts = core.kernel.host_facts()
-    ours = _network_subnets(core)
-    placement = Placement(
-        network_id=new_id(),
-        created=now_rfc3339(),
-        predefined=predefined,
-        uplink_mtu=facts.uplink_mtu,
-        taken=(*ours, *facts.taken),
-        network_subnets=ours,
-        host=core.kernel,
-    )
+    where = placement(core, new_id(), now_rfc3339(), predefined=predefined)
     if driver.cluster_scoped:
         # planned against the whole cluster and claimed there first: the store decides
         # between hosts creating the same name at once
-        network = overlay.create_network(core, driver, spec, placement)
+        network = overlay.create_network(core, driver, spec, where)
     else:
-        network = driver.plan_network(spec, placement)
+        network = driver.plan_network(spec, where)
     with UndoStack() as undo:
         if driver.cluster_scoped:
             undo.push("cluster network", lambda: core.cluster.delete_network(network))
@@ -126,6 +131,23 @@ def _delete_bridge(core: Core, bridge: HostBridge) -> None:
         core.kernel.delete_link(bridge.tunnel.name)
         core.overlay.peers.pop(bridge.tunnel.name, None)
     core.kernel.delete_link(bridge.name)
+
+
+def replace_network(core: Core, old: Network, new: Network) -> None:
+    """A network planned again under its id (a predefined one the configuration changed),
+    with no container running on it: its bridges made afresh."""
+    with UndoStack() as undo:
+        delete_bridges(core, old)
+        undo.push("old bridges", partial(_make_bridges, core, old))
+        _make_bridges(core, new)
+        undo.push("new bridges", partial(delete_bridges, core, new))
+        core.commit(networks=[new])
+        undo.commit()
+
+
+def _make_bridges(core: Core, network: Network) -> None:
+    for bridge in _bridges(network):
+        make_bridge(core, bridge, network.id)
 
 
 def delete_bridges(core: Core, network: Network) -> None:

@@ -51,8 +51,9 @@ def resolv_for(core: Core, container: Container, networks: Sequence[Network]) ->
         host,
         embedded_dns=embedded(core, networks),
         host_network=any(drivers.of(n).shares_host_namespace for n in networks),
-        dns=cfg.dns,
-        dns_search=cfg.dns_search,
+        # daemon.json's dns and dns-search for containers that name none
+        dns=cfg.dns or tuple(str(s) for s in core.config.dns),
+        dns_search=cfg.dns_search or core.config.dns_search,
         dns_options=cfg.dns_options,
     )
 
