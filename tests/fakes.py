@@ -15,6 +15,7 @@ from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument, KernelError, NotFound
 from hatoba.model.container import Container
+from hatoba.model.daemon import DaemonConfig
 from hatoba.model.host import (
     AttachRequest,
     HostFacts,
@@ -306,6 +307,47 @@ class FakeImages:
         self.released.append(image_id)
 
 
+class FakeHost:
+    """A host on these fakes whose service may start again and again, over the same store,
+    kernel, runtime and volume folders (under `tmp_path/volumes`); each `start` is a new
+    service process."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        runtime: FakeRuntime | None = None,
+        *,
+        images: FakeImages | None = None,
+        store: MemoryStore | None = None,
+        resolv_conf: str = "nameserver 198.51.100.53\n",
+    ) -> None:
+        resolv = tmp_path / "resolv.conf"
+        resolv.write_text(resolv_conf)
+        self.paths = Paths(tmp_path / "root", tmp_path / "run", resolv)
+        self.kernel, self.store = FakeKernel(), store or MemoryStore()
+        self.runtime, self.images = runtime or FakeRuntime(), images or FakeImages()
+        self.storage = FakeStorage(tmp_path / "volumes")
+
+    def start(self, config: DaemonConfig | None = None, state: State | None = None) -> Engine:
+        """A service start (bootstrapped: the predefined networks exist) with this
+        daemon.json, from `state` or else what the store holds."""
+        if state is None:
+            store = self.store
+            state = State(store.networks, store.containers, store.volumes)
+        engine = Engine.open(
+            self.paths,
+            self.store,
+            self.kernel,
+            self.runtime,
+            self.images,
+            state,
+            storage=self.storage,
+            config=config,
+        )
+        engine.bootstrap()
+        return engine
+
+
 def fake_engine(
     tmp_path: Path,
     runtime: FakeRuntime | None = None,
@@ -315,16 +357,5 @@ def fake_engine(
 ) -> Engine:
     """An engine on these fakes, bootstrapped (the predefined networks exist), with volume
     folders under `tmp_path/volumes`."""
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 198.51.100.53\n")
-    engine = Engine.open(
-        Paths(tmp_path / "root", tmp_path / "run", resolv),
-        store or MemoryStore(),
-        FakeKernel(),
-        runtime or FakeRuntime(),
-        images or FakeImages(),
-        state or State(),
-        storage=FakeStorage(tmp_path / "volumes"),
-    )
-    engine.bootstrap()
-    return engine
+    host = FakeHost(tmp_path, runtime, images=images, store=store)
+    return host.start(state=state or State())

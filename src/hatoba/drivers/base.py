@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall.model import FwNetwork
+from hatoba.ipam.addresses import mac_for
 from hatoba.model.container import Endpoint
 from hatoba.model.daemon import DOCKER_ADDRESS_POOLS, AddressPool, DaemonConfig
 from hatoba.model.host import HostView, InterfaceRequest, NoHostView
@@ -137,6 +138,34 @@ class NetworkDriver:
         interface eth<N>; `default_route`: the container's default route goes this way;
         `mac`: the one the user chose for it (Config.MacAddress), "" for the driver's own."""
         return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
+
+    def _interface(
+        self,
+        network: Network,
+        address: IPv4Address | None,
+        slot: int,
+        default_route: bool,
+        *,
+        mac: str,
+        host_ifname: str | None,
+    ) -> Endpoint:
+        """eth<slot> with `address` (from the network's pool), the pool's prefix and gateway,
+        and `mac` or one made of the address (as Docker's bridge up to 27 and its macvlan make
+        it); no interface when the network has no pool."""
+        pool = network.pool
+        if address is None or pool is None:
+            return NetworkDriver.plan_endpoint(self, network, address, slot, default_route)
+        return Endpoint(
+            network_id=network.id,
+            endpoint_id=new_id(),
+            ifname=f"eth{slot}",
+            host_ifname=host_ifname,
+            ipv4=address,
+            prefixlen=pool.subnet.prefixlen,
+            mac=mac or mac_for(address),
+            gateway=pool.gateway,
+            default_route=default_route,
+        )
 
     def attach_request(
         self, network: Network, endpoint: Endpoint, owner: str

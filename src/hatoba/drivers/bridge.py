@@ -20,12 +20,10 @@ from hatoba.drivers.base import (
 from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall import internal_publish_error
 from hatoba.firewall.model import FwNetwork
-from hatoba.ipam.addresses import mac_for
 from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
 from hatoba.model.container import Endpoint
 from hatoba.model.daemon import DaemonConfig
 from hatoba.model.host import AttachRequest
-from hatoba.model.ids import new_id
 from hatoba.model.network import (
     BRIDGE,
     DEFAULT_BRIDGE_IFNAME,
@@ -106,10 +104,6 @@ def random_mac() -> str:
 
 def veth_name() -> str:
     return "veth" + secrets.token_hex(4)[:7]
-
-
-def container_ifname(index: int) -> str:
-    return f"eth{index}"
 
 
 def ifindex_of(slot: int) -> int:
@@ -207,19 +201,9 @@ class BridgeDriver(NetworkDriver):
         *,
         mac: str = "",
     ) -> Endpoint:
-        pool = network.pool
-        if address is None or pool is None:
-            return super().plan_endpoint(network, address, slot, default_route, mac=mac)
-        return Endpoint(
-            network_id=network.id,
-            endpoint_id=new_id(),
-            ifname=container_ifname(slot),
-            host_ifname=veth_name(),
-            ipv4=address,
-            prefixlen=pool.subnet.prefixlen,
-            mac=mac or mac_for(address),
-            gateway=pool.gateway,
-            default_route=default_route,
+        host_ifname = veth_name() if address is not None else None
+        return self._interface(
+            network, address, slot, default_route, mac=mac, host_ifname=host_ifname
         )
 
     def attach_request(

@@ -20,13 +20,10 @@ from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Interface
 
 from hatoba.drivers.base import NetworkDriver, Placement, check_options
-from hatoba.drivers.bridge import container_ifname
 from hatoba.errors import HatobaError, InvalidArgument
-from hatoba.ipam.addresses import mac_for
 from hatoba.ipam.pools import check_user_subnet, make_pool
 from hatoba.model.container import Endpoint
 from hatoba.model.host import HostView, InterfaceRequest, MacvlanRequest
-from hatoba.model.ids import new_id
 from hatoba.model.network import Network, NetworkSpec
 
 MACVLAN, IPVLAN = "macvlan", "ipvlan"
@@ -128,21 +125,7 @@ class MacvlanDriver(NetworkDriver):
         *,
         mac: str = "",
     ) -> Endpoint:
-        pool = network.pool
-        if address is None or pool is None:
-            return super().plan_endpoint(network, address, slot, default_route, mac=mac)
-        return Endpoint(
-            network_id=network.id,
-            endpoint_id=new_id(),
-            ifname=container_ifname(slot),
-            host_ifname=None,
-            ipv4=address,
-            prefixlen=pool.subnet.prefixlen,
-            # Docker's macvlan derives it from the address too
-            mac=mac or mac_for(address),
-            gateway=pool.gateway,
-            default_route=default_route,
-        )
+        return self._interface(network, address, slot, default_route, mac=mac, host_ifname=None)
 
     def attach_request(
         self, network: Network, endpoint: Endpoint, owner: str

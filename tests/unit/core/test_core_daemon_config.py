@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
+from fakes import FakeHost
 from hatoba.engine.containers import CreateRequest
-from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
-from hatoba.engine.state import State
 from hatoba.errors import HatobaError
 from hatoba.model.container import ContainerConfig
 from hatoba.model.daemon import DOCKER_ADDRESS_POOLS, AddressPool, BadConfig, DaemonConfig
@@ -88,22 +86,13 @@ def test_a_bad_file_is_refused_with_the_key_and_reason(text: str, reason: str) -
     assert refused.value.message == f"unable to configure hatoba with file {SOURCE}: {reason}"
 
 
-class World:
+class World(FakeHost):
     def __init__(self, tmp_path: Path) -> None:
-        resolv = tmp_path / "resolv.conf"
-        resolv.write_text("nameserver 198.51.100.53\nsearch host.example\n")
-        self.paths = Paths(tmp_path / "root", tmp_path / "run", resolv)
-        self.kernel, self.store, self.runtime = FakeKernel(), MemoryStore(), FakeRuntime()
+        super().__init__(tmp_path, resolv_conf="nameserver 198.51.100.53\nsearch host.example\n")
 
-    def start(self, **config: Any) -> Engine:
-        """A service start with this daemon.json."""
-        state = State(networks=dict(self.store.networks), containers=dict(self.store.containers))
-        cfg = parse_config(json.dumps(config), SOURCE) if config else DaemonConfig()
-        engine = Engine.open(
-            self.paths, self.store, self.kernel, self.runtime, FakeImages(), state, config=cfg
-        )
-        engine.bootstrap()
-        return engine
+    def start(self, config: DaemonConfig | None = None, **keys: Any) -> Engine:
+        """A service start with these daemon.json keys."""
+        return super().start(parse_config(json.dumps(keys), SOURCE) if keys else config)
 
     def run(self, engine: Engine, name: str, net: str = "default") -> str:
         cfg = ContainerConfig(image="hostfs", cmd=("sleep", "infinity"), network_mode=net)

@@ -10,12 +10,10 @@ from types import MappingProxyType
 
 import pytest
 
-from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
+from fakes import FakeHost
 from hatoba.engine.containers import CreateRequest, EndpointRequest
-from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
 from hatoba.engine.resolver import records
-from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
 from hatoba.model.container import ContainerConfig
 from hatoba.model.host import HostLink, MacvlanRequest
@@ -25,12 +23,9 @@ from hatoba.model.ports import PortMapping
 LAN = IPv4Network("192.0.2.0/24")
 
 
-class World:
+class World(FakeHost):
     def __init__(self, tmp_path: Path) -> None:
-        resolv = tmp_path / "resolv.conf"
-        resolv.write_text("nameserver 198.51.100.53\n")
-        self.paths = Paths(tmp_path / "root", tmp_path / "run", resolv)
-        self.kernel, self.store, self.runtime = FakeKernel(), MemoryStore(), FakeRuntime()
+        super().__init__(tmp_path)
         self.kernel.host_links["lan0"] = HostLink("lan0", "veth", 1500)
         self.engine = self.restart()
         self.engine.create_network(
@@ -44,11 +39,7 @@ class World:
         )
 
     def restart(self) -> Engine:
-        state = State(networks=dict(self.store.networks), containers=dict(self.store.containers))
-        self.engine = Engine.open(
-            self.paths, self.store, self.kernel, self.runtime, FakeImages(), state
-        )
-        self.engine.bootstrap()
+        self.engine = self.start()
         return self.engine
 
     def run(self, name: str, net: str = "lan", *extra: str, **cfg: object) -> str:
