@@ -38,7 +38,25 @@ from hatoba.model.signals import signal_number
 # --- networks ---------------------------------------------------------------------------------
 
 
+def _refused_network_fields(body: Json) -> list[str]:
+    """What a network create asks for that hatoba does not do (Docker's swarm and plugin
+    settings): named rather than dropped. The docker CLI sends each one's zero value."""
+    ipam = body["IPAM"]
+    asked = {
+        "IPAM.Driver": ipam["Driver"].string() not in ("", "default"),
+        "IPAM.Options": bool(ipam["Options"].string_map()),
+        "Scope": body["Scope"].string() not in ("", "local"),
+        "Ingress": body["Ingress"].boolean(),
+        "ConfigOnly": body["ConfigOnly"].boolean(),
+        "ConfigFrom": bool(body["ConfigFrom"]["Network"].string()),
+    }
+    return [name for name, given in asked.items() if given]
+
+
 def network_spec(body: Json) -> NetworkSpec:
+    refused = _refused_network_fields(body)
+    if refused:
+        raise InvalidArgument(f"hatoba does not support {', '.join(refused)} yet")
     ipam = body["IPAM"]
     configs = ipam["Config"].array()
     if len(configs) > 1:

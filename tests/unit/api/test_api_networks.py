@@ -235,3 +235,18 @@ def test_an_endpoints_mac_address_is_applied_at_create_and_connect(world: ApiWor
             "host",
             NetworkingConfig={"EndpointsConfig": {"host": {"MacAddress": "02:00:00:00:00:0e"}}},
         )
+
+
+def test_swarm_and_plugin_settings_are_refused_by_name(world: ApiWorld) -> None:
+    # what the docker CLI sends for a plain `network create`
+    create(world, "plain", IPAM={"Driver": "default", "Options": {}, "Config": []}, Scope="",
+           Ingress=False, ConfigOnly=False, ConfigFrom=None)  # fmt: skip
+    before = dict(world.engine.state.networks)
+    with pytest.raises(InvalidArgument) as refused:
+        create(world, "swarmy", IPAM={"Driver": "dhcp", "Options": {"a": "1"}}, Scope="swarm",
+               Ingress=True, ConfigOnly=True, ConfigFrom={"Network": "base"})  # fmt: skip
+    assert refused.value.message == (
+        "hatoba does not support IPAM.Driver, IPAM.Options, Scope, Ingress, ConfigOnly, "
+        "ConfigFrom yet"
+    )
+    assert dict(world.engine.state.networks) == before
