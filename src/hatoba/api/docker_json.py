@@ -42,10 +42,11 @@ def _refused_network_fields(body: Json) -> list[str]:
     """What a network create asks for that hatoba does not do (Docker's swarm and plugin
     settings): named rather than dropped. The docker CLI sends each one's zero value."""
     ipam = body["IPAM"]
+    scope = drivers.named(body["Driver"].string() or "bridge").scope
     asked = {
         "IPAM.Driver": ipam["Driver"].string() not in ("", "default"),
         "IPAM.Options": bool(ipam["Options"].string_map()),
-        "Scope": body["Scope"].string() not in ("", "local"),
+        "Scope": body["Scope"].string() not in ("", scope),
         "Ingress": body["Ingress"].boolean(),
         "ConfigOnly": body["ConfigOnly"].boolean(),
         "ConfigFrom": bool(body["ConfigFrom"]["Network"].string()),
