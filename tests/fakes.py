@@ -15,7 +15,15 @@ from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument, KernelError, NotFound
 from hatoba.model.container import Container
-from hatoba.model.host import AttachRequest, HostFacts, OwnedLink, TunnelPeer
+from hatoba.model.daemon import DaemonConfig
+from hatoba.model.host import (
+    AttachRequest,
+    HostFacts,
+    HostLink,
+    MacvlanRequest,
+    OwnedLink,
+    TunnelPeer,
+)
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
 from hatoba.model.mounts import Volume
@@ -33,6 +41,11 @@ class FakeKernel:
         self.calls: list[str] = []
         self.fail_on: str | None = None
         self.peers: dict[str, frozenset[TunnelPeer]] = {}
+        # the host's own interfaces (a macvlan's parent) and the link kinds it can make
+        self.host_links: dict[str, HostLink] = {}
+        self.link_kinds: set[str] = {"bridge", "veth", "macvlan"}
+        # macvlans made inside namespaces: netns -> ifname -> request
+        self.inside: dict[str, dict[str, MacvlanRequest]] = {}
 
     def _maybe_fail(self, name: str) -> None:
         self.calls.append(name)
@@ -42,6 +55,12 @@ class FakeKernel:
 
     def host_facts(self) -> HostFacts:
         return self.facts
+
+    def host_link(self, name: str) -> HostLink | None:
+        return self.host_links.get(name)
+
+    def supports_link_kind(self, kind: str) -> bool:
+        return kind in self.link_kinds
 
     def create_bridge(
         self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str
@@ -91,6 +110,7 @@ class FakeKernel:
     def remove_netns(self, path: str) -> None:
         self.calls.append("remove_netns")
         self.netns.discard(path)
+        self.inside.pop(path, None)
         for req in self.attached.pop(path, []):
             self.links.pop(req.host_ifname, None)
 
@@ -110,6 +130,24 @@ class FakeKernel:
             for req in [r for r in reqs if r.host_ifname == host_ifname]:
                 reqs.remove(req)
         self.links.pop(host_ifname, None)
+
+    def attach_macvlan(self, netns: str, request: MacvlanRequest) -> None:
+        self._maybe_fail("attach_macvlan")
+        if request.parent not in self.host_links:
+            raise KernelError(f"parent interface {request.parent} not found", 19)
+        if netns not in self.netns:
+            raise KernelError(f"network namespace {netns} is gone", 2)
+        self.inside.setdefault(netns, {})[request.ifname] = request
+
+    def delete_inside(self, netns: str, ifname: str) -> None:
+        self.calls.append("delete_inside")
+        self.inside.get(netns, {}).pop(ifname, None)
+
+    def owned_links_inside(self, netns: str) -> list[OwnedLink]:
+        if netns not in self.netns:
+            raise KernelError(f"network namespace {netns} is gone", 2)
+        made = self.inside.get(netns, {})
+        return [OwnedLink(name, "macvlan", req.owner) for name, req in made.items()]
 
 
 class MemoryStore:
@@ -269,6 +307,47 @@ class FakeImages:
         self.released.append(image_id)
 
 
+class FakeHost:
+    """A host on these fakes whose service may start again and again, over the same store,
+    kernel, runtime and volume folders (under `tmp_path/volumes`); each `start` is a new
+    service process."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        runtime: FakeRuntime | None = None,
+        *,
+        images: FakeImages | None = None,
+        store: MemoryStore | None = None,
+        resolv_conf: str = "nameserver 198.51.100.53\n",
+    ) -> None:
+        resolv = tmp_path / "resolv.conf"
+        resolv.write_text(resolv_conf)
+        self.paths = Paths(tmp_path / "root", tmp_path / "run", resolv)
+        self.kernel, self.store = FakeKernel(), store or MemoryStore()
+        self.runtime, self.images = runtime or FakeRuntime(), images or FakeImages()
+        self.storage = FakeStorage(tmp_path / "volumes")
+
+    def start(self, config: DaemonConfig | None = None, state: State | None = None) -> Engine:
+        """A service start (bootstrapped: the predefined networks exist) with this
+        daemon.json, from `state` or else what the store holds."""
+        if state is None:
+            store = self.store
+            state = State(store.networks, store.containers, store.volumes)
+        engine = Engine.open(
+            self.paths,
+            self.store,
+            self.kernel,
+            self.runtime,
+            self.images,
+            state,
+            storage=self.storage,
+            config=config,
+        )
+        engine.bootstrap()
+        return engine
+
+
 def fake_engine(
     tmp_path: Path,
     runtime: FakeRuntime | None = None,
@@ -278,16 +357,5 @@ def fake_engine(
 ) -> Engine:
     """An engine on these fakes, bootstrapped (the predefined networks exist), with volume
     folders under `tmp_path/volumes`."""
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 198.51.100.53\n")
-    engine = Engine.open(
-        Paths(tmp_path / "root", tmp_path / "run", resolv),
-        store or MemoryStore(),
-        FakeKernel(),
-        runtime or FakeRuntime(),
-        images or FakeImages(),
-        state or State(),
-        storage=FakeStorage(tmp_path / "volumes"),
-    )
-    engine.bootstrap()
-    return engine
+    host = FakeHost(tmp_path, runtime, images=images, store=store)
+    return host.start(state=state or State())

@@ -25,6 +25,7 @@ from hatoba.kernel.firewall import NftFirewall
 from hatoba.kernel.host import HostKernel
 from hatoba.kernel.netns import make_shared_dir
 from hatoba.kernel.portbind import PortReservations
+from hatoba.model.daemon import DaemonConfig
 from hatoba.runtime.crun import CrunRuntime
 from hatoba.runtime.forkserver import ForkServer
 from hatoba.runtime.storage import VolumeStorage
@@ -60,6 +61,7 @@ def open_local(
     forkserver: ForkServer | None = None,
     dns: Resolver = NO_DNS,
     cluster: Cluster = NO_CLUSTER,
+    config: DaemonConfig | None = None,
 ) -> LocalEngine:
     owns = forkserver is None
     fs = forkserver or ForkServer.start()
@@ -95,5 +97,6 @@ def open_local(
         addresses,
         cluster,
         storage=VolumeStorage(root, run_root),
+        config=config,
     )
     return LocalEngine(engine, paths, kernel, runtime, store, fs, owns, images, firewall, ports)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hatoba.keeper import ALREADY_RUNNING, notify_ready, take_notify_socket
+from hatoba.model.daemon import BadConfig, DaemonConfig
+from hatoba.model.daemon import parse as parse_config
 from hatoba.runtime.files import ContainerFiles
 from hatoba.runtime.forkserver import ForkServer
 
@@ -32,6 +34,7 @@ log = logging.getLogger("hatoba.service")
 
 DEFAULT_ROOT = "/var/lib/hatoba"
 DEFAULT_RUN_ROOT = "/run/hatoba"
+CONFIG_FILE = "daemon.json"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -92,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     # the hostfs root, image layers) is given its mode explicitly.
     os.umask(0o077)
     root, run_root = Path(args.root).resolve(), Path(args.run_root).resolve()
+    try:
+        config = read_config(root / CONFIG_FILE)
+    except BadConfig as exc:
+        print(f"hatoba service: {exc.message}", file=sys.stderr)
+        return 1
     for private in (root, run_root):
         private.mkdir(mode=0o700, parents=True, exist_ok=True)
         private.chmod(0o700)  # also closes the roots of an install made before they were private
@@ -115,11 +123,23 @@ def main(argv: list[str] | None = None) -> int:
                 args.dns_timeout,
                 notify_socket,
                 args,
+                config,
             )
         )
     finally:
         forkserver.close()
         os.close(lock)
+
+
+def read_config(path: Path) -> DaemonConfig:
+    """`<root>/daemon.json`, Docker's daemon configuration file (the defaults without one)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return DaemonConfig()
+    except OSError as exc:
+        raise BadConfig(f"unable to read {path}: {exc.strerror}") from None
+    return parse_config(text, str(path))
 
 
 def _single_instance(run_root: Path) -> int | None:
@@ -166,6 +186,7 @@ async def _serve(
     dns_timeout: float,
     notify_socket: str | None,
     args: argparse.Namespace,
+    config: DaemonConfig,
 ) -> int:
     from hatoba.api.app import App
     from hatoba.api.attach import Attacher
@@ -189,10 +210,17 @@ async def _serve(
     loop = asyncio.get_running_loop()
     dns = DnsServer(loop, forkserver.nft, upstream_timeout=dns_timeout)
     cluster = _cluster(args, root) if args.cluster else None
-    local = open_local(root, run_root, resolv_conf, forkserver, dns, cluster or NO_CLUSTER)
+    local = open_local(root, run_root, resolv_conf, forkserver, dns, cluster or NO_CLUSTER, config)
     engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()
-    running = await runner.call(engine.bootstrap)
+    try:
+        running = await runner.call(engine.bootstrap)
+    except BadConfig as exc:
+        print(f"hatoba service: {exc.message}", file=sys.stderr)
+        runner.shutdown()
+        await dns.aclose()
+        local.close()
+        return 1
     follower = ClusterFollower(engine, runner)
     if cluster is not None:
         # after bootstrap: the first view the engine follows finds its own records in place

@@ -25,6 +25,7 @@ import pytest
 
 from fixtures.processes import wait_gone
 from hatoba.testing import Sandbox
+from hatoba.testing.sandbox import LAN_PARENT, LAN_SUBNET
 
 pytestmark = pytest.mark.root
 
@@ -100,13 +101,30 @@ OPERATIONS = [
         ("rm", "-f", "-v", "cx"),
         (("rm", "-f", "-v", "cx"),),
     ),
+    # a macvlan lives inside the container's namespace alone: reconcile looks there
+    Operation(
+        "run on macvlan",
+        (),
+        ("run", "-d", "--name", "cx", "--net", "lan", "hostfs", "sleep", "1d"),
+        (("rm", "-f", "cx"),),
+    ),
+    Operation(
+        "connect to macvlan",
+        (),
+        ("network", "connect", "lan", "s1"),
+        (("network", "disconnect", "-f", "lan", "s1"),),
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
+    with Sandbox(with_lan=True) as sandbox:
         sandbox.hatoba("network", "create", "sample")
+        sandbox.hatoba(
+            "network", "create", "-d", "macvlan", "-o", f"parent={LAN_PARENT}",
+            "--subnet", LAN_SUBNET, "lan",
+        )  # fmt: skip
         for name in ("s1", "s2"):
             sandbox.hatoba("run", "-d", "--name", name, "--net", "sample", "hostfs", "sleep", "1d")
         yield sandbox
@@ -212,7 +230,8 @@ def check_consistent(sb: Sandbox, context: str) -> None:
             assert address not in seen, f"{context}: {address} of {c['Name']} and {seen[address]}"
             seen[address] = c["Name"]
         owned = {name for name, owner in veths.items() if owner == c["Id"]}
-        assert len(owned) == len(recorded), f"{context}: {c['Name']} veths {owned}"
+        owned |= _owned_inside(sb, c["Id"])
+        assert len(owned) == len(recorded), f"{context}: {c['Name']} owns {owned}"
     assert set(veths.values()) <= {c["Id"] for c in running}, context
     # every volume has its folder and every folder its volume; every volume mounted exists
     volumes = set(sb.hatoba("volume", "ls", "-q").stdout.split())
@@ -240,6 +259,15 @@ def _kernel_links(sb: Sandbox) -> dict[str, tuple[str, str]]:
         link["ifname"]: (link.get("linkinfo", {}).get("info_kind", ""), link["ifalias"][7:])
         for link in links
         if link.get("ifalias", "").startswith("hatoba:")
+    }
+
+
+def _owned_inside(sb: Sandbox, cid: str) -> set[str]:
+    """Links in a container's namespace with hatoba's owner alias (its macvlans)."""
+    handle = Path(sb.run_root / "netns" / cid)
+    out = sb.sh(["nsenter", f"--net={handle}", "ip", "-d", "-j", "link", "show"]).stdout
+    return {
+        link["ifname"] for link in json.loads(out) if link.get("ifalias", "") == f"hatoba:{cid}"
     }
 
 

@@ -204,8 +204,8 @@ ENDPOINT_SETTINGS: Mapping[str, Field] = {
     "IPv6Gateway": _ignored(_OPERATIONAL),
     "GlobalIPv6Address": _ignored(_OPERATIONAL),
     "GlobalIPv6PrefixLen": _ignored(_OPERATIONAL),
-    # v1.41 takes a container's MAC address from Config.MacAddress
-    "MacAddress": _ignored(_OPERATIONAL),
+    # the interface's MAC on this network (as API 1.44 applies it; v1.41 ignored it)
+    "MacAddress": APPLIED,
     "DriverOpts": REFUSED,
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from ipaddress import IPv4Address
 from types import MappingProxyType
 from typing import Any
 
@@ -38,7 +39,26 @@ from hatoba.observe.usage import CgroupUsage, Sample
 # --- networks ---------------------------------------------------------------------------------
 
 
+def _refused_network_fields(body: Json) -> list[str]:
+    """What a network create asks for that hatoba does not do (Docker's swarm and plugin
+    settings): named rather than dropped. The docker CLI sends each one's zero value."""
+    ipam = body["IPAM"]
+    scope = drivers.named(body["Driver"].string() or "bridge").scope
+    asked = {
+        "IPAM.Driver": ipam["Driver"].string() not in ("", "default"),
+        "IPAM.Options": bool(ipam["Options"].string_map()),
+        "Scope": body["Scope"].string() not in ("", scope),
+        "Ingress": body["Ingress"].boolean(),
+        "ConfigOnly": body["ConfigOnly"].boolean(),
+        "ConfigFrom": bool(body["ConfigFrom"]["Network"].string()),
+    }
+    return [name for name, given in asked.items() if given]
+
+
 def network_spec(body: Json) -> NetworkSpec:
+    refused = _refused_network_fields(body)
+    if refused:
+        raise InvalidArgument(f"hatoba does not support {', '.join(refused)} yet")
     ipam = body["IPAM"]
     configs = ipam["Config"].array()
     if len(configs) > 1:
@@ -50,26 +70,45 @@ def network_spec(body: Json) -> NetworkSpec:
         )
     cfg = configs[0] if configs else Json({}, "IPAM.Config.0")
     subnet, gateway, ip_range = (cfg[key].string() for key in ("Subnet", "Gateway", "IPRange"))
+    name = body["Name"].string()
+    aux = {
+        key: _aux_address(key, value, name)
+        for key, value in cfg["AuxiliaryAddresses"].string_map().items()
+    }
     return NetworkSpec(
-        name=body["Name"].string(),
+        name=name,
         driver=body["Driver"].string() or "bridge",
         subnet=parse_subnet(subnet) if subnet else None,
         gateway=parse_address(gateway, "gateway") if gateway else None,
         ip_range=parse_subnet(ip_range) if ip_range else None,
+        aux_addresses=MappingProxyType(aux),
         internal=body["Internal"].boolean(),
+        attachable=body["Attachable"].boolean(),
         labels=MappingProxyType(body["Labels"].string_map()),
         options=MappingProxyType(body["Options"].string_map()),
     )
 
 
+def _aux_address(key: str, value: str, network: str) -> IPv4Address:
+    try:
+        return IPv4Address(value)
+    except ValueError:
+        # libnetwork's text
+        raise InvalidArgument(
+            f"non parsable secondary ip address ({key}:{value}) passed for network {network}"
+        ) from None
+
+
 def endpoint_request(network: str, endpoint: Json) -> EndpointRequest:
     """EndpointSettings, in a container create or a network connect."""
     ipv4 = endpoint["IPAMConfig"]["IPv4Address"].string()
+    mac = endpoint["MacAddress"].string()
     return EndpointRequest(
         network=network,
         aliases=endpoint["Aliases"].strings(),
         ipv4=parse_address(ipv4, "IPv4 address") if ipv4 else None,
         links=endpoint["Links"].strings(),
+        mac=parse_mac(mac) if mac else "",
     )
 
 
@@ -85,14 +124,16 @@ def disconnect_request(body: Json) -> tuple[str, bool]:
 
 def network_json(network: Network, state: State, *, with_containers: bool) -> dict[str, Any]:
     pool = network.pool
-    configs: list[dict[str, str]] = []
+    configs: list[dict[str, Any]] = []
     if pool is not None:
-        entry = {"Subnet": str(pool.subnet)}
+        entry: dict[str, Any] = {"Subnet": str(pool.subnet)}
         if pool.ip_range is not None:
             entry["IPRange"] = str(pool.ip_range)
         # Docker omits the gateway of the default bridge (it was never asked for)
         if not network.predefined:
             entry["Gateway"] = str(pool.gateway)
+        if pool.aux_addresses:
+            entry["AuxiliaryAddresses"] = {k: str(v) for k, v in pool.aux_addresses.items()}
         configs.append(entry)
     containers: dict[str, Any] = {}
     if with_containers:
@@ -119,9 +160,9 @@ def network_json(network: Network, state: State, *, with_containers: bool) -> di
             "Config": configs,
         },
         "Internal": network.internal,
-        # containers join a cluster network by `run --network` or `connect` alone: no swarm
-        # services here
-        "Attachable": drivers.of(network).cluster_scoped,
+        # recorded from --attachable; containers join a cluster network by `run --network` or
+        # `connect` alone (no swarm services here), so it always is
+        "Attachable": network.attachable or drivers.of(network).cluster_scoped,
         "Ingress": False,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
@@ -344,7 +385,7 @@ def _endpoint_json(
         "IPv6Gateway": "",
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "MacAddress": ep.mac if ep else "",
+        "MacAddress": ep.mac if ep else (cfg.mac if cfg is not None else ""),
         "DriverOpts": {} if cfg is not None and cfg.joined_later else None,
     }
 

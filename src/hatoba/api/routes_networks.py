@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from hatoba.api import create_fields, docker_json
 from hatoba.api.http import Request, Response, Router
 from hatoba.drivers import registry as drivers
+from hatoba.engine.state import State
+from hatoba.errors import InvalidArgument
+from hatoba.model.humanize import parse_rfc3339, parse_timestamp
 from hatoba.model.network import Network
 
 if TYPE_CHECKING:
     from hatoba.api.app import App
 
 
-class NetworkMatcher:
-    """Docker's network filters: name (substring), id (prefix), driver, label, type, scope."""
+# Docker's accepted filters (daemon/network/filter.go, api/server/router/network)
+LIST_FILTERS = frozenset({"driver", "type", "name", "id", "label", "scope", "dangling"})
+PRUNE_FILTERS = frozenset({"until", "label", "label!"})
 
-    def __init__(self, filters: dict[str, list[str]]) -> None:
+
+class NetworkMatcher:
+    """Docker's network filters: name (substring), id (prefix), driver, label, label!, type,
+    scope, dangling (no container attached) and until (created before)."""
+
+    def __init__(
+        self,
+        filters: dict[str, list[str]],
+        accepted: frozenset[str],
+        state: State | None = None,
+    ) -> None:
+        unknown = sorted(set(filters) - accepted)
+        if unknown:
+            raise InvalidArgument(f"invalid filter '{unknown[0]}'")
         self.filters = filters
+        self.state = state
+        self.dangling = _dangling(filters.get("dangling"))
+        until = filters.get("until")
+        self.until = parse_timestamp(until[-1], time.time()) if until else None
 
     def __call__(self, network: Network) -> bool:
         f = self.filters
@@ -33,20 +55,44 @@ class NetworkMatcher:
             kind = "builtin" if network.predefined else "custom"
             if kind not in f["type"]:
                 return False
-        if "label" in f:
-            for want in f["label"]:
-                key, has_value, value = want.partition("=")
-                if key not in network.labels or (has_value and network.labels[key] != value):
-                    return False
+        if "label" in f and not all(_labelled(network, want) for want in f["label"]):
+            return False
+        if "label!" in f and any(_labelled(network, want) for want in f["label!"]):
+            return False
+        if self.until is not None and parse_rfc3339(network.created) >= self.until:
+            return False
+        if self.dangling is not None and self.state is not None:
+            # Docker's filterNetworkByUse: predefined networks are never dangling
+            used = network.predefined or bool(self.state.attached(network.id))
+            return used != self.dangling
         return True
+
+
+def _labelled(network: Network, want: str) -> bool:
+    key, has_value, value = want.partition("=")
+    return key in network.labels and (not has_value or network.labels[key] == value)
+
+
+def _dangling(values: list[str] | None) -> bool | None:
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidArgument('got more than one value for filter key "dangling"')
+    if values[0] in ("1", "true"):
+        return True
+    if values[0] in ("0", "false"):
+        return False
+    raise InvalidArgument(
+        'invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")'
+    )
 
 
 def register(router: Router, app: App) -> None:
     engine, runner = app.engine, app.runner
 
     async def listing(req: Request) -> Response:
-        matches = NetworkMatcher(req.filters())
         state = engine.state
+        matches = NetworkMatcher(req.filters(), LIST_FILTERS, state)
         nets = sorted((n for n in state.networks.values() if matches(n)), key=lambda n: n.name)
         return Response.json(
             [docker_json.network_json(n, state, with_containers=False) for n in nets]
@@ -78,6 +124,7 @@ def register(router: Router, app: App) -> None:
             endpoint.aliases,
             endpoint.ipv4,
             endpoint.links,
+            endpoint.mac,
         )
         return Response(200, b"OK", "text/plain")
 
@@ -87,13 +134,15 @@ def register(router: Router, app: App) -> None:
         return Response(200, b"OK", "text/plain")
 
     async def prune(req: Request) -> Response:
-        removed = await runner.call(engine.prune_networks, NetworkMatcher(req.filters()))
+        matches = NetworkMatcher(req.filters(), PRUNE_FILTERS)
+        removed = await runner.call(engine.prune_networks, matches)
         return Response.json({"NetworksDeleted": removed})
 
     router.add("GET", "/networks", listing)
     router.add("POST", "/networks/create", create)
     router.add("POST", "/networks/prune", prune)
-    router.add("GET", "/networks/{id}", inspect)
-    router.add("DELETE", "/networks/{id}", remove)
-    router.add("POST", "/networks/{id}/connect", connect)
-    router.add("POST", "/networks/{id}/disconnect", disconnect)
+    # a network's name may hold slashes, as Docker's routes allow (`{id:.+}`)
+    router.add("GET", "/networks/{id*}", inspect)
+    router.add("DELETE", "/networks/{id*}", remove)
+    router.add("POST", "/networks/{id*}/connect", connect)
+    router.add("POST", "/networks/{id*}/disconnect", disconnect)

@@ -13,6 +13,7 @@ from hatoba.api import docker_json
 from hatoba.api.events import EventFilter
 from hatoba.api.http import Request, Response, Router, Streaming
 from hatoba.drivers import registry as drivers
+from hatoba.model import daemon
 from hatoba.model.cluster import ClusterInfo
 from hatoba.model.container import RUNNING
 
@@ -57,8 +58,9 @@ def register(router: Router, app: App) -> None:
         state = app.engine.state
         containers = list(state.containers.values())
         running = sum(1 for c in containers if c.state.status == RUNNING)
-        paths = app.engine.core.paths
+        paths, config = app.engine.core.paths, app.engine.core.config
         cluster = app.engine.cluster_info()
+        warnings = [*app.engine.config_warnings, *app.engine.firewall_warnings()]
         return Response.json(
             {
                 "ID": "",
@@ -82,8 +84,11 @@ def register(router: Router, app: App) -> None:
                     "Volume": ["local"],
                     "Log": ["json-file"],
                 },
+                "DefaultAddressPools": [
+                    {"Base": str(p.base), "Size": p.size} for p in config.default_address_pools
+                ],
                 # Docker's place for what the host does wrong (its own words start so too)
-                "Warnings": [f"WARNING: {w}" for w in app.engine.firewall_warnings()],
+                "Warnings": [f"WARNING: {w}" for w in warnings],
                 # Docker 20.10's fields for its --cluster-store, and what this host sees of it
                 "ClusterStore": cluster.store if cluster else "",
                 "ClusterAdvertise": str(cluster.advertise) if cluster else "",
@@ -94,6 +99,9 @@ def register(router: Router, app: App) -> None:
                     "ResolvConf": str(paths.resolv_conf),
                     "Pid": os.getpid(),
                     "UptimeSeconds": round(time.time() - app.started, 3),
+                    # daemon.json as in force: every key, the defaults included
+                    "ConfigFile": config.source,
+                    "Config": daemon.to_json(config),
                 },
             }
         )

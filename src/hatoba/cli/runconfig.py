@@ -28,13 +28,7 @@ def add_flags(p: Parser) -> None:
     p.flag("-t", "--tty", help="Allocate a pseudo-TTY")
     p.flag("--rm", help="Automatically remove the container when it exits")
     p.option("--name", help="Assign a name to the container", default="")
-    p.option(
-        "--network",
-        "--net",
-        help="Connect a container to a network",
-        default="default",
-        metavar="network",
-    )
+    p.repeated("--network", "--net", help="Connect a container to a network", metavar="network")
     p.repeated("--network-alias", "--net-alias", help="Add network-scoped alias for the container")
     p.option("--ip", help="IPv4 address (e.g., 172.30.100.104)", default="")
     p.option("-h", "--hostname", help="Container host name", default="")
@@ -164,7 +158,7 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
     config["HostConfig"] = {
         "Binds": binds or None,
         "LogConfig": {"Type": "", "Config": {}},
-        "NetworkMode": ns.network,
+        "NetworkMode": (ns.network or ["default"])[0],
         "PortBindings": bindings,
         "RestartPolicy": restart,
         "AutoRemove": ns.rm,
@@ -266,20 +260,36 @@ def _entrypoint(value: str | None) -> list[str] | None:
 
 
 def _endpoints(ns: Values, prog: str) -> dict[str, Any]:
-    mode = ns.network
-    user_defined = mode not in _PREDEFINED and not mode.startswith("container:")
+    """docker's parseNetworkOpts: every `--network` is attached (the daemon's API >= 1.44
+    behaviour); `--ip` and `--network-alias` belong to the first one."""
+    modes = ns.network or ["default"]
+    kinds = {mode not in _PREDEFINED and not mode.startswith("container:") for mode in modes}
+    if len(kinds) > 1:
+        raise Reported(
+            "conflicting options: cannot attach both user-defined and non-user-defined "
+            "network-modes",
+            prog,
+        )
+    user_defined = kinds == {True}
+    mode = modes[0]
     if ns.network_alias and not user_defined and mode != "default":
         raise Reported("network-scoped aliases are only supported for user-defined networks", prog)
+    endpoints: dict[str, Any] = {}
+    for name in modes:
+        if name in endpoints:
+            raise Reported(f'network "{name}" is specified multiple times', prog)
+        endpoints[name] = {}
     # dockerd ignores endpoint settings of the implicit default network: `--ip` and
     # `--network-alias` without `--net` are accepted and have no effect
-    if mode == "default":
+    if not ns.network:
         return {}
-    endpoint: dict[str, Any] = {}
     if ns.ip:
-        endpoint["IPAMConfig"] = {"IPv4Address": ns.ip}
+        endpoints[mode]["IPAMConfig"] = {"IPv4Address": ns.ip}
     if ns.network_alias:
-        endpoint["Aliases"] = list(ns.network_alias)
-    return {mode: endpoint} if endpoint else {}
+        endpoints[mode]["Aliases"] = list(ns.network_alias)
+    if len(modes) == 1 and not endpoints[mode]:
+        return {}
+    return endpoints
 
 
 def environment(files: list[str], values: list[str], prog: str) -> list[str]:

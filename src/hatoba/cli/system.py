@@ -103,6 +103,8 @@ def info_text(data: dict[str, Any], ctx: Context) -> str:
         f" Run Root Dir: {own.get('RunRoot') or ctx.run_root}",
         f" Socket: unix://{ctx.socket_path}",
         f" Service PID: {own.get('Pid', '')}",
+        f" Config File: {own.get('ConfigFile') or 'none (defaults)'}",
+        *_config_lines(own.get("Config") or {}),
     ]
     cluster = own.get("Cluster")
     if cluster:
@@ -119,6 +121,32 @@ def info_text(data: dict[str, Any], ctx: Context) -> str:
             ),
         ]
     return "\n".join(lines) + "\n"
+
+
+_HOSTS = "the host's"
+
+
+def _config_lines(config: dict[str, Any]) -> list[str]:
+    """daemon.json as in force, as docker info shows its parts."""
+    lines = [" Default Address Pools:"]
+    lines += [
+        f"   Base: {p['base']}, Size: {p['size']}" for p in config.get("default-address-pools", [])
+    ]
+    bridge = ", ".join(
+        f"{key}={_shown(config.get(key))}" for key in ("bip", "fixed-cidr", "mtu", "ip-masq", "icc")
+    )
+    lines.append(f" Default Bridge: {bridge}")
+    for label, key in (("DNS", "dns"), ("DNS Search", "dns-search")):
+        lines.append(f" {label}: {', '.join(config.get(key) or []) or _HOSTS}")
+    lines.append(f" IPv6: {_shown(config.get('ipv6', False))}")
+    return lines
+
+
+def _shown(value: Any) -> str:
+    """A daemon.json value as docker info prints it ("" and 0: left to hatoba)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if value else "auto"
 
 
 _RESET_WARNING = (

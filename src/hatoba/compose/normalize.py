@@ -57,6 +57,8 @@ _ENV_FILE_KEYS = {"path", "required"}
 # pull policies that need no registry: the image is there, or the up fails saying so
 _LOCAL_PULL_POLICIES = ("missing", "never", "if_not_present")
 _PREDEFINED_DRIVERS = {"host": "host", "none": "none", "null": "none"}
+# the drivers a project's own networks may have (their driver_opts are the engine's to check)
+_NETWORK_DRIVERS = ("bridge", "macvlan")
 
 _DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000}
@@ -596,7 +598,7 @@ class _Normalizer:
         if driver in _PREDEFINED_DRIVERS:
             # one host and one none network exist: the file names the predefined one
             external, name = True, _PREDEFINED_DRIVERS[driver]
-        elif driver != "bridge":
+        elif driver not in _NETWORK_DRIVERS:
             self.bad((*path, "driver"), f"driver {driver!r} is not supported by hatoba")
         if external:
             name = name or key

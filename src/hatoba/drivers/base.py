@@ -14,15 +14,21 @@ states only where it differs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
 
+from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall.model import FwNetwork
+from hatoba.ipam.addresses import mac_for
 from hatoba.model.container import Endpoint
-from hatoba.model.host import AttachRequest
+from hatoba.model.daemon import DOCKER_ADDRESS_POOLS, AddressPool, DaemonConfig
+from hatoba.model.host import HostView, InterfaceRequest, NoHostView
 from hatoba.model.ids import new_id
 from hatoba.model.network import Network, NetworkSpec
+
+NO_HOST = NoHostView()
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,14 @@ class Placement:
     uplink_mtu: int
     # prefixes already in use: other networks' subnets, the host's routes and addresses
     taken: tuple[IPv4Network, ...]
+    # of those, the other networks' subnets alone
+    network_subnets: tuple[IPv4Network, ...] = ()
     # VXLAN ids other networks of the cluster hold
     taken_vnis: frozenset[int] = frozenset()
+    # the host's links and link drivers, looked up when a plan depends on them
+    host: HostView = NO_HOST
+    # where a subnet nobody asked for comes from (daemon.json's default-address-pools)
+    pools: tuple[AddressPool, ...] = DOCKER_ADDRESS_POOLS
 
 
 @dataclass(frozen=True)
@@ -83,8 +95,16 @@ class NetworkDriver:
     gives_interface: ClassVar[bool] = False
     # host ports can be published to an endpoint on its networks (except internal ones)
     publishes_ports: ClassVar[bool] = False
+    # its endpoints' interfaces live in the container's namespace alone, with no host end
+    # (a macvlan): repair looks for them, and for leftovers of them, in the namespaces
+    interfaces_in_namespace: ClassVar[bool] = False
 
     # --- a network: created, kept on the host, deleted ----------------------------------------
+
+    def predefined_spec(self, config: DaemonConfig) -> NetworkSpec:
+        """What its predefined network asks for, given the service's configuration (only
+        asked of drivers with a predefined network)."""
+        return NetworkSpec(name=self.predefined_network or self.name, driver=self.name)
 
     def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
         """The network `spec` asks for, checked with Docker's errors; nothing is made yet.
@@ -119,11 +139,41 @@ class NetworkDriver:
         `mac`: the one the user chose for it (Config.MacAddress), "" for the driver's own."""
         return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
 
+    def _interface(
+        self,
+        network: Network,
+        address: IPv4Address | None,
+        slot: int,
+        default_route: bool,
+        *,
+        mac: str,
+        host_ifname: str | None,
+    ) -> Endpoint:
+        """eth<slot> with `address` (from the network's pool), the pool's prefix and gateway,
+        and `mac` or one made of the address (as Docker's bridge up to 27 and its macvlan make
+        it); no interface when the network has no pool."""
+        pool = network.pool
+        if address is None or pool is None:
+            return NetworkDriver.plan_endpoint(self, network, address, slot, default_route)
+        return Endpoint(
+            network_id=network.id,
+            endpoint_id=new_id(),
+            ifname=f"eth{slot}",
+            host_ifname=host_ifname,
+            ipv4=address,
+            prefixlen=pool.subnet.prefixlen,
+            mac=mac or mac_for(address),
+            gateway=pool.gateway,
+            default_route=default_route,
+        )
+
     def attach_request(
         self, network: Network, endpoint: Endpoint, owner: str
-    ) -> AttachRequest | None:
+    ) -> InterfaceRequest | None:
         """What the kernel makes for a planned endpoint in the container's namespace (None:
-        nothing). Detaching deletes the endpoint's host-side interface, if it has one."""
+        nothing): a veth pair (AttachRequest) or a macvlan (MacvlanRequest). Detaching
+        deletes the endpoint's host-side interface, or, when it has none, its interface in
+        the namespace."""
         return None
 
     # --- what the firewall and the embedded DNS hold ------------------------------------------
@@ -136,3 +186,43 @@ class NetworkDriver:
     def serves_dns(self, network: Network) -> bool:
         """Containers on `network` find each other by name at 127.0.0.11."""
         return False
+
+    def publish_refusal(self, network: Network) -> HatobaError | None:
+        """Why ports cannot be published on `network`, when a container asks for some and
+        none of its networks takes them: the request is refused with it. None: they are
+        dropped, as Docker drops them on host and none."""
+        return None
+
+    def warnings(self, network: Network) -> tuple[str, ...]:
+        """What the user should know of a network just made (the create's Warning)."""
+        return ()
+
+    def default_host_ip(self, network: Network) -> IPv4Address | None:
+        """The host address a port published on `network` without one is bound to (None:
+        every address of the host)."""
+        return None
+
+
+def check_options(
+    driver: str, options: Mapping[str, str], known: Set[str], not_built: Set[str] = frozenset()
+) -> None:
+    """`-o` options a driver does not know are refused, never dropped; Docker's own options
+    that hatoba does not implement yet are refused by name too."""
+    unknown = sorted(set(options) - known - not_built)
+    if unknown:
+        raise InvalidArgument(
+            f"unknown option(s) for the {driver} driver: {', '.join(unknown)} "
+            f"(it knows {', '.join(sorted(known))})"
+        )
+    later = sorted(set(options) & not_built)
+    if later:
+        raise InvalidArgument(f"hatoba does not support {', '.join(later)} yet")
+
+
+def check_subnet_given(spec: NetworkSpec) -> None:
+    """A gateway, range or auxiliary address only means something within a subnet the user
+    gave (docker's consolidateIpam)."""
+    if spec.subnet is None and (
+        spec.gateway is not None or spec.ip_range is not None or spec.aux_addresses
+    ):
+        raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")

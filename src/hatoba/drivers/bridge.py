@@ -10,14 +10,20 @@ from ipaddress import IPv4Address, IPv4Interface
 from types import MappingProxyType
 from typing import ClassVar
 
-from hatoba.drivers.base import HostBridge, NetworkDriver, Placement
-from hatoba.errors import InvalidArgument
+from hatoba.drivers.base import (
+    HostBridge,
+    NetworkDriver,
+    Placement,
+    check_options,
+    check_subnet_given,
+)
+from hatoba.errors import HatobaError, InvalidArgument
+from hatoba.firewall import internal_publish_error
 from hatoba.firewall.model import FwNetwork
-from hatoba.ipam.addresses import mac_for
 from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
 from hatoba.model.container import Endpoint
+from hatoba.model.daemon import DaemonConfig
 from hatoba.model.host import AttachRequest
-from hatoba.model.ids import new_id
 from hatoba.model.network import (
     BRIDGE,
     DEFAULT_BRIDGE_IFNAME,
@@ -25,6 +31,7 @@ from hatoba.model.network import (
     OPT_DEFAULT_BRIDGE,
     OPT_HOST_BINDING,
     OPT_ICC,
+    OPT_IFACE_PREFIX,
     OPT_MASQUERADE,
     OPT_MTU,
     Network,
@@ -32,7 +39,9 @@ from hatoba.model.network import (
 )
 
 IFNAMSIZ = 15
-KNOWN_OPTIONS = frozenset({OPT_BRIDGE_NAME, OPT_MTU, OPT_ICC, OPT_MASQUERADE})
+# Docker's bridge options (docs.docker.com, network/drivers/bridge.md, as of 20.10)
+KNOWN_OPTIONS = frozenset({OPT_BRIDGE_NAME, OPT_MTU, OPT_ICC, OPT_MASQUERADE, OPT_HOST_BINDING})
+NOT_BUILT_OPTIONS = frozenset({OPT_IFACE_PREFIX})
 
 
 def bridge_name(network_id: str, options: Mapping[str, str]) -> str:
@@ -66,8 +75,26 @@ def bool_option(options: Mapping[str, str], key: str) -> None:
 
 
 def validate_options(options: Mapping[str, str]) -> None:
+    check_options(BRIDGE, options, KNOWN_OPTIONS, NOT_BUILT_OPTIONS)
     bool_option(options, OPT_ICC)
     bool_option(options, OPT_MASQUERADE)
+    host_binding(options)
+
+
+def host_binding(options: Mapping[str, str]) -> IPv4Address | None:
+    """The host address ports are published on when `-p` names none (None: every address)."""
+    raw = options.get(OPT_HOST_BINDING)
+    if raw is None:
+        return None
+    try:
+        address = IPv4Address(raw)
+    except ValueError:
+        raise InvalidArgument(f"failed to parse {OPT_HOST_BINDING} value: {raw!r}") from None
+    return None if address.is_unspecified else address
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def random_mac() -> str:
@@ -77,10 +104,6 @@ def random_mac() -> str:
 
 def veth_name() -> str:
     return "veth" + secrets.token_hex(4)[:7]
-
-
-def container_ifname(index: int) -> str:
-    return f"eth{index}"
 
 
 def ifindex_of(slot: int) -> int:
@@ -98,9 +121,23 @@ class BridgeDriver(NetworkDriver):
     gives_interface = True
     publishes_ports = True
 
+    def predefined_spec(self, config: DaemonConfig) -> NetworkSpec:
+        """daemon.json's default bridge, as dockerd's initBridgeDriver reads it: bip is the
+        gateway and subnet, fixed-cidr the range (and, without bip, the subnet too)."""
+        subnet = config.bip.network if config.bip is not None else config.fixed_cidr
+        options = {OPT_ICC: _bool(config.icc), OPT_MASQUERADE: _bool(config.ip_masq)}
+        if config.mtu is not None:
+            options[OPT_MTU] = str(config.mtu)
+        return NetworkSpec(
+            name=self.predefined_network or self.name,
+            subnet=subnet,
+            gateway=config.bip.ip if config.bip is not None else None,
+            ip_range=config.fixed_cidr,
+            options=MappingProxyType(options),
+        )
+
     def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
-        if spec.subnet is None and (spec.gateway is not None or spec.ip_range is not None):
-            raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+        check_subnet_given(spec)
         validate_options(spec.options)
         mtu = mtu_option(spec.options, placement.uplink_mtu)
         if placement.predefined:
@@ -111,12 +148,13 @@ class BridgeDriver(NetworkDriver):
             check_user_subnet(spec.subnet, placement.taken)
             subnet = spec.subnet
         else:
-            subnet = choose_subnet(placement.taken)
+            subnet = choose_subnet(placement.taken, placement.pools)
         pool = make_pool(
             subnet,
             gateway=spec.gateway,
             ip_range=spec.ip_range,
             user_subnet=spec.subnet is not None,
+            aux_addresses=spec.aux_addresses,
         )
         options: Mapping[str, str] = spec.options
         if placement.predefined:
@@ -124,8 +162,8 @@ class BridgeDriver(NetworkDriver):
             options = MappingProxyType(
                 {
                     OPT_DEFAULT_BRIDGE: "true",
-                    OPT_ICC: "true",
-                    OPT_MASQUERADE: "true",
+                    OPT_ICC: spec.options.get(OPT_ICC, "true"),
+                    OPT_MASQUERADE: spec.options.get(OPT_MASQUERADE, "true"),
                     OPT_HOST_BINDING: "0.0.0.0",
                     OPT_BRIDGE_NAME: bridge,
                     OPT_MTU: str(mtu),
@@ -144,6 +182,7 @@ class BridgeDriver(NetworkDriver):
             labels=spec.labels,
             options=options,
             predefined=placement.predefined,
+            attachable=spec.attachable,
         )
 
     def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
@@ -162,19 +201,9 @@ class BridgeDriver(NetworkDriver):
         *,
         mac: str = "",
     ) -> Endpoint:
-        pool = network.pool
-        if address is None or pool is None:
-            return super().plan_endpoint(network, address, slot, default_route, mac=mac)
-        return Endpoint(
-            network_id=network.id,
-            endpoint_id=new_id(),
-            ifname=container_ifname(slot),
-            host_ifname=veth_name(),
-            ipv4=address,
-            prefixlen=pool.subnet.prefixlen,
-            mac=mac or mac_for(address),
-            gateway=pool.gateway,
-            default_route=default_route,
+        host_ifname = veth_name() if address is not None else None
+        return self._interface(
+            network, address, slot, default_route, mac=mac, host_ifname=host_ifname
         )
 
     def attach_request(
@@ -214,3 +243,11 @@ class BridgeDriver(NetworkDriver):
     def serves_dns(self, network: Network) -> bool:
         """Docker's rule: user-defined networks only, not the default bridge."""
         return network.user_defined
+
+    def publish_refusal(self, network: Network) -> HatobaError | None:
+        """An internal network has no way out (Docker publishes nothing there without a
+        word; hatoba says so)."""
+        return internal_publish_error(network.name) if network.internal else None
+
+    def default_host_ip(self, network: Network) -> IPv4Address | None:
+        return host_binding(network.options)

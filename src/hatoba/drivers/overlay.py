@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from ipaddress import IPv4Network
 from types import MappingProxyType
 
-from hatoba.drivers.base import HostBridge, Placement, VxlanTunnel
+from hatoba.drivers.base import (
+    HostBridge,
+    Placement,
+    VxlanTunnel,
+    check_options,
+    check_subnet_given,
+)
 from hatoba.drivers.bridge import BridgeDriver, mtu_option, random_mac
 from hatoba.errors import Conflict, InvalidArgument
 from hatoba.ipam.pools import NO_POOL, check_user_subnet, make_pool
@@ -65,11 +71,8 @@ class OverlayDriver(BridgeDriver):
     cluster_scoped = True
 
     def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
-        if spec.subnet is None and (spec.gateway is not None or spec.ip_range is not None):
-            raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
-        unknown = sorted(set(spec.options) - KNOWN_OPTIONS)
-        if unknown:
-            raise InvalidArgument(f"overlay driver does not support option {unknown[0]}")
+        check_subnet_given(spec)
+        check_options(OVERLAY, spec.options, KNOWN_OPTIONS)
         mtu = mtu_option(spec.options, placement.uplink_mtu - VXLAN_OVERHEAD)
         if spec.subnet is not None:
             check_user_subnet(spec.subnet, placement.taken)
@@ -81,6 +84,7 @@ class OverlayDriver(BridgeDriver):
             gateway=spec.gateway,
             ip_range=spec.ip_range,
             user_subnet=spec.subnet is not None,
+            aux_addresses=spec.aux_addresses,
         )
         vni = choose_vni(spec.options, placement.taken_vnis)
         return Network(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from hatoba.drivers.base import NetworkDriver
 from hatoba.drivers.bridge import BridgeDriver
 from hatoba.drivers.host import HostDriver
+from hatoba.drivers.macvlan import IpvlanDriver, MacvlanDriver
 from hatoba.drivers.null import NullDriver
 from hatoba.drivers.overlay import OverlayDriver
 from hatoba.errors import NotFound
@@ -50,5 +51,12 @@ def firewall_network(network: Network) -> FwNetwork | None:
     return of(network).firewall_network(network)
 
 
-for _driver in (BridgeDriver(), HostDriver(), NullDriver(), OverlayDriver()):
+for _driver in (
+    BridgeDriver(),
+    HostDriver(),
+    NullDriver(),
+    OverlayDriver(),
+    MacvlanDriver(),
+    IpvlanDriver(),
+):
     register(_driver)

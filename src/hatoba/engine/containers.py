@@ -12,7 +12,7 @@ from ipaddress import IPv4Address
 from hatoba.drivers import registry as drivers
 from hatoba.engine import endpoints, firewall, overlay, processes, resolver, volumes
 from hatoba.engine.core import Core
-from hatoba.engine.networks import endpoint_config
+from hatoba.engine.networks import CONFLICT_WITH_MODE, endpoint_config
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotFound, NotModified
 from hatoba.files.hosts import parse_extra_host, render_hosts
@@ -38,10 +38,6 @@ from hatoba.model.names import random_name
 from hatoba.model.network import Network
 from hatoba.model.signals import signal_number
 
-# Docker's text (runconfig/errors.go) for what a container sharing another's network
-# namespace cannot have of its own
-_CONFLICT = "conflicting options: {} and the network mode"
-
 log = logging.getLogger("hatoba.engine")
 
 
@@ -51,6 +47,7 @@ class EndpointRequest:
     aliases: tuple[str, ...] = ()
     ipv4: IPv4Address | None = None
     links: tuple[str, ...] = ()
+    mac: str = ""
 
 
 @dataclass(frozen=True)
@@ -187,7 +184,7 @@ def _check_joining(request: CreateRequest, ref: str) -> None:
         ("mac-address", cfg.mac_address),
     ):
         if given:
-            raise InvalidArgument(_CONFLICT.format(what))
+            raise InvalidArgument(CONFLICT_WITH_MODE.format(what))
     if cfg.ports or cfg.publish_all:
         raise InvalidArgument(
             "conflicting options: port publishing and the container type network mode"
@@ -233,19 +230,27 @@ def _attachments(
             req.ipv4 if req else None,
             joined_later=False,
             links=req.links if req else (),
+            mac=req.mac if req else "",
         )
         if cfg.ipv4 is not None:
             endpoints.check_static(core, network, cfg.ipv4)
         networks.append(cfg)
     driver = drivers.of(primary)
     if driver.shares_host_namespace and config.mac_address:
-        raise InvalidArgument(_CONFLICT.format("mac-address"))
-    if not driver.publishes_ports:
+        raise InvalidArgument(CONFLICT_WITH_MODE.format("mac-address"))
+    if config.mac_address and networks[0].mac not in ("", config.mac_address):
+        # Docker's text (API 1.44, daemon/create.go)
+        raise InvalidArgument(
+            "the container-wide MAC address must match the endpoint-specific MAC address for "
+            "the main network, or be left empty"
+        )
+    joined = [network for network, _ in wanted]
+    firewall.wanted_ports(config, joined)
+    if firewall.publishes_on(joined) is None:
         if driver.shares_host_namespace and config.ports:
             request.warnings.append("Published ports are discarded when using host network mode")
         config = dataclasses.replace(config, ports=())
-    firewall.wanted_ports(config, [network for network, _ in wanted])
-    request.warnings.extend(firewall.host_warnings(core, [network for network, _ in wanted]))
+    request.warnings.extend(firewall.host_warnings(core, joined))
     return config, networks
 
 
@@ -519,7 +524,7 @@ def teardown(core: Core, container: Container, *, shared: bool = False) -> None:
     so its interfaces are deleted rather than left for the kernel to reap with it."""
     firewall.leave(core, container)
     for ep in container.endpoints:
-        if shared:
+        if shared or endpoints.in_namespace_only(ep):
             endpoints.detach(core, container, ep)
         else:
             endpoints.release(core, ep)

@@ -25,6 +25,7 @@ from hatoba.engine.ports import (
 from hatoba.engine.state import Addresses, OverlayBook, State
 from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
+from hatoba.model.daemon import DaemonConfig
 from hatoba.model.mounts import Volume
 from hatoba.model.network import Network
 
@@ -77,6 +78,8 @@ class Core:
     # host is on its own
     cluster: Cluster = NO_CLUSTER
     overlay: OverlayBook = field(default_factory=OverlayBook)
+    # <root>/daemon.json as the service read it at start
+    config: DaemonConfig = field(default_factory=DaemonConfig)
 
     def commit(
         self,

@@ -12,6 +12,7 @@ from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict
 from hatoba.ipam.addresses import allocate, claim
 from hatoba.model.container import Container, Endpoint, EndpointConfig
+from hatoba.model.host import InterfaceRequest, MacvlanRequest
 from hatoba.model.network import Network
 
 # a few kernel lookups per allocation keep the cost flat however many detaches are in flight
@@ -92,7 +93,7 @@ def plan(
     one, with an address chosen: on a cluster-scoped network, claimed in the cluster store);
     nothing made yet."""
     driver = drivers.of(network)
-    mac = _own_mac(container, network)
+    mac = cfg.mac or _own_mac(container, network)
     if driver.cluster_scoped:
         return overlay.claim_endpoint(core, undo, container, network, cfg, slot, default_route, mac)
     address = choose_address(core, container, network, cfg) if driver.gives_interface else None
@@ -101,7 +102,8 @@ def plan(
 
 def _own_mac(container: Container, network: Network) -> str:
     """Config.MacAddress: for the interface on the network the container was created on
-    (its network mode), as Docker applies it, also after a disconnect and connect."""
+    (its network mode), as Docker applies it, also after a disconnect and connect; a MAC
+    given for the endpoint itself (EndpointSettings.MacAddress) comes first."""
     mode = container.config.network_mode
     if mode in ("", "default"):
         # the default network, as `_primary_network` finds it
@@ -123,10 +125,18 @@ def wire(
     request = drivers.of(network).attach_request(network, endpoint, container.id)
     if request is None:
         return
-    core.kernel.attach(netns, request)
+    make_interface(core, netns, request)
     # if the operation fails later, the veth dies with the namespace or is deleted: either
     # way the address must wait until the kernel has removed the host end
     undo.push("hold address", lambda: hold_until_gone(core, endpoint))
+
+
+def make_interface(core: Core, netns: str, request: InterfaceRequest) -> None:
+    """What the driver planned, made by the kernel: a veth pair or a macvlan."""
+    if isinstance(request, MacvlanRequest):
+        core.kernel.attach_macvlan(netns, request)
+    else:
+        core.kernel.attach(netns, request)
 
 
 def attach(
@@ -145,9 +155,18 @@ def attach(
     return endpoint
 
 
+def in_namespace_only(endpoint: Endpoint) -> bool:
+    """Its interface has no host end (a macvlan): the namespace alone holds it."""
+    return bool(endpoint.ifname) and not endpoint.host_ifname
+
+
 def detach(core: Core, container: Container, endpoint: Endpoint) -> None:
     if endpoint.host_ifname:
         core.kernel.detach(endpoint.host_ifname)
+    elif in_namespace_only(endpoint) and container.netns:
+        # deleted now rather than with the namespace, which may outlive it (DNS sockets hold
+        # it): when this returns, its address and MAC are free on the parent's segment
+        core.kernel.delete_inside(container.netns, endpoint.ifname)
     release(core, endpoint)
 
 

@@ -45,6 +45,7 @@ from hatoba.engine.state import Addresses, State
 from hatoba.firewall import FirewallState
 from hatoba.model.cluster import ClusterInfo
 from hatoba.model.container import Container
+from hatoba.model.daemon import DaemonConfig
 from hatoba.model.health import ProbeResult
 from hatoba.model.launch import FileView, ProcessSpec
 from hatoba.model.mounts import Volume
@@ -54,6 +55,8 @@ from hatoba.model.network import Network, NetworkSpec
 class Engine:
     def __init__(self, core: Core) -> None:
         self.core = core
+        # what of daemon.json could not be applied at start (the service runs on without it)
+        self.config_warnings: list[str] = []
 
     @classmethod
     def open(
@@ -70,6 +73,7 @@ class Engine:
         addresses: Addresses | None = None,
         cluster: Cluster = NO_CLUSTER,
         storage: Storage = NO_STORAGE,
+        config: DaemonConfig | None = None,
     ) -> Engine:
         core = Core(
             paths,
@@ -84,6 +88,7 @@ class Engine:
             port_reserver=ports,
             addresses=addresses or Addresses(),
             cluster=cluster,
+            config=config or DaemonConfig(),
         )
         core.listeners.append(partial(resolver.publish, core))
         return cls(core)
@@ -102,6 +107,7 @@ class Engine:
         """Predefined networks, then reconciliation; returns the ids of running containers."""
         system.ensure_predefined(self.core)
         running = system.reconcile(self.core)
+        self.config_warnings = system.apply_config(self.core)
         firewall.restore(self.core, running)
         resolver.restore(self.core, running)
         return running
@@ -150,8 +156,9 @@ class Engine:
         return networks.create_network(self.core, spec)
 
     def network_warnings(self, network: Network) -> list[str]:
-        """What the host's own firewalls do to the network's traffic."""
-        return firewall.host_warnings(self.core, [network])
+        """What the host's own firewalls do to the network's traffic, and what its driver
+        wants the user to know of it."""
+        return networks.warnings(self.core, network)
 
     def remove_network(self, ref: str) -> Network:
         return networks.remove_network(self.core, ref)
@@ -166,8 +173,9 @@ class Engine:
         aliases: Sequence[str] = (),
         ipv4: IPv4Address | None = None,
         links: Sequence[str] = (),
+        mac: str = "",
     ) -> Container:
-        return networks.connect(self.core, network, container, aliases, ipv4, links)
+        return networks.connect(self.core, network, container, aliases, ipv4, links, mac)
 
     def disconnect(self, network: str, container: str, force: bool = False) -> Container:
         return networks.disconnect(self.core, network, container, force)

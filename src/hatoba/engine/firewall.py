@@ -16,7 +16,6 @@ from hatoba.drivers import registry as drivers
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import HatobaError
-from hatoba.firewall import internal_publish_error
 from hatoba.firewall.derive import container_items, derive
 from hatoba.firewall.model import FwNetwork, FwPort
 from hatoba.model.container import Container, ContainerConfig, Endpoint
@@ -33,13 +32,14 @@ def publishes_on(networks: Iterable[Network]) -> Network | None:
 
 
 def wanted_ports(config: ContainerConfig, networks: Sequence[Network]) -> tuple[PortMapping, ...]:
-    """The mappings a container on `networks` asks to publish; refused when the only networks
-    that could publish them are internal (Docker publishes nothing there without a word)."""
+    """The mappings a container on `networks` asks to publish; refused when none of the
+    networks takes them and one of their drivers says why (an internal bridge, macvlan)."""
     wanted = with_publish_all(config.ports, config.exposed_ports, config.publish_all)
     if wanted and publishes_on(networks) is None:
-        internal = next((n for n in networks if drivers.of(n).publishes_ports and n.internal), None)
-        if internal is not None:
-            raise internal_publish_error(internal.name)
+        for network in networks:
+            refusal = drivers.of(network).publish_refusal(network)
+            if refusal is not None:
+                raise refusal
     return wanted
 
 
@@ -56,6 +56,10 @@ def reserve(
     target = publishes_on(networks)
     if not mappings or target is None:
         return ()
+    binding = drivers.of(target).default_host_ip(target)
+    if binding is not None:
+        # `com.docker.network.bridge.host_binding_ipv4`: where `-p` without an address binds
+        mappings = [m if m.host_ip else dataclasses.replace(m, host_ip=binding) for m in mappings]
     endpoint = next(e for e in endpoints if e.network_id == target.id)
     held = reserver.reserve(
         container.id, mappings, endpoint=container.name, endpoint_id=endpoint.endpoint_id

@@ -25,38 +25,48 @@ log = logging.getLogger("hatoba.engine")
 _CONFLICT_HOST_NETWORK = (
     "container cannot be disconnected from host network or connected to host network"
 )
+# what a container sharing another's (or the host's) network namespace cannot have of its own
+CONFLICT_WITH_MODE = "conflicting options: {} and the network mode"
 _CONFLICT_NO_NETWORK = (
     "container cannot be connected to multiple networks with one of the networks in private "
     "(none) mode"
 )
 
 
-def _taken_subnets(core: Core, host: Sequence[IPv4Network]) -> tuple[IPv4Network, ...]:
-    ours = {p.subnet for n in core.state.networks.values() for p in n.ipam}
-    return (*ours, *host)
+def placement(
+    core: Core, network_id: str, created: str, *, predefined: bool, own: IPv4Network | None = None
+) -> Placement:
+    """What a network being planned may depend on; `own`: the subnet the network has now (it
+    is planned again), taken by nothing else."""
+    facts = core.kernel.host_facts()
+    ours = tuple({p.subnet for n in core.state.networks.values() for p in n.ipam} - {own})
+    return Placement(
+        network_id=network_id,
+        created=created,
+        predefined=predefined,
+        uplink_mtu=facts.uplink_mtu,
+        taken=(*ours, *(prefix for prefix in facts.taken if prefix != own)),
+        network_subnets=ours,
+        host=core.kernel,
+        pools=core.config.default_address_pools,
+    )
 
 
 def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -> Network:
-    validate_network_name(spec.name)
+    if not predefined:
+        validate_network_name(spec.name)
     driver = drivers.named(spec.driver)
     if driver.single_instance and not predefined:
         raise Forbidden(f'only one instance of "{spec.driver}" network is allowed')
     if core.state.network_by_name(spec.name) is not None:
         raise Conflict(f"network with name {spec.name} already exists")
-    facts = core.kernel.host_facts()
-    placement = Placement(
-        network_id=new_id(),
-        created=now_rfc3339(),
-        predefined=predefined,
-        uplink_mtu=facts.uplink_mtu,
-        taken=_taken_subnets(core, facts.taken),
-    )
+    where = placement(core, new_id(), now_rfc3339(), predefined=predefined)
     if driver.cluster_scoped:
         # planned against the whole cluster and claimed there first: the store decides
         # between hosts creating the same name at once
-        network = overlay.create_network(core, driver, spec, placement)
+        network = overlay.create_network(core, driver, spec, where)
     else:
-        network = driver.plan_network(spec, placement)
+        network = driver.plan_network(spec, where)
     with UndoStack() as undo:
         if driver.cluster_scoped:
             undo.push("cluster network", lambda: core.cluster.delete_network(network))
@@ -90,6 +100,11 @@ def _make_network(core: Core, undo: UndoStack, network: Network) -> None:
     firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
 
 
+def warnings(core: Core, network: Network) -> list[str]:
+    """The Warning of a network create (the operation went ahead)."""
+    return [*firewall.host_warnings(core, [network]), *drivers.of(network).warnings(network)]
+
+
 def _bridges(network: Network) -> tuple[HostBridge, ...]:
     return drivers.of(network).host_bridges(network)
 
@@ -116,6 +131,23 @@ def _delete_bridge(core: Core, bridge: HostBridge) -> None:
         core.kernel.delete_link(bridge.tunnel.name)
         core.overlay.peers.pop(bridge.tunnel.name, None)
     core.kernel.delete_link(bridge.name)
+
+
+def replace_network(core: Core, old: Network, new: Network) -> None:
+    """A network planned again under its id (a predefined one the configuration changed),
+    with no container running on it: its bridges made afresh."""
+    with UndoStack() as undo:
+        delete_bridges(core, old)
+        undo.push("old bridges", partial(_make_bridges, core, old))
+        _make_bridges(core, new)
+        undo.push("new bridges", partial(delete_bridges, core, new))
+        core.commit(networks=[new])
+        undo.commit()
+
+
+def _make_bridges(core: Core, network: Network) -> None:
+    for bridge in _bridges(network):
+        make_bridge(core, bridge, network.id)
 
 
 def delete_bridges(core: Core, network: Network) -> None:
@@ -195,7 +227,10 @@ def endpoint_config(
     *,
     joined_later: bool,
     links: Sequence[str] = (),
+    mac: str = "",
 ) -> EndpointConfig:
+    if mac and drivers.of(network).shares_host_namespace:
+        raise InvalidArgument(CONFLICT_WITH_MODE.format("mac-address"))
     if aliases and not network.user_defined:
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
     for link in links:
@@ -213,7 +248,7 @@ def endpoint_config(
             "with user configured subnets"
         )
     return EndpointConfig(
-        network.id, tuple(aliases), ipv4, joined_later=joined_later, links=tuple(links)
+        network.id, tuple(aliases), ipv4, joined_later=joined_later, links=tuple(links), mac=mac
     )
 
 
@@ -224,6 +259,7 @@ def connect(
     aliases: Sequence[str] = (),
     ipv4: IPv4Address | None = None,
     links: Sequence[str] = (),
+    mac: str = "",
 ) -> Container:
     network = core.state.network(network_ref)
     container = core.state.container(container_ref)
@@ -241,7 +277,7 @@ def connect(
         )
     if (driver.exclusive and container.networks) or any(d.exclusive for d in joined):
         raise Forbidden(_CONFLICT_NO_NETWORK)
-    cfg = endpoint_config(network, aliases, ipv4, joined_later=True, links=links)
+    cfg = endpoint_config(network, aliases, ipv4, joined_later=True, links=links, mac=mac)
     if cfg.ipv4 is not None:
         # checked now so that a stopped container is refused too, and nothing changes
         endpoints.check_static(core, network, cfg.ipv4, container.id)

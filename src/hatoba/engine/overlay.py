@@ -13,6 +13,7 @@ same address, and a lost race costs one more try.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from functools import partial
@@ -51,12 +52,11 @@ def create_network(
         vnis = frozenset(t.vni for n in view.networks.values() for t in _tunnels(n))
         network = driver.plan_network(
             spec,
-            Placement(
-                network_id=placement.network_id,
-                created=placement.created,
+            dataclasses.replace(
+                placement,
                 predefined=False,
-                uplink_mtu=placement.uplink_mtu,
                 taken=(*placement.taken, *subnets),
+                network_subnets=(*placement.network_subnets, *subnets),
                 taken_vnis=vnis,
             ),
         )

@@ -18,7 +18,14 @@ from hatoba.errors import InvalidArgument
 from hatoba.firewall import FirewallState, FwPort
 from hatoba.model.cluster import ClusterEndpoint, ClusterInfo, ClusterView
 from hatoba.model.container import Container
-from hatoba.model.host import AttachRequest, HostFacts, OwnedLink, TunnelPeer
+from hatoba.model.host import (
+    AttachRequest,
+    HostFacts,
+    HostLink,
+    MacvlanRequest,
+    OwnedLink,
+    TunnelPeer,
+)
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
 from hatoba.model.mounts import Volume
@@ -28,6 +35,9 @@ from hatoba.model.ports import PortMapping
 
 class NetKernel(Protocol):
     def host_facts(self) -> HostFacts: ...
+    # what a driver may look up while it plans a network (model.host.HostView)
+    def host_link(self, name: str) -> HostLink | None: ...
+    def supports_link_kind(self, kind: str) -> bool: ...
     def create_bridge(self, name: str, mac: str, mtu: int, gateway: Any, owner: str) -> None: ...
     def repair_bridge(self, name: str, gateway: Any) -> None: ...
     def enslave(self, name: str, bridge: str) -> None: ...
@@ -47,6 +57,10 @@ class NetKernel(Protocol):
     ) -> None: ...
     # exactly these remote endpoints behind the tunnel (forwarding and neighbour entries)
     def set_tunnel_peers(self, name: str, peers: Collection[TunnelPeer]) -> None: ...
+    def attach_macvlan(self, netns: str, request: MacvlanRequest) -> None: ...
+    # interfaces with no host end (macvlan): deleted, and listed, in their namespace
+    def delete_inside(self, netns: str, ifname: str) -> None: ...
+    def owned_links_inside(self, netns: str) -> list[OwnedLink]: ...
 
 
 class StoreTransaction(Protocol):

@@ -12,6 +12,10 @@ record or is removed. In order:
 4. owned links that match no record (the veth of a connect that never committed, the leftover
    of a disconnect or of a container that exited while the service was down) are deleted, and
    the addresses they held are free again;
+4b. while some network's interfaces live in container namespaces alone (macvlan), the same
+   inside each running container's namespace, where those links carry the owner alias: a lost
+   one is made again (unless its parent is gone), one that matches no endpoint (a connect
+   that never committed) is deleted;
 5. what could not be repaired is dropped from the records (so firewall and DNS stop using it)
    and reported: in the container's `State.Error`, in `ps` and in the service log.
 """
@@ -27,7 +31,7 @@ from hatoba.engine import endpoints, firewall, networks
 from hatoba.engine.core import Core
 from hatoba.errors import HatobaError
 from hatoba.model.container import Container, Endpoint
-from hatoba.model.host import OwnedLink
+from hatoba.model.host import AttachRequest, OwnedLink
 from hatoba.model.network import Network
 
 log = logging.getLogger("hatoba.engine")
@@ -56,6 +60,11 @@ def repair_links(core: Core, running: Iterable[str]) -> list[Container]:
     for link in links.values():
         if link.kind == "veth" and link.name not in wanted:
             _delete(core, link)
+    if any(drivers.of(n).interfaces_in_namespace for n in core.state.networks.values()):
+        for container in live:
+            for ep, problem in _repair_inside(core, container):
+                damaged.setdefault(container.id, []).append(problem)
+                lost.setdefault(container.id, []).append(ep)
     for network_id in list(core.addresses.pending):
         endpoints.release_gone(core, network_id)
     for bridge in recreated:
@@ -102,16 +111,38 @@ def _repair_endpoint(core: Core, container: Container, ep: Endpoint, link: Owned
     try:
         if link is None:
             # the same names, address and MAC again
-            core.kernel.attach(container.netns, request)
+            endpoints.make_interface(core, container.netns, request)
             log.warning(
                 "%s of %s on %s was deleted: made again", ep.ifname, container.name, network.name
             )
-        elif link.master != request.bridge:
+        elif isinstance(request, AttachRequest) and link.master != request.bridge:
             core.kernel.enslave(link.name, request.bridge)
             log.warning("%s of %s attached to %s again", ep.ifname, container.name, request.bridge)
     except HatobaError as exc:
         return f"{ep.ifname} on {network.name} lost and not made again: {exc.message}"
     return ""
+
+
+def _repair_inside(core: Core, container: Container) -> list[tuple[Endpoint, str]]:
+    """Step 4b for one container: its endpoints with no host end, and leftovers of them;
+    returns the endpoints beyond repair, with what is wrong."""
+    if not container.netns:  # the host's namespace (`--net host`)
+        return []
+    try:
+        present = {link.name: link for link in core.kernel.owned_links_inside(container.netns)}
+    except HatobaError as exc:
+        log.warning("could not look inside the namespace of %s: %s", container.name, exc)
+        return []
+    inside = [ep for ep in container.endpoints if endpoints.in_namespace_only(ep)]
+    beyond = []
+    for ep in inside:
+        problem = _repair_endpoint(core, container, ep, present.get(ep.ifname))
+        if problem:
+            beyond.append((ep, problem))
+    for name in present.keys() - {ep.ifname for ep in inside}:
+        log.warning("deleting %s in %s: no endpoint of the records", name, container.name)
+        core.kernel.delete_inside(container.netns, name)
+    return beyond
 
 
 def _delete(core: Core, link: OwnedLink) -> None:

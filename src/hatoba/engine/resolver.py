@@ -51,8 +51,9 @@ def resolv_for(core: Core, container: Container, networks: Sequence[Network]) ->
         host,
         embedded_dns=embedded(core, networks),
         host_network=any(drivers.of(n).shares_host_namespace for n in networks),
-        dns=cfg.dns,
-        dns_search=cfg.dns_search,
+        # daemon.json's dns and dns-search for containers that name none
+        dns=cfg.dns or tuple(str(s) for s in core.config.dns),
+        dns_search=cfg.dns_search or core.config.dns_search,
         dns_options=cfg.dns_options,
     )
 
@@ -109,10 +110,12 @@ def records(
             for ep in remote.values()
             if ep.host_id != me
         )
+    # host.docker.internal: the host's own address on the network, where it has one (on a
+    # macvlan network the gateway is the segment's router, and the host is out of reach)
     gateways = {
-        n.id: n.pool.gateway
+        n.id: bridges[0].gateway.ip
         for n in state.networks.values()
-        if n.pool is not None and drivers.of(n).serves_dns(n)
+        if drivers.of(n).serves_dns(n) and (bridges := drivers.of(n).host_bridges(n))
     }
     return found, gateways
 

@@ -12,20 +12,70 @@ from hatoba.engine.core import Core
 from hatoba.errors import HatobaError, KernelError
 from hatoba.model import restart
 from hatoba.model.container import EXITED, RUNNING
+from hatoba.model.daemon import BadConfig
 from hatoba.model.ids import ZERO_TIME
-from hatoba.model.network import NetworkSpec
+from hatoba.model.network import Network
 
 log = logging.getLogger("hatoba.engine")
 
 
 def ensure_predefined(core: Core) -> None:
     """The network each driver has by default (bridge on hatoba0, host, none), created on the
-    first start."""
+    first start as daemon.json configures it."""
     for driver in drivers.known():
         name = driver.predefined_network
         if name is not None and core.state.network_by_name(name) is None:
-            spec = NetworkSpec(name=name, driver=driver.name)
-            networks.create_network(core, spec, predefined=True)
+            spec = driver.predefined_spec(core.config)
+            try:
+                networks.create_network(core, spec, predefined=True)
+            except HatobaError as exc:
+                raise _config_error(core, name, exc) from None
+
+
+def apply_config(core: Core) -> list[str]:
+    """daemon.json's settings of the predefined networks, at every start (dockerd makes its
+    default bridge afresh each time): a predefined network whose settings changed is planned
+    again under the same id, so its stopped containers keep it. One that containers run on
+    keeps its settings until they stop; returns that as warnings."""
+    warnings = []
+    for driver in drivers.known():
+        name = driver.predefined_network
+        network = core.state.network_by_name(name) if name is not None else None
+        if name is None or network is None:
+            continue
+        own = network.pool.subnet if network.pool is not None else None
+        where = networks.placement(core, network.id, network.created, predefined=True, own=own)
+        try:
+            planned = driver.plan_network(driver.predefined_spec(core.config), where)
+        except HatobaError as exc:
+            raise _config_error(core, name, exc) from None
+        if _settings(planned) == _settings(network):
+            continue
+        if core.state.attached(network.id):
+            warnings.append(
+                f"{core.config.source or 'the configuration'}: the {name} network keeps its "
+                "settings while containers run on it; stop them and restart the service"
+            )
+            continue
+        log.info("network %s planned again as the configuration says", name)
+        networks.replace_network(core, network, planned)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings
+
+
+def _settings(network: Network) -> tuple[object, ...]:
+    return (network.ipam, network.bridge, network.mtu, dict(network.options), network.internal)
+
+
+def _config_error(core: Core, network: str, exc: HatobaError) -> HatobaError:
+    """A predefined network the configuration cannot make: the file is to blame."""
+    if not core.config.source:
+        return exc
+    return BadConfig(
+        f"unable to configure hatoba with file {core.config.source}: "
+        f"network {network}: {exc.message}"
+    )
 
 
 def reconcile(core: Core) -> list[str]:

@@ -39,9 +39,10 @@ def allocate(
     first, end = _usable(pool)
     size = end - first + 1
     start = int(last) + 1 if last is not None and first <= int(last) < end else first
+    reserved = {pool.gateway, *pool.aux_addresses.values()}
     for step in range(max(size, 0)):
         candidate = IPv4Address(first + (start - first + step) % size)
-        if candidate != pool.gateway and candidate not in used:
+        if candidate not in reserved and candidate not in used:
             return candidate
     raise Conflict(
         "no available IPv4 addresses on this network's address pools: "
@@ -65,7 +66,8 @@ def claim(network: Network, requested: IPv4Address, used: Container[IPv4Address]
         raise InvalidArgument(
             f"Invalid address {requested}: It does not belong to any of this network's subnets."
         )
-    if requested == pool.gateway or requested in used:
+    reserved = (pool.gateway, *pool.aux_addresses.values())
+    if requested in reserved or requested in used:
         raise Conflict("Address already in use")
     return requested
 

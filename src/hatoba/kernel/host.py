@@ -18,6 +18,7 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Interface
@@ -35,7 +36,15 @@ from hatoba.kernel.netns import (
     write_sysctl,
 )
 from hatoba.model.cluster import VXLAN_PORT
-from hatoba.model.host import OWNER_PREFIX, AttachRequest, HostFacts, OwnedLink, TunnelPeer
+from hatoba.model.host import (
+    OWNER_PREFIX,
+    AttachRequest,
+    HostFacts,
+    HostLink,
+    MacvlanRequest,
+    OwnedLink,
+    TunnelPeer,
+)
 
 log = logging.getLogger("hatoba.kernel")
 # a link or namespace that is already gone: deleting it again counts as done
@@ -77,6 +86,20 @@ class HostKernel:
         taken = {r.dst for r in routes if r.dst.prefixlen > 0}
         taken.update(a.network for a in self._host.addresses() if not a.network.is_loopback)
         return HostFacts(uplink_mtu=uplink_mtu, taken=tuple(sorted(taken)))
+
+    def host_link(self, name: str) -> HostLink | None:
+        link = self._host.link(name)
+        return HostLink(link.name, link.kind, link.mtu) if link is not None else None
+
+    def supports_link_kind(self, kind: str) -> bool:
+        """Asks the kernel to make a link of `kind` without the lower device every such kind
+        needs: it answers EOPNOTSUPP when it has no driver for the kind (after trying to load
+        its module), EINVAL otherwise; nothing is made either way."""
+        try:
+            self._host.request([nl.link_probe(kind)], f"probe {kind} links")
+        except KernelError as exc:
+            return exc.errno != errno.EOPNOTSUPP
+        raise KernelError(f"the kernel made a {kind} link without a lower device", errno.EINVAL)
 
     # --- bridges ----------------------------------------------------------------------------
 
@@ -236,6 +259,69 @@ class HostKernel:
                 self._host.request([nl.link_delete(name=request.host_ifname)], "undo veth")
             raise
 
+    def attach_macvlan(self, netns: str, request: MacvlanRequest) -> None:
+        """A macvlan on `request.parent`, made inside the container's namespace (no device
+        move). It is born under a name of its own, since an older kernel looks the new name
+        up in the requesting namespace (where `eth0` may be the host's), and renamed there."""
+        sandbox = self._sandbox(netns)
+        parent = self._host.link(request.parent)
+        if parent is None:
+            raise KernelError(f"parent interface {request.parent} not found", errno.ENODEV)
+        born = "mv" + secrets.token_hex(6)
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._host.request(
+                [nl.macvlan_create(born, parent.index, request.mode, request.mac, fd)],
+                f"create macvlan {request.ifname} on {request.parent}",
+            )
+        except KernelError as exc:
+            if exc.errno == errno.EINVAL and request.mode == "passthru":
+                raise KernelError(
+                    f"macvlan passthru mode takes {request.parent} whole: another macvlan "
+                    "already uses it",
+                    exc.errno,
+                ) from None
+            raise
+        finally:
+            os.close(fd)
+        try:
+            link = sandbox.link(born)
+        except KernelError:
+            with contextlib.suppress(KernelError):
+                sandbox.request([nl.link_delete(name=born)], "undo macvlan")
+            raise
+        if link is None:
+            raise KernelError(f"macvlan {born} vanished", errno.ENODEV)
+        try:
+            sandbox.request(
+                [
+                    nl.link_rename(link.index, request.ifname),
+                    nl.link_alias(request.ifname, OWNER_PREFIX + request.owner),
+                    *_configure(request, link.index),
+                ],
+                f"configure {request.ifname}",
+            )
+        except KernelError:
+            with contextlib.suppress(KernelError):
+                sandbox.request([nl.link_delete(index=link.index)], "undo macvlan")
+            raise
+
+    def delete_inside(self, netns: str, ifname: str) -> None:
+        """Best effort and at once (a link no other namespace holds a reference to): gone
+        already, with its namespace or by hand, counts as deleted."""
+        try:
+            self._sandbox(netns).request([nl.link_delete(name=ifname)], f"delete {ifname}")
+        except KernelError as exc:
+            if exc.errno not in _GONE:
+                log.warning("could not delete interface %s in %s: %s", ifname, netns, exc)
+
+    def owned_links_inside(self, netns: str) -> list[OwnedLink]:
+        return [
+            OwnedLink(link.name, link.kind, link.alias[len(OWNER_PREFIX) :])
+            for link in self._sandbox(netns).links()
+            if link.alias.startswith(OWNER_PREFIX)
+        ]
+
     # --- tunnels (overlay networks) ------------------------------------------------------------
 
     def create_tunnel(
@@ -303,7 +389,7 @@ def uplink_address() -> IPv4Address | None:
         sock.close()
 
 
-def _configure(request: AttachRequest, index: int) -> list[Any]:
+def _configure(request: AttachRequest | MacvlanRequest, index: int) -> list[Any]:
     messages = [
         nl.link_up(index),
         nl.address_add(index, request.address.network, request.address.ip),

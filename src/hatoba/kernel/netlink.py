@@ -379,6 +379,43 @@ def veth_create(
     return msg
 
 
+# linux/if_link.h: enum macvlan_mode
+MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
+
+
+def macvlan_create(name: str, parent: int, mode: str, mac: str, netns_fd: int) -> Any:
+    """A macvlan on `parent` (an index in the requesting namespace), born in the namespace of
+    `netns_fd`: no device move. It starts down, so it can still be renamed there."""
+    data = {"attrs": [("IFLA_MACVLAN_MODE", MACVLAN_MODES[mode])]}
+    return _newlink(
+        attrs=[
+            ("IFLA_IFNAME", name),
+            ("IFLA_LINK", parent),
+            ("IFLA_ADDRESS", mac),
+            ("IFLA_NET_NS_FD", netns_fd),
+            ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "macvlan"), ("IFLA_INFO_DATA", data)]}),
+        ],
+        create=True,
+    )
+
+
+# kinds that cannot exist without a lower device: a create request naming none makes nothing
+LOWER_DEVICE_KINDS = frozenset({"macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"})
+
+
+def link_probe(kind: str) -> Any:
+    """A create request for a link of `kind` without its lower device: the kernel refuses it,
+    with EOPNOTSUPP when it has no driver for the kind, with EINVAL otherwise."""
+    if kind not in LOWER_DEVICE_KINDS:
+        raise ValueError(f"a probe for {kind} links could make one")
+    info = {"attrs": [("IFLA_INFO_KIND", kind)]}
+    return _newlink(attrs=[("IFLA_IFNAME", "hatoba-probe"), ("IFLA_LINKINFO", info)], create=True)
+
+
+def link_rename(index: int, name: str) -> Any:
+    return _newlink(index, [("IFLA_IFNAME", name)])
+
+
 def address_add(index: int, network: IPv4Network, address: IPv4Address) -> Any:
     msg = ifaddrmsg()
     msg["family"] = AF_INET

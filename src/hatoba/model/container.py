@@ -48,6 +48,8 @@ class EndpointConfig:
     joined_later: bool = False
     # `NAME[:ALIAS]` as asked: ALIAS resolves to container NAME for this container only
     links: tuple[str, ...] = ()
+    # EndpointSettings.MacAddress: the interface's MAC on this network ("": the driver's own)
+    mac: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Protocol
 
 OWNER_PREFIX = "hatoba:"
 
@@ -16,7 +17,36 @@ class HostFacts:
 
 
 @dataclass(frozen=True)
+class HostLink:
+    """A link of the host's namespace as a driver may look at it (a macvlan's parent)."""
+
+    name: str
+    kind: str
+    mtu: int
+
+
+class HostView(Protocol):
+    """What a driver may look up on the host while it plans a network; it changes nothing."""
+
+    def host_link(self, name: str) -> HostLink | None: ...
+    # the kernel can make links of this kind (its module is built in or loads)
+    def supports_link_kind(self, kind: str) -> bool: ...
+
+
+class NoHostView:
+    """A host with no links and no link drivers (plans that look at nothing)."""
+
+    def host_link(self, name: str) -> HostLink | None:
+        return None
+
+    def supports_link_kind(self, kind: str) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
 class AttachRequest:
+    """A veth pair: the container's end made in its namespace, the host's end on a bridge."""
+
     bridge: str
     host_ifname: str
     ifname: str
@@ -26,6 +56,25 @@ class AttachRequest:
     address: IPv4Interface
     default_gateway: IPv4Address | None
     owner: str
+
+
+@dataclass(frozen=True)
+class MacvlanRequest:
+    """A macvlan on a host interface, made inside the container's namespace: the container
+    has an address and MAC of its own on the parent's segment, and no interface on the host."""
+
+    parent: str
+    # linux's macvlan modes: bridge, private, vepa, passthru
+    mode: str
+    ifname: str
+    mac: str
+    address: IPv4Interface
+    default_gateway: IPv4Address | None
+    owner: str
+
+
+# what the kernel makes for an endpoint
+InterfaceRequest = AttachRequest | MacvlanRequest
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 
-from hatoba.errors import InvalidArgument
+from hatoba.errors import Forbidden, InvalidArgument
 
 SHORT_LEN = 12
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -55,11 +55,18 @@ def parse_link(spec: str) -> tuple[str, str]:
     return name, alias
 
 
+# the names Docker keeps for itself (runconfig.IsPreDefinedNetwork)
+PREDEFINED_NETWORK_NAMES = ("bridge", "host", "none", "default", "ingress")
+
+
 def validate_network_name(name: str) -> str:
-    if not name or not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
-        raise InvalidArgument(
-            f"network name {name} invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"
-        )
+    """Docker's rule (libnetwork config.IsValidName): any name that is not blank, spaces and
+    all, except the predefined ones."""
+    if not name.strip():
+        raise InvalidArgument(f"invalid name: {name}")
+    if name in PREDEFINED_NETWORK_NAMES:
+        # Docker's text, its trailing space included (daemon/errors.go)
+        raise Forbidden(f"operation is not permitted on predefined {name} network ")
     return name
 
 

@@ -18,8 +18,10 @@ OPT_HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
 OPT_DEFAULT_BRIDGE = "com.docker.network.bridge.default_bridge"
 # the VXLAN id of an overlay network, under Docker's name for it
 OPT_VNI = "com.docker.network.driver.overlay.vxlanid_list"
+OPT_IFACE_PREFIX = "com.docker.network.container_iface_prefix"
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+EMPTY_ADDRESSES: Mapping[str, IPv4Address] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class IpamPool:
     ip_range: IPv4Network | None = None
     user_subnet: bool = False
     user_gateway: bool = False
+    # `--aux-address NAME=IP`: addresses something else on the segment uses, never handed out
+    aux_addresses: Mapping[str, IPv4Address] = field(default_factory=lambda: EMPTY_ADDRESSES)
 
     @property
     def allocation_range(self) -> IPv4Network:
@@ -46,7 +50,9 @@ class NetworkSpec:
     subnet: IPv4Network | None = None
     gateway: IPv4Address | None = None
     ip_range: IPv4Network | None = None
+    aux_addresses: Mapping[str, IPv4Address] = field(default_factory=lambda: EMPTY_ADDRESSES)
     internal: bool = False
+    attachable: bool = False
     labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     options: Mapping[str, str] = field(default_factory=lambda: EMPTY)
 
@@ -65,6 +71,8 @@ class Network:
     labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     options: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     predefined: bool = False
+    # `--attachable`: recorded and shown; every local network takes `network connect` anyway
+    attachable: bool = False
 
     @property
     def user_defined(self) -> bool:

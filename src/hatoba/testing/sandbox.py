@@ -12,6 +12,10 @@ Optional outside world (`with_outside=True`), as in the seed:
     [client 203.0.113.150]                                [host namespace]
     [router 203.0.113.254] ---- veth ---- eth0 203.0.113.1/24, default via .254
     [internet 198.51.100.10, resolver 198.51.100.53 on lo]
+
+Optional local segment (`with_lan=True`), the parent of macvlan networks:
+
+    [host namespace] lan0 (no address) ---- veth ---- eth0 192.0.2.254/24 [LAN host "lan"]
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ ROUTER = "203.0.113.254"
 CLIENT = "203.0.113.150"
 INTERNET = "198.51.100.10"
 RESOLVER = "198.51.100.53"
+LAN_PARENT = "lan0"
+LAN_HOST = "192.0.2.254"
+LAN_SUBNET = "192.0.2.0/24"
 
 
 class Sandbox:
@@ -44,6 +51,7 @@ class Sandbox:
         self,
         *,
         with_outside: bool = False,
+        with_lan: bool = False,
         uplink_mtu: int = 1500,
         prefix: str = "hatoba-sbx-",
         hatoba: Sequence[str] | None = None,
@@ -74,6 +82,9 @@ class Sandbox:
             self.outside: Path | None = None
             if with_outside:
                 self._build_outside(uplink_mtu)
+            self.lan: Path | None = None
+            if with_lan:
+                self._build_lan()
         except BaseException:
             self.close()
             raise
@@ -120,6 +131,18 @@ class Sandbox:
             ["ip", "addr", "add", f"{RESOLVER}/32", "dev", "lo"],
         ):
             self.sh(cmd, ns=out)
+
+    def _build_lan(self) -> None:
+        self.lan = self._new_ns("lan")
+        peer = ["peer", "name", "eth0", "netns", str(self.lan)]
+        self.sh(["ip", "link", "add", LAN_PARENT, "type", "veth", *peer])
+        self.sh(["ip", "link", "set", LAN_PARENT, "up"])
+        for cmd in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "addr", "add", f"{LAN_HOST}/24", "dev", "eth0"],
+            ["ip", "link", "set", "eth0", "up"],
+        ):
+            self.sh(cmd, ns=self.lan)
 
     # --- running things -------------------------------------------------------------------
 

@@ -43,10 +43,10 @@ ROUTES = [
     ("GET", "/networks"),
     ("POST", "/networks/create"),
     ("POST", "/networks/prune"),
-    ("GET", "/networks/{id}"),
-    ("DELETE", "/networks/{id}"),
-    ("POST", "/networks/{id}/connect"),
-    ("POST", "/networks/{id}/disconnect"),
+    ("GET", "/networks/{id*}"),
+    ("DELETE", "/networks/{id*}"),
+    ("POST", "/networks/{id*}/connect"),
+    ("POST", "/networks/{id*}/disconnect"),
     ("POST", "/containers/create"),
     ("GET", "/containers/json"),
     ("GET", "/containers/{id}/json"),
@@ -103,7 +103,12 @@ NOT_FUZZED = [
 OBJECTS = ["web", "db", "front", "back", "bridge", "host", "none", "image", "exec", "data"]
 
 # the Docker JSON of each route's body: field -> kind, a nested object, or [a list of objects]
-ENDPOINT = {"Aliases": "strings", "IPAMConfig": {"IPv4Address": "ip"}, "Links": "strings"}
+ENDPOINT = {
+    "Aliases": "strings",
+    "IPAMConfig": {"IPv4Address": "ip"},
+    "Links": "strings",
+    "MacAddress": "string",
+}
 BODIES: dict[str, dict[str, Any]] = {
     "/networks/create": {
         "Name": "name",
@@ -116,11 +121,18 @@ BODIES: dict[str, dict[str, Any]] = {
         "Options": "labels",
         "IPAM": {
             "Driver": "string",
-            "Config": [{"Subnet": "cidr", "Gateway": "ip", "IPRange": "cidr"}],
+            "Config": [
+                {
+                    "Subnet": "cidr",
+                    "Gateway": "ip",
+                    "IPRange": "cidr",
+                    "AuxiliaryAddresses": "labels",
+                }
+            ],
         },
     },
-    "/networks/{id}/connect": {"Container": "object", "EndpointConfig": ENDPOINT},
-    "/networks/{id}/disconnect": {"Container": "object", "Force": "bool"},
+    "/networks/{id*}/connect": {"Container": "object", "EndpointConfig": ENDPOINT},
+    "/networks/{id*}/disconnect": {"Container": "object", "Force": "bool"},
     "/containers/create": {
         "Image": "image",
         "Cmd": "strings",
@@ -427,7 +439,7 @@ def paths(draw: st.DrawFn, pattern: str) -> str:
             | st.sampled_from(["..", "%2e%2e", "%00", "a%2Fb", "%zz", "alpine:latest"])
         )
 
-    path = pattern.replace("{id}", param()).replace("{name*}", param())
+    path = pattern.replace("{id}", param()).replace("{id*}", param()).replace("{name*}", param())
     if draw(st.integers(0, 9)):
         return draw(st.sampled_from(["", "/v1.41", "/v1.24"])) + path
     return draw(st.sampled_from(["/v9.99", "/v1", "/vX", "/v1.41/v1.41", "//"])) + path

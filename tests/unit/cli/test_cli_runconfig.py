@@ -112,6 +112,40 @@ def test_a_container_network_mode_is_not_a_network_and_gets_no_alias() -> None:
         body("--net", "container:web", "--network-alias", "x", "alpine")
 
 
+def test_every_network_given_is_attached_the_first_with_ip_and_aliases() -> None:
+    b = body("--network", "front", "--net=back", "--ip", "10.1.0.5", "--net-alias", "w", "alpine")
+    assert b["HostConfig"]["NetworkMode"] == "front"
+    assert b["NetworkingConfig"] == {
+        "EndpointsConfig": {
+            "front": {"IPAMConfig": {"IPv4Address": "10.1.0.5"}, "Aliases": ["w"]},
+            "back": {},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("networks", "message"),
+    [
+        (["a", "a"], 'network "a" is specified multiple times'),
+        (
+            ["a", "host"],
+            "conflicting options: cannot attach both user-defined and non-user-defined",
+        ),
+        (["bridge", "container:web"], None),
+    ],
+    ids=["twice", "mixed", "both-predefined"],
+)
+def test_networks_docker_would_not_attach_together(
+    networks: list[str], message: str | None
+) -> None:
+    args = [arg for name in networks for arg in ("--network", name)]
+    if message is None:  # the service decides (host and none are exclusive)
+        assert list(body(*args, "alpine")["NetworkingConfig"]["EndpointsConfig"]) == networks
+        return
+    with pytest.raises(Reported, match=message):
+        body(*args, "alpine")
+
+
 def test_empty_entrypoint_clears_the_images() -> None:
     assert body("--entrypoint", "", "alpine")["Entrypoint"] == [""]
 

@@ -247,3 +247,14 @@ def test_network_body(load_files: Load) -> None:
     }
     assert body["Labels"]["k"] == "v"
     assert body["Labels"][requests.NETWORK] == "n" and body["Labels"][requests.PROJECT] == "p"
+
+
+def test_a_macvlan_network_goes_to_the_engine_with_its_parent(load_files: Load) -> None:
+    text = (
+        "services: {a: {image: x, networks: [lan]}}\n"
+        "networks:\n  lan: {driver: macvlan, driver_opts: {parent: eth1},"
+        " ipam: {config: [{subnet: 192.0.2.0/24}]}}\n"
+    )
+    project = project_of(load_files, text, project_name="p")
+    body = requests.network_body(project, project.network("lan"))
+    assert (body["Driver"], body["Options"]) == ("macvlan", {"parent": "eth1"})

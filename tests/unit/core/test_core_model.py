@@ -5,7 +5,7 @@ from types import MappingProxyType
 
 import pytest
 
-from hatoba.errors import InvalidArgument
+from hatoba.errors import Forbidden, InvalidArgument
 from hatoba.model.container import Container, ContainerConfig, Endpoint, EndpointConfig
 from hatoba.model.humanize import human_duration, status_text
 from hatoba.model.ids import new_id, short_id, validate_container_name, validate_network_name
@@ -31,9 +31,14 @@ def test_container_name_leading_slash():
     assert validate_container_name("/web") == "web"
 
 
-def test_network_name():
-    with pytest.raises(InvalidArgument, match="names must match"):
-        validate_network_name("bad name!")
+def test_network_names_are_what_docker_accepts():
+    assert validate_network_name("my net (2)!") == "my net (2)!"
+    with pytest.raises(InvalidArgument, match="^invalid name:  $"):
+        validate_network_name(" ")
+    for predefined in ("bridge", "host", "none", "default", "ingress"):
+        refused = f"^operation is not permitted on predefined {predefined} network $"
+        with pytest.raises(Forbidden, match=refused):
+            validate_network_name(predefined)
 
 
 def test_human_duration_matches_go_units():

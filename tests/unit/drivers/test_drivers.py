@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from types import MappingProxyType
 
@@ -11,10 +12,11 @@ from hatoba.drivers import registry
 from hatoba.drivers.base import HostBridge, NetworkDriver, Placement
 from hatoba.drivers.bridge import BridgeDriver
 from hatoba.drivers.host import HostDriver
+from hatoba.drivers.macvlan import IpvlanDriver, MacvlanDriver
 from hatoba.drivers.null import NullDriver
-from hatoba.errors import Conflict, InvalidArgument, NotFound
+from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotFound
 from hatoba.firewall import FwNetwork
-from hatoba.model.host import AttachRequest
+from hatoba.model.host import AttachRequest, HostLink, MacvlanRequest
 from hatoba.model.network import OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU, NetworkSpec
 
 NETWORK_ID = "ab" * 32
@@ -30,15 +32,17 @@ def place(*, predefined: bool = False, taken: tuple[str, ...] = ()) -> Placement
     )
 
 
-def test_the_registry_knows_the_four_and_refuses_others_as_docker() -> None:
+def test_the_registry_knows_its_drivers_and_refuses_others_as_docker() -> None:
     assert [(d.name, d.predefined_network) for d in registry.known()] == [
         ("bridge", "bridge"),
         ("host", "host"),
         ("null", "none"),
         ("overlay", None),
+        ("macvlan", None),
+        ("ipvlan", None),
     ]
-    with pytest.raises(NotFound, match='^plugin "macvlan" not found$'):
-        registry.named("macvlan")
+    with pytest.raises(NotFound, match='^plugin "weave" not found$'):
+        registry.named("weave")
 
 
 ANSWERS = (
@@ -156,3 +160,130 @@ def test_a_bridge_endpoint_is_a_veth_on_the_bridge_with_a_mac_from_its_address()
         network, IPv4Address("172.17.0.7"), 3, False, mac="02:42:0b:0b:0b:0b"
     )
     assert chosen.mac == "02:42:0b:0b:0b:0b"
+
+
+class LanHost:
+    """A host with one interface, `lan0` (MTU 1400), and no ipvlan or 802.1q module."""
+
+    def host_link(self, name: str) -> HostLink | None:
+        return HostLink("lan0", "veth", 1400) if name == "lan0" else None
+
+    def supports_link_kind(self, kind: str) -> bool:
+        return kind == "macvlan"
+
+
+def lan_place(**kw: object) -> Placement:
+    return dataclasses.replace(place(), host=LanHost(), **kw)  # type: ignore[arg-type]
+
+
+LAN = IPv4Network("192.0.2.0/24")
+
+
+def macvlan_spec(**options: str) -> NetworkSpec:
+    return NetworkSpec(
+        name="lan",
+        driver="macvlan",
+        subnet=LAN,
+        gateway=IPv4Address("192.0.2.254"),
+        aux_addresses=MappingProxyType({"host": IPv4Address("192.0.2.2")}),
+        options=MappingProxyType({"parent": "lan0", **options}),
+    )
+
+
+def test_a_macvlan_network_joins_its_parents_segment_and_nothing_on_the_host() -> None:
+    macvlan = MacvlanDriver()
+    # the host's own route to the LAN is no overlap: the containers join that very LAN
+    network = macvlan.plan_network(macvlan_spec(), lan_place(taken=(LAN,)))
+    assert (network.driver, network.mtu, network.bridge) == ("macvlan", 1400, None)
+    assert network.pool is not None and network.pool.gateway == IPv4Address("192.0.2.254")
+    assert macvlan.host_bridges(network) == () and macvlan.firewall_network(network) is None
+    assert macvlan.serves_dns(network) and macvlan.interfaces_in_namespace
+    endpoint = macvlan.plan_endpoint(network, IPv4Address("192.0.2.7"), 1, True)
+    assert (endpoint.ifname, endpoint.host_ifname, endpoint.mac) == (
+        "eth1",
+        None,
+        "02:42:c0:00:02:07",
+    )
+    assert macvlan.attach_request(network, endpoint, "c" * 64) == MacvlanRequest(
+        parent="lan0",
+        mode="bridge",
+        ifname="eth1",
+        mac="02:42:c0:00:02:07",
+        address=IPv4Interface("192.0.2.7/24"),
+        default_gateway=IPv4Address("192.0.2.254"),
+        owner="c" * 64,
+    )
+    refusal = macvlan.publish_refusal(network)
+    assert refusal is not None and refusal.message.startswith(
+        "cannot publish ports on macvlan network lan:"
+    )
+    (warning,) = macvlan.warnings(network)
+    assert "the host cannot reach containers on lan through lan0" in warning
+    assert "ip addr add 192.0.2.2/32 dev macvlan-host" in warning
+    private = macvlan.plan_network(macvlan_spec(macvlan_mode="private"), lan_place())
+    request = macvlan.attach_request(private, endpoint, "c" * 64)
+    assert isinstance(request, MacvlanRequest) and request.mode == "private"
+
+
+@pytest.mark.parametrize(
+    ("spec", "place_kw", "message"),
+    [
+        (
+            dataclasses.replace(macvlan_spec(), options=MappingProxyType({})),
+            {},
+            "macvlan networks need -o parent=IFACE",
+        ),
+        (macvlan_spec(parent="lo"), {}, "loopback interface is not a valid macvlan parent link"),
+        (
+            macvlan_spec(parent="eth9"),
+            {},
+            "the requested parent interface eth9 was not found on the host",
+        ),
+        (
+            macvlan_spec(parent="lan0.10"),
+            {},
+            "-o parent=lan0.10 (VLAN 10 on lan0) cannot be made here: this kernel lacks the "
+            "8021q module",
+        ),
+        (
+            macvlan_spec(macvlan_mode="l2"),
+            {},
+            "requested macvlan mode 'l2' is not valid, 'bridge' mode is the macvlan driver default",
+        ),
+        (macvlan_spec(mtu="9000"), {}, "unknown option(s) for the macvlan driver: mtu"),
+        (dataclasses.replace(macvlan_spec(), subnet=None), {}, "macvlan networks need --subnet"),
+        (
+            dataclasses.replace(macvlan_spec(), internal=True),
+            {},
+            "macvlan networks cannot be --internal",
+        ),
+        (
+            macvlan_spec(),
+            {"network_subnets": (IPv4Network("192.0.2.128/25"),)},
+            "Pool overlaps with other one on this address space",
+        ),
+    ],
+    ids=[
+        "no-parent",
+        "loopback",
+        "missing",
+        "vlan",
+        "mode",
+        "option",
+        "no-subnet",
+        "internal",
+        "overlap",
+    ],
+)
+def test_macvlan_networks_refused_with_the_reason(
+    spec: NetworkSpec, place_kw: dict[str, object], message: str
+) -> None:
+    with pytest.raises(HatobaError) as refused:
+        MacvlanDriver().plan_network(spec, lan_place(**place_kw))
+    assert refused.value.message.startswith(message)
+
+
+def test_ipvlan_is_refused_with_the_module_the_kernel_lacks() -> None:
+    spec = NetworkSpec(name="iv", driver="ipvlan")
+    with pytest.raises(InvalidArgument, match="^ipvlan networks cannot be made here: this kernel"):
+        IpvlanDriver().plan_network(spec, lan_place())

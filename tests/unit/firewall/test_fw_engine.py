@@ -21,7 +21,7 @@ from hatoba.firewall import render
 from hatoba.firewall.derive import derive
 from hatoba.model.container import ContainerConfig
 from hatoba.model.image import ImageInfo
-from hatoba.model.network import OPT_ICC, NetworkSpec
+from hatoba.model.network import OPT_HOST_BINDING, OPT_ICC, NetworkSpec
 from hatoba.model.ports import PortMapping
 
 INTERNAL_ERROR = (
@@ -149,6 +149,21 @@ def test_ports_are_held_from_start_to_exit_and_recorded_on_the_container(world: 
     assert world.engine.container(cid).published == ()
     assert world.ports.held == {}
     assert world.engine.firewall_state().ports == ()
+
+
+def test_a_port_without_an_address_binds_to_the_networks_host_binding(world: World) -> None:
+    options = {OPT_HOST_BINDING: "127.0.0.1"}
+    world.engine.create_network(NetworkSpec(name="local", options=options))
+    cid = world.run("web", "local", tcp(80, 8000), tcp(81, 8001, "0.0.0.0"))
+    assert world.engine.container(cid).published == (
+        tcp(80, 8000, "127.0.0.1"),
+        tcp(81, 8001, "0.0.0.0"),
+    )
+    assert [p.host_ip for p in world.engine.firewall_state().ports] == [
+        IPv4Address("127.0.0.1"),
+        IPv4Address("0.0.0.0"),
+    ]
+    assert world.fw.tables == world.expected()
 
 
 def test_a_taken_host_port_fails_the_start_and_changes_nothing(world: World) -> None:
