@@ -20,7 +20,7 @@ v1.41 daemon does not read them. A change that implements a field moves its row 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +42,6 @@ class Field:
     struct: bool = False
     # a field whose members are classified one by one (EndpointSettings.IPAMConfig)
     members: Mapping[str, Field] | None = None
-    # REFUSED only in this case (given the whole request): HostConfig.Links
-    refused_when: Callable[[Mapping[str, Any]], bool] | None = None
     # IGNORED: why Docker ignores it here
     why: str = ""
 
@@ -62,13 +60,6 @@ def _refused(*defaults: Any) -> Field:
 
 def _refused_struct(*defaults: Any) -> Field:
     return Field(Use.REFUSED, defaults=defaults, struct=True)
-
-
-def _legacy_links(body: Mapping[str, Any]) -> bool:
-    """Links in HostConfig are legacy links on the default bridge; on a user-defined network
-    Docker ignores them there (the docker CLI copies them into the endpoint's Links)."""
-    mode = (body.get("HostConfig") or {}).get("NetworkMode") or "default"
-    return mode in ("default", "bridge", "host", "none") or mode.startswith("container:")
 
 
 _ATTACH = "kept for the client; what to attach is asked in the attach request"
@@ -164,7 +155,7 @@ HOST_CONFIG: Mapping[str, Field] = {
     # each container has an IPC namespace of its own that no other can join: "private"
     "IpcMode": _refused("private"),
     "Cgroup": REFUSED,
-    "Links": Field(Use.REFUSED, refused_when=_legacy_links),
+    "Links": APPLIED,
     "OomScoreAdj": REFUSED,
     "PidMode": REFUSED,
     "Privileged": REFUSED,
@@ -228,7 +219,6 @@ EXEC_CONFIG: Mapping[str, Field] = {
 
 @dataclass
 class _Walk:
-    body: Mapping[str, Any]
     refused: list[str] = field(default_factory=list)
 
     def table(self, table: Mapping[str, Field], value: Any, path: str) -> None:
@@ -241,11 +231,7 @@ class _Walk:
     def field(self, row: Field, value: Any, path: str) -> None:
         if row.members is not None:
             self.table(row.members, value, path + ".")
-        elif (
-            row.use is Use.REFUSED
-            and not _is_default(row, value)
-            and (row.refused_when is None or row.refused_when(self.body))
-        ):
+        elif row.use is Use.REFUSED and not _is_default(row, value):
             self.refused.append(path)
 
 
@@ -267,7 +253,7 @@ def _is_default(row: Field, value: Any) -> bool:
 
 def refused_fields(body: Mapping[str, Any]) -> list[str]:
     """The fields of a create request that ask for what hatoba does not do, by path."""
-    walk = _Walk(body)
+    walk = _Walk()
     walk.table(CONTAINER_CONFIG, body, "Config.")
     walk.table(HOST_CONFIG, body.get("HostConfig"), "HostConfig.")
     endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig")
@@ -283,14 +269,14 @@ def check_create(body: Mapping[str, Any]) -> None:
 
 def check_endpoint(settings: Any, path: str = "EndpointConfig.") -> None:
     """The EndpointSettings of a network connect."""
-    walk = _Walk({})
+    walk = _Walk()
     walk.table(ENDPOINT_SETTINGS, settings, path)
     _refuse(walk.refused)
 
 
 def check_exec(body: Mapping[str, Any]) -> None:
     """The body of an exec create."""
-    walk = _Walk(body)
+    walk = _Walk()
     walk.table(EXEC_CONFIG, body, "ExecConfig.")
     _refuse(walk.refused)
 

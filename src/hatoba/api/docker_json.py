@@ -11,6 +11,7 @@ from typing import Any
 from hatoba.api.execs import ExecSpec
 from hatoba.api.json_body import Json
 from hatoba.drivers import registry as drivers
+from hatoba.engine import links
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
@@ -336,6 +337,7 @@ def create_request(body: Json, name: str, run_pending: bool = False) -> CreateRe
         config=config,
         name=name or None,
         endpoints=endpoints,
+        links=host["Links"].strings(),
         run_pending=run_pending,
     )
 
@@ -530,6 +532,7 @@ def container_json(
             "DnsOptions": list(cfg.dns_options),
             "DnsSearch": list(cfg.dns_search),
             "ExtraHosts": list(cfg.extra_hosts) or None,
+            "Links": links.shown(state, container) or None,
             "RestartPolicy": {
                 "Name": cfg.restart_policy.name,
                 "MaximumRetryCount": cfg.restart_policy.maximum_retry_count,
@@ -597,7 +600,7 @@ def container_summary(
         )
     return {
         "Id": container.id,
-        "Names": ["/" + container.name],
+        "Names": ["/" + container.name, *links.names_of(state, container)],
         "Image": cfg.image,
         "ImageID": cfg.image_id,
         "Command": " ".join(cfg.argv),

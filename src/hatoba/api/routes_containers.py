@@ -164,6 +164,10 @@ def register(router: Router, app: App) -> None:
         return Streaming(result())
 
     async def remove(req: Request) -> Response:
+        if req.flag("link"):
+            # the id is a link's name, `/parent/alias`
+            await runner.call(engine.remove_link, req.params["id"])
+            return Response.empty()
         removed = await supervisor.remove(
             req.params["id"], force=req.flag("force"), with_volumes=req.flag("v")
         )
@@ -252,7 +256,8 @@ def register(router: Router, app: App) -> None:
     router.add("POST", "/containers/{id}/restart", restart)
     router.add("POST", "/containers/{id}/kill", kill)
     router.add("POST", "/containers/{id}/wait", wait)
-    router.add("DELETE", "/containers/{id}", remove)
+    # a link's name (`rm --link /parent/alias`) spans a slash
+    router.add("DELETE", "/containers/{id*}", remove)
     router.add("POST", "/containers/{id}/rename", rename)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("POST", "/containers/{id}/attach", attach)

@@ -122,10 +122,11 @@ def rename(ctx: Context, args: list[str]) -> int:
 def rm(ctx: Context, args: list[str]) -> int:
     p = Parser(ctx.prog, f"[OPTIONS] {_SEVERAL}", "Remove one or more containers")
     p.flag("-f", "--force", help="Force the removal of a running container (uses SIGKILL)")
+    p.flag("-l", "--link", help="Remove the specified link")
     p.flag("-v", "--volumes", help="Remove anonymous volumes associated with the container")
     ns = p.parse(args)
     p.expect(ns.args, 1)
-    query = {"force": ns.force or None, "v": ns.volumes or None}
+    query = {"force": ns.force or None, "v": ns.volumes or None, "link": ns.link or None}
 
     def remove(name: str) -> None:
         try:

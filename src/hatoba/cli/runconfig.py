@@ -31,6 +31,7 @@ def add_flags(p: Parser) -> None:
     p.repeated("--network", "--net", help="Connect a container to a network", metavar="network")
     p.repeated("--network-alias", "--net-alias", help="Add network-scoped alias for the container")
     p.option("--ip", help="IPv4 address (e.g., 172.30.100.104)", default="")
+    p.repeated("--link", help="Add link to another container")
     p.option("-h", "--hostname", help="Container host name", default="")
     p.option("--domainname", help="Container NIS domain name", default="")
     p.option("--mac-address", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)", default="")
@@ -166,6 +167,7 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
         "DnsOptions": ns.dns_option,
         "DnsSearch": ns.dns_search,
         "ExtraHosts": [_extra_host(v, prog) for v in ns.add_host] or None,
+        "Links": ns.link or None,
         "PublishAllPorts": ns.publish_all,
         "Privileged": False,
         "GroupAdd": ns.group_add or None,
@@ -287,6 +289,9 @@ def _endpoints(ns: Values, prog: str) -> dict[str, Any]:
         endpoints[mode]["IPAMConfig"] = {"IPv4Address": ns.ip}
     if ns.network_alias:
         endpoints[mode]["Aliases"] = list(ns.network_alias)
+    if ns.link and user_defined:
+        # on a user-defined network a link is the endpoint's (docker copies them there)
+        endpoints[mode]["Links"] = list(ns.link)
     if len(modes) == 1 and not endpoints[mode]:
         return {}
     return endpoints

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from hatoba.drivers import registry as drivers
-from hatoba.engine import endpoints, firewall, overlay, processes, resolver, volumes
+from hatoba.engine import endpoints, firewall, links, overlay, processes, resolver, volumes
 from hatoba.engine.core import Core
 from hatoba.engine.networks import CONFLICT_WITH_MODE, endpoint_config
 from hatoba.engine.undo import UndoStack
@@ -57,6 +57,8 @@ class CreateRequest:
     # extra networks beyond the one named by config.network_mode (API EndpointsConfig)
     endpoints: tuple[EndpointRequest, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # HostConfig.Links: legacy links on the default bridge (NAME[:ALIAS])
+    links: tuple[str, ...] = ()
     # the first half of a `run`: removed by reconcile unless its start succeeds
     run_pending: bool = False
 
@@ -152,6 +154,9 @@ def create(core: Core, request: CreateRequest) -> Container:
             config = dataclasses.replace(config, network_mode=CONTAINER_MODE_PREFIX + target.id)
     else:
         config, networks = _attachments(core, request, config)
+    primary = core.state.networks.get(networks[0].network_id) if networks else None
+    legacy = links.resolve(core, request.links, primary, config.network_mode, name)
+    config = dataclasses.replace(config, links=legacy)
     mounts = volumes.plan(core, config)
     with UndoStack() as undo:
         mounts, made = volumes.provide(core, undo, config, mounts)
@@ -263,6 +268,7 @@ def _files(
     networks: Sequence[Network],
     eps: Sequence[Endpoint],
     resolv: ContainerResolv,
+    linked: links.Linked,
 ) -> dict[str, str]:
     cfg = container.config
     if _in_host_namespace(networks):
@@ -274,7 +280,9 @@ def _files(
     addresses = [e.ipv4 for e in eps if e.ipv4 is not None]
     return {
         "/etc/hostname": container.hostname + "\n",
-        "/etc/hosts": render_hosts(container.hostname, addresses, cfg.extra_hosts, cfg.domainname),
+        "/etc/hosts": render_hosts(
+            container.hostname, addresses, cfg.extra_hosts, cfg.domainname, linked.hosts
+        ),
         "/etc/resolv.conf": resolv.conf.render(),
     }
 
@@ -311,8 +319,10 @@ def _start(core: Core, container: Container, expect_attach: int, *, by_user: boo
     host_mode = _in_host_namespace(networks)
     netns = None if host_mode else core.paths.netns(container.id)
     image = processes.image_of(core, container)
-    # a user the container does not know is refused before anything is made
-    process = processes.main_process(core, container, image)
+    # a user the container does not know, or a linked container that is not running, is
+    # refused before anything is made
+    linked = links.at_start(core, container)
+    process = processes.main_process(core, container, image, linked.env)
     wanted_ports = firewall.wanted_ports(container.config, networks)
     with UndoStack() as undo:
         eps: list[Endpoint] = []
@@ -338,7 +348,7 @@ def _start(core: Core, container: Container, expect_attach: int, *, by_user: boo
                 image.layers if image else (),
                 hostname=None if host_mode else container.hostname,
                 netns=netns,
-                files=_files(container, networks, eps, resolv),
+                files=_files(container, networks, eps, resolv, linked),
                 expect_attach=expect_attach,
             )
         )

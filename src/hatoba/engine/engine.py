@@ -15,6 +15,7 @@ from hatoba.engine import (
     containers,
     firewall,
     health,
+    links,
     networks,
     processes,
     repair,
@@ -214,6 +215,10 @@ class Engine:
     def remove(self, ref: str, with_volumes: bool = False) -> Container:
         return containers.remove(self.core, ref, with_volumes)
 
+    def remove_link(self, name: str) -> Container:
+        """`rm --link /parent/alias`: returns the parent, which no longer has the link."""
+        return links.remove(self.core, name)
+
     # --- volumes ----------------------------------------------------------------------------
 
     def create_volume(
@@ -251,4 +256,6 @@ class Engine:
 
     def exec_process(self, ref: str, request: ExecRequest) -> ProcessSpec:
         """What `exec` runs in a running container (changes nothing: any thread may ask)."""
-        return processes.exec_process(self.core, ref, request)
+        container = self.core.state.container(ref)
+        linked = links.at_start(self.core, container)
+        return processes.exec_process(self.core, container, request, linked.env)

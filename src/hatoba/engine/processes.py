@@ -34,22 +34,30 @@ def image_of(core: Core, container: Container) -> ImageInfo | None:
     return core.images.get(image_id) if image_id != HOSTFS_IMAGE else None
 
 
-def main_process(core: Core, container: Container, image: ImageInfo | None) -> ProcessSpec:
+def main_process(
+    core: Core, container: Container, image: ImageInfo | None, linked: Sequence[str] = ()
+) -> ProcessSpec:
+    """`linked`: the variables of the container's legacy links."""
     cfg = container.config
     who = _resolve(core, container, image, cfg.user)
+    env = environment(
+        image.env if image else (), cfg.env, container.hostname, cfg.tty, who.home, linked
+    )
     return ProcessSpec(
         args=cfg.argv,
-        env=environment(image.env if image else (), cfg.env, container.hostname, cfg.tty, who.home),
+        env=env,
         cwd=cfg.workdir or "/",
         terminal=cfg.tty,
         user=who.user,
     )
 
 
-def exec_process(core: Core, ref: str, request: ExecRequest) -> ProcessSpec:
-    """Docker's exec: the container's environment with the exec's on top, the exec's user,
-    working directory and terminal, or the container's."""
-    container = core.state.container(ref)
+def exec_process(
+    core: Core, container: Container, request: ExecRequest, linked: Sequence[str] = ()
+) -> ProcessSpec:
+    """Docker's exec: the container's environment (`linked`: its legacy links' variables,
+    as at a start) with the exec's on top, the exec's user, working directory and terminal,
+    or the container's."""
     image = image_of(core, container)
     cfg = container.config
     who = _resolve(core, container, image, request.user or cfg.user)
@@ -59,6 +67,7 @@ def exec_process(core: Core, ref: str, request: ExecRequest) -> ProcessSpec:
         container.hostname,
         request.tty,
         who.home,
+        linked,
     )
     return ProcessSpec(
         args=request.argv,

@@ -33,11 +33,14 @@ def render_hosts(
     addresses: Sequence[IPv4Address],
     extra_hosts: Sequence[str] = (),
     domainname: str = "",
+    linked: Sequence[tuple[str, IPv4Address]] = (),
 ) -> str:
+    """`linked`: (names, address) of legacy links, after `--add-host`'s lines as in Docker."""
     lines = [_STANDARD]
     for spec in extra_hosts:
         name, address = parse_extra_host(spec)
         lines.append(f"{address}\t{name}\n")
+    lines.extend(f"{address}\t{names}\n" for names, address in linked)
     names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
     lines.extend(f"{address}\t{names}\n" for address in addresses)
     return "".join(lines)

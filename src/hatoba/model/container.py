@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
 from hatoba.model.health import Health, HealthConfig
+from hatoba.model.links import LegacyLink
 from hatoba.model.mounts import MountPoint, MountSpec
 from hatoba.model.network import EMPTY
 from hatoba.model.ports import PortMapping
@@ -110,6 +111,8 @@ class ContainerConfig:
     volumes_from: tuple[str, ...] = ()
     volume_driver: str = ""
     volumes: tuple[str, ...] = ()
+    # legacy links on the default bridge (HostConfig.Links), by the linked container's id
+    links: tuple[LegacyLink, ...] = ()
 
     @property
     def argv(self) -> tuple[str, ...]:

@@ -11,12 +11,18 @@ CONTAINER_UMASK = 0o022
 
 
 def environment(
-    image_env: Sequence[str], user_env: Sequence[str], hostname: str, tty: bool, home: str
+    image_env: Sequence[str],
+    user_env: Sequence[str],
+    hostname: str,
+    tty: bool,
+    home: str,
+    linked: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Docker's precedence: default PATH < image < `-e`; the engine adds HOSTNAME and TERM,
-    and HOME (the user's home directory) unless one of them set it, as runc does."""
+    """Docker's precedence: default PATH < legacy links' variables < image < `-e`; the
+    engine adds HOSTNAME and TERM, and HOME (the user's home directory) unless one of them
+    set it, as runc does."""
     merged: dict[str, str] = {}
-    for entry in (DEFAULT_PATH, f"HOSTNAME={hostname}", *image_env, *user_env):
+    for entry in (DEFAULT_PATH, f"HOSTNAME={hostname}", *linked, *image_env, *user_env):
         key, _, _ = entry.partition("=")
         merged[key] = entry
     if tty and "TERM" not in merged:

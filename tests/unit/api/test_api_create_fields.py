@@ -163,14 +163,15 @@ def test_defaults_that_are_not_zero_values() -> None:
     assert refused_fields(zero_log) == []
 
 
-def test_legacy_links_are_refused_on_the_default_bridge_only() -> None:
+def test_legacy_links_are_applied_in_every_mode() -> None:
+    """The engine applies them on the default bridge and refuses them, with Docker's texts,
+    where Docker does (tests/unit/core/test_core_links.py)."""
+
     def body(mode: str) -> dict[str, Any]:
         return {"Image": "a", "HostConfig": {"NetworkMode": mode, "Links": ["db:database"]}}
 
-    for mode in ("default", "bridge", "host", "none", "container:x"):
-        assert refused_fields(body(mode)) == ["HostConfig.Links"]
-    # on a user-defined network Docker reads links from the endpoint (EndpointsConfig.Links)
-    assert refused_fields(body("proj_default")) == []
+    for mode in ("default", "bridge", "host", "none", "container:x", "proj_default"):
+        assert refused_fields(body(mode)) == []
 
 
 def test_endpoint_settings_in_create_and_connect() -> None:
