@@ -343,6 +343,10 @@ def parse_volumes_from(spec: str) -> tuple[str, bool]:
     return ref, _read_write(mode)
 
 
+# the longest folder name the kernel takes
+NAME_MAX = 255
+
+
 def check_volume_name(name: str) -> None:
     """The local driver's names, which are folder names (Docker's text, prefixed as its
     volume store does)."""
@@ -350,6 +354,11 @@ def check_volume_name(name: str) -> None:
         raise InvalidArgument(
             f"create {name}: volume name is too short, names should be at least two "
             "alphanumeric characters"
+        )
+    if len(name) > NAME_MAX:  # Docker fails at mkdir, with a 500
+        raise InvalidArgument(
+            f"create {name}: volume name is too long, names should be at most {NAME_MAX} "
+            "characters (it is a folder's name)"
         )
     if not _VOLUME_NAME.match(name):
         raise InvalidArgument(

@@ -204,6 +204,12 @@ def test_volume_names_are_the_local_drivers() -> None:
         "use absolute path"
     ):
         check_volume_name("my@data")
+    check_volume_name("v" * 255)
+    with refused(
+        f"create {'v' * 256}: volume name is too long, names should be at most 255 "
+        "characters (it is a folder's name)"
+    ):
+        check_volume_name("v" * 256)
 
 
 def test_plan_follows_dockers_precedence() -> None:
