@@ -5,17 +5,15 @@ Imported only when the flag is given."""
 from __future__ import annotations
 
 import csv
-import re
 
 from hatoba.cli.parsing import BadValue
+from hatoba.model.mounts import ram_in_bytes
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from typing import Any
 
 _BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 
 
 def _bool(key: str, value: str, name: str = "") -> bool:
@@ -23,14 +21,6 @@ def _bool(key: str, value: str, name: str = "") -> bool:
     if found is None:
         raise BadValue(f"invalid value for {name or key}: {value}")
     return found
-
-
-def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes: `64m`, `1.5g`, `512KiB` (binary multiples)."""
-    m = _SIZE.match(text)
-    if m is None:
-        raise ValueError(text)
-    return int(float(m[1]) * _UNITS[(m[2] or "").lower()])
 
 
 def _key_value(target: dict[str, str], value: str) -> None:
