@@ -342,7 +342,7 @@ def test_a_broken_file_gets_every_error_with_paths_and_lines(sb: Sandbox) -> Non
         "  web:\n"
         "    image: alpine:latest\n"
         "    ports: ['80:80', eighty]\n"
-        "    volumes: ['./data:/data']\n"
+        "    secrets: [token]\n"
         "    restart: sometimes\n"
         "    networks: [nowhere]\n",
     )
@@ -351,7 +351,7 @@ def test_a_broken_file_gets_every_error_with_paths_and_lines(sb: Sandbox) -> Non
     assert r.returncode == 1
     assert [line.removeprefix(f"{file}:") for line in r.stderr.splitlines()] == [
         "4: services.web.ports[1]: 'eighty' is not a valid port: invalid containerPort: eighty",
-        "5: services.web.volumes: `volumes` is not supported by hatoba (service web)",
+        "5: services.web.secrets: `secrets` is not supported by hatoba (service web)",
         "6: services.web.restart: 'sometimes' must be no, always, on-failure[:N] or unless-stopped",
         "7: services.web.networks.nowhere: service 'web' refers to undefined network 'nowhere'",
     ]

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from hatoba.compose.model import Network, Project, Service
+from hatoba.compose.model import BIND, TMPFS, VOLUME, Mount, Network, Project, Service, Volume
 
 _NS = 10**9
 
 
 def project_document(project: Project) -> dict[str, Any]:
-    return {
+    doc = {
         "name": project.name,
         "services": {s.name: service_document(s) for s in project.services},
         "networks": {n.key: network_document(n) for n in project.networks},
     }
+    if project.volumes:
+        doc["volumes"] = {v.key: volume_document(v) for v in project.volumes}
+    return doc
 
 
 def _duration(ns: int) -> str:
@@ -94,6 +97,50 @@ def service_document(s: Service) -> dict[str, Any]:
             or None
             for n in s.networks
         }
+    if s.volumes:
+        doc["volumes"] = [mount_document(m) for m in s.volumes]
+    for key in ("tmpfs", "volumes_from"):
+        if getattr(s, key):
+            doc[key] = list(getattr(s, key))
+    return doc
+
+
+def mount_document(m: Mount) -> dict[str, Any]:
+    """compose-go's long syntax: a volume always has its `volume` section, even empty."""
+    doc: dict[str, Any] = {"type": m.type}
+    if m.source:
+        doc["source"] = m.source
+    doc["target"] = m.target
+    if m.read_only:
+        doc["read_only"] = True
+    if m.consistency:
+        doc["consistency"] = m.consistency
+    sections = {
+        BIND: (
+            ("propagation", m.propagation),
+            ("create_host_path", m.create_host_path),
+            ("selinux", m.selinux),
+        ),
+        VOLUME: (("nocopy", m.nocopy), ("labels", dict(m.labels))),
+        TMPFS: (("size", m.size), ("mode", m.mode)),
+    }
+    section = {k: v for k, v in sections[m.type] if v}
+    if section or m.type == VOLUME:
+        doc[m.type] = section
+    return doc
+
+
+def volume_document(v: Volume) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": v.name}
+    if v.external:
+        doc["external"] = True
+        return doc
+    if v.driver:
+        doc["driver"] = v.driver
+    if v.driver_opts:
+        doc["driver_opts"] = dict(v.driver_opts)
+    if v.labels:
+        doc["labels"] = dict(v.labels)
     return doc
 
 

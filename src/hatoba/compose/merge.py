@@ -7,8 +7,9 @@ of docker compose (compose-go's `override` package):
 - `environment`, `labels` (of services, networks, deploy) and `sysctls` merge as mappings
   whether written as lists (`K=V`) or mappings;
 - a service's `networks` and `depends_on` merge as mappings (a list names keys);
-- `dns`, `dns_search`, `dns_opt`, `expose`, `profiles`, `env_file`, `extra_hosts`, `ports`
-  and a network's `aliases` append what is not there yet;
+- `dns`, `dns_search`, `dns_opt`, `expose`, `profiles`, `env_file`, `extra_hosts`, `ports`,
+  `volumes`, `tmpfs`, `volumes_from` and a network's `aliases` append what is not there yet
+  (a later volume for the same target replaces the earlier one: normalize.py);
 - `x-…` extensions are replaced, not merged;
 - `!reset` removes what the earlier files set, `!override` replaces it without merging.
 
@@ -48,6 +49,9 @@ _UNIQUE: tuple[Pattern, ...] = (
     ("services", "*", "env_file"),
     ("services", "*", "extra_hosts"),
     ("services", "*", "ports"),
+    ("services", "*", "volumes"),
+    ("services", "*", "tmpfs"),
+    ("services", "*", "volumes_from"),
     ("services", "*", "networks", "*", "aliases"),
 )
 

@@ -18,6 +18,14 @@ COMPLETED = "service_completed_successfully"
 
 Pairs = tuple[tuple[str, str], ...]
 
+# mount types of a service's `volumes`
+BIND = "bind"
+VOLUME = "volume"
+TMPFS = "tmpfs"
+# Service fields added after config hashes were first given out: left out of the hash while
+# empty, so that a file that does not use them keeps the hashes (and containers) it had
+_HASHED_WHEN_SET = ("volumes", "tmpfs", "volumes_from")
+
 
 @dataclass(frozen=True)
 class Port:
@@ -54,6 +62,33 @@ class ServiceNetwork:
     aliases: tuple[str, ...] = ()
     ipv4_address: str = ""
     priority: int = 0
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One entry of a service's `volumes`, in the long syntax."""
+
+    type: str
+    target: str
+    # bind: an absolute host path; volume: the top-level key ("" for an anonymous volume)
+    source: str = ""
+    # volume: the engine's name of that top-level volume
+    name: str = ""
+    read_only: bool = False
+    # Docker for Mac's hint, no effect on Linux (Docker's neither)
+    consistency: str = ""
+    # bind: a missing host folder is made (what the short syntax asks)
+    create_host_path: bool = False
+    propagation: str = ""
+    # z or Z: no effect, hatoba has no SELinux
+    selinux: str = ""
+    # volume: not filled from the image at first use
+    nocopy: bool = False
+    # volume: labels of an anonymous volume the engine makes
+    labels: Pairs = ()
+    # tmpfs: bytes (0: half the RAM, the kernel's default) and mode (0: 1777)
+    size: int = 0
+    mode: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,6 +131,11 @@ class Service:
     # by priority, highest first; empty when network_mode is set
     networks: tuple[ServiceNetwork, ...] = ()
     network_mode: str = ""
+    volumes: tuple[Mount, ...] = ()
+    # `/run` or `/run:size=64m,mode=1777`
+    tmpfs: tuple[str, ...] = ()
+    # `SERVICE[:ro|rw]` or `container:NAME[:ro|rw]`
+    volumes_from: tuple[str, ...] = ()
 
     @property
     def config_hash(self) -> str:
@@ -104,6 +144,9 @@ class Service:
         data = asdict(self)
         for key in ("replicas", "build", "depends_on", "profiles"):
             data.pop(key)
+        for key in _HASHED_WHEN_SET:
+            if not data[key]:
+                data.pop(key)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -143,6 +186,20 @@ class Network:
 
 
 @dataclass(frozen=True)
+class Volume:
+    """A top-level volume."""
+
+    key: str
+    # the engine's name: `<project>_<key>` unless the file names it (or its key, if external)
+    name: str
+    # "" is the engine's default, local
+    driver: str = ""
+    driver_opts: Pairs = ()
+    external: bool = False
+    labels: Pairs = ()
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     working_dir: str
@@ -151,6 +208,8 @@ class Project:
     services: tuple[Service, ...]
     # the networks the enabled services use
     networks: tuple[Network, ...]
+    # the top-level volumes the enabled services mount
+    volumes: tuple[Volume, ...] = ()
     # services of the file left out by their profiles: their containers are not orphans
     disabled: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -165,6 +224,12 @@ class Project:
         for network in self.networks:
             if network.key == key:
                 return network
+        raise KeyError(key)
+
+    def volume(self, key: str) -> Volume:
+        for volume in self.volumes:
+            if volume.key == key:
+                return volume
         raise KeyError(key)
 
     @property

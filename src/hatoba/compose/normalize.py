@@ -14,17 +14,21 @@ import ipaddress
 import re
 import shlex
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hatoba.compose.errors import Path, Problems, Where
 from hatoba.compose.model import (
+    BIND,
     COMPLETED,
     HEALTHY,
     STARTED,
+    TMPFS,
+    VOLUME,
     Dependency,
     Healthcheck,
     IpamPool,
+    Mount,
     Network,
     Pairs,
     Port,
@@ -32,18 +36,27 @@ from hatoba.compose.model import (
     RestartPolicy,
     Service,
     ServiceNetwork,
+    Volume,
 )
 from hatoba.compose.source import Map, Seq, place
+from hatoba.compose.volumes import CONSISTENCIES, clean_target, host_path, parse_short
 from hatoba.errors import InvalidArgument
+from hatoba.model.mounts import (
+    PROPAGATIONS,
+    check_destination,
+    parse_volumes_from,
+    ram_in_bytes,
+    tmpfs_mount_options,
+)
 
 # keys hatoba reads; any other key the schema allows is reported as not supported
-_TOP_KEYS = {"version", "name", "services", "networks"}
+_TOP_KEYS = {"version", "name", "services", "networks", "volumes"}
 _SERVICE_KEYS = {
     "image", "build", "command", "entrypoint", "environment", "env_file", "hostname",
     "domainname", "extra_hosts", "dns", "dns_search", "dns_opt", "ports", "expose",
     "depends_on", "healthcheck", "restart", "deploy", "scale", "container_name", "labels",
     "init", "stop_signal", "stop_grace_period", "working_dir", "user", "tty", "stdin_open",
-    "profiles", "networks", "network_mode", "pull_policy",
+    "profiles", "networks", "network_mode", "pull_policy", "volumes", "tmpfs", "volumes_from",
 }  # fmt: skip
 _DEPLOY_KEYS = {"replicas", "restart_policy"}
 _RESTART_POLICY_KEYS = {"condition", "max_attempts"}
@@ -54,6 +67,15 @@ _IPAM_KEYS = {"driver", "config"}
 _IPAM_CONFIG_KEYS = {"subnet", "gateway", "ip_range"}
 _PORT_KEYS = {"target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"}
 _ENV_FILE_KEYS = {"path", "required"}
+_MOUNT_KEYS = {"type", "source", "target", "read_only", "consistency", "bind", "volume", "tmpfs"}
+_MOUNT_OPTION_KEYS = {
+    BIND: {"propagation", "create_host_path", "selinux"},
+    VOLUME: {"nocopy", "labels"},
+    TMPFS: {"size", "mode"},
+}
+_VOLUME_KEYS = {"name", "driver", "driver_opts", "external", "labels"}
+# `volumes_from: [container:NAME]` names a container, not a service
+_CONTAINER_PREFIX = "container:"
 # pull policies that need no registry: the image is there, or the up fails saying so
 _LOCAL_PULL_POLICIES = ("missing", "never", "if_not_present")
 _PREDEFINED_DRIVERS = {"host": "host", "none": "none", "null": "none"}
@@ -83,6 +105,8 @@ class Context:
     # services named on the command line: enabled whatever their profiles
     requested: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # $HOME, for `~/…` host paths (read only when a file has one)
+    home: Callable[[], str | None] = lambda: None
 
 
 def normalize(tree: Map, ctx: Context, problems: Problems) -> Project:
@@ -186,8 +210,11 @@ class _Normalizer:
             raw_services = {}
         raw_networks = tree.get("networks") if isinstance(tree.get("networks"), dict) else {}
         assert isinstance(raw_networks, dict)
+        raw_volumes = tree.get("volumes") if isinstance(tree.get("volumes"), dict) else {}
+        assert isinstance(raw_volumes, dict)
+        volumes = {key: self.volume(key, raw) for key, raw in raw_volumes.items()}
         services = {
-            name: self.service(name, raw, raw_networks)
+            name: self.service(name, raw, raw_networks, volumes)
             for name, raw in raw_services.items()
             if isinstance(raw, dict)
         }
@@ -196,12 +223,14 @@ class _Normalizer:
         ordered = self.dependency_order(services, enabled)
         used_keys = dict.fromkeys(n.key for s in ordered for n in s.networks)
         networks = tuple(self.network(key, raw_networks.get(key)) for key in used_keys)
+        mounted = dict.fromkeys(m.source for s in ordered for m in s.volumes if m.name)
         return Project(
             name=self.ctx.project_name,
             working_dir=self.ctx.working_dir,
             config_files=self.ctx.config_files,
             services=tuple(ordered),
             networks=networks,
+            volumes=tuple(volumes[key] for key in mounted),
             disabled=tuple(name for name in services if name not in enabled),
             warnings=tuple(self.ctx.warnings),
         )
@@ -232,8 +261,17 @@ class _Normalizer:
     def check_references(self, services: dict[str, Service], enabled: set[str]) -> None:
         for name in sorted(enabled):
             service = services[name]
+            shares_volumes = set()
+            for i, spec in enumerate(service.volumes_from):
+                source = _volumes_source(spec)
+                shares_volumes.add(source)
+                if source and source not in services:
+                    self.bad(
+                        ("services", name, "volumes_from", i),
+                        f"service {name!r} mounts the volumes of undefined service {source!r}",
+                    )
             for dep in service.depends_on:
-                if dep.service not in services:
+                if dep.service not in services and dep.service not in shares_volumes:
                     self.bad(
                         ("services", name, "depends_on", dep.service),
                         f"service {name!r} depends on undefined service {dep.service!r}",
@@ -279,7 +317,13 @@ class _Normalizer:
 
     # --- services -------------------------------------------------------------------------
 
-    def service(self, name: str, raw: dict[str, Any], raw_networks: dict[str, Any]) -> Service:
+    def service(
+        self,
+        name: str,
+        raw: dict[str, Any],
+        raw_networks: dict[str, Any],
+        volumes: dict[str, Volume],
+    ) -> Service:
         path: Path = ("services", name)
         owner = f" (service {name})"
         self.unsupported(raw, path, _SERVICE_KEYS, owner)
@@ -299,6 +343,15 @@ class _Normalizer:
             )
         network_mode, networks = self.service_networks(name, raw, raw_networks)
         replicas, restart = self.deploy(raw, path, owner)
+        volumes_from = self.volumes_from(raw.get("volumes_from"), (*path, "volumes_from"))
+        depends_on = self.depends_on(raw.get("depends_on"), (*path, "depends_on"), owner)
+        # the services whose volumes it mounts start first (compose-go adds the dependency)
+        needed = [_volumes_source(spec) for spec in volumes_from]
+        depends_on += tuple(
+            Dependency(source, STARTED, required=True, restart=False)
+            for source in dict.fromkeys(needed)
+            if source and source not in {d.service for d in depends_on}
+        )
         return Service(
             name=name,
             image=image,
@@ -314,7 +367,7 @@ class _Normalizer:
             dns_opt=self.strings(raw.get("dns_opt")),
             ports=self.ports(raw.get("ports"), (*path, "ports"), owner),
             expose=self.expose(raw.get("expose"), (*path, "expose")),
-            depends_on=self.depends_on(raw.get("depends_on"), (*path, "depends_on"), owner),
+            depends_on=depends_on,
             healthcheck=self.healthcheck(raw.get("healthcheck"), (*path, "healthcheck"), owner),
             restart=restart,
             replicas=replicas,
@@ -335,6 +388,9 @@ class _Normalizer:
             profiles=self.strings(raw.get("profiles")),
             networks=networks,
             network_mode=network_mode,
+            volumes=self.mounts(name, raw.get("volumes"), (*path, "volumes"), volumes),
+            tmpfs=self.tmpfs(raw.get("tmpfs"), (*path, "tmpfs")),
+            volumes_from=volumes_from,
         )
 
     def command(self, raw: dict[str, Any], path: Path) -> tuple[str, ...] | None:
@@ -526,6 +582,164 @@ class _Normalizer:
             return RestartPolicy()
         return RestartPolicy(name, int(count or 0))
 
+    def mounts(
+        self, name: str, value: Any, path: Path, volumes: dict[str, Volume]
+    ) -> tuple[Mount, ...]:
+        by_target: dict[str, Mount] = {}
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            item_path: Path = (*path, i)
+            mount: Mount | None
+            if isinstance(item, dict):
+                mount = self.long_mount(item, item_path, f" (service {name})")
+            else:
+                try:
+                    mount = parse_short(_text(item))
+                except ValueError as exc:
+                    self.bad(item_path, f"{_text(item)!r} is not a valid volume: {exc}")
+                    continue
+            if mount is not None:
+                mount = self.resolved(mount, name, item_path, volumes)
+            if mount is not None:
+                # a later entry for the same target replaces the earlier one (compose-go's
+                # EnforceUnicity: so an override file changes a mount)
+                by_target[mount.target] = mount
+        return tuple(by_target.values())
+
+    def long_mount(self, item: dict[str, Any], path: Path, owner: str) -> Mount | None:
+        self.unsupported(item, path, _MOUNT_KEYS, owner)
+        kind = _text(item.get("type"))
+        if kind not in _MOUNT_OPTION_KEYS:
+            self.bad((*path, "type"), f"mount type {kind!r} is not supported by hatoba{owner}")
+            return None
+        target = _text(item.get("target") or "")
+        source = _text(item.get("source") or "")
+        if not target:
+            self.bad(path, "service volume is missing a mount target")
+            return None
+        if kind == BIND and not source:
+            self.bad(path, 'invalid mount config for type "bind": field Source must not be empty')
+        if kind == TMPFS and source:
+            self.bad(
+                (*path, "source"),
+                'invalid mount config for type "tmpfs": field Source must not be specified',
+            )
+        consistency = _text(item.get("consistency") or "")
+        if consistency and consistency not in CONSISTENCIES:
+            self.bad(
+                (*path, "consistency"),
+                f"{consistency!r} is not a consistency ({', '.join(CONSISTENCIES)})",
+            )
+        mount = Mount(
+            kind,
+            clean_target(target),
+            source,
+            read_only=self.boolean(item.get("read_only"), (*path, "read_only")),
+            consistency=consistency,
+        )
+        for section, keys in _MOUNT_OPTION_KEYS.items():
+            options = item.get(section)
+            if not isinstance(options, dict):
+                continue
+            self.unsupported(options, (*path, section), keys, owner)
+            if section != kind:
+                self.ctx.warnings.append(
+                    f"mount of type `{kind}` should not define `{section}` option"
+                )
+        own = item.get(kind) if isinstance(item.get(kind), dict) else {}
+        assert isinstance(own, dict)
+        own_path: Path = (*path, kind)
+        if kind == BIND:
+            propagation = _text(own.get("propagation") or "")
+            if propagation and propagation not in PROPAGATIONS:
+                self.bad(
+                    (*own_path, "propagation"),
+                    f"{propagation!r} is not a propagation ({', '.join(PROPAGATIONS)})",
+                )
+            create = self.boolean(own.get("create_host_path"), (*own_path, "create_host_path"))
+            return replace(
+                mount,
+                propagation=propagation,
+                selinux=_text(own.get("selinux") or ""),
+                create_host_path=create,
+            )
+        if kind == VOLUME:
+            return replace(
+                mount,
+                nocopy=self.boolean(own.get("nocopy"), (*own_path, "nocopy")),
+                labels=tuple((k, v or "") for k, v in self.pairs(own.get("labels")).items()),
+            )
+        return replace(
+            mount,
+            size=self.size(own.get("size"), (*own_path, "size")),
+            mode=self.file_mode(own.get("mode"), (*own_path, "mode")),
+        )
+
+    def resolved(
+        self, mount: Mount, service: str, path: Path, volumes: dict[str, Volume]
+    ) -> Mount | None:
+        """A mount with its target checked, its host path made absolute and its volume
+        named as the engine knows it."""
+        try:
+            check_destination(mount.target)
+        except InvalidArgument as exc:
+            self.bad(path, exc.message)
+            return None
+        if mount.type == BIND and mount.source:
+            source = host_path(mount.source, self.ctx.working_dir, self.ctx.home())
+            return replace(mount, source=source)
+        if mount.type == VOLUME and mount.source:
+            volume = volumes.get(mount.source)
+            if volume is None:
+                self.bad(
+                    path,
+                    f'service "{service}" refers to undefined volume {mount.source}: '
+                    "invalid compose project",
+                )
+                return None
+            return replace(mount, name=volume.name)
+        return mount
+
+    def size(self, value: Any, path: Path) -> int:
+        """Bytes: a number, or go-units' `64m`, `1g`."""
+        if value is None or isinstance(value, int):
+            return value or 0
+        try:
+            return ram_in_bytes(_text(value))
+        except ValueError:
+            self.bad(path, f"{value!r} is not a size (e.g. 65536, 64m, 1g)")
+            return 0
+
+    def file_mode(self, value: Any, path: Path) -> int:
+        """A number as it is, a string in octal (`"1777"`)."""
+        if value is None or isinstance(value, int):
+            return value or 0
+        try:
+            return int(_text(value), 8)
+        except ValueError:
+            self.bad(path, f"{value!r} is not a file mode in octal (e.g. 1777)")
+            return 0
+
+    def tmpfs(self, value: Any, path: Path) -> tuple[str, ...]:
+        entries = self.strings(value)
+        for i, entry in enumerate(entries):
+            entry_path: Path = (*path, i) if isinstance(value, list) else path
+            destination, _, options = entry.partition(":")
+            try:
+                check_destination(destination)
+                tmpfs_mount_options(options)
+            except InvalidArgument as exc:
+                self.bad(entry_path, f"{entry!r} is not a valid tmpfs: {exc.message}")
+        return tuple(dict.fromkeys(entries))
+
+    def volumes_from(self, value: Any, path: Path) -> tuple[str, ...]:
+        entries = self.strings(value)
+        for i, entry in enumerate(entries):
+            try:
+                parse_volumes_from(entry.removeprefix(_CONTAINER_PREFIX))
+            except InvalidArgument as exc:
+                self.bad((*path, i), f"{entry!r}: {exc.message}")
+        return entries
+
     def service_networks(
         self, name: str, raw: dict[str, Any], raw_networks: dict[str, Any]
     ) -> tuple[str, tuple[ServiceNetwork, ...]]:
@@ -616,6 +830,40 @@ class _Normalizer:
             ipam=self.ipam(raw.get("ipam"), (*path, "ipam")),
         )
 
+    def volume(self, key: str, raw: Any) -> Volume:
+        path: Path = ("volumes", key)
+        project = self.ctx.project_name
+        if not isinstance(raw, dict):
+            return Volume(key, f"{project}_{key}")
+        self.unsupported(raw, path, _VOLUME_KEYS, "")
+        driver = _text(raw.get("driver") or "")
+        if driver not in ("", "local"):
+            self.bad(
+                (*path, "driver"),
+                f"volume driver {driver!r} is not supported by hatoba (only local)",
+            )
+        external_value = raw.get("external")
+        name = _text(raw.get("name") or "")
+        if isinstance(external_value, dict):
+            # the old form `external: {name: x}`
+            name = name or _text(external_value.get("name") or "")
+            external = True
+        else:
+            external = self.boolean(external_value, (*path, "external"))
+        if external:
+            name = name or key
+            for extra in ("driver", "driver_opts", "labels"):
+                if extra in raw:
+                    self.bad((*path, extra), f"an external volume cannot set `{extra}`")
+        return Volume(
+            key=key,
+            name=name or f"{project}_{key}",
+            driver=driver,
+            driver_opts=tuple((k, _text(v)) for k, v in (raw.get("driver_opts") or {}).items()),
+            external=external,
+            labels=tuple((k, v or "") for k, v in self.pairs(raw.get("labels")).items()),
+        )
+
     def ipam(self, value: Any, path: Path) -> tuple[IpamPool, ...]:
         if not isinstance(value, Map):
             return ()
@@ -650,6 +898,13 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return str(value)
+
+
+def _volumes_source(spec: str) -> str:
+    """The service a `volumes_from` entry names ("" for `container:NAME`)."""
+    if spec.startswith(_CONTAINER_PREFIX):
+        return ""
+    return spec.partition(":")[0]
 
 
 def _listed(value: Any) -> Iterable[Any]:

@@ -210,6 +210,7 @@ def load(options: Options, environ: Mapping[str, str], cwd: str) -> Loaded:
         read_env_file=read_env_file,
         profiles=profiles,
         requested=options.requested,
+        home=lambda: reader.shell("HOME"),
         warnings=[
             f'The "{missing}" variable is not set. Defaulting to a blank string.'
             for missing in dict.fromkeys(variables.missing)

@@ -308,7 +308,7 @@ def tmpfs_data(size: int, mode: int, read_only: bool) -> str:
     return ",".join(options)
 
 
-def check_tmpfs_destination(destination: str) -> None:
+def check_destination(destination: str) -> None:
     reason = _absolute(destination)
     if reason:
         raise InvalidArgument(reason)
@@ -402,7 +402,7 @@ def plan_mounts(
     then `--mount`, then Config.Volumes where nothing else is. Anonymous volumes have no
     name yet."""
     for destination in request.tmpfs:
-        check_tmpfs_destination(destination)
+        check_destination(destination)
     points: dict[str, MountPoint] = {}
     for writable, theirs in volumes_from:
         for point in theirs:

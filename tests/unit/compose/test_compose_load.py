@@ -226,19 +226,19 @@ def test_broken_file_reports_every_error_with_path_and_line(load_files: Load) ->
 
 def test_unsupported_keys_name_the_key_and_service(load_files: Load) -> None:
     text = (
-        "services:\n  web:\n    image: a\n    volumes: ['./x:/x']\n    cap_add: [NET_ADMIN]\n"
+        "services:\n  web:\n    image: a\n    secrets: [token]\n    cap_add: [NET_ADMIN]\n"
         "    healthcheck: {test: [CMD, x], start_interval: 1s}\n"
         "    deploy: {resources: {limits: {cpus: '1'}}}\n"
-        "volumes: {data: {}}\n"
+        "secrets: {token: {file: ./token}}\n"
     )
     found = [p.split(": ", 1)[1] for p in problems_of(load_files, {"compose.yaml": text})]
     assert found == [
-        "services.web.volumes: `volumes` is not supported by hatoba (service web)",
+        "services.web.secrets: `secrets` is not supported by hatoba (service web)",
         "services.web.cap_add: `cap_add` is not supported by hatoba (service web)",
         "services.web.healthcheck.start_interval: `start_interval` is not supported by hatoba "
         "(service web)",
         "services.web.deploy.resources: `resources` is not supported by hatoba (service web)",
-        "volumes: `volumes` is not supported by hatoba",
+        "secrets: `secrets` is not supported by hatoba",
     ]
 
 
