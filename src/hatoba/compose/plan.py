@@ -1,24 +1,40 @@
 """What `up` and `down` must do, from the project and what the engine has: pure decisions.
 
-The engine's state comes in as plain values (`observe_containers`, `observe_networks` parse
-the API's lists). `plan_up` follows docker compose's convergence: per service, containers whose
-config hash differs are recreated (all with --force-recreate, none with --no-recreate), stopped
-ones are started, missing numbers are created, and on scale-down the obsolete and then the
-highest-numbered containers go; services the file no longer has are orphans. A second `up`
-of an unchanged file plans nothing.
+The engine's state comes in as plain values (`observe_containers`, `observe_networks`,
+`observe_volumes` parse the API's lists). `plan_up` follows docker compose's convergence: per
+service, containers whose config hash differs are recreated (all with --force-recreate, none
+with --no-recreate), stopped ones are started, missing numbers are created, and on scale-down
+the obsolete and then the highest-numbered containers go; services the file no longer has are
+orphans. A second `up` of an unchanged file plans nothing. A replacement keeps the anonymous
+volumes of the container it replaces (`inherited_mounts`), and `down -v` and `rm -v` remove a
+container's anonymous volumes (`anonymous_volumes`), those it inherited too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hatoba.compose import requests as labels
 from hatoba.compose.errors import ComposeError, Problem
-from hatoba.compose.model import Network, Project, Service
+from hatoba.compose.model import VOLUME, Network, Project, Service, Volume
 
 RUNNING = "running"
+# the names an engine gives anonymous volumes (Docker's and hatoba's: a random 64-hex id)
+_ANONYMOUS_NAME = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class ObservedMount:
+    """One of a container's `Mounts`, as the engine lists it."""
+
+    type: str
+    destination: str
+    # a volume's name ("" for binds and tmpfs)
+    name: str = ""
+    rw: bool = True
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,7 @@ class Observed:
     oneoff: bool = False
     networks: tuple[str, ...] = ()
     created: int = 0
+    mounts: tuple[ObservedMount, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -43,6 +60,12 @@ class Observed:
 @dataclass(frozen=True)
 class ObservedNetwork:
     id: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -68,6 +91,15 @@ def observe_containers(summaries: Iterable[Mapping[str, Any]]) -> list[Observed]
                 oneoff=tags.get(labels.ONEOFF) == "True",
                 networks=tuple(((s.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
                 created=int(s.get("Created") or 0),
+                mounts=tuple(
+                    ObservedMount(
+                        m.get("Type") or "",
+                        m.get("Destination") or "",
+                        m.get("Name") or "",
+                        bool(m.get("RW", True)),
+                    )
+                    for m in s.get("Mounts") or ()
+                ),
             )
         )
     return found
@@ -75,6 +107,13 @@ def observe_containers(summaries: Iterable[Mapping[str, Any]]) -> list[Observed]
 
 def observe_networks(summaries: Iterable[Mapping[str, Any]]) -> list[ObservedNetwork]:
     return [ObservedNetwork(n["Id"], n["Name"], dict(n.get("Labels") or {})) for n in summaries]
+
+
+def observe_volumes(listing: Mapping[str, Any]) -> list[ObservedVolume]:
+    """GET /volumes → ObservedVolume."""
+    return [
+        ObservedVolume(v["Name"], dict(v.get("Labels") or {})) for v in listing.get("Volumes") or ()
+    ]
 
 
 @dataclass(frozen=True)
@@ -112,11 +151,13 @@ class UpPlan:
     orphans: tuple[Observed, ...] = ()
     remove_orphans: bool = False
     warnings: tuple[str, ...] = ()
+    create_volumes: tuple[Volume, ...] = ()
 
     @property
     def changes(self) -> bool:
         return bool(
             self.create_networks
+            or self.create_volumes
             or any(s.changes for s in self.services)
             or (self.orphans and self.remove_orphans)
         )
@@ -185,14 +226,52 @@ def plan_networks(
     return names, create, warnings
 
 
+def plan_volumes(
+    project: Project, services: Iterable[Service], existing: Iterable[ObservedVolume]
+) -> tuple[list[Volume], list[str]]:
+    """(volumes to create, warnings) for the top-level volumes `services` mount: as docker
+    compose v2.29, an external one must exist, and one that exists is used as it is (with a
+    warning when the project did not make it)."""
+    found = {v.name: v for v in existing}
+    used = dict.fromkeys(m.source for s in services for m in s.volumes if m.name)
+    create: list[Volume] = []
+    warnings: list[str] = []
+    for key in used:
+        volume = project.volume(key)
+        seen = found.get(volume.name)
+        if seen is None:
+            if volume.external:
+                raise _fail(f'external volume "{volume.name}" not found')
+            create.append(volume)
+            continue
+        owner = seen.labels.get(labels.PROJECT)
+        if volume.external or owner == project.name:
+            continue
+        if owner is None:
+            warnings.append(
+                f'volume "{volume.name}" already exists but was not created by Docker Compose. '
+                "Use `external: true` to use an existing volume"
+            )
+        else:
+            warnings.append(
+                f'volume "{volume.name}" already exists but was created for project "{owner}" '
+                f'(expected "{project.name}"). Use `external: true` to use an existing volume'
+            )
+    return create, warnings
+
+
 def plan_up(
     project: Project,
     containers: Iterable[Observed],
     networks: Iterable[ObservedNetwork],
     options: UpOptions,
+    volumes: Iterable[ObservedVolume] = (),
 ) -> UpPlan:
+    """`volumes`: the engine's volumes (only needed when the project has some)."""
     services = selected(project, options.services)
     names, create_networks, warnings = plan_networks(project, services, networks)
+    create_volumes, volume_warnings = plan_volumes(project, services, volumes)
+    warnings += volume_warnings
     mine = [c for c in containers if not c.oneoff]
     by_service: dict[str, list[Observed]] = {}
     for c in mine:
@@ -227,6 +306,34 @@ def plan_up(
         orphans=orphans,
         remove_orphans=options.remove_orphans,
         warnings=tuple(warnings),
+        create_volumes=tuple(create_volumes),
+    )
+
+
+def inherited_mounts(
+    service: Service, old: Observed, image_volumes: Collection[str]
+) -> list[dict[str, Any]]:
+    """HostConfig.Mounts of the volumes a replacement of `old` keeps: as docker compose does,
+    the volumes `old` has where the image declares a VOLUME or the file an anonymous
+    volume, so their data outlives the recreate."""
+    anonymous = {m.target for m in service.volumes if m.type == VOLUME and not m.source}
+    return [
+        {"Type": m.type, "Source": m.name, "Target": m.destination, "ReadOnly": not m.rw}
+        for m in old.mounts
+        if m.type == VOLUME and (m.destination in anonymous or m.destination in image_volumes)
+    ]
+
+
+def anonymous_volumes(containers: Iterable[Observed], named: Collection[str]) -> list[str]:
+    """The anonymous volumes the containers have (a replacement's inherited ones too): the
+    volumes `down -v` and `rm -v` remove with them. `named`: the project's volume names."""
+    return list(
+        dict.fromkeys(
+            m.name
+            for c in containers
+            for m in c.mounts
+            if m.type == VOLUME and m.name not in named and _ANONYMOUS_NAME.fullmatch(m.name)
+        )
     )
 
 
@@ -274,6 +381,8 @@ class DownPlan:
     # stopped and removed in this order: dependants before what they depend on
     containers: tuple[Observed, ...]
     networks: tuple[ObservedNetwork, ...]
+    # removed after the containers (-v)
+    volumes: tuple[str, ...] = ()
 
 
 def plan_down(
@@ -283,10 +392,13 @@ def plan_down(
     networks: Iterable[ObservedNetwork],
     *,
     remove_orphans: bool,
+    volumes: Iterable[ObservedVolume] | None = None,
 ) -> DownPlan:
     """Everything of the project: its containers (one-off too; orphans with
     --remove-orphans) and the networks it created (never external ones). Without a file
-    (`down -p NAME`), whatever carries the project's label."""
+    (`down -p NAME`), whatever carries the project's label. With `volumes` (the engine's,
+    for -v): the anonymous volumes of its containers (not of orphans, as docker compose) and
+    its volumes (never external ones)."""
     order = {s.name: i for i, s in enumerate(project.services)} if project else {}
     known = set(order) | set(project.disabled if project else ())
     chosen = [
@@ -299,4 +411,12 @@ def plan_down(
         for n in networks
         if n.labels.get(labels.PROJECT) == project_name and (wanted is None or n.name in wanted)
     )
-    return DownPlan(tuple(chosen), drop)
+    if volumes is None:
+        return DownPlan(tuple(chosen), drop)
+    existing = {v.name for v in volumes}
+    labelled = [v.name for v in volumes if v.labels.get(labels.PROJECT) == project_name]
+    declared = [v.name for v in project.volumes if not v.external] if project else labelled
+    named = {*labelled, *(v.name for v in project.volumes)} if project else set(labelled)
+    known_containers = [c for c in chosen if c.oneoff or c.service in known or project is None]
+    anonymous = anonymous_volumes(known_containers, named)
+    return DownPlan(tuple(chosen), drop, (*anonymous, *(n for n in declared if n in existing)))

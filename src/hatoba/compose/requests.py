@@ -5,15 +5,29 @@ project, service, container number, one-off flag, config hash, working directory
 version, so that docker compose, `docker ps --filter label=…` and hatoba see the same
 project. On each network it has the aliases docker compose gives: its container name and its
 service name (DNS round robin across replicas), then the file's aliases. A network is
-`<project>_<key>` (or its `name`), labelled with its key and project. Engine API v1.41 takes
-one network at create: the others are connected before the start (`connect_body`).
+`<project>_<key>` (or its `name`), labelled with its key and project, and so is a volume.
+Engine API v1.41 takes one network at create: the others are connected before the start
+(`connect_body`). A service's volumes go as docker compose v2.29 sends them: a bind whose
+missing host folder is to be made as a `Binds` string (the Mounts API refuses a missing
+source), every other mount in `Mounts`, `tmpfs` in `Tmpfs`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from hatoba.compose.model import Network, Project, Service, ServiceNetwork
+from hatoba.compose.model import (
+    BIND,
+    TMPFS,
+    VOLUME,
+    Mount,
+    Network,
+    Project,
+    Service,
+    ServiceNetwork,
+    Volume,
+)
 
 PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"
@@ -25,6 +39,7 @@ CONFIG_FILES = "com.docker.compose.project.config_files"
 VERSION = "com.docker.compose.version"
 DEPENDS_ON = "com.docker.compose.depends_on"
 NETWORK = "com.docker.compose.network"
+VOLUME_KEY = "com.docker.compose.volume"
 # the docker compose release whose behaviour hatoba follows (labels, names, aliases)
 COMPOSE_VERSION = "2.29.0"
 
@@ -86,10 +101,14 @@ def create_body(
     auto_remove: bool = False,
     interactive: bool = False,
     tty: bool | None = None,
+    volumes_from: Sequence[str] = (),
+    inherited: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """POST /containers/create for container `number` of `service`. `network_mode` is the
-    resolved mode of a `service:NAME` service (`container:<id>`); one-off containers (`run`)
-    may override the command and attach their input."""
+    resolved mode of a `service:NAME` service (`container:<id>`), `volumes_from` its
+    `volumes_from` with containers for services, `inherited` the anonymous volumes a
+    replacement keeps (plan.inherited_mounts); one-off containers (`run`) may override the
+    command and attach their input."""
     exposed: dict[str, dict[str, str]] = {key: {} for key in service.expose}
     bindings: dict[str, list[dict[str, str]]] = {}
     for port in service.ports:
@@ -112,6 +131,15 @@ def create_body(
     }
     if service.init is not None:
         host["Init"] = service.init
+    binds, mounts = mount_requests(project, service, inherited)
+    if binds:
+        host["Binds"] = binds
+    if mounts:
+        host["Mounts"] = mounts
+    if service.tmpfs:
+        host["Tmpfs"] = dict(_tmpfs_entry(t) for t in service.tmpfs)
+    if volumes_from:
+        host["VolumesFrom"] = list(volumes_from)
     body: dict[str, Any] = {
         "Hostname": service.hostname,
         "Domainname": service.domainname,
@@ -154,6 +182,56 @@ def create_body(
     return body
 
 
+def mount_requests(
+    project: Project, service: Service, inherited: Sequence[dict[str, Any]] = ()
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """HostConfig.Binds and Mounts: the inherited mounts, then the file's (a file's mount
+    replaces an inherited one at its target, but for the anonymous volume it inherited)."""
+    binds: dict[str, str] = {}
+    mounts = {m["Target"]: m for m in inherited}
+    for mount in service.volumes:
+        if mount.type == VOLUME and not mount.source and mount.target in mounts:
+            continue
+        mounts.pop(mount.target, None)
+        if mount.type == BIND and mount.create_host_path:
+            binds[mount.target] = _bind_string(mount)
+        else:
+            mounts[mount.target] = _mount_json(project, mount)
+    return list(binds.values()), list(mounts.values())
+
+
+def _bind_string(mount: Mount) -> str:
+    """compose-go's ServiceVolumeConfig.String: `SOURCE:TARGET:rw|ro[,z][,propagation]`."""
+    options = ["ro" if mount.read_only else "rw", mount.selinux, mount.propagation]
+    return f"{mount.source}:{mount.target}:{','.join(o for o in options if o)}"
+
+
+def _mount_json(project: Project, mount: Mount) -> dict[str, Any]:
+    """Go's mount.Mount (HostConfig.Mounts)."""
+    doc: dict[str, Any] = {"Type": mount.type, "Target": mount.target}
+    if mount.type == BIND:
+        doc["Source"] = mount.source
+    elif mount.type == VOLUME and mount.source:
+        doc["Source"] = project.volume(mount.source).name
+    if mount.read_only:
+        doc["ReadOnly"] = True
+    if mount.consistency:
+        doc["Consistency"] = mount.consistency
+    if mount.propagation:
+        doc["BindOptions"] = {"Propagation": mount.propagation}
+    if mount.nocopy or mount.labels:
+        doc["VolumeOptions"] = {"NoCopy": mount.nocopy, "Labels": dict(mount.labels)}
+    if mount.type == TMPFS and (mount.size or mount.mode):
+        doc["TmpfsOptions"] = {"SizeBytes": mount.size, "Mode": mount.mode}
+    return doc
+
+
+def _tmpfs_entry(entry: str) -> tuple[str, str]:
+    """`/run:size=64m` → ("/run", "size=64m"), as HostConfig.Tmpfs takes it."""
+    destination, _, options = entry.partition(":")
+    return destination, options
+
+
 def _entrypoint(value: tuple[str, ...] | None) -> list[str] | None:
     # an empty entrypoint in the file clears the image's: docker sends [""] for that
     if value is None:
@@ -168,6 +246,18 @@ def connect_body(
     return project.network(network.key).name, {
         "Container": container_id,
         "EndpointConfig": endpoint(network, name, service),
+    }
+
+
+def volume_body(project: Project, volume: Volume) -> dict[str, Any]:
+    """POST /volumes/create, labelled as docker compose v2.29 labels a project's volume."""
+    labels = dict(volume.labels)
+    labels.update({VOLUME_KEY: volume.key, PROJECT: project.name, VERSION: COMPOSE_VERSION})
+    return {
+        "Name": volume.name,
+        "Driver": volume.driver,
+        "DriverOpts": dict(volume.driver_opts),
+        "Labels": labels,
     }
 
 

@@ -1,5 +1,6 @@
 """Compose volumes without root: the short and long syntaxes, top-level volumes, tmpfs and
-volumes_from as docker compose v2 reads them, `config`, and the config hashes."""
+volumes_from as docker compose v2 reads them, `config`, the config hashes, the requests
+docker compose would send, and the plans of up, recreate and down -v."""
 
 from __future__ import annotations
 
@@ -8,8 +9,22 @@ from pathlib import Path
 import pytest
 
 from fixtures.compose_files import Load, load_files, problems_of, project_dir, project_of
+from hatoba.compose import requests
+from hatoba.compose.errors import ComposeError
 from hatoba.compose.export import project_document
-from hatoba.compose.model import BIND, STARTED, TMPFS, VOLUME, Dependency, Mount, Volume
+from hatoba.compose.model import BIND, STARTED, TMPFS, VOLUME, Dependency, Mount, Project, Volume
+from hatoba.compose.plan import (
+    Observed,
+    ObservedMount,
+    ObservedVolume,
+    UpOptions,
+    anonymous_volumes,
+    inherited_mounts,
+    observe_containers,
+    observe_volumes,
+    plan_down,
+    plan_up,
+)
 
 __all__ = ["load_files", "project_dir"]
 
@@ -275,3 +290,206 @@ def test_the_hash_follows_the_volumes_of_a_service(load_files: Load) -> None:
     plain = hash_of("command: [x]")
     assert plain != hash_of("command: [x], tmpfs: /run")
     assert plain != hash_of("command: [x], volumes_from: [b]")
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+def test_mounts_go_as_docker_compose_sends_them(load_files: Load, project_dir: Path) -> None:
+    project = load_files(
+        {"compose.yaml": SERVICE_VOLUMES}, env={"HOME": "/home/u"}, project_name="p"
+    ).project
+    host = requests.create_body(project, project.service("web"), 1, "p-web-1")["HostConfig"]
+    # a bind that makes its missing folder is a Binds string: the Mounts API refuses it
+    assert host["Binds"] == [
+        f"{project_dir}/site:/usr/share/www:ro",
+        f"{project_dir.parent}/shared:/shared:rw",
+        "/home/u/conf:/etc/app:rw",
+        "/srv/logs:/logs:rw,rslave",
+        f"{project_dir}/relative/dir:/rel:ro,rprivate",
+    ]
+    assert host["Mounts"] == [
+        {"Type": "volume", "Target": "/data", "Source": "p_data",
+         "VolumeOptions": {"NoCopy": True, "Labels": {}}},
+        {"Type": "volume", "Target": "/cache"},
+        {"Type": "volume", "Target": "/var/cache/app", "Source": "shared-cache"},
+        {"Type": "volume", "Target": "/copy", "Source": "p_data",
+         "VolumeOptions": {"NoCopy": True, "Labels": {}}},
+        {"Type": "volume", "Target": "/anon", "VolumeOptions": {"NoCopy": False,
+                                                               "Labels": {"k": "v"}}},
+        {"Type": "tmpfs", "Target": "/scratch",
+         "TmpfsOptions": {"SizeBytes": 64 << 20, "Mode": 0o1777}},
+        {"Type": "bind", "Target": "/opt", "Source": "/opt", "Consistency": "cached"},
+    ]  # fmt: skip
+    assert host["Tmpfs"] == {"/run": "", "/tmp": "size=64m,mode=1777"}
+
+
+def test_a_service_without_volumes_asks_for_no_mounts(load_files: Load) -> None:
+    project = project_of(load_files, "services: {a: {image: x}}\n")
+    host = requests.create_body(project, project.service("a"), 1, "a-1")["HostConfig"]
+    assert not {"Binds", "Mounts", "Tmpfs", "VolumesFrom"} & set(host)
+
+
+def test_volume_body_is_labelled_as_docker_compose_labels_it(load_files: Load) -> None:
+    text = (
+        "services: {a: {image: x, volumes: ['data:/d']}}\n"
+        "volumes: {data: {labels: {team: a}, driver_opts: {size: 1}}}\n"
+    )
+    project = project_of(load_files, text, project_name="p")
+    assert requests.volume_body(project, project.volume("data")) == {
+        "Name": "p_data",
+        "Driver": "",
+        "DriverOpts": {"size": "1"},
+        "Labels": {
+            "team": "a",
+            "com.docker.compose.volume": "data",
+            "com.docker.compose.project": "p",
+            "com.docker.compose.version": requests.COMPOSE_VERSION,
+        },
+    }
+
+
+# --- plans --------------------------------------------------------------------------------
+
+VOLUMES = (
+    "services:\n"
+    "  db: {image: x, volumes: ['data:/var/lib/db', /scratch, 'shared:/shared']}\n"
+    "  web: {image: x, volumes: ['./site:/www'], volumes_from: [db]}\n"
+    "volumes:\n  data: {}\n  shared: {external: true, name: team-files}\n  unused: {}\n"
+)
+ANON = "a" * 64
+INHERITED = "b" * 64
+
+
+@pytest.fixture
+def volumes_project(load_files: Load) -> Project:
+    return project_of(load_files, VOLUMES, project_name="p")
+
+
+def test_up_makes_the_missing_project_volumes(volumes_project: Project) -> None:
+    team = ObservedVolume("team-files")
+    plan = plan_up(volumes_project, [], [], UpOptions(), [team])
+    assert [v.name for v in plan.create_volumes] == ["p_data"]
+    assert plan.changes
+    mine = ObservedVolume("p_data", {requests.PROJECT: "p"})
+    assert plan_up(volumes_project, [], [], UpOptions(), [team, mine]).create_volumes == ()
+    # what the chosen services mount: web mounts db's volumes, so db and its volume come too
+    chosen = plan_up(volumes_project, [], [], UpOptions(services=("web",)), [team])
+    assert [v.name for v in chosen.create_volumes] == ["p_data"]
+
+
+def test_an_external_volume_must_exist(volumes_project: Project) -> None:
+    with pytest.raises(ComposeError, match='external volume "team-files" not found'):
+        plan_up(volumes_project, [], [], UpOptions(), [])
+
+
+def test_a_volume_the_project_did_not_make_is_used_with_a_warning(
+    volumes_project: Project,
+) -> None:
+    team = ObservedVolume("team-files")
+    for labels, warning in (
+        ({}, 'volume "p_data" already exists but was not created by Docker Compose'),
+        ({requests.PROJECT: "q"}, 'volume "p_data" already exists but was created for project'),
+    ):
+        found = [team, ObservedVolume("p_data", labels)]
+        plan = plan_up(volumes_project, [], [], UpOptions(), found)
+        assert plan.create_volumes == ()
+        assert any(w.startswith(warning) for w in plan.warnings), plan.warnings
+
+
+def test_observe_containers_and_volumes_read_mounts() -> None:
+    summary = {
+        "Id": "c",
+        "Names": ["/p-db-1"],
+        "Labels": {requests.SERVICE: "db", requests.NUMBER: "1"},
+        "Mounts": [
+            {"Type": "volume", "Name": ANON, "Destination": "/scratch", "RW": True},
+            {"Type": "bind", "Source": "/x", "Destination": "/x", "RW": False},
+        ],
+    }
+    assert observe_containers([summary])[0].mounts == (
+        ObservedMount("volume", "/scratch", ANON, True),
+        ObservedMount("bind", "/x", "", False),
+    )
+    listing = {"Volumes": [{"Name": "p_data", "Labels": {"a": "b"}}, {"Name": "x"}]}
+    assert observe_volumes(listing) == [
+        ObservedVolume("p_data", {"a": "b"}),
+        ObservedVolume("x"),
+    ]
+    assert observe_volumes({"Volumes": None}) == []
+
+
+def _db(*mounts: ObservedMount, **kw: object) -> Observed:
+    fields: dict[str, object] = {
+        "id": "db1",
+        "name": "p-db-1",
+        "service": "db",
+        "number": 1,
+        "state": "running",
+        "mounts": mounts,
+    }
+    fields.update(kw)
+    return Observed(**fields)  # type: ignore[arg-type]
+
+
+def test_a_replacement_keeps_the_anonymous_volumes_of_the_file_and_the_image(
+    volumes_project: Project,
+) -> None:
+    old = _db(
+        ObservedMount("volume", "/var/lib/db", "p_data"),
+        ObservedMount("volume", "/scratch", ANON),
+        ObservedMount("volume", "/image-volume", INHERITED, rw=False),
+        ObservedMount("volume", "/dropped", "c" * 64),
+        ObservedMount("tmpfs", "/image-tmp"),
+    )
+    db = volumes_project.service("db")
+    kept = inherited_mounts(db, old, {"/image-volume", "/image-tmp"})
+    assert kept == [
+        {"Type": "volume", "Source": ANON, "Target": "/scratch", "ReadOnly": False},
+        {"Type": "volume", "Source": INHERITED, "Target": "/image-volume", "ReadOnly": True},
+    ]
+    mounts = requests.create_body(volumes_project, db, 1, "x", inherited=kept)["HostConfig"][
+        "Mounts"
+    ]
+    assert [(m["Target"], m.get("Source", "")) for m in mounts] == [
+        ("/scratch", ANON),
+        ("/image-volume", INHERITED),
+        ("/var/lib/db", "p_data"),
+        ("/shared", "team-files"),
+    ]
+    # a file's mount at an image volume's place wins over what the old container had there
+    kept = inherited_mounts(db, _db(ObservedMount("volume", "/var/lib/db", ANON)), {"/var/lib/db"})
+    mounts = requests.create_body(volumes_project, db, 1, "x", inherited=kept)["HostConfig"][
+        "Mounts"
+    ]
+    assert ("/var/lib/db", "p_data") in [(m["Target"], m.get("Source")) for m in mounts]
+
+
+def test_anonymous_volumes_are_the_unnamed_ones() -> None:
+    containers = [
+        _db(
+            ObservedMount("volume", "/d", "p_data"),
+            ObservedMount("volume", "/a", ANON),
+            ObservedMount("volume", "/n", "d" * 64),
+            ObservedMount("bind", "/b"),
+        ),
+        _db(ObservedMount("volume", "/a", ANON), id="db2"),
+    ]
+    assert anonymous_volumes(containers, {"p_data", "d" * 64}) == [ANON]
+
+
+def test_down_v_removes_anonymous_and_project_volumes(volumes_project: Project) -> None:
+    db = _db(ObservedMount("volume", "/var/lib/db", "p_data"), ObservedMount("volume", "/s", ANON))
+    orphan = _db(ObservedMount("volume", "/s", INHERITED), id="o", service="gone")
+    existing = [
+        ObservedVolume("p_data", {requests.PROJECT: "p"}),
+        ObservedVolume("team-files"),
+        ObservedVolume("p_unused", {requests.PROJECT: "p"}),
+    ]
+    plan = plan_down(volumes_project, "p", [db, orphan], [], remove_orphans=True, volumes=existing)
+    # never external ones, nor the anonymous volumes of orphans (as docker compose)
+    assert plan.volumes == (ANON, "p_data")
+    assert plan_down(volumes_project, "p", [db], [], remove_orphans=False).volumes == ()
+    # without the file: what carries the project's label
+    by_label = plan_down(None, "p", [db, orphan], [], remove_orphans=False, volumes=existing)
+    assert by_label.volumes == (ANON, INHERITED, "p_data", "p_unused")
