@@ -22,6 +22,8 @@ Pairs = tuple[tuple[str, str], ...]
 BIND = "bind"
 VOLUME = "volume"
 TMPFS = "tmpfs"
+# `volumes_from: [container:NAME]` names a container, not a service
+CONTAINER_PREFIX = "container:"
 # Service fields added after config hashes were first given out: left out of the hash while
 # empty, so that a file that does not use them keeps the hashes (and containers) it had
 _HASHED_WHEN_SET = ("volumes", "tmpfs", "volumes_from")

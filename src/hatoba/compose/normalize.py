@@ -21,6 +21,7 @@ from hatoba.compose.errors import Path, Problems, Where
 from hatoba.compose.model import (
     BIND,
     COMPLETED,
+    CONTAINER_PREFIX,
     HEALTHY,
     STARTED,
     TMPFS,
@@ -74,8 +75,7 @@ _MOUNT_OPTION_KEYS = {
     TMPFS: {"size", "mode"},
 }
 _VOLUME_KEYS = {"name", "driver", "driver_opts", "external", "labels"}
-# `volumes_from: [container:NAME]` names a container, not a service
-_CONTAINER_PREFIX = "container:"
+
 # pull policies that need no registry: the image is there, or the up fails saying so
 _LOCAL_PULL_POLICIES = ("missing", "never", "if_not_present")
 _PREDEFINED_DRIVERS = {"host": "host", "none": "none", "null": "none"}
@@ -735,7 +735,7 @@ class _Normalizer:
         entries = self.strings(value)
         for i, entry in enumerate(entries):
             try:
-                parse_volumes_from(entry.removeprefix(_CONTAINER_PREFIX))
+                parse_volumes_from(entry.removeprefix(CONTAINER_PREFIX))
             except InvalidArgument as exc:
                 self.bad((*path, i), f"{entry!r}: {exc.message}")
         return entries
@@ -902,7 +902,7 @@ def _text(value: Any) -> str:
 
 def _volumes_source(spec: str) -> str:
     """The service a `volumes_from` entry names ("" for `container:NAME`)."""
-    if spec.startswith(_CONTAINER_PREFIX):
+    if spec.startswith(CONTAINER_PREFIX):
         return ""
     return spec.partition(":")[0]
 

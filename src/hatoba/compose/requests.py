@@ -14,11 +14,12 @@ source), every other mount in `Mounts`, `tmpfs` in `Tmpfs`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hatoba.compose.model import (
     BIND,
+    CONTAINER_PREFIX,
     TMPFS,
     VOLUME,
     Mount,
@@ -224,6 +225,20 @@ def _mount_json(project: Project, mount: Mount) -> dict[str, Any]:
     if mount.type == TMPFS and (mount.size or mount.mode):
         doc["TmpfsOptions"] = {"SizeBytes": mount.size, "Mode": mount.mode}
     return doc
+
+
+def volumes_from(service: Service, container_of: Callable[[str], str]) -> list[str]:
+    """HostConfig.VolumesFrom: `SERVICE[:MODE]` as `<id of its first container>[:MODE]`
+    (`container_of` gives it, or raises), `container:NAME[:MODE]` as `NAME[:MODE]`. The mode
+    is kept, where docker compose drops it."""
+    result = []
+    for spec in service.volumes_from:
+        if spec.startswith(CONTAINER_PREFIX):
+            result.append(spec.removeprefix(CONTAINER_PREFIX))
+            continue
+        source, colon, mode = spec.partition(":")
+        result.append(container_of(source) + colon + mode)
+    return result
 
 
 def _tmpfs_entry(entry: str) -> tuple[str, str]:

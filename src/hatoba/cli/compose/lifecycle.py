@@ -2,7 +2,8 @@
 
 Containers are found by `com.docker.compose.project` (so `-p NAME` works without the file, as
 with docker compose); stops go dependants first, starts dependencies first; the containers of
-one service are handled in parallel.
+one service are handled in parallel. `down -v` and `rm -v` remove the containers' anonymous
+volumes once the containers are gone (`down -v` the project's volumes too).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import sys
 from functools import partial
 
 from hatoba.cli.compose.up import Failed, together
+from hatoba.cli.compose.volumes import remove_volumes
 from hatoba.cli.errors import CliError
 from hatoba.cli.parsing import Parser, confirm
 from hatoba.compose.errors import ComposeError
-from hatoba.compose.plan import plan_down
+from hatoba.compose.plan import anonymous_volumes, plan_down
 from hatoba.errors import HatobaError, NotFound, NotModified
 
 TYPE_CHECKING = False
@@ -65,6 +67,7 @@ def down(session: Session, args: list[str]) -> int:
     p = Parser(session.prog, "[OPTIONS] [SERVICES]", "Stop and remove containers, networks")
     p.flag("--remove-orphans", help="Remove containers for services not defined in the file")
     _timeout(p)
+    p.flag("-v", "--volumes", help=_VOLUMES_HELP)
     ns = p.parse(args)
     p.expect(ns.args, 0, 0)
     name, project = _project_or_none(session)
@@ -74,6 +77,7 @@ def down(session: Session, args: list[str]) -> int:
         session.containers(name),
         session.networks(),
         remove_orphans=ns.remove_orphans,
+        volumes=session.volumes() if ns.volumes else None,
     )
     progress = session.progress("Running")
     client = session.client
@@ -97,7 +101,14 @@ def down(session: Session, args: list[str]) -> int:
         progress.done(label, "Removed")
 
     together([partial(remove_network, n.id, n.name) for n in plan.networks])
+    remove_volumes(client, list(plan.volumes), progress)
     return 0
+
+
+_VOLUMES_HELP = (
+    'Remove named volumes declared in the "volumes" section of the Compose file and anonymous '
+    "volumes attached to containers"
+)
 
 
 def _ignore_gone(call: Callable[[], Any]) -> None:
@@ -210,8 +221,9 @@ def rm(session: Session, args: list[str]) -> int:
     p = Parser(session.prog, "[OPTIONS] [SERVICE...]", "Removes stopped service containers")
     p.flag("-f", "--force", help="Don't ask to confirm removal")
     p.flag("-s", "--stop", help="Stop the containers, if required, before removing")
+    p.flag("-v", "--volumes", help="Remove any anonymous volumes attached to containers")
     ns = p.parse(args)
-    _, found = _selected(session, ns.args)
+    project, found = _selected(session, ns.args)
     client = session.client
     if ns.stop:
         for c in found:
@@ -234,4 +246,7 @@ def rm(session: Session, args: list[str]) -> int:
         progress.done(f"Container {c.name}", "Removed")
 
     together([partial(remove, c) for c in stopped])
+    if ns.volumes:
+        named = {v.name for v in project.volumes} if project else set()
+        remove_volumes(client, anonymous_volumes(stopped, named), progress)
     return 0

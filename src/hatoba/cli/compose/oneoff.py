@@ -14,10 +14,11 @@ import sys
 
 from hatoba.cli.compose.show import container_of
 from hatoba.cli.compose.up import converge
+from hatoba.cli.compose.volumes import create_volume
 from hatoba.cli.errors import CliError
 from hatoba.cli.parsing import Parser
 from hatoba.compose import requests
-from hatoba.compose.plan import UpOptions, plan_networks
+from hatoba.compose.plan import UpOptions, plan_networks, plan_volumes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,6 +85,10 @@ def run(session: Session, args: list[str]) -> int:
         session.client.call(
             "POST", "/networks/create", body=requests.network_body(project, network)
         )
+    if service.volumes:
+        volumes, _ = plan_volumes(project, [service], session.volumes())
+        for volume in volumes:
+            create_volume(session.client, project, volume, session.progress("Creating"))
     client = session.client
     name = ns.name or f"{project.name}-{service.name}-run-{secrets.token_hex(6)}"
     mode = ""
@@ -94,6 +99,16 @@ def run(session: Session, args: list[str]) -> int:
                 f"cannot share network namespace with service {service.shares_network_of}"
             )
         mode = f"container:{shared[0]}"
+
+    def first_container(shared: str) -> str:
+        running = [c for c in session.containers(project.name) if not c.oneoff]
+        found = ids.get(shared) or [
+            c.id for c in sorted(running, key=lambda c: c.number) if c.service == shared
+        ]
+        if not found:
+            raise CliError(f"cannot share volume with service {shared}: container missing")
+        return found[0]
+
     tty = not ns.no_TTY and not ns.detach and os.isatty(0)
     body = requests.create_body(
         project,
@@ -107,6 +122,7 @@ def run(session: Session, args: list[str]) -> int:
         auto_remove=ns.rm,
         interactive=not ns.detach,
         tty=tty,
+        volumes_from=requests.volumes_from(service, first_container),
     )
     body["Env"] = [*(body["Env"] or []), *ns.env] or None
     if ns.user:

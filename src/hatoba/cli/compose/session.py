@@ -21,7 +21,13 @@ from hatoba import __version__
 from hatoba.cli.compose.progress import Progress
 from hatoba.compose import requests
 from hatoba.compose.errors import ComposeError
-from hatoba.compose.plan import ObservedNetwork, observe_containers, observe_networks
+from hatoba.compose.plan import (
+    ObservedNetwork,
+    ObservedVolume,
+    observe_containers,
+    observe_networks,
+    observe_volumes,
+)
 from hatoba.compose.project import Loaded, Options, check_project_name, find_files
 
 TYPE_CHECKING = False
@@ -88,6 +94,9 @@ class Session:
 
     def networks(self) -> list[ObservedNetwork]:
         return observe_networks(self.client.json("GET", "/networks"))
+
+    def volumes(self) -> list[ObservedVolume]:
+        return observe_volumes(self.client.json("GET", "/volumes"))
 
     def progress(self, title: str) -> Progress:
         return Progress(title, self.progress_mode)

@@ -9,10 +9,11 @@ one is only stopped until the whole `up` has succeeded.
 
 Every step registers its undo. If any step fails (a host port taken, an image missing, a
 dependency unhealthy) the `up` stops, says which service failed and why, and undoes what it
-did: containers it created are removed, containers it stopped are started again, networks
-it created are removed. Only then, when everything succeeded, are the replaced containers
-removed (and their replacements renamed), the extra replicas of a scale-down and, with
---remove-orphans, the orphans.
+did: containers it created are removed (with the anonymous volumes they made), containers it
+stopped are started again, networks and volumes it created are removed. Only then, when
+everything succeeded, are the replaced containers removed (and their replacements renamed),
+the extra replicas of a scale-down and, with --remove-orphans, the orphans. A replacement
+keeps the anonymous volumes of the container it replaces, as docker compose's does.
 """
 
 from __future__ import annotations
@@ -23,11 +24,19 @@ import time
 from functools import partial
 
 from hatoba.cli.compose.session import warn
+from hatoba.cli.compose.volumes import ImageVolumes, create_volume
 from hatoba.cli.errors import CliError, UsageError
 from hatoba.cli.parsing import Parser
 from hatoba.compose import requests
-from hatoba.compose.model import COMPLETED, HEALTHY, Project, Service
-from hatoba.compose.plan import Observed, ServicePlan, UpOptions, UpPlan, plan_up
+from hatoba.compose.model import COMPLETED, HEALTHY, Project, Service, Volume
+from hatoba.compose.plan import (
+    Observed,
+    ServicePlan,
+    UpOptions,
+    UpPlan,
+    inherited_mounts,
+    plan_up,
+)
 from hatoba.errors import HatobaError, NotFound, NotModified
 from hatoba.model.container import is_hostfs
 
@@ -109,7 +118,8 @@ def converge(
     session: Session, project: Project, options: UpOptions, *, timeout: int | None = None
 ) -> dict[str, list[str]]:
     """Apply the plan; returns the service's container ids (by number) of every service."""
-    plan = plan_up(project, session.containers(project.name), session.networks(), options)
+    volumes = session.volumes() if project.volumes else []
+    plan = plan_up(project, session.containers(project.name), session.networks(), options, volumes)
     for warning in plan.warnings:
         warn(warning)
     _check_images(session, plan)
@@ -177,6 +187,7 @@ class _Run:
         self.replaced: list[tuple[Observed, str, str]] = []
         # container jobs in flight (concurrent.futures would import logging: start-up time)
         self.slots = threading.BoundedSemaphore(_WORKERS)
+        self.image_volumes = ImageVolumes(self.client)
 
     def registered(self, undo: Callable[[], None]) -> None:
         with self.lock:
@@ -197,6 +208,8 @@ class _Run:
     def execute(self) -> None:
         for network in self.plan.create_networks:
             self.create_network(network.key)
+        for volume in self.plan.create_volumes:
+            self.create_volume(volume)
         for sp in self.plan.services:
             for c in sp.keep:
                 self.ids[sp.service.name][c.number] = c.id
@@ -234,6 +247,13 @@ class _Run:
         self.registered(lambda: self._quietly("DELETE", f"/networks/{network_id}"))
         self.progress.done(name, "Created")
 
+    def create_volume(self, volume: Volume) -> None:
+        try:
+            create_volume(self.client, self.project, volume, self.progress)
+        except HatobaError as exc:
+            raise Failed(f"volume {volume.key}", exc.message) from None
+        self.registered(partial(self._quietly, "DELETE", f"/volumes/{volume.name}"))
+
     def converge_service(self, sp: ServicePlan) -> None:
         service = sp.service
         try:
@@ -260,13 +280,43 @@ class _Run:
             )
         return f"container:{numbers[min(numbers)]}"
 
-    def create(self, service: Service, number: int, name: str, mode: str) -> str:
+    def volumes_from(self, service: Service) -> list[str]:
+        """Its `volumes_from` with the first container of each service it names."""
+
+        def first_container(shared: str) -> str:
+            numbers = self.ids.get(shared) or {}
+            if not numbers:
+                raise Failed(
+                    service.name, f"cannot share volume with service {shared}: container missing"
+                )
+            return numbers[min(numbers)]
+
+        return requests.volumes_from(service, first_container)
+
+    def create(
+        self,
+        service: Service,
+        number: int,
+        name: str,
+        mode: str,
+        inherited: list[dict[str, Any]] | None = None,
+    ) -> str:
         label = f"Container {requests.container_name(self.project.name, service, number)}"
         self.progress.event(label, "Creating")
-        body = requests.create_body(self.project, service, number, name, network_mode=mode)
+        body = requests.create_body(
+            self.project,
+            service,
+            number,
+            name,
+            network_mode=mode,
+            volumes_from=self.volumes_from(service),
+            inherited=inherited or (),
+        )
         created = self.client.json("POST", "/containers/create", {"name": name}, body)
         cid = str(created["Id"])
-        self.registered(lambda: self._quietly("DELETE", f"/containers/{cid}", {"force": 1}))
+        # with the anonymous volumes it made (not those it inherited: they are not its own)
+        undo = partial(self._quietly, "DELETE", f"/containers/{cid}", {"force": 1, "v": 1})
+        self.registered(undo)
         if not mode and not service.network_mode:
             for network in service.networks[1:]:
                 target, connect = requests.connect_body(self.project, service, network, name, cid)
@@ -285,7 +335,9 @@ class _Run:
         name = requests.container_name(self.project.name, service, old.number)
         label = f"Container {name}"
         self.progress.event(label, "Recreate")
-        cid = self.create(service, old.number, f"{old.id[:12]}_{name}", mode)
+        image_volumes = self.image_volumes(service.image) if old.mounts else frozenset()
+        kept = inherited_mounts(service, old, image_volumes)
+        cid = self.create(service, old.number, f"{old.id[:12]}_{name}", mode, kept)
         if old.running:
             self.stop(old.id)
             self.registered(lambda: self._quietly("POST", f"/containers/{old.id}/start"))
