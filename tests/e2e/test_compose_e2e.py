@@ -511,3 +511,120 @@ def test_user_and_init(sb: Sandbox) -> None:
     assert p.exec("userproj-app-1", "cat", "/proc/1/comm").stdout.strip() != "sleep"
     assert p.inspect("userproj-app-1", "{{.HostConfig.Init}}") == "true"
     p("down", "-t", "0")
+
+
+VOLUMES_FILE = """
+services:
+  app:
+    image: alpine:latest
+    command: sleep infinity
+    environment: [ROUND=1]
+    volumes:
+      - data:/data
+      - ./site:/site:ro
+      - /cache
+      - {type: tmpfs, target: /scratch, tmpfs: {size: 1m}}
+    tmpfs: /run/app
+  reader:
+    image: alpine:latest
+    command: sleep infinity
+    volumes_from: ['app:ro']
+    volumes: ['kept:/kept']
+volumes:
+  data: {}
+  kept: {external: true, name: compose-kept}
+"""
+
+
+def volume_names(sb: Sandbox) -> set[str]:
+    return set(sb.hatoba("volume", "ls", "-q").stdout.split())
+
+
+def anonymous_volume(p: Project, container: str, destination: str) -> str:
+    mounts = json.loads(p.inspect(container, "{{json .Mounts}}"))
+    return str(next(m["Name"] for m in mounts if m["Destination"] == destination))
+
+
+def test_volumes_binds_and_tmpfs_through_up_down_and_down_v(sb: Sandbox) -> None:
+    sb.hatoba("volume", "create", "compose-kept")
+    before = volume_names(sb)
+    p = Project(sb, "volproj", VOLUMES_FILE)
+    (p.dir / "site").mkdir()
+    (p.dir / "site" / "index.html").write_text("hello from the project\n")
+    app = "volproj-app-1"
+    try:
+        p("up", "-d")
+        labels = json.loads(
+            sb.hatoba("volume", "inspect", "-f", "{{json .Labels}}", "volproj_data").stdout
+        )
+        assert labels["com.docker.compose.project"] == "volproj"
+        assert labels["com.docker.compose.volume"] == "data"
+        p.exec(app, "sh", "-c", "echo kept > /data/file && echo anon > /cache/file")
+        # the project folder, read-only
+        assert p.exec(app, "cat", "/site/index.html").stdout == "hello from the project\n"
+        refused = p.exec(app, "touch", "/site/new", check=False)
+        assert refused.returncode != 0 and "Read-only file system" in refused.stderr
+        assert not (p.dir / "site" / "new").exists()
+        # tmpfs, from the long syntax (with its size) and from `tmpfs:`
+        mounts = p.exec(app, "cat", "/proc/mounts").stdout.splitlines()
+        kinds = {line.split()[1]: line.split() for line in mounts}
+        assert kinds["/scratch"][2] == "tmpfs" and "size=1024k" in kinds["/scratch"][3]
+        assert kinds["/run/app"][2] == "tmpfs"
+        # volumes_from, read-only as asked
+        assert p.exec("volproj-reader-1", "cat", "/data/file").stdout == "kept\n"
+        assert p.exec("volproj-reader-1", "touch", "/data/x", check=False).returncode != 0
+        # a recreate keeps the anonymous volume's data, as docker compose's does
+        first = p.ids()[app]
+        p.write(VOLUMES_FILE.replace("ROUND=1", "ROUND=2"))
+        p("up", "-d")
+        assert p.ids()[app] != first
+        assert p.exec(app, "cat", "/cache/file").stdout == "anon\n"
+        # down keeps the volumes (the anonymous one dangling, as with docker compose); the
+        # next up sees the named volume's data again
+        dangling = anonymous_volume(p, app, "/cache")
+        p("down", "-t", "0")
+        assert {"volproj_data", dangling} <= volume_names(sb)
+        p("up", "-d")
+        assert p.exec(app, "cat", "/data/file").stdout == "kept\n"
+        anonymous = anonymous_volume(p, app, "/cache")
+        p("down", "-t", "0", "-v")
+        # the named volume and the containers' anonymous ones are gone, the external one stays
+        assert volume_names(sb) == before | {dangling}
+        assert anonymous not in volume_names(sb)
+        sb.hatoba("volume", "rm", dangling)
+        assert leftovers(sb, "volproj") == []
+    finally:
+        p("down", "-t", "0", "-v", check=False)
+        sb.hatoba("volume", "rm", "compose-kept")
+
+
+def test_a_missing_external_volume_fails_the_up_with_nothing_made(sb: Sandbox) -> None:
+    before = volume_names(sb)
+    p = Project(
+        sb,
+        "extvolproj",
+        "services:\n  a: {image: 'alpine:latest', command: sleep infinity, volumes: ['v:/v']}\n"
+        "volumes: {v: {external: true, name: nowhere-vol}}\n",
+    )
+    r = p("up", "-d", check=False)
+    assert r.returncode == 1 and 'external volume "nowhere-vol" not found' in r.stderr
+    assert leftovers(sb, "extvolproj") == [] and volume_names(sb) == before
+
+
+def test_rm_v_takes_the_anonymous_volumes_of_what_it_removes(sb: Sandbox) -> None:
+    p = Project(
+        sb,
+        "rmvolproj",
+        "services:\n  a: {image: 'alpine:latest', command: sleep infinity, volumes: [/cache]}\n",
+    )
+    p("up", "-d")
+    first = anonymous_volume(p, "rmvolproj-a-1", "/cache")
+    p("rm", "-f", "-s")
+    assert first in volume_names(sb)  # without -v it stays, as with docker compose
+    p("up", "-d")
+    second = anonymous_volume(p, "rmvolproj-a-1", "/cache")
+    p("rm", "-f", "-s", "-v")
+    assert second not in volume_names(sb)
+    sb.hatoba("volume", "rm", first)
+    p("down")
+    assert leftovers(sb, "rmvolproj") == []
