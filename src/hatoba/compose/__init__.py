@@ -9,6 +9,7 @@ Pure: no sockets, no processes, no kernel. It reads the files it is given (compo
     merge.py          several files into one tree, as the compose specification says
     schema.py         validation against the published compose-spec JSON schema
     normalize.py      tree → frozen values (model.py); hatoba's own checks; unsupported keys
+    volumes.py        a service's volumes: the short syntax, host paths
     project.py        files, project directory and name, environment: the whole load
     requests.py       model → Engine API request bodies, labels and names as docker compose's
     plan.py           project + what the engine has → what to create, recreate, start, remove
