@@ -200,3 +200,14 @@ def test_rm_v_removes_the_anonymous_volumes_of_what_it_removed(
     api.route("DELETE", "/containers/old", Reply(204))
     assert up(hatoba, project_file, "rm", "-f", "-v") == 0
     assert changes(api) == [("DELETE", "/containers/old"), ("DELETE", f"/volumes/{ANON}")]
+
+
+def test_config_lists_the_volumes_and_prints_them_in_the_long_syntax(
+    hatoba: Callable[..., int], project_file: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert up(hatoba, project_file, "config", "--volumes") == 0
+    assert capfd.readouterr().out == "data\n"
+    assert up(hatoba, project_file, "config") == 0
+    out = capfd.readouterr().out
+    assert "    - type: volume\n      source: data\n      target: /data\n      volume: {}\n" in out
+    assert "volumes:\n  data:\n    name: p_data\n" in out

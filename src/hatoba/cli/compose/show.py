@@ -208,6 +208,7 @@ def config(session: Session, args: list[str]) -> int:
     p = Parser(session.prog, "[OPTIONS] [SERVICE...]", "Parse, resolve and render compose file")
     p.flag("--services", help="Print the service names, one per line")
     p.flag("--networks", help="Print the network names, one per line")
+    p.flag("--volumes", help="Print the volume names, one per line")
     p.flag("-q", "--quiet", help="Only validate the configuration, don't print anything")
     p.option("--format", help="Format the output: yaml or json", default="yaml")
     ns = p.parse(args)
@@ -219,6 +220,9 @@ def config(session: Session, args: list[str]) -> int:
         return 0
     if ns.networks:
         sys.stdout.write("".join(n.key + "\n" for n in project.networks))
+        return 0
+    if ns.volumes:
+        sys.stdout.write("".join(v.key + "\n" for v in project.volumes))
         return 0
     from hatoba.compose.export import project_document
 
