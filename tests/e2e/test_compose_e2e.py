@@ -573,6 +573,8 @@ def test_volumes_binds_and_tmpfs_through_up_down_and_down_v(sb: Sandbox) -> None
         # volumes_from, read-only as asked
         assert p.exec("volproj-reader-1", "cat", "/data/file").stdout == "kept\n"
         assert p.exec("volproj-reader-1", "touch", "/data/x", check=False).returncode != 0
+        # and for a one-off container of the service
+        assert p("run", "--rm", "-T", "reader", "cat", "/data/file").stdout == "kept\n"
         # a recreate keeps the anonymous volume's data, as docker compose's does
         first = p.ids()[app]
         p.write(VOLUMES_FILE.replace("ROUND=1", "ROUND=2"))

@@ -85,7 +85,7 @@ def run(session: Session, args: list[str]) -> int:
         session.client.call(
             "POST", "/networks/create", body=requests.network_body(project, network)
         )
-    if service.volumes:
+    if any(m.name for m in service.volumes):
         volumes, _ = plan_volumes(project, [service], session.volumes())
         for volume in volumes:
             create_volume(session.client, project, volume, session.progress("Creating"))
@@ -101,9 +101,9 @@ def run(session: Session, args: list[str]) -> int:
         mode = f"container:{shared[0]}"
 
     def first_container(shared: str) -> str:
-        running = [c for c in session.containers(project.name) if not c.oneoff]
+        services = [c for c in session.containers(project.name) if not c.oneoff]
         found = ids.get(shared) or [
-            c.id for c in sorted(running, key=lambda c: c.number) if c.service == shared
+            c.id for c in sorted(services, key=lambda c: c.number) if c.service == shared
         ]
         if not found:
             raise CliError(f"cannot share volume with service {shared}: container missing")
