@@ -21,6 +21,7 @@ from hatoba.engine.ports import NO_CLUSTER, NO_DNS, Cluster, Resolver
 from hatoba.engine.state import Addresses, State
 from hatoba.images import ImageStore
 from hatoba.images.engine_view import EngineImages
+from hatoba.kernel import cgroups
 from hatoba.kernel.firewall import NftFirewall
 from hatoba.kernel.host import HostKernel
 from hatoba.kernel.netns import make_shared_dir
@@ -62,7 +63,10 @@ def open_local(
     dns: Resolver = NO_DNS,
     cluster: Cluster = NO_CLUSTER,
     config: DaemonConfig | None = None,
+    cgroup_parent: str | None = None,
 ) -> LocalEngine:
+    """`cgroup_parent`: the folder of containers' cgroups in each hierarchy (default
+    `hatoba`, kernel/cgroups.py)."""
     owns = forkserver is None
     fs = forkserver or ForkServer.start()
     paths = Paths(root=root, run_root=run_root, resolv_conf=resolv_conf)
@@ -81,7 +85,7 @@ def open_local(
     )
     kernel = HostKernel()
     firewall, ports = NftFirewall(fs.nft), PortReservations()
-    runtime = CrunRuntime(fs, root, run_root)
+    runtime = CrunRuntime(fs, root, run_root, cgroup_parent=cgroup_parent or cgroups.DEFAULT_PARENT)
     images = ImageStore(root)
     images.recover()
     engine = Engine.open(

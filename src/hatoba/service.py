@@ -75,6 +75,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="the lease after which other hosts drop this one's endpoints (default 10)",
     )
+    p.add_argument(
+        "--cgroup-parent",
+        default=os.environ.get("HATOBA_CGROUP_PARENT"),
+        help="the folder of containers' cgroups in each cgroup hierarchy (default hatoba)",
+    )
     p.add_argument("--debug", action="store_true")
     return p.parse_args(argv)
 
@@ -210,7 +215,16 @@ async def _serve(
     loop = asyncio.get_running_loop()
     dns = DnsServer(loop, forkserver.nft, upstream_timeout=dns_timeout)
     cluster = _cluster(args, root) if args.cluster else None
-    local = open_local(root, run_root, resolv_conf, forkserver, dns, cluster or NO_CLUSTER, config)
+    local = open_local(
+        root,
+        run_root,
+        resolv_conf,
+        forkserver,
+        dns,
+        cluster or NO_CLUSTER,
+        config,
+        args.cgroup_parent,
+    )
     engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()
     try:

@@ -1,27 +1,120 @@
-"""A container's own cgroup, if it has one, and what its controllers count (cgroup v2, or the
-v1 controllers of a v1 or hybrid host).
+"""Containers' cgroups: where they are and what the host lets them limit (probed once, when
+the runtime starts), and what a container's own cgroup counts (stats).
 
-A container's process is in whatever cgroup crun left it in. While crun runs with its cgroup
-manager disabled, that is the service's own cgroup: nothing counted there is the container's
-alone, so `own_cgroup` answers None and stats report zeros, as Docker's do without the
-controller. When containers get cgroups of their own (limits), the same reading finds them
-through /proc/<pid>/cgroup: nothing here needs to change, whichever path crun is given.
+A container's cgroup is `/<parent>/<id>` below the root of each hierarchy (`parent` is
+`hatoba` unless the service is told otherwise), as Docker's cgroupfs driver puts its
+`/docker/<id>`; crun (its cgroupfs manager) makes it, writes the limits and device rules,
+freezes it for `pause`, and removes it with the container.
+
+- cgroup v2 (/sys/fs/cgroup is cgroup2): one tree. crun enables the root's controllers in the
+  subtree_control of `/` and `/<parent>`; freezing (cgroup.freeze) and the device filter (an
+  eBPF program) need no controller.
+- cgroup v1: a hierarchy per controller, /sys/fs/cgroup/<controller>.
+- hybrid (v1 plus a cgroup2 tree at /sys/fs/cgroup/unified, systemd's hybrid mode): used as
+  v1, as Docker does. crun refuses to make cgroups when the cgroup2 tree has a controller
+  ("cgroups in hybrid mode not supported"), so the shim detaches that tree in its own mount
+  namespace before `crun create`; every other crun command works as it is.
+
+A controller counts when its hierarchy is mounted and hatoba can make its parent folder
+there; with none, containers run without cgroups (crun's cgroups disabled) and every limit is
+refused by name (model/resources.py).
+
+Stats find a container's cgroup through /proc/<pid>/cgroup (cgroup v2, or the v1 controllers
+of a v1 or hybrid host), wherever crun put it. A container without a cgroup of its own runs in
+the service's: nothing counted there is the container's alone, so `own_cgroup` answers None
+and stats report zeros, as Docker's do without the controller.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hatoba.model.resources import CPU, DEVICES, FREEZER, MEMORY, PIDS, CgroupSupport
 from hatoba.observe.usage import BlockIo, CgroupUsage, MemoryUsage
 
+ROOT = Path("/sys/fs/cgroup")
+DEFAULT_PARENT = "hatoba"
+# the v1 controllers hatoba limits or freezes with
+_PROBED_V1 = (MEMORY, CPU, PIDS, FREEZER, DEVICES)
 V2 = ""  # the unified hierarchy's key in a membership map (its line is `0::/path`)
+# the v1 controllers stats read
 V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "blkio")
 USER_HZ = os.sysconf("SC_CLK_TCK")
 # what cgroup v1 reports as "no limit" (PAGE_COUNTER_MAX pages), and v2's word for it
 _UNLIMITED = 1 << 62
+
+
+def probe(parent: str = DEFAULT_PARENT, root: Path = ROOT) -> CgroupSupport:
+    cpus = len(os.sched_getaffinity(0))
+    if (root / "cgroup.controllers").exists():
+        return _probe_v2(root, parent, cpus)
+    found = {
+        name
+        for name in _PROBED_V1
+        if (root / name / "cgroup.procs").exists() and _made(root / name / parent)
+    }
+    if not found:
+        return CgroupSupport(cpus=cpus)
+    swap = (root / MEMORY / "memory.memsw.limit_in_bytes").exists()
+    return CgroupSupport(1, frozenset(found), swap=swap, cpus=cpus)
+
+
+def _probe_v2(root: Path, parent: str, cpus: int) -> CgroupSupport:
+    folder = root / parent
+    if not _made(folder):
+        return CgroupSupport(cpus=cpus)
+    available = set((root / "cgroup.controllers").read_text().split())
+    found = {MEMORY, CPU, PIDS} & available | {DEVICES}
+    if (folder / "cgroup.freeze").exists():
+        found.add(FREEZER)
+    swap = MEMORY in available and (folder / "memory.swap.max").exists()
+    return CgroupSupport(2, frozenset(found), swap=swap, cpus=cpus)
+
+
+def _made(folder: Path) -> bool:
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return False
+    return True
+
+
+def hybrid(root: Path = ROOT) -> bool:
+    """A v1 host with a cgroup2 tree beside (the tree crun must not see, see above)."""
+    return (
+        not (root / "cgroup.controllers").exists()
+        and (root / "unified" / "cgroup.controllers").exists()
+    )
+
+
+def thaw(parent: str, root: Path = ROOT) -> None:
+    """Let every frozen container cgroup below `parent` run again (so that it can be killed)."""
+    if (root / "cgroup.controllers").exists():
+        files, value = (root / parent).glob("*/cgroup.freeze"), "0"
+    else:
+        files, value = (root / FREEZER / parent).glob("*/freezer.state"), "THAWED"
+    for path in files:
+        with contextlib.suppress(OSError):
+            path.write_text(value)
+
+
+def remove_parent(parent: str, root: Path = ROOT) -> None:
+    """Remove `parent` from every hierarchy, with any container cgroups left in it (their
+    processes must be gone): what a test sandbox does when it ends."""
+    folders = [root / parent]
+    if not (root / "cgroup.controllers").exists():
+        folders = [entry / parent for entry in root.iterdir() if entry.is_dir()]
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        # cgroup folders hold only kernel files: rmdir them deepest first
+        for below, _dirs, _files in sorted(os.walk(folder), key=lambda w: -len(w[0])):
+            with contextlib.suppress(OSError):
+                os.rmdir(below)
 
 
 def membership(text: str) -> dict[str, str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from hatoba.model.resources import Resources, Ulimit
+from hatoba.model.security import DEFAULT_CAPS, Security
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Docker's, for every process in a container (the service's own umask keeps its files private)
@@ -49,6 +52,12 @@ class ProcessSpec:
     cwd: str = "/"
     terminal: bool = False
     user: ProcessUser = ProcessUser()
+    # the bounding, effective and permitted sets (an exec's are its container's, or all of
+    # them for a privileged exec)
+    capabilities: tuple[str, ...] = DEFAULT_CAPS
+    no_new_privileges: bool = False
+    rlimits: tuple[Ulimit, ...] = ()
+    oom_score_adj: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,10 @@ class LaunchRequest:
     domainname: str = ""
     # binds, volumes and tmpfs mounts, parents first
     mounts: tuple[LaunchMount, ...] = ()
+    # devices, sysctls, read-only root, masked paths (the process's own part is in `process`)
+    security: Security = field(default_factory=Security)
+    # cgroup limits and the size of /dev/shm
+    resources: Resources = field(default_factory=Resources)
 
 
 @dataclass(frozen=True)

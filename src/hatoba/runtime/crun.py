@@ -33,9 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from hatoba.errors import KernelError
+from hatoba.kernel import cgroups
 from hatoba.model.launch import ExitStatus, LaunchMount, LaunchRequest, ProcessSpec, Started
 from hatoba.model.mounts import BIND, TMPFS
-from hatoba.runtime import spec
+from hatoba.model.resources import DEVICES, CgroupSupport, Resources
+from hatoba.model.security import CAPABILITIES, DeviceMapping
+from hatoba.runtime import devices, spec
 from hatoba.runtime.forkserver import ForkServer
 from hatoba.runtime.storage import resolve_bind_source
 
@@ -64,6 +67,8 @@ class CrunRuntime:
         run_root: Path,
         crun: str = "crun",
         init: str = INIT_BINARY,
+        cgroup_parent: str = cgroups.DEFAULT_PARENT,
+        cgroup_support: CgroupSupport | None = None,
     ) -> None:
         self._forkserver = forkserver
         self._root = root / "containers"
@@ -75,10 +80,22 @@ class CrunRuntime:
         self._masked = (str(root.resolve()), str(run_root.resolve()))
         self._crun = shutil.which(crun) or crun
         self._spawned: dict[str, _Spawned] = {}
+        self._cgroup_parent = cgroup_parent
+        self._cgroups = cgroup_support or cgroups.probe(cgroup_parent)
+        self._capabilities = _bounding_set()
+        self._hide_unified = cgroups.hybrid()
         for path in (self._root, self._run, self._crun_root):
             path.mkdir(parents=True, exist_ok=True)
         self._build_hostfs_skeleton()
         self._hostfs_binds = _hostfs_binds()
+
+    def cgroups(self) -> CgroupSupport:
+        return self._cgroups
+
+    def capabilities(self) -> frozenset[str]:
+        """What crun can give a container: the service's own bounding set (root on some
+        machines lacks some, e.g. CAP_SYS_RESOURCE)."""
+        return self._capabilities
 
     # --- paths ------------------------------------------------------------------------------
 
@@ -163,7 +180,11 @@ class CrunRuntime:
         binds: list[spec.Bind] = []
         if not launch.layers:
             rootfs = str(self._hostfs)
-            binds = self._hostfs_binds
+            # a read-only root must cover the host's folders too: they are the root here
+            binds = [
+                dataclasses.replace(bind, readonly=launch.security.read_only)
+                for bind in self._hostfs_binds
+            ]
         else:
             rootfs = str(bundle / "rootfs")
             for sub in ("rootfs", "work"):
@@ -193,6 +214,10 @@ class CrunRuntime:
             mounts=mounts,
             files=files,
             masked=[*self._masked, *masked],
+            security=launch.security,
+            limits=launch.resources,
+            devices=self._devices(launch),
+            cgroup=self._cgroup(cid),
         )
         # the OCI bundle is the run dir (config.json there); `bundle` keeps what must outlive
         # a restart of the machine: the log and an image container's own layer
@@ -211,6 +236,8 @@ class CrunRuntime:
             "netns": launch.netns,
             "netns_link": str(netns_link) if netns_link else None,
             "netns_dir": str(self._netns_dir),
+            "cgroups": bool(self._cgroups.version),
+            "hide_unified": self._hide_unified,
         }
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -264,6 +291,45 @@ class CrunRuntime:
                 path.touch()
                 path.chmod(0o644)
         return init
+
+    def _devices(self, launch: LaunchRequest) -> list[spec.Device]:
+        """moby's WithDevices: every host device for a privileged container (its own
+        `--device` flags only where they rename one), else those of `--device`."""
+        asked = launch.security.devices
+        if not launch.security.privileged:
+            return devices.mapped(asked)
+        renamed = [m for m in asked if m.path_in_container != m.path_on_host]
+        everything = [dataclasses.replace(m, permissions="rwm") for m in renamed]
+        return devices.host_devices() + devices.mapped(everything)
+
+    def _cgroup(self, container_id: str) -> spec.Cgroup | None:
+        if not self._cgroups.version:
+            return None
+        return spec.Cgroup(
+            f"/{self._cgroup_parent}/{container_id}", devices=self._cgroups.has(DEVICES)
+        )
+
+    def check_devices(self, mappings: Sequence[DeviceMapping]) -> None:
+        """Refuse (Docker's text) a `--device` whose host path gives no device node."""
+        devices.mapped(mappings)
+
+    def pause(self, container_id: str) -> None:
+        self._crun_checked("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._crun_checked("resume", container_id)
+
+    def update(self, container_id: str, limits: Resources) -> None:
+        """Write new cgroup limits of a running container."""
+        path = self.run_dir(container_id) / "resources.json"
+        path.write_text(json.dumps(spec.resources(limits)))
+        self._crun_checked("update", "--resources", str(path), container_id)
+
+    def _crun_checked(self, *args: str) -> None:
+        result = self._crun_cmd(*args)
+        if result.returncode != 0:
+            text = result.stderr.decode(errors="replace").strip()
+            raise KernelError(text or f"crun {args[0]} exited with status {result.returncode}")
 
     def _under_init(
         self, process: ProcessSpec, *, hostfs: bool
@@ -412,6 +478,12 @@ class CrunRuntime:
             stderr=subprocess.PIPE,
             check=False,
         )
+
+
+def _bounding_set() -> frozenset[str]:
+    with open("/proc/self/status", encoding="ascii") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return frozenset(name for bit, name in enumerate(CAPABILITIES) if mask >> bit & 1)
 
 
 def _stat(pid: int) -> list[str]:

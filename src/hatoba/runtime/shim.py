@@ -3,9 +3,9 @@
 Forked by the fork server, it
 1. leaves the service's session and becomes a child subreaper, so the container's init is
    reparented to it once `crun create` returns (the service lets it run with `crun start`);
-2. enters a mount namespace of its own (a slave of the host's) where it hides the hybrid
-   cgroup layout that crun refuses, and mounts the image's overlay (so the overlay disappears
-   with the container, even after a crash), then fills new empty volumes from it;
+2. enters a mount namespace of its own (a slave of the host's) where it hides the cgroup2
+   tree of a hybrid host, which crun refuses, and mounts the image's overlay (so the overlay
+   disappears with the container, even after a crash), then fills new empty volumes from it;
 3. runs crun, reports `OK <pid>` or `ERR <message>` on the ready pipe;
 4. copies the container's output to the json-file log and to attached clients (buffering it
    until the expected clients are there), feeds stdin from them, and
@@ -119,9 +119,10 @@ class Shim:
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
         libc.unshare(libc.CLONE_NEWNS)
         libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
-        if os.path.isdir("/sys/fs/cgroup/unified"):
-            # crun 1.8 refuses cgroup v1/v2 hybrid hosts even with cgroups disabled
-            libc.mount("tmpfs", "/sys/fs/cgroup", "tmpfs", 0, "size=4k,mode=755")
+        if self.req.get("hide_unified"):
+            # crun 1.8 refuses a hybrid host whose cgroup2 tree has a controller, even with
+            # cgroups disabled; without that tree it sees cgroup v1 (kernel/cgroups.py)
+            libc.umount("/sys/fs/cgroup/unified", libc.MNT_DETACH)
         netns = self.req.get("netns")
         if netns:
             # keep only the handle of the namespace this container runs in (its own, or
@@ -158,7 +159,7 @@ class Shim:
             "--root",
             req["crun_root"],
             f"--log=file:{os.path.join(self.dir, 'crun.log')}",
-            "--cgroup-manager=disabled",
+            f"--cgroup-manager={'cgroupfs' if req['cgroups'] else 'disabled'}",
             "create",
             "--bundle",
             req["bundle"],

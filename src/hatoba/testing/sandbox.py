@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hatoba import keeper
-from hatoba.kernel import libc
+from hatoba.kernel import cgroups, libc
 from hatoba.kernel.netns import create_netns, make_shared_dir, remove_handle
 
 HOST_UPLINK = "203.0.113.1"
@@ -67,6 +67,9 @@ class Sandbox:
         self.root = self.dir / "root"
         self.run_root = self.dir / "run"
         self.resolv_conf = self.dir / "resolv.conf"
+        # the containers' cgroups, removed with the sandbox; named after the temporary
+        # folder too, so that a test run can tell its own (tests/fixtures/leakcheck.py)
+        self.cgroup_parent = f"{self.dir.parent.name}.{self.dir.name}"
         self.hatoba_argv = list(hatoba) if hatoba else [str(Path(sys.executable).parent / "hatoba")]
         self.extra_env = dict(env or {})
         self._namespaces: list[Path] = []
@@ -153,6 +156,7 @@ class Sandbox:
             HATOBA_ROOT=str(self.root),
             HATOBA_RUN_ROOT=str(self.run_root),
             HATOBA_RESOLV_CONF=str(self.resolv_conf),
+            HATOBA_CGROUP_PARENT=self.cgroup_parent,
         )
         env.update(self.extra_env)
         return env
@@ -217,6 +221,7 @@ class Sandbox:
     def close(self) -> None:
         """Remove everything the sandbox made; safe to call twice and after any failure."""
         self._kill_processes()
+        cgroups.remove_parent(self.cgroup_parent)
         self._unmount_below()
         for path in reversed(self._namespaces):
             remove_handle(str(path))
@@ -229,6 +234,8 @@ class Sandbox:
             if pid:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+        # a paused container's processes die only once thawed
+        cgroups.thaw(self.cgroup_parent)
         # Everything still living in one of our namespaces was started by us (the service,
         # its shims and their containers, and test helpers): end those processes by PID.
         for _ in range(50):
