@@ -28,6 +28,11 @@ from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
 from hatoba.model.mounts import Volume
 from hatoba.model.network import Network
+from hatoba.model.resources import CPU, DEVICES, FREEZER, MEMORY, PIDS, CgroupSupport, Resources
+from hatoba.model.security import CAPABILITIES, DeviceMapping
+
+# a cgroup v1 host with every controller and swap accounting, as the machine the tests run on
+FULL_CGROUPS = CgroupSupport(1, frozenset({MEMORY, CPU, PIDS, FREEZER, DEVICES}), swap=True, cpus=2)
 
 
 class FakeKernel:
@@ -235,6 +240,15 @@ class FakeRuntime:
         self._pids = itertools.count(1000)
         self.files: dict[tuple[str, str], str] = {}
         self.rootfs: dict[str, str] = {}
+        self.support = FULL_CGROUPS
+        # as root on the machine the tests run on: all but CAP_SYS_RESOURCE
+        self.bounding = frozenset(CAPABILITIES) - {"CAP_SYS_RESOURCE"}
+        # host device paths that exist
+        self.devices: set[str] = {"/dev/null", "/dev/zero"}
+        self.paused: set[str] = set()
+        # container id -> the limits written to its running cgroup
+        self.limits: dict[str, Resources] = {}
+        self.fail_update = False
 
     def spawn(self, request: LaunchRequest) -> None:
         self.spawned[request.container_id] = request
@@ -284,6 +298,31 @@ class FakeRuntime:
     def read_file(self, container_id: str, layers: Sequence[str], path: str) -> str | None:
         """What `rootfs` (container path -> content) holds, the same for every container."""
         return self.rootfs.get(path)
+
+    def cgroups(self) -> CgroupSupport:
+        return self.support
+
+    def capabilities(self) -> frozenset[str]:
+        return self.bounding
+
+    def check_devices(self, mappings: Sequence[DeviceMapping]) -> None:
+        for mapping in mappings:
+            if mapping.path_on_host not in self.devices:
+                raise InvalidArgument(
+                    "error gathering device information while adding custom device "
+                    f'"{mapping.path_on_host}": no such file or directory'
+                )
+
+    def pause(self, container_id: str) -> None:
+        self.paused.add(container_id)
+
+    def resume(self, container_id: str) -> None:
+        self.paused.discard(container_id)
+
+    def update(self, container_id: str, limits: Resources) -> None:
+        if self.fail_update:
+            raise KernelError("write memory.limit_in_bytes: Device or resource busy")
+        self.limits[container_id] = limits
 
 
 class FakeImages:

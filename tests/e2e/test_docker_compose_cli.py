@@ -1,9 +1,10 @@
 """Debian's docker-compose 1.29 (which drives the Engine API) and the docker CLI against a
 sandboxed hatoba service, through a proxy that records every request: the seed's compose case,
 aliases, replicas with DNS round robin, external and internal networks, a fixed address,
-ports, environment, labels, depends_on, the whole command set (up, ps, logs, exec, run --rm,
-scale, stop, start, restart, kill, rm, recreate, down, config), and fields hatoba does not
-support refused by name with nothing made. Every request must be answered as Docker would:
+ports, environment, labels, depends_on, memory limits, capabilities, sysctls and a read-only
+root read back from the kernel, the whole command set (up, ps, logs, exec, run --rm, scale,
+stop, start, restart, kill, rm, recreate, down, config), and fields hatoba does not support
+refused by name with nothing made. Every request must be answered as Docker would:
 no 5xx, and no 4xx but the ones Docker gives too.
 
 docker-compose takes ~0.5 s to start, so each test groups its checks into few calls.
@@ -316,16 +317,49 @@ services:
     dc.compose(proj, "down", "-t", "1")
 
 
-REFUSED = """\
+LIMITED = """\
 version: "3.8"
 services:
   limited:
     image: alpine
     command: sleep infinity
-    mem_limit: 10m
+    mem_limit: 32m
     cap_add: [NET_ADMIN]
     read_only: true
+    sysctls:
+      net.ipv4.ip_forward: "1"
 """
+
+REFUSED = """\
+version: "2.4"
+services:
+  limited:
+    image: alpine
+    command: sleep infinity
+    cpuset: "0"
+    mem_reservation: 10m
+    oom_kill_disable: true
+"""
+
+
+def test_limits_capabilities_and_sysctls_are_applied(dc: Compose) -> None:
+    proj = dc.project("limproj", LIMITED)
+    dc.compose(proj, "up", "-d")
+    pid = dc.inspect("limproj_limited_1")["State"]["Pid"]
+    status = Path(f"/proc/{pid}/status").read_text()
+    effective = next(line for line in status.splitlines() if line.startswith("CapEff:"))
+    assert int(effective.split()[1], 16) & 1 << 12  # CAP_NET_ADMIN
+    memory = next(
+        line.split(":", 2)[2]
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        if line.split(":")[1] == "memory"
+    )
+    limit = Path("/sys/fs/cgroup/memory", memory.lstrip("/"), "memory.limit_in_bytes")
+    assert limit.read_text() == f"{32 << 20}\n"
+    inside = dc.exec(proj, "limited", "cat /proc/sys/net/ipv4/ip_forward; touch /x || echo ro")
+    assert inside.split()[0] == "1" and inside.split()[-1] == "ro"
+    dc.compose(proj, "down", "-t", "1")
+    dc.requests()
 
 
 def test_unsupported_fields_are_refused_by_name_and_nothing_is_made(dc: Compose) -> None:
@@ -333,8 +367,8 @@ def test_unsupported_fields_are_refused_by_name_and_nothing_is_made(dc: Compose)
     up = dc.compose(proj, "up", "-d", check=False)
     assert up.returncode != 0
     assert (
-        "hatoba does not support HostConfig.Memory, HostConfig.CapAdd, HostConfig.ReadonlyRootfs "
-        "yet"
+        "hatoba does not support HostConfig.CpusetCpus, HostConfig.MemoryReservation, "
+        "HostConfig.OomKillDisable yet"
     ) in up.stderr
     assert dc.sb.hatoba("ps", "-aq").stdout == ""
     refused = [e for e in dc.requests() if e.path == "/containers/create"]
@@ -345,9 +379,9 @@ def test_unsupported_fields_are_refused_by_name_and_nothing_is_made(dc: Compose)
 @pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
 def test_the_docker_cli_gets_the_same_refusal_rename_and_events(dc: Compose) -> None:
     since = time.time()
-    limited = dc.docker("run", "--rm", "--memory", "10m", "alpine", "true", check=False)
+    limited = dc.docker("run", "--rm", "--cpuset-cpus", "0", "alpine", "true", check=False)
     assert limited.returncode == 125
-    assert "hatoba does not support HostConfig.Memory yet" in limited.stderr
+    assert "hatoba does not support HostConfig.CpusetCpus yet" in limited.stderr
     assert dc.sb.hatoba("ps", "-aq").stdout == ""
     cid = dc.docker("run", "-d", "--name", "first", "alpine", "sleep", "infinity").stdout.strip()
     dc.docker("rename", "first", "second")

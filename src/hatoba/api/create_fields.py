@@ -96,8 +96,8 @@ CONTAINER_CONFIG: Mapping[str, Field] = {
 
 HOST_CONFIG: Mapping[str, Field] = {
     # resources (cgroups)
-    "CpuShares": REFUSED,
-    "Memory": REFUSED,
+    "CpuShares": APPLIED,
+    "Memory": APPLIED,
     "CgroupParent": REFUSED,
     "BlkioWeight": REFUSED,
     "BlkioWeightDevice": REFUSED,
@@ -105,28 +105,26 @@ HOST_CONFIG: Mapping[str, Field] = {
     "BlkioDeviceWriteBps": REFUSED,
     "BlkioDeviceReadIOps": REFUSED,
     "BlkioDeviceWriteIOps": REFUSED,
-    "CpuPeriod": REFUSED,
-    "CpuQuota": REFUSED,
+    "CpuPeriod": APPLIED,
+    "CpuQuota": APPLIED,
     "CpuRealtimePeriod": REFUSED,
     "CpuRealtimeRuntime": REFUSED,
     "CpusetCpus": REFUSED,
     "CpusetMems": REFUSED,
-    "Devices": REFUSED,
-    "DeviceCgroupRules": REFUSED,
+    "Devices": APPLIED,
+    "DeviceCgroupRules": APPLIED,
     "DeviceRequests": REFUSED,
     "KernelMemory": REFUSED,
     "KernelMemoryTCP": REFUSED,
     "MemoryReservation": REFUSED,
-    # -1: unlimited swap, what a container without a memory limit has
-    "MemorySwap": _refused(-1),
+    "MemorySwap": APPLIED,
     # -1: the kernel's default, what the docker CLI sends
     "MemorySwappiness": _refused(-1),
-    "NanoCpus": REFUSED,
+    "NanoCpus": APPLIED,
     "OomKillDisable": REFUSED,
     "Init": APPLIED,
-    # 0 and -1 both mean no limit
-    "PidsLimit": _refused(-1),
-    "Ulimits": REFUSED,
+    "PidsLimit": APPLIED,
+    "Ulimits": APPLIED,
     "CpuCount": REFUSED,
     "CpuPercent": REFUSED,
     "IOMaximumIOps": REFUSED,
@@ -144,9 +142,10 @@ HOST_CONFIG: Mapping[str, Field] = {
     "VolumeDriver": _refused("local"),
     "VolumesFrom": APPLIED,
     "Mounts": APPLIED,
-    "CapAdd": REFUSED,
-    "CapDrop": REFUSED,
-    "CgroupnsMode": REFUSED,
+    "CapAdd": APPLIED,
+    "CapDrop": APPLIED,
+    # containers see the host's cgroup namespace, Docker's default on cgroup v1
+    "CgroupnsMode": _refused("host"),
     "Dns": APPLIED,
     "DnsOptions": APPLIED,
     "DnsSearch": APPLIED,
@@ -156,26 +155,25 @@ HOST_CONFIG: Mapping[str, Field] = {
     "IpcMode": _refused("private"),
     "Cgroup": REFUSED,
     "Links": APPLIED,
-    "OomScoreAdj": REFUSED,
+    "OomScoreAdj": APPLIED,
     "PidMode": REFUSED,
-    "Privileged": REFUSED,
+    "Privileged": APPLIED,
     "PublishAllPorts": APPLIED,
-    "ReadonlyRootfs": REFUSED,
-    "SecurityOpt": REFUSED,
+    "ReadonlyRootfs": APPLIED,
+    "SecurityOpt": APPLIED,
     "StorageOpt": REFUSED,
     "Tmpfs": APPLIED,
     "UTSMode": REFUSED,
     "UsernsMode": REFUSED,
-    # Docker's default size of /dev/shm, which hatoba mounts
-    "ShmSize": _refused(64 << 20),
-    "Sysctls": REFUSED,
+    "ShmSize": APPLIED,
+    "Sysctls": APPLIED,
     "Runtime": REFUSED,
     # the docker CLI sends the terminal's size; v1.41 reads it on Windows only
     "ConsoleSize": _ignored(_WINDOWS),
     "Isolation": _refused("default"),
-    # an empty list is not a default here: it unmasks everything (systempaths=unconfined)
-    "MaskedPaths": Field(Use.REFUSED, defaults=(None,)),
-    "ReadonlyPaths": Field(Use.REFUSED, defaults=(None,)),
+    # null: Docker's lists; [] unmasks everything (systempaths=unconfined)
+    "MaskedPaths": APPLIED,
+    "ReadonlyPaths": APPLIED,
 }
 
 _OPERATIONAL = "operational data: Docker fills it in and ignores what a request says"
@@ -211,9 +209,57 @@ EXEC_CONFIG: Mapping[str, Field] = {
     "Tty": APPLIED,
     "Env": APPLIED,
     "Cmd": APPLIED,
-    "Privileged": REFUSED,
+    "Privileged": APPLIED,
     "User": APPLIED,
     "WorkingDir": APPLIED,
+}
+
+
+# the body of POST /containers/{id}/update: HostConfig's resources and RestartPolicy
+_UNCHANGED = "Docker's update leaves it as it is"
+_UPDATED_BY_DOCKER = (
+    "BlkioWeight",
+    "CpuShares",
+    "NanoCpus",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpusetCpus",
+    "CpusetMems",
+    "Memory",
+    "MemorySwap",
+    "MemoryReservation",
+    "KernelMemory",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "PidsLimit",
+)
+_RESOURCES = (
+    *_UPDATED_BY_DOCKER,
+    "CgroupParent",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "Devices",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "KernelMemoryTCP",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "Init",
+    "Ulimits",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+)
+UPDATE_CONFIG: Mapping[str, Field] = {
+    **{
+        name: HOST_CONFIG[name] if name in _UPDATED_BY_DOCKER else _ignored(_UNCHANGED)
+        for name in _RESOURCES
+    },
+    "RestartPolicy": APPLIED,
 }
 
 
@@ -278,6 +324,13 @@ def check_exec(body: Mapping[str, Any]) -> None:
     """The body of an exec create."""
     walk = _Walk()
     walk.table(EXEC_CONFIG, body, "ExecConfig.")
+    _refuse(walk.refused)
+
+
+def check_update(body: Mapping[str, Any]) -> None:
+    """The body of a container update."""
+    walk = _Walk()
+    walk.table(UPDATE_CONFIG, body, "")
     _refuse(walk.refused)
 
 

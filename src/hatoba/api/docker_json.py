@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address
@@ -12,7 +13,7 @@ from hatoba.api.execs import ExecSpec
 from hatoba.api.json_body import Json
 from hatoba.drivers import registry as drivers
 from hatoba.engine import links
-from hatoba.engine.containers import CreateRequest, EndpointRequest
+from hatoba.engine.containers import CreateRequest, EndpointRequest, UpdateRequest
 from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
 from hatoba.ipam.addresses import parse_mac
@@ -33,7 +34,14 @@ from hatoba.model.mounts import VOLUME, MountPoint, MountSpec, Volume
 from hatoba.model.network import Network, NetworkSpec
 from hatoba.model.ports import PortMapping
 from hatoba.model.portspec import mappings_from_api
+from hatoba.model.resources import Resources, Ulimit
 from hatoba.model.restart import RestartPolicy
+from hatoba.model.security import (
+    DEFAULT_MASKED_PATHS,
+    DEFAULT_READONLY_PATHS,
+    DeviceMapping,
+    Security,
+)
 from hatoba.model.signals import signal_number
 from hatoba.observe.usage import CgroupUsage, Sample
 
@@ -174,6 +182,67 @@ def network_json(network: Network, state: State, *, with_containers: bool) -> di
 
 
 # --- containers: create -------------------------------------------------------------------------
+
+
+def _devices(value: Json) -> tuple[DeviceMapping, ...]:
+    """HostConfig.Devices: a container path defaults to the host's, permissions to rwm."""
+    found = []
+    for device in value.array():
+        host = device["PathOnHost"].string()
+        if not host:
+            raise InvalidArgument(f"invalid JSON: {device.path}.PathOnHost is empty")
+        inside = device["PathInContainer"].string() or host
+        found.append(DeviceMapping(host, inside, device["CgroupPermissions"].string() or "rwm"))
+    return tuple(found)
+
+
+def _paths(value: Json) -> tuple[str, ...] | None:
+    """MaskedPaths and ReadonlyPaths: null is Docker's list, [] is none."""
+    return None if value.value is None else value.strings()
+
+
+def security_of(host: Json) -> Security:
+    return Security(
+        cap_add=host["CapAdd"].strings(one_or_many=True),
+        cap_drop=host["CapDrop"].strings(one_or_many=True),
+        privileged=host["Privileged"].boolean(),
+        security_opt=host["SecurityOpt"].strings(),
+        read_only=host["ReadonlyRootfs"].boolean(),
+        sysctls=MappingProxyType(host["Sysctls"].string_map()),
+        devices=_devices(host["Devices"]),
+        device_cgroup_rules=host["DeviceCgroupRules"].strings(),
+        masked_paths=_paths(host["MaskedPaths"]),
+        readonly_paths=_paths(host["ReadonlyPaths"]),
+        oom_score_adj=host["OomScoreAdj"].integer() or 0,
+    )
+
+
+def resources_of(host: Json) -> Resources:
+    """HostConfig's limits; a PidsLimit of 0 or -1 is none."""
+    return Resources(
+        memory=host["Memory"].integer() or 0,
+        memory_swap=host["MemorySwap"].integer() or 0,
+        nano_cpus=host["NanoCpus"].integer() or 0,
+        cpu_shares=host["CpuShares"].integer() or 0,
+        cpu_period=host["CpuPeriod"].integer() or 0,
+        cpu_quota=host["CpuQuota"].integer() or 0,
+        pids_limit=max(host["PidsLimit"].integer() or 0, 0),
+        ulimits=tuple(
+            Ulimit(u["Name"].string(), u["Soft"].integer() or 0, u["Hard"].integer() or 0)
+            for u in host["Ulimits"].array()
+        ),
+        shm_size=host["ShmSize"].integer() or 0,
+    )
+
+
+def update_request(body: Json) -> UpdateRequest:
+    """POST /containers/{id}/update: Resources and RestartPolicy (null: unchanged)."""
+    limits = resources_of(body)
+    return UpdateRequest(
+        resources=dataclasses.replace(limits, pids_limit=0),
+        pids_limit=body["PidsLimit"].integer(),
+        restart_policy=_restart_policy(body["RestartPolicy"]) if "RestartPolicy" in body else None,
+    )
 
 
 def health_config_json(config: HealthConfig) -> dict[str, Any]:
@@ -330,6 +399,8 @@ def create_request(body: Json, name: str, run_pending: bool = False) -> CreateRe
         volumes_from=host["VolumesFrom"].strings(),
         volume_driver=host["VolumeDriver"].string(),
         volumes=tuple(body["Volumes"].entries()),
+        security=security_of(host),
+        resources=resources_of(host),
     )
     networking = body["NetworkingConfig"]["EndpointsConfig"].entries()
     endpoints = tuple(endpoint_request(net, ep) for net, ep in networking.items())
@@ -349,6 +420,7 @@ def exec_spec(body: Json) -> ExecSpec:
         workdir=body["WorkingDir"].string(),
         tty=body["Tty"].boolean(),
         user=body["User"].string(),
+        privileged=body["Privileged"].boolean(),
         attach_stdin=body["AttachStdin"].boolean(),
         attach_stdout=body["AttachStdout"].boolean(True),
         attach_stderr=body["AttachStderr"].boolean(True),
@@ -492,10 +564,10 @@ def container_json(
     sandbox_id = container.id if run.status == RUNNING and not joins else ""
     argv = cfg.argv
     state_json: dict[str, Any] = {
-        "Status": run.status,
+        "Status": run.shown_status,
         # Docker counts a container waiting for its restart as running (stop, rm, wait)
         "Running": run.status in (RUNNING, RESTARTING),
-        "Paused": False,
+        "Paused": run.paused,
         "Restarting": run.status == RESTARTING,
         "OOMKilled": False,
         "Dead": False,
@@ -539,7 +611,6 @@ def container_json(
             },
             "LogConfig": {"Type": "json-file", "Config": {}},
             "IpcMode": "private",
-            "Privileged": False,
             "GroupAdd": list(cfg.group_add) or None,
             "Init": cfg.init,
             "Binds": list(cfg.binds) or None,
@@ -547,6 +618,8 @@ def container_json(
             "VolumesFrom": list(cfg.volumes_from) or None,
             "Mounts": [mount_spec_json(m) for m in cfg.mount_specs] or None,
             "Tmpfs": dict(cfg.tmpfs) or None,
+            **_security_json(cfg.security),
+            **_resources_json(cfg.resources),
         },
         "Mounts": mounts_json(container, volume_path),
         "Config": config,
@@ -570,6 +643,54 @@ def container_json(
             "MacAddress": top["MacAddress"] if top else "",
             "Networks": networks,
         },
+    }
+
+
+def _security_json(security: Security) -> dict[str, Any]:
+    """As asked; the masked and read-only paths as they apply (Docker's lists by default,
+    none for a privileged container)."""
+    privileged = security.privileged
+    masked, readonly = security.masked_paths, security.readonly_paths
+    if masked is None and not privileged:
+        masked = DEFAULT_MASKED_PATHS
+    if readonly is None and not privileged:
+        readonly = DEFAULT_READONLY_PATHS
+    doc: dict[str, Any] = {
+        "CapAdd": list(security.cap_add) or None,
+        "CapDrop": list(security.cap_drop) or None,
+        "Privileged": privileged,
+        "SecurityOpt": list(security.security_opt) or None,
+        "ReadonlyRootfs": security.read_only,
+        "Devices": [
+            {
+                "PathOnHost": d.path_on_host,
+                "PathInContainer": d.path_in_container,
+                "CgroupPermissions": d.permissions,
+            }
+            for d in security.devices
+        ],
+        "DeviceCgroupRules": list(security.device_cgroup_rules) or None,
+        "OomScoreAdj": security.oom_score_adj,
+        "MaskedPaths": None if masked is None else list(masked),
+        "ReadonlyPaths": None if readonly is None else list(readonly),
+    }
+    if security.sysctls:
+        doc["Sysctls"] = dict(security.sysctls)
+    return doc
+
+
+def _resources_json(resources: Resources) -> dict[str, Any]:
+    return {
+        "Memory": resources.memory,
+        "MemorySwap": resources.memory_swap,
+        "NanoCpus": resources.nano_cpus,
+        "CpuShares": resources.cpu_shares,
+        "CpuPeriod": resources.cpu_period,
+        "CpuQuota": resources.cpu_quota,
+        "PidsLimit": resources.pids_limit or None,
+        "Ulimits": [{"Name": u.name, "Hard": u.hard, "Soft": u.soft} for u in resources.ulimits]
+        or None,
+        "ShmSize": resources.shm_size,
     }
 
 
@@ -615,7 +736,7 @@ def container_summary(
             for m in published
         ],
         "Labels": dict(cfg.labels),
-        "State": container.state.status,
+        "State": container.state.shown_status,
         "Status": _status(container),
         "StartedAt": container.state.started_at,
         "FinishedAt": container.state.finished_at,
@@ -632,6 +753,8 @@ def _status(container: Container) -> str:
     text = status_text(run.status, run.started_at, run.finished_at, run.exit_code, time.time())
     if not run.running:
         return text
+    if run.paused:
+        return text + " (Paused)"
     # a running container whose network could not be repaired (engine/repair.py)
     damaged = " (network damaged)" if run.error else ""
     return text + status_suffix(run.health) + damaged

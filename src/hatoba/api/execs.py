@@ -35,6 +35,7 @@ class ExecSpec:
     workdir: str = ""
     tty: bool = False
     user: str = ""
+    privileged: bool = False
     attach_stdin: bool = False
     attach_stdout: bool = True
     attach_stderr: bool = True
@@ -49,6 +50,7 @@ class ExecInstance:
     workdir: str
     tty: bool
     user: str
+    privileged: bool
     attach_stdin: bool
     attach_stdout: bool
     attach_stderr: bool
@@ -69,7 +71,7 @@ class ExecInstance:
                 "tty": self.tty,
                 "entrypoint": self.argv[0] if self.argv else "",
                 "arguments": list(self.argv[1:]),
-                "privileged": False,
+                "privileged": self.privileged,
                 **({"user": self.user} if self.user else {}),  # omitted when empty, as Docker
             },
             "OpenStdin": self.attach_stdin,
@@ -100,6 +102,7 @@ class Execs:
             workdir=spec.workdir or workdir,
             tty=spec.tty,
             user=spec.user,
+            privileged=spec.privileged,
             attach_stdin=spec.attach_stdin,
             attach_stdout=spec.attach_stdout,
             attach_stderr=spec.attach_stderr,

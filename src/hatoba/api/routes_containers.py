@@ -1,5 +1,5 @@
 """/containers: create, list, inspect, start, stop, kill, restart, wait, remove, rename, logs,
-attach."""
+attach, pause, unpause, update."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from hatoba.api import create_fields, docker_json
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Streaming
 from hatoba.api.logs import stream_log
+from hatoba.engine.containers import check_startable
 from hatoba.engine.state import State
-from hatoba.errors import HatobaError, InvalidArgument, NotModified
+from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotModified
 from hatoba.model.container import RESTARTING, RUNNING, Container, joined_container
 from hatoba.model.health import NO_HEALTHCHECK, STATUSES
 from hatoba.model.humanize import parse_rfc3339
@@ -41,7 +42,7 @@ class ContainerMatcher:
             return False
         if "id" in f and not any(c.id.startswith(v) for v in f["id"]):
             return False
-        if "status" in f and c.state.status not in f["status"]:
+        if "status" in f and c.state.shown_status not in f["status"]:
             return False
         if "label" in f:
             for want in f["label"]:
@@ -115,8 +116,7 @@ def register(router: Router, app: App) -> None:
 
     async def start(req: Request) -> Response:
         container = engine.state.container(req.params["id"])
-        if container.state.status in (RUNNING, RESTARTING):
-            raise NotModified("container already started")
+        check_startable(container)
         try:
             started = await runner.call(
                 engine.start, container.id, app.attacher.expected(container.id)
@@ -202,6 +202,10 @@ def register(router: Router, app: App) -> None:
 
     async def attach(req: Request) -> Hijack:
         container = engine.state.container(req.params["id"])
+        if container.state.paused:
+            raise Conflict(
+                f"container {req.params['id']} is paused, unpause the container before attach"
+            )
 
         async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
             await app.attacher.attach(
@@ -247,6 +251,22 @@ def register(router: Router, app: App) -> None:
             }
         )
 
+    async def pause(req: Request) -> Response:
+        await supervisor.pause(req.params["id"])
+        return Response.empty()
+
+    async def unpause(req: Request) -> Response:
+        await supervisor.unpause(req.params["id"])
+        return Response.empty()
+
+    async def update(req: Request) -> Response:
+        body = req.json()
+        request = docker_json.update_request(body)
+        create_fields.check_update(body.value)  # read above: an object of Docker's types
+        updated = await runner.call(engine.update, req.params["id"], request)
+        app.events.container("update", updated)
+        return Response.json({"Warnings": request.warnings or None})
+
     router.add("POST", "/containers/create", create)
     router.add("POST", "/containers/prune", prune)
     router.add("GET", "/containers/json", listing)
@@ -262,6 +282,9 @@ def register(router: Router, app: App) -> None:
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("POST", "/containers/{id}/attach", attach)
     router.add("POST", "/containers/{id}/resize", resize)
+    router.add("POST", "/containers/{id}/pause", pause)
+    router.add("POST", "/containers/{id}/unpause", unpause)
+    router.add("POST", "/containers/{id}/update", update)
 
 
 def _stream_type(tty: bool) -> str:

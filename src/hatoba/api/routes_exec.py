@@ -27,6 +27,10 @@ def register(router: Router, app: App) -> None:
             )
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
+        if container.state.paused:
+            raise Conflict(
+                f"Container {req.params['id']} is paused, unpause the container before exec"
+            )
         body = req.json()
         spec = docker_json.exec_spec(body)
         create_fields.check_exec(body.value or {})
@@ -49,6 +53,7 @@ def register(router: Router, app: App) -> None:
                 user=instance.user,
                 workdir=instance.workdir,
                 tty=instance.tty,
+                privileged=instance.privileged,
             ),
         )
         if detach:

@@ -16,6 +16,7 @@ from hatoba.drivers import registry as drivers
 from hatoba.model import daemon
 from hatoba.model.cluster import ClusterInfo
 from hatoba.model.container import RUNNING
+from hatoba.model.resources import CPU, MEMORY, PIDS
 
 if TYPE_CHECKING:
     from hatoba.api.app import App
@@ -61,12 +62,14 @@ def register(router: Router, app: App) -> None:
         paths, config = app.engine.core.paths, app.engine.core.config
         cluster = app.engine.cluster_info()
         warnings = [*app.engine.config_warnings, *app.engine.firewall_warnings()]
+        paused = sum(1 for c in containers if c.state.paused)
+        cgroups = app.engine.cgroup_support()
         return Response.json(
             {
                 "ID": "",
                 "Containers": len(containers),
-                "ContainersRunning": running,
-                "ContainersPaused": 0,
+                "ContainersRunning": running - paused,
+                "ContainersPaused": paused,
                 "ContainersStopped": len(containers) - running,
                 "Images": app.images.count(),
                 "Driver": "overlay",
@@ -77,6 +80,15 @@ def register(router: Router, app: App) -> None:
                 "Architecture": platform.machine(),
                 "KernelVersion": platform.release(),
                 "NCPU": os.cpu_count() or 1,
+                # what `docker info` reads to warn of missing limits
+                "CgroupDriver": "cgroupfs" if cgroups.version else "none",
+                "CgroupVersion": str(cgroups.version or ""),
+                "MemoryLimit": cgroups.has(MEMORY),
+                "SwapLimit": cgroups.swap,
+                "CpuCfsPeriod": cgroups.has(CPU),
+                "CpuCfsQuota": cgroups.has(CPU),
+                "CPUShares": cgroups.has(CPU),
+                "PidsLimit": cgroups.has(PIDS),
                 "DockerRootDir": str(paths.root),
                 "Networks": len(state.networks),
                 "Plugins": {

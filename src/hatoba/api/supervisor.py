@@ -167,6 +167,19 @@ class Supervisor:
         self._events.container("kill", killed, signal=str(signum))
         return killed
 
+    async def pause(self, ref: str) -> Container:
+        """Freeze the container; its health checks wait (Docker's monitor stops too)."""
+        paused = await self._runner.call(self._engine.pause, ref)
+        self._health.forget(paused.id)
+        self._events.container("pause", paused)
+        return paused
+
+    async def unpause(self, ref: str) -> Container:
+        resumed = await self._runner.call(self._engine.unpause, ref)
+        self._health.follow(resumed)
+        self._events.container("unpause", resumed)
+        return resumed
+
     async def _end_restarts(self, container: Container) -> Container:
         """The user stops a container that waits for its restart: it stays exited. Returns
         the container as it is now: running if the restart had begun already."""

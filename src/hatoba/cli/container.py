@@ -1,4 +1,5 @@
-"""`hatoba start|stop|restart|kill|rm|wait|logs|port` (run, create, ps, exec: their own modules)."""
+"""`hatoba start|stop|restart|kill|pause|unpause|update|rm|wait|logs|port` (run, create, ps,
+exec: their own modules)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,58 @@ def kill(ctx: Context, args: list[str]) -> int:
     ns = p.parse(args)
     p.expect(ns.args, 1)
     return _post_each(ctx, ns.args, "kill", {"signal": ns.signal})
+
+
+def pause(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, _SEVERAL, "Pause all processes within one or more containers")
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    return _post_each(ctx, ns.args, "pause", {})
+
+
+def unpause(ctx: Context, args: list[str]) -> int:
+    p = Parser(ctx.prog, _SEVERAL, "Unpause all processes within one or more containers")
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    return _post_each(ctx, ns.args, "unpause", {})
+
+
+def update(ctx: Context, args: list[str]) -> int:
+    """docker's update: the same body for every container; names as they worked, then the
+    warnings, then the errors."""
+    from hatoba.cli.runconfig import add_resource_flags, resources, restart_policy
+
+    p = Parser(
+        ctx.prog,
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Update configuration of one or more containers",
+    )
+    add_resource_flags(p, update=True)
+    p.option("--restart", help="Restart policy to apply when a container exits", default="")
+    ns = p.parse(args)
+    p.expect(ns.args, 1)
+    if all(not value for key, value in vars(ns).items() if key != "args"):
+        raise CliError("you must provide one or more flags when using this command")
+    body = resources(ns)
+    if ns.pids_limit:
+        body["PidsLimit"] = ns.pids_limit
+    if ns.restart:
+        body["RestartPolicy"] = restart_policy(ns.restart, ctx.prog)
+    warnings: list[str] = []
+    errors = []
+    for name in ns.args:
+        try:
+            answer = ctx.client.json("POST", f"/containers/{name}/update", body=body)
+        except HatobaError as exc:
+            errors.append(f"Error response from daemon: {exc.message}")
+            continue
+        sys.stdout.write(name + "\n")
+        warnings += answer.get("Warnings") or []
+    if warnings:
+        sys.stdout.write("\n".join(warnings) + "\n")
+    if errors:
+        raise CliError("\n".join(errors))
+    return 0
 
 
 def rename(ctx: Context, args: list[str]) -> int:

@@ -13,10 +13,12 @@ import os
 from hatoba.cli.errors import Reported, UsageError
 from hatoba.cli.parsing import BadValue, Parser, Values, key_values
 from hatoba.errors import InvalidArgument
+from hatoba.model import knobs
 from hatoba.model.durations import parse_go_duration
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 # network modes that are not user-defined networks (docker's NetworkMode.IsUserDefined)
@@ -104,12 +106,165 @@ def add_flags(p: Parser) -> None:
     p.repeated("--tmpfs", help="Mount a tmpfs directory")
     p.repeated("--volumes-from", help="Mount volumes from the specified container(s)")
     p.option("--volume-driver", help="Optional volume driver for the container", default="")
+    add_security_flags(p)
+    add_resource_flags(p)
 
 
 def _mount(text: str) -> dict[str, Any]:
     from hatoba.cli.mounts import parse_mount
 
     return parse_mount(text)
+
+
+def add_security_flags(p: Parser) -> None:
+    p.repeated("--cap-add", help="Add Linux capabilities")
+    p.repeated("--cap-drop", help="Drop Linux capabilities")
+    p.flag("--privileged", help="Give extended privileges to this container")
+    p.repeated("--security-opt", help="Security Options")
+    p.flag("--read-only", help="Mount the container's root filesystem as read only")
+    p.repeated("--sysctl", help="Sysctl options", metavar="map", type=_sysctl)
+    p.repeated("--device", help="Add a host device to the container")
+    p.repeated(
+        "--device-cgroup-rule",
+        help="Add a rule to the cgroup allowed devices list",
+        type=_device_cgroup_rule,
+    )
+    p.option(
+        "--oom-score-adj",
+        help="Tune host's OOM preferences (-1000 to 1000)",
+        type=int,
+        default=0,
+        metavar="int",
+    )
+
+
+def add_resource_flags(p: Parser, *, update: bool = False) -> None:
+    """The limits `run`, `create` and `update` share (docker's names and help)."""
+    p.option("-m", "--memory", help="Memory limit", type=_bytes, default=0, metavar="bytes")
+    p.option(
+        "--memory-swap",
+        help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+        type=_swap,
+        default=0,
+        metavar="bytes",
+    )
+    p.option("--cpus", help="Number of CPUs", type=_cpus, default=0, metavar="decimal")
+    p.option(
+        "-c",
+        "--cpu-shares",
+        help="CPU shares (relative weight)",
+        type=int,
+        default=0,
+        metavar="int",
+    )
+    p.option(
+        "--cpu-period",
+        help="Limit CPU CFS (Completely Fair Scheduler) period",
+        type=int,
+        default=0,
+        metavar="int",
+    )
+    p.option(
+        "--cpu-quota",
+        help="Limit CPU CFS (Completely Fair Scheduler) quota",
+        type=int,
+        default=0,
+        metavar="int",
+    )
+    p.option(
+        "--pids-limit",
+        help="Tune container pids limit (set -1 for unlimited)",
+        type=int,
+        default=0,
+        metavar="int",
+    )
+    if update:
+        return
+    p.repeated("--ulimit", help="Ulimit options", metavar="ulimit", type=_ulimit)
+    p.option("--shm-size", help="Size of /dev/shm", type=_bytes, default=0, metavar="bytes")
+
+
+def _checked(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A converter of hatoba.model.knobs, its reason given as docker's CLI gives it."""
+
+    def run(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise BadValue(str(exc)) from None
+
+    return run
+
+
+_bytes = _checked(knobs.ram_in_bytes)
+_swap = _checked(knobs.memory_swap)
+_cpus = _checked(knobs.nano_cpus)
+
+
+def _ulimit(text: str) -> dict[str, Any]:
+    name, soft, hard = _checked(knobs.parse_ulimit)(text)
+    return {"Name": name, "Hard": hard, "Soft": soft}
+
+
+def _sysctl(text: str) -> str:
+    if not knobs.sysctl_whitelisted(text):
+        raise BadValue(f"sysctl '{text}' is not whitelisted")
+    return text
+
+
+def _device_cgroup_rule(text: str) -> str:
+    import re
+
+    if re.fullmatch(knobs.DEVICE_CGROUP_RULE, text) is None:
+        raise BadValue(f"invalid device cgroup format '{text}'")
+    return text
+
+
+def resources(ns: Values) -> dict[str, Any]:
+    """HostConfig's limits, as docker sends them."""
+    return {
+        "Memory": ns.memory,
+        "MemorySwap": ns.memory_swap,
+        "NanoCpus": ns.cpus,
+        "CpuShares": ns.cpu_shares,
+        "CpuPeriod": ns.cpu_period,
+        "CpuQuota": ns.cpu_quota,
+    }
+
+
+def _security(ns: Values, prog: str) -> dict[str, Any]:
+    """HostConfig's security settings and devices, checked where docker's CLI checks them."""
+    options = []
+    paths: dict[str, Any] = {}
+    for option in ns.security_opt:
+        key, eq, _ = option.partition("=")
+        if not eq and key != "no-new-privileges" and ":" not in option:
+            raise Reported(f'Invalid --security-opt: "{option}"', prog)
+        if option == "systempaths=unconfined":
+            # handled by the client, as docker's: nothing masked, nothing read-only
+            paths = {"MaskedPaths": [], "ReadonlyPaths": []}
+        else:
+            options.append(option)
+    return {
+        "CapAdd": ns.cap_add or None,
+        "CapDrop": ns.cap_drop or None,
+        "Privileged": ns.privileged,
+        "SecurityOpt": options or None,
+        "ReadonlyRootfs": ns.read_only,
+        "Sysctls": key_values(ns.sysctl) or None,
+        "Devices": [_device(text, prog) for text in ns.device],
+        "DeviceCgroupRules": ns.device_cgroup_rule or None,
+        "OomScoreAdj": ns.oom_score_adj,
+        **paths,
+    }
+
+
+def _device(text: str, prog: str) -> dict[str, str]:
+    try:
+        host, inside, permissions = knobs.parse_device(text)
+    except ValueError as exc:
+        raise Reported(str(exc), prog) from None
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": permissions}
 
 
 def _duration(text: str) -> int:
@@ -169,10 +324,14 @@ def create_body(ns: Values, prog: str, *, detach: bool, stdin_once: bool) -> dic
         "ExtraHosts": [_extra_host(v, prog) for v in ns.add_host] or None,
         "Links": ns.link or None,
         "PublishAllPorts": ns.publish_all,
-        "Privileged": False,
         "GroupAdd": ns.group_add or None,
         "VolumeDriver": ns.volume_driver,
         "VolumesFrom": ns.volumes_from or None,
+        **_security(ns, prog),
+        **resources(ns),
+        "PidsLimit": ns.pids_limit,
+        "Ulimits": ns.ulimit or None,
+        "ShmSize": ns.shm_size,
     }
     if ns.mount:
         config["HostConfig"]["Mounts"] = ns.mount
@@ -206,9 +365,16 @@ def _split_tmpfs(spec: str) -> tuple[str, str]:
 
 
 def _restart_policy(ns: Values, prog: str) -> dict[str, Any]:
+    policy = restart_policy(ns.restart, prog)
+    if ns.rm and policy["Name"] not in ("", "no"):
+        raise Reported("Conflicting options: --restart and --rm", prog)
+    return policy
+
+
+def restart_policy(name: str, prog: str) -> dict[str, Any]:
     """docker's ParseRestartPolicy (`on-failure:3`); the service checks the name. Not
     hatoba.model.restart: its dataclasses cost the CLI ~10 ms of start-up."""
-    name, count = ns.restart, 0
+    count = 0
     if ":" in name:
         parts = name.split(":")
         if len(parts) > 2:
@@ -218,8 +384,6 @@ def _restart_policy(ns: Values, prog: str) -> dict[str, Any]:
             count = int(parts[1])
         except ValueError:
             raise Reported("maximum retry count must be an integer", prog) from None
-    if ns.rm and name not in ("", "no"):
-        raise Reported("Conflicting options: --restart and --rm", prog)
     return {"Name": name, "MaximumRetryCount": count}
 
 

@@ -1,5 +1,5 @@
 """Container use cases: create, start, kill, exit (and the restart policy's verdict on it),
-restart by policy, remove."""
+restart by policy, pause and unpause, update, remove."""
 
 from __future__ import annotations
 
@@ -14,10 +14,17 @@ from hatoba.engine import endpoints, firewall, links, overlay, processes, resolv
 from hatoba.engine.core import Core
 from hatoba.engine.networks import CONFLICT_WITH_MODE, endpoint_config
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotFound, NotModified
+from hatoba.errors import (
+    Conflict,
+    HatobaError,
+    InvalidArgument,
+    KernelError,
+    NotFound,
+    NotModified,
+)
 from hatoba.files.hosts import parse_extra_host, render_hosts
 from hatoba.files.resolvconf import ContainerResolv
-from hatoba.model import health, restart
+from hatoba.model import health, resources, restart, security
 from hatoba.model.container import (
     CONTAINER_MODE_PREFIX,
     EXITED,
@@ -36,6 +43,8 @@ from hatoba.model.ids import new_id, now_rfc3339, validate_container_name
 from hatoba.model.launch import LaunchRequest, ProcessSpec, Started
 from hatoba.model.names import random_name
 from hatoba.model.network import Network
+from hatoba.model.resources import FREEZER, Resources
+from hatoba.model.restart import RestartPolicy
 from hatoba.model.signals import signal_number
 
 log = logging.getLogger("hatoba.engine")
@@ -61,6 +70,17 @@ class CreateRequest:
     links: tuple[str, ...] = ()
     # the first half of a `run`: removed by reconcile unless its start succeeds
     run_pending: bool = False
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    """`update`: the limits it sets (0: unchanged), and the restart policy (None: unchanged)."""
+
+    resources: Resources = field(default_factory=Resources)
+    # None: unchanged; 0 or less: no limit
+    pids_limit: int | None = None
+    restart_policy: RestartPolicy | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _primary_network(core: Core, mode: str) -> Network:
@@ -157,6 +177,7 @@ def create(core: Core, request: CreateRequest) -> Container:
     primary = core.state.networks.get(networks[0].network_id) if networks else None
     legacy = links.resolve(core, request.links, primary, config.network_mode, name)
     config = dataclasses.replace(config, links=legacy)
+    config = _limits(core, request, config, _network_kind(core, config, joining))
     mounts = volumes.plan(core, config)
     with UndoStack() as undo:
         mounts, made = volumes.provide(core, undo, config, mounts)
@@ -172,6 +193,26 @@ def create(core: Core, request: CreateRequest) -> Container:
         core.commit(containers=[container], volumes=made)
         undo.commit()
     return container
+
+
+def _network_kind(core: Core, config: ContainerConfig, joining: str | None) -> str:
+    if joining is not None:
+        return security.JOINED_NETWORK
+    if _in_host_namespace([_primary_network(core, config.network_mode)]):
+        return security.HOST_NETWORK
+    return security.OWN_NETWORK
+
+
+def _limits(
+    core: Core, request: CreateRequest, config: ContainerConfig, network: str
+) -> ContainerConfig:
+    """Docker's checks of the security settings and limits, and its defaults; a limit the
+    host's cgroups cannot enforce is refused by name, a device that is not there too."""
+    security.validate(config.security, network, core.runtime.capabilities())
+    limits, warnings = resources.check(config.resources, core.runtime.cgroups())
+    core.runtime.check_devices(config.security.devices)
+    request.warnings.extend(warnings)
+    return dataclasses.replace(config, resources=limits)
 
 
 def _check_joining(request: CreateRequest, ref: str) -> None:
@@ -291,9 +332,15 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
     """A start by the user: the restart policy begins afresh (Docker resets its count and
     forgets an earlier stop)."""
     container = core.state.container(ref)
+    check_startable(container)
+    return _start(core, container, expect_attach, by_user=True)
+
+
+def check_startable(container: Container) -> None:
+    if container.state.paused:
+        raise Conflict("cannot start a paused container, try unpause instead")
     if container.state.running or container.state.restarting:
         raise NotModified("container already started")
-    return _start(core, container, expect_attach, by_user=True)
 
 
 def restart_by_policy(core: Core, container_id: str) -> Container | None:
@@ -443,6 +490,8 @@ def _launch(
         files_of=files_of,
         domainname=container.config.domainname,
         mounts=volumes.launch_mounts(core, container, populate=bool(layers)),
+        security=container.config.security,
+        resources=container.config.resources,
     )
 
 
@@ -483,7 +532,107 @@ def kill(core: Core, ref: str, signum: int) -> Container:
         container = container.with_state(manually_stopped=True)
         core.commit(containers=[container])
     core.runtime.signal(container.state.pid, signum)
+    if container.state.paused and signum in (signal_number("SIGKILL"), _stop_signal(container)):
+        # Docker's: the signal that ends it is delivered once the container runs again
+        core.runtime.resume(container.id)
+        container = container.with_state(paused=False)
+        core.commit(containers=[container])
     return container
+
+
+def _stop_signal(container: Container) -> int:
+    return signal_number(container.config.stop_signal)
+
+
+def pause(core: Core, ref: str) -> Container:
+    """Freeze every process of the container (cgroup freezer), with Docker's checks."""
+    container = core.state.container(ref)
+    _check_running(container)
+    if container.state.paused:
+        raise Conflict(f"Container {container.id} is already paused")
+    support = core.runtime.cgroups()
+    if not support.has(FREEZER):
+        raise InvalidArgument(
+            f'Cannot pause container {container.id}: pausing needs the cgroup "{FREEZER}", '
+            f"which this host does not give hatoba ({support.where()})"
+        )
+    with UndoStack() as undo:
+        try:
+            core.runtime.pause(container.id)
+        except KernelError as exc:
+            raise KernelError(f"Cannot pause container {container.id}: {exc.message}") from None
+        undo.push("freezer", lambda: core.runtime.resume(container.id))
+        paused = container.with_state(paused=True)
+        core.commit(containers=[paused])
+        undo.commit()
+    return paused
+
+
+def unpause(core: Core, ref: str) -> Container:
+    container = core.state.container(ref)
+    if not container.state.paused:
+        raise Conflict(f"Container {container.id} is not paused")
+    try:
+        core.runtime.resume(container.id)
+    except KernelError as exc:
+        raise KernelError(f"Cannot unpause container {container.id}: {exc.message}") from None
+    resumed = container.with_state(paused=False)
+    core.commit(containers=[resumed])
+    return resumed
+
+
+def _check_running(container: Container) -> None:
+    if container.state.restarting:
+        raise Conflict(
+            f"Container {container.id} is restarting, wait until the container is running"
+        )
+    if not container.state.running:
+        raise Conflict(f"Container {container.id} is not running")
+
+
+def update(core: Core, ref: str, request: UpdateRequest) -> Container:
+    """Docker's update: new limits (written to a running container's cgroup at once) and a
+    new restart policy. Nothing changes if any of it is refused."""
+    container = core.state.container(ref)
+    cfg = container.config
+    support = core.runtime.cgroups()
+    asked = request.resources
+    if request.pids_limit is not None and request.pids_limit > 0:
+        asked = dataclasses.replace(asked, pids_limit=request.pids_limit)
+    _, warnings = resources.check(asked, support, update=True)
+    # a policy without a name changes nothing (Docker's)
+    policy = (
+        request.restart_policy if request.restart_policy and request.restart_policy.name else None
+    )
+    if policy is not None:
+        restart.validate(policy, auto_remove=False)
+    try:
+        limits = resources.updated(cfg.resources, asked, request.pids_limit, swap=support.swap)
+        if policy is not None and cfg.auto_remove and not policy.is_none:
+            raise Conflict(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+            )
+    except Conflict as exc:
+        raise Conflict(f"Cannot update container {container.id}: {exc.message}") from None
+    updated = dataclasses.replace(
+        container,
+        config=dataclasses.replace(
+            cfg, resources=limits, restart_policy=policy or cfg.restart_policy
+        ),
+    )
+    with UndoStack() as undo:
+        if container.state.running and limits != cfg.resources:
+            try:
+                core.runtime.update(container.id, limits)
+            except KernelError as exc:
+                raise KernelError(
+                    f"Cannot update container {container.id}: {exc.message}"
+                ) from None
+            undo.push("limits", lambda: core.runtime.update(container.id, cfg.resources))
+        core.commit(containers=[updated])
+        undo.commit()
+    request.warnings.extend(warnings)
+    return updated
 
 
 def exited(core: Core, container_id: str, may_restart: bool = True) -> Container | None:
@@ -521,6 +670,7 @@ def exited(core: Core, container_id: str, may_restart: bool = True) -> Container
             exit_code=code,
             finished_at=status.finished_at if status else now_rfc3339(),
             restart_count=container.state.restart_count + (1 if again else 0),
+            paused=False,
         ),
     )
     # those left in the namespace keep running in it, with only `lo` (as in Docker)
@@ -580,6 +730,11 @@ def remove(core: Core, ref: str, with_volumes: bool = False) -> Container:
         raise Conflict(
             f"You cannot remove a restarting container {container.id}. Stop the container "
             "before attempting removal or force remove"
+        )
+    if container.state.paused:
+        raise Conflict(
+            f"You cannot remove a paused container {container.id}. Unpause and then stop the "
+            "container before attempting removal or force remove"
         )
     if container.state.running:
         raise Conflict(

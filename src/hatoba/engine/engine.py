@@ -23,7 +23,7 @@ from hatoba.engine import (
     system,
     volumes,
 )
-from hatoba.engine.containers import CreateRequest
+from hatoba.engine.containers import CreateRequest, UpdateRequest
 from hatoba.engine.core import Core, Paths
 from hatoba.engine.ports import (
     NO_CLUSTER,
@@ -51,6 +51,7 @@ from hatoba.model.health import ProbeResult
 from hatoba.model.launch import FileView, ProcessSpec
 from hatoba.model.mounts import Volume
 from hatoba.model.network import Network, NetworkSpec
+from hatoba.model.resources import CgroupSupport
 
 
 class Engine:
@@ -144,6 +145,10 @@ class Engine:
         """What keeps containers' forwarded traffic from passing the host's own firewalls."""
         return self.core.firewall.warnings()
 
+    def cgroup_support(self) -> CgroupSupport:
+        """What the host lets containers limit (`/info`)."""
+        return self.core.runtime.cgroups()
+
     def firewall_state(self) -> FirewallState:
         """What the tables hold (empty before bootstrap and after a reset)."""
         return self.core.fw_state or FirewallState()
@@ -197,6 +202,15 @@ class Engine:
 
     def kill(self, ref: str, signum: int) -> Container:
         return containers.kill(self.core, ref, signum)
+
+    def pause(self, ref: str) -> Container:
+        return containers.pause(self.core, ref)
+
+    def unpause(self, ref: str) -> Container:
+        return containers.unpause(self.core, ref)
+
+    def update(self, ref: str, request: UpdateRequest) -> Container:
+        return containers.update(self.core, ref, request)
 
     def stop_restarting(self, container_id: str) -> Container:
         return containers.stop_restarting(self.core, container_id)

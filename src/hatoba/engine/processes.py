@@ -1,20 +1,28 @@
-"""What a container's processes are: its command, environment, working directory and user.
+"""What a container's processes are: its command, environment, working directory, user,
+capabilities and limits.
 
 The user (`-u`, else the image's USER, else root) is resolved at every start and every exec,
 in the container's own /etc/passwd and /etc/group (its layer over the image's), as Docker
-does, so a user added inside a container counts from its next start.
+does, so a user added inside a container counts from its next start. An exec runs with its
+container's capabilities, no-new-privileges and ulimits, as Docker's do (all capabilities
+with `--privileged`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hatoba.engine.core import Core
+from hatoba.errors import Conflict
 from hatoba.files.users import ResolvedUser, resolve_user
 from hatoba.model.container import HOSTFS_IMAGE, Container
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ProcessSpec, environment
+from hatoba.model.resources import DEVICES
+from hatoba.model.security import capabilities
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class ExecRequest:
     user: str = ""
     workdir: str = ""
     tty: bool = False
+    privileged: bool = False
 
 
 def image_of(core: Core, container: Container) -> ImageInfo | None:
@@ -49,7 +58,23 @@ def main_process(
         cwd=cfg.workdir or "/",
         terminal=cfg.tty,
         user=who.user,
+        **_confined(core, container),
     )
+
+
+def _confined(core: Core, container: Container, privileged: bool = False) -> dict[str, Any]:
+    """The ProcessSpec fields the container's security and resources decide."""
+    cfg = container.config
+    asked = dataclasses.replace(cfg.security, privileged=True) if privileged else cfg.security
+    caps = capabilities(
+        asked, core.runtime.capabilities(), device_cgroup=core.runtime.cgroups().has(DEVICES)
+    )
+    return {
+        "capabilities": caps,
+        "no_new_privileges": cfg.security.no_new_privileges,
+        "rlimits": cfg.resources.ulimits,
+        "oom_score_adj": cfg.security.oom_score_adj,
+    }
 
 
 def exec_process(
@@ -58,6 +83,8 @@ def exec_process(
     """Docker's exec: the container's environment (`linked`: its legacy links' variables,
     as at a start) with the exec's on top, the exec's user, working directory and terminal,
     or the container's."""
+    if container.state.paused:
+        raise Conflict(f"Container {container.id} is paused, unpause the container before exec")
     image = image_of(core, container)
     cfg = container.config
     who = _resolve(core, container, image, request.user or cfg.user)
@@ -75,6 +102,7 @@ def exec_process(
         cwd=request.workdir or cfg.workdir or "/",
         terminal=request.tty,
         user=who.user,
+        **_confined(core, container, request.privileged),
     )
 
 

@@ -11,11 +11,15 @@ from hatoba.model.links import LegacyLink
 from hatoba.model.mounts import MountPoint, MountSpec
 from hatoba.model.network import EMPTY
 from hatoba.model.ports import PortMapping
+from hatoba.model.resources import Resources
 from hatoba.model.restart import RestartPolicy
+from hatoba.model.security import Security
 
 CREATED, RUNNING, EXITED, REMOVING = "created", "running", "exited", "removing"
 # exited, and waiting for its restart policy's backoff to start it again
 RESTARTING = "restarting"
+# running, its processes frozen (`pause`): what Docker shows as State.Status
+PAUSED = "paused"
 HOSTFS_IMAGE = "hostfs"
 # `--net container:NAME`: the container joins the network namespace of another
 CONTAINER_MODE_PREFIX = "container:"
@@ -113,6 +117,10 @@ class ContainerConfig:
     volumes: tuple[str, ...] = ()
     # legacy links on the default bridge (HostConfig.Links), by the linked container's id
     links: tuple[LegacyLink, ...] = ()
+    # capabilities, security options, sysctls, devices (model/security.py)
+    security: Security = field(default_factory=Security)
+    # cgroup limits, ulimits, /dev/shm (model/resources.py)
+    resources: Resources = field(default_factory=Resources)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -135,6 +143,8 @@ class RunState:
     manually_stopped: bool = False
     # None until a start with a health check
     health: Health | None = None
+    # frozen by `pause` (cgroup freezer); still running
+    paused: bool = False
 
     @property
     def running(self) -> bool:
@@ -143,6 +153,11 @@ class RunState:
     @property
     def restarting(self) -> bool:
         return self.status == RESTARTING
+
+    @property
+    def shown_status(self) -> str:
+        """Docker's State.Status: a paused container is `paused`."""
+        return PAUSED if self.paused else self.status
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,16 @@ passes, and a value that asks for something hatoba does not do is refused by nam
 from __future__ import annotations
 
 import copy
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from fixtures.engine_api import (
+    DOCKER_CLI_28_CREATE,
+    DOCKER_COMPOSE_129_CREATE,
+    exec_fields,
+    properties,
+)
 from hatoba.api import create_fields
 from hatoba.api.create_fields import (
     CONTAINER_CONFIG,
@@ -28,41 +31,6 @@ from hatoba.api.create_fields import (
 from hatoba.cli.parsing import Parser
 from hatoba.cli.runconfig import add_flags, create_body
 from hatoba.errors import InvalidArgument
-
-SPEC = Path(__file__).parents[2] / "fixtures" / "specs" / "docker-engine-api-v1.41.yaml"
-
-
-@cache
-def spec() -> dict[str, Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with SPEC.open() as f:
-        return yaml.load(f, Loader=loader)  # type: ignore[no-any-return]
-
-
-def definitions() -> dict[str, Any]:
-    return spec()["definitions"]  # type: ignore[no-any-return]
-
-
-def exec_fields() -> dict[str, Any]:
-    """The body of POST /containers/{id}/exec (an inline schema, not a definition)."""
-    parameters = spec()["paths"]["/containers/{id}/exec"]["post"]["parameters"]
-    body = next(p for p in parameters if p["in"] == "body")
-    return body["schema"]["properties"]  # type: ignore[no-any-return]
-
-
-def properties(name: str) -> dict[str, Any]:
-    """A definition's fields, through `allOf` and `$ref` (HostConfig includes Resources)."""
-    found: dict[str, Any] = {}
-
-    def walk(schema: dict[str, Any]) -> None:
-        if "$ref" in schema:
-            walk(definitions()[schema["$ref"].rsplit("/", 1)[1]])
-        for part in schema.get("allOf", []):
-            walk(part)
-        found.update(schema.get("properties", {}))
-
-    walk(definitions()[name])
-    return found
 
 
 @pytest.mark.parametrize(
@@ -93,10 +61,8 @@ def test_every_field_of_an_exec_is_classified() -> None:
     check_exec(docker_compose_exec)
     with pytest.raises(InvalidArgument) as refused:
         check_exec({**docker_compose_exec, "DetachKeys": "ctrl-x", "Privileged": True})
-    assert refused.value.message == (
-        "hatoba does not support ExecConfig.DetachKeys, ExecConfig.Privileged yet"
-    )
-    check_exec({**docker_compose_exec, "User": "nobody"})
+    assert refused.value.message == "hatoba does not support ExecConfig.DetachKeys yet"
+    check_exec({**docker_compose_exec, "User": "nobody", "Privileged": True})
 
 
 def asking_value(schema: dict[str, Any]) -> Any:
@@ -144,19 +110,20 @@ def test_defaults_that_are_not_zero_values() -> None:
         "PidsLimit": -1,
         "ShmSize": 64 << 20,
         "IpcMode": "private",
+        "CgroupnsMode": "host",
         "Isolation": "default",
         "ConsoleSize": [50, 120],  # Windows only in v1.41: ignored, as Docker does
     }
     assert refused_fields({"Image": "a", "HostConfig": host}) == []
     asked = {
         "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m"}},
-        "ShmSize": 128 << 20,
         "IpcMode": "host",
-        # an empty list unmasks every path: not the default
-        "MaskedPaths": [],
+        "CgroupnsMode": "private",
+        "MemorySwappiness": 10,
     }
     assert refused_fields({"Image": "a", "HostConfig": asked}) == [
-        f"HostConfig.{name}" for name in ("LogConfig", "IpcMode", "ShmSize", "MaskedPaths")
+        f"HostConfig.{name}"
+        for name in ("MemorySwappiness", "LogConfig", "CgroupnsMode", "IpcMode")
     ]
     # a struct whose members are all zero is its zero value
     zero_log = {"Image": "a", "HostConfig": {"LogConfig": {"Type": "", "Config": {}}}}
@@ -205,70 +172,14 @@ def test_every_refused_field_of_a_request_is_named_at_once() -> None:
         "Image": "a",
         "NetworkDisabled": True,
         "Volumes": {"/data": {}},
-        "HostConfig": {"Memory": 10 << 20, "VolumeDriver": "convoy", "CapAdd": ["NET_ADMIN"]},
+        "HostConfig": {"CpusetCpus": "0", "VolumeDriver": "convoy", "CapAdd": ["NET_ADMIN"]},
     }
     with pytest.raises(InvalidArgument) as refused:
         check_create(body)
     assert refused.value.message == (
-        "hatoba does not support Config.NetworkDisabled, HostConfig.Memory, "
-        "HostConfig.VolumeDriver, HostConfig.CapAdd yet"
+        "hatoba does not support Config.NetworkDisabled, HostConfig.CpusetCpus, "
+        "HostConfig.VolumeDriver yet"
     )
-
-
-# What real clients send when the user asked for nothing more (recorded against hatoba).
-DOCKER_CLI_28_CREATE = {
-    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": True,
-    "AttachStderr": True, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
-    "Cmd": ["sleep", "1"], "Image": "alpine", "Volumes": {}, "WorkingDir": "",
-    "Entrypoint": None, "OnBuild": None, "Labels": {},
-    "HostConfig": {
-        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}},
-        "NetworkMode": "default", "PortBindings": {},
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
-        "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None,
-        "CapDrop": None, "CgroupnsMode": "", "Dns": [], "DnsOptions": [], "DnsSearch": [],
-        "ExtraHosts": None, "GroupAdd": None, "IpcMode": "", "Cgroup": "", "Links": None,
-        "OomScoreAdj": 0, "PidMode": "", "Privileged": False, "PublishAllPorts": False,
-        "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "",
-        "ShmSize": 0, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
-        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
-        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
-        "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
-        "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
-        "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
-        "MemorySwap": 0, "MemorySwappiness": -1, "OomKillDisable": False, "PidsLimit": 0,
-        "Ulimits": [], "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
-        "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
-    },
-    "NetworkingConfig": {
-        "EndpointsConfig": {
-            "default": {
-                "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
-                "DriverOpts": None, "GwPriority": 0, "NetworkID": "", "EndpointID": "",
-                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None,
-            }
-        }
-    },
-}  # fmt: skip
-
-DOCKER_COMPOSE_129_CREATE = {
-    "ExposedPorts": {"80/tcp": {}, "7000/udp": {}}, "Tty": False, "OpenStdin": False,
-    "StdinOnce": False, "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
-    "Env": ["GREETING=hello"], "Image": "httpd", "Volumes": {}, "NetworkDisabled": False,
-    "HostConfig": {
-        "NetworkMode": "p2_back", "VolumesFrom": [], "Binds": [],
-        "PortBindings": {
-            "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
-            "7000/udp": [{"HostIp": "", "HostPort": "9000"}],
-        },
-        "Links": [], "LogConfig": {"Type": "", "Config": {}},
-    },
-    "NetworkingConfig": {
-        "EndpointsConfig": {"p2_back": {"Aliases": ["web"], "IPAMConfig": {}}}
-    },
-    "Labels": {"com.docker.compose.project": "p2", "com.docker.compose.oneoff": "False"},
-}  # fmt: skip
 
 
 def test_what_clients_send_by_default_passes() -> None:
@@ -276,8 +187,8 @@ def test_what_clients_send_by_default_passes() -> None:
     assert refused_fields(DOCKER_COMPOSE_129_CREATE) == []
     # and the same requests asking for a limit are refused, by name
     limited = copy.deepcopy(DOCKER_CLI_28_CREATE)
-    limited["HostConfig"]["Memory"] = 10 << 20
-    assert refused_fields(limited) == ["HostConfig.Memory"]
+    limited["HostConfig"]["MemoryReservation"] = 10 << 20
+    assert refused_fields(limited) == ["HostConfig.MemoryReservation"]
     # compose's `links:` on a user-defined network arrive in HostConfig (Docker ignores them
     # there; compose connects the endpoint with them)
     linked = copy.deepcopy(DOCKER_COMPOSE_129_CREATE)

@@ -519,6 +519,44 @@ def test_stop_restart_kill_wait(
     assert api.find("POST", "/containers/b/kill").query == {"signal": ["TERM"]}
 
 
+def test_pause_unpause_update(
+    api: FakeApi, hatoba: Hatoba, capfd: pytest.CaptureFixture[str]
+) -> None:
+    for verb in ("pause", "unpause"):
+        api.route("POST", f"/containers/a/{verb}", Reply(204))
+        api.route("POST", f"/containers/b/{verb}", error(409, "Container b is not running"))
+    warning = {"Warnings": ["Your kernel does not support swap limit capabilities"]}
+    api.route("POST", "/containers/a/update", json_reply(warning))
+    api.route("POST", "/containers/b/update", error(400, "Minimum memory limit allowed is 6MB"))
+    assert hatoba("pause", "a") == 0
+    assert hatoba("unpause", "a", "b") == 1
+    assert out_err(capfd) == (
+        "a\na\n",
+        "Error response from daemon: Container b is not running\n",
+    )
+    assert hatoba("update", "-m", "20m", "--pids-limit", "-1", "--cpus", "0.5",
+                  "--restart", "on-failure:2", "a", "b") == 1  # fmt: skip
+    assert out_err(capfd) == (
+        "a\nYour kernel does not support swap limit capabilities\n",
+        "Error response from daemon: Minimum memory limit allowed is 6MB\n",
+    )
+    assert api.find("POST", "/containers/a/update").json() == {
+        "Memory": 20 << 20,
+        "MemorySwap": 0,
+        "NanoCpus": 500_000_000,
+        "CpuShares": 0,
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "PidsLimit": -1,
+        "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
+    }
+    assert hatoba("update", "a") == 1
+    assert out_err(capfd) == ("", "you must provide one or more flags when using this command\n")
+    assert hatoba("update", "--restart", "always", "a") == 0
+    assert api.requests[-1].json()["RestartPolicy"] == {"Name": "always", "MaximumRetryCount": 0}
+    assert "PidsLimit" not in api.requests[-1].json()
+
+
 def test_start(api: FakeApi, hatoba: Hatoba, capfd: pytest.CaptureFixture[str]) -> None:
     api.route("POST", "/containers/a/start", Reply(204))
     api.route("POST", "/containers/b/start", error(500, "network nope not found"))

@@ -344,3 +344,81 @@ def test_bad_mount_flags_are_flag_errors_with_dockers_reasons(spec: str, reason:
     assert error.value.message.startswith(
         f'invalid argument "{spec}" for "--mount" flag: {reason}\n'
     )
+
+
+def test_security_and_limit_flags_as_docker_sends_them() -> None:
+    host = body(
+        "--cap-add", "NET_ADMIN", "--cap-drop", "mknod", "--privileged",
+        "--security-opt", "no-new-privileges", "--security-opt", "systempaths=unconfined",
+        "--read-only", "--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.sem=1 2 3 4",
+        "--device", "/dev/fuse", "--device", "/dev/null:/dev/n:r",
+        "--device-cgroup-rule", "c 42:* rmw", "--oom-score-adj", "-10",
+        "-m", "10m", "--memory-swap", "-1", "--cpus", "1.5", "-c", "512",
+        "--cpu-period", "50000", "--cpu-quota", "20000", "--pids-limit", "30",
+        "--ulimit", "nofile=10:20", "--shm-size", "1g", "alpine",
+    )["HostConfig"]  # fmt: skip
+    assert host["CapAdd"] == ["NET_ADMIN"] and host["CapDrop"] == ["mknod"]
+    assert host["Privileged"] is True and host["ReadonlyRootfs"] is True
+    # systempaths=unconfined is the client's: no masked or read-only paths
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["MaskedPaths"] == [] and host["ReadonlyPaths"] == []
+    assert host["Sysctls"] == {"net.ipv4.ip_forward": "1", "kernel.sem": "1 2 3 4"}
+    assert host["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "r"},
+    ]
+    assert host["DeviceCgroupRules"] == ["c 42:* rmw"] and host["OomScoreAdj"] == -10
+    assert (host["Memory"], host["MemorySwap"], host["NanoCpus"], host["CpuShares"]) == (
+        10 << 20,
+        -1,
+        1_500_000_000,
+        512,
+    )
+    assert (host["CpuPeriod"], host["CpuQuota"], host["PidsLimit"]) == (50000, 20000, 30)
+    assert host["Ulimits"] == [{"Name": "nofile", "Hard": 20, "Soft": 10}]
+    assert host["ShmSize"] == 1 << 30
+
+
+def test_without_those_flags_docker_sends_zero_values() -> None:
+    host = body("alpine")["HostConfig"]
+    assert (host["CapAdd"], host["CapDrop"], host["SecurityOpt"], host["Sysctls"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert host["Privileged"] is False and host["Devices"] == []
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"], host["ShmSize"]) == (0, 0, 0, 0)
+    assert "MaskedPaths" not in host
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sysctl", "kernel.pid_max=5"], "invalid argument \"kernel.pid_max=5\" for \"--sysctl\" flag: sysctl 'kernel.pid_max=5' is not whitelisted"),  # noqa: E501
+        (["--ulimit", "nofile=2:1"], 'invalid argument "nofile=2:1" for "--ulimit" flag: ulimit soft limit must be less than or equal to hard limit: 2 > 1'),  # noqa: E501
+        (["-m", "lots"], "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'"),  # noqa: E501
+        (["--shm-size", "1x"], "invalid argument \"1x\" for \"--shm-size\" flag: invalid size: '1x'"),  # noqa: E501
+        (["--cpus", "one"], 'invalid argument "one" for "--cpus" flag: failed to parse one as a rational number'),  # noqa: E501
+        (["--pids-limit", "x"], 'invalid argument "x" for "--pids-limit" flag: strconv.ParseInt: parsing "x": invalid syntax'),  # noqa: E501
+        (["--device-cgroup-rule", "c 1:3"], "invalid argument \"c 1:3\" for \"--device-cgroup-rule\" flag: invalid device cgroup format 'c 1:3'"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_bad_knob_values_are_flag_errors(flags: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        body(*flags, "alpine")
+    assert info.value.message == f"{message}\nSee 'hatoba run --help'."
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--security-opt", "nonsense"], 'Invalid --security-opt: "nonsense"'),
+        (["--device", "/dev/fuse:/f:rwx"], "bad mode specified: rwx"),
+        (["--device", "fuse"], "fuse is not an absolute path"),
+    ],
+)
+def test_bad_security_flags_are_reported(flags: list[str], message: str) -> None:
+    with pytest.raises(Reported) as info:
+        body(*flags, "alpine")
+    assert info.value.message == f"hatoba: {message}.\nSee 'hatoba run --help'."
