@@ -342,7 +342,7 @@ services:
 """
 
 
-def test_limits_capabilities_and_sysctls_are_applied(dc: Compose) -> None:
+def test_limits_capabilities_sysctls_and_pause_are_applied(dc: Compose) -> None:
     proj = dc.project("limproj", LIMITED)
     dc.compose(proj, "up", "-d")
     pid = dc.inspect("limproj_limited_1")["State"]["Pid"]
@@ -358,6 +358,10 @@ def test_limits_capabilities_and_sysctls_are_applied(dc: Compose) -> None:
     assert limit.read_text() == f"{32 << 20}\n"
     inside = dc.exec(proj, "limited", "cat /proc/sys/net/ipv4/ip_forward; touch /x || echo ro")
     assert inside.split()[0] == "1" and inside.split()[-1] == "ro"
+    dc.compose(proj, "pause")
+    assert dc.inspect("limproj_limited_1")["State"]["Status"] == "paused"
+    dc.compose(proj, "unpause")
+    assert dc.inspect("limproj_limited_1")["State"]["Status"] == "running"
     dc.compose(proj, "down", "-t", "1")
     dc.requests()
 

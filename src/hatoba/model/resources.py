@@ -161,6 +161,15 @@ def _needs(r: Resources) -> list[tuple[str, str]]:
     return needs
 
 
+# a CPU limit of one kind (the field and Docker's name for it) cannot replace the other
+_CPU_KINDS = (
+    ("nano_cpus", "Nano CPUs", "cpu_period", "CPU Period"),
+    ("nano_cpus", "Nano CPUs", "cpu_quota", "CPU Quota"),
+    ("cpu_period", "CPU Period", "nano_cpus", "NanoCPUs"),
+    ("cpu_quota", "CPU Quota", "nano_cpus", "NanoCPUs"),
+)
+
+
 def updated(
     current: Resources, change: Resources, pids_limit: int | None, *, swap: bool
 ) -> Resources:
@@ -168,22 +177,12 @@ def updated(
     limits of one kind cannot be changed into the other; a PidsLimit of null keeps the
     container's, 0 or less lifts it. `swap`: whether the host accounts swap (without, no
     memoryswap limit was set, and a new memory limit needs none)."""
-    if change.nano_cpus > 0 and current.cpu_period > 0:
-        raise Conflict(
-            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set"
-        )
-    if change.nano_cpus > 0 and current.cpu_quota > 0:
-        raise Conflict(
-            "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set"
-        )
-    if change.cpu_period > 0 and current.nano_cpus > 0:
-        raise Conflict(
-            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set"
-        )
-    if change.cpu_quota > 0 and current.nano_cpus > 0:
-        raise Conflict(
-            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
-        )
+    for asked, asked_name, kept, kept_name in _CPU_KINDS:
+        if getattr(change, asked) > 0 and getattr(current, kept) > 0:
+            raise Conflict(
+                f"Conflicting options: {asked_name} cannot be updated as {kept_name} has "
+                "already been set"
+            )
     if swap and change.memory and change.memory > current.memory_swap and not change.memory_swap:
         raise Conflict(
             "Memory limit should be smaller than already set memoryswap limit, update the "
