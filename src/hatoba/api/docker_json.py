@@ -190,7 +190,7 @@ def _devices(value: Json) -> tuple[DeviceMapping, ...]:
     for device in value.array():
         host = device["PathOnHost"].string()
         if not host:
-            raise InvalidArgument(f"invalid JSON: {device.path}.PathOnHost is empty")
+            raise InvalidArgument(f"{device.path}.PathOnHost is empty: no device to add")
         inside = device["PathInContainer"].string() or host
         found.append(DeviceMapping(host, inside, device["CgroupPermissions"].string() or "rwm"))
     return tuple(found)

@@ -62,6 +62,9 @@ ROUTES = [
     ("POST", "/containers/{id}/resize"),
     ("GET", "/containers/{id}/stats"),
     ("GET", "/containers/{id}/top"),
+    ("POST", "/containers/{id}/pause"),
+    ("POST", "/containers/{id}/unpause"),
+    ("POST", "/containers/{id}/update"),
     ("POST", "/containers/{id}/exec"),
     ("POST", "/exec/{id}/start"),
     ("GET", "/exec/{id}/json"),
@@ -109,6 +112,9 @@ ENDPOINT = {
     "Links": "strings",
     "MacAddress": "string",
 }
+LIMITS = dict.fromkeys(
+    ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota", "PidsLimit"), "int"
+)
 BODIES: dict[str, dict[str, Any]] = {
     "/networks/create": {
         "Name": "name",
@@ -183,9 +189,29 @@ BODIES: dict[str, dict[str, Any]] = {
                     "TmpfsOptions": {"SizeBytes": "int", "Mode": "int"},
                 }
             ],
+            "CapAdd": "strings",
+            "CapDrop": "strings",
+            "Privileged": "bool",
+            "SecurityOpt": "strings",
+            "ReadonlyRootfs": "bool",
+            "Sysctls": "labels",
+            "Devices": [
+                {"PathOnHost": "string", "PathInContainer": "string", "CgroupPermissions": "string"}
+            ],
+            "DeviceCgroupRules": "strings",
+            "MaskedPaths": "strings",
+            "ReadonlyPaths": "strings",
+            "OomScoreAdj": "int",
+            "ShmSize": "int",
+            "Ulimits": [{"Name": "string", "Soft": "int", "Hard": "int"}],
+            **LIMITS,
         },
         "Volumes": "exposed",
         "NetworkingConfig": {"EndpointsConfig": "endpoints"},
+    },
+    "/containers/{id}/update": {
+        **LIMITS,
+        "RestartPolicy": {"Name": "restart", "MaximumRetryCount": "int"},
     },
     "/containers/{id}/exec": {
         "Cmd": "strings",

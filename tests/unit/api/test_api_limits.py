@@ -114,16 +114,16 @@ def test_what_the_docker_cli_sends_creates_a_container_with_dockers_defaults(
 @pytest.mark.parametrize(
     ("host", "message"),
     [
-        ({"CapAdd": "NET_ADMIN"}, "CapAdd must be a list of strings"),
-        ({"Sysctls": ["a=b"]}, "Sysctls must be an object of strings"),
-        ({"Ulimits": [{"Name": "nofile", "Soft": "x"}]}, "Ulimits.Soft must be an integer"),
-        ({"Devices": ["/dev/null"]}, "Devices must be a list of objects"),
-        ({"Devices": [{"PathOnHost": ""}]}, "Devices: PathOnHost must be a device path"),
-        ({"Memory": "10m"}, "Memory must be an integer"),
-        ({"MaskedPaths": "x"}, "MaskedPaths must be a list of strings"),
-        ({"CapAdd": ["NOPE"]}, 'invalid CapAdd: unknown capability: "CAP_NOPE"'),
+        ({"CapAdd": 7}, "invalid JSON: cannot unmarshal number into field HostConfig.CapAdd of type []string"),  # noqa: E501
+        ({"Sysctls": ["a=b"]}, "invalid JSON: cannot unmarshal array into field HostConfig.Sysctls of type map[string]string"),  # noqa: E501
+        ({"Ulimits": [{"Name": "nofile", "Soft": "x"}]}, "invalid JSON: cannot unmarshal string into field HostConfig.Ulimits.0.Soft of type int"),  # noqa: E501
+        ({"Devices": ["/dev/null"]}, "invalid JSON: cannot unmarshal string into field HostConfig.Devices.0 of type object"),  # noqa: E501
+        ({"Devices": [{"PathOnHost": ""}]}, "HostConfig.Devices.0.PathOnHost is empty: no device to add"),  # noqa: E501
+        ({"Memory": "10m"}, "invalid JSON: cannot unmarshal string into field HostConfig.Memory of type int"),  # noqa: E501
+        ({"MaskedPaths": "x"}, "invalid JSON: cannot unmarshal string into field HostConfig.MaskedPaths of type []string"),  # noqa: E501
+        ({"CapAdd": "NOPE"}, 'invalid CapAdd: unknown capability: "CAP_NOPE"'),
     ],
-)
+)  # fmt: skip
 def test_malformed_values_are_refused(world: ApiWorld, host: dict[str, Any], message: str) -> None:
     status, answer = call(
         world, "POST", "/containers/create", {"Image": "hostfs", "Cmd": ["x"], "HostConfig": host}
