@@ -28,7 +28,9 @@ and stats report zeros, as Docker's do without the controller.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,19 +104,41 @@ def thaw(parent: str, root: Path = ROOT) -> None:
             path.write_text(value)
 
 
-def remove_parent(parent: str, root: Path = ROOT) -> None:
+def _parents(parent: str, root: Path) -> list[Path]:
+    """`parent` in every hierarchy (one, in cgroup v2)."""
+    if (root / "cgroup.controllers").exists():
+        return [root / parent]
+    return [entry / parent for entry in root.iterdir() if entry.is_dir()]
+
+
+def processes(parent: str, root: Path = ROOT) -> set[int]:
+    """Every process in a container cgroup below `parent`."""
+    found: set[int] = set()
+    for folder in _parents(parent, root):
+        for procs in folder.glob("**/cgroup.procs"):
+            with contextlib.suppress(OSError, ValueError):
+                found.update(int(line) for line in procs.read_text().split())
+    return found
+
+
+def remove_parent(parent: str, root: Path = ROOT, patience: float = 2.0) -> None:
     """Remove `parent` from every hierarchy, with any container cgroups left in it (their
-    processes must be gone): what a test sandbox does when it ends."""
-    folders = [root / parent]
-    if not (root / "cgroup.controllers").exists():
-        folders = [entry / parent for entry in root.iterdir() if entry.is_dir()]
-    for folder in folders:
+    processes killed): what a test sandbox does when it ends. A killed process leaves its
+    cgroup last of all, so a busy folder is tried again for up to `patience` seconds."""
+    deadline = time.monotonic() + patience
+    for folder in _parents(parent, root):
         if not folder.is_dir():
             continue
         # cgroup folders hold only kernel files: rmdir them deepest first
         for below, _dirs, _files in sorted(os.walk(folder), key=lambda w: -len(w[0])):
-            with contextlib.suppress(OSError):
-                os.rmdir(below)
+            while True:
+                try:
+                    os.rmdir(below)
+                except OSError as exc:
+                    if exc.errno == errno.EBUSY and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                        continue
+                break
 
 
 def membership(text: str) -> dict[str, str]:

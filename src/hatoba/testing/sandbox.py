@@ -1,8 +1,9 @@
 """A throwaway network namespace that plays the host, with its own hatoba roots.
 
 Everything lives under one temporary folder: the namespace handles (on a shared mount of their
-own), `root/`, `run/` and a resolv.conf naming a simulated resolver. `close()` removes all of
-it: it stops the service and every process left in the sandbox's namespaces, unmounts what is
+own), `root/`, `run/` and a resolv.conf naming a simulated resolver; its containers' cgroups
+are a parent folder of their own. `close()` removes all of it: it stops the service and every
+process left in the sandbox's namespaces and cgroups, removes the cgroups, unmounts what is
 mounted below the folder and deletes it. The service's keeper goes first, so that nothing starts
 the service again while the sandbox ends it. Dropping the namespaces removes every link and
 nftables table hatoba made in them, so the machine itself is never touched.
@@ -239,7 +240,8 @@ class Sandbox:
         # Everything still living in one of our namespaces was started by us (the service,
         # its shims and their containers, and test helpers): end those processes by PID.
         for _ in range(50):
-            victims = self._pids_in_our_namespaces()
+            # the containers' cgroups are the sandbox's own too
+            victims = {*self._pids_in_our_namespaces(), *cgroups.processes(self.cgroup_parent)}
             if not victims:
                 return
             for victim in victims:

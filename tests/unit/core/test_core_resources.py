@@ -218,3 +218,21 @@ def test_probe_where_nothing_can_be_written(tmp_path: Path) -> None:
     # a hierarchy where the parent folder cannot be made does not count
     blocked = tree(tmp_path / "blocked", {"memory/cgroup.procs": "", "memory/hx": "a file"})
     assert cgroups.probe("hx", blocked) == CgroupSupport(cpus=len(os.sched_getaffinity(0)))
+
+
+def test_a_sandboxs_cgroups_are_found_and_removed(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "pids/cgroup.procs": "1\n",
+            "pids/hx/cgroup.procs": "",
+            "pids/hx/c1/cgroup.procs": "11\n12\n",
+            "freezer/hx/c2/cgroup.procs": "13\n",
+        },
+    )
+    assert cgroups.processes("hx", root) == {11, 12, 13}
+    for leftover in root.glob("*/hx/*/cgroup.procs"):
+        leftover.unlink()
+    (root / "pids/hx/cgroup.procs").unlink()
+    cgroups.remove_parent("hx", root, patience=0)
+    assert not any(root.glob("*/hx"))
