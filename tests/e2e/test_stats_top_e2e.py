@@ -25,7 +25,9 @@ needs_docker = pytest.mark.skipif(shutil.which("docker") is None, reason="needs 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
     with Sandbox() as sb:
-        sb.hatoba("run", "-d", "--name", "web", "hostfs", "sh", "-c", "sleep 1d & sleep 2d")
+        sb.hatoba(
+            "run", "-d", "--name", "web", "-m", "64m", "hostfs", "sh", "-c", "sleep 1d & sleep 2d"
+        )
         yield sb
 
 
@@ -121,8 +123,11 @@ def test_docker_stats_and_top(sb: Sandbox) -> None:
     table = docker(sb, "stats", "--no-stream").stdout.splitlines()
     assert table[0].split()[:4] == ["CONTAINER", "ID", "NAME", "CPU"]
     row = next(line for line in table if " web " in line)
-    assert re.split(r"\s{2,}", row.strip())[-1] == "4"  # sh, two sleeps, the exec's sleep
-    assert "0B / 0B" in row  # memory: the container has no cgroup of its own yet
+    cells = re.split(r"\s{2,}", row.strip())
+    assert cells[-1] == "4"  # sh, two sleeps, the exec's sleep
+    # memory: the container's own cgroup, under its limit
+    usage, limit = cells[3].split(" / ")
+    assert limit == "64MiB" and usage != "0B", cells
     top = docker(sb, "top", "web").stdout
     assert "sleep 2d" in top and "sleep 3d" in top
     assert docker(sb, "top", "web", "-o", "pid,comm").stdout.split()[:2] == ["PID", "COMMAND"]
