@@ -12,6 +12,7 @@ from typing import cast
 import pytest
 
 from hatoba.model.launch import FileView
+from hatoba.model.resources import CgroupSupport
 from hatoba.runtime.crun import CrunRuntime
 from hatoba.runtime.files import CHANGE_ADD, CHANGE_DELETE, CHANGE_MODIFY, ContainerFiles
 from hatoba.runtime.forkserver import ForkServer
@@ -19,6 +20,8 @@ from hatoba.runtime.forkserver import ForkServer
 pytestmark = pytest.mark.root  # whiteouts are character devices, opaque folders trusted xattrs
 
 CID = "c" * 64
+# no cgroup probe: it would make hatoba's folder in the machine's own hierarchies
+NO_CGROUPS = CgroupSupport()
 
 
 def _write(root: Path, path: str, content: str = "x") -> None:
@@ -33,7 +36,9 @@ def _whiteout(root: Path, path: str) -> None:
 
 @pytest.fixture
 def layers(tmp_path: Path) -> tuple[ContainerFiles, FileView, Path]:
-    runtime = CrunRuntime(cast(ForkServer, None), tmp_path / "root", tmp_path / "run")
+    runtime = CrunRuntime(
+        cast(ForkServer, None), tmp_path / "root", tmp_path / "run", cgroup_support=NO_CGROUPS
+    )
     image = tmp_path / "image"
     for path in ("etc/group", "etc/motd", "srv/old/a", "srv/old/b", "usr/lib/x", "tmp/keep"):
         _write(image, path)
