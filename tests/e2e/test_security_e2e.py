@@ -1,8 +1,8 @@
-"""Security and kernel knobs through the CLI, read back from the kernel: capability sets from
-/proc/<pid>/status, sysctls read inside, cgroup limits from the cgroup files, the freezer's
-state, the device cgroup; `pause`, `unpause` and `update`; every refusal with Docker's text and
-nothing made. Containers are `hostfs` ones (no image to import): the host's `ip`, `mknod` and
-shell.
+"""Security and kernel knobs through the CLI, the docker CLI and the Docker SDK for Python,
+read back from the kernel: capability sets from /proc/<pid>/status, sysctls read inside, cgroup
+limits from the cgroup files, the freezer's state, the device cgroup; `pause`, `unpause` and
+`update`; every refusal with Docker's text and nothing made. Containers are `hostfs` ones (no
+image to import): the host's `ip`, `mknod` and shell.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
+from docker.types import Ulimit
 
 from fixtures.image_sandbox import error_line
 from hatoba.testing import Sandbox
@@ -432,3 +434,64 @@ def test_through_the_docker_cli(sb: Sandbox) -> None:
         docker("rm", "-f", cid)
     done = docker("run", "--rm", "--cpuset-cpus", "0", "hostfs", "true", check=False)
     assert "hatoba does not support HostConfig.CpusetCpus yet" in done.stderr
+
+
+def test_through_the_docker_sdk(sb: Sandbox) -> None:
+    sb.hatoba("info")  # the CLI starts the service the SDK talks to
+    client = docker.DockerClient(
+        base_url=f"unix://{sb.run_root}/hatoba.sock", version="1.41", timeout=60
+    )
+    script = f"{IP_LINK_ADD} 2>&1; echo status $?"
+    out = client.containers.run("hostfs", ["sh", "-c", script], remove=True)
+    assert out == b"RTNETLINK answers: Operation not permitted\nstatus 2\n"
+    c = client.containers.run(
+        "hostfs", "sleep 60", detach=True,
+        cap_add=["NET_ADMIN"], cap_drop=["MKNOD"], security_opt=["no-new-privileges"],
+        sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmax": "123456"},
+        devices=["/dev/fuse:/dev/myfuse:r"], read_only=True, shm_size="2m",
+        ulimits=[Ulimit(name="nofile", soft=512, hard=1024)],
+        mem_limit="32m", nano_cpus=500_000_000, pids_limit=40,
+    )  # fmt: skip
+    try:
+        c.reload()  # the SDK's attributes are from before the start
+        pid = str(c.attrs["State"]["Pid"])
+        assert status_field(pid, "CapEff") == DEFAULT_CAPS & ~CAP_MKNOD | CAP_NET_ADMIN
+        assert status_field(pid, "NoNewPrivs") == 1
+        script = (
+            "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax; ulimit -n; "
+            "stat -c %t:%T /dev/myfuse; touch /etc/probe 2>/dev/null || echo read-only; "
+            f"{IP_LINK_ADD} && echo added"
+        )
+        fuse = os.stat("/dev/fuse").st_rdev
+        assert c.exec_run(["sh", "-c", script]).output.decode().split() == [
+            "1", "123456", "512", f"{os.major(fuse):x}:{os.minor(fuse):x}", "read-only", "added"
+        ]  # fmt: skip
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == f"{32 << 20}\n"
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000\n"
+        assert cgroup_file(pid, "pids", "pids.max") == "40\n"
+        c.update(mem_limit="48m", memswap_limit="96m")
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == f"{48 << 20}\n"
+        with pytest.raises(docker.errors.APIError) as conflict:
+            c.update(cpu_quota=20000)
+        assert "CPU Quota cannot be updated as NanoCPUs has already been set" in str(
+            conflict.value.explanation
+        )
+        c.pause()
+        c.reload()
+        assert c.status == "paused"
+        assert cgroup_file(pid, "freezer", "freezer.state") == "FROZEN\n"
+        c.unpause()
+        assert cgroup_file(pid, "freezer", "freezer.state") == "THAWED\n"
+    finally:
+        c.remove(force=True)
+    with pytest.raises(docker.errors.APIError) as refused:
+        client.containers.run("hostfs", "true", sysctls={"kernel.pid_max": "100"})
+    assert refused.value.status_code == 400
+    assert refused.value.explanation == (
+        'sysctl "kernel.pid_max" is not in a separate kernel namespace'
+    )
+    with pytest.raises(docker.errors.APIError) as refused:
+        client.containers.run("hostfs", "true", cpuset_cpus="0")
+    assert refused.value.status_code == 400
+    assert refused.value.explanation == "hatoba does not support HostConfig.CpusetCpus yet"
+    assert client.containers.list(all=True) == [] and list(container_cgroups(sb)) == []
