@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 
 from hatoba.cli.parsing import BadValue
-from hatoba.model.mounts import ram_in_bytes
+from hatoba.model.knobs import ram_in_bytes
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:

@@ -42,11 +42,11 @@ from hatoba.compose.model import (
 from hatoba.compose.source import Map, Seq, place
 from hatoba.compose.volumes import CONSISTENCIES, clean_target, host_path, parse_short
 from hatoba.errors import InvalidArgument
+from hatoba.model.knobs import ram_in_bytes
 from hatoba.model.mounts import (
     PROPAGATIONS,
     check_destination,
     parse_volumes_from,
-    ram_in_bytes,
     tmpfs_mount_options,
 )
 

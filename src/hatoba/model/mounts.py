@@ -48,8 +48,6 @@ _TMPFS_FLAGS = {
     **dict.fromkeys(("bind", "rbind", "unbindable", "runbindable", *PROPAGATIONS), "propagation"),
 }
 _TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 
 
 @dataclass(frozen=True)
@@ -283,14 +281,6 @@ def _from_spec(spec: MountSpec) -> MountPoint:
             tmpfs_options=tmpfs_data(spec.tmpfs_size or 0, spec.tmpfs_mode, spec.read_only),
         )
     raise _config_error(kind, "mount type unknown")
-
-
-def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes: `64m`, `1.5g`, `512KiB` (binary multiples)."""
-    m = _SIZE.match(text)
-    if m is None:
-        raise ValueError(text)
-    return int(float(m[1]) * _UNITS[(m[2] or "").lower()])
 
 
 def tmpfs_data(size: int, mode: int, read_only: bool) -> str:
