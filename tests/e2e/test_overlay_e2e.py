@@ -294,6 +294,44 @@ def test_a_restarted_service_keeps_its_overlay_containers_on_the_network(
         _cleanup(cluster, "again")
 
 
+def _fdb(host: Sandbox, tunnel: str) -> str:
+    return host.sh(["bridge", "fdb", "show", "dev", tunnel], check=False).stdout
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        ["ip", "link", "del", "{tunnel}"],
+        ["ip", "link", "set", "{tunnel}", "nomaster"],
+        ["ip", "link", "del", "{bridge}"],
+    ],
+    ids=["tunnel-deleted", "tunnel-off-its-bridge", "bridge-deleted"],
+)
+def test_a_tunnel_or_bridge_broken_by_hand_is_made_again_with_its_peers(
+    cluster: Cluster, damage: list[str]
+) -> None:
+    h1 = cluster.host(1)
+    _overlay(cluster, "mend")
+    try:
+        m2 = _pair(cluster, "mend", "m1", "m2")
+        network_id = h1.hatoba("network", "inspect", "-f", "{{.Id}}", "mend").stdout.strip()
+        tunnel, bridge = f"vx-{network_id[:12]}", f"ov-{network_id[:12]}"
+        h1.sh([arg.format(tunnel=tunnel, bridge=bridge) for arg in damage])
+        # the link watcher repairs within a second: the tunnel is a port of the bridge again,
+        # with the remote container's forwarding and neighbour entries
+        assert eventually(
+            lambda: (
+                f"master {bridge}" in h1.sh(["ip", "link", "show", tunnel], check=False).stdout
+                and f"dst {host_address(2)}" in _fdb(h1, tunnel)
+                and m2 in _neighbours(h1)
+            ),
+            seconds=5,
+        )
+        assert _pings(h1, "m1", "m2") and _pings(cluster.host(2), "m2", "m1")
+    finally:
+        _cleanup(cluster, "mend")
+
+
 def test_a_host_cut_off_from_the_store_is_dropped_then_comes_back(cluster: Cluster) -> None:
     h1, _, h3 = cluster.hosts
     _overlay(cluster, "split")

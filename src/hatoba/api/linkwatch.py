@@ -1,7 +1,8 @@
 """Repairs links someone else changed, within a second and without a restart.
 
 The kernel tells the loop about every change of a link hatoba owns. A change the records do
-not explain — a bridge or a running container's veth deleted, a veth taken off its bridge — is
+not explain — a bridge, a bridge's VXLAN port or a running container's veth deleted, a veth or
+VXLAN port taken off its bridge — is
 answered by one repair on the engine's worker (`Engine.repair`), after a short pause that
 gathers the burst of notifications one `ip link del` makes. hatoba's own deletions (a
 container stops, a network goes) are not repaired: the records no longer name those links by
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from hatoba.api.runner import EngineRunner
+from hatoba.drivers import registry as drivers
 from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 
@@ -39,11 +41,12 @@ class LinkEventSource(Protocol):
     def close(self) -> None: ...
 
 
-def _unexplained(change: LinkChange, bridges: frozenset[str], veths: frozenset[str]) -> bool:
-    """A recorded bridge deleted, or a running container's veth deleted or off its bridge."""
+def _unexplained(change: LinkChange, bridges: frozenset[str], ports: frozenset[str]) -> bool:
+    """A recorded bridge deleted, or one of its ports (a running container's veth, a VXLAN
+    port) deleted or off its bridge."""
     if change.name in bridges:
         return change.deleted
-    return change.name in veths and (change.deleted or not change.master)
+    return change.name in ports and (change.deleted or not change.master)
 
 
 class LinkWatch:
@@ -67,25 +70,34 @@ class LinkWatch:
         except Exception:  # notifications lost (or worse): look at everything
             self._schedule()
             return
-        bridges, veths = self._recorded()
-        if any(_unexplained(change, bridges, veths) for change in changes):
+        bridges, ports = self._recorded()
+        if any(_unexplained(change, bridges, ports) for change in changes):
             self._schedule()
 
     def _recorded(self) -> tuple[frozenset[str], frozenset[str]]:
-        """Bridges of the networks and veths of running containers, per snapshot."""
+        """The networks' bridges, and their ports: VXLAN ports and the veths of running
+        containers; per snapshot."""
         state = self._engine.state
-        cached, bridges, veths = self._names
+        cached, bridges, ports = self._names
         if cached is not state:
-            bridges = frozenset(n.bridge for n in state.networks.values() if n.bridge)
-            veths = frozenset(
-                ep.host_ifname
-                for c in state.containers.values()
-                if c.state.running
-                for ep in c.endpoints
-                if ep.host_ifname
+            planned = [
+                bridge
+                for network in state.networks.values()
+                for bridge in drivers.of(network).host_bridges(network)
+            ]
+            bridges = frozenset(bridge.name for bridge in planned)
+            ports = frozenset(
+                [bridge.tunnel.name for bridge in planned if bridge.tunnel is not None]
+                + [
+                    ep.host_ifname
+                    for c in state.containers.values()
+                    if c.state.running
+                    for ep in c.endpoints
+                    if ep.host_ifname
+                ]
             )
-            self._names = (state, bridges, veths)
-        return bridges, veths
+            self._names = (state, bridges, ports)
+        return bridges, ports
 
     def _schedule(self) -> None:
         if self._pending is None:

@@ -33,7 +33,7 @@ def sync(core: Core) -> None:
         _networks(core, view)
     if view.connected and view.epoch != core.overlay.registered_epoch:
         _register(core, view)
-    _peers(core, view)
+    program_peers(core)
     resolver.publish(core)
 
 
@@ -80,7 +80,13 @@ def _register(core: Core, view: ClusterView) -> None:
     core.overlay.registered_epoch = view.epoch
 
 
-def _peers(core: Core, view: ClusterView) -> None:
+def program_peers(core: Core, *, check_kernel: bool = False) -> None:
+    """Every tunnel gets the remote endpoints of its network. Tunnels whose peers are as last
+    programmed are skipped, unless `check_kernel` (a repair: someone may have deleted
+    entries), when each tunnel's entries are compared with the kernel's."""
+    view = core.cluster.view()
+    if not view.synced:
+        return  # before the store's first listing, what the kernel holds is the best guess
     me = core.cluster.host_id
     for network in core.state.networks.values():
         for bridge in drivers.of(network).host_bridges(network):
@@ -92,7 +98,7 @@ def _peers(core: Core, view: ClusterView) -> None:
                 for ep in view.endpoints_on(network.id).values()
                 if ep.host_id != me
             )
-            if core.overlay.peers.get(tunnel.name) == wanted:
+            if not check_kernel and core.overlay.peers.get(tunnel.name) == wanted:
                 continue
             try:
                 core.kernel.set_tunnel_peers(tunnel.name, wanted)

@@ -112,16 +112,22 @@ def _bridges(network: Network) -> tuple[HostBridge, ...]:
 def make_bridge(core: Core, bridge: HostBridge, network_id: str) -> None:
     """The bridge, and the tunnel that carries its segment to other hosts if it has one."""
     core.kernel.create_bridge(bridge.name, bridge.mac, bridge.mtu, bridge.gateway, network_id)
-    tunnel = bridge.tunnel
-    if tunnel is None:
+    if bridge.tunnel is None:
         return
     try:
-        core.kernel.create_tunnel(
-            tunnel.name, tunnel.vni, tunnel.mtu, bridge.name, core.cluster.advertise, network_id
-        )
+        make_tunnel(core, bridge, network_id)
     except HatobaError:
         core.kernel.delete_link(bridge.name)
         raise
+
+
+def make_tunnel(core: Core, bridge: HostBridge, network_id: str) -> None:
+    """The bridge's VXLAN port; its peers are programmed by the next `cluster.program_peers`."""
+    tunnel = bridge.tunnel
+    assert tunnel is not None
+    core.kernel.create_tunnel(
+        tunnel.name, tunnel.vni, tunnel.mtu, bridge.name, core.cluster.advertise, network_id
+    )
     # a new device has no peers: they are programmed afresh
     core.overlay.peers.pop(tunnel.name, None)
 

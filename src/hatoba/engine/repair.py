@@ -6,7 +6,10 @@ record or is removed. In order:
 
 1. namespace handles of running containers that someone unmounted are mounted again from the
    container's process;
-2. every bridge of a record exists, up, with its gateway address (recreated when it vanished);
+2. every bridge of a record exists, up, with its gateway address (recreated when it vanished),
+   and its VXLAN port (overlay networks) is there and a port of it (made again when it
+   vanished or left the bridge: a bridge's ports outlive it, so a bridge made again gets a
+   new one);
 3. every endpoint of a running container has its veth pair, enslaved to its bridge; a lost pair
    is made again with the same names, address and MAC;
 4. owned links that match no record (the veth of a connect that never committed, the leftover
@@ -17,7 +20,9 @@ record or is removed. In order:
    one is made again (unless its parent is gone), one that matches no endpoint (a connect
    that never committed) is deleted;
 5. what could not be repaired is dropped from the records (so firewall and DNS stop using it)
-   and reported: in the container's `State.Error`, in `ps` and in the service log.
+   and reported: in the container's `State.Error`, in `ps` and in the service log;
+6. every tunnel's forwarding and neighbour entries are compared with the cluster's records
+   and put right (a new tunnel has none; someone may have deleted some).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ import logging
 from collections.abc import Iterable
 
 from hatoba.drivers import registry as drivers
-from hatoba.engine import endpoints, firewall, networks
+from hatoba.drivers.base import HostBridge
+from hatoba.engine import cluster, endpoints, firewall, networks
 from hatoba.engine.core import Core
 from hatoba.errors import HatobaError
 from hatoba.model.container import Container, Endpoint
@@ -69,7 +75,9 @@ def repair_links(core: Core, running: Iterable[str]) -> list[Container]:
         endpoints.release_gone(core, network_id)
     for bridge in recreated:
         firewall.bridge_ready(core, bridge)
-    return _record_damage(core, damaged, lost)
+    changed = _record_damage(core, damaged, lost)
+    cluster.program_peers(core, check_kernel=True)
+    return changed
 
 
 def _restore_handle(core: Core, container: Container, damaged: dict[str, list[str]]) -> None:
@@ -91,13 +99,33 @@ def _repair_bridges(core: Core, links: dict[str, OwnedLink]) -> list[Network]:
             try:
                 if bridge.name in links:
                     core.kernel.repair_bridge(bridge.name, bridge.gateway)
+                    _repair_tunnel(core, bridge, links, network)
                     continue
                 log.warning("bridge %s of %s was missing: recreated", bridge.name, network.name)
+                if bridge.tunnel is not None:
+                    core.kernel.delete_link(bridge.tunnel.name)
                 networks.make_bridge(core, bridge, network.id)
                 recreated.append(network)
             except HatobaError as exc:
                 log.error("bridge %s of %s cannot be repaired: %s", bridge.name, network.name, exc)
     return recreated
+
+
+def _repair_tunnel(
+    core: Core, bridge: HostBridge, links: dict[str, OwnedLink], network: Network
+) -> None:
+    """The bridge's VXLAN port, made again when it is missing or off the bridge."""
+    tunnel = bridge.tunnel
+    if tunnel is None:
+        return
+    link = links.get(tunnel.name)
+    if link is not None and link.master == bridge.name:
+        return
+    state = "missing" if link is None else "off its bridge"
+    log.warning("tunnel %s of %s was %s: made again", tunnel.name, network.name, state)
+    if link is not None:
+        core.kernel.delete_link(tunnel.name)
+    networks.make_tunnel(core, bridge, network.id)
 
 
 def _repair_endpoint(core: Core, container: Container, ep: Endpoint, link: OwnedLink | None) -> str:
