@@ -294,6 +294,21 @@ def test_a_restarted_service_keeps_its_overlay_containers_on_the_network(
         _cleanup(cluster, "again")
 
 
+def test_inspect_names_the_hosts_with_endpoints_as_peers(cluster: Cluster) -> None:
+    _overlay(cluster, "peers")
+    try:
+        _pair(cluster, "peers", "p1", "p2")
+        # host 3 has no endpoint on it: not a peer, though it has the network
+        inspected = json.loads(cluster.host(3).hatoba("network", "inspect", "peers").stdout)[0]
+        assert sorted(peer["IP"] for peer in inspected["Peers"]) == [
+            host_address(1),
+            host_address(2),
+        ]
+        assert all(peer["Name"] for peer in inspected["Peers"])
+    finally:
+        _cleanup(cluster, "peers")
+
+
 def _fdb(host: Sandbox, tunnel: str) -> str:
     return host.sh(["bridge", "fdb", "show", "dev", tunnel], check=False).stdout
 

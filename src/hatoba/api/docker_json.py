@@ -18,6 +18,7 @@ from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
 from hatoba.ipam.addresses import parse_mac
 from hatoba.ipam.pools import parse_address, parse_subnet
+from hatoba.model.cluster import ClusterHost
 from hatoba.model.container import (
     EXITED,
     RESTARTING,
@@ -131,7 +132,15 @@ def disconnect_request(body: Json) -> tuple[str, bool]:
     return body["Container"].string(), body["Force"].boolean()
 
 
-def network_json(network: Network, state: State, *, with_containers: bool) -> dict[str, Any]:
+def network_json(
+    network: Network,
+    state: State,
+    *,
+    with_containers: bool,
+    peers: Sequence[ClusterHost] = (),
+) -> dict[str, Any]:
+    """Docker's NetworkResource; `peers`, the hosts with endpoints on a cluster-scoped
+    network, in inspect alone (Docker's `Peers`, omitted elsewhere)."""
     pool = network.pool
     configs: list[dict[str, Any]] = []
     if pool is not None:
@@ -156,7 +165,7 @@ def network_json(network: Network, state: State, *, with_containers: bool) -> di
                 "IPv4Address": f"{ep.ipv4}/{ep.prefixlen}" if ep.ipv4 else "",
                 "IPv6Address": "",
             }
-    return {
+    document: dict[str, Any] = {
         "Name": network.name,
         "Id": network.id,
         "Created": network.created,
@@ -179,6 +188,12 @@ def network_json(network: Network, state: State, *, with_containers: bool) -> di
         "Options": dict(network.options),
         "Labels": dict(network.labels),
     }
+    if with_containers and drivers.of(network).cluster_scoped:
+        # a host's name as Docker's node name: its hostname (its id when it gave none)
+        document["Peers"] = [
+            {"Name": host.name or host.host_id, "IP": str(host.address)} for host in peers
+        ]
+    return document
 
 
 # --- containers: create -------------------------------------------------------------------------

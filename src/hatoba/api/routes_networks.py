@@ -101,7 +101,10 @@ def register(router: Router, app: App) -> None:
     async def inspect(req: Request) -> Response:
         state = engine.state
         network = state.network(req.params["id"])
-        return Response.json(docker_json.network_json(network, state, with_containers=True))
+        peers = engine.network_peers(network)
+        return Response.json(
+            docker_json.network_json(network, state, with_containers=True, peers=peers)
+        )
 
     async def create(req: Request) -> Response:
         spec = docker_json.network_spec(req.json())

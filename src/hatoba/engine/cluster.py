@@ -21,8 +21,9 @@ from hatoba.drivers import registry as drivers
 from hatoba.engine import networks, overlay, resolver
 from hatoba.engine.core import Core
 from hatoba.errors import HatobaError
-from hatoba.model.cluster import ClusterEndpoint, ClusterView
+from hatoba.model.cluster import ClusterEndpoint, ClusterHost, ClusterView
 from hatoba.model.host import TunnelPeer
+from hatoba.model.network import Network
 
 log = logging.getLogger("hatoba.engine")
 
@@ -106,3 +107,14 @@ def program_peers(core: Core, *, check_kernel: bool = False) -> None:
                 log.error("peers of %s not programmed: %s", tunnel.name, exc)
                 continue
             core.overlay.peers[tunnel.name] = wanted
+
+
+def peers_of(core: Core, network: Network) -> tuple[ClusterHost, ...]:
+    """The hosts with endpoints on `network`, by address; a host whose record the view has
+    lost (its lease ending) by its endpoints' tunnel address and its id."""
+    view = core.cluster.view()
+    found: dict[str, ClusterHost] = {}
+    for ep in view.endpoints_on(network.id).values():
+        if ep.host_id not in found:
+            found[ep.host_id] = view.hosts.get(ep.host_id) or ClusterHost(ep.host_id, ep.vtep)
+    return tuple(sorted(found.values(), key=lambda host: host.address))

@@ -44,7 +44,7 @@ from hatoba.engine.ports import (
 from hatoba.engine.processes import ExecRequest
 from hatoba.engine.state import Addresses, State
 from hatoba.firewall import FirewallState
-from hatoba.model.cluster import ClusterInfo
+from hatoba.model.cluster import ClusterHost, ClusterInfo
 from hatoba.model.container import Container
 from hatoba.model.daemon import DaemonConfig
 from hatoba.model.health import ProbeResult
@@ -128,6 +128,11 @@ class Engine:
         """The cluster store, this host's id in it and the hosts it sees (None: no cluster);
         from the store's cache: any thread may ask."""
         return self.core.cluster.info()
+
+    def network_peers(self, network: Network) -> tuple[ClusterHost, ...]:
+        """The hosts with endpoints on a cluster-scoped network (Docker's `Peers`), from the
+        store's cache: any thread may ask."""
+        return cluster.peers_of(self.core, network)
 
     def follow_cluster(self) -> None:
         """The cluster store's cache changed (or reconnected): networks, peers, names and

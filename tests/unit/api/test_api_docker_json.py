@@ -4,6 +4,7 @@ and a MAC address asked for, echoed."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,12 @@ import pytest
 from fakes import fake_engine
 from hatoba.api import docker_json
 from hatoba.api.json_body import Json
+from hatoba.drivers import registry
+from hatoba.drivers.base import Placement
 from hatoba.engine.engine import Engine
+from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
+from hatoba.model.cluster import ClusterHost
 from hatoba.model.network import NetworkSpec
 
 
@@ -88,3 +93,31 @@ def test_links_and_mac_address_are_echoed(engine: Engine) -> None:
             {"NetworkingConfig": {"EndpointsConfig": {"bridge": {"Links": ["proj_db_1:db"]}}}},
         )
     assert {c.name for c in engine.state.containers.values()} == {"proj_db_1", "proj_web_1"}
+
+
+def test_an_overlay_network_names_its_peers_in_inspect_alone() -> None:
+    """Docker's `Peers` of an overlay network: each host with endpoints on it, by name and
+    underlay address; a local network has none, nor has the network list."""
+    placement = Placement(
+        network_id="cd" * 32,
+        created="2026-12-06T00:00:00.000000000Z",
+        predefined=False,
+        uplink_mtu=1500,
+        taken=(),
+    )
+    overlay = registry.named("overlay").plan_network(
+        NetworkSpec(name="ov", driver="overlay"), placement
+    )
+    bridge = registry.named("bridge").plan_network(NetworkSpec(name="br"), placement)
+    peers = (
+        ClusterHost("a" * 32, IPv4Address("192.0.2.1"), "node1"),
+        ClusterHost("b" * 32, IPv4Address("192.0.2.2")),
+    )
+    inspected = docker_json.network_json(overlay, State(), with_containers=True, peers=peers)
+    assert inspected["Peers"] == [
+        {"Name": "node1", "IP": "192.0.2.1"},
+        {"Name": "b" * 32, "IP": "192.0.2.2"},
+    ]
+    assert docker_json.network_json(overlay, State(), with_containers=True)["Peers"] == []
+    assert "Peers" not in docker_json.network_json(overlay, State(), with_containers=False)
+    assert "Peers" not in docker_json.network_json(bridge, State(), with_containers=True)
