@@ -44,7 +44,7 @@ log = logging.getLogger("hatoba.engine")
 
 
 def repair_links(core: Core, running: Iterable[str]) -> list[Container]:
-    """Steps 1-5 for the containers in `running`; returns the containers whose records changed
+    """Steps 1-6 for the containers in `running`; returns the containers whose records changed
     (already committed)."""
     live = [core.state.containers[cid] for cid in running if cid in core.state.containers]
     damaged: dict[str, list[str]] = {}
