@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import shutil
 from collections.abc import Collection, Iterator, Sequence
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from hatoba.model.host import (
     AttachRequest,
     HostFacts,
     HostLink,
+    IPInterface,
     MacvlanRequest,
     OwnedLink,
     TunnelPeer,
@@ -27,7 +28,7 @@ from hatoba.model.host import (
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
 from hatoba.model.mounts import Volume
-from hatoba.model.network import Network
+from hatoba.model.network import IPNetwork, Network
 from hatoba.model.resources import CPU, DEVICES, FREEZER, MEMORY, PIDS, CgroupSupport, Resources
 from hatoba.model.security import CAPABILITIES, DeviceMapping
 
@@ -38,7 +39,7 @@ FULL_CGROUPS = CgroupSupport(1, frozenset({MEMORY, CPU, PIDS, FREEZER, DEVICES})
 class FakeKernel:
     """Records calls; `fail_on` names a method that raises once, to exercise undo paths."""
 
-    def __init__(self, taken: tuple[IPv4Network, ...] = (), uplink_mtu: int = 1500) -> None:
+    def __init__(self, taken: tuple[IPNetwork, ...] = (), uplink_mtu: int = 1500) -> None:
         self.facts = HostFacts(uplink_mtu, taken)
         self.links: dict[str, OwnedLink] = {}
         self.netns: set[str] = set()
@@ -51,6 +52,7 @@ class FakeKernel:
         self.link_kinds: set[str] = {"bridge", "veth", "macvlan"}
         # macvlans made inside namespaces: netns -> ifname -> request
         self.inside: dict[str, dict[str, MacvlanRequest]] = {}
+        self.gateways: dict[str, tuple[IPInterface, ...]] = {}
 
     def _maybe_fail(self, name: str) -> None:
         self.calls.append(name)
@@ -68,12 +70,13 @@ class FakeKernel:
         return kind in self.link_kinds
 
     def create_bridge(
-        self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str
+        self, name: str, mac: str, mtu: int, gateways: tuple[IPInterface, ...], owner: str
     ) -> None:
         self._maybe_fail("create_bridge")
         self.links[name] = OwnedLink(name, "bridge", owner)
+        self.gateways[name] = gateways
 
-    def repair_bridge(self, name: str, gateway: IPv4Interface) -> None:
+    def repair_bridge(self, name: str, gateways: tuple[IPInterface, ...]) -> None:
         self.calls.append("repair_bridge")
 
     def enslave(self, name: str, bridge: str) -> None:

@@ -181,7 +181,7 @@ _OPERATIONAL = "operational data: Docker fills it in and ignores what a request 
 ENDPOINT_SETTINGS: Mapping[str, Field] = {
     "IPAMConfig": Field(
         Use.APPLIED,
-        members={"IPv4Address": APPLIED, "IPv6Address": REFUSED, "LinkLocalIPs": REFUSED},
+        members={"IPv4Address": APPLIED, "IPv6Address": APPLIED, "LinkLocalIPs": REFUSED},
     ),
     "Links": APPLIED,
     "Aliases": APPLIED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import MappingProxyType
 from typing import Any
 
@@ -32,7 +32,7 @@ from hatoba.model.health import Health, HealthConfig, config_from_json, status_s
 from hatoba.model.humanize import parse_rfc3339, status_text
 from hatoba.model.ids import ZERO_TIME, rfc3339
 from hatoba.model.mounts import VOLUME, MountPoint, MountSpec, Volume
-from hatoba.model.network import Network, NetworkSpec
+from hatoba.model.network import IPAddress, IpamPool, IpamRequest, Network, NetworkSpec
 from hatoba.model.ports import PortMapping
 from hatoba.model.portspec import mappings_from_api
 from hatoba.model.resources import Resources, Ulimit
@@ -69,29 +69,14 @@ def network_spec(body: Json) -> NetworkSpec:
     refused = _refused_network_fields(body)
     if refused:
         raise InvalidArgument(f"hatoba does not support {', '.join(refused)} yet")
-    ipam = body["IPAM"]
-    configs = ipam["Config"].array()
-    if len(configs) > 1:
-        raise InvalidArgument("only one IPv4 subnet per network is supported")
-    if body["EnableIPv6"].boolean():
-        raise InvalidArgument(
-            "could not find an available, non-overlapping IPv6 address pool among the "
-            "defaults to assign to the network"
-        )
-    cfg = configs[0] if configs else Json({}, "IPAM.Config.0")
-    subnet, gateway, ip_range = (cfg[key].string() for key in ("Subnet", "Gateway", "IPRange"))
     name = body["Name"].string()
-    aux = {
-        key: _aux_address(key, value, name)
-        for key, value in cfg["AuxiliaryAddresses"].string_map().items()
-    }
     return NetworkSpec(
         name=name,
         driver=body["Driver"].string() or "bridge",
-        subnet=parse_subnet(subnet) if subnet else None,
-        gateway=parse_address(gateway, "gateway") if gateway else None,
-        ip_range=parse_subnet(ip_range) if ip_range else None,
-        aux_addresses=MappingProxyType(aux),
+        ipam=tuple(_ipam_request(cfg, name) for cfg in body["IPAM"]["Config"].array()),
+        enable_ipv6=body["EnableIPv6"].boolean(),
+        # API >= 1.47 (Docker 28) sends it; absent, IPv4 is on
+        enable_ipv4=body["EnableIPv4"].boolean(True),
         internal=body["Internal"].boolean(),
         attachable=body["Attachable"].boolean(),
         labels=MappingProxyType(body["Labels"].string_map()),
@@ -99,9 +84,24 @@ def network_spec(body: Json) -> NetworkSpec:
     )
 
 
-def _aux_address(key: str, value: str, network: str) -> IPv4Address:
+def _ipam_request(cfg: Json, network: str) -> IpamRequest:
+    """One IPAM.Config entry (the driver checks that its parts are of one family)."""
+    subnet, gateway, ip_range = (cfg[key].string() for key in ("Subnet", "Gateway", "IPRange"))
+    aux = {
+        key: _aux_address(key, value, network)
+        for key, value in cfg["AuxiliaryAddresses"].string_map().items()
+    }
+    return IpamRequest(
+        subnet=parse_subnet(subnet) if subnet else None,
+        gateway=parse_address(gateway, "gateway") if gateway else None,
+        ip_range=parse_subnet(ip_range) if ip_range else None,
+        aux_addresses=MappingProxyType(aux),
+    )
+
+
+def _aux_address(key: str, value: str, network: str) -> IPAddress:
     try:
-        return IPv4Address(value)
+        return ip_address(value)
     except ValueError:
         # libnetwork's text
         raise InvalidArgument(
@@ -109,17 +109,45 @@ def _aux_address(key: str, value: str, network: str) -> IPv4Address:
         ) from None
 
 
+def _ipam_config_json(pool: IpamPool, network: Network) -> dict[str, Any]:
+    """As Docker shows it: a subnet the user gave with what else they gave (no gateway unless
+    they gave one), one from the default pools with its gateway; never the default bridge's
+    gateway."""
+    entry: dict[str, Any] = {"Subnet": str(pool.subnet)}
+    if pool.ip_range is not None:
+        entry["IPRange"] = str(pool.ip_range)
+    if not network.predefined and (pool.user_gateway or not pool.user_subnet):
+        entry["Gateway"] = str(pool.gateway)
+    if pool.aux_addresses:
+        entry["AuxiliaryAddresses"] = {k: str(v) for k, v in pool.aux_addresses.items()}
+    return entry
+
+
 def endpoint_request(network: str, endpoint: Json) -> EndpointRequest:
     """EndpointSettings, in a container create or a network connect."""
-    ipv4 = endpoint["IPAMConfig"]["IPv4Address"].string()
+    ipam = endpoint["IPAMConfig"]
+    ipv4 = requested_address(ipam["IPv4Address"].string(), 4)
+    ipv6 = requested_address(ipam["IPv6Address"].string(), 6)
+    assert not isinstance(ipv4, IPv6Address) and not isinstance(ipv6, IPv4Address)
     mac = endpoint["MacAddress"].string()
     return EndpointRequest(
         network=network,
         aliases=endpoint["Aliases"].strings(),
-        ipv4=parse_address(ipv4, "IPv4 address") if ipv4 else None,
+        ipv4=ipv4,
         links=endpoint["Links"].strings(),
         mac=parse_mac(mac) if mac else "",
+        ipv6=ipv6,
     )
+
+
+def requested_address(text: str, version: int) -> IPv4Address | IPv6Address | None:
+    """`--ip` (IPAMConfig.IPv4Address) or `--ip6` (IPv6Address): an address of that family."""
+    if not text:
+        return None
+    address = parse_address(text, f"IPv{version} address")
+    if address.version != version:
+        raise InvalidArgument(f"invalid IPv{version} address: {text}")
+    return address
 
 
 def connect_request(network: str, body: Json) -> tuple[str, EndpointRequest]:
@@ -141,18 +169,7 @@ def network_json(
 ) -> dict[str, Any]:
     """Docker's NetworkResource; `peers`, the hosts with endpoints on a cluster-scoped
     network, in inspect alone (Docker's `Peers`, omitted elsewhere)."""
-    pool = network.pool
-    configs: list[dict[str, Any]] = []
-    if pool is not None:
-        entry: dict[str, Any] = {"Subnet": str(pool.subnet)}
-        if pool.ip_range is not None:
-            entry["IPRange"] = str(pool.ip_range)
-        # Docker omits the gateway of the default bridge (it was never asked for)
-        if not network.predefined:
-            entry["Gateway"] = str(pool.gateway)
-        if pool.aux_addresses:
-            entry["AuxiliaryAddresses"] = {k: str(v) for k, v in pool.aux_addresses.items()}
-        configs.append(entry)
+    configs = [_ipam_config_json(pool, network) for pool in network.ipam]
     containers: dict[str, Any] = {}
     if with_containers:
         for c in state.attached(network.id):
@@ -163,7 +180,7 @@ def network_json(
                 "EndpointID": ep.endpoint_id,
                 "MacAddress": ep.mac,
                 "IPv4Address": f"{ep.ipv4}/{ep.prefixlen}" if ep.ipv4 else "",
-                "IPv6Address": "",
+                "IPv6Address": f"{ep.ipv6}/{ep.prefixlen6}" if ep.ipv6 else "",
             }
     document: dict[str, Any] = {
         "Name": network.name,
@@ -171,7 +188,7 @@ def network_json(
         "Created": network.created,
         "Scope": drivers.of(network).scope,
         "Driver": network.driver,
-        "EnableIPv6": False,
+        "EnableIPv6": network.enable_ipv6,
         "IPAM": {
             "Driver": "default",
             "Options": None if network.predefined else {},
@@ -460,8 +477,9 @@ def _endpoint_json(
             extras = (container.short_id, container.config.hostname)
             aliases = list(dict.fromkeys([*(aliases or ()), *filter(None, extras)]))
     ipam_config: dict[str, str] | None = None
-    if cfg is not None and (cfg.joined_later or cfg.ipv4 is not None):
-        ipam_config = {"IPv4Address": str(cfg.ipv4)} if cfg.ipv4 else {}
+    if cfg is not None and (cfg.joined_later or cfg.requested_addresses):
+        asked = (("IPv4Address", cfg.ipv4), ("IPv6Address", cfg.ipv6))
+        ipam_config = {key: str(address) for key, address in asked if address is not None}
     return {
         "IPAMConfig": ipam_config,
         "Links": list(cfg.links) if cfg is not None and cfg.links else None,
@@ -471,12 +489,17 @@ def _endpoint_json(
         "Gateway": str(ep.gateway) if ep and ep.gateway and ep.ipv4 else "",
         "IPAddress": str(ep.ipv4) if ep and ep.ipv4 else "",
         "IPPrefixLen": ep.prefixlen if ep and ep.ipv4 else 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": str(ep.gateway6) if ep and ep.gateway6 and ep.ipv6 else "",
+        "GlobalIPv6Address": str(ep.ipv6) if ep and ep.ipv6 else "",
+        "GlobalIPv6PrefixLen": ep.prefixlen6 if ep and ep.ipv6 else 0,
         "MacAddress": ep.mac if ep else (cfg.mac if cfg is not None else ""),
         "DriverOpts": {} if cfg is not None and cfg.joined_later else None,
     }
+
+
+def _host_ips(mapping: PortMapping) -> tuple[str, ...]:
+    """Where a held port is, as Docker shows it: no host address is 0.0.0.0 and `::`."""
+    return ("0.0.0.0", "::") if mapping.host_ip is None else (str(mapping.host_ip),)
 
 
 def ports_json(container: Container, published: Sequence[PortMapping]) -> dict[str, Any]:
@@ -484,9 +507,9 @@ def ports_json(container: Container, published: Sequence[PortMapping]) -> dict[s
     for mapping in published:
         if ports.get(mapping.key) is None:
             ports[mapping.key] = []
-        ports[mapping.key].append(
-            {"HostIp": str(mapping.host_ip or "0.0.0.0"), "HostPort": str(mapping.host_port)}
-        )
+        ports[mapping.key] += [
+            {"HostIp": ip, "HostPort": str(mapping.host_port)} for ip in _host_ips(mapping)
+        ]
     return ports
 
 
@@ -650,11 +673,11 @@ def container_json(
             "SecondaryIPv6Addresses": None,
             "EndpointID": top["EndpointID"] if top else "",
             "Gateway": top["Gateway"] if top else "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": top["GlobalIPv6Address"] if top else "",
+            "GlobalIPv6PrefixLen": top["GlobalIPv6PrefixLen"] if top else 0,
             "IPAddress": top["IPAddress"] if top else "",
             "IPPrefixLen": top["IPPrefixLen"] if top else 0,
-            "IPv6Gateway": "",
+            "IPv6Gateway": top["IPv6Gateway"] if top else "",
             "MacAddress": top["MacAddress"] if top else "",
             "Networks": networks,
         },
@@ -743,12 +766,13 @@ def container_summary(
         "Created": int(parse_rfc3339(container.created)),
         "Ports": [
             {
-                "IP": str(m.host_ip or "0.0.0.0"),
+                "IP": ip,
                 "PrivatePort": m.container_port,
                 "PublicPort": m.host_port,
                 "Type": m.protocol,
             }
             for m in published
+            for ip in _host_ips(m)
         ],
         "Labels": dict(cfg.labels),
         "State": container.state.shown_status,

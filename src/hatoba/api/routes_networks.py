@@ -128,6 +128,7 @@ def register(router: Router, app: App) -> None:
             endpoint.ipv4,
             endpoint.links,
             endpoint.mac,
+            endpoint.ipv6,
         )
         return Response(200, b"OK", "text/plain")
 

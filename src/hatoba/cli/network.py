@@ -83,7 +83,8 @@ def create(ctx: Context, args: list[str]) -> int:
     p.repeated("--ipam-opt", help="Set IPAM driver specific options", metavar="map")
     p.flag("--internal", help="Restrict external access to the network")
     p.flag("--attachable", help="Enable manual container attachment")
-    p.flag("--ipv6", help="Enable IPv6 networking")
+    p.flag("--ipv4", help="Enable or disable IPv4 address assignment (default true)", default=True)
+    p.flag("--ipv6", help="Enable or disable IPv6 address assignment")
     ns = p.parse(args)
     p.expect(ns.args, 1, 1)
     body = {
@@ -92,6 +93,7 @@ def create(ctx: Context, args: list[str]) -> int:
         "Driver": ns.driver,
         "Scope": "",
         "EnableIPv6": ns.ipv6,
+        **({} if ns.ipv4 else {"EnableIPv4": False}),
         "IPAM": {
             "Driver": ns.ipam_driver,
             "Config": ipam_config(ns.subnet, ns.ip_range, ns.gateway, key_values(ns.aux_address)),

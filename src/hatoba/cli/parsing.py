@@ -82,8 +82,9 @@ class Parser:
         for name in flag.names:
             self._by_name[name] = flag
 
-    def flag(self, *names: str, help: str) -> None:
-        self._add(_Flag(names, help, convert=None, default=False))
+    def flag(self, *names: str, help: str, default: bool = False) -> None:
+        """A boolean: given alone it is true; `--name=false` turns off one that is on."""
+        self._add(_Flag(names, help, convert=None, default=default))
 
     def option(
         self,

@@ -33,6 +33,7 @@ def add_flags(p: Parser) -> None:
     p.repeated("--network", "--net", help="Connect a container to a network", metavar="network")
     p.repeated("--network-alias", "--net-alias", help="Add network-scoped alias for the container")
     p.option("--ip", help="IPv4 address (e.g., 172.30.100.104)", default="")
+    p.option("--ip6", help="IPv6 address (e.g., 2001:db8::33)", default="")
     p.repeated("--link", help="Add link to another container")
     p.option("-h", "--hostname", help="Container host name", default="")
     p.option("--domainname", help="Container NIS domain name", default="")
@@ -427,7 +428,7 @@ def _entrypoint(value: str | None) -> list[str] | None:
 
 def _endpoints(ns: Values, prog: str) -> dict[str, Any]:
     """docker's parseNetworkOpts: every `--network` is attached (the daemon's API >= 1.44
-    behaviour); `--ip` and `--network-alias` belong to the first one."""
+    behaviour); `--ip`, `--ip6` and `--network-alias` belong to the first one."""
     modes = ns.network or ["default"]
     kinds = {mode not in _PREDEFINED and not mode.startswith("container:") for mode in modes}
     if len(kinds) > 1:
@@ -445,12 +446,13 @@ def _endpoints(ns: Values, prog: str) -> dict[str, Any]:
         if name in endpoints:
             raise Reported(f'network "{name}" is specified multiple times', prog)
         endpoints[name] = {}
-    # dockerd ignores endpoint settings of the implicit default network: `--ip` and
+    # dockerd ignores endpoint settings of the implicit default network: `--ip`, `--ip6` and
     # `--network-alias` without `--net` are accepted and have no effect
     if not ns.network:
         return {}
-    if ns.ip:
-        endpoints[mode]["IPAMConfig"] = {"IPv4Address": ns.ip}
+    ipam = {key: value for key, value in (("IPv4Address", ns.ip), ("IPv6Address", ns.ip6)) if value}
+    if ipam:
+        endpoints[mode]["IPAMConfig"] = ipam
     if ns.network_alias:
         endpoints[mode]["Aliases"] = list(ns.network_alias)
     if ns.link and user_defined:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from hatoba.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
 class DnsRecord:
-    """A container's names and address on one network.
+    """A container's names and addresses on one network (A and AAAA, PTR under in-addr.arpa
+    and ip6.arpa).
 
     `names` is Docker's list: container name, aliases on this network, 12-hex short id,
     hostname, deduplicated and in that order; `names[0]` answers PTR queries. The order of a
@@ -26,8 +27,13 @@ class DnsRecord:
     network_id: str
     network_name: str
     names: tuple[str, ...]
-    ipv4: IPv4Address
+    ipv4: IPv4Address | None
     links: tuple[tuple[str, str], ...] = ()
+    ipv6: IPv6Address | None = None
+
+    @property
+    def addresses(self) -> tuple[IPv4Address | IPv6Address, ...]:
+        return tuple(a for a in (self.ipv4, self.ipv6) if a is not None)
 
 
 @dataclass(frozen=True)

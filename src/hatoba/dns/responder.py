@@ -69,10 +69,15 @@ class Responder:
         if query.qclass == wire.CLASS_IN:
             records = view.a.get(query.key)
             if records is not None:
-                if query.qtype != wire.TYPE_A and query.qtype != wire.TYPE_ANY:
-                    # The name is ours and has no data of that type (AAAA, MX, ...): never
-                    # forward it, or container names would leak to the outside resolver.
-                    return self._fixed(view, data, query.reply(wire.NOERROR, tcp=tcp), tcp)
+                if query.qtype == wire.TYPE_AAAA:
+                    records = view.aaaa[query.key]
+                elif query.qtype == wire.TYPE_ANY:
+                    records = records + view.aaaa[query.key]
+                elif query.qtype != wire.TYPE_A:
+                    records = ()
+                # A name that is ours with no data of that type (MX, AAAA of an IPv4-only
+                # container, ...) is answered empty: never forwarded, or container names
+                # would leak to the outside resolver.
                 if len(records) > 1:  # round robin: a new order for every answer
                     return query.reply(wire.NOERROR, random.sample(records, len(records)), tcp=tcp)
                 return self._fixed(view, data, query.reply(wire.NOERROR, records, tcp=tcp), tcp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from hatoba.dns import wire
 from hatoba.dns.records import DnsRecord
@@ -27,11 +27,14 @@ _MAX_REPLIES = 4096
 class View:
     """What one set of networks resolves, as answer records for the question's name.
 
+    `a` and `aaaa` have the same keys, every local name: a name may have addresses of one
+    family only (a name with no data of the asked type is answered empty, never forwarded).
     `replies` remembers whole answers that never change (one address, no data, PTR) by the
     query's bytes after its id: a repeated question costs one dictionary lookup.
     """
 
     a: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
+    aaaa: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
     ptr: dict[bytes, bytes] = field(default_factory=dict)
     replies: dict[bytes, bytes] = field(default_factory=dict)
 
@@ -45,8 +48,8 @@ class View:
 class _Network:
     name: str
     # name → its addresses in order of arrival (a dict: a shared alias may have hundreds)
-    addresses: dict[str, dict[IPv4Address, None]] = field(default_factory=dict)
-    ptr: dict[IPv4Address, str] = field(default_factory=dict)
+    addresses: dict[str, dict[IPv4Address | IPv6Address, None]] = field(default_factory=dict)
+    ptr: dict[IPv4Address | IPv6Address, str] = field(default_factory=dict)
 
 
 class NameTable:
@@ -70,9 +73,11 @@ class NameTable:
         suffix = "." + record.network_name.lower()
         for name in record.names:
             for spelled in (name.lower(), name.lower() + suffix):
-                network.addresses.setdefault(spelled, {})[record.ipv4] = None
+                known = network.addresses.setdefault(spelled, {})
+                known.update(dict.fromkeys(record.addresses))
         if record.names:
-            network.ptr.setdefault(record.ipv4, f"{record.names[0]}.{record.network_name}.")
+            for address in record.addresses:
+                network.ptr.setdefault(address, f"{record.names[0]}.{record.network_name}.")
         joined = self._networks_of.setdefault(record.container_id, [])
         if record.network_id not in joined:
             joined.append(record.network_id)
@@ -89,7 +94,7 @@ class NameTable:
             links = self._links_of.get(container_id)
             if links:
                 view = self._build(networks)
-                view.a.update(self._link_answers(links))
+                self._link_answers(links, view)
             else:
                 view = self._views.get(networks)
                 if view is None:
@@ -97,16 +102,16 @@ class NameTable:
             self._view_of[container_id] = view
         return view
 
-    def _link_answers(self, links: list[tuple[str, str, str]]) -> dict[bytes, tuple[bytes, ...]]:
+    def _link_answers(self, links: list[tuple[str, str, str]], view: View) -> None:
         """Each alias answers what its container's name answers on the link's network (the
         first network where it does, as Docker walks the endpoints)."""
-        answers: dict[bytes, tuple[bytes, ...]] = {}
+        done: set[bytes] = set()
         for network_id, alias, name in links:
             addresses = self._networks[network_id].addresses.get(name.lower())
             key = wire.encode_name(alias.lower())
-            if addresses and key is not None and key not in answers:
-                answers[key] = tuple(_a_record(address) for address in addresses)
-        return answers
+            if addresses and key is not None and key not in done:
+                done.add(key)
+                view.a[key], view.aaaa[key] = _records(addresses)
 
     def _build(self, network_ids: tuple[str, ...]) -> View:
         view = View()
@@ -116,7 +121,7 @@ class NameTable:
             for name, addresses in network.addresses.items():
                 key = wire.encode_name(name)
                 if key is not None and key not in view.a:
-                    view.a[key] = tuple(_a_record(address) for address in addresses)
+                    view.a[key], view.aaaa[key] = _records(addresses)
             for address, target in network.ptr.items():
                 rdata = wire.encode_name(target)
                 key = wire.encode_name(address.reverse_pointer)
@@ -126,9 +131,23 @@ class NameTable:
         if gateway is not None:
             for name in GATEWAY_NAMES:
                 key = wire.encode_name(name)
-                if key is not None:
-                    view.a.setdefault(key, (_a_record(gateway),))
+                if key is not None and key not in view.a:
+                    view.a[key], view.aaaa[key] = (_a_record(gateway),), ()
         return view
+
+
+def _records(
+    addresses: dict[IPv4Address | IPv6Address, None],
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """A and AAAA answer records of these addresses, in their order."""
+    return (
+        tuple(_a_record(a) for a in addresses if isinstance(a, IPv4Address)),
+        tuple(
+            wire.answer_record(wire.TYPE_AAAA, a.packed, TTL)
+            for a in addresses
+            if isinstance(a, IPv6Address)
+        ),
+    )
 
 
 def _a_record(address: IPv4Address) -> bytes:

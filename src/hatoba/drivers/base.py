@@ -14,19 +14,20 @@ states only where it differs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv6Address, ip_interface
 from typing import ClassVar
 
 from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall.model import FwNetwork
 from hatoba.ipam.addresses import mac_for
+from hatoba.ipam.pools import check_user_subnet, make_pool
 from hatoba.model.container import Endpoint
 from hatoba.model.daemon import DOCKER_ADDRESS_POOLS, AddressPool, DaemonConfig
-from hatoba.model.host import HostView, InterfaceRequest, NoHostView
+from hatoba.model.host import HostView, InterfaceRequest, IPInterface, NoHostView
 from hatoba.model.ids import new_id
-from hatoba.model.network import Network, NetworkSpec
+from hatoba.model.network import IPAddress, IpamPool, IPNetwork, Network, NetworkSpec
 
 NO_HOST = NoHostView()
 
@@ -41,9 +42,9 @@ class Placement:
     predefined: bool
     uplink_mtu: int
     # prefixes already in use: other networks' subnets, the host's routes and addresses
-    taken: tuple[IPv4Network, ...]
+    taken: tuple[IPNetwork, ...]
     # of those, the other networks' subnets alone
-    network_subnets: tuple[IPv4Network, ...] = ()
+    network_subnets: tuple[IPNetwork, ...] = ()
     # VXLAN ids other networks of the cluster hold
     taken_vnis: frozenset[int] = frozenset()
     # the host's links and link drivers, looked up when a plan depends on them
@@ -65,12 +66,13 @@ class VxlanTunnel:
 
 @dataclass(frozen=True)
 class HostBridge:
-    """A Linux bridge the host keeps while its network exists, the gateway address on it."""
+    """A Linux bridge the host keeps while its network exists, the gateway addresses on it
+    (one per subnet; with an IPv6 one, the bridge has IPv6 on)."""
 
     name: str
     mac: str
     mtu: int
-    gateway: IPv4Interface
+    gateways: tuple[IPInterface, ...]
     # a port that carries the bridge's segment to the other hosts (None: a local bridge)
     tunnel: VxlanTunnel | None = None
 
@@ -91,7 +93,7 @@ class NetworkDriver:
     # a container on it runs in the host's network namespace: no namespace, interface or
     # hostname of its own, the host's /etc/hosts, and no network changes while it exists
     shares_host_namespace: ClassVar[bool] = False
-    # an endpoint gets an interface in the container and an address from the network's pool
+    # an endpoint gets an interface in the container and addresses from the network's pools
     gives_interface: ClassVar[bool] = False
     # host ports can be published to an endpoint on its networks (except internal ones)
     publishes_ports: ClassVar[bool] = False
@@ -127,44 +129,50 @@ class NetworkDriver:
     def plan_endpoint(
         self,
         network: Network,
-        address: IPv4Address | None,
+        addresses: Sequence[IPAddress],
         slot: int,
         default_route: bool,
         *,
         mac: str = "",
     ) -> Endpoint:
-        """The container's endpoint on `network`, nothing made yet. `address` comes from the
-        network's pool when the driver gives an interface (else None); `slot` N names the
-        interface eth<N>; `default_route`: the container's default route goes this way;
-        `mac`: the one the user chose for it (Config.MacAddress), "" for the driver's own."""
+        """The container's endpoint on `network`, nothing made yet. `addresses` come from the
+        network's pools when the driver gives an interface, one per address family the
+        network has, IPv4 first (else none); `slot` N names the interface eth<N>;
+        `default_route`: the container's default routes go this way; `mac`: the one the user
+        chose for it (Config.MacAddress), "" for the driver's own."""
         return Endpoint(network.id, new_id(), "", None, None, 0, "", None)
 
     def _interface(
         self,
         network: Network,
-        address: IPv4Address | None,
+        addresses: Sequence[IPAddress],
         slot: int,
         default_route: bool,
         *,
         mac: str,
         host_ifname: str | None,
     ) -> Endpoint:
-        """eth<slot> with `address` (from the network's pool), the pool's prefix and gateway,
-        and `mac` or one made of the address (as Docker's bridge up to 27 and its macvlan make
-        it); no interface when the network has no pool."""
-        pool = network.pool
-        if address is None or pool is None:
-            return NetworkDriver.plan_endpoint(self, network, address, slot, default_route)
+        """eth<slot> with `addresses` (from the network's pools), their subnets' prefixes and
+        gateways, and `mac` or one made of the first address (as Docker's bridge up to 27 and
+        its macvlan make it); no interface when the network gave no address."""
+        if not addresses:
+            return NetworkDriver.plan_endpoint(self, network, addresses, slot, default_route)
+        ipv4 = next((a for a in addresses if isinstance(a, IPv4Address)), None)
+        ipv6 = next((a for a in addresses if isinstance(a, IPv6Address)), None)
+        pool4, pool6 = _holder(network, ipv4), _holder(network, ipv6)
         return Endpoint(
             network_id=network.id,
             endpoint_id=new_id(),
             ifname=f"eth{slot}",
             host_ifname=host_ifname,
-            ipv4=address,
-            prefixlen=pool.subnet.prefixlen,
-            mac=mac or mac_for(address),
-            gateway=pool.gateway,
+            ipv4=ipv4,
+            prefixlen=pool4.subnet.prefixlen if pool4 else 0,
+            mac=mac or mac_for(addresses[0]),
+            gateway=pool4.gateway if pool4 and isinstance(pool4.gateway, IPv4Address) else None,
             default_route=default_route,
+            ipv6=ipv6,
+            prefixlen6=pool6.subnet.prefixlen if pool6 else 0,
+            gateway6=pool6.gateway if pool6 and isinstance(pool6.gateway, IPv6Address) else None,
         )
 
     def attach_request(
@@ -222,7 +230,64 @@ def check_options(
 def check_subnet_given(spec: NetworkSpec) -> None:
     """A gateway, range or auxiliary address only means something within a subnet the user
     gave (docker's consolidateIpam)."""
-    if spec.subnet is None and (
-        spec.gateway is not None or spec.ip_range is not None or spec.aux_addresses
-    ):
-        raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+    for request in spec.ipam:
+        if request.subnet is None and (
+            request.gateway is not None or request.ip_range is not None or request.aux_addresses
+        ):
+            raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+
+
+def ipv6_enabled(spec: NetworkSpec) -> bool:
+    """`--ipv6`, or an IPv6 subnet, which turns IPv6 on as in Docker >= 25."""
+    return spec.enable_ipv6 or any(r.version == 6 for r in spec.ipam)
+
+
+def user_pools(spec: NetworkSpec, taken: Sequence[IPNetwork]) -> tuple[IpamPool, ...]:
+    """The subnets `spec` asks for, IPv4 first (the order Docker shows them), each checked
+    against `taken` and the ones before it; a family the network does not have is refused."""
+    check_subnet_given(spec)
+    for request in spec.ipam:
+        if request.version == 4 and not spec.enable_ipv4:
+            raise InvalidArgument(
+                f"IPv4 is disabled on this network, but it was given the IPv4 subnet "
+                f"{request.subnet}"
+            )
+    if not spec.enable_ipv4 and not ipv6_enabled(spec):
+        raise InvalidArgument("IPv4 or IPv6 must be enabled")
+    used = list(taken)
+    pools = []
+    for request in sorted(spec.ipam, key=lambda r: r.version or 4):
+        if request.subnet is None:
+            continue
+        check_user_subnet(request.subnet, used)
+        used.append(request.subnet)
+        pools.append(
+            make_pool(
+                request.subnet,
+                gateway=request.gateway,
+                ip_range=request.ip_range,
+                user_subnet=True,
+                aux_addresses=request.aux_addresses,
+            )
+        )
+    return tuple(pools)
+
+
+def interface_addresses(endpoint: Endpoint) -> tuple[IPInterface, ...]:
+    """The endpoint's addresses with their prefix lengths, IPv4 first, as the kernel adds them."""
+    pairs = ((endpoint.ipv4, endpoint.prefixlen), (endpoint.ipv6, endpoint.prefixlen6))
+    return tuple(ip_interface((address, length)) for address, length in pairs if address)
+
+
+def default_gateways(endpoint: Endpoint) -> tuple[IPAddress, ...]:
+    """The container's default routes through this endpoint, one per family it has."""
+    if not endpoint.default_route:
+        return ()
+    return tuple(g for g in (endpoint.gateway, endpoint.gateway6) if g is not None)
+
+
+def _holder(network: Network, address: IPAddress | None) -> IpamPool | None:
+    """The subnet of `network` that `address` is in."""
+    if address is None:
+        return None
+    return next((p for p in network.pools(address.version) if address in p.subnet), None)

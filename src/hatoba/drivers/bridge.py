@@ -5,8 +5,8 @@ names, MAC addresses, subnets and options are decided here, without the kernel."
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from ipaddress import IPv4Address, IPv4Interface
+from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Address, ip_interface
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -15,12 +15,15 @@ from hatoba.drivers.base import (
     NetworkDriver,
     Placement,
     check_options,
-    check_subnet_given,
+    default_gateways,
+    interface_addresses,
+    ipv6_enabled,
+    user_pools,
 )
 from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall import internal_publish_error
 from hatoba.firewall.model import FwNetwork
-from hatoba.ipam.pools import check_user_subnet, choose_subnet, make_pool
+from hatoba.ipam.pools import choose_subnet, make_pool
 from hatoba.model.container import Endpoint
 from hatoba.model.daemon import DaemonConfig
 from hatoba.model.host import AttachRequest
@@ -34,6 +37,9 @@ from hatoba.model.network import (
     OPT_IFACE_PREFIX,
     OPT_MASQUERADE,
     OPT_MTU,
+    IPAddress,
+    IpamPool,
+    IpamRequest,
     Network,
     NetworkSpec,
 )
@@ -115,6 +121,19 @@ def slot_of(ifname: str) -> int:
     return int(ifname.removeprefix("eth"))
 
 
+def plan_pools(spec: NetworkSpec, placement: Placement) -> tuple[IpamPool, ...]:
+    """The subnets of a new network, in the order Docker shows them: those asked for (IPv4
+    first), then one from the address pools for each enabled family that got none."""
+    pools = list(user_pools(spec, placement.taken))
+    taken = [*placement.taken, *(p.subnet for p in pools)]
+    for version, enabled in ((4, spec.enable_ipv4), (6, ipv6_enabled(spec))):
+        if enabled and not any(p.version == version for p in pools):
+            subnet = choose_subnet(taken, placement.pools, version)
+            taken.append(subnet)
+            pools.append(make_pool(subnet))
+    return tuple(pools)
+
+
 class BridgeDriver(NetworkDriver):
     name = BRIDGE
     predefined_network: ClassVar[str | None] = "bridge"
@@ -128,34 +147,24 @@ class BridgeDriver(NetworkDriver):
         options = {OPT_ICC: _bool(config.icc), OPT_MASQUERADE: _bool(config.ip_masq)}
         if config.mtu is not None:
             options[OPT_MTU] = str(config.mtu)
+        ipam: tuple[IpamRequest, ...] = ()
+        if subnet is not None:
+            gateway = config.bip.ip if config.bip is not None else None
+            ipam = (IpamRequest(subnet, gateway, config.fixed_cidr),)
         return NetworkSpec(
             name=self.predefined_network or self.name,
-            subnet=subnet,
-            gateway=config.bip.ip if config.bip is not None else None,
-            ip_range=config.fixed_cidr,
+            ipam=ipam,
             options=MappingProxyType(options),
         )
 
     def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
-        check_subnet_given(spec)
         validate_options(spec.options)
         mtu = mtu_option(spec.options, placement.uplink_mtu)
         if placement.predefined:
             bridge = DEFAULT_BRIDGE_IFNAME
         else:
             bridge = bridge_name(placement.network_id, spec.options)
-        if spec.subnet is not None:
-            check_user_subnet(spec.subnet, placement.taken)
-            subnet = spec.subnet
-        else:
-            subnet = choose_subnet(placement.taken, placement.pools)
-        pool = make_pool(
-            subnet,
-            gateway=spec.gateway,
-            ip_range=spec.ip_range,
-            user_subnet=spec.subnet is not None,
-            aux_addresses=spec.aux_addresses,
-        )
+        pools = plan_pools(spec, placement)
         options: Mapping[str, str] = spec.options
         if placement.predefined:
             # what Docker shows for its default bridge
@@ -174,7 +183,7 @@ class BridgeDriver(NetworkDriver):
             name=spec.name,
             driver=self.name,
             created=placement.created,
-            ipam=(pool,),
+            ipam=pools,
             bridge=bridge,
             bridge_mac=random_mac(),
             mtu=mtu,
@@ -183,27 +192,28 @@ class BridgeDriver(NetworkDriver):
             options=options,
             predefined=placement.predefined,
             attachable=spec.attachable,
+            enable_ipv6=ipv6_enabled(spec),
+            enable_ipv4=spec.enable_ipv4,
         )
 
     def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
-        pool = network.pool
-        if network.bridge is None or pool is None:
+        if network.bridge is None or not network.ipam:
             return ()
-        gateway = IPv4Interface(f"{pool.gateway}/{pool.subnet.prefixlen}")
-        return (HostBridge(network.bridge, network.bridge_mac or "", network.mtu, gateway),)
+        gateways = tuple(ip_interface((p.gateway, p.subnet.prefixlen)) for p in network.ipam)
+        return (HostBridge(network.bridge, network.bridge_mac or "", network.mtu, gateways),)
 
     def plan_endpoint(
         self,
         network: Network,
-        address: IPv4Address | None,
+        addresses: Sequence[IPAddress],
         slot: int,
         default_route: bool,
         *,
         mac: str = "",
     ) -> Endpoint:
-        host_ifname = veth_name() if address is not None else None
+        host_ifname = veth_name() if addresses else None
         return self._interface(
-            network, address, slot, default_route, mac=mac, host_ifname=host_ifname
+            network, addresses, slot, default_route, mac=mac, host_ifname=host_ifname
         )
 
     def attach_request(
@@ -211,7 +221,7 @@ class BridgeDriver(NetworkDriver):
     ) -> AttachRequest | None:
         """A veth pair: the container's end eth<N> with the endpoint's address and MAC (and
         the default route through the gateway), the host's end a port of the bridge."""
-        if not endpoint.ifname or endpoint.ipv4 is None or network.bridge is None:
+        if not endpoint.ifname or not endpoint.addresses or network.bridge is None:
             return None
         return AttachRequest(
             bridge=network.bridge,
@@ -220,21 +230,19 @@ class BridgeDriver(NetworkDriver):
             ifindex=ifindex_of(slot_of(endpoint.ifname)),
             mac=endpoint.mac,
             mtu=network.mtu,
-            address=IPv4Interface(f"{endpoint.ipv4}/{endpoint.prefixlen}"),
-            default_gateway=endpoint.gateway if endpoint.default_route else None,
+            addresses=interface_addresses(endpoint),
+            default_gateways=default_gateways(endpoint),
             owner=owner,
         )
 
     def firewall_network(self, network: Network) -> FwNetwork | None:
-        pool = network.pool
-        if network.bridge is None or pool is None:
+        if network.bridge is None or not network.ipam:
             return None
         return FwNetwork(
             network_id=network.id,
             name=network.name,
             bridge=network.bridge,
-            subnet=pool.subnet,
-            gateway=pool.gateway,
+            subnets=tuple(p.subnet for p in network.ipam),
             internal=network.internal,
             icc=network.icc,
             masquerade=network.options.get(OPT_MASQUERADE, "true").lower() != "false",

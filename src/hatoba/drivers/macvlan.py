@@ -16,15 +16,21 @@ by asking the kernel, and hatoba has no code to make them until a kernel to test
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from ipaddress import IPv4Address, IPv4Interface
+from collections.abc import Mapping, Sequence
 
-from hatoba.drivers.base import NetworkDriver, Placement, check_options
+from hatoba.drivers.base import (
+    NetworkDriver,
+    Placement,
+    check_options,
+    default_gateways,
+    interface_addresses,
+    ipv6_enabled,
+    user_pools,
+)
 from hatoba.errors import HatobaError, InvalidArgument
-from hatoba.ipam.pools import check_user_subnet, make_pool
 from hatoba.model.container import Endpoint
 from hatoba.model.host import HostView, InterfaceRequest, MacvlanRequest
-from hatoba.model.network import Network, NetworkSpec
+from hatoba.model.network import IPAddress, Network, NetworkSpec
 
 MACVLAN, IPVLAN = "macvlan", "ipvlan"
 OPT_PARENT, OPT_MODE = "parent", "macvlan_mode"
@@ -89,56 +95,56 @@ class MacvlanDriver(NetworkDriver):
                 "macvlan networks cannot be --internal: their containers are hosts of the "
                 "parent's segment, beyond hatoba's firewall"
             )
-        if spec.subnet is None:
-            # hatoba does not guess a LAN's subnet from its private pools (Podman refuses too)
+        pools = user_pools(spec, placement.network_subnets)
+        # hatoba does not guess a LAN's subnet from its private pools (Podman refuses too)
+        if spec.enable_ipv4 and not any(p.version == 4 for p in pools):
             raise InvalidArgument(
                 "macvlan networks need --subnet (and --gateway, unless the segment's router "
                 "is its first address): the subnet of the parent's segment"
             )
-        check_user_subnet(spec.subnet, placement.network_subnets)
-        pool = make_pool(
-            spec.subnet,
-            gateway=spec.gateway,
-            ip_range=spec.ip_range,
-            user_subnet=True,
-            aux_addresses=spec.aux_addresses,
-        )
+        if ipv6_enabled(spec) and not any(p.version == 6 for p in pools):
+            raise InvalidArgument(
+                "macvlan networks with IPv6 need an IPv6 --subnet (and --gateway, unless the "
+                "segment's router is its first address): the prefix of the parent's segment"
+            )
         link = placement.host.host_link(parent)
         return Network(
             id=placement.network_id,
             name=spec.name,
             driver=self.name,
             created=placement.created,
-            ipam=(pool,),
+            ipam=pools,
             mtu=link.mtu if link is not None else placement.uplink_mtu,
             labels=spec.labels,
             options=spec.options,
             attachable=spec.attachable,
+            enable_ipv6=ipv6_enabled(spec),
+            enable_ipv4=spec.enable_ipv4,
         )
 
     def plan_endpoint(
         self,
         network: Network,
-        address: IPv4Address | None,
+        addresses: Sequence[IPAddress],
         slot: int,
         default_route: bool,
         *,
         mac: str = "",
     ) -> Endpoint:
-        return self._interface(network, address, slot, default_route, mac=mac, host_ifname=None)
+        return self._interface(network, addresses, slot, default_route, mac=mac, host_ifname=None)
 
     def attach_request(
         self, network: Network, endpoint: Endpoint, owner: str
     ) -> InterfaceRequest | None:
-        if not endpoint.ifname or endpoint.ipv4 is None:
+        if not endpoint.ifname or not endpoint.addresses:
             return None
         return MacvlanRequest(
             parent=network.options[OPT_PARENT],
             mode=mode_of(network.options),
             ifname=endpoint.ifname,
             mac=endpoint.mac,
-            address=IPv4Interface(f"{endpoint.ipv4}/{endpoint.prefixlen}"),
-            default_gateway=endpoint.gateway if endpoint.default_route else None,
+            addresses=interface_addresses(endpoint),
+            default_gateways=default_gateways(endpoint),
             owner=owner,
         )
 
@@ -154,17 +160,17 @@ class MacvlanDriver(NetworkDriver):
     def warnings(self, network: Network) -> tuple[str, ...]:
         """The host cannot reach its own macvlan containers: said at create, with the way
         round it (Docker says it in its documentation)."""
-        pool = network.pool
-        assert pool is not None
+        pool = network.ipam[0]
         parent = network.options[OPT_PARENT]
         shim = next(iter(pool.aux_addresses.values()), None)
         address = str(shim) if shim is not None else "IP"
+        host_prefix = pool.subnet.max_prefixlen
         return (
             f"the host cannot reach containers on {network.name} through {parent}: the kernel "
             f"keeps a parent and its macvlans apart. To reach them, give the host a macvlan of "
             f"its own with an address the network keeps out of its pool (--aux-address "
             f"host=IP): ip link add {SHIM_NAME} link {parent} type macvlan mode bridge; "
-            f"ip addr add {address}/32 dev {SHIM_NAME}; ip link set {SHIM_NAME} up; "
+            f"ip addr add {address}/{host_prefix} dev {SHIM_NAME}; ip link set {SHIM_NAME} up; "
             f"ip route add {pool.allocation_range} dev {SHIM_NAME}",
         )
 

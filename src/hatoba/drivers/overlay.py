@@ -17,13 +17,15 @@ from hatoba.drivers.base import (
     Placement,
     VxlanTunnel,
     check_options,
-    check_subnet_given,
+    ipv6_enabled,
+    user_pools,
 )
 from hatoba.drivers.bridge import BridgeDriver, mtu_option, random_mac
 from hatoba.errors import Conflict, InvalidArgument
-from hatoba.ipam.pools import NO_POOL, check_user_subnet, make_pool
+from hatoba.ipam.pools import choose_subnet, make_pool
 from hatoba.model.cluster import FIRST_VNI, LAST_VNI, VXLAN_OVERHEAD
-from hatoba.model.network import OPT_MTU, OPT_VNI, OVERLAY, Network, NetworkSpec
+from hatoba.model.daemon import AddressPool
+from hatoba.model.network import OPT_MTU, OPT_VNI, OVERLAY, IPNetwork, Network, NetworkSpec
 
 KNOWN_OPTIONS = frozenset({OPT_MTU, OPT_VNI})
 # Docker's default address pool for overlay networks: 10.0.0.0/8 in /24s
@@ -31,11 +33,8 @@ OVERLAY_POOL = IPv4Network("10.0.0.0/8")
 OVERLAY_PREFIX = 24
 
 
-def choose_overlay_subnet(taken: tuple[IPv4Network, ...]) -> IPv4Network:
-    for candidate in OVERLAY_POOL.subnets(new_prefix=OVERLAY_PREFIX):
-        if not any(candidate.overlaps(other) for other in taken):
-            return candidate
-    raise Conflict(NO_POOL)
+def choose_overlay_subnet(taken: tuple[IPNetwork, ...]) -> IPNetwork:
+    return choose_subnet(taken, (AddressPool(OVERLAY_POOL, OVERLAY_PREFIX),))
 
 
 def choose_vni(options: Mapping[str, str], taken: frozenset[int]) -> int:
@@ -71,20 +70,14 @@ class OverlayDriver(BridgeDriver):
     cluster_scoped = True
 
     def plan_network(self, spec: NetworkSpec, placement: Placement) -> Network:
-        check_subnet_given(spec)
+        if ipv6_enabled(spec) or not spec.enable_ipv4:
+            raise InvalidArgument("hatoba's overlay networks are IPv4 only")
+        if len(spec.ipam) > 1:
+            raise InvalidArgument("an overlay network has one subnet")
         check_options(OVERLAY, spec.options, KNOWN_OPTIONS)
         mtu = mtu_option(spec.options, placement.uplink_mtu - VXLAN_OVERHEAD)
-        if spec.subnet is not None:
-            check_user_subnet(spec.subnet, placement.taken)
-            subnet = spec.subnet
-        else:
-            subnet = choose_overlay_subnet(placement.taken)
-        pool = make_pool(
-            subnet,
-            gateway=spec.gateway,
-            ip_range=spec.ip_range,
-            user_subnet=spec.subnet is not None,
-            aux_addresses=spec.aux_addresses,
+        pools = user_pools(spec, placement.taken) or (
+            make_pool(choose_overlay_subnet(placement.taken)),
         )
         vni = choose_vni(spec.options, placement.taken_vnis)
         return Network(
@@ -92,7 +85,7 @@ class OverlayDriver(BridgeDriver):
             name=spec.name,
             driver=self.name,
             created=placement.created,
-            ipam=(pool,),
+            ipam=pools,
             bridge=bridge_of(placement.network_id),
             bridge_mac=random_mac(),
             mtu=mtu,
@@ -104,7 +97,7 @@ class OverlayDriver(BridgeDriver):
     def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
         bridges = super().host_bridges(network)
         tunnel = VxlanTunnel(tunnel_of(network.id), vni_of(network), network.mtu)
-        return tuple(HostBridge(b.name, b.mac, b.mtu, b.gateway, tunnel) for b in bridges)
+        return tuple(HostBridge(b.name, b.mac, b.mtu, b.gateways, tunnel) for b in bridges)
 
     def serves_dns(self, network: Network) -> bool:
         return True

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from hatoba.drivers import registry as drivers
 from hatoba.engine import endpoints, firewall, links, overlay, processes, resolver, volumes
@@ -57,6 +57,7 @@ class EndpointRequest:
     ipv4: IPv4Address | None = None
     links: tuple[str, ...] = ()
     mac: str = ""
+    ipv6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def _check_joining(request: CreateRequest, ref: str) -> None:
             raise InvalidArgument(
                 "network-scoped aliases are only supported for user-defined networks"
             )
-        if endpoint.ipv4 is not None:
+        if endpoint.ipv4 is not None or endpoint.ipv6 is not None:
             raise InvalidArgument(
                 "user specified IP address is supported on user defined networks only"
             )
@@ -277,9 +278,9 @@ def _attachments(
             joined_later=False,
             links=req.links if req else (),
             mac=req.mac if req else "",
+            ipv6=req.ipv6 if req else None,
         )
-        if cfg.ipv4 is not None:
-            endpoints.check_static(core, network, cfg.ipv4)
+        endpoints.check_static(core, network, cfg.requested_addresses)
         networks.append(cfg)
     driver = drivers.of(primary)
     if driver.shares_host_namespace and config.mac_address:
@@ -318,7 +319,7 @@ def _files(
         except OSError:
             hosts = ""
         return {"/etc/resolv.conf": resolv.conf.render(), "/etc/hosts": hosts}
-    addresses = [e.ipv4 for e in eps if e.ipv4 is not None]
+    addresses = [a for e in eps for a in e.addresses]
     return {
         "/etc/hostname": container.hostname + "\n",
         "/etc/hosts": render_hosts(

@@ -3,8 +3,6 @@ engine's to hand out; what the endpoint is and how the kernel makes it, the driv
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 from hatoba.drivers import registry as drivers
 from hatoba.engine import overlay
 from hatoba.engine.core import Core
@@ -13,7 +11,7 @@ from hatoba.errors import Conflict
 from hatoba.ipam.addresses import allocate, claim
 from hatoba.model.container import Container, Endpoint, EndpointConfig
 from hatoba.model.host import InterfaceRequest, MacvlanRequest
-from hatoba.model.network import Network
+from hatoba.model.network import IPAddress, Network
 
 # a few kernel lookups per allocation keep the cost flat however many detaches are in flight
 RELEASE_CHECKS_PER_ALLOCATION = 4
@@ -33,51 +31,62 @@ def release_gone(core: Core, network_id: str, limit: int | None = None) -> None:
         del core.addresses.pending[network_id]
 
 
-def used_addresses(core: Core, network_id: str) -> set[IPv4Address]:
+def used_addresses(core: Core, network_id: str) -> set[IPAddress]:
     """In use by an endpoint, or held until the kernel has removed a detached one's veth."""
     return core.state.addresses_in_use(network_id) | core.addresses.held(network_id)
 
 
 def hold_until_gone(core: Core, endpoint: Endpoint) -> None:
-    if endpoint.ipv4 is not None and endpoint.host_ifname:
-        core.addresses.pending.setdefault(endpoint.network_id, {})[str(endpoint.ipv4)] = (
-            endpoint.host_ifname
-        )
+    if endpoint.host_ifname and endpoint.addresses:
+        held = core.addresses.pending.setdefault(endpoint.network_id, {})
+        for address in endpoint.addresses:
+            held[str(address)] = endpoint.host_ifname
 
 
-def choose_address(
+def choose_addresses(
     core: Core, container: Container, network: Network, cfg: EndpointConfig
-) -> IPv4Address:
+) -> tuple[IPAddress, ...]:
+    """One address of each family the network has, IPv4 first."""
     release_gone(core, network.id, RELEASE_CHECKS_PER_ALLOCATION)
-    last = core.addresses.last.get(network.id)
-    try:
-        address = _pick(core, container, network, cfg, IPv4Address(last) if last else None)
-    except Conflict:
-        # everything looks taken: look at every held address before giving up
-        release_gone(core, network.id)
-        address = _pick(core, container, network, cfg, IPv4Address(last) if last else None)
-    core.addresses.last[network.id] = str(address)
-    return address
+    chosen = []
+    for version, asked in ((4, cfg.ipv4), (6, cfg.ipv6)):
+        if not network.pools(version):
+            continue
+        last = core.addresses.last_of(network.id, version)
+        try:
+            address = _pick(core, container, network, version, asked, last)
+        except Conflict:
+            # everything looks taken: look at every held address before giving up
+            release_gone(core, network.id)
+            address = _pick(core, container, network, version, asked, last)
+        core.addresses.handed_out(network.id, address)
+        chosen.append(address)
+    return tuple(chosen)
 
 
 def _pick(
     core: Core,
     container: Container,
     network: Network,
-    cfg: EndpointConfig,
-    last: IPv4Address | None,
-) -> IPv4Address:
+    version: int,
+    asked: IPAddress | None,
+    last: IPAddress | None,
+) -> IPAddress:
     used = used_addresses(core, network.id)
-    if cfg.ipv4 is not None:
-        return claim(network, cfg.ipv4, used)
+    if asked is not None:
+        return claim(network, asked, used)
     used |= core.state.reserved_static(network.id, excluding=container.id)
-    return allocate(network, used, last)
+    return allocate(network, version, used, last)
 
 
-def check_static(core: Core, network: Network, ipv4: IPv4Address, container_id: str = "") -> None:
-    """`--ip` as Docker checks it, against addresses in use and other containers' `--ip`."""
-    taken = used_addresses(core, network.id)
-    claim(network, ipv4, taken | core.state.reserved_static(network.id, container_id))
+def check_static(
+    core: Core, network: Network, addresses: tuple[IPAddress, ...], container_id: str = ""
+) -> None:
+    """`--ip` and `--ip6` as Docker checks them, against addresses in use and other
+    containers' `--ip` and `--ip6`."""
+    taken = used_addresses(core, network.id) | core.state.reserved_static(network.id, container_id)
+    for address in addresses:
+        claim(network, address, taken)
 
 
 def plan(
@@ -96,8 +105,8 @@ def plan(
     mac = cfg.mac or _own_mac(container, network)
     if driver.cluster_scoped:
         return overlay.claim_endpoint(core, undo, container, network, cfg, slot, default_route, mac)
-    address = choose_address(core, container, network, cfg) if driver.gives_interface else None
-    return driver.plan_endpoint(network, address, slot, default_route, mac=mac)
+    addresses = choose_addresses(core, container, network, cfg) if driver.gives_interface else ()
+    return driver.plan_endpoint(network, addresses, slot, default_route, mac=mac)
 
 
 def _own_mac(container: Container, network: Network) -> str:

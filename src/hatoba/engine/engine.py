@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from hatoba.engine import (
     cluster,
@@ -185,8 +185,9 @@ class Engine:
         ipv4: IPv4Address | None = None,
         links: Sequence[str] = (),
         mac: str = "",
+        ipv6: IPv6Address | None = None,
     ) -> Container:
-        return networks.connect(self.core, network, container, aliases, ipv4, links, mac)
+        return networks.connect(self.core, network, container, aliases, ipv4, links, mac, ipv6)
 
     def disconnect(self, network: str, container: str, force: bool = False) -> Container:
         return networks.disconnect(self.core, network, container, force)

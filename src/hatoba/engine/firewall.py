@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from hatoba.drivers import registry as drivers
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import HatobaError
+from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall.derive import container_items, derive
 from hatoba.firewall.model import FwNetwork, FwPort
 from hatoba.model.container import Container, ContainerConfig, Endpoint
-from hatoba.model.network import Network
+from hatoba.model.network import IPAddress, Network
 from hatoba.model.ports import PortMapping
 from hatoba.model.portspec import with_publish_all
 
@@ -33,14 +33,38 @@ def publishes_on(networks: Iterable[Network]) -> Network | None:
 
 def wanted_ports(config: ContainerConfig, networks: Sequence[Network]) -> tuple[PortMapping, ...]:
     """The mappings a container on `networks` asks to publish; refused when none of the
-    networks takes them and one of their drivers says why (an internal bridge, macvlan)."""
+    networks takes them and one of their drivers says why (an internal bridge, macvlan), or
+    when a host address's family is one the container will have no address of there."""
     wanted = with_publish_all(config.ports, config.exposed_ports, config.publish_all)
-    if wanted and publishes_on(networks) is None:
+    target = publishes_on(networks)
+    if wanted and target is None:
         for network in networks:
             refusal = drivers.of(network).publish_refusal(network)
             if refusal is not None:
                 raise refusal
+    if target is not None:
+        for mapping in wanted:
+            _check_family(mapping, target)
     return wanted
+
+
+def _check_family(mapping: PortMapping, network: Network) -> None:
+    """A host address of a family the container has no address of on `network` could only be
+    served by a userland proxy; hatoba has one for [::1] alone, which reaches IPv4 too."""
+    ip = mapping.host_ip
+    if ip is None or network.pools(ip.version) or (ip.version == 6 and ip.is_loopback):
+        return
+    raise InvalidArgument(
+        f"cannot publish {mapping.key} on host address {ip}: the container has no "
+        f"IPv{ip.version} address on network {network.name}, and hatoba has no userland proxy "
+        "to carry it to the other family"
+    )
+
+
+def proxy_target(endpoint: Endpoint) -> IPAddress | None:
+    """Where connections to a port published on [::1] go: the container's IPv6 address, or
+    its IPv4 address on a network without IPv6 (as Docker's userland proxy does)."""
+    return endpoint.ipv6 or endpoint.ipv4
 
 
 def reserve(
@@ -62,7 +86,11 @@ def reserve(
         mappings = [m if m.host_ip else dataclasses.replace(m, host_ip=binding) for m in mappings]
     endpoint = next(e for e in endpoints if e.network_id == target.id)
     held = reserver.reserve(
-        container.id, mappings, endpoint=container.name, endpoint_id=endpoint.endpoint_id
+        container.id,
+        mappings,
+        endpoint=container.name,
+        endpoint_id=endpoint.endpoint_id,
+        proxy_to=proxy_target(endpoint),
     )
     undo.push("ports", lambda: reserver.release(container.id))
     return held
@@ -155,8 +183,15 @@ def restore(core: Core, running: Iterable[str]) -> None:
         container = core.state.containers[cid]
         if not container.published:
             continue
+        joined = (core.state.networks.get(cfg.network_id) for cfg in container.networks)
+        target = publishes_on(n for n in joined if n is not None)
+        endpoint = container.endpoint_on(target.id) if target is not None else None
         try:
-            core.port_reserver.reserve(cid, container.published)
+            core.port_reserver.reserve(
+                cid,
+                container.published,
+                proxy_to=proxy_target(endpoint) if endpoint is not None else None,
+            )
         except HatobaError as exc:
             log.warning("ports of container %s not held again: %s", container.name, exc)
     reload(core)

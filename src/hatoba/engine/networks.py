@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import partial
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv6Address
 
 from hatoba.drivers import registry as drivers
 from hatoba.drivers.base import HostBridge, Placement
@@ -16,7 +16,7 @@ from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument
 from hatoba.model.container import SHARED_NETWORK, Container, EndpointConfig, joined_container
 from hatoba.model.ids import new_id, now_rfc3339, parse_link, validate_network_name
-from hatoba.model.network import Network, NetworkSpec
+from hatoba.model.network import IPNetwork, Network, NetworkSpec
 
 log = logging.getLogger("hatoba.engine")
 
@@ -34,18 +34,23 @@ _CONFLICT_NO_NETWORK = (
 
 
 def placement(
-    core: Core, network_id: str, created: str, *, predefined: bool, own: IPv4Network | None = None
+    core: Core,
+    network_id: str,
+    created: str,
+    *,
+    predefined: bool,
+    own: Collection[IPNetwork] = (),
 ) -> Placement:
-    """What a network being planned may depend on; `own`: the subnet the network has now (it
+    """What a network being planned may depend on; `own`: the subnets the network has now (it
     is planned again), taken by nothing else."""
     facts = core.kernel.host_facts()
-    ours = tuple({p.subnet for n in core.state.networks.values() for p in n.ipam} - {own})
+    ours = tuple({p.subnet for n in core.state.networks.values() for p in n.ipam} - set(own))
     return Placement(
         network_id=network_id,
         created=created,
         predefined=predefined,
         uplink_mtu=facts.uplink_mtu,
-        taken=(*ours, *(prefix for prefix in facts.taken if prefix != own)),
+        taken=(*ours, *(prefix for prefix in facts.taken if prefix not in own)),
         network_subnets=ours,
         host=core.kernel,
         pools=core.config.default_address_pools,
@@ -111,7 +116,7 @@ def _bridges(network: Network) -> tuple[HostBridge, ...]:
 
 def make_bridge(core: Core, bridge: HostBridge, network_id: str) -> None:
     """The bridge, and the tunnel that carries its segment to other hosts if it has one."""
-    core.kernel.create_bridge(bridge.name, bridge.mac, bridge.mtu, bridge.gateway, network_id)
+    core.kernel.create_bridge(bridge.name, bridge.mac, bridge.mtu, bridge.gateways, network_id)
     if bridge.tunnel is None:
         return
     try:
@@ -234,6 +239,7 @@ def endpoint_config(
     joined_later: bool,
     links: Sequence[str] = (),
     mac: str = "",
+    ipv6: IPv6Address | None = None,
 ) -> EndpointConfig:
     if mac and drivers.of(network).shares_host_namespace:
         raise InvalidArgument(CONFLICT_WITH_MODE.format("mac-address"))
@@ -244,17 +250,26 @@ def endpoint_config(
     if links and not network.user_defined:
         # links there are legacy links (environment variables, /etc/hosts entries)
         raise InvalidArgument(f"hatoba does not support links on network {network.name} yet")
-    if ipv4 is not None and not network.user_defined:
-        raise InvalidArgument(
-            "user specified IP address is supported on user defined networks only"
-        )
-    if ipv4 is not None and (network.pool is None or not network.pool.user_subnet):
-        raise InvalidArgument(
-            "user specified IP address is supported only when connecting to networks "
-            "with user configured subnets"
-        )
+    for address in (ipv4, ipv6):
+        if address is None:
+            continue
+        if not network.user_defined:
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
+        if not any(p.user_subnet for p in network.pools(address.version)):
+            raise InvalidArgument(
+                "user specified IP address is supported only when connecting to networks "
+                "with user configured subnets"
+            )
     return EndpointConfig(
-        network.id, tuple(aliases), ipv4, joined_later=joined_later, links=tuple(links), mac=mac
+        network.id,
+        tuple(aliases),
+        ipv4,
+        joined_later=joined_later,
+        links=tuple(links),
+        mac=mac,
+        ipv6=ipv6,
     )
 
 
@@ -266,6 +281,7 @@ def connect(
     ipv4: IPv4Address | None = None,
     links: Sequence[str] = (),
     mac: str = "",
+    ipv6: IPv6Address | None = None,
 ) -> Container:
     network = core.state.network(network_ref)
     container = core.state.container(container_ref)
@@ -283,10 +299,11 @@ def connect(
         )
     if (driver.exclusive and container.networks) or any(d.exclusive for d in joined):
         raise Forbidden(_CONFLICT_NO_NETWORK)
-    cfg = endpoint_config(network, aliases, ipv4, joined_later=True, links=links, mac=mac)
-    if cfg.ipv4 is not None:
-        # checked now so that a stopped container is refused too, and nothing changes
-        endpoints.check_static(core, network, cfg.ipv4, container.id)
+    cfg = endpoint_config(
+        network, aliases, ipv4, joined_later=True, links=links, mac=mac, ipv6=ipv6
+    )
+    # checked now so that a stopped container is refused too, and nothing changes
+    endpoints.check_static(core, network, cfg.requested_addresses, container.id)
     updated = dataclasses.replace(container, networks=(*container.networks, cfg))
     if not container.state.running:
         core.commit(containers=[updated])

@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import secrets
 from functools import partial
-from ipaddress import IPv4Address
 
 from hatoba.drivers import registry as drivers
 from hatoba.drivers.base import NetworkDriver, Placement, VxlanTunnel
@@ -28,7 +27,7 @@ from hatoba.errors import Conflict, HatobaError
 from hatoba.ipam.addresses import allocate, claim
 from hatoba.model.cluster import ClusterEndpoint
 from hatoba.model.container import Container, Endpoint, EndpointConfig
-from hatoba.model.network import Network, NetworkSpec
+from hatoba.model.network import IPAddress, Network, NetworkSpec
 
 log = logging.getLogger("hatoba.engine")
 
@@ -88,10 +87,10 @@ def claim_endpoint(
         if cfg.ipv4 is not None:
             address = claim(network, cfg.ipv4, taken)
         else:
-            address = allocate(network, taken, _start_after(core, network))
-        endpoint = driver.plan_endpoint(network, address, slot, default_route, mac=mac)
+            address = allocate(network, 4, taken, _start_after(core, network))
+        endpoint = driver.plan_endpoint(network, (address,), slot, default_route, mac=mac)
         if core.cluster.claim(record_of(core, container, cfg, endpoint)):
-            core.addresses.last[network.id] = str(address)
+            core.addresses.handed_out(network.id, address)
             undo.push("address claim", partial(release, core, endpoint))
             return endpoint
         if cfg.ipv4 is not None:
@@ -103,10 +102,10 @@ def claim_endpoint(
     )
 
 
-def _start_after(core: Core, network: Network) -> IPv4Address | None:
-    last = core.addresses.last.get(network.id)
+def _start_after(core: Core, network: Network) -> IPAddress | None:
+    last = core.addresses.last_of(network.id, 4)
     if last is not None:
-        return IPv4Address(last)
+        return last
     pool = network.pool
     if pool is None:
         return None

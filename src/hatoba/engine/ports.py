@@ -29,7 +29,7 @@ from hatoba.model.host import (
 from hatoba.model.image import ImageInfo
 from hatoba.model.launch import ExitStatus, LaunchRequest, Started
 from hatoba.model.mounts import Volume
-from hatoba.model.network import Network
+from hatoba.model.network import IPAddress, Network
 from hatoba.model.ports import PortMapping
 from hatoba.model.resources import CgroupSupport, Resources
 from hatoba.model.security import DeviceMapping
@@ -40,8 +40,10 @@ class NetKernel(Protocol):
     # what a driver may look up while it plans a network (model.host.HostView)
     def host_link(self, name: str) -> HostLink | None: ...
     def supports_link_kind(self, kind: str) -> bool: ...
-    def create_bridge(self, name: str, mac: str, mtu: int, gateway: Any, owner: str) -> None: ...
-    def repair_bridge(self, name: str, gateway: Any) -> None: ...
+    def create_bridge(
+        self, name: str, mac: str, mtu: int, gateways: tuple[Any, ...], owner: str
+    ) -> None: ...
+    def repair_bridge(self, name: str, gateways: tuple[Any, ...]) -> None: ...
     def enslave(self, name: str, bridge: str) -> None: ...
     def delete_link(self, name: str) -> None: ...
     def link_exists(self, name: str) -> bool: ...
@@ -162,7 +164,8 @@ class Firewall(Protocol):
 
 
 class PortReserver(Protocol):
-    """Host ports held for published mappings (all or nothing, with Docker's error texts)."""
+    """Host ports held for published mappings (all or nothing, with Docker's error texts);
+    what reaches a held port on [::1] goes on to `proxy_to` (IPv6 cannot NAT it)."""
 
     def reserve(
         self,
@@ -171,6 +174,7 @@ class PortReserver(Protocol):
         *,
         endpoint: str = "",
         endpoint_id: str = "",
+        proxy_to: IPAddress | None = None,
     ) -> tuple[PortMapping, ...]: ...
     def release(self, container_id: str, mappings: Sequence[PortMapping] | None = None) -> None: ...
 
@@ -279,6 +283,7 @@ class NoPortReserver:
         *,
         endpoint: str = "",
         endpoint_id: str = "",
+        proxy_to: IPAddress | None = None,
     ) -> tuple[PortMapping, ...]:
         return ()
 

@@ -98,7 +98,7 @@ def _repair_bridges(core: Core, links: dict[str, OwnedLink]) -> list[Network]:
         for bridge in drivers.of(network).host_bridges(network):
             try:
                 if bridge.name in links:
-                    core.kernel.repair_bridge(bridge.name, bridge.gateway)
+                    core.kernel.repair_bridge(bridge.name, bridge.gateways)
                     _repair_tunnel(core, bridge, links, network)
                     continue
                 log.warning("bridge %s of %s was missing: recreated", bridge.name, network.name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface
 
 from hatoba.dns import DnsRecord, Upstream
 from hatoba.drivers import registry as drivers
@@ -95,11 +95,19 @@ def records(
             endpoint = c.endpoint_on(cfg.network_id)
             if network is None or endpoint is None or not drivers.of(network).serves_dns(network):
                 continue
-            if endpoint.ipv4 is None:
+            if not endpoint.addresses:
                 continue
             links = tuple((alias, name) for name, alias in map(parse_link, cfg.links))
             found.append(
-                DnsRecord(c.id, network.id, network.name, dns_names(c, cfg), endpoint.ipv4, links)
+                DnsRecord(
+                    c.id,
+                    network.id,
+                    network.name,
+                    dns_names(c, cfg),
+                    endpoint.ipv4,
+                    links,
+                    endpoint.ipv6,
+                )
             )
     for network_id, remote in cluster.endpoints.items():
         network = state.networks.get(network_id)
@@ -113,9 +121,12 @@ def records(
     # host.docker.internal: the host's own address on the network, where it has one (on a
     # macvlan network the gateway is the segment's router, and the host is out of reach)
     gateways = {
-        n.id: bridges[0].gateway.ip
+        n.id: gateway.ip
         for n in state.networks.values()
-        if drivers.of(n).serves_dns(n) and (bridges := drivers.of(n).host_bridges(n))
+        if drivers.of(n).serves_dns(n)
+        for bridge in drivers.of(n).host_bridges(n)[:1]
+        for gateway in bridge.gateways[:1]
+        if isinstance(gateway, IPv4Interface)
     }
     return found, gateways
 

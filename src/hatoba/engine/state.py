@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import ip_address
 from types import MappingProxyType
 
 from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.container import Container
 from hatoba.model.host import TunnelPeer
 from hatoba.model.mounts import VOLUME, Volume
-from hatoba.model.network import Network
+from hatoba.model.network import IPAddress, Network
 
 
 @dataclass(frozen=True)
@@ -128,22 +128,27 @@ class State:
             if any(m.type == VOLUME and m.name == name for m in c.mounts)
         ]
 
-    def addresses_in_use(self, network_id: str) -> set[IPv4Address]:
+    def addresses_in_use(self, network_id: str) -> set[IPAddress]:
+        """Of both families."""
         return {
-            ep.ipv4
+            address
             for c in self.containers.values()
             for ep in c.endpoints
-            if ep.network_id == network_id and ep.ipv4 is not None
+            if ep.network_id == network_id
+            for address in ep.addresses
         }
 
-    def reserved_static(self, network_id: str, excluding: str = "") -> set[IPv4Address]:
-        """Addresses other containers asked for with `--ip` (held even while they are stopped)."""
+    def reserved_static(self, network_id: str, excluding: str = "") -> set[IPAddress]:
+        """Addresses other containers asked for with `--ip` or `--ip6` (held even while they
+        are stopped)."""
         return {
-            cfg.ipv4
+            address
             for c in self.containers.values()
             if c.id != excluding
             for cfg in c.networks
-            if cfg.network_id == network_id and cfg.ipv4 is not None
+            if cfg.network_id == network_id
+            for address in (cfg.ipv4, cfg.ipv6)
+            if address is not None
         }
 
     def attached(self, network_id: str) -> list[Container]:
@@ -157,17 +162,30 @@ class State:
 class Addresses:
     """Address bookkeeping the engine thread keeps beside the snapshots (and in the store)."""
 
-    # network id -> the address handed out last (allocation rotates from there)
+    # network id (and `/6` for IPv6) -> the address handed out last (allocation rotates
+    # from there)
     last: dict[str, str] = field(default_factory=dict)
     # network id -> {address: host veth} of detached endpoints whose veth may still exist
     pending: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def held(self, network_id: str) -> set[IPv4Address]:
-        return {IPv4Address(a) for a in self.pending.get(network_id, {})}
+    def held(self, network_id: str) -> set[IPAddress]:
+        return {ip_address(a) for a in self.pending.get(network_id, {})}
+
+    def last_of(self, network_id: str, version: int) -> IPAddress | None:
+        last = self.last.get(_last_key(network_id, version))
+        return ip_address(last) if last else None
+
+    def handed_out(self, network_id: str, address: IPAddress) -> None:
+        self.last[_last_key(network_id, address.version)] = str(address)
 
     def forget_network(self, network_id: str) -> None:
-        self.last.pop(network_id, None)
+        for version in (4, 6):
+            self.last.pop(_last_key(network_id, version), None)
         self.pending.pop(network_id, None)
+
+
+def _last_key(network_id: str, version: int) -> str:
+    return network_id if version == 4 else f"{network_id}/6"
 
 
 @dataclass

@@ -43,7 +43,7 @@ def apply_config(core: Core) -> list[str]:
         network = core.state.network_by_name(name) if name is not None else None
         if name is None or network is None:
             continue
-        own = network.pool.subnet if network.pool is not None else None
+        own = tuple(p.subnet for p in network.ipam)
         where = networks.placement(core, network.id, network.created, predefined=True, own=own)
         try:
             planned = driver.plan_network(driver.predefined_spec(core.config), where)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from hatoba.errors import InvalidArgument
 
@@ -30,7 +30,7 @@ def parse_extra_host(spec: str) -> tuple[str, str]:
 
 def render_hosts(
     hostname: str,
-    addresses: Sequence[IPv4Address],
+    addresses: Sequence[IPv4Address | IPv6Address],
     extra_hosts: Sequence[str] = (),
     domainname: str = "",
     linked: Sequence[tuple[str, IPv4Address]] = (),

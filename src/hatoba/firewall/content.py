@@ -20,7 +20,10 @@ Atom = str | int
 Ident = tuple[SetKey, tuple[Atom, ...]]
 
 # Two ports of one container port (published on two host ports) make the same element here.
-SHARED_SETS = frozenset({(L.INET, L.PUBLISHED), (L.INET, L.OWN_PORT)})
+SHARED_SETS = frozenset(
+    {(L.INET, L.PUBLISHED), (L.INET, L.OWN_PORT), (L.INET, L.PUBLISHED6), (L.INET, L.OWN_PORT6)}
+)
+_PREFIX_SETS = frozenset({(L.INET, L.MASQ_SUBNETS), (L.INET, L.MASQ_SUBNETS6)})
 
 
 def comment(text: str) -> str:
@@ -39,7 +42,7 @@ class Element:
         return (self.set, self.key)
 
     def json_key(self) -> j.Json:
-        if self.set == (L.INET, L.MASQ_SUBNETS):
+        if self.set in _PREFIX_SETS:
             addr, length = self.key
             return j.prefix(str(addr), int(length))
         return self.key[0] if len(self.key) == 1 else j.concat(*self.key)
@@ -73,8 +76,10 @@ def network_elements(net: FwNetwork) -> list[Element]:
     if net.internal:
         out.append(Element((L.INET, L.INTERNAL_BRIDGES), (net.bridge,), None, note))
     if not net.internal and net.masquerade:
-        subnet = (str(net.subnet.network_address), net.subnet.prefixlen)
-        out.append(Element((L.INET, L.MASQ_SUBNETS), subnet, None, note))
+        for subnet in net.subnets:
+            masq = L.MASQ_SUBNETS if subnet.version == 4 else L.MASQ_SUBNETS6
+            key = (str(subnet.network_address), subnet.prefixlen)
+            out.append(Element((L.INET, masq), key, None, note))
     return out
 
 
@@ -83,35 +88,78 @@ def endpoint_elements(ep: FwEndpoint, icc: bool) -> list[Element]:
     out = [
         Element((L.BRIDGE, L.PORTS), (veth,), None, note),
         Element((L.BRIDGE, L.PORT_MACS), (veth, ep.mac.lower()), None, note),
-        Element((L.BRIDGE, L.PORT_IPS), (veth, str(ep.ipv4)), None, note),
+    ]
+    if ep.ipv4 is not None:
+        out.append(Element((L.BRIDGE, L.PORT_IPS), (veth, str(ep.ipv4)), None, note))
+    out += [
+        Element((L.BRIDGE, L.PORT_IP6S), (veth, str(address)), None, note)
+        for address in (ep.ipv6, ep.link_local)
+        if address is not None
     ]
     if not icc:
         out.append(Element((L.BRIDGE, L.NO_ICC_PORTS), (veth,), None, note))
     return out
 
 
+@dataclass(frozen=True)
+class _Family:
+    """A port's elements in one address family: the sets and maps they go to."""
+
+    published: str
+    own_port: str
+    any_addr: str
+    any_port: str
+    ip_addr: str
+    ip_port: str
+
+
+_V4 = _Family(
+    L.PUBLISHED, L.OWN_PORT, L.DNAT_ANY_ADDR, L.DNAT_ANY_PORT, L.DNAT_IP_ADDR, L.DNAT_IP_PORT
+)
+_V6 = _Family(
+    L.PUBLISHED6, L.OWN_PORT6, L.DNAT_ANY_ADDR6, L.DNAT_ANY_PORT6, L.DNAT_IP_ADDR6, L.DNAT_IP_PORT6
+)
+
+
+def _targets(port: FwPort) -> list[tuple[_Family, str]]:
+    """The families `port` is published in, each with the container's address in it: both
+    for a port on every address (IPv6 only if the container has an IPv6 address), else the
+    host address's own. Nothing for `::1` (NAT cannot serve it: see layout)."""
+    out: list[tuple[_Family, str]] = []
+    ip = port.host_ip
+    if port.container_ip is not None and (ip is None or ip.version == 4):
+        out.append((_V4, str(port.container_ip)))
+    if port.container_ip6 is not None and (ip is None or (ip.version == 6 and not ip.is_loopback)):
+        out.append((_V6, str(port.container_ip6)))
+    return out
+
+
 def port_elements(port: FwPort) -> list[Element]:
-    note, cip = comment(port.container_name), str(port.container_ip)
-    target = (cip, port.protocol, port.container_port)
-    if port.host_ip is None or port.host_ip.is_unspecified:
-        key: tuple[Atom, ...] = (port.protocol, port.host_port)
-        addr_map, port_map = L.DNAT_ANY_ADDR, L.DNAT_ANY_PORT
-    else:
-        key = (str(port.host_ip), port.protocol, port.host_port)
-        addr_map, port_map = L.DNAT_IP_ADDR, L.DNAT_IP_PORT
-    return [
-        Element((L.INET, L.PUBLISHED), target, None, note),
-        Element((L.INET, L.OWN_PORT), (cip, *target), None, note),
-        Element((L.INET, addr_map), key, cip, note),
-        Element((L.INET, port_map), key, port.container_port, note),
-    ]
+    note, out = comment(port.container_name), []
+    for family, cip in _targets(port):
+        target = (cip, port.protocol, port.container_port)
+        if port.host_ip is None or port.host_ip.is_unspecified:
+            key: tuple[Atom, ...] = (port.protocol, port.host_port)
+            addr_map, port_map = family.any_addr, family.any_port
+        else:
+            key = (str(port.host_ip), port.protocol, port.host_port)
+            addr_map, port_map = family.ip_addr, family.ip_port
+        out += [
+            Element((L.INET, family.published), target, None, note),
+            Element((L.INET, family.own_port), (cip, *target), None, note),
+            Element((L.INET, addr_map), key, cip, note),
+            Element((L.INET, port_map), key, port.container_port, note),
+        ]
+    return out
 
 
-def shared_idents(port: FwPort) -> tuple[Ident, Ident]:
+def shared_idents(port: FwPort) -> list[Ident]:
     """The idents of `port`'s elements in SHARED_SETS (cheaper than port_elements)."""
-    cip = str(port.container_ip)
-    target = (cip, port.protocol, port.container_port)
-    return (((L.INET, L.PUBLISHED), target), ((L.INET, L.OWN_PORT), (cip, *target)))
+    out: list[Ident] = []
+    for family, cip in _targets(port):
+        target = (cip, port.protocol, port.container_port)
+        out += [((L.INET, family.published), target), ((L.INET, family.own_port), (cip, *target))]
+    return out
 
 
 def icc_by_network(networks: Iterable[FwNetwork]) -> dict[str, bool]:

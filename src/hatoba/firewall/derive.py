@@ -26,7 +26,7 @@ from hatoba.model.ports import PortMapping
 def _target(endpoints: Iterable[Endpoint], networks: Mapping[str, FwNetwork]) -> Endpoint | None:
     for ep in endpoints:
         net = networks.get(ep.network_id)
-        if net is not None and not net.internal and ep.ipv4 is not None:
+        if net is not None and not net.internal and ep.addresses:
             return ep
     return None
 
@@ -36,18 +36,26 @@ def container_items(
 ) -> tuple[tuple[FwEndpoint, ...], tuple[FwPort, ...]]:
     """What one container puts in the tables; `networks` are the FwNetworks by id."""
     endpoints = tuple(
-        FwEndpoint(container.id, container.name, ep.network_id, ep.host_ifname, ep.ipv4, ep.mac)
+        FwEndpoint(
+            container.id,
+            container.name,
+            ep.network_id,
+            ep.host_ifname,
+            ep.ipv4,
+            ep.mac,
+            ep.ipv6,
+            ep.link_local,
+        )
         for ep in container.endpoints
-        if ep.network_id in networks and ep.host_ifname and ep.ipv4 is not None
+        if ep.network_id in networks and ep.host_ifname and ep.addresses
     )
     target = _target(container.endpoints, networks) if container.published else None
-    if target is None or target.ipv4 is None:
+    if target is None:
         return endpoints, ()
     return endpoints, tuple(_port(container, target, m) for m in container.published)
 
 
 def _port(container: Container, target: Endpoint, mapping: PortMapping) -> FwPort:
-    assert target.ipv4 is not None
     return FwPort(
         container_id=container.id,
         container_name=container.name,
@@ -57,6 +65,7 @@ def _port(container: Container, target: Endpoint, mapping: PortMapping) -> FwPor
         protocol=mapping.protocol,
         host_ip=mapping.host_ip,
         host_port=mapping.host_port,
+        container_ip6=target.ipv6,
     )
 
 

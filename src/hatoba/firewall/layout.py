@@ -13,8 +13,14 @@ Two tables, both named `hatoba`:
   container-to-container frames on one bridge never reach them unless br_netfilter is loaded
   (and even then the bridge port is not visible in `forward`), and the MAC address and ARP
   sender a container uses are layer-2 facts. Anti-spoofing and `enable_icc=false` live there.
-  IPv6 from a container port passes only from an address in `port_ip6s`, empty while no
-  network has IPv6, and router advertisements and redirects from containers never pass.
+  IPv6 from a container port passes only from an address in `port_ip6s` (its address from
+  the pool and its link-local one, on networks with IPv6), and router advertisements and
+  redirects from containers never pass.
+
+IPv6 has sets and maps of its own beside IPv4's (`…6`): a map holds one address type. Ports
+published on `::1` are not NATed at all: IPv6 has no `route_localnet`, so the kernel would
+drop the answers on the bridge; the port reservation proxies them instead
+(`hatoba.kernel.portbind`).
 """
 
 from __future__ import annotations
@@ -36,12 +42,16 @@ PUBLISHED = "published"  # container ip . proto . port reachable through a DNAT
 OWN_PORT = "own_port"  # container ip . container ip . proto . port: a container to itself
 DNAT_ANY_ADDR, DNAT_ANY_PORT = "dnat_any_addr", "dnat_any_port"  # proto . host port
 DNAT_IP_ADDR, DNAT_IP_PORT = "dnat_ip_addr", "dnat_ip_port"  # host ip . proto . host port
+# the same for IPv6
+MASQ_SUBNETS6, PUBLISHED6, OWN_PORT6 = "masq_subnets6", "published6", "own_port6"
+DNAT_ANY_ADDR6, DNAT_ANY_PORT6 = "dnat_any_addr6", "dnat_any_port6"
+DNAT_IP_ADDR6, DNAT_IP_PORT6 = "dnat_ip_addr6", "dnat_ip_port6"
 
 # bridge sets
 PORTS = "ports"  # host-side veths of hatoba endpoints
 PORT_MACS = "port_macs"  # veth . the MAC its container owns
 PORT_IPS = "port_ips"  # veth . the IPv4 address its container owns
-PORT_IP6S = "port_ip6s"  # veth . an IPv6 address its container owns (none yet: no v6 networks)
+PORT_IP6S = "port_ip6s"  # veth . an IPv6 address its container owns
 NO_ICC_PORTS = "no_icc_ports"  # veths on networks with enable_icc=false
 
 DNAT_CHAIN = "published-dnat"
@@ -58,6 +68,7 @@ NETWORK_ICC, NETWORK_INTERNAL = "ICC", "INTERNAL NETWORK"
 
 _PROTO_PORT = ["inet_proto", "inet_service"]
 _IP_PROTO_PORT = ["ipv4_addr", "inet_proto", "inet_service"]
+_IP6_PROTO_PORT = ["ipv6_addr", "inet_proto", "inet_service"]
 
 SETS: dict[tuple[str, str], dict[str, object]] = {
     (INET, BRIDGES): {"type": "ifname"},
@@ -70,6 +81,13 @@ SETS: dict[tuple[str, str], dict[str, object]] = {
     (INET, DNAT_ANY_PORT): {"type": _PROTO_PORT, "map": "inet_service"},
     (INET, DNAT_IP_ADDR): {"type": _IP_PROTO_PORT, "map": "ipv4_addr"},
     (INET, DNAT_IP_PORT): {"type": _IP_PROTO_PORT, "map": "inet_service"},
+    (INET, MASQ_SUBNETS6): {"type": "ipv6_addr", "flags": ["interval"]},
+    (INET, PUBLISHED6): {"type": _IP6_PROTO_PORT},
+    (INET, OWN_PORT6): {"type": ["ipv6_addr", *_IP6_PROTO_PORT]},
+    (INET, DNAT_ANY_ADDR6): {"type": _PROTO_PORT, "map": "ipv6_addr"},
+    (INET, DNAT_ANY_PORT6): {"type": _PROTO_PORT, "map": "inet_service"},
+    (INET, DNAT_IP_ADDR6): {"type": _IP6_PROTO_PORT, "map": "ipv6_addr"},
+    (INET, DNAT_IP_PORT6): {"type": _IP6_PROTO_PORT, "map": "inet_service"},
     (BRIDGE, PORTS): {"type": "ifname"},
     (BRIDGE, PORT_MACS): {"type": ["ifname", "ether_addr"]},
     (BRIDGE, PORT_IPS): {"type": ["ifname", "ipv4_addr"]},
@@ -78,9 +96,12 @@ SETS: dict[tuple[str, str], dict[str, object]] = {
 }
 
 IIF, OIF = j.meta("iifname"), j.meta("oifname")
-_PROTO_DPORT = j.concat(j.meta("l4proto"), j.payload("th", "dport"))
-_DADDR_PROTO_DPORT = j.concat(j.payload("ip", "daddr"), j.meta("l4proto"), j.payload("th", "dport"))
+_L4 = (j.meta("l4proto"), j.payload("th", "dport"))
+_PROTO_DPORT = j.concat(*_L4)
+_DADDR_PROTO_DPORT = j.concat(j.payload("ip", "daddr"), *_L4)
+_DADDR6_PROTO_DPORT = j.concat(j.payload("ip6", "daddr"), *_L4)
 _LOOPBACK = j.prefix("127.0.0.0", 8)
+_IPV4, _IPV6 = j.match(j.meta("nfproto"), "ipv4"), j.match(j.meta("nfproto"), "ipv6")
 
 Rule = tuple[str, list[j.Expr]]  # (comment, expressions)
 
@@ -95,6 +116,7 @@ class Chain:
 
 _IN_BRIDGES, _OUT_BRIDGES = j.match(IIF, j.ref(BRIDGES)), j.match(OIF, j.ref(BRIDGES))
 _SADDR, _DADDR = j.payload("ip", "saddr"), j.payload("ip", "daddr")
+_SADDR6, _DADDR6 = j.payload("ip6", "saddr"), j.payload("ip6", "daddr")
 _REPLIES = j.match(j.ct("state"), ["established", "related"], "in")
 
 FORWARD = Chain(
@@ -106,14 +128,20 @@ FORWARD = Chain(
         ("MSS CLAMP", [_OUT_BRIDGES, *j.clamp_mss_to_route()]),
         ("REPLIES", [_REPLIES, j.accept()]),
         ("PER-NETWORK POLICY", [j.vmap(IIF, FROM_BRIDGE)]),
-        (
-            "PUBLISHED PORT",
-            [
-                _OUT_BRIDGES,
-                j.match(j.ct("status"), "dnat", "in"),
-                j.match(_DADDR_PROTO_DPORT, j.ref(PUBLISHED)),
-                j.accept(),
-            ],
+        *(
+            (
+                "PUBLISHED PORT",
+                [
+                    _OUT_BRIDGES,
+                    j.match(j.ct("status"), "dnat", "in"),
+                    j.match(key, j.ref(published)),
+                    j.accept(),
+                ],
+            )
+            for key, published in (
+                (_DADDR_PROTO_DPORT, PUBLISHED),
+                (_DADDR6_PROTO_DPORT, PUBLISHED6),
+            )
         ),
         (ISOLATION, [_OUT_BRIDGES, j.drop()]),
     ),
@@ -150,7 +178,21 @@ PUBLISHED_DNAT = Chain(
         ("PUBLISHED ON ONE ADDRESS", [j.dnat_maps(_DADDR_PROTO_DPORT, DNAT_IP_ADDR, DNAT_IP_PORT)]),
         (
             "PUBLISHED ON ALL ADDRESSES",
-            [j.fib_daddr_local(), j.dnat_maps(_PROTO_DPORT, DNAT_ANY_ADDR, DNAT_ANY_PORT)],
+            [_IPV4, j.fib_daddr_local(), j.dnat_maps(_PROTO_DPORT, DNAT_ANY_ADDR, DNAT_ANY_PORT)],
+        ),
+        (
+            "PUBLISHED ON ONE IPV6 ADDRESS",
+            [j.dnat_maps(_DADDR6_PROTO_DPORT, DNAT_IP_ADDR6, DNAT_IP_PORT6, family="ip6")],
+        ),
+        # not ::1, where the answers could not come back (see the module's docstring)
+        (
+            "PUBLISHED ON ALL IPV6 ADDRESSES",
+            [
+                _IPV6,
+                j.match(_DADDR6, "::1", "!="),
+                j.fib_daddr_local(),
+                j.dnat_maps(_PROTO_DPORT, DNAT_ANY_ADDR6, DNAT_ANY_PORT6, family="ip6"),
+            ],
         ),
     ),
 )
@@ -159,24 +201,24 @@ NAT_POSTROUTING = Chain(
     "postrouting",
     hook=("nat", "postrouting", 100),
     rules=(
-        (
-            "OUTBOUND NAT",
-            [
-                j.match(_SADDR, j.ref(MASQ_SUBNETS)),
-                j.match(OIF, j.ref(BRIDGES), "!="),
-                j.masquerade(),
-            ],
+        *(
+            (
+                "OUTBOUND NAT",
+                [
+                    j.match(saddr, j.ref(subnets)),
+                    j.match(OIF, j.ref(BRIDGES), "!="),
+                    j.masquerade(),
+                ],
+            )
+            for saddr, subnets in ((_SADDR, MASQ_SUBNETS), (_SADDR6, MASQ_SUBNETS6))
         ),
         ("LOOPBACK TO CONTAINER", [j.match(_SADDR, _LOOPBACK), _OUT_BRIDGES, j.masquerade()]),
-        (
-            "MASQ TO OWN PORT",
-            [
-                j.match(
-                    j.concat(_SADDR, _DADDR, j.meta("l4proto"), j.payload("th", "dport")),
-                    j.ref(OWN_PORT),
-                ),
-                j.masquerade(),
-            ],
+        *(
+            (
+                "MASQ TO OWN PORT",
+                [j.match(j.concat(saddr, daddr, *_L4), j.ref(own)), j.masquerade()],
+            )
+            for saddr, daddr, own in ((_SADDR, _DADDR, OWN_PORT), (_SADDR6, _DADDR6, OWN_PORT6))
         ),
     ),
 )

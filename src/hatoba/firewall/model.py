@@ -7,8 +7,10 @@ values this small means two states compare cheaply and a delta is a plain set di
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
+
+from hatoba.model.network import IPAddress, IPNetwork
 
 
 @dataclass(frozen=True)
@@ -16,8 +18,8 @@ class FwNetwork:
     network_id: str
     name: str
     bridge: str
-    subnet: IPv4Network
-    gateway: IPv4Address
+    # IPv4 and IPv6 alike (masqueraded on the way out unless `masquerade` is off)
+    subnets: tuple[IPNetwork, ...]
     internal: bool = False
     icc: bool = True
     masquerade: bool = True
@@ -31,22 +33,30 @@ class FwEndpoint:
     container_name: str
     network_id: str
     host_ifname: str
-    ipv4: IPv4Address
+    ipv4: IPv4Address | None
     mac: str
+    # on networks with IPv6: its address from the pool and its link-local one
+    ipv6: IPv6Address | None = None
+    link_local: IPv6Address | None = None
 
 
 @dataclass(frozen=True)
 class FwPort:
-    """One published port: host `host_ip:host_port` (any local address when None) → container."""
+    """One published port: host `host_ip:host_port` → the container's port.
+
+    `host_ip` None: every local address of both families (IPv6 only when the container has
+    an IPv6 address, `container_ip6`); 0.0.0.0: every IPv4 one, `::` every IPv6 one.
+    """
 
     container_id: str
     container_name: str
     network_id: str
-    container_ip: IPv4Address
+    container_ip: IPv4Address | None
     container_port: int
     protocol: str
-    host_ip: IPv4Address | None
+    host_ip: IPAddress | None
     host_port: int
+    container_ip6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)
@@ -62,3 +72,8 @@ class FirewallState:
     def forwarding_needed(self) -> bool:
         """Forwarding is needed once any network may reach beyond its bridge."""
         return any(not n.internal for n in self.networks)
+
+    @property
+    def forwarding6_needed(self) -> bool:
+        """IPv6 forwarding, once such a network has IPv6."""
+        return any(not n.internal and any(s.version == 6 for s in n.subnets) for n in self.networks)

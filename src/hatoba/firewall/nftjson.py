@@ -62,15 +62,15 @@ def vmap(key: Json, name: str) -> Expr:
     return {"vmap": {"key": key, "data": ref(name)}}
 
 
-def dnat_maps(key: Json, addr_map: str, port_map: str) -> Expr:
-    """`dnat ip to <key> map @addr : <key> map @port`.
+def dnat_maps(key: Json, addr_map: str, port_map: str, family: str = "ip") -> Expr:
+    """`dnat ip to <key> map @addr : <key> map @port` (`ip6` for IPv6).
 
     One map with `ipv4_addr . inet_service` data would do, but nft 1.0.6 cannot declare a map
     with concatenated data in JSON, so the address and the port come from twin maps.
     """
     return {
         "dnat": {
-            "family": "ip",
+            "family": family,
             "addr": {"map": {"key": key, "data": ref(addr_map)}},
             "port": {"map": {"key": key, "data": ref(port_map)}},
         }

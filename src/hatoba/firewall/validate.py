@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from hatoba.errors import Conflict, InvalidArgument
 from hatoba.firewall.model import FirewallState, FwEndpoint, FwNetwork, FwPort
-from hatoba.model.ports import PROTOCOLS
+from hatoba.model.ports import PROTOCOLS, host_ips_overlap
 
 
 def internal_publish_error(network_name: str) -> InvalidArgument:
@@ -114,15 +114,10 @@ def _ports(
             same_number.setdefault((other.protocol, other.host_port), []).append(other)
     for port in check:
         rivals = same_number.get((port.protocol, port.host_port), [])
-        if sum(1 for other in rivals if _overlap(port, other)) > 1:  # itself, and another
+        # itself, and another
+        if sum(1 for other in rivals if host_ips_overlap(port.host_ip, other.host_ip)) > 1:
             raise already_allocated(_any(port), port.host_port)
 
 
 def _any(port: FwPort) -> str:
     return "0.0.0.0" if port.host_ip is None else str(port.host_ip)
-
-
-def _overlap(a: FwPort, b: FwPort) -> bool:
-    if a.host_ip is None or b.host_ip is None:
-        return True
-    return a.host_ip == b.host_ip or a.host_ip.is_unspecified or b.host_ip.is_unspecified

@@ -7,10 +7,9 @@ moment ago (whose ARP and DNS entries may still be cached by peers) is the last 
 from __future__ import annotations
 
 from collections.abc import Container
-from ipaddress import IPv4Address
 
 from hatoba.errors import Conflict, InvalidArgument
-from hatoba.model.network import IpamPool, Network
+from hatoba.model.network import IPAddress, IpamPool, Network
 
 
 def _usable(pool: IpamPool) -> tuple[int, int]:
@@ -18,6 +17,9 @@ def _usable(pool: IpamPool) -> tuple[int, int]:
     rng = pool.allocation_range
     first, last = int(rng.network_address), int(rng.broadcast_address)
     subnet = pool.subnet
+    if subnet.version == 6:
+        # the subnet-router anycast address (the subnet's first) is never a host's
+        return max(first, int(subnet.network_address) + 1), last
     if subnet.prefixlen < 31:
         first = max(first, int(subnet.network_address) + 1)
         last = min(last, int(subnet.broadcast_address) - 1)
@@ -30,39 +32,56 @@ def _usable(pool: IpamPool) -> tuple[int, int]:
 
 def allocate(
     network: Network,
-    used: Container[IPv4Address],
-    last: IPv4Address | None,
-) -> IPv4Address:
-    pool = network.pool
-    if pool is None:
-        raise Conflict(f"network {network.name} has no address pool")
-    first, end = _usable(pool)
-    size = end - first + 1
-    start = int(last) + 1 if last is not None and first <= int(last) < end else first
-    reserved = {pool.gateway, *pool.aux_addresses.values()}
-    for step in range(max(size, 0)):
-        candidate = IPv4Address(first + (start - first + step) % size)
-        if candidate not in reserved and candidate not in used:
-            return candidate
+    version: int,
+    used: Container[IPAddress],
+    last: IPAddress | None,
+) -> IPAddress:
+    """A free address of one family: from the first of the network's subnets that has one
+    (as libnetwork's IPAM), the search in a subnet starting after `last`."""
+    pools = network.pools(version)
+    if not pools:
+        raise Conflict(f"network {network.name} has no IPv{version} address pool")
+    for pool in pools:
+        found = _free_in(pool, used, last)
+        if found is not None:
+            return found
     raise Conflict(
-        "no available IPv4 addresses on this network's address pools: "
+        f"no available IPv{version} addresses on this network's address pools: "
         f"{network.name} ({network.id})"
     )
 
 
-def claim(network: Network, requested: IPv4Address, used: Container[IPv4Address]) -> IPv4Address:
-    """A user-chosen address (`--ip`), with Docker's checks and messages."""
-    pool = network.pool
+def _free_in(
+    pool: IpamPool, used: Container[IPAddress], last: IPAddress | None
+) -> IPAddress | None:
+    first, end = _usable(pool)
+    size = end - first + 1
+    start = first
+    if last is not None and last.version == pool.version and first <= int(last) < end:
+        start = int(last) + 1
+    address_of = type(pool.subnet.network_address)
+    reserved = {pool.gateway, *pool.aux_addresses.values()}
+    for step in range(max(size, 0)):
+        candidate = address_of(first + (start - first + step) % size)
+        if candidate not in reserved and candidate not in used:
+            return candidate
+    return None
+
+
+def claim(network: Network, requested: IPAddress, used: Container[IPAddress]) -> IPAddress:
+    """A user-chosen address (`--ip`, `--ip6`), with Docker's checks and messages."""
+    pools = network.pools(requested.version)
     if not network.user_defined:
         raise InvalidArgument(
             "user specified IP address is supported on user defined networks only"
         )
-    if pool is None or not pool.user_subnet:
+    if not any(p.user_subnet for p in pools):
         raise InvalidArgument(
             "user specified IP address is supported only when connecting to networks "
             "with user configured subnets"
         )
-    if requested not in pool.subnet:
+    pool = next((p for p in pools if requested in p.subnet), None)
+    if pool is None:
         raise InvalidArgument(
             f"Invalid address {requested}: It does not belong to any of this network's subnets."
         )
@@ -72,9 +91,10 @@ def claim(network: Network, requested: IPv4Address, used: Container[IPv4Address]
     return requested
 
 
-def mac_for(address: IPv4Address) -> str:
-    """`02:42:` + the IPv4 bytes, as Docker up to 27 (stable and readable in captures)."""
-    return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
+def mac_for(address: IPAddress) -> str:
+    """`02:42:` + the IPv4 bytes, as Docker up to 27 (stable and readable in captures); on
+    an IPv6-only network, the last four bytes of the IPv6 address."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in address.packed[-4:])
 
 
 def parse_mac(text: str) -> str:

@@ -1,9 +1,10 @@
 """NftFirewall: hatoba's nftables tables in the host namespace, one transaction per change.
 
 Documents come from the pure `hatoba.firewall`; this adapter sends them to libnftables (in its
-helper process, `kernel/nft_helper.py`), keeps `net.ipv4.ip_forward` on while a network needs
-it, and watches nftables notifications so that a `nft flush ruleset`, a deleted table or a
-firewall reload is repaired within a fraction of a second. Watching costs nothing while the
+helper process, `kernel/nft_helper.py`), keeps `net.ipv4.ip_forward` (and, once a network has
+IPv6, `net.ipv6.conf.all.forwarding`) on while a network needs it, and watches nftables
+notifications so that a `nft flush ruleset`, a deleted table or a firewall reload is repaired
+within a fraction of a second. Watching costs nothing while the
 ruleset does not change.
 
 The host's own firewalls (iptables' FORWARD, firewalld, other programs' tables) follow the
@@ -169,8 +170,14 @@ class NftFirewall:
 
     def _forwarding(self, state: FirewallState) -> None:
         # Enabled while needed and never turned off: the host may route for its own reasons.
-        if state.forwarding_needed and self._home.read_sysctl("net/ipv4/ip_forward") != "1":
-            self._home.write_sysctl("net/ipv4/ip_forward", "1")
+        # (With IPv6 forwarding on, the host's own interfaces ignore router advertisements
+        # unless their accept_ra is 2, as with Docker.)
+        for needed, key in (
+            (state.forwarding_needed, "net/ipv4/ip_forward"),
+            (state.forwarding6_needed, "net/ipv6/conf/all/forwarding"),
+        ):
+            if needed and self._home.read_sysctl(key) != "1":
+                self._home.write_sysctl(key, "1")
 
     def _commit(self, document: plan.Document) -> None:
         self._nft.run_json(document)

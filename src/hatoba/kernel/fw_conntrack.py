@@ -41,10 +41,14 @@ def clear_udp(home: HomeNetns, ports: Sequence[FwPort]) -> int:
         deleted = 0
         with _table() as ct:
             for port in udp:
-                query = NFCTAttrTuple(proto=socket.IPPROTO_UDP, dport=port.host_port)
-                for entry in list(ct.dump_entries(tuple_orig=query)):
-                    if _through(entry, port):
-                        deleted += _delete(ct, entry)
+                families = [socket.AF_INET] + ([socket.AF_INET6] if port.container_ip6 else [])
+                for family in families:
+                    query = NFCTAttrTuple(
+                        family=family, proto=socket.IPPROTO_UDP, dport=port.host_port
+                    )
+                    for entry in list(ct.dump_entries(tuple_orig=query)):
+                        if _through(entry, port):
+                            deleted += _delete(ct, entry)
         return deleted
 
     return home.call(work)
@@ -71,7 +75,8 @@ def _through(entry: Any, port: FwPort) -> bool:
         and orig.daddr != str(port.host_ip)
     ):
         return False
-    return bool(reply.saddr == str(port.container_ip) and reply.sport == port.container_port)
+    containers = {str(a) for a in (port.container_ip, port.container_ip6) if a is not None}
+    return bool(reply.saddr in containers and reply.sport == port.container_port)
 
 
 def _delete(ct: Conntrack, entry: Any) -> int:

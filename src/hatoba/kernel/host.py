@@ -5,11 +5,15 @@ namespace (the namespace this object was created in); container namespaces get a
 opened inside the namespace when it is created (or first needed after a restart) and kept
 until the namespace is removed.
 
-IPv6 stays off wherever hatoba has no IPv6 network (all of them, for now): an interface that
-accepts router advertisements takes a prefix and a default route from whichever container
-sends one (CVE-2020-13401). Container namespaces make every interface with IPv6 disabled and
-router advertisements ignored, host-side veth ends have IPv6 disabled, and bridges ignore
-router advertisements. The `bridge hatoba` table also drops them (hatoba.firewall.layout).
+IPv6 stays off wherever hatoba has no IPv6 network: an interface that accepts router
+advertisements takes a prefix and a default route from whichever container sends one
+(CVE-2020-13401). Container namespaces make every interface with IPv6 disabled and router
+advertisements ignored, host-side veth ends have IPv6 disabled (a bridge port needs none), and
+bridges ignore router advertisements. The `bridge hatoba` table also drops them
+(hatoba.firewall.layout). On a network with IPv6, the bridge gets its IPv6 gateways and the
+container's interface on it alone gets IPv6 turned on, still ignoring router advertisements:
+static addresses (no duplicate address detection: they are ours by allocation) and a static
+default route through the gateway.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import secrets
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address
 from typing import Any
 
 from hatoba.errors import KernelError
@@ -41,6 +45,7 @@ from hatoba.model.host import (
     AttachRequest,
     HostFacts,
     HostLink,
+    IPInterface,
     MacvlanRequest,
     OwnedLink,
     TunnelPeer,
@@ -83,9 +88,15 @@ class HostKernel:
         default = next((r for r in routes if r.dst.prefixlen == 0 and r.oif), None)
         uplink = self._host.link(index=default.oif) if default else None
         uplink_mtu = uplink.mtu if uplink else 1500
+        routes += self._host.routes(nl.AF_INET6)
+        addresses = [*self._host.addresses(), *self._host.addresses(nl.AF_INET6)]
         taken = {r.dst for r in routes if r.dst.prefixlen > 0}
-        taken.update(a.network for a in self._host.addresses() if not a.network.is_loopback)
-        return HostFacts(uplink_mtu=uplink_mtu, taken=tuple(sorted(taken)))
+        taken.update(a.network for a in addresses)
+        mine = sorted(
+            (n for n in taken if not (n.is_loopback or n.is_link_local or n.is_multicast)),
+            key=lambda n: (n.version, n),
+        )
+        return HostFacts(uplink_mtu=uplink_mtu, taken=tuple(mine))
 
     def host_link(self, name: str) -> HostLink | None:
         link = self._host.link(name)
@@ -104,7 +115,7 @@ class HostKernel:
     # --- bridges ----------------------------------------------------------------------------
 
     def create_bridge(
-        self, name: str, mac: str, mtu: int, gateway: IPv4Interface, owner: str
+        self, name: str, mac: str, mtu: int, gateways: tuple[IPInterface, ...], owner: str
     ) -> None:
         self._bridge_index.pop(name, None)  # an earlier bridge of that name may have been deleted
         self._host.request(
@@ -113,25 +124,29 @@ class HostKernel:
         )
         try:
             # before it is up: a bridge is the containers' router, never a host taking advice
-            _set_ipv6([(f"net/ipv6/conf/{name}/accept_ra", "0")], self._home.write_sysctl)
+            settings = [(f"net/ipv6/conf/{name}/accept_ra", "0")]
+            if any(g.version == 6 for g in gateways):
+                settings.append((f"net/ipv6/conf/{name}/disable_ipv6", "0"))
+            _set_ipv6(settings, self._home.write_sysctl)
             index = self._index(name)
             self._host.request(
-                [nl.address_add(index, gateway.network, gateway.ip), nl.link_up(index)],
+                [*(nl.address_add(index, g.network, g.ip) for g in gateways), nl.link_up(index)],
                 f"configure bridge {name}",
             )
         except KernelError:
             self.delete_link(name)
             raise
 
-    def repair_bridge(self, name: str, gateway: IPv4Interface) -> None:
-        """An existing bridge up, with its gateway address (whatever someone removed)."""
+    def repair_bridge(self, name: str, gateways: tuple[IPInterface, ...]) -> None:
+        """An existing bridge up, with its gateway addresses (whatever someone removed)."""
         self._bridge_index.pop(name, None)
         index = self._index(name)
-        try:
-            self._host.request([nl.address_add(index, gateway.network, gateway.ip)], name)
-        except KernelError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
+        for gateway in gateways:
+            try:
+                self._host.request([nl.address_add(index, gateway.network, gateway.ip)], name)
+            except KernelError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
         self._host.request([nl.link_up(index)], f"bring up {name}")
 
     def enslave(self, name: str, bridge: str) -> None:
@@ -245,6 +260,8 @@ class HostKernel:
             # address or router solicitation happens before this
             disable = [(f"net/ipv6/conf/{request.host_ifname}/disable_ipv6", "1")]
             _set_ipv6(disable, self._home.write_sysctl)
+            if request.ipv6:
+                call_in_netns(netns, lambda: _enable_ipv6(request.ifname))
             try:
                 sandbox.request(_configure(request, request.ifindex), f"configure {request.ifname}")
             except KernelError as exc:
@@ -293,6 +310,9 @@ class HostKernel:
         if link is None:
             raise KernelError(f"macvlan {born} vanished", errno.ENODEV)
         try:
+            if request.ipv6:
+                # the setting follows the link through its rename
+                call_in_netns(netns, lambda: _enable_ipv6(born))
             sandbox.request(
                 [
                     nl.link_rename(link.index, request.ifname),
@@ -384,7 +404,7 @@ def uplink_address() -> IPv4Address | None:
         if default is None:
             return None
         found = next((a for a in sock.addresses() if a.index == default.oif), None)
-        return found.address if found else None
+        return found.address if found and isinstance(found.address, IPv4Address) else None
     finally:
         sock.close()
 
@@ -392,11 +412,17 @@ def uplink_address() -> IPv4Address | None:
 def _configure(request: AttachRequest | MacvlanRequest, index: int) -> list[Any]:
     messages = [
         nl.link_up(index),
-        nl.address_add(index, request.address.network, request.address.ip),
+        *(nl.address_add(index, a.network, a.ip) for a in request.addresses),
     ]
-    if request.default_gateway is not None:
-        messages.append(nl.default_route(request.default_gateway, index))
+    messages += [nl.default_route(gateway, index) for gateway in request.default_gateways]
     return messages
+
+
+def _enable_ipv6(ifname: str) -> None:
+    """Inside a container namespace: IPv6 on for one interface (made with it off), its
+    link-local address usable at once, router advertisements still ignored."""
+    for key, value in (("accept_dad", "0"), ("accept_ra", "0"), ("disable_ipv6", "0")):
+        write_sysctl(f"net/ipv6/conf/{ifname}/{key}", value)
 
 
 def _set_ipv6(settings: Iterable[tuple[str, str]], write: Callable[[str, str], None]) -> None:

@@ -16,7 +16,7 @@ import struct
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, ip_address, ip_network
 from typing import Any
 
 from pyroute2.netlink import (
@@ -48,12 +48,14 @@ from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from hatoba.errors import KernelError
+from hatoba.model.network import IPAddress, IPNetwork
 from hatoba.observe.usage import LinkCounters
 
 NETLINK_ROUTE = 0
 IFF_UP = 0x1
-AF_INET = socket.AF_INET
+AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
 AF_BRIDGE = socket.AF_BRIDGE
+IFA_F_NODAD = 0x02
 NUD_PERMANENT = 0x80
 # a forwarding entry of the device itself (a VXLAN's own table), not of its bridge
 NTF_SELF = 0x02
@@ -75,16 +77,16 @@ class Link:
 
 @dataclass(frozen=True)
 class Route:
-    dst: IPv4Network
+    dst: IPNetwork
     oif: int
-    gateway: IPv4Address | None
+    gateway: IPAddress | None
 
 
 @dataclass(frozen=True)
 class Address:
     index: int
-    network: IPv4Network
-    address: IPv4Address
+    network: IPNetwork
+    address: IPAddress
 
 
 class NetlinkSocket:
@@ -198,34 +200,34 @@ class NetlinkSocket:
                         raise KernelError(f"get link {name or index}: {os.strerror(code)}", code)
                     return _link(parsed)
 
-    def routes(self) -> list[Route]:
+    def routes(self, family: int = AF_INET) -> list[Route]:
         msg = rtmsg()
-        msg["family"] = AF_INET
+        msg["family"] = family
         msg["header"]["type"] = RTM_GETROUTE
         routes = []
         for m in self.dump(msg):
             if m.get_attr("RTA_TABLE") not in (None, RT_TABLE_MAIN):
                 continue
-            dst = m.get_attr("RTA_DST") or "0.0.0.0"
+            dst = m.get_attr("RTA_DST") or ("0.0.0.0" if family == AF_INET else "::")
             gw = m.get_attr("RTA_GATEWAY")
             routes.append(
                 Route(
-                    dst=IPv4Network(f"{dst}/{m['dst_len']}", strict=False),
+                    dst=ip_network(f"{dst}/{m['dst_len']}", strict=False),
                     oif=m.get_attr("RTA_OIF") or 0,
-                    gateway=IPv4Address(gw) if gw else None,
+                    gateway=ip_address(gw) if gw else None,
                 )
             )
         return routes
 
-    def addresses(self) -> list[Address]:
+    def addresses(self, family: int = AF_INET) -> list[Address]:
         msg = ifaddrmsg()
-        msg["family"] = AF_INET
+        msg["family"] = family
         msg["header"]["type"] = RTM_GETADDR
         return [
             Address(
                 index=m["index"],
-                network=IPv4Network(f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}", strict=False),
-                address=IPv4Address(m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")),
+                network=ip_network(f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}", strict=False),
+                address=ip_address(m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")),
             )
             for m in self.dump(msg)
         ]
@@ -416,13 +418,17 @@ def link_rename(index: int, name: str) -> Any:
     return _newlink(index, [("IFLA_IFNAME", name)])
 
 
-def address_add(index: int, network: IPv4Network, address: IPv4Address) -> Any:
+def address_add(index: int, network: IPNetwork, address: IPAddress) -> Any:
+    """An address on a link; an IPv6 one skips duplicate address detection (the address is
+    ours by allocation, and a tentative address could not send for a second or two)."""
     msg = ifaddrmsg()
-    msg["family"] = AF_INET
+    msg["family"] = AF_INET if address.version == 4 else AF_INET6
     msg["prefixlen"] = network.prefixlen
     msg["index"] = index
     attrs = [("IFA_LOCAL", str(address)), ("IFA_ADDRESS", str(address))]
-    if network.prefixlen < 31:
+    if address.version == 6:
+        msg["flags"] = IFA_F_NODAD
+    elif network.prefixlen < 31:
         attrs.append(("IFA_BROADCAST", str(network.broadcast_address)))
     msg["attrs"] = attrs
     msg["header"]["type"] = RTM_NEWADDR
@@ -430,9 +436,9 @@ def address_add(index: int, network: IPv4Network, address: IPv4Address) -> Any:
     return msg
 
 
-def default_route(gateway: IPv4Address, oif: int) -> Any:
+def default_route(gateway: IPAddress, oif: int) -> Any:
     msg = rtmsg()
-    msg["family"] = AF_INET
+    msg["family"] = AF_INET if gateway.version == 4 else AF_INET6
     msg["dst_len"] = 0
     msg["table"] = RT_TABLE_MAIN
     msg["proto"] = 3  # RTPROT_BOOT, as `ip route add`

@@ -3,7 +3,12 @@
 A bound socket makes the kernel refuse the port to every other process for as long as the
 mapping lives, so "is it free?" and "keep it" are one step with no race. TCP sockets are bound
 but never listen, UDP sockets get a drop-all filter: DNAT takes the traffic before either would
-see it. The error texts are Docker's.
+see it. A mapping with no host address holds the port on 0.0.0.0 and on `::` (IPv6 only), one
+on 0.0.0.0 or `::` that family alone. The error texts are Docker's.
+
+The exception is IPv6's loopback, which NAT cannot serve (`hatoba.kernel.loopback_proxy`): the
+socket holding a port on ::1 (or on `::`, which covers it) is handed to the proxy, with the
+container's address to carry [::1]'s connections to.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import socket
 import struct
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 
 from hatoba.errors import Conflict, HatobaError, KernelError
 from hatoba.firewall.validate import already_allocated
 from hatoba.kernel.fw_netns import HomeNetns
-from hatoba.model.ports import PortMapping
+from hatoba.kernel.loopback_proxy import LoopbackProxy
+from hatoba.model.network import IPAddress
+from hatoba.model.ports import PortMapping, host_ips_overlap
 
 _SO_ATTACH_FILTER = 26
 _BPF_RET_K = 0x06
@@ -33,16 +41,29 @@ _SOCK_TYPES = {
 }
 _RANDOM_TRIES = 16
 _ANY = "0.0.0.0"
+# what a mapping with no host address holds: every address of both families
+_EVERYWHERE = ((socket.AF_INET, _ANY), (socket.AF_INET6, "::"))
+# the host has no IPv6 (none in the kernel, or none on its loopback)
+_NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
 
 
 @dataclass
 class _Held:
     mapping: PortMapping  # with host_port chosen, host_port_end 0
-    sock: socket.socket | None  # None: the kernel has no such protocol (sctp), held by us only
+    # one per address family held; none: the kernel has no such protocol (sctp), held by us
+    socks: list[socket.socket]
+    proxy: Future[None] | None = field(default=None)
+
+    def loopback6(self) -> socket.socket | None:
+        """The socket that [::1]'s traffic to the port reaches, if this mapping covers it."""
+        ip = self.mapping.host_ip
+        if ip is not None and not (ip.version == 6 and (ip.is_unspecified or ip.is_loopback)):
+            return None
+        return next((s for s in self.socks if s.family == socket.AF_INET6), None)
 
     def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
+        for sock in self.socks:
+            sock.close()
 
 
 def _ip(mapping: PortMapping) -> str:
@@ -54,9 +75,14 @@ def _number(mapping: PortMapping) -> tuple[str, int]:
 
 
 def _overlap(a: PortMapping, b: PortMapping) -> bool:
-    if a.protocol != b.protocol or a.host_port != b.host_port:
-        return False
-    return _ip(a) == _ip(b) or _ANY in (_ip(a), _ip(b))
+    return _number(a) == _number(b) and host_ips_overlap(a.host_ip, b.host_ip)
+
+
+def _addresses(mapping: PortMapping) -> tuple[tuple[int, str], ...]:
+    ip = mapping.host_ip
+    if ip is None:
+        return _EVERYWHERE
+    return ((socket.AF_INET if ip.version == 4 else socket.AF_INET6, str(ip)),)
 
 
 class PortReservations:
@@ -67,6 +93,7 @@ class PortReservations:
         # the same, by (protocol, host port): a conflict check looks at one number only
         self._by_number: dict[tuple[str, int], list[_Held]] = {}
         self._lock = threading.Lock()
+        self._proxy = LoopbackProxy()
 
     def reserve(
         self,
@@ -75,10 +102,12 @@ class PortReservations:
         *,
         endpoint: str = "",
         endpoint_id: str = "",
+        proxy_to: IPAddress | None = None,
     ) -> tuple[PortMapping, ...]:
         """Hold every mapping's host port, or none of them; return the mappings with the
         host ports chosen. With `endpoint`, errors read as Docker's "driver failed programming
-        external connectivity on endpoint NAME (ID): …"."""
+        external connectivity on endpoint NAME (ID): …". With `proxy_to` (the container's
+        address), what reaches a held port on [::1] goes on to its container port there."""
         with self._lock:
             taken: list[_Held] = []
             try:
@@ -93,6 +122,10 @@ class PortReservations:
             self._held.setdefault(container_id, []).extend(taken)
             for h in taken:
                 self._by_number.setdefault(_number(h.mapping), []).append(h)
+                loopback = h.loopback6()
+                if proxy_to is not None and loopback is not None and h.mapping.protocol != "sctp":
+                    target = (str(proxy_to), h.mapping.container_port)
+                    h.proxy = self._proxy.serve(loopback, h.mapping.protocol, target)
         return tuple(h.mapping for h in taken)
 
     def release(self, container_id: str, mappings: Sequence[PortMapping] | None = None) -> None:
@@ -102,6 +135,8 @@ class PortReservations:
             keep = [h for h in held if mappings is not None and h.mapping not in mappings]
             for h in held:
                 if h not in keep:
+                    if h.proxy is not None:
+                        self._proxy.stop(h.proxy)
                     h.close()
                     same = self._by_number[_number(h.mapping)]
                     same.remove(h)
@@ -115,6 +150,7 @@ class PortReservations:
             return tuple(h.mapping for h in self._held.get(container_id, []))
 
     def close(self) -> None:
+        self._proxy.close()
         with self._lock:
             for held in self._held.values():
                 for h in held:
@@ -147,7 +183,10 @@ class PortReservations:
         spares: list[_Held] = []  # kept bound while trying, so the kernel offers another port
         try:
             for _ in range(_RANDOM_TRIES):
-                held = self._bind_any_port(mapping)
+                try:
+                    held = self._bind_any_port(mapping)
+                except Conflict:  # the number the kernel offered is taken in the other family
+                    continue
                 if not self._allocated(held.mapping, pending):
                     return held
                 spares.append(held)
@@ -157,50 +196,92 @@ class PortReservations:
         raise already_allocated(_ip(mapping), 0)
 
     def _bind_any_port(self, mapping: PortMapping) -> _Held:
-        sock = self._bind(mapping)
+        first, *others = _addresses(mapping)
+        sock = self._bind_one(mapping, first)
         if sock is None:
             # No such protocol in this kernel (sctp): a TCP bind picks the number, we hold it.
-            probe = self._bind(replace(mapping, protocol="tcp"))
+            probe = self._bind_one(replace(mapping, protocol="tcp"), first)
             if probe is None:
                 raise KernelError("no TCP in this kernel")
             with probe:
-                return _Held(replace(mapping, host_port=probe.getsockname()[1]), None)
-        return _Held(replace(mapping, host_port=sock.getsockname()[1]), sock)
+                return _Held(replace(mapping, host_port=probe.getsockname()[1]), [])
+        chosen = replace(mapping, host_port=sock.getsockname()[1])
+        socks = [sock]
+        try:
+            socks += self._bind_each(chosen, others)
+        except HatobaError:
+            sock.close()
+            raise
+        return _Held(chosen, socks)
 
     def _allocated(self, mapping: PortMapping, pending: list[_Held]) -> bool:
         held = [*self._by_number.get(_number(mapping), ()), *pending]
         return any(_overlap(mapping, h.mapping) for h in held)
 
-    def _bind(self, mapping: PortMapping) -> socket.socket | None:
+    def _bind(self, mapping: PortMapping) -> list[socket.socket]:
+        return self._bind_each(mapping, _addresses(mapping))
+
+    def _bind_each(
+        self, mapping: PortMapping, addresses: Sequence[tuple[int, str]]
+    ) -> list[socket.socket]:
+        """A socket on each address, or none at all; `::` for a mapping with no host address
+        is left out when the host has no IPv6."""
+        socks: list[socket.socket] = []
+        try:
+            for address in addresses:
+                try:
+                    sock = self._bind_one(mapping, address)
+                except KernelError as exc:
+                    if mapping.host_ip is None and exc.errno in _NO_IPV6:
+                        continue
+                    raise
+                if sock is not None:
+                    socks.append(sock)
+        except HatobaError:
+            for sock in socks:
+                sock.close()
+            raise
+        return socks
+
+    def _bind_one(self, mapping: PortMapping, address: tuple[int, str]) -> socket.socket | None:
+        """None: the kernel has no such protocol (sctp)."""
+        family, host = address
         kind, proto = _SOCK_TYPES[mapping.protocol]
 
         def bind() -> socket.socket | None:
             try:
-                sock = socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC, proto)
+                sock = socket.socket(family, kind | socket.SOCK_CLOEXEC, proto)
             except OSError as exc:
                 if exc.errno in (errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT):
                     return None
                 raise KernelError(f"socket: {exc.strerror}", exc.errno) from exc
             try:
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 if kind == socket.SOCK_DGRAM:
                     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, _DROP_ALL_PROG)
-                sock.bind((_ip(mapping), mapping.host_port))
+                sock.bind((host, mapping.host_port))
             except OSError as exc:
                 sock.close()
-                raise _bind_error(mapping, exc) from None
+                raise _bind_error(mapping, family, host, exc) from None
             return sock
 
         return self._home.call(bind)
 
 
-def _bind_error(mapping: PortMapping, exc: OSError) -> HatobaError:
+def _bind_error(mapping: PortMapping, family: int, host: str, exc: OSError) -> HatobaError:
     reason = os.strerror(exc.errno or 0)
     # Docker 20.10's text, userland proxy or not (it binds through a dummy proxy then)
+    version, where = ("4", host) if family == socket.AF_INET else ("6", f"[{host}]")
     text = (
-        f"Error starting userland proxy: listen {mapping.protocol}4 "
-        f"{_ip(mapping)}:{mapping.host_port}: bind: {reason[:1].lower()}{reason[1:]}"
+        f"Error starting userland proxy: listen {mapping.protocol}{version} "
+        f"{where}:{mapping.host_port}: bind: {reason[:1].lower()}{reason[1:]}"
     )
-    return Conflict(text) if exc.errno == errno.EADDRINUSE else HatobaError(text)
+    if exc.errno == errno.EADDRINUSE:
+        return Conflict(text)
+    if exc.errno in _NO_IPV6:
+        return KernelError(text, exc.errno)
+    return HatobaError(text)
 
 
 def _on_endpoint(endpoint: str, endpoint_id: str) -> str:

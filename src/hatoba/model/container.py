@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from hatoba.model.health import Health, HealthConfig
 from hatoba.model.links import LegacyLink
@@ -55,6 +55,13 @@ class EndpointConfig:
     links: tuple[str, ...] = ()
     # EndpointSettings.MacAddress: the interface's MAC on this network ("": the driver's own)
     mac: str = ""
+    # `--ip6`
+    ipv6: IPv6Address | None = None
+
+    @property
+    def requested_addresses(self) -> tuple[IPv4Address | IPv6Address, ...]:
+        """The addresses the user chose (`--ip`, `--ip6`)."""
+        return tuple(a for a in (self.ipv4, self.ipv6) if a is not None)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,29 @@ class Endpoint:
     mac: str
     gateway: IPv4Address | None
     default_route: bool = False
+    # on networks with IPv6: the address from the pool, its prefix length and the gateway
+    # (the interface also has the kernel's link-local address, made from `mac`)
+    ipv6: IPv6Address | None = None
+    prefixlen6: int = 0
+    gateway6: IPv6Address | None = None
+
+    @property
+    def addresses(self) -> tuple[IPv4Address | IPv6Address, ...]:
+        """The endpoint's pool addresses, IPv4 first."""
+        return tuple(a for a in (self.ipv4, self.ipv6) if a is not None)
+
+    @property
+    def link_local(self) -> IPv6Address | None:
+        """The interface's link-local address, on networks with IPv6 (the kernel makes it)."""
+        return link_local_for(self.mac) if self.ipv6 is not None and self.mac else None
+
+
+def link_local_for(mac: str) -> IPv6Address:
+    """The link-local address the kernel gives an interface with this MAC (EUI-64, RFC 4291):
+    fe80::/64, the MAC with its universal/local bit flipped and ff:fe in the middle."""
+    octets = bytes(int(o, 16) for o in mac.split(":"))
+    eui = bytes([octets[0] ^ 0x02]) + octets[1:3] + b"\xff\xfe" + octets[3:6]
+    return IPv6Address(b"\xfe\x80" + bytes(6) + eui)
 
 
 @dataclass(frozen=True)

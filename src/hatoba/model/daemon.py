@@ -20,17 +20,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Network
 from typing import Any
 
 from hatoba.errors import InvalidArgument
+from hatoba.model.network import IPNetwork
 
 
 @dataclass(frozen=True)
 class AddressPool:
     """A base network cut into subnets of one size (Docker's default-address-pools entry)."""
 
-    base: IPv4Network
+    base: IPNetwork
     size: int
 
 
@@ -39,6 +40,10 @@ DOCKER_ADDRESS_POOLS = (
     *(AddressPool(IPv4Network(f"172.{n}.0.0/16"), 16) for n in range(17, 32)),
     AddressPool(IPv4Network("192.168.0.0/16"), 20),
 )
+# unique local addresses in /64s, for IPv6 subnets while default-address-pools has no IPv6
+# entry (Docker >= 27 takes a /48 of them derived from its engine id; hatoba takes them in
+# order)
+ULA_ADDRESS_POOLS = (AddressPool(IPv6Network("fd00::/8"), 64),)
 
 
 @dataclass(frozen=True)

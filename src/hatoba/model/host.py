@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
 from typing import Protocol
 
+from hatoba.model.network import IPAddress, IPNetwork
+
 OWNER_PREFIX = "hatoba:"
+IPInterface = IPv4Interface | IPv6Interface
 
 
 @dataclass(frozen=True)
 class HostFacts:
     uplink_mtu: int
-    # every IPv4 route and address prefix on the host, to choose pools that overlap none
-    taken: tuple[IPv4Network, ...]
+    # every route and address prefix on the host (both families), to choose pools that
+    # overlap none
+    taken: tuple[IPNetwork, ...]
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,15 @@ class AttachRequest:
     ifindex: int
     mac: str
     mtu: int
-    address: IPv4Interface
-    default_gateway: IPv4Address | None
+    # IPv4 first; an IPv6 address turns IPv6 on for this interface (off on every other)
+    addresses: tuple[IPInterface, ...]
+    # the container's default routes through this interface, one per family at most
+    default_gateways: tuple[IPAddress, ...]
     owner: str
+
+    @property
+    def ipv6(self) -> bool:
+        return any(a.version == 6 for a in self.addresses)
 
 
 @dataclass(frozen=True)
@@ -68,9 +78,14 @@ class MacvlanRequest:
     mode: str
     ifname: str
     mac: str
-    address: IPv4Interface
-    default_gateway: IPv4Address | None
+    # as on a veth: IPv4 first, an IPv6 address turns IPv6 on for this interface
+    addresses: tuple[IPInterface, ...]
+    default_gateways: tuple[IPAddress, ...]
     owner: str
+
+    @property
+    def ipv6(self) -> bool:
+        return any(a.version == 6 for a in self.addresses)
 
 
 # what the kernel makes for an endpoint

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from ipaddress import IPv4Address
 
 from hatoba.errors import InvalidArgument
 
@@ -18,6 +17,7 @@ from hatoba.errors import InvalidArgument
 # `typing` or hatoba.model.ports (a dataclass) at import time, ~6 ms of start-up together
 TYPE_CHECKING = False  # mypy treats this name as True
 if TYPE_CHECKING:
+    from hatoba.model.network import IPAddress
     from hatoba.model.ports import PortMapping
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -154,16 +154,15 @@ def _port_key(key: str) -> tuple[int, str]:
     return port, proto
 
 
-def _host_ip(text: str) -> IPv4Address | None:
-    if text in ("", "0.0.0.0"):
+def _host_ip(text: str) -> IPAddress | None:
+    """None (no address given): every host address of both families; 0.0.0.0 and `::` stand
+    for every address of one family (Docker >= 27)."""
+    if not text:
         return None
     try:
-        address = ipaddress.ip_address(text)
+        return ipaddress.ip_address(text.removeprefix("[").removesuffix("]"))
     except ValueError:
         raise InvalidArgument(f"invalid IP address: {text}") from None
-    if not isinstance(address, IPv4Address):
-        raise InvalidArgument(f"invalid host IP {text}: hatoba publishes ports on IPv4 only")
-    return address
 
 
 def _host_ports(text: str) -> tuple[int, int]:

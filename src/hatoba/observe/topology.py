@@ -62,7 +62,7 @@ class Attachment:
     container_id: str
     status: str  # running, exited, created, restarting
     ifname: str = ""  # eth0
-    address: str = ""  # 172.18.0.2/16
+    address: str = ""  # 172.18.0.2/16 (and fd00::2/64 on a network with IPv6)
     mac: str = ""
     veth: str = ""  # the pair's end on the host, a port of the bridge
     veth_mac: str = ""  # as the kernel has it ("" when the kernel has no such link)
@@ -83,7 +83,7 @@ class NetworkNode:
     gives_interfaces: bool = False
     bridge: str = ""
     bridge_mac: str = ""
-    gateway: str = ""  # 172.18.0.1/16
+    gateway: str = ""  # 172.18.0.1/16 (and fd00::1/64: every subnet's, space-separated)
     mtu: int = 0
     internal: bool = False
     # traffic to the outside leaves masqueraded by the uplink's address

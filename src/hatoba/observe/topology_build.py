@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from hatoba.drivers import registry as drivers
+from hatoba.drivers.base import interface_addresses
 from hatoba.firewall.derive import container_items
 from hatoba.model.container import Container
 from hatoba.model.network import Network
@@ -70,7 +71,6 @@ def _network(
 ) -> NetworkNode:
     driver = drivers.of(network)
     fw = driver.firewall_network(network)
-    pool = network.pool
     attachments = tuple(
         _attachment(c, network, dns_names, shared.get(c.id, ()), host)
         for c in containers
@@ -84,7 +84,7 @@ def _network(
         gives_interfaces=driver.gives_interface,
         bridge=network.bridge or "",
         bridge_mac=network.bridge_mac or "",
-        gateway=f"{pool.gateway}/{pool.subnet.prefixlen}" if pool and fw else "",
+        gateway=" ".join(f"{p.gateway}/{p.subnet.prefixlen}" for p in network.ipam) if fw else "",
         mtu=network.mtu if fw else 0,
         internal=network.internal,
         masquerade=fw is not None and fw.masquerade and not network.internal,
@@ -121,7 +121,7 @@ def _attachment(
         status=container.state.status,
         shared_with=tuple(shared_with),
     )
-    if endpoint is None or not endpoint.ifname or endpoint.ipv4 is None:
+    if endpoint is None or not endpoint.ifname or not endpoint.addresses:
         return base
     veth = endpoint.host_ifname or ""
     link = host.link(veth) if veth else None
@@ -133,7 +133,7 @@ def _attachment(
     return replace(
         base,
         ifname=endpoint.ifname,
-        address=f"{endpoint.ipv4}/{endpoint.prefixlen}",
+        address=" ".join(str(a) for a in interface_addresses(endpoint)),
         mac=endpoint.mac,
         veth=veth,
         veth_mac=link.mac if link is not None else "",

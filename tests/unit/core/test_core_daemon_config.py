@@ -18,7 +18,7 @@ from hatoba.errors import HatobaError
 from hatoba.model.container import ContainerConfig
 from hatoba.model.daemon import DOCKER_ADDRESS_POOLS, AddressPool, BadConfig, DaemonConfig
 from hatoba.model.daemon import parse as parse_config
-from hatoba.model.network import OPT_ICC, OPT_MASQUERADE, OPT_MTU, NetworkSpec
+from hatoba.model.network import OPT_ICC, OPT_MASQUERADE, OPT_MTU, IpamRequest, NetworkSpec
 
 SOURCE = "/var/lib/hatoba/daemon.json"
 
@@ -157,7 +157,9 @@ def test_a_changed_file_plans_the_default_bridge_again_once_nothing_runs_on_it(
 
 def test_a_file_the_default_bridge_cannot_follow_refuses_the_start(world: World) -> None:
     engine = world.start()
-    engine.create_network(NetworkSpec(name="taken", subnet=IPv4Network("10.99.0.0/16")))
+    engine.create_network(
+        NetworkSpec(name="taken", ipam=(IpamRequest(IPv4Network("10.99.0.0/16")),))
+    )
     with pytest.raises(HatobaError) as refused:
         world.start(bip="10.99.0.1/24")
     assert refused.value.message == (

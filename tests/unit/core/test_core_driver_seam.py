@@ -5,7 +5,7 @@ server, firewall or port reserver."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from hatoba.ipam.pools import make_pool
 from hatoba.model.container import ContainerConfig, Endpoint
 from hatoba.model.host import AttachRequest
 from hatoba.model.ids import new_id
-from hatoba.model.network import Network, NetworkSpec
+from hatoba.model.network import IPAddress, Network, NetworkSpec
 
 LAB_SUBNET = IPv4Network("10.77.0.0/24")
 
@@ -50,18 +50,19 @@ class LabDriver(NetworkDriver):
     def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
         assert network.bridge is not None and network.bridge_mac is not None
         gateway = IPv4Interface("10.77.0.1/24")
-        return (HostBridge(network.bridge, network.bridge_mac, network.mtu, gateway),)
+        return (HostBridge(network.bridge, network.bridge_mac, network.mtu, (gateway,)),)
 
     def plan_endpoint(
         self,
         network: Network,
-        address: IPv4Address | None,
+        addresses: Sequence[IPAddress],
         slot: int,
         default_route: bool,
         *,
         mac: str = "",
     ) -> Endpoint:
-        assert address is not None
+        (address,) = addresses
+        assert isinstance(address, IPv4Address)
         host_ifname = f"lab{slot}-{address.packed[-1]}"
         mac = mac or f"02:42:0a:4d:00:{address.packed[-1]:02x}"
         gateway = IPv4Address("10.77.0.1")
@@ -88,8 +89,10 @@ class LabDriver(NetworkDriver):
             ifindex=int(endpoint.ifname[3:]) + 2,
             mac=endpoint.mac,
             mtu=network.mtu,
-            address=IPv4Interface(f"{endpoint.ipv4}/24"),
-            default_gateway=endpoint.gateway if endpoint.default_route else None,
+            addresses=(IPv4Interface(f"{endpoint.ipv4}/24"),),
+            default_gateways=(endpoint.gateway,)
+            if endpoint.gateway and endpoint.default_route
+            else (),
             owner=owner,
         )
 
@@ -132,7 +135,7 @@ def test_a_new_driver_works_end_to_end_without_engine_changes(world, drivers: No
     (ep,) = a.endpoints
     assert ep.ifname == "eth0" and ep.ipv4 in LAB_SUBNET and ep.default_route
     (request,) = kernel.attached[a.netns]
-    assert (request.bridge, request.default_gateway) == (lab.bridge, IPv4Address("10.77.0.1"))
+    assert (request.bridge, request.default_gateways) == (lab.bridge, (IPv4Address("10.77.0.1"),))
     found, gateways = records(engine.state)
     assert [(r.names[0], r.network_name) for r in found] == [("alpha", "lab1")]
     assert gateways == {lab.id: IPv4Address("10.77.0.1")}

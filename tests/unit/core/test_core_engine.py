@@ -15,7 +15,7 @@ from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument, KernelError, NotFound
 from hatoba.model.container import ContainerConfig
-from hatoba.model.network import NetworkSpec
+from hatoba.model.network import IpamRequest, NetworkSpec
 
 
 def run(engine: Engine, name: str, net: str = "default", **kw) -> str:
@@ -98,7 +98,7 @@ def test_sequential_addresses_and_macs(world):
     assert str(s1.endpoints[0].ipv4) == "172.18.0.2" and s1.endpoints[0].mac == "02:42:ac:12:00:02"
     assert str(s2.endpoints[0].ipv4) == "172.18.0.3"
     req = kernel.attached[s1.netns][0]
-    assert req.ifname == "eth0" and str(req.default_gateway) == "172.18.0.1"
+    assert req.ifname == "eth0" and req.default_gateways == (IPv4Address("172.18.0.1"),)
 
 
 def test_mac_address_and_domainname_as_asked(world):
@@ -160,7 +160,7 @@ def test_failed_start_changes_nothing(world, fail):
 
 def test_address_held_until_veth_is_gone(world):
     engine, kernel, _, runtime = world
-    engine.create_network(NetworkSpec(name="n", subnet=IPv4Network("10.9.0.0/29")))
+    engine.create_network(NetworkSpec(name="n", ipam=(IpamRequest(IPv4Network("10.9.0.0/29")),)))
     cid = run(engine, "aa", "n")
     ep = engine.container(cid).endpoints[0]
     # the container exits; the kernel has not reaped its veth yet

@@ -17,7 +17,7 @@ from hatoba.engine.resolver import records
 from hatoba.errors import InvalidArgument
 from hatoba.model.container import ContainerConfig
 from hatoba.model.host import HostLink, MacvlanRequest
-from hatoba.model.network import NetworkSpec
+from hatoba.model.network import IpamRequest, NetworkSpec
 from hatoba.model.ports import PortMapping
 
 LAN = IPv4Network("192.0.2.0/24")
@@ -32,8 +32,7 @@ class World(FakeHost):
             NetworkSpec(
                 name="lan",
                 driver="macvlan",
-                subnet=LAN,
-                gateway=IPv4Address("192.0.2.254"),
+                ipam=(IpamRequest(LAN, IPv4Address("192.0.2.254")),),
                 options=MappingProxyType({"parent": "lan0"}),
             )
         )
@@ -74,10 +73,10 @@ def test_a_container_gets_a_macvlan_in_its_namespace_and_names_of_its_peers(worl
         "02:42:c0:00:02:01",
     )
     request = world.inside(a)["eth0"]
-    assert (request.parent, request.mode, request.default_gateway) == (
+    assert (request.parent, request.mode, request.default_gateways) == (
         "lan0",
         "bridge",
-        IPv4Address("192.0.2.254"),
+        (IPv4Address("192.0.2.254"),),
     )
     assert world.kernel.attached == {} and world.kernel.links.keys() == {"hatoba0"}
     found, gateways = records(world.engine.state)
@@ -108,16 +107,16 @@ def test_a_user_mac_and_mode_reach_the_kernel(world: World) -> None:
         NetworkSpec(
             name="quiet",
             driver="macvlan",
-            subnet=IPv4Network("198.51.100.0/24"),
+            ipam=(IpamRequest(IPv4Network("198.51.100.0/24")),),
             options=MappingProxyType({"parent": "lan0", "macvlan_mode": "private"}),
         )
     )
     cid = world.run("solo", "quiet", mac_address="02:00:00:00:00:01")
     request = world.inside(cid)["eth0"]
-    assert (request.mode, request.mac, request.default_gateway) == (
+    assert (request.mode, request.mac, request.default_gateways) == (
         "private",
         "02:00:00:00:00:01",
-        IPv4Address("198.51.100.1"),
+        (IPv4Address("198.51.100.1"),),
     )
 
 

@@ -16,7 +16,7 @@ from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
 from hatoba.model.container import ContainerConfig
 from hatoba.model.host import AttachRequest, OwnedLink
-from hatoba.model.network import NetworkSpec
+from hatoba.model.network import IpamRequest, NetworkSpec
 
 
 class World:
@@ -26,7 +26,7 @@ class World:
         self.paths = Paths(tmp_path / "root", tmp_path / "run", resolv)
         self.kernel, self.store, self.runtime = FakeKernel(), MemoryStore(), FakeRuntime()
         self.engine = self.restart()
-        spec = NetworkSpec(name="n", subnet=IPv4Network("10.9.0.0/29"))
+        spec = NetworkSpec(name="n", ipam=(IpamRequest(IPv4Network("10.9.0.0/29")),))
         self.bridge = self.engine.create_network(spec).bridge or ""
 
     def restart(self) -> Engine:

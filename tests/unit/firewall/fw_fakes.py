@@ -16,7 +16,8 @@ from nft_model import Tables
 from hatoba.errors import HatobaError, KernelError
 from hatoba.firewall import FirewallState, FwPort, delta, rebuild, teardown
 from hatoba.firewall.validate import already_allocated
-from hatoba.model.ports import PortMapping
+from hatoba.model.network import IPAddress
+from hatoba.model.ports import PortMapping, host_ips_overlap
 
 
 class ModelFirewall:
@@ -62,6 +63,8 @@ class FakePorts:
         self.held: dict[str, tuple[PortMapping, ...]] = {}
         self.host_busy: set[tuple[str, int]] = set()  # (proto, port) bound by a host process
         self._random = itertools.count(32768)
+        # where each container's [::1] traffic would be proxied to
+        self.proxied: dict[str, IPAddress | None] = {}
 
     def reserve(
         self,
@@ -70,6 +73,7 @@ class FakePorts:
         *,
         endpoint: str = "",
         endpoint_id: str = "",
+        proxy_to: IPAddress | None = None,
     ) -> tuple[PortMapping, ...]:
         taken = [m for held in self.held.values() for m in held]
         chosen: list[PortMapping] = []
@@ -82,6 +86,7 @@ class FakePorts:
                 raise HatobaError(f"listen {m.protocol}4 0.0.0.0:{port}: address already in use")
             chosen.append(pick)
         self.held[container_id] = (*self.held.get(container_id, ()), *chosen)
+        self.proxied[container_id] = proxy_to
         return tuple(chosen)
 
     def release(self, container_id: str, mappings: Sequence[PortMapping] | None = None) -> None:
@@ -89,6 +94,5 @@ class FakePorts:
 
 
 def _clash(a: PortMapping, b: PortMapping) -> bool:
-    if (a.protocol, a.host_port) != (b.protocol, b.host_port):
-        return False
-    return a.host_ip is None or b.host_ip is None or a.host_ip == b.host_ip
+    same_number = (a.protocol, a.host_port) == (b.protocol, b.host_port)
+    return same_number and host_ips_overlap(a.host_ip, b.host_ip)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network
 from types import MappingProxyType
 
 from hatoba.drivers.registry import firewall_network
@@ -66,8 +66,7 @@ def test_bridge_networks_with_their_options_and_nothing_else() -> None:
         quiet.id,
         "quiet",
         "br-quiet",
-        IPv4Network("172.20.0.0/16"),
-        IPv4Address("172.20.0.1"),
+        (IPv4Network("172.20.0.0/16"),),
         icc=False,
         masquerade=False,
     )
@@ -124,3 +123,21 @@ def test_publish_all_adds_every_exposed_port_without_a_binding() -> None:
         PortMapping(80, "tcp", None, 8080),
         PortMapping(443, "tcp"),
     )
+
+
+def test_a_dual_stack_endpoint_owns_its_ipv6_and_link_local_addresses_and_publishes_both() -> None:
+    v6 = IPv6Network("fd00:7::/64")
+    dual = dataclasses.replace(
+        WEB, id="d" * 64, name="dual", bridge="br-dual", ipam=(*WEB.ipam, IpamPool(v6, v6[1]))
+    )
+    plain = container("c", (dual, 2), ports=(8000,))
+    ep = dataclasses.replace(
+        plain.endpoints[0], mac="02:42:ac:12:00:02", ipv6=v6[2], prefixlen6=64, gateway6=v6[1]
+    )
+    c = dataclasses.replace(plain, endpoints=(ep,))
+    state = derive({dual.id: dual}, [c])
+    assert state.networks[0].subnets == (IPv4Network("172.18.0.0/16"), v6)
+    (fw_ep,) = state.endpoints
+    assert (fw_ep.ipv6, fw_ep.link_local) == (v6[2], IPv6Address("fe80::42:acff:fe12:2"))
+    (port,) = state.ports
+    assert (str(port.container_ip), port.container_ip6) == ("172.18.0.2", v6[2])

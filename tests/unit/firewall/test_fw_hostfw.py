@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 
 from hatoba.firewall import hostfw
 from hatoba.firewall.hostfw import HostChain, IptablesFacts
@@ -27,9 +27,7 @@ def chain(
 
 
 def net(bridge: str, internal: bool = False) -> FwNetwork:
-    return FwNetwork(
-        bridge, bridge, bridge, IPv4Network("172.18.0.0/16"), IPv4Address("172.18.0.1"), internal
-    )
+    return FwNetwork(bridge, bridge, bridge, (IPv4Network("172.18.0.0/16"),), internal)
 
 
 LISTING = {

@@ -6,7 +6,7 @@ the daemon (captured with a fake API socket) or prints the error.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
@@ -153,7 +153,8 @@ def test_bindings_become_mappings_sorted_by_port() -> None:
         ["127.0.0.1:8001:80", "8000:80", "0.0.0.0::53/udp", "8000-8010:81", "0:82"]
     )
     assert mappings_from_api(bindings, exposed, False) == (
-        PortMapping(53, "udp"),
+        # 0.0.0.0: IPv4 alone (Docker >= 27), no address: both families
+        PortMapping(53, "udp", IPv4Address("0.0.0.0")),
         PortMapping(80, "tcp", LOOPBACK, 8001),
         PortMapping(80, "tcp", None, 8000),
         PortMapping(81, "tcp", None, 8000, 8010),
@@ -180,6 +181,20 @@ def test_api_clients_may_omit_fields_and_exposed_ports() -> None:
     assert mappings_from_api(None, None, True) == ()
 
 
+def test_ipv6_host_addresses_as_the_docker_cli_sends_them() -> None:
+    exposed, bindings = parse_publish(["[::1]:8000:80", "[::]:8001:80", "[2001:db8::1]:8002:80"])
+    assert [b["HostIp"] for key in sorted(bindings) for b in bindings[key]] == [
+        "::1",
+        "::",
+        "2001:db8::1",
+    ]
+    assert [m.host_ip for m in mappings_from_api(bindings, exposed, False)] == [
+        IPv6Address("::1"),
+        IPv6Address("::"),
+        IPv6Address("2001:db8::1"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("bindings", "message"),
     [
@@ -189,10 +204,6 @@ def test_api_clients_may_omit_fields_and_exposed_ports() -> None:
         ({"80/tcp": [{"HostPort": "http"}]}, 'invalid port specification: "http"'),
         ({"80/tcp": [{"HostPort": "90-80"}]}, 'invalid port specification: "90-80"'),
         ({"80/tcp": [{"HostIp": "nowhere", "HostPort": "80"}]}, "invalid IP address: nowhere"),
-        (
-            {"80/tcp": [{"HostIp": "::1", "HostPort": "80"}]},
-            "invalid host IP ::1: hatoba publishes ports on IPv4 only",
-        ),
     ],
 )
 def test_bad_bindings_from_the_api(bindings: dict[str, list[dict[str, str]]], message: str) -> None:
