@@ -23,7 +23,7 @@ from fixtures.fake_firewalld import bus_config
 from fixtures.fw_probe import BLOCKED, PEER, PY, address, idle, probe_all, serve
 from fixtures.processes import wait_gone
 from hatoba.testing import Sandbox
-from hatoba.testing.sandbox import CLIENT, HOST_UPLINK, INTERNET
+from hatoba.testing.sandbox import CLIENT, HOST_UPLINK, HOST_UPLINK6, INTERNET, INTERNET6
 
 pytestmark = pytest.mark.root
 
@@ -124,6 +124,23 @@ def test_forward_policy_drop_in_iptables_lets_hatoba_traffic_through(sb: Sandbox
 
     sb.hatoba("system", "reset", "-f")
     assert iptables_rules(sb) == before
+
+
+def test_forward_policy_drop_in_ip6tables_lets_ipv6_traffic_through(sb: Sandbox) -> None:
+    sb.sh(["ip6tables", "-P", "FORWARD", "DROP"])
+    before = sb.sh(["ip6tables", "-S"]).stdout
+    sb.hatoba("network", "create", "--ipv6", "dual")
+    serve(sb, "web", "--net", "dual", "-p", "8000:80")
+    idle(sb, "mate", "--net", "dual")
+    results = probe_all(
+        sb, {"mate": [("tcp", INTERNET6, 80)], sb.outside: [("tcp", HOST_UPLINK6, 8000)]}
+    )
+    assert results["mate"] == [HOST_UPLINK6]
+    assert results[sb.outside][0].startswith("2001:db8:1::")  # the client, not the host
+    assert "-A FORWARD -j HATOBA-FORWARD" in sb.sh(["ip6tables", "-S"]).stdout
+    assert sb.hatoba("info").stderr == ""
+    sb.hatoba("system", "reset", "-f")
+    assert sb.sh(["ip6tables", "-S"]).stdout == before
 
 
 def test_a_network_create_that_iptables_refuses_changes_nothing(sb: Sandbox) -> None:

@@ -7,17 +7,18 @@ host firewall that drops forwarding (`iptables -P FORWARD DROP`, what ufw and Do
 behind; a hand-written `inet filter` with `policy drop`) cuts every container off. Each kind
 is met by the means its owner offers:
 
-* iptables (iptables-nft: table `ip filter`, base chain `FORWARD`): like Docker's
-  DOCKER-USER/DOCKER-FORWARD, a chain of ours jumped to first from FORWARD, written with
-  `iptables-restore --noflush`. It accepts no more than `inet hatoba` lets through: what
-  leaves a hatoba bridge (isolation, internal networks and ICC are decided by our table), and
-  toward a bridge only replies and published flows (DNAT), so unsolicited traffic to a
-  container stays refused by the host's policy too.
+* iptables (iptables-nft: table `ip filter`, base chain `FORWARD`; for IPv6 ip6tables' `ip6
+  filter`): like Docker's DOCKER-USER/DOCKER-FORWARD, a chain of ours jumped to first from
+  FORWARD, written with `iptables-restore --noflush` (`ip6tables-restore`). It accepts no
+  more than `inet hatoba` lets through: what leaves a hatoba bridge (isolation, internal
+  networks and ICC are decided by our table), and toward a bridge only replies and published
+  flows (DNAT), so unsolicited traffic to a container stays refused by the host's policy too.
 * firewalld: our bridges in a zone of ours (the adapter, `hatoba.kernel.firewalld`).
 * any other base chain on the forward hook whose policy is drop: another program's table, not
   ours to edit. It is named in warnings (`hatoba info`, the service log, the operations).
 
-Only IPv4 and bridged frames matter (hatoba's networks are IPv4): `ip6` chains are ignored.
+The rules name bridges, not addresses, so both families get the same ones. An `ip6` chain
+that drops is named in warnings only while a network has IPv6.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from typing import Any
 from hatoba.firewall import layout as L
 from hatoba.firewall.model import FwNetwork
 
-IPTABLES_FAMILY, IPTABLES_TABLE, IPTABLES_FORWARD = "ip", "filter", "FORWARD"
+IPTABLES_TABLE, IPTABLES_FORWARD = "filter", "FORWARD"
+# iptables-nft's table for IPv4, ip6tables-nft's for IPv6
+IPTABLES_FAMILIES = ("ip", "ip6")
 OUR_CHAIN = "HATOBA-FORWARD"
 _FORWARDED_FAMILIES = frozenset({"ip", "inet", "bridge"})
 
@@ -50,8 +53,7 @@ class HostChain:
 
     @property
     def is_iptables_forward(self) -> bool:
-        return (self.family, self.table, self.name) == (
-            IPTABLES_FAMILY,
+        return self.family in IPTABLES_FAMILIES and (self.table, self.name) == (
             IPTABLES_TABLE,
             IPTABLES_FORWARD,
         )
@@ -76,19 +78,24 @@ def parse_chains(listing: dict[str, Any]) -> list[HostChain]:
     return out
 
 
-def iptables_forward(chains: Iterable[HostChain]) -> bool:
-    """Whether the host has iptables' FORWARD chain (iptables-nft made it: someone uses it)."""
-    return any(c.is_iptables_forward and c.hook == "forward" for c in chains)
+def iptables_forward(chains: Iterable[HostChain], family: str = "ip") -> bool:
+    """Whether the host has iptables' FORWARD chain of `family` (iptables-nft made it:
+    someone uses it)."""
+    return any(c.family == family and c.is_iptables_forward and c.hook == "forward" for c in chains)
 
 
-def dropping_chains(chains: Iterable[HostChain], *, iptables_handled: bool) -> list[HostChain]:
-    """Other programs' forward chains whose policy drops what nothing in them accepts."""
+def dropping_chains(
+    chains: Iterable[HostChain], *, iptables_handled: bool, ipv6: bool = False
+) -> list[HostChain]:
+    """Other programs' forward chains whose policy drops what nothing in them accepts (`ip6`
+    ones only when a network has IPv6)."""
+    families = _FORWARDED_FAMILIES | ({"ip6"} if ipv6 else set())
     return [
         c
         for c in chains
         if c.hook == "forward"
         and c.policy == "drop"
-        and c.family in _FORWARDED_FAMILIES
+        and c.family in families
         and c.table != L.TABLE
         and not (iptables_handled and c.is_iptables_forward)
     ]

@@ -1,5 +1,6 @@
-"""The host's own firewalls beside hatoba's tables: iptables' FORWARD and firewalld kept open
-to hatoba's bridges, other programs' dropping chains reported (policy: `hatoba.firewall.hostfw`).
+"""The host's own firewalls beside hatoba's tables: iptables' and ip6tables' FORWARD and
+firewalld kept open to hatoba's bridges, other programs' dropping chains reported (policy:
+`hatoba.firewall.hostfw`).
 
 Everything here is looked at again whenever the bridges change, at start-up, on a firewall
 reload and when the ruleset changes outside our tables; what it finds is kept as warnings,
@@ -28,7 +29,10 @@ Lister = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 class HostFirewalls:
     def __init__(self, home: HomeNetns, list_nft: Lister) -> None:
-        self._iptables = IptablesRestore(home)
+        self._iptables = {
+            "ip": IptablesRestore(home, "iptables-restore"),
+            "ip6": IptablesRestore(home, "ip6tables-restore"),
+        }
         self._firewalld = Firewalld(home.inode)
         self._list = list_nft
         self.warnings: tuple[str, ...] = ()
@@ -42,35 +46,41 @@ class HostFirewalls:
         """
         chains = hostfw.parse_chains(self._list({"list": {"chains": None}}) or {})
         notes: list[str] = []
-        iptables_trouble = None
-        if hostfw.iptables_forward(chains):
-            iptables_trouble = self._iptables.missing()
-            if iptables_trouble is None:
+        troubles: dict[str, str] = {}
+        for family, iptables in self._iptables.items():
+            if not hostfw.iptables_forward(chains, family):
+                continue
+            trouble = iptables.missing()
+            if trouble is None:
                 try:
-                    facts = self._iptables_facts()
+                    facts = self._iptables_facts(family)
                     if changed or not hostfw.iptables_intact(networks, facts):
-                        self._iptables.run(hostfw.iptables_sync(networks, facts))
+                        iptables.run(hostfw.iptables_sync(networks, facts))
                 except KernelError as exc:
                     if strict:
                         raise
-                    iptables_trouble = str(exc)
+                    trouble = str(exc)
+            if trouble is not None:
+                troubles[family] = trouble
         try:
             self._firewalld.sync([n.bridge for n in networks])
         except KernelError as exc:
             if strict:
                 raise
             notes.append(f"hatoba's bridges could not be put in firewalld's zone {ZONE}: {exc}")
-        self._note(chains, iptables_trouble, notes)
+        ipv6 = any(s.version == 6 for n in networks for s in n.subnets)
+        self._note(chains, troubles, notes, ipv6=ipv6)
 
     def remove(self) -> None:
         """Take our chain and jump out of iptables and our bridges out of firewalld's zone."""
         errors: list[KernelError] = []
-        try:
-            script = hostfw.iptables_removal(self._iptables_facts())
-            if script is not None:
-                self._iptables.run(script)
-        except KernelError as exc:
-            errors.append(exc)
+        for family, iptables in self._iptables.items():
+            try:
+                script = hostfw.iptables_removal(self._iptables_facts(family))
+                if script is not None:
+                    iptables.run(script)
+            except KernelError as exc:
+                errors.append(exc)
         try:
             self._firewalld.sync(())
         except KernelError as exc:
@@ -78,25 +88,32 @@ class HostFirewalls:
         if errors:
             raise errors[0]
 
-    def _iptables_facts(self) -> hostfw.IptablesFacts:
-        forward = self._list(_chain(hostfw.IPTABLES_FORWARD)) or {}
-        return hostfw.iptables_facts(forward, self._list(_chain(hostfw.OUR_CHAIN)))
+    def _iptables_facts(self, family: str) -> hostfw.IptablesFacts:
+        forward = self._list(_chain(hostfw.IPTABLES_FORWARD, family)) or {}
+        return hostfw.iptables_facts(forward, self._list(_chain(hostfw.OUR_CHAIN, family)))
 
     def _note(
-        self, chains: Sequence[hostfw.HostChain], iptables_trouble: str | None, notes: list[str]
+        self,
+        chains: Sequence[hostfw.HostChain],
+        troubles: dict[str, str],
+        notes: list[str],
+        *,
+        ipv6: bool,
     ) -> None:
         found = [
             hostfw.dropping_chain_warning(c)
-            for c in hostfw.dropping_chains(chains, iptables_handled=True)
+            for c in hostfw.dropping_chains(chains, iptables_handled=True, ipv6=ipv6)
         ]
-        if iptables_trouble is not None:
-            found += [
-                hostfw.dropping_chain_warning(
-                    c, f"hatoba could not add its rules there ({iptables_trouble})"
-                )
-                for c in chains
-                if c.is_iptables_forward and c.policy == "drop"
-            ]
+        found += [
+            hostfw.dropping_chain_warning(
+                c, f"hatoba could not add its rules there ({troubles[c.family]})"
+            )
+            for c in chains
+            if c.is_iptables_forward
+            and c.policy == "drop"
+            and c.family in troubles
+            and (ipv6 or c.family == "ip")
+        ]
         found += notes
         if tuple(found) == self.warnings:
             return
@@ -109,6 +126,6 @@ class HostFirewalls:
         self.warnings = tuple(found)
 
 
-def _chain(name: str) -> dict[str, Any]:
-    table = {"family": hostfw.IPTABLES_FAMILY, "table": hostfw.IPTABLES_TABLE, "name": name}
+def _chain(name: str, family: str) -> dict[str, Any]:
+    table = {"family": family, "table": hostfw.IPTABLES_TABLE, "name": name}
     return {"list": {"chain": table}}

@@ -58,6 +58,21 @@ def test_the_chains_that_drop_forwarded_ipv4_are_other_programs_forward_drops() 
     assert unhandled[0].label == "table ip filter, chain FORWARD"
 
 
+def test_ip6tables_forward_counts_once_a_network_has_ipv6() -> None:
+    chains = hostfw.parse_chains(LISTING)
+    assert hostfw.iptables_forward(chains, "ip6")
+    # handled like iptables' (our chain and jump, by ip6tables-restore) ...
+    assert "table ip6 filter, chain FORWARD" not in [
+        c.label for c in hostfw.dropping_chains(chains, iptables_handled=True, ipv6=True)
+    ]
+    # ... and named when it is not, but only if some network has IPv6
+    unhandled = hostfw.dropping_chains(chains, iptables_handled=False, ipv6=True)
+    assert "table ip6 filter, chain FORWARD" in [c.label for c in unhandled]
+    assert "table ip6 filter, chain FORWARD" not in [
+        c.label for c in hostfw.dropping_chains(chains, iptables_handled=False)
+    ]
+
+
 def test_no_iptables_forward_chain_without_ip_filter_forward() -> None:
     chains = hostfw.parse_chains({"nftables": [chain("inet", "filter", "forward")]})
     assert not hostfw.iptables_forward(chains)
