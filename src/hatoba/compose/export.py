@@ -90,6 +90,7 @@ def service_document(s: Service) -> dict[str, Any]:
                 for k, v in (
                     ("aliases", list(n.aliases)),
                     ("ipv4_address", n.ipv4_address),
+                    ("ipv6_address", n.ipv6_address),
                     ("priority", n.priority),
                 )
                 if v
@@ -152,6 +153,8 @@ def network_document(n: Network) -> dict[str, Any]:
     doc["driver"] = n.driver
     if n.internal:
         doc["internal"] = True
+    if n.enable_ipv6:
+        doc["enable_ipv6"] = True
     if n.driver_opts:
         doc["driver_opts"] = dict(n.driver_opts)
     if n.labels:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 # depends_on conditions
 STARTED = "service_started"
@@ -24,8 +25,7 @@ VOLUME = "volume"
 TMPFS = "tmpfs"
 # `volumes_from: [container:NAME]` names a container, not a service
 CONTAINER_PREFIX = "container:"
-# Service fields added after config hashes were first given out: left out of the hash while
-# empty, so that a file that does not use them keeps the hashes (and containers) it had
+# Service fields added after config hashes were first given out (see _unless_set)
 _HASHED_WHEN_SET = ("volumes", "tmpfs", "volumes_from")
 
 
@@ -64,6 +64,7 @@ class ServiceNetwork:
     aliases: tuple[str, ...] = ()
     ipv4_address: str = ""
     priority: int = 0
+    ipv6_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,9 +147,9 @@ class Service:
         data = asdict(self)
         for key in ("replicas", "build", "depends_on", "profiles"):
             data.pop(key)
-        for key in _HASHED_WHEN_SET:
-            if not data[key]:
-                data.pop(key)
+        _unless_set(data, _HASHED_WHEN_SET)
+        for network in data["networks"]:
+            _unless_set(network, ("ipv6_address",))
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -180,11 +181,22 @@ class Network:
     external: bool = False
     labels: Pairs = ()
     ipam: tuple[IpamPool, ...] = ()
+    enable_ipv6: bool = False
 
     @property
     def config_hash(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        data = asdict(self)
+        _unless_set(data, ("enable_ipv6",))
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _unless_set(data: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Keys added after config hashes were first given out hash only when set: a file that
+    does not use them keeps the hashes its networks and containers were labelled with."""
+    for key in keys:
+        if not data[key]:
+            del data[key]
 
 
 @dataclass(frozen=True)

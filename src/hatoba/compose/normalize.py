@@ -62,8 +62,10 @@ _SERVICE_KEYS = {
 _DEPLOY_KEYS = {"replicas", "restart_policy"}
 _RESTART_POLICY_KEYS = {"condition", "max_attempts"}
 _HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
-_SERVICE_NETWORK_KEYS = {"aliases", "ipv4_address", "priority"}
-_NETWORK_KEYS = {"name", "driver", "driver_opts", "ipam", "external", "internal", "labels"}
+_SERVICE_NETWORK_KEYS = {"aliases", "ipv4_address", "ipv6_address", "priority"}
+_NETWORK_KEYS = {
+    "name", "driver", "driver_opts", "ipam", "external", "internal", "labels", "enable_ipv6",
+}  # fmt: skip
 _IPAM_KEYS = {"driver", "config"}
 _IPAM_CONFIG_KEYS = {"subnet", "gateway", "ip_range"}
 _PORT_KEYS = {"target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"}
@@ -775,14 +777,18 @@ class _Normalizer:
                 self.bad(entry_path, f"service {name!r} refers to undefined network {key!r}")
             cfg = cfg if isinstance(cfg, Map) else Map()
             self.unsupported(cfg, entry_path, _SERVICE_NETWORK_KEYS, f" (service {name})")
-            address = _text(cfg.get("ipv4_address") or "")
-            if address and not _is_ip(address):
-                self.bad((*entry_path, "ipv4_address"), f"{address!r} is not an IPv4 address")
+            addresses = {}
+            for version in (4, 6):
+                field = f"ipv{version}_address"
+                address = addresses[version] = _text(cfg.get(field) or "")
+                if address and not _is_ip(address, version):
+                    self.bad((*entry_path, field), f"{address!r} is not an IPv{version} address")
             result.append(
                 ServiceNetwork(
                     key,
                     aliases=tuple(dict.fromkeys(self.strings(cfg.get("aliases")))),
-                    ipv4_address=address,
+                    ipv4_address=addresses[4],
+                    ipv6_address=addresses[6],
                     priority=self.integer(
                         cfg.get("priority"), (*entry_path, "priority"), minimum=-(2**31)
                     ),
@@ -816,7 +822,7 @@ class _Normalizer:
             self.bad((*path, "driver"), f"driver {driver!r} is not supported by hatoba")
         if external:
             name = name or key
-            for extra in ("ipam", "driver_opts", "internal", "labels"):
+            for extra in ("ipam", "driver_opts", "internal", "labels", "enable_ipv6"):
                 if extra in raw and driver not in _PREDEFINED_DRIVERS:
                     self.bad((*path, extra), f"an external network cannot set `{extra}`")
         return Network(
@@ -825,6 +831,7 @@ class _Normalizer:
             driver=driver,
             driver_opts=tuple((k, _text(v)) for k, v in (raw.get("driver_opts") or {}).items()),
             internal=self.boolean(raw.get("internal"), (*path, "internal")),
+            enable_ipv6=self.boolean(raw.get("enable_ipv6"), (*path, "enable_ipv6")),
             external=external,
             labels=tuple((k, v or "") for k, v in self.pairs(raw.get("labels")).items()),
             ipam=self.ipam(raw.get("ipam"), (*path, "ipam")),
@@ -919,12 +926,12 @@ def _split_host(item: str) -> tuple[str, str]:
     return item, ""
 
 
-def _is_ip(text: str) -> bool:
+def _is_ip(text: str, version: int | None = None) -> bool:
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
-    return True
+    return version is None or address.version == version
 
 
 def _is_network(text: str) -> bool:

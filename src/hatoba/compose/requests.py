@@ -84,8 +84,10 @@ def endpoint(
     settings: dict[str, Any] = {
         "Aliases": [name, service.name, *network.aliases] if aliases else [name]
     }
-    if network.ipv4_address:
-        settings["IPAMConfig"] = {"IPv4Address": network.ipv4_address}
+    asked = (("IPv4Address", network.ipv4_address), ("IPv6Address", network.ipv6_address))
+    ipam = {key: address for key, address in asked if address}
+    if ipam:
+        settings["IPAMConfig"] = ipam
     return settings
 
 
@@ -291,6 +293,7 @@ def network_body(project: Project, network: Network) -> dict[str, Any]:
         "CheckDuplicate": True,
         "Driver": network.driver,
         "Internal": network.internal,
+        "EnableIPv6": network.enable_ipv6,
         "Options": dict(network.driver_opts),
         "Labels": labels,
     }

@@ -445,6 +445,7 @@ def test_config_hash_follows_what_changes_a_container(load_files: Load) -> None:
         ("network_mode: bogus", "services.a.network_mode: 'bogus' must be host, none, bridge"),
         ("deploy: {restart_policy: {condition: sometimes}}", "condition: 'sometimes' must be none"),
         ("networks: {n: {ipv4_address: 10.0.0.300}}", "ipv4_address: '10.0.0.300' is not an IPv4"),
+        ("networks: {n: {ipv6_address: 10.0.0.3}}", "ipv6_address: '10.0.0.3' is not an IPv6"),
     ],
 )
 def test_every_check_of_a_service_has_its_line(
@@ -464,7 +465,8 @@ def test_every_check_of_a_service_has_its_line(
         ("{ipam: {driver: dhcp}}", "driver: IPAM driver 'dhcp' is not supported"),
         ("{driver: overlay}", "networks.n.driver: driver 'overlay' is not supported by hatoba"),
         ("{external: true, internal: true}", "internal: an external network cannot set"),
-        ("{enable_ipv6: true}", "networks.n.enable_ipv6: `enable_ipv6` is not supported"),
+        ("{enable_ipv4: false}", "networks.n.enable_ipv4: `enable_ipv4` is not supported"),
+        ("{external: true, enable_ipv6: true}", "enable_ipv6: an external network cannot set"),
     ],
 )
 def test_every_check_of_a_network_has_its_line(

@@ -3,6 +3,10 @@ requests docker compose would send."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+
 import pytest
 
 from fixtures.compose_files import Load, load_files, project_dir, project_of
@@ -258,3 +262,43 @@ def test_a_macvlan_network_goes_to_the_engine_with_its_parent(load_files: Load) 
     project = project_of(load_files, text, project_name="p")
     body = requests.network_body(project, project.network("lan"))
     assert (body["Driver"], body["Options"]) == ("macvlan", {"parent": "eth1"})
+
+
+def test_ipv6_network_and_a_fixed_ipv6_address(load_files: Load) -> None:
+    text = (
+        "services:\n  a:\n    image: x\n"
+        "    networks: {n: {ipv4_address: 10.9.0.9, ipv6_address: 'fd00:9::9'}}\n"
+        "networks:\n  n:\n    enable_ipv6: true\n"
+        "    ipam: {config: [{subnet: 10.9.0.0/24}, {subnet: 'fd00:9::/64'}]}\n"
+    )
+    project = project_of(load_files, text, project_name="p")
+    body = requests.network_body(project, project.network("n"))
+    assert body["EnableIPv6"] is True
+    assert body["IPAM"]["Config"] == [{"Subnet": "10.9.0.0/24"}, {"Subnet": "fd00:9::/64"}]
+    a = project.service("a")
+    endpoint = requests.create_body(project, a, 1, "p-a-1")["NetworkingConfig"]["EndpointsConfig"]
+    assert endpoint["p_n"]["IPAMConfig"] == {"IPv4Address": "10.9.0.9", "IPv6Address": "fd00:9::9"}
+
+
+def test_a_file_without_ipv6_keeps_the_hashes_it_was_labelled_with(load_files: Load) -> None:
+    """Containers and networks made before IPv6 was supported are not recreated for it."""
+    text = "services: {a: {image: x, networks: [n]}}\nnetworks: {n: {internal: true}}\n"
+    project = project_of(load_files, text, project_name="p")
+    network, service = project.network("n"), project.service("a")
+
+    def before(data: dict[str, object]) -> str:
+        return hashlib.sha256(
+            json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+
+    old_network = dataclasses.asdict(network)
+    del old_network["enable_ipv6"]
+    assert network.config_hash == before(old_network)
+    old_service = dataclasses.asdict(service)
+    # hashed before IPv6: neither replicas and such nor the storage keys this file leaves empty
+    for key in ("replicas", "build", "depends_on", "profiles", "volumes", "tmpfs", "volumes_from"):
+        del old_service[key]
+    for entry in old_service["networks"]:
+        del entry["ipv6_address"]
+    assert service.config_hash == before(old_service)
+    assert dataclasses.replace(network, enable_ipv6=True).config_hash != network.config_hash
