@@ -174,8 +174,10 @@ def test_a_published_port_from_everywhere_with_the_real_client_address(sb: Sandb
     # a container reaching itself through its own published port (masqueraded, as Docker)
     assert results["web"] == [GATEWAY]
     assert f"tcp {CLIENT}" in seen(sb, "web") and f"udp {CLIENT}" in seen(sb, "web")
+    # held on both families, as Docker shows it
     assert sb.hatoba("port", "web").stdout == (
-        "80/tcp -> 0.0.0.0:8000\n80/tcp -> 0.0.0.0:8002\n80/udp -> 0.0.0.0:8000\n"
+        "80/tcp -> 0.0.0.0:8000\n80/tcp -> :::8000\n80/tcp -> 0.0.0.0:8002\n"
+        "80/tcp -> :::8002\n80/udp -> 0.0.0.0:8000\n80/udp -> :::8000\n"
     )
 
 
@@ -184,13 +186,18 @@ def test_random_ranges_publish_all_and_what_port_and_ps_show(sb: Sandbox) -> Non
     serve(sb, "ranged", "-p", "8100-8101:80-81")
     serve(sb, "all", "-P", "--expose", "80", "--expose", "81/udp")
     rnd = sb.hatoba("port", "rnd").stdout.splitlines()
-    assert [line.split(":")[0] for line in rnd] == ["80/tcp -> 0.0.0.0", "80/udp -> 127.0.0.1"]
+    assert [line.rsplit(":", 1)[0] for line in rnd] == [
+        "80/tcp -> 0.0.0.0",
+        "80/tcp -> ::",
+        "80/udp -> 127.0.0.1",
+    ]
     tcp_port = int(rnd[0].rsplit(":", 1)[1])
+    assert rnd[1] == f"80/tcp -> :::{tcp_port}"  # one number for both families
     assert sb.hatoba("port", "ranged").stdout == (
-        "80/tcp -> 0.0.0.0:8100\n81/tcp -> 0.0.0.0:8101\n"
+        "80/tcp -> 0.0.0.0:8100\n80/tcp -> :::8100\n81/tcp -> 0.0.0.0:8101\n81/tcp -> :::8101\n"
     )
     every = sb.hatoba("port", "all").stdout.splitlines()
-    assert [line.split(" -> ")[0] for line in every] == ["80/tcp", "81/udp"]
+    assert [line.split(" -> ")[0] for line in every] == ["80/tcp", "80/tcp", "81/udp", "81/udp"]
     all_tcp = int(every[0].rsplit(":", 1)[1])
     assert probe(
         sb,
@@ -201,7 +208,10 @@ def test_random_ranges_publish_all_and_what_port_and_ps_show(sb: Sandbox) -> Non
     ) == [CLIENT, CLIENT, CLIENT]
     ps = sb.hatoba("ps", "--format", "{{.Names}} {{.Ports}}").stdout.splitlines()
     assert f"rnd 0.0.0.0:{tcp_port}->80/tcp, 127.0.0.1:" in "\n".join(ps)
-    assert "ranged 0.0.0.0:8100->80/tcp, 0.0.0.0:8101->81/tcp" in ps
+    assert f":::{tcp_port}->80/tcp" in "\n".join(ps)
+    assert (
+        "ranged 0.0.0.0:8100->80/tcp, :::8100->80/tcp, 0.0.0.0:8101->81/tcp, :::8101->81/tcp" in ps
+    )
     # the ports are the container's while it runs, and given back when it stops
     sb.hatoba("stop", "-t", "0", "ranged")
     assert sb.hatoba("port", "ranged").stdout == ""

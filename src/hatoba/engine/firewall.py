@@ -55,9 +55,9 @@ def _check_family(mapping: PortMapping, network: Network) -> None:
     if ip is None or network.pools(ip.version) or (ip.version == 6 and ip.is_loopback):
         return
     raise InvalidArgument(
-        f"cannot publish {mapping.key} on host address {ip}: the container has no "
-        f"IPv{ip.version} address on network {network.name}, and hatoba has no userland proxy "
-        "to carry it to the other family"
+        f"cannot publish {mapping.key} on {ip}: the container has no IPv{ip.version} address "
+        f"on network {network.name}, and hatoba has no userland proxy to carry it to the other "
+        "family"
     )
 
 

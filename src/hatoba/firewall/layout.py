@@ -147,8 +147,13 @@ FORWARD = Chain(
     ),
 )
 _FROM_INTERNAL = j.match(IIF, j.ref(INTERNAL_BRIDGES))
+_NEIGHBOUR_DISCOVERY = j.match(
+    j.payload("icmpv6", "type"), j.set_of("nd-neighbor-solicit", "nd-neighbor-advert")
+)
 # What reaches the host itself. A container on an internal network may answer the host, but
 # it reaches no address of the host: not its gateway, not another bridge's, not the uplink's.
+# Neighbour discovery is IPv6's ARP (which these hooks never see) and conntrack leaves it
+# untracked: without it the container could not answer the host over IPv6.
 # The embedded DNS needs nothing here: it is served inside the container's own namespace.
 INPUT = Chain(
     INET,
@@ -156,6 +161,7 @@ INPUT = Chain(
     hook=("filter", "input", 0),
     rules=(
         ("REPLIES FROM INTERNAL NETWORKS", [_FROM_INTERNAL, _REPLIES, j.accept()]),
+        ("NEIGHBOURS ON INTERNAL NETWORKS", [_FROM_INTERNAL, _NEIGHBOUR_DISCOVERY, j.accept()]),
         (INTERNAL_OFF_HOST, [_FROM_INTERNAL, j.drop()]),
     ),
 )

@@ -126,7 +126,12 @@ class HostKernel:
             # before it is up: a bridge is the containers' router, never a host taking advice
             settings = [(f"net/ipv6/conf/{name}/accept_ra", "0")]
             if any(g.version == 6 for g in gateways):
-                settings.append((f"net/ipv6/conf/{name}/disable_ipv6", "0"))
+                # its link-local address usable at once: the bridge solicits its neighbours
+                # from it, and would hold the first packets to a container a second or two
+                settings += [
+                    (f"net/ipv6/conf/{name}/accept_dad", "0"),
+                    (f"net/ipv6/conf/{name}/disable_ipv6", "0"),
+                ]
             _set_ipv6(settings, self._home.write_sysctl)
             index = self._index(name)
             self._host.request(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import struct
 import threading
@@ -26,7 +25,7 @@ from concurrent.futures import Future
 from ipaddress import IPv6Address, ip_address
 from typing import Any
 
-log = logging.getLogger("hatoba.ports")
+from hatoba.kernel.fw_netns import HomeNetns
 
 _SO_DETACH_FILTER = 27
 _LINGER_RESET = struct.pack("ii", 1, 0)  # close with RST, as an unbound port answers
@@ -38,7 +37,9 @@ Target = tuple[str, int]
 
 
 class LoopbackProxy:
-    def __init__(self) -> None:
+    def __init__(self, home: HomeNetns) -> None:
+        """`home`: the host's namespace, where the proxy's connections leave from."""
+        self._home = home
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -59,22 +60,28 @@ class LoopbackProxy:
             asyncio.run_coroutine_threadsafe(_settled(handle), loop).result(_STOP_TIMEOUT)
 
     def close(self) -> None:
+        """End every proxy and the thread (the sockets stay the caller's)."""
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(_STOP_TIMEOUT)
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_end_all(), loop).result(_STOP_TIMEOUT)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(_STOP_TIMEOUT)
+        loop.close()
 
     def _running(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                # started by a thread in the host's namespace: the proxy connects from there
                 thread = threading.Thread(
                     target=loop.run_forever, name="hatoba-loopback-proxy", daemon=True
                 )
-                thread.start()
+                # a thread keeps the namespace of the thread that starts it: the proxy's
+                # connections to containers leave from the host's
+                self._home.call(thread.start)
                 self._loop, self._thread = loop, thread
             return self._loop
 
@@ -82,6 +89,14 @@ class LoopbackProxy:
 async def _settled(handle: Future[None]) -> None:
     while not handle.done():
         await asyncio.sleep(0.01)
+
+
+async def _end_all() -> None:
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _is_loopback(address: str) -> bool:
@@ -107,7 +122,6 @@ async def _tcp(listener: socket.socket, target: Target) -> None:
         for task in list(tasks):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        loop.remove_reader(listener.fileno())
 
 
 async def _carry(client: socket.socket, target: Target) -> None:

@@ -93,7 +93,7 @@ class PortReservations:
         # the same, by (protocol, host port): a conflict check looks at one number only
         self._by_number: dict[tuple[str, int], list[_Held]] = {}
         self._lock = threading.Lock()
-        self._proxy = LoopbackProxy()
+        self._proxy = LoopbackProxy(self._home)
 
     def reserve(
         self,

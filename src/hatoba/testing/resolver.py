@@ -1,10 +1,11 @@
 """The simulated upstream resolver of sandboxes: the demo's "198.51.100.53", the DNS tests' ones.
 
-Names under `example.test` get an A record (300 s), `big.example.test` TXT is larger than 512
-bytes (truncated over UDP unless the asker's EDNS size allows it), everything else NXDOMAIN, like
-a real resolver that knows a few hosts; with --servfail every query gets SERVFAIL. With --log,
-each query is appended to the file as "<udp|tcp> <source address> <name> <type>". Runs as a
-child process in a sandbox namespace, UDP and TCP:
+Names under `example.test` get an A and an AAAA record (300 s), `big.example.test` TXT is
+larger than 512 bytes (truncated over UDP unless the asker's EDNS size allows it), everything
+else NXDOMAIN, like a real resolver that knows a few hosts; with --servfail every query gets
+SERVFAIL. With --log, each query is appended to the file as "<udp|tcp> <source address>
+<name> <type>". Runs as a child process in a sandbox namespace, UDP and TCP, on an IPv4 or an
+IPv6 address:
 
     python -m hatoba.testing.resolver ADDRESS [--port N] [--answer IP] [--servfail] [--log FILE]
 """
@@ -24,6 +25,7 @@ import dnslib
 from hatoba.testing.sandbox import Sandbox
 
 KNOWN_ADDRESS = "203.0.113.80"
+KNOWN_ADDRESS6 = "2001:db8:80::80"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ def _reply(query: dnslib.DNSRecord, behaviour: _Behaviour) -> dnslib.DNSRecord:
     elif name.endswith("example.test."):
         if query.q.qtype == dnslib.QTYPE.A:
             reply.add_answer(dnslib.RR(name, rdata=dnslib.A(behaviour.answer), ttl=300))
+        elif query.q.qtype == dnslib.QTYPE.AAAA:
+            rdata = dnslib.AAAA(KNOWN_ADDRESS6)
+            reply.add_answer(dnslib.RR(name, dnslib.QTYPE.AAAA, rdata=rdata, ttl=300))
     else:
         reply.header.rcode = dnslib.RCODE.NXDOMAIN
     return reply
@@ -89,9 +94,10 @@ def _serve_tcp(sock: socket.socket, behaviour: _Behaviour) -> None:
 
 
 def serve(address: str, port: int, behaviour: _Behaviour) -> None:
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    udp = socket.socket(family, socket.SOCK_DGRAM)
     udp.bind((address, port))
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp = socket.socket(family, socket.SOCK_STREAM)
     tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     tcp.bind((address, port))
     tcp.listen(16)

@@ -8,11 +8,13 @@ mounted below the folder and deletes it. The service's keeper goes first, so tha
 the service again while the sandbox ends it. Dropping the namespaces removes every link and
 nftables table hatoba made in them, so the machine itself is never touched.
 
-Optional outside world (`with_outside=True`), as in the seed:
+Optional outside world (`with_outside=True`), as in the seed, dual stack (IPv6 from the
+documentation prefix 2001:db8::/32):
 
-    [client 203.0.113.150]                                [host namespace]
-    [router 203.0.113.254] ---- veth ---- eth0 203.0.113.1/24, default via .254
-    [internet 198.51.100.10, resolver 198.51.100.53 on lo]
+    [client 203.0.113.150, 2001:db8:1::150]                [host namespace]
+    [router 203.0.113.254, 2001:db8:1::fe] ---- veth ---- eth0 203.0.113.1/24, 2001:db8:1::1/64
+    [internet 198.51.100.10, 2001:db8:100::10;              default via .254 and 2001:db8:1::fe
+     resolver 198.51.100.53, 2001:db8:53::53 on lo]
 
 Optional local segment (`with_lan=True`), the parent of macvlan networks:
 
@@ -42,6 +44,11 @@ ROUTER = "203.0.113.254"
 CLIENT = "203.0.113.150"
 INTERNET = "198.51.100.10"
 RESOLVER = "198.51.100.53"
+HOST_UPLINK6 = "2001:db8:1::1"
+ROUTER6 = "2001:db8:1::fe"
+CLIENT6 = "2001:db8:1::150"
+INTERNET6 = "2001:db8:100::10"
+RESOLVER6 = "2001:db8:53::53"
 LAN_PARENT = "lan0"
 LAN_HOST = "192.0.2.254"
 LAN_SUBNET = "192.0.2.0/24"
@@ -124,15 +131,25 @@ class Sandbox:
                 str(out),
             ]
         )
+        # no duplicate address detection on either end: the link-local addresses neighbour
+        # discovery sends from, and the addresses below, are usable at once
+        self.sh(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
+        self.sh(["sysctl", "-qw", "net.ipv6.conf.uplink.accept_dad=0"], ns=out)
         self.sh(["ip", "addr", "add", f"{HOST_UPLINK}/24", "dev", "eth0"])
+        self.sh(["ip", "addr", "add", f"{HOST_UPLINK6}/64", "dev", "eth0"])
         self.sh(["ip", "link", "set", "eth0", "up"])
         self.sh(["ip", "route", "add", "default", "via", ROUTER])
+        self.sh(["ip", "-6", "route", "add", "default", "via", ROUTER6])
         for cmd in (
             ["ip", "addr", "add", f"{CLIENT}/24", "dev", "uplink"],
             ["ip", "addr", "add", f"{ROUTER}/24", "dev", "uplink"],
+            ["ip", "addr", "add", f"{CLIENT6}/64", "dev", "uplink"],
+            ["ip", "addr", "add", f"{ROUTER6}/64", "dev", "uplink"],
             ["ip", "link", "set", "uplink", "up"],
             ["ip", "addr", "add", f"{INTERNET}/32", "dev", "lo"],
             ["ip", "addr", "add", f"{RESOLVER}/32", "dev", "lo"],
+            ["ip", "addr", "add", f"{INTERNET6}/128", "dev", "lo"],
+            ["ip", "addr", "add", f"{RESOLVER6}/128", "dev", "lo"],
         ):
             self.sh(cmd, ns=out)
 

@@ -47,6 +47,17 @@ class Box:
         return self.endpoint.ipv4
 
 
+_NOWHERE = IPv4Network("0.0.0.0/32")
+
+
+@dataclass(frozen=True)
+class Net(FwNetwork):
+    """A network as these tests build it: one IPv4 subnet, its gateway the first address."""
+
+    subnet: IPv4Network = _NOWHERE
+    gateway: IPv4Address = _NOWHERE.network_address
+
+
 def mac_of(ip: IPv4Address) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
 
@@ -68,9 +79,7 @@ class World:
 
     # --- building ----------------------------------------------------------------------
 
-    def network(
-        self, name: str, cidr: str, *, internal: bool = False, icc: bool = True
-    ) -> FwNetwork:
+    def network(self, name: str, cidr: str, *, internal: bool = False, icc: bool = True) -> Net:
         subnet = IPv4Network(cidr)
         gateway = subnet.network_address + 1
         net_id = hashlib.sha256(name.encode()).hexdigest()
@@ -78,12 +87,12 @@ class World:
         self.sb.sh(["ip", "link", "add", bridge, "type", "bridge"])
         self.sb.sh(["ip", "addr", "add", f"{gateway}/{subnet.prefixlen}", "dev", bridge])
         self.sb.sh(["ip", "link", "set", bridge, "up"])
-        net = FwNetwork(net_id, name, bridge, subnet, gateway, internal=internal, icc=icc)
+        net = Net(net_id, name, bridge, (subnet,), internal, icc, subnet=subnet, gateway=gateway)
         self.networks.append(net)
         self.fw.bridge_ready(bridge)
         return net
 
-    def container(self, name: str, net: FwNetwork, host_part: int) -> Box:
+    def container(self, name: str, net: Net, host_part: int) -> Box:
         ip = net.subnet.network_address + host_part
         ns = self.sb._new_ns(name)
         veth = "veth" + hashlib.sha256(f"{name}{net.name}".encode()).hexdigest()[:7]

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 from fw_world import PY, world
@@ -37,14 +37,18 @@ def reservations() -> Iterator[tuple[Sandbox, PortReservations]]:
             ports.close()
 
 
-def _bindable(sb: Sandbox, port: int, proto: str = "tcp") -> bool:
-    """Whether another process could bind the port now (no SO_REUSEADDR, like a real server)."""
+def _bindable(sb: Sandbox, port: int, proto: str = "tcp", host: str = "0.0.0.0") -> bool:
+    """Whether another process could bind the port now (no SO_REUSEADDR, like a real server);
+    an IPv6 `host` alone, as a server with IPV6_V6ONLY."""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     def attempt() -> bool:
-        with socket.socket(socket.AF_INET, kind) as s:
+        with socket.socket(family, kind) as s:
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
-                s.bind(("0.0.0.0", port))
+                s.bind((host, port))
             except OSError:
                 return False
             return True
@@ -115,6 +119,56 @@ def test_random_ranges_and_specific_addresses() -> None:
             ports.reserve("c7", [replace(loopback, host_ip=IPv4Address(HOST_UPLINK))])
         ports.release("c6", [loopback])
         assert ports.held("c6") == ()
+
+
+def test_ipv6_a_port_on_no_address_holds_both_families_and_one_on_any_address_one() -> None:
+    with reservations() as (sb, ports):
+        ports.reserve("c1", [PortMapping(80, host_port=8200), PortMapping(53, "udp", None, 8200)])
+        for proto in ("tcp", "udp"):
+            assert not _bindable(sb, 8200, proto) and not _bindable(sb, 8200, proto, "::")
+        v4, v6 = IPv4Address("0.0.0.0"), IPv6Address("::")
+        ports.reserve("c2", [PortMapping(80, host_ip=v4, host_port=8201)])
+        assert not _bindable(sb, 8201) and _bindable(sb, 8201, host="::")
+        # the other family is free for another mapping, the same one is not
+        ports.reserve("c3", [PortMapping(80, host_ip=v6, host_port=8201)])
+        assert not _bindable(sb, 8201, host="::")
+        loopback6 = PortMapping(80, host_ip=IPv6Address("::1"), host_port=8201)
+        with pytest.raises(Conflict, match=r"Bind for ::1:8201 failed: port is already alloc"):
+            ports.reserve("c4", [loopback6])
+        with pytest.raises(Conflict, match=r"Bind for :::8200 failed"):
+            ports.reserve("c4", [PortMapping(80, host_ip=v6, host_port=8200)])
+        # a random port is one number for both families
+        (random,) = ports.reserve("c5", [PortMapping(80)])
+        assert not _bindable(sb, random.host_port) and not _bindable(
+            sb, random.host_port, host="::"
+        )
+        ports.release("c1")
+        assert _bindable(sb, 8200) and _bindable(sb, 8200, "udp", "::")
+
+
+def test_ipv6_loopback_is_carried_to_the_container_by_the_proxy() -> None:
+    """[::1] cannot be DNATed (IPv6 has no route_localnet): what reaches the held port there
+    goes on to the target, TCP and UDP; the port's other addresses get nothing."""
+    with world() as w:
+        net = w.network("a", "172.18.0.0/16")
+        a1 = w.container("a1", net, 2)
+        w.serve(a1.ns)
+        ports = call_in_netns(str(w.sb.host), PortReservations)
+        try:
+            mappings = [PortMapping(80, "tcp", None, 8300), PortMapping(80, "udp", None, 8300)]
+            ports.reserve("a1", mappings, proxy_to=a1.ip)
+            gateway = str(net.gateway)
+            seen = [w.ask(None, "::1", 8300, proto) for proto in ("tcp", "udp")]
+            assert seen == [gateway] * 2, seen
+            assert w.ask(None, "::1", 8300, "udp") == gateway  # the client's flow again
+            w.sb.sh(["ip", "addr", "add", "2001:db8:9::1/128", "dev", "lo"])
+            # the kernel has accepted it before the proxy looks: it is reset at once
+            assert w.ask(None, "2001:db8:9::1", 8300) == "ERROR Connection reset by peer"
+            ports.release("a1")
+            assert w.ask(None, "::1", 8300) == "ERROR Connection refused"
+            assert _bindable(w.sb, 8300, host="::")
+        finally:
+            ports.close()
 
 
 def test_udp_conntrack_of_a_removed_mapping_is_cleared() -> None:

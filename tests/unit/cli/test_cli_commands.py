@@ -100,6 +100,21 @@ def test_network_create_sends_dockers_body(
     }
 
 
+def test_network_create_with_ipv6_subnets_and_ipv4_off(api: FakeApi, hatoba: Hatoba) -> None:
+    api.route("POST", "/networks/create", json_reply({"Id": ID, "Warning": ""}, 201))
+    subnets = ["--subnet", "fd00:1::/64", "--gateway", "fd00:1::fe", "--subnet", "fd00:2::/64"]
+    assert hatoba("network", "create", "--ipv6", "--ipv4=false", *subnets, "only6") == 0
+    sent = api.requests[0].json()
+    assert (sent["EnableIPv6"], sent["EnableIPv4"]) == (True, False)
+    assert sent["IPAM"]["Config"] == [
+        {"Subnet": "fd00:1::/64", "Gateway": "fd00:1::fe"},
+        {"Subnet": "fd00:2::/64"},
+    ]
+    # IPv4 on, the default: not sent, as the docker CLI sends nothing below API 1.48
+    assert hatoba("network", "create", "--ipv6", "dual") == 0
+    assert "EnableIPv4" not in api.requests[1].json()
+
+
 def test_network_create_checks_the_gateway_itself(
     api: FakeApi, hatoba: Hatoba, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -218,6 +218,19 @@ def test_aliases_and_ip_without_a_network_are_ignored_as_by_dockerd() -> None:
     assert b["NetworkingConfig"] == {"EndpointsConfig": {}}
 
 
+def test_ip6_goes_with_ip_into_the_endpoints_ipam_config() -> None:
+    b = body("--net", "dual", "--ip", "10.0.0.5", "--ip6", "fd00::5", "alpine")
+    assert b["NetworkingConfig"] == {
+        "EndpointsConfig": {
+            "dual": {"IPAMConfig": {"IPv4Address": "10.0.0.5", "IPv6Address": "fd00::5"}}
+        }
+    }
+    alone = body("--net", "dual", "--ip6", "fd00::5", "alpine")
+    assert alone["NetworkingConfig"]["EndpointsConfig"]["dual"] == {
+        "IPAMConfig": {"IPv6Address": "fd00::5"}
+    }
+
+
 def test_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PASSED", "through")
     monkeypatch.delenv("ABSENT", raising=False)

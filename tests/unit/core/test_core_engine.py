@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+import dataclasses
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
 
@@ -325,3 +326,47 @@ def test_rename_like_docker(world):
     # the embedded DNS answers the new name at once, and no longer the old one
     names = {r.names[0] for r in resolver.records(engine.state)[0]}
     assert names == {"new", "taken"}
+
+
+def test_dual_stack_endpoints_get_one_address_of_each_family(world):
+    engine, kernel, *_ = world
+    subnets = (IpamRequest(IPv6Network("fd00:5::/64")), IpamRequest(IPv4Network("10.5.0.0/24")))
+    engine.create_network(NetworkSpec(name="dual", ipam=subnets))
+    first = engine.container(run(engine, "a1", "dual"))
+    (ep,) = first.endpoints
+    assert (str(ep.ipv4), str(ep.ipv6), str(ep.gateway6)) == ("10.5.0.2", "fd00:5::2", "fd00:5::1")
+    req = kernel.attached[first.netns][0]
+    assert [str(a) for a in req.addresses] == ["10.5.0.2/24", "fd00:5::2/64"]
+    assert [str(g) for g in req.default_gateways] == ["10.5.0.1", "fd00:5::1"]
+    bridge = engine.network("dual").bridge
+    assert [str(g) for g in kernel.gateways[bridge]] == ["10.5.0.1/24", "fd00:5::1/64"]
+    # --ip6 is held for its container even while it is stopped, as --ip is
+    cfg = ContainerConfig(image="hostfs", cmd=("true",), network_mode="dual")
+    wanted = EndpointRequest("dual", ipv6=IPv6Address("fd00:5::9"))
+    engine.create_container(CreateRequest(cfg, name="fixed", endpoints=(wanted,)))
+    with pytest.raises(Conflict, match="^Address already in use$"):
+        engine.create_container(CreateRequest(cfg, name="twin", endpoints=(wanted,)))
+    # the network's IPv6 subnet was chosen by hatoba
+    engine.create_network(NetworkSpec(name="auto", enable_ipv6=True))
+    auto = dataclasses.replace(cfg, network_mode="auto")
+    other = EndpointRequest("auto", ipv6=IPv6Address("fd00::8"))
+    with pytest.raises(InvalidArgument, match="user specified IP address is supported only"):
+        engine.create_container(CreateRequest(auto, endpoints=(other,)))
+
+
+def test_both_addresses_are_held_until_the_veth_is_gone(world):
+    engine, kernel, _, runtime = world
+    engine.create_network(NetworkSpec(name="only6", enable_ipv6=True, enable_ipv4=False))
+    engine.create_network(NetworkSpec(name="dual", enable_ipv6=True))
+    cid = run(engine, "aa", "dual")
+    (ep,) = engine.container(cid).endpoints
+    runtime.exits[cid] = type("E", (), {"code": 0, "finished_at": "2026-01-01T00:00:00Z"})()
+    engine.exited(cid)
+    held = used_addresses(engine.core, engine.network("dual").id)
+    assert ep.ipv4 in held and ep.ipv6 in held
+    kernel.links.pop(ep.host_ifname, None)
+    run(engine, "bb", "dual")
+    assert engine.network("dual").id not in engine.core.addresses.pending
+    # IPv6 only: no IPv4 address at all, a MAC from the IPv6 address
+    (alone,) = engine.container(run(engine, "cc", "only6")).endpoints
+    assert (alone.ipv4, str(alone.ipv6), alone.mac) == (None, "fd00::2", "02:42:00:00:00:02")

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from types import MappingProxyType
 
 import pytest
 
 from hatoba.errors import Forbidden, InvalidArgument
-from hatoba.model.container import Container, ContainerConfig, Endpoint, EndpointConfig
+from hatoba.model.container import (
+    Container,
+    ContainerConfig,
+    Endpoint,
+    EndpointConfig,
+    link_local_for,
+)
 from hatoba.model.humanize import human_duration, status_text
 from hatoba.model.ids import new_id, short_id, validate_container_name, validate_network_name
 from hatoba.model.launch import environment
@@ -101,3 +107,45 @@ def test_codec_round_trip():
         ),
     )
     assert decode(Container, encode(container)) == container
+
+
+def test_codec_round_trip_of_ipv6_values_and_records_written_before_ipv6():
+    v6 = IPv6Network("fd00:1::/64")
+    pool = IpamPool(v6, v6[1], IPv6Network("fd00:1::/80"), True, False)
+    network = Network("a" * 64, "n", "bridge", "t", ipam=(pool,), enable_ipv6=True)
+    assert decode(Network, encode(network)) == network
+    endpoint = Endpoint("a" * 64, "e", "eth0", "veth1", None, 0, "m", None, True, v6[5], 64, v6[1])
+    container = Container(
+        "b" * 64,
+        "c",
+        "t",
+        ContainerConfig(image="hostfs"),
+        networks=(EndpointConfig("a" * 64, ipv6=v6[5]),),
+        endpoints=(endpoint,),
+    )
+    assert decode(Container, encode(container)) == container
+    # an older record has no IPv6 fields: IPv4 only, as it was
+    old = encode(
+        Network(
+            "a" * 64,
+            "n",
+            "bridge",
+            "t",
+            ipam=(IpamPool(IPv4Network("10.0.0.0/24"), IPv4Address("10.0.0.1")),),
+        )
+    )
+    del old["enable_ipv6"], old["enable_ipv4"]
+    decoded = decode(Network, old)
+    assert (decoded.enable_ipv6, decoded.enable_ipv4, decoded.pool) == (
+        False,
+        True,
+        IpamPool(IPv4Network("10.0.0.0/24"), IPv4Address("10.0.0.1")),
+    )
+
+
+def test_the_link_local_address_the_kernel_makes_from_a_mac():
+    assert link_local_for("02:42:ac:12:00:02") == IPv6Address("fe80::42:acff:fe12:2")
+    endpoint = Endpoint(
+        "n", "e", "eth0", "v", IPv4Address("172.18.0.2"), 16, "02:42:ac:12:00:02", None
+    )
+    assert endpoint.link_local is None  # no IPv6 on that interface

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 import dnslib
 import pytest
@@ -62,6 +62,42 @@ def test_aaaa_and_mx_for_a_local_name_are_empty_noerror(responder: Responder) ->
         assert isinstance(out, bytes)
         reply = dnslib.DNSRecord.parse(out)
         assert (reply.header.rcode, reply.rr) == (dnslib.RCODE.NOERROR, [])
+
+
+def _dual_stack() -> Responder:
+    """web on front with an IPv4 and an IPv6 address; db on front with IPv6 only."""
+    web = DnsRecord(
+        A,
+        NET1,
+        "front",
+        ("web", "www", A[:12]),
+        IPv4Address("172.18.0.2"),
+        ipv6=IPv6Address("fd00::2"),
+    )
+    db = DnsRecord(B, NET1, "front", ("db", B[:12]), None, ipv6=IPv6Address("fd00::3"))
+    return Responder(NameTable([web, db]))
+
+
+def test_aaaa_answers_the_ipv6_address_of_a_name_and_its_aliases() -> None:
+    responder = _dual_stack()
+    for name in ("web", "www", "web.front"):
+        assert addresses(ask(responder, name, "AAAA", asker=B)) == ["fd00::2"]
+        assert addresses(ask(responder, name, "A", asker=B)) == ["172.18.0.2"]
+    assert sorted(addresses(ask(responder, "web", "ANY", asker=B))) == ["172.18.0.2", "fd00::2"]
+    # IPv6 only: AAAA, and an empty A that is never forwarded
+    assert addresses(ask(responder, "db", "AAAA")) == ["fd00::3"]
+    empty = ask(responder, "db", "A")
+    assert (empty.header.rcode, empty.rr) == (dnslib.RCODE.NOERROR, [])
+
+
+def test_ptr_under_ip6_arpa_names_the_container_on_its_network() -> None:
+    responder = _dual_stack()
+    reverse = IPv6Address("fd00::2").reverse_pointer
+    assert reverse.endswith(".ip6.arpa")
+    reply = ask(responder, reverse, "PTR", asker=B)
+    assert [str(rr.rdata) for rr in reply.rr] == ["web.front."]
+    reply = ask(responder, "2.0.18.172.in-addr.arpa", "PTR", asker=B)
+    assert [str(rr.rdata) for rr in reply.rr] == ["web.front."]
 
 
 def test_ptr_names_the_container_on_its_network(responder: Responder) -> None:

@@ -72,3 +72,24 @@ def test_rebuild_replaces_whatever_is_there_in_one_document() -> None:
         {"add": {"table": {"family": "bridge", "name": "hatoba"}}},
         {"delete": {"table": {"family": "bridge", "name": "hatoba"}}},
     ]
+
+
+def test_each_port_is_published_in_the_families_its_host_address_names() -> None:
+    """dual_stack: 8000 on no address (both), 8001 on 0.0.0.0 (IPv4), 8002 on :: (IPv6),
+    8003 on one IPv6 address, 8004 on ::1 (nothing: the port reservation proxies it)."""
+    cmds = render(CASES["dual_stack"])["nftables"]
+    maps = {
+        c["add"]["element"]["name"]: c["add"]["element"]["elem"]
+        for c in cmds
+        if "element" in c.get("add", {})
+    }
+
+    def numbers(name: str) -> list[int]:
+        return sorted(e[0]["elem"]["val"]["concat"][-1] for e in maps.get(name, []))
+
+    assert numbers("dnat_any_addr") == [8000, 8001]
+    assert numbers("dnat_any_addr6") == [8000, 8002]
+    assert numbers("dnat_ip_addr6") == [8003] and numbers("dnat_ip_addr") == []
+    assert maps["dnat_any_addr6"][0][1] == "fd00:1::2"
+    # the internal IPv6 network is not masqueraded, the other one in both families
+    assert [e["elem"]["val"]["prefix"]["addr"] for e in maps["masq_subnets6"]] == ["fd00:1::"]

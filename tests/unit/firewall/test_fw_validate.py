@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from fw_cases import QUIET, SECRET, WEB, WEB1, WEB2, port
+from fw_cases import D1, D2, DUAL, QUIET, SECRET, WEB, WEB1, WEB2, port
 
 from hatoba.errors import Conflict, InvalidArgument
 from hatoba.firewall import (
@@ -34,6 +34,9 @@ CLASHES = [
     (port(WEB1, 8000), port(WEB2, 8000, host_ip="127.0.0.1")),
     (port(WEB1, 8000, host_ip="127.0.0.1"), port(WEB2, 8000, host_ip="0.0.0.0")),
     (port(WEB1, 8000, host_ip="127.0.0.1"), port(WEB2, 8000, host_ip="127.0.0.1")),
+    # no host address is every address of both families
+    (port(WEB1, 8000), port(WEB2, 8000, host_ip="::1")),
+    (port(WEB1, 8000, host_ip="::"), port(WEB2, 8000, host_ip="2001:db8::1")),
 ]
 
 
@@ -62,6 +65,21 @@ def test_delta_allows_one_port_on_other_addresses_and_refuses_a_veth_twice() -> 
     twin = replace(WEB2, container_id="twin", host_ifname=WEB1.host_ifname)
     with pytest.raises(InvalidArgument, match="same host interface"):
         delta(one, replace(one, endpoints=(*one.endpoints, twin)))
+
+
+def test_the_same_port_on_each_family_alone_is_fine() -> None:
+    validate(
+        FirewallState(
+            (DUAL,),
+            (D1, D2),
+            (
+                port(D1, 8000, host_ip="0.0.0.0"),
+                port(D2, 8000, host_ip="::"),
+                port(D1, 8001, host_ip="127.0.0.1"),
+                port(D2, 8001, host_ip="::1"),
+            ),
+        )
+    )
 
 
 def test_the_same_port_on_two_addresses_or_two_protocols_is_fine() -> None:
