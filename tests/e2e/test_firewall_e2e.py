@@ -26,6 +26,7 @@ from fixtures.fw_probe import (
     Target,
     Where,
     address,
+    frames_heard,
     idle,
     probe,
     probe_all,
@@ -379,15 +380,7 @@ def test_no_router_advertisement_or_forged_ipv6_source_reaches_a_neighbour(sb: S
     attacker_mac = inspect(sb, "attacker")["NetworkSettings"]["Networks"]["sample"]["MacAddress"]
 
     def heard(kind: str) -> list[str]:
-        """What the victim's eth0 receives of the attacker's frames (see fw_peer frames)."""
-        capture = sb.popen(
-            [PY, PEER, "capture", "eth0", attacker_mac], ns=victim_ns, stdout=subprocess.PIPE
-        )
-        assert capture.stdout is not None and capture.stdout.readline() == b"ready\n"
-        sb.hatoba("exec", "attacker", PY, PEER, "frames", "eth0", kind, victim)
-        *frames, marker = capture.communicate(timeout=15)[0].decode().splitlines()
-        assert marker == "marker"
-        return frames
+        return frames_heard(sb, "attacker", attacker_mac, victim_ns, victim, kind)
 
     assert heard("ra") == []
     assert heard("forged") == []

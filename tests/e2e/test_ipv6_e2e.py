@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from fixtures.dns_tools import Dig, parse_dig, start_upstream, stop_upstreams
-from fixtures.fw_probe import BLOCKED, PEER, PY, Where, idle, probe, probe_all, serve
+from fixtures.fw_probe import BLOCKED, PEER, PY, Where, frames_heard, idle, probe, probe_all, serve
 from hatoba.model.container import link_local_for
 from hatoba.testing import Sandbox
 from hatoba.testing.resolver import KNOWN_ADDRESS6
@@ -259,15 +259,7 @@ def test_no_router_advertisement_or_forged_source_from_a_container_on_an_ipv6_ne
     attacker_mac = endpoint(sb, "attacker", "dual")["MacAddress"]
 
     def heard(kind: str) -> list[str]:
-        """What the victim's eth0 receives of the attacker's frames (see fw_peer frames)."""
-        capture = sb.popen(
-            [PY, PEER, "capture", "eth0", attacker_mac], ns=victim_ns, stdout=subprocess.PIPE
-        )
-        assert capture.stdout is not None and capture.stdout.readline() == b"ready\n"
-        sb.hatoba("exec", "attacker", PY, PEER, "frames", "eth0", kind, victim)
-        *frames, marker = capture.communicate(timeout=15)[0].decode().splitlines()
-        assert marker == "marker"
-        return frames
+        return frames_heard(sb, "attacker", attacker_mac, victim_ns, victim, kind)
 
     # the attacker's own IPv6 (multicast listener reports, neighbour discovery) passes
     assert not [f for f in heard("ra") if f.endswith(" 58 134")]
