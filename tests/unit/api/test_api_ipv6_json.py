@@ -12,6 +12,7 @@ import pytest
 
 from fakes import fake_engine
 from hatoba.api import docker_json
+from hatoba.api.json_body import Json
 from hatoba.engine.engine import Engine
 from hatoba.errors import InvalidArgument
 from hatoba.model.network import IpamRequest
@@ -26,7 +27,7 @@ def engine(tmp_path: Path) -> Engine:
         "EnableIPv6": True,
         "IPAM": {"Config": [{"Subnet": "fd00:10::/64", "Gateway": "fd00:10::fe"}]},
     }
-    engine.create_network(docker_json.network_spec(body))
+    engine.create_network(docker_json.network_spec(Json(body, "")))
     return engine
 
 
@@ -41,13 +42,15 @@ def test_a_create_body_with_subnets_of_both_families() -> None:
             ]
         },
     }
-    spec = docker_json.network_spec(body)
+    spec = docker_json.network_spec(Json(body, ""))
     assert spec.ipam == (
         IpamRequest(IPv6Network("fd00:1::/64"), None, IPv6Network("fd00:1::/80")),
         IpamRequest(IPv4Network("10.1.0.0/24"), IPv4Address("10.1.0.254")),
     )
     assert (spec.enable_ipv6, spec.enable_ipv4) == (False, True)
-    only6 = docker_json.network_spec({"Name": "n", "EnableIPv6": True, "EnableIPv4": False})
+    only6 = docker_json.network_spec(
+        Json({"Name": "n", "EnableIPv6": True, "EnableIPv4": False}, "")
+    )
     assert (only6.enable_ipv6, only6.enable_ipv4) == (True, False)
 
 
@@ -78,12 +81,17 @@ def create(engine: Engine, name: str, *, ip6: str = "") -> str:
         "HostConfig": {"NetworkMode": "dual"},
         "NetworkingConfig": {"EndpointsConfig": {"dual": {"IPAMConfig": ipam}}},
     }
-    return engine.create_container(docker_json.create_request(body, name, ())).id
+    return engine.create_container(docker_json.create_request(Json(body, ""), name)).id
 
 
 def inspect(engine: Engine, ref: str) -> dict[str, Any]:
     return docker_json.container_json(
-        engine.container(ref), engine.state, log_path="", files_dir="", sandbox_dir=""
+        engine.container(ref),
+        engine.state,
+        log_path="",
+        files_dir="",
+        sandbox_dir="",
+        volume_path=str,
     )
 
 
@@ -118,7 +126,7 @@ def test_ports_on_no_host_address_show_both_families(engine: Engine) -> None:
         ("::1", "8001"),
         ("0.0.0.0", "8002"),
     ]
-    listed = docker_json.container_summary(engine.container(cid), engine.state, held)["Ports"]
+    listed = docker_json.container_summary(engine.container(cid), engine.state, str, held)["Ports"]
     assert [(p["IP"], p["PublicPort"]) for p in listed] == [
         ("0.0.0.0", 8000),
         ("::", 8000),
@@ -128,20 +136,21 @@ def test_ports_on_no_host_address_show_both_families(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ipam", "error"),
+    ("text", "version", "error"),
     [
-        ({"IPv6Address": "10.0.0.5"}, "^invalid IPv6 address: 10.0.0.5$"),
-        ({"IPv4Address": "fd00::5"}, "^invalid IPv4 address: fd00::5$"),
-        ({"IPv6Address": "nowhere"}, "^invalid IPv6 address: nowhere$"),
+        ("10.0.0.5", 6, "^invalid IPv6 address: 10.0.0.5$"),
+        ("fd00::5", 4, "^invalid IPv4 address: fd00::5$"),
+        ("nowhere", 6, "^invalid IPv6 address: nowhere$"),
     ],
 )
-def test_an_address_of_the_wrong_family_is_refused(ipam: dict[str, str], error: str) -> None:
+def test_an_address_of_the_wrong_family_is_refused(text: str, version: int, error: str) -> None:
     with pytest.raises(InvalidArgument, match=error):
-        docker_json.requested_addresses(ipam)
+        docker_json.requested_address(text, version)
 
 
-def test_requested_addresses_of_both_families() -> None:
-    assert docker_json.requested_addresses(
-        {"IPv4Address": "10.0.0.5", "IPv6Address": "fd00::5"}
-    ) == (IPv4Address("10.0.0.5"), IPv6Address("fd00::5"))
-    assert docker_json.requested_addresses(None) == (None, None)
+def test_the_endpoint_settings_of_both_families() -> None:
+    ipam = {"IPAMConfig": {"IPv4Address": "10.0.0.5", "IPv6Address": "fd00::5"}}
+    request = docker_json.endpoint_request("n", Json(ipam, "EndpointConfig"))
+    assert (request.ipv4, request.ipv6) == (IPv4Address("10.0.0.5"), IPv6Address("fd00::5"))
+    bare = docker_json.endpoint_request("n", Json(None, "EndpointConfig"))
+    assert (bare.ipv4, bare.ipv6) == (None, None)

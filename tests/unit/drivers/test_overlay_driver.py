@@ -3,7 +3,7 @@ what the whole cluster holds, with a VXLAN port beside its bridge."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Network
 from types import MappingProxyType
 
 import pytest
@@ -12,7 +12,7 @@ from hatoba.drivers import registry
 from hatoba.drivers.base import HostBridge, Placement, VxlanTunnel
 from hatoba.drivers.overlay import OverlayDriver
 from hatoba.errors import Conflict, InvalidArgument
-from hatoba.model.network import OPT_MTU, OPT_VNI, NetworkSpec
+from hatoba.model.network import OPT_MTU, OPT_VNI, IpamRequest, NetworkSpec
 
 NETWORK_ID = "cd" * 32
 
@@ -54,12 +54,12 @@ def test_a_network_takes_the_next_free_24_and_vni_and_the_underlay_mtu_less_vxla
             network.bridge,
             network.bridge_mac or "",
             1450,
-            IPv4Interface("10.0.2.1/24"),
+            (IPv4Interface("10.0.2.1/24"),),
             VxlanTunnel("vx-" + NETWORK_ID[:12], 4098, 1450),
         ),
     )
     # endpoints and the firewall as on a bridge, through its own bridge
-    endpoint = driver.plan_endpoint(network, IPv4Address("10.0.2.7"), 0, True)
+    endpoint = driver.plan_endpoint(network, (IPv4Address("10.0.2.7"),), 0, True)
     request = driver.attach_request(network, endpoint, "e" * 64)
     assert request is not None and request.bridge == network.bridge and request.mtu == 1450
     firewall = driver.firewall_network(network)
@@ -71,7 +71,7 @@ def test_user_subnet_vni_and_mtu_are_checked() -> None:
     spec = NetworkSpec(
         name="ov",
         driver="overlay",
-        subnet=IPv4Network("10.9.0.0/24"),
+        ipam=(IpamRequest(IPv4Network("10.9.0.0/24")),),
         options=MappingProxyType({OPT_VNI: "42", OPT_MTU: "1400"}),
     )
     network = driver.plan_network(spec, place())
@@ -87,3 +87,16 @@ def test_user_subnet_vni_and_mtu_are_checked() -> None:
     ):
         with pytest.raises(InvalidArgument, match=message):
             driver.plan_network(NetworkSpec(name="ov", driver="overlay", options=bad), place())
+
+
+def test_overlay_networks_are_ipv4_only() -> None:
+    driver = OverlayDriver()
+    for spec in (
+        NetworkSpec(name="ov", driver="overlay", enable_ipv6=True),
+        NetworkSpec(name="ov", driver="overlay", ipam=(IpamRequest(IPv6Network("fd00::/64")),)),
+    ):
+        with pytest.raises(InvalidArgument, match="^hatoba's overlay networks are IPv4 only$"):
+            driver.plan_network(spec, place())
+    two = (IpamRequest(IPv4Network("10.9.0.0/24")), IpamRequest(IPv4Network("10.8.0.0/24")))
+    with pytest.raises(InvalidArgument, match="^an overlay network has one subnet$"):
+        driver.plan_network(NetworkSpec(name="ov", driver="overlay", ipam=two), place())
