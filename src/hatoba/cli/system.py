@@ -132,9 +132,8 @@ def _config_lines(config: dict[str, Any]) -> list[str]:
     lines += [
         f"   Base: {p['base']}, Size: {p['size']}" for p in config.get("default-address-pools", [])
     ]
-    bridge = ", ".join(
-        f"{key}={_shown(config.get(key))}" for key in ("bip", "fixed-cidr", "mtu", "ip-masq", "icc")
-    )
+    keys = ("bip", "fixed-cidr", "fixed-cidr-v6", "mtu", "ip-masq", "icc")
+    bridge = ", ".join(f"{key}={_shown(config.get(key))}" for key in keys)
     lines.append(f" Default Bridge: {bridge}")
     for label, key in (("DNS", "dns"), ("DNS Search", "dns-search")):
         lines.append(f" {label}: {', '.join(config.get(key) or []) or _HOSTS}")

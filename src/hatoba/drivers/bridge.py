@@ -142,18 +142,22 @@ class BridgeDriver(NetworkDriver):
 
     def predefined_spec(self, config: DaemonConfig) -> NetworkSpec:
         """daemon.json's default bridge, as dockerd's initBridgeDriver reads it: bip is the
-        gateway and subnet, fixed-cidr the range (and, without bip, the subnet too)."""
+        gateway and subnet, fixed-cidr the range (and, without bip, the subnet too); with
+        ipv6, fixed-cidr-v6 is its IPv6 subnet (without it, one from the pools)."""
         subnet = config.bip.network if config.bip is not None else config.fixed_cidr
         options = {OPT_ICC: _bool(config.icc), OPT_MASQUERADE: _bool(config.ip_masq)}
         if config.mtu is not None:
             options[OPT_MTU] = str(config.mtu)
-        ipam: tuple[IpamRequest, ...] = ()
+        ipam: list[IpamRequest] = []
         if subnet is not None:
             gateway = config.bip.ip if config.bip is not None else None
-            ipam = (IpamRequest(subnet, gateway, config.fixed_cidr),)
+            ipam.append(IpamRequest(subnet, gateway, config.fixed_cidr))
+        if config.fixed_cidr_v6 is not None:
+            ipam.append(IpamRequest(config.fixed_cidr_v6))
         return NetworkSpec(
             name=self.predefined_network or self.name,
-            ipam=ipam,
+            ipam=tuple(ipam),
+            enable_ipv6=config.ipv6,
             options=MappingProxyType(options),
         )
 

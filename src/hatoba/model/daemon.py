@@ -1,18 +1,23 @@
 """The service's own configuration, `<root>/daemon.json`, read at service start: Docker's keys
 and meanings where Docker has them, every problem of a file named by its key and reason.
 
-    default-address-pools  [{"base": "10.10.0.0/16", "size": 24}]: where networks without
-                           --subnet (and the default bridge, without bip) take their subnet
+    default-address-pools  [{"base": "10.10.0.0/16", "size": 24}, {"base": "fd00:1::/48",
+                           "size": 64}]: where networks without --subnet (and the default
+                           bridge, without bip or fixed-cidr-v6) take their subnets; a family
+                           with no entry takes Docker's defaults (IPv6: fd00::/8 in /64s)
     bip                    "192.168.1.1/24": the default bridge's gateway address and subnet
     fixed-cidr             "192.168.1.128/25": the range its containers get addresses from
                            (without bip, also its subnet, as in Docker)
+    ipv6                   true: the default bridge gets an IPv6 subnet too (user-defined
+                           networks ask for theirs with --ipv6, as in Docker >= 27)
+    fixed-cidr-v6          "fd00:1::/64": the default bridge's IPv6 subnet (needs "ipv6": true;
+                           without it, the next free one of the pools, as Docker >= 28)
     mtu                    the default bridge's MTU (default: the uplink's)
     ip-masq, icc           masquerading and traffic between containers on the default bridge
     dns, dns-search        resolvers and search domains of containers that name none
-    ipv6, fixed-cidr-v6    refused while hatoba has no IPv6 networks ("ipv6": false passes)
 
-As in Docker, bip, fixed-cidr, mtu, ip-masq and icc configure the default bridge alone; a
-user-defined network takes its own options.
+As in Docker, bip, fixed-cidr, ipv6, fixed-cidr-v6, mtu, ip-masq and icc configure the default
+bridge alone; a user-defined network takes its own options.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Network
+from ipaddress import IPv4Interface, IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from hatoba.errors import InvalidArgument
-from hatoba.model.network import IPNetwork
+from hatoba.model.network import IPAddress, IPNetwork
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,12 @@ class DaemonConfig:
     default_address_pools: tuple[AddressPool, ...] = DOCKER_ADDRESS_POOLS
     bip: IPv4Interface | None = None
     fixed_cidr: IPv4Network | None = None
+    ipv6: bool = False
+    fixed_cidr_v6: IPv6Network | None = None
     mtu: int | None = None
     ip_masq: bool = True
     icc: bool = True
-    dns: tuple[IPv4Address, ...] = ()
+    dns: tuple[IPAddress, ...] = ()
     dns_search: tuple[str, ...] = ()
     # the file it was read from ("": there was none)
     source: str = ""
@@ -64,11 +71,27 @@ class BadConfig(InvalidArgument):
     """A daemon.json the service refuses to start with."""
 
 
-def _cidr(value: Any) -> IPv4Network:
+def _network(value: Any) -> IPNetwork:
     try:
-        return IPv4Network(_text(value), strict=True)
+        return ip_network(_text(value), strict=True)
     except ValueError as exc:
         raise ValueError(f"invalid CIDR {value!r}: {exc}") from None
+
+
+def _cidr(value: Any) -> IPv4Network:
+    network = _network(value)
+    if not isinstance(network, IPv4Network):
+        raise ValueError(f"{value}: an IPv4 CIDR")
+    return network
+
+
+def _cidr_v6(value: Any) -> IPv6Network:
+    network = _network(value)
+    if not isinstance(network, IPv6Network):
+        raise ValueError(f"{value}: an IPv6 CIDR")
+    if network.prefixlen > 126:
+        raise ValueError(f"{value}: a prefix length up to 126 (the subnet needs hosts)")
+    return network
 
 
 def _text(value: Any) -> str:
@@ -90,12 +113,11 @@ def _pools(value: Any) -> tuple[AddressPool, ...]:
     for entry in value:
         if not isinstance(entry, dict) or set(entry) != {"base", "size"}:
             raise ValueError(f'{json.dumps(entry)}: expected {{"base": CIDR, "size": N}}')
-        if _text(entry["base"]).count(":"):
-            raise ValueError(f"{entry['base']}: IPv6 pools need IPv6 networks, not built yet")
-        base, size = _cidr(entry["base"]), entry["size"]
-        if not isinstance(size, int) or isinstance(size, bool) or not base.prefixlen <= size <= 30:
+        base, size = _network(entry["base"]), entry["size"]
+        first, last = base.prefixlen, base.max_prefixlen - 2  # subnets with hosts: /30, /126
+        if not isinstance(size, int) or isinstance(size, bool) or not first <= size <= last:
             raise ValueError(
-                f"size {json.dumps(size)} of {base}: a prefix length from {base.prefixlen} to 30"
+                f"size {json.dumps(size)} of {base}: a prefix length from {first} to {last}"
             )
         pools.append(AddressPool(base, size))
     return tuple(pools)
@@ -118,15 +140,15 @@ def _mtu(value: Any) -> int:
     return value
 
 
-def _servers(value: Any) -> tuple[IPv4Address, ...]:
+def _servers(value: Any) -> tuple[IPAddress, ...]:
     if not isinstance(value, list):
-        raise ValueError("expected a list of IPv4 addresses")
+        raise ValueError("expected a list of IP addresses")
     servers = []
     for server in value:
         try:
-            servers.append(IPv4Address(_text(server)))
+            servers.append(ip_address(_text(server)))
         except ValueError:
-            raise ValueError(f"{json.dumps(server)} is not an IPv4 address") from None
+            raise ValueError(f"{json.dumps(server)} is not an IP address") from None
     return tuple(servers)
 
 
@@ -139,18 +161,8 @@ def _domains(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _not_yet(value: Any) -> None:
-    raise ValueError("hatoba has no IPv6 networks yet")
-
-
-def _no_ipv6(value: Any) -> bool:
-    if _flag(value):
-        _not_yet(value)
-    return False
-
-
-# daemon.json key -> (DaemonConfig field, reader); None: accepted and nothing kept
-_KEYS: Mapping[str, tuple[str | None, Callable[[Any], Any]]] = {
+# daemon.json key -> (DaemonConfig field, reader)
+_KEYS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "default-address-pools": ("default_address_pools", _pools),
     "bip": ("bip", _bip),
     "fixed-cidr": ("fixed_cidr", _cidr),
@@ -159,8 +171,8 @@ _KEYS: Mapping[str, tuple[str | None, Callable[[Any], Any]]] = {
     "icc": ("icc", _flag),
     "dns": ("dns", _servers),
     "dns-search": ("dns_search", _domains),
-    "ipv6": (None, _no_ipv6),
-    "fixed-cidr-v6": (None, _not_yet),
+    "ipv6": ("ipv6", _flag),
+    "fixed-cidr-v6": ("fixed_cidr_v6", _cidr_v6),
 }
 
 
@@ -186,15 +198,15 @@ def parse(text: str, source: str) -> DaemonConfig:
     for key, value in data.items():
         name, read = _KEYS[key]
         try:
-            read_value = read(value)
+            fields[name] = read(value)
         except ValueError as exc:
             raise bad(f'"{key}": {exc}') from None
-        if name is not None:
-            fields[name] = read_value
     config = DaemonConfig(source=source, **fields)
     fixed, bip = config.fixed_cidr, config.bip
     if fixed is not None and bip is not None and not fixed.subnet_of(bip.network):
         raise bad(f'"fixed-cidr": {fixed} is not within the subnet of "bip" ({bip.network})')
+    if config.fixed_cidr_v6 is not None and not config.ipv6:
+        raise bad('"fixed-cidr-v6": the default bridge\'s IPv6 subnet needs "ipv6": true')
     return config
 
 
@@ -206,10 +218,11 @@ def to_json(config: DaemonConfig) -> dict[str, Any]:
         ],
         "bip": str(config.bip) if config.bip is not None else "",
         "fixed-cidr": str(config.fixed_cidr) if config.fixed_cidr is not None else "",
+        "ipv6": config.ipv6,
+        "fixed-cidr-v6": str(config.fixed_cidr_v6) if config.fixed_cidr_v6 is not None else "",
         "mtu": config.mtu or 0,
         "ip-masq": config.ip_masq,
         "icc": config.icc,
         "dns": [str(s) for s in config.dns],
         "dns-search": list(config.dns_search),
-        "ipv6": False,
     }
