@@ -1,8 +1,9 @@
 """macvlan through the CLI in a sandbox with a simulated LAN (a veth `lan0` from the sandbox
 host to a LAN host at 192.0.2.254): containers are hosts of the LAN with their own MAC and
 address, reach the LAN host and each other by name; the host reaches them only through a
-macvlan of its own (the way round the create warns about); two networks share one parent;
-ports, ipvlan and 802.1q parents are refused with nothing left behind."""
+macvlan of its own (the way round the create warns about); two networks share one parent; a
+dual-stack one reaches the LAN host (2001:db8:2::fe) and its peers over IPv6; ports, ipvlan,
+802.1q parents and IPv6 without a subnet are refused with nothing left behind."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from hatoba.testing import Sandbox
-from hatoba.testing.sandbox import LAN_HOST, LAN_PARENT
+from hatoba.testing.sandbox import LAN_HOST, LAN_HOST6, LAN_PARENT, LAN_SUBNET6
 
 pytestmark = pytest.mark.root
 
@@ -107,6 +108,38 @@ def test_a_second_network_on_the_same_parent_with_its_own_subnet(sb: Sandbox) ->
         sb.hatoba("network", "rm", "lan2")
 
 
+def test_a_dual_stack_network_puts_containers_on_the_lan_with_ipv6_too(sb: Sandbox) -> None:
+    sb.hatoba(
+        "network", "create", "-d", "macvlan", "-o", f"parent={LAN_PARENT}", "--ipv6",
+        "--subnet", "198.51.100.0/24", "--gateway", SECOND_ROUTER,
+        "--subnet", LAN_SUBNET6, "--gateway", LAN_HOST6, "dual",
+    )  # fmt: skip
+    try:
+        for name in ("six", "peer"):
+            sb.hatoba("run", "-d", "--name", name, "--net", "dual", "hostfs", "sleep", "1d")
+        settings = inspect(sb, "six")["NetworkSettings"]["Networks"]["dual"]
+        address6 = settings["GlobalIPv6Address"]
+        assert address6.startswith("2001:db8:2::") and settings["GlobalIPv6PrefixLen"] == 64
+        assert settings["IPv6Gateway"] == LAN_HOST6
+        # IPv6 on for its macvlan alone, with a static address and route: no advice taken
+        inside = sb.hatoba("exec", "six", "ip", "-o", "addr", "show", "eth0").stdout
+        assert f" {address6}/64 " in inside and " fe80::" in inside
+        route = sb.hatoba("exec", "six", "ip", "-6", "route", "show", "default").stdout
+        assert route.startswith(f"default via {LAN_HOST6} dev eth0")
+        ra = sb.hatoba("exec", "six", "cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra").stdout
+        assert ra.strip() == "0"
+        ping6 = ["ping", "-6", "-c", "1", "-W", "2"]
+        assert sb.hatoba("exec", "six", *ping6, LAN_HOST6, check=False).returncode == 0
+        # its peer by name, over IPv6 (the embedded DNS answers AAAA)
+        assert sb.hatoba("exec", "six", *ping6, "peer", check=False).returncode == 0
+        assert sb.lan is not None
+        neighbours = sb.sh(["ip", "-6", "neigh", "show", "dev", "eth0"], ns=sb.lan).stdout
+        assert f"{address6} lladdr {settings['MacAddress']}" in neighbours
+    finally:
+        sb.hatoba("rm", "-f", "six", "peer")
+        sb.hatoba("network", "rm", "dual")
+
+
 def test_a_disconnect_deletes_the_macvlan_and_a_connect_makes_it_again(sb: Sandbox) -> None:
     sb.hatoba("run", "-d", "--name", "mover", "--net", "lan", "hostfs", "sleep", "1d")
     try:
@@ -155,8 +188,15 @@ def state(sb: Sandbox) -> tuple[str, str, str]:
             "Error response from daemon: the requested parent interface eth7 was not found on "
             "the host",
         ),
+        (
+            ["network", "create", "-d", "macvlan", "-o", f"parent={LAN_PARENT}", "--ipv6",
+             "--subnet", "10.10.0.0/24", "guess6"],
+            "Error response from daemon: macvlan networks with IPv6 need an IPv6 --subnet (and "
+            "--gateway, unless the segment's router is its first address): the prefix of the "
+            "parent's segment",
+        ),
     ],
-    ids=["publish", "ipvlan", "vlan", "no-parent"],
+    ids=["publish", "ipvlan", "vlan", "no-parent", "ipv6-no-subnet"],
 )  # fmt: skip
 def test_refused_with_the_reason_and_nothing_left_behind(
     sb: Sandbox, argv: list[str], error: str

@@ -16,9 +16,10 @@ documentation prefix 2001:db8::/32):
     [internet 198.51.100.10, 2001:db8:100::10;              default via .254 and 2001:db8:1::fe
      resolver 198.51.100.53, 2001:db8:53::53 on lo]
 
-Optional local segment (`with_lan=True`), the parent of macvlan networks:
+Optional local segment (`with_lan=True`), the parent of macvlan networks, dual stack too:
 
-    [host namespace] lan0 (no address) ---- veth ---- eth0 192.0.2.254/24 [LAN host "lan"]
+    [host namespace] lan0 (no address) ---- veth ---- eth0 192.0.2.254/24, 2001:db8:2::fe/64
+                                                      [LAN host "lan"]
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ RESOLVER6 = "2001:db8:53::53"
 LAN_PARENT = "lan0"
 LAN_HOST = "192.0.2.254"
 LAN_SUBNET = "192.0.2.0/24"
+LAN_HOST6 = "2001:db8:2::fe"
+LAN_SUBNET6 = "2001:db8:2::/64"
 
 
 class Sandbox:
@@ -160,7 +163,10 @@ class Sandbox:
         self.sh(["ip", "link", "set", LAN_PARENT, "up"])
         for cmd in (
             ["ip", "link", "set", "lo", "up"],
+            # no duplicate address detection: its IPv6 address is usable at once
+            ["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"],
             ["ip", "addr", "add", f"{LAN_HOST}/24", "dev", "eth0"],
+            ["ip", "addr", "add", f"{LAN_HOST6}/64", "dev", "eth0"],
             ["ip", "link", "set", "eth0", "up"],
         ):
             self.sh(cmd, ns=self.lan)

@@ -4,7 +4,7 @@ namespaces (a lost macvlan made again, a leftover deleted, a lost parent reporte
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from types import MappingProxyType
 
@@ -142,3 +142,34 @@ def test_a_lost_parent_is_reported_and_the_endpoint_dropped(world: World) -> Non
     assert damaged.state.error == (
         "eth0 on lan lost and not made again: parent interface lan0 not found"
     )
+
+
+def test_a_dual_stack_macvlan_network_gives_addresses_and_names_of_both_families(
+    world: World,
+) -> None:
+    world.engine.create_network(
+        NetworkSpec(
+            name="dual",
+            driver="macvlan",
+            ipam=(
+                IpamRequest(IPv4Network("198.51.100.0/24")),
+                IpamRequest(IPv6Network("2001:db8:2::/64"), IPv6Address("2001:db8:2::fe")),
+            ),
+            options=MappingProxyType({"parent": "lan0"}),
+        )
+    )
+    a, b = world.run("six", "dual"), world.run("peer", "dual")
+    request = world.inside(a)["eth0"]
+    assert request.ipv6 and [str(i) for i in request.addresses] == [
+        "198.51.100.2/24",
+        "2001:db8:2::1/64",
+    ]
+    assert request.default_gateways == (IPv4Address("198.51.100.1"), IPv6Address("2001:db8:2::fe"))
+    found, _ = records(world.engine.state)
+    assert sorted((r.names[0], str(r.ipv6)) for r in found if r.ipv6) == [
+        ("peer", "2001:db8:2::2"),
+        ("six", "2001:db8:2::1"),
+    ]
+    # a stop deletes it inside at once
+    world.engine.exited(b)
+    assert "eth0" not in world.inside(b)

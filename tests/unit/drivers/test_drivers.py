@@ -288,6 +288,11 @@ def test_a_macvlan_network_joins_its_parents_segment_and_nothing_on_the_host() -
             {"network_subnets": (IPv4Network("192.0.2.128/25"),)},
             "Pool overlaps with other one on this address space",
         ),
+        (
+            dataclasses.replace(macvlan_spec(), enable_ipv6=True),
+            {},
+            "macvlan networks with IPv6 need an IPv6 --subnet",
+        ),
     ],
     ids=[
         "no-parent",
@@ -299,6 +304,7 @@ def test_a_macvlan_network_joins_its_parents_segment_and_nothing_on_the_host() -
         "no-subnet",
         "internal",
         "overlap",
+        "ipv6-no-subnet",
     ],
 )
 def test_macvlan_networks_refused_with_the_reason(
@@ -307,6 +313,43 @@ def test_macvlan_networks_refused_with_the_reason(
     with pytest.raises(HatobaError) as refused:
         MacvlanDriver().plan_network(spec, lan_place(**place_kw))
     assert refused.value.message.startswith(message)
+
+
+LAN6 = IpamRequest(IPv6Network("2001:db8:2::/64"), IPv6Address("2001:db8:2::fe"))
+
+
+def test_a_macvlan_network_may_have_ipv6_subnets_of_the_users_too() -> None:
+    macvlan = MacvlanDriver()
+    dual = macvlan.plan_network(
+        dataclasses.replace(macvlan_spec(), ipam=(LAN6, LAN_IPAM)), lan_place()
+    )
+    assert dual.enable_ipv6 and [str(p.subnet) for p in dual.ipam] == [
+        "192.0.2.0/24",
+        "2001:db8:2::/64",
+    ]
+    addresses = (IPv4Address("192.0.2.7"), IPv6Address("2001:db8:2::7"))
+    endpoint = macvlan.plan_endpoint(dual, addresses, 0, True)
+    request = macvlan.attach_request(dual, endpoint, "c" * 64)
+    assert isinstance(request, MacvlanRequest) and request.ipv6
+    assert request.addresses == (IPv4Interface("192.0.2.7/24"), IPv6Interface("2001:db8:2::7/64"))
+    assert request.default_gateways == (IPv4Address("192.0.2.254"), IPv6Address("2001:db8:2::fe"))
+    # IPv6 only: the way round for the host names an IPv6 host address
+    spec = dataclasses.replace(macvlan_spec(), ipam=(LAN6,), enable_ipv4=False)
+    only6 = macvlan.plan_network(spec, lan_place())
+    assert only6.pool is None and [str(p.subnet) for p in only6.ipam] == ["2001:db8:2::/64"]
+    (warning,) = macvlan.warnings(only6)
+    assert "ip addr add IP/128 dev macvlan-host" in warning
+    assert "ip route add 2001:db8:2::/64 dev macvlan-host" in warning
+    endpoint6 = macvlan.plan_endpoint(only6, addresses[1:], 0, True)
+    assert macvlan.attach_request(only6, endpoint6, "c" * 64) == MacvlanRequest(
+        parent="lan0",
+        mode="bridge",
+        ifname="eth0",
+        mac="02:42:00:00:00:07",
+        addresses=(IPv6Interface("2001:db8:2::7/64"),),
+        default_gateways=(IPv6Address("2001:db8:2::fe"),),
+        owner="c" * 64,
+    )
 
 
 def test_ipvlan_is_refused_with_the_module_the_kernel_lacks() -> None:
