@@ -43,6 +43,8 @@ _RANDOM_TRIES = 16
 _ANY = "0.0.0.0"
 # what a mapping with no host address holds: every address of both families
 _EVERYWHERE = ((socket.AF_INET, _ANY), (socket.AF_INET6, "::"))
+# the addresses whose holder serves [::1] through the proxy (see _Held.loopback6)
+_PROXIED = ("::", "::1")
 # the host has no IPv6 (none in the kernel, or none on its loopback)
 _NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
 
@@ -258,6 +260,12 @@ class PortReservations:
             try:
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if mapping.protocol == "tcp" and host in _PROXIED:
+                    # it may listen for the [::1] proxy: the connections the proxy closed
+                    # first linger in TIME-WAIT on the port, and only a socket with
+                    # SO_REUSEADDR binds it again before they expire (a listener stays
+                    # exclusive with it; Docker's proxy sets it too)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if kind == socket.SOCK_DGRAM:
                     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, _DROP_ALL_PROG)
                 sock.bind((host, mapping.host_port))

@@ -37,9 +37,12 @@ def reservations() -> Iterator[tuple[Sandbox, PortReservations]]:
             ports.close()
 
 
-def _bindable(sb: Sandbox, port: int, proto: str = "tcp", host: str = "0.0.0.0") -> bool:
-    """Whether another process could bind the port now (no SO_REUSEADDR, like a real server);
-    an IPv6 `host` alone, as a server with IPV6_V6ONLY."""
+def _bindable(
+    sb: Sandbox, port: int, proto: str = "tcp", host: str = "0.0.0.0", *, reuse: bool = False
+) -> bool:
+    """Whether another process could bind the port now (without SO_REUSEADDR unless `reuse`,
+    as a server that must bind past connections lingering in TIME-WAIT sets it); an IPv6
+    `host` alone, as a server with IPV6_V6ONLY."""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
@@ -47,6 +50,7 @@ def _bindable(sb: Sandbox, port: int, proto: str = "tcp", host: str = "0.0.0.0")
         with socket.socket(family, kind) as s:
             if family == socket.AF_INET6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, int(reuse))
             try:
                 s.bind((host, port))
             except OSError:
@@ -166,7 +170,40 @@ def test_ipv6_loopback_is_carried_to_the_container_by_the_proxy() -> None:
             assert w.ask(None, "2001:db8:9::1", 8300) == "ERROR Connection reset by peer"
             ports.release("a1")
             assert w.ask(None, "::1", 8300) == "ERROR Connection refused"
-            assert _bindable(w.sb, 8300, host="::")
+            # free for a server again (the proxy's connections may linger in TIME-WAIT)
+            assert _bindable(w.sb, 8300, host="::", reuse=True)
+        finally:
+            ports.close()
+
+
+def _read_to_the_end(port: int) -> bytes:
+    """A client of [::1]:port that waits for the server's end before closing its own, so the
+    proxy closes first and its side of the connection lingers in TIME-WAIT on the port."""
+    with socket.create_connection(("::1", port), timeout=5) as s:
+        data = b""
+        while chunk := s.recv(100):
+            data += chunk
+        return data
+
+
+def test_a_port_the_proxy_served_is_held_again_at_once() -> None:
+    """A container restarted at once publishes its port again: the connections the [::1]
+    proxy served do not keep the port from its next holder."""
+    with world() as w:
+        net = w.network("a", "172.18.0.0/16")
+        a1 = w.container("a1", net, 2)
+        w.serve(a1.ns)
+        ports = call_in_netns(str(w.sb.host), PortReservations)
+        try:
+            mappings = [PortMapping(80, "tcp", None, 8400)]
+            for _ in range(2):
+                ports.reserve("a1", mappings, proxy_to=a1.ip)
+                assert call_in_netns(str(w.sb.host), lambda: _read_to_the_end(8400)) == (
+                    str(net.gateway).encode()
+                )
+                ports.release("a1")
+            lingering = w.sb.sh(["ss", "-Htan", "state", "time-wait", "sport", "= :8400"])
+            assert lingering.stdout.strip(), "no connection of the proxy's lingers: test is moot"
         finally:
             ports.close()
 
