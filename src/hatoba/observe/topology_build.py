@@ -15,8 +15,9 @@ from dataclasses import replace
 from hatoba.drivers import registry as drivers
 from hatoba.drivers.base import interface_addresses
 from hatoba.firewall.derive import container_items
+from hatoba.firewall.model import FwPort
 from hatoba.model.container import Container
-from hatoba.model.network import Network
+from hatoba.model.network import IPAddress, Network
 from hatoba.observe.topology import (
     Attachment,
     HostView,
@@ -145,19 +146,32 @@ def _attachment(
 
 def _published(networks: list[Network], containers: list[Container]) -> tuple[PublishedPort, ...]:
     """As the firewall publishes them: to the container's address on its first network with
-    a way out."""
+    a way out, one line per family a port is reached on."""
     bridges = {n.id: fw for n in networks if (fw := drivers.firewall_network(n)) is not None}
     ports = [
         PublishedPort(
-            host_ip=str(port.host_ip or "0.0.0.0"),
+            host_ip=host_ip,
             host_port=port.host_port,
             protocol=port.protocol,
             container=port.container_name,
             network=bridges[port.network_id].name,
-            address=str(port.container_ip),
+            address=str(address),
             container_port=port.container_port,
         )
         for c in containers
         for port in container_items(c, bridges)[1]
+        for host_ip, address in _targets(port)
     ]
     return tuple(sorted(ports, key=lambda p: (p.host_port, p.protocol, p.host_ip)))
+
+
+def _targets(port: FwPort) -> list[tuple[str, IPAddress]]:
+    """(host address, container address) of each family: no host address is 0.0.0.0 and `::`
+    (IPv6 when the container has an IPv6 address); [::1] reaches its IPv4 one through the
+    proxy on a network without IPv6."""
+    v4, v6 = port.container_ip, port.container_ip6
+    if port.host_ip is None:
+        pairs: list[tuple[str, IPAddress | None]] = [("0.0.0.0", v4), ("::", v6)]
+    else:
+        pairs = [(str(port.host_ip), v4 if port.host_ip.version == 4 else v6 or v4)]
+    return [(host, address) for host, address in pairs if address is not None]

@@ -7,10 +7,14 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
 
 from fixtures.topology_world import CONTAINERS, DNS_NAMES, HOST_VIEW, NETWORKS
+from hatoba.model.container import Container, ContainerConfig, Endpoint, EndpointConfig, RunState
+from hatoba.model.network import IpamPool, Network
+from hatoba.model.ports import PortMapping
 from hatoba.observe import topology_draw as draw
 from hatoba.observe.topology import HostLink, HostView, Topology
 from hatoba.observe.topology_build import build
@@ -116,3 +120,37 @@ def test_the_picture_is_well_formed_svg_with_every_container() -> None:
     assert page.count("<svg") == 1 and "<?xml" not in page
     assert "veth2222222 ⇄ web eth0" in page and "EventSource" not in page
     assert "new EventSource(" in draw.page("", "now", live=True)
+
+
+def test_a_dual_stack_network_shows_both_families() -> None:
+    v4, v6 = IPv4Network("172.20.0.0/16"), IPv6Network("fd00:20::/64")
+    pools = (
+        IpamPool(v4, IPv4Address("172.20.0.1")),
+        IpamPool(v6, IPv6Address("fd00:20::1")),
+    )
+    dual = Network("d" * 64, "dual", "bridge", "", pools, "br-dddddddddddd", "02:42:5e:00:00:14")
+    ports = (
+        PortMapping(80, "tcp", None, 8080),
+        PortMapping(80, "tcp", IPv6Address("::1"), 8081),
+    )
+    endpoint = Endpoint(
+        dual.id, "ep-six", "eth0", "veth6666666", IPv4Address("172.20.0.2"), 16,
+        "02:42:ac:14:00:02", IPv4Address("172.20.0.1"), True,
+        IPv6Address("fd00:20::2"), 64, IPv6Address("fd00:20::1"),
+    )  # fmt: skip
+    six = Container(
+        id="6" * 64,
+        name="six",
+        created="",
+        config=ContainerConfig(image="hostfs", ports=ports),
+        networks=(EndpointConfig(dual.id),),
+        state=RunState(status="running"),
+        endpoints=(endpoint,),
+        published=ports,
+    )
+    tree = draw.text(build([dual], [six], {}, HostView()))
+    assert "├── published 0.0.0.0:8080/tcp → six 172.20.0.2:80\n" in tree
+    assert "├── published :::8080/tcp → six fd00:20::2:80\n" in tree
+    assert "├── published ::1:8081/tcp → six fd00:20::2:80\n" in tree
+    assert "network dual (bridge): br-dddddddddddd 172.20.0.1/16 fd00:20::1/64, mac" in tree
+    assert "veth6666666 ⇄ six eth0 172.20.0.2/16 fd00:20::2/64, mac 02:42:ac:14:00:02" in tree
