@@ -662,3 +662,10 @@ def test_capabilities_sysctls_read_only_and_limits_reach_the_kernel(sb: Sandbox)
     assert cgroup_file(pid, "pids", "pids.max") == "40\n"
     p("down", "-t", "0")
     assert leftovers(sb, "knobproj") == []
+    # a setting the engine refuses fails the up, which keeps nothing of itself
+    p.write(
+        p.dir.joinpath("compose.yaml").read_text().replace("net.core.somaxconn", "kernel.pid_max")
+    )
+    failed = p("up", "-d", check=False)
+    assert failed.returncode == 1 and "kernel.pid_max" in failed.stderr, failed.stderr
+    assert leftovers(sb, "knobproj") == []
