@@ -77,14 +77,14 @@ _ENGINE_REFUSED = {
     "cpu_rt_period": "HostConfig.CpuRealtimePeriod",
     "cpu_rt_runtime": "HostConfig.CpuRealtimeRuntime",
     "blkio_config": "HostConfig.Blkio*",
-    "memory": "HostConfig.MemoryReservation",
 }
 _DEPLOY_KEYS = {"replicas", "restart_policy", "resources"}
 _RESOURCES_KEYS = {"limits", "reservations"}
-_LIMITS_KEYS = {"cpus", "memory", "pids"}
-_RESERVATIONS_KEYS: set[str] = set()
-# `deploy.resources.limits` beside the service key that means the same (compose-go's check)
-_LIMIT_KEYS = {"cpus": "cpus", "memory": "mem_limit", "pids": "pids_limit"}
+# a limit of `deploy.resources.limits` and the service key that means the same (compose-go
+# checks that both say the same)
+_SERVICE_KEY_OF_LIMIT = {"cpus": "cpus", "memory": "mem_limit", "pids": "pids_limit"}
+# docker compose sends only a memory reservation (the rest is swarm's): the engine refuses it
+_RESERVATIONS_REFUSED = {"memory": "HostConfig.MemoryReservation"}
 _INT64 = -(2**63)
 _RESTART_POLICY_KEYS = {"condition", "max_attempts"}
 _HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
@@ -151,13 +151,22 @@ class _Normalizer:
     def bad(self, path: Path, message: str) -> None:
         self.problems.add(place(self.tree, path), path, message)
 
-    def unsupported(self, value: dict[str, Any], path: Path, allowed: set[str], owner: str) -> None:
+    def unsupported(
+        self,
+        value: dict[str, Any],
+        path: Path,
+        allowed: Iterable[str],
+        owner: str,
+        engine_refused: dict[str, str] = _ENGINE_REFUSED,
+    ) -> None:
+        """Report the keys hatoba does not read; one whose HostConfig field the engine
+        refuses names that field."""
         for key in value:
             if key in allowed or key.startswith("x-"):
                 continue
             message = f"`{key}` is not supported by hatoba{owner}"
-            if key in _ENGINE_REFUSED:
-                message += f": its engine does not apply {_ENGINE_REFUSED[key]} yet"
+            if key in engine_refused:
+                message += f": its engine does not apply {engine_refused[key]} yet"
             self.bad((*path, key), message)
 
     def boolean(self, value: Any, path: Path, default: bool = False) -> bool:
@@ -446,7 +455,7 @@ class _Normalizer:
         for key in ("oom_score_adj", "cpu_shares", "cpu_quota", "cpu_period", "pids_limit"):
             fields[key] = self.integer(raw.get(key), (*path, key), minimum=_INT64)
         limits = fields["limits"]
-        for limit_key, key in _LIMIT_KEYS.items():
+        for limit_key, key in _SERVICE_KEY_OF_LIMIT.items():
             # compose-go compares them when the service sets its key and deploy has limits
             # (its cpus as float32s): a limit deploy leaves out is 0, and differs
             mine, deployed = fields[key], getattr(limits, limit_key, None)
@@ -532,14 +541,13 @@ class _Normalizer:
         self.unsupported(resources, resources_path, _RESOURCES_KEYS, owner)
         reservations = resources.get("reservations")
         if isinstance(reservations, dict):
-            self.unsupported(
-                reservations, (*resources_path, "reservations"), _RESERVATIONS_KEYS, owner
-            )
+            reservations_path: Path = (*resources_path, "reservations")
+            self.unsupported(reservations, reservations_path, (), owner, _RESERVATIONS_REFUSED)
         limits = resources.get("limits")
         if not isinstance(limits, dict):
             return None
         limits_path: Path = (*resources_path, "limits")
-        self.unsupported(limits, limits_path, _LIMITS_KEYS, owner)
+        self.unsupported(limits, limits_path, _SERVICE_KEY_OF_LIMIT, owner)
         return Limits(
             cpus=self.cpus(limits.get("cpus"), (*limits_path, "cpus")),
             memory=self.size(limits.get("memory"), (*limits_path, "memory")),
