@@ -1,7 +1,8 @@
 """`hatoba compose` through the CLI against a real service in a sandbox: the seed's compose case,
 aliases, replicas with DNS round robin, external/internal networks, fixed addresses, shared
 network namespaces, health-gated dependencies, restart policies, interpolation, merges, the
-error report, convergence, orphans, an all-or-nothing up and a clean down."""
+error report, convergence, orphans, an all-or-nothing up and a clean down; capabilities,
+sysctls, a read-only root and limits read back from the kernel."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from fixtures.busybox_images import busybox_images
 from fixtures.image_sandbox import import_busybox
+from fixtures.process_state import CAP_NET_ADMIN, DEFAULT_CAPS, cgroup_file, status_field
 from hatoba.images.busybox import RootfsImage
 from hatoba.testing import Sandbox
 
@@ -630,3 +632,40 @@ def test_rm_v_takes_the_anonymous_volumes_of_what_it_removes(sb: Sandbox) -> Non
     sb.hatoba("volume", "rm", first)
     p("down")
     assert leftovers(sb, "rmvolproj") == []
+
+
+def test_capabilities_sysctls_read_only_and_limits_reach_the_kernel(sb: Sandbox) -> None:
+    p = Project(
+        sb,
+        "knobproj",
+        "services:\n"
+        "  a:\n"
+        "    image: 'alpine:latest'\n"
+        "    command: sleep infinity\n"
+        "    cap_add: [NET_ADMIN]\n"
+        "    sysctls: {net.core.somaxconn: 321}\n"
+        "    read_only: true\n"
+        "    tmpfs: [/scratch]\n"
+        "    mem_limit: 32m\n"
+        "    pids_limit: 40\n",
+    )
+    p("up", "-d")
+    pid = p.inspect("knobproj-a-1", "{{.State.Pid}}")
+    assert status_field(pid, "CapEff") == DEFAULT_CAPS | CAP_NET_ADMIN
+    script = (
+        "cat /proc/sys/net/core/somaxconn; touch /probe 2>/dev/null || echo read-only; "
+        "touch /scratch/probe && echo tmpfs-writable"
+    )
+    out = p.exec("knobproj-a-1", "sh", "-c", script).stdout.split()
+    assert out == ["321", "read-only", "tmpfs-writable"]
+    assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == f"{32 << 20}\n"
+    assert cgroup_file(pid, "pids", "pids.max") == "40\n"
+    p("down", "-t", "0")
+    assert leftovers(sb, "knobproj") == []
+    # a setting the engine refuses fails the up, which keeps nothing of itself
+    p.write(
+        p.dir.joinpath("compose.yaml").read_text().replace("net.core.somaxconn", "kernel.pid_max")
+    )
+    failed = p("up", "-d", check=False)
+    assert failed.returncode == 1 and "kernel.pid_max" in failed.stderr, failed.stderr
+    assert leftovers(sb, "knobproj") == []

@@ -20,14 +20,18 @@ import pytest
 from docker.types import Ulimit
 
 from fixtures.image_sandbox import error_line
+from fixtures.process_state import (
+    CAP_MKNOD,
+    CAP_NET_ADMIN,
+    DEFAULT_CAPS,
+    cgroup_file,
+    status_field,
+)
 from hatoba.testing import Sandbox
 
 pytestmark = pytest.mark.root
 
 DOCKER = shutil.which("docker")
-# Docker's default set (CAP_CHOWN … CAP_AUDIT_WRITE) as the kernel shows it
-DEFAULT_CAPS = 0xA80425FB
-CAP_NET_ADMIN, CAP_MKNOD = 1 << 12, 1 << 27
 IP_LINK_ADD = "ip link add probe0 type veth peer name probe1"
 
 
@@ -64,25 +68,8 @@ def refused(sb: Sandbox, *args: str) -> str:
     return error_line(done)
 
 
-def status_field(pid: str, name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key == name:
-            return int(value.strip(), 16) if name.startswith("Cap") else int(value.split()[0])
-    raise AssertionError(f"no {name} in /proc/{pid}/status")
-
-
 def inspect(sb: Sandbox, ref: str) -> Any:
     return json.loads(sb.hatoba("inspect", ref).stdout)[0]
-
-
-def cgroup_file(pid: str, controller: str, name: str) -> str:
-    """A cgroup v1 file of the process's cgroup (this machine's layout)."""
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            return (Path("/sys/fs/cgroup", controller) / path.lstrip("/") / name).read_text()
-    raise AssertionError(f"{pid} has no {controller} cgroup")
 
 
 class Running:

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,14 @@ def test_hatobas_roots_are_out_of_reach_of_binds(sb: Sandbox) -> None:
     assert sb.hatoba("ps", "-aq").stdout == ""
 
 
+def container_events(sb: Sandbox, container: str, since: float) -> list[str]:
+    """The actions of the container's events from `since` until now."""
+    return sb.hatoba(
+        "events", "--since", str(since), "--until", str(time.time()),
+        "--filter", f"container={container}", "--format", "{{.Action}}",
+    ).stdout.splitlines()  # fmt: skip
+
+
 def test_cp_diff_export_and_commit(sb: Sandbox) -> None:
     sb.hatoba(
         "run",
@@ -264,8 +273,15 @@ def test_cp_diff_export_and_commit(sb: Sandbox) -> None:
     names = tar_names(exported)
     assert "tmp/made" in names and "bin/busybox" in names
     assert "etc/group" not in names and "vol/renamed.txt" not in names  # no volumes
+    since = time.time()
     image = sb.hatoba("commit", "-c", "ENV FROM_COMMIT=1", "st4", "snap:1").stdout.strip()
     assert image.startswith("sha256:")
+    # paused while its layer was written (Docker's default), and running again
+    assert container_events(sb, "st4", since) == ["pause", "unpause"]
+    assert sb.hatoba("inspect", "-f", "{{.State.Status}}", "st4").stdout == "running\n"
+    since = time.time()
+    sb.hatoba("commit", "--pause=false", "st4", "snap:2")
+    assert container_events(sb, "st4", since) == []
     out = sb.hatoba(
         "run",
         "--rm",

@@ -1,5 +1,6 @@
 """A container's files: /containers/{id}/archive (HEAD: a path's stat; GET: its tar; PUT:
-unpack a tar into a folder), /containers/{id}/export, /containers/{id}/changes, /commit.
+unpack a tar into a folder), /containers/{id}/export, /containers/{id}/changes, /commit
+(a running container paused meanwhile, as Docker's `pause=1` default).
 
 The work is file I/O in the files helper (runtime/files.py) and runs off the loop. A write
 into a stopped container runs on the engine's worker, so that no start mounts the container's
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,7 @@ from hatoba.api import docker_json
 from hatoba.api.http import Request, Response, Router, Streaming
 from hatoba.api.streams import file_chunks
 from hatoba.engine.processes import ExecRequest
-from hatoba.errors import InvalidArgument, NotFound
+from hatoba.errors import HatobaError, InvalidArgument, NotFound
 from hatoba.model.container import HOSTFS_IMAGE
 from hatoba.model.image import CommitOptions
 
@@ -123,15 +125,28 @@ def register(router: Router, app: App) -> None:
         own = docker_json.container_config_json(container)
         if own.get("StopSignal") == "SIGTERM":
             del own["StopSignal"]  # hatoba's default, not a setting of the container
-        view = await asyncio.to_thread(engine.file_view, container.id)
-        image_id = await app.image_runner.call(
-            app.images.commit,
-            lambda out: files.write_layer(view, out),
-            container.config.image_id,
-            own,
-            container.id,
-            options,
-        )
+        # Docker pauses a running container unless asked not to (pause=0), so that its
+        # files hold still while the layer is written; like Docker it commits unpaused
+        # when the pause fails (no freezer)
+        paused = False
+        if req.bool_arg("pause", True) and container.state.running and not container.state.paused:
+            with contextlib.suppress(HatobaError):
+                await app.supervisor.pause(container.id)
+                paused = True
+        try:
+            view = await asyncio.to_thread(engine.file_view, container.id)
+            image_id = await app.image_runner.call(
+                app.images.commit,
+                lambda out: files.write_layer(view, out),
+                container.config.image_id,
+                own,
+                container.id,
+                options,
+            )
+        finally:
+            if paused:
+                with contextlib.suppress(HatobaError):
+                    await app.supervisor.unpause(container.id)
         return Response.json({"Id": image_id}, 201)
 
     upload = app.images.upload_file

@@ -65,7 +65,7 @@ def commit(ctx: Context, args: list[str]) -> int:
     p.option(
         "-p",
         "--pause",
-        help="Pause container during commit (hatoba cannot pause: ignored)",
+        help="Pause container during commit",
         type=_true,
         default=True,
         metavar="",

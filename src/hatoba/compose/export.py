@@ -69,8 +69,22 @@ def service_document(s: Service) -> dict[str, Any]:
     if s.restart.name != "no":
         count = s.restart.maximum_retry_count
         doc["restart"] = s.restart.name + (f":{count}" if count else "")
+    deploy: dict[str, Any] = {}
     if s.replicas != 1:
-        doc["deploy"] = {"replicas": s.replicas}
+        deploy["replicas"] = s.replicas
+    if s.limits is not None:
+        limits = {
+            k: v
+            for k, v in (
+                ("cpus", s.limits.cpus),
+                ("memory", _bytes(s.limits.memory)),
+                ("pids", s.limits.pids),
+            )
+            if v
+        }
+        deploy["resources"] = {"limits": limits}
+    if deploy:
+        doc["deploy"] = deploy
     if s.labels:
         doc["labels"] = dict(s.labels)
     if s.init is not None:
@@ -103,6 +117,44 @@ def service_document(s: Service) -> dict[str, Any]:
     for key in ("tmpfs", "volumes_from"):
         if getattr(s, key):
             doc[key] = list(getattr(s, key))
+    doc.update(knobs_document(s))
+    return doc
+
+
+def _bytes(size: int) -> str:
+    # compose-go prints its UnitBytes as a decimal string
+    return str(size) if size else ""
+
+
+def knobs_document(s: Service) -> dict[str, Any]:
+    """Capabilities, kernel settings, devices and limits as compose-go prints them: sizes
+    in bytes as strings, a ulimit with equal limits as one number, devices in the long
+    syntax; what is unset is left out."""
+    doc: dict[str, Any] = {}
+    for key in ("cap_add", "cap_drop", "security_opt", "device_cgroup_rules"):
+        if getattr(s, key):
+            doc[key] = list(getattr(s, key))
+    for key in ("privileged", "read_only"):
+        if getattr(s, key):
+            doc[key] = True
+    if s.sysctls:
+        doc["sysctls"] = dict(s.sysctls)
+    if s.ulimits:
+        doc["ulimits"] = {
+            u.name: u.soft if u.soft == u.hard else {"soft": u.soft, "hard": u.hard}
+            for u in s.ulimits
+        }
+    if s.devices:
+        doc["devices"] = [
+            {"source": d.source, "target": d.target, "permissions": d.permissions}
+            for d in s.devices
+        ]
+    for key in ("shm_size", "mem_limit", "memswap_limit"):
+        if getattr(s, key):
+            doc[key] = _bytes(getattr(s, key))
+    for key in ("oom_score_adj", "cpus", "cpu_shares", "cpu_quota", "cpu_period", "pids_limit"):
+        if getattr(s, key):
+            doc[key] = getattr(s, key)
     return doc
 
 

@@ -3,13 +3,14 @@
 Mappings merge key by key; sequences append; scalars are replaced. The exceptions are those
 of docker compose (compose-go's `override` package):
 
-- `command`, `entrypoint` and `healthcheck.test` are replaced whole;
+- `command`, `entrypoint`, `healthcheck.test` and each of `ulimits` are replaced whole;
 - `environment`, `labels` (of services, networks, deploy) and `sysctls` merge as mappings
   whether written as lists (`K=V`) or mappings;
 - a service's `networks` and `depends_on` merge as mappings (a list names keys);
 - `dns`, `dns_search`, `dns_opt`, `expose`, `profiles`, `env_file`, `extra_hosts`, `ports`,
-  `volumes`, `tmpfs`, `volumes_from` and a network's `aliases` append what is not there yet
-  (a later volume for the same target replaces the earlier one: normalize.py);
+  `volumes`, `tmpfs`, `volumes_from`, `cap_add`, `cap_drop`, `devices` and a network's
+  `aliases` append what is not there yet (a later volume for the same target replaces the
+  earlier one: normalize.py);
 - `x-…` extensions are replaced, not merged;
 - `!reset` removes what the earlier files set, `!override` replaces it without merging.
 
@@ -29,6 +30,8 @@ _REPLACED: tuple[Pattern, ...] = (
     ("services", "*", "command"),
     ("services", "*", "entrypoint"),
     ("services", "*", "healthcheck", "test"),
+    # a ulimit is replaced whole: `{soft, hard}` over a number, or the other way
+    ("services", "*", "ulimits", "*"),
 )
 _KEY_VALUES: tuple[Pattern, ...] = (
     ("services", "*", "environment"),
@@ -52,6 +55,9 @@ _UNIQUE: tuple[Pattern, ...] = (
     ("services", "*", "volumes"),
     ("services", "*", "tmpfs"),
     ("services", "*", "volumes_from"),
+    ("services", "*", "cap_add"),
+    ("services", "*", "cap_drop"),
+    ("services", "*", "devices"),
     ("services", "*", "networks", "*", "aliases"),
 )
 

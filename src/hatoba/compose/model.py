@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,8 +26,32 @@ VOLUME = "volume"
 TMPFS = "tmpfs"
 # `volumes_from: [container:NAME]` names a container, not a service
 CONTAINER_PREFIX = "container:"
-# Service fields added after config hashes were first given out (see _unless_set)
-_HASHED_WHEN_SET = ("volumes", "tmpfs", "volumes_from")
+# Service fields added after config hashes were first given out: left out of the hash while
+# empty, so that a file that does not use them keeps the hashes (and containers) it had
+_HASHED_WHEN_SET = (
+    "volumes",
+    "tmpfs",
+    "volumes_from",
+    "cap_add",
+    "cap_drop",
+    "privileged",
+    "sysctls",
+    "read_only",
+    "security_opt",
+    "ulimits",
+    "shm_size",
+    "devices",
+    "device_cgroup_rules",
+    "oom_score_adj",
+    "mem_limit",
+    "memswap_limit",
+    "cpus",
+    "cpu_shares",
+    "cpu_quota",
+    "cpu_period",
+    "pids_limit",
+    "limits",
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +120,39 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class Ulimit:
+    """One entry of `ulimits` (a single number is both limits)."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class Device:
+    """One entry of `devices`: a host device node and where the container sees it."""
+
+    source: str
+    target: str
+    permissions: str = "rwm"
+
+
+def float32(value: float) -> float:
+    """A float as Go's float32 holds it (compose-go reads CPUs so)."""
+    return float(struct.unpack("f", struct.pack("f", value))[0])
+
+
+@dataclass(frozen=True)
+class Limits:
+    """`deploy.resources.limits`: they override `cpus`, `mem_limit` and `pids_limit` in the
+    request (the file may set both only to the same value, as compose-go checks)."""
+
+    cpus: float = 0.0
+    memory: int = 0
+    pids: int = 0
+
+
+@dataclass(frozen=True)
 class RestartPolicy:
     name: str = "no"
     maximum_retry_count: int = 0
@@ -139,6 +197,29 @@ class Service:
     tmpfs: tuple[str, ...] = ()
     # `SERVICE[:ro|rw]` or `container:NAME[:ro|rw]`
     volumes_from: tuple[str, ...] = ()
+    # what the container may do (capability names as written: the engine reads them)
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    sysctls: Pairs = ()
+    read_only: bool = False
+    security_opt: tuple[str, ...] = ()
+    # by name
+    ulimits: tuple[Ulimit, ...] = ()
+    devices: tuple[Device, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
+    oom_score_adj: int = 0
+    # limits: bytes (memswap_limit -1 is unlimited swap), CPUs as written, 0 is unset
+    shm_size: int = 0
+    mem_limit: int = 0
+    memswap_limit: int = 0
+    cpus: float = 0.0
+    cpu_shares: int = 0
+    cpu_quota: int = 0
+    cpu_period: int = 0
+    # -1 is unlimited
+    pids_limit: int = 0
+    limits: Limits | None = None
 
     @property
     def config_hash(self) -> str:

@@ -27,8 +27,10 @@ from hatoba.compose.model import (
     TMPFS,
     VOLUME,
     Dependency,
+    Device,
     Healthcheck,
     IpamPool,
+    Limits,
     Mount,
     Network,
     Pairs,
@@ -37,12 +39,14 @@ from hatoba.compose.model import (
     RestartPolicy,
     Service,
     ServiceNetwork,
+    Ulimit,
     Volume,
+    float32,
 )
 from hatoba.compose.source import Map, Seq, place
 from hatoba.compose.volumes import CONSISTENCIES, clean_target, host_path, parse_short
 from hatoba.errors import InvalidArgument
-from hatoba.model.knobs import ram_in_bytes
+from hatoba.model.knobs import ULIMIT_TYPES, check_ulimit, device_mode, ram_in_bytes
 from hatoba.model.mounts import (
     PROPAGATIONS,
     check_destination,
@@ -58,8 +62,30 @@ _SERVICE_KEYS = {
     "depends_on", "healthcheck", "restart", "deploy", "scale", "container_name", "labels",
     "init", "stop_signal", "stop_grace_period", "working_dir", "user", "tty", "stdin_open",
     "profiles", "networks", "network_mode", "pull_policy", "volumes", "tmpfs", "volumes_from",
+    "cap_add", "cap_drop", "privileged", "sysctls", "read_only", "security_opt", "ulimits",
+    "shm_size", "devices", "device_cgroup_rules", "oom_score_adj", "mem_limit",
+    "memswap_limit", "cpus", "cpu_shares", "cpu_quota", "cpu_period", "pids_limit",
 }  # fmt: skip
-_DEPLOY_KEYS = {"replicas", "restart_policy"}
+# keys whose HostConfig field the engine refuses: named with it, so the reason is plain
+_ENGINE_REFUSED = {
+    "cpuset": "HostConfig.CpusetCpus",
+    "mem_reservation": "HostConfig.MemoryReservation",
+    "mem_swappiness": "HostConfig.MemorySwappiness",
+    "oom_kill_disable": "HostConfig.OomKillDisable",
+    "cpu_count": "HostConfig.CpuCount",
+    "cpu_percent": "HostConfig.CpuPercent",
+    "cpu_rt_period": "HostConfig.CpuRealtimePeriod",
+    "cpu_rt_runtime": "HostConfig.CpuRealtimeRuntime",
+    "blkio_config": "HostConfig.Blkio*",
+}
+_DEPLOY_KEYS = {"replicas", "restart_policy", "resources"}
+_RESOURCES_KEYS = {"limits", "reservations"}
+# a limit of `deploy.resources.limits` and the service key that means the same (compose-go
+# checks that both say the same)
+_SERVICE_KEY_OF_LIMIT = {"cpus": "cpus", "memory": "mem_limit", "pids": "pids_limit"}
+# docker compose sends only a memory reservation (the rest is swarm's): the engine refuses it
+_RESERVATIONS_REFUSED = {"memory": "HostConfig.MemoryReservation"}
+_INT64 = -(2**63)
 _RESTART_POLICY_KEYS = {"condition", "max_attempts"}
 _HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
 _SERVICE_NETWORK_KEYS = {"aliases", "ipv4_address", "ipv6_address", "priority"}
@@ -127,10 +153,23 @@ class _Normalizer:
     def bad(self, path: Path, message: str) -> None:
         self.problems.add(place(self.tree, path), path, message)
 
-    def unsupported(self, value: dict[str, Any], path: Path, allowed: set[str], owner: str) -> None:
+    def unsupported(
+        self,
+        value: dict[str, Any],
+        path: Path,
+        allowed: Iterable[str],
+        owner: str,
+        engine_refused: dict[str, str] = _ENGINE_REFUSED,
+    ) -> None:
+        """Report the keys hatoba does not read; one whose HostConfig field the engine
+        refuses names that field."""
         for key in value:
-            if key not in allowed and not key.startswith("x-"):
-                self.bad((*path, key), f"`{key}` is not supported by hatoba{owner}")
+            if key in allowed or key.startswith("x-"):
+                continue
+            message = f"`{key}` is not supported by hatoba{owner}"
+            if key in engine_refused:
+                message += f": its engine does not apply {engine_refused[key]} yet"
+            self.bad((*path, key), message)
 
     def boolean(self, value: Any, path: Path, default: bool = False) -> bool:
         if value is None:
@@ -393,6 +432,128 @@ class _Normalizer:
             volumes=self.mounts(name, raw.get("volumes"), (*path, "volumes"), volumes),
             tmpfs=self.tmpfs(raw.get("tmpfs"), (*path, "tmpfs")),
             volumes_from=volumes_from,
+            **self.knobs(raw, path, owner),
+        )
+
+    def knobs(self, raw: dict[str, Any], path: Path, owner: str) -> dict[str, Any]:
+        """Service fields for capabilities, kernel settings, devices and limits, read as
+        compose-go reads them (the engine checks names and ranges at create)."""
+        sysctls = self.pairs(raw.get("sysctls"))
+        fields: dict[str, Any] = {
+            "cap_add": tuple(dict.fromkeys(self.strings(raw.get("cap_add")))),
+            "cap_drop": tuple(dict.fromkeys(self.strings(raw.get("cap_drop")))),
+            "privileged": self.boolean(raw.get("privileged"), (*path, "privileged")),
+            "sysctls": tuple((k, v or "") for k, v in sysctls.items()),
+            "read_only": self.boolean(raw.get("read_only"), (*path, "read_only")),
+            "security_opt": self.security_opt(raw.get("security_opt"), (*path, "security_opt")),
+            "ulimits": self.ulimits(raw.get("ulimits"), (*path, "ulimits")),
+            "devices": self.devices(raw.get("devices"), (*path, "devices")),
+            "device_cgroup_rules": self.strings(raw.get("device_cgroup_rules")),
+            "cpus": self.cpus(raw.get("cpus"), (*path, "cpus")),
+            "limits": self.limits(raw.get("deploy"), (*path, "deploy"), owner),
+        }
+        for key in ("shm_size", "mem_limit", "memswap_limit"):
+            fields[key] = self.size(raw.get(key), (*path, key))
+        for key in ("oom_score_adj", "cpu_shares", "cpu_quota", "cpu_period", "pids_limit"):
+            fields[key] = self.integer(raw.get(key), (*path, key), minimum=_INT64)
+        limits = fields["limits"]
+        for limit_key, key in _SERVICE_KEY_OF_LIMIT.items():
+            # compose-go compares them when the service sets its key and deploy has limits
+            # (its cpus as float32s): a limit deploy leaves out is 0, and differs
+            mine, deployed = fields[key], getattr(limits, limit_key, None)
+            if key == "cpus" and deployed is not None:
+                mine, deployed = float32(mine), float32(deployed)
+            if mine and deployed is not None and mine != deployed:
+                self.bad(
+                    (*path, key),
+                    f"can't set distinct values on '{key}' and "
+                    f"'deploy.resources.limits.{limit_key}'",
+                )
+        return fields
+
+    def security_opt(self, value: Any, path: Path) -> tuple[str, ...]:
+        """docker compose's parseSecurityOpts: `NAME=VALUE`, `NAME:VALUE` or
+        no-new-privileges (the engine reads what each asks)."""
+        entries = self.strings(value)
+        for i, entry in enumerate(entries):
+            if "=" not in entry and ":" not in entry and entry != "no-new-privileges":
+                self.bad((*path, i), f'invalid security-opt: "{entry}"')
+        return entries
+
+    def ulimits(self, value: Any, path: Path) -> tuple[Ulimit, ...]:
+        """A number is both limits; `{soft, hard}` each (one left out is 0, as compose-go)."""
+        result = []
+        for name, limit in sorted(value.items()) if isinstance(value, dict) else ():
+            entry_path: Path = (*path, name)
+            if isinstance(limit, dict):
+                soft = self.integer(limit.get("soft"), (*entry_path, "soft"), minimum=-1)
+                hard = self.integer(limit.get("hard"), (*entry_path, "hard"), minimum=-1)
+            else:
+                soft = hard = self.integer(limit, entry_path, minimum=-1)
+            try:
+                if name not in ULIMIT_TYPES:
+                    raise ValueError(f"invalid ulimit type: {name}")
+                check_ulimit(soft, hard)
+            except ValueError as exc:
+                self.bad(entry_path, str(exc))
+                continue
+            result.append(Ulimit(name, soft, hard))
+        return tuple(result)
+
+    def devices(self, value: Any, path: Path) -> tuple[Device, ...]:
+        """`HOST[:CONTAINER[:PERMISSIONS]]` split as docker compose 2.29 splits it, or
+        `{source, target, permissions}`; the engine checks the paths."""
+        result = []
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            if isinstance(item, dict):
+                source = _text(item.get("source") or "")
+                target = _text(item.get("target") or "")
+                permissions = _text(item.get("permissions") or "rwm")
+            else:
+                parts = _text(item).split(":")
+                if len(parts) > 3 or not parts[0]:
+                    self.bad((*path, i), f"{_text(item)!r} is not HOST[:CONTAINER[:PERMISSIONS]]")
+                    continue
+                source, target, permissions = [*parts, *("", "rwm")[len(parts) - 1 :]]
+            if not device_mode(permissions):
+                self.bad((*path, i), f"{permissions!r} is not device permissions (some of rwm)")
+                continue
+            result.append(Device(source, target or source, permissions))
+        return tuple(dict.fromkeys(result))
+
+    def cpus(self, value: Any, path: Path) -> float:
+        """A number of CPUs (compose-go's float32, so `0.5` and `"0.5"` are the same)."""
+        if value is None:
+            return 0.0
+        try:
+            cpus = float(_text(value))
+        except ValueError:
+            self.bad(path, f"{value!r} is not a number of CPUs (e.g. 0.5, 2)")
+            return 0.0
+        if cpus < 0:
+            self.bad(path, f"{cpus:g} CPUs: the number may not be negative")
+            return 0.0
+        return cpus
+
+    def limits(self, deploy: Any, path: Path, owner: str) -> Limits | None:
+        resources = deploy.get("resources") if isinstance(deploy, dict) else None
+        if not isinstance(resources, dict):
+            return None
+        resources_path: Path = (*path, "resources")
+        self.unsupported(resources, resources_path, _RESOURCES_KEYS, owner)
+        reservations = resources.get("reservations")
+        if isinstance(reservations, dict):
+            reservations_path: Path = (*resources_path, "reservations")
+            self.unsupported(reservations, reservations_path, (), owner, _RESERVATIONS_REFUSED)
+        limits = resources.get("limits")
+        if not isinstance(limits, dict):
+            return None
+        limits_path: Path = (*resources_path, "limits")
+        self.unsupported(limits, limits_path, _SERVICE_KEY_OF_LIMIT, owner)
+        return Limits(
+            cpus=self.cpus(limits.get("cpus"), (*limits_path, "cpus")),
+            memory=self.size(limits.get("memory"), (*limits_path, "memory")),
+            pids=self.integer(limits.get("pids"), (*limits_path, "pids"), minimum=_INT64),
         )
 
     def command(self, raw: dict[str, Any], path: Path) -> tuple[str, ...] | None:

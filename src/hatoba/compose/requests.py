@@ -22,12 +22,14 @@ from hatoba.compose.model import (
     CONTAINER_PREFIX,
     TMPFS,
     VOLUME,
+    Limits,
     Mount,
     Network,
     Project,
     Service,
     ServiceNetwork,
     Volume,
+    float32,
 )
 
 PROJECT = "com.docker.compose.project"
@@ -41,6 +43,8 @@ VERSION = "com.docker.compose.version"
 DEPENDS_ON = "com.docker.compose.depends_on"
 NETWORK = "com.docker.compose.network"
 VOLUME_KEY = "com.docker.compose.volume"
+# a security option the docker CLI turns into empty MaskedPaths and ReadonlyPaths
+_UNCONFINED_PATHS = "systempaths=unconfined"
 # the docker compose release whose behaviour hatoba follows (labels, names, aliases)
 COMPOSE_VERSION = "2.29.0"
 
@@ -143,6 +147,7 @@ def create_body(
         host["Tmpfs"] = dict(_tmpfs_entry(t) for t in service.tmpfs)
     if volumes_from:
         host["VolumesFrom"] = list(volumes_from)
+    host.update(knob_requests(service))
     body: dict[str, Any] = {
         "Hostname": service.hostname,
         "Domainname": service.domainname,
@@ -183,6 +188,64 @@ def create_body(
             "EndpointsConfig": {engine_name: endpoint(primary, name, service, aliases=not oneoff)}
         }
     return body
+
+
+def knob_requests(service: Service) -> dict[str, Any]:
+    """HostConfig's capabilities, kernel settings, devices and limits as docker compose
+    v2.29's getCreateConfigs and getDeployResources fill them; only those the file sets, so
+    a service without any asks for what it asked before."""
+    host: dict[str, Any] = {}
+    security_opt = [o for o in service.security_opt if o != _UNCONFINED_PATHS]
+    if len(security_opt) != len(service.security_opt):
+        # the docker CLI's client-side reading of systempaths=unconfined too
+        host["MaskedPaths"], host["ReadonlyPaths"] = [], []
+    lists = (
+        ("CapAdd", service.cap_add),
+        ("CapDrop", service.cap_drop),
+        ("SecurityOpt", security_opt),
+        ("DeviceCgroupRules", service.device_cgroup_rules),
+    )
+    host.update((key, list(value)) for key, value in lists if value)
+    if service.privileged:
+        host["Privileged"] = True
+    if service.read_only:
+        host["ReadonlyRootfs"] = True
+    if service.sysctls:
+        host["Sysctls"] = dict(service.sysctls)
+    if service.ulimits:
+        host["Ulimits"] = [
+            {"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in service.ulimits
+        ]
+    if service.devices:
+        host["Devices"] = [
+            {
+                "PathOnHost": d.source,
+                "PathInContainer": d.target,
+                "CgroupPermissions": d.permissions,
+            }
+            for d in service.devices
+        ]
+    limits = service.limits or Limits()
+    numbers = (
+        ("ShmSize", service.shm_size),
+        ("OomScoreAdj", service.oom_score_adj),
+        ("Memory", limits.memory or service.mem_limit),
+        ("MemorySwap", service.memswap_limit),
+        ("NanoCpus", _nano_cpus(limits.cpus or service.cpus)),
+        ("CpuShares", service.cpu_shares),
+        ("CpuQuota", service.cpu_quota),
+        ("CpuPeriod", service.cpu_period),
+        # a pids limit of deploy counts only when positive (docker compose's setLimits)
+        ("PidsLimit", limits.pids if limits.pids > 0 else service.pids_limit),
+    )
+    host.update((key, value) for key, value in numbers if value)
+    return host
+
+
+def _nano_cpus(cpus: float) -> int:
+    """compose-go keeps CPUs as a float32 and docker compose sends int64(cpus * 1e9) in
+    float32 arithmetic: `1.1` is 1100000000, `0.123456789` is 123456792."""
+    return int(float32(float32(cpus) * 1e9))
 
 
 def mount_requests(

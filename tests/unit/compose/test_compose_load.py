@@ -226,18 +226,22 @@ def test_broken_file_reports_every_error_with_path_and_line(load_files: Load) ->
 
 def test_unsupported_keys_name_the_key_and_service(load_files: Load) -> None:
     text = (
-        "services:\n  web:\n    image: a\n    secrets: [token]\n    cap_add: [NET_ADMIN]\n"
+        "services:\n  web:\n    image: a\n    secrets: [token]\n    cpuset: '0'\n"
         "    healthcheck: {test: [CMD, x], start_interval: 1s}\n"
-        "    deploy: {resources: {limits: {cpus: '1'}}}\n"
+        "    deploy: {resources: {limits: {cpus: '1'}, reservations: {memory: 1g, cpus: '1'}}}\n"
         "secrets: {token: {file: ./token}}\n"
     )
     found = [p.split(": ", 1)[1] for p in problems_of(load_files, {"compose.yaml": text})]
     assert found == [
         "services.web.secrets: `secrets` is not supported by hatoba (service web)",
-        "services.web.cap_add: `cap_add` is not supported by hatoba (service web)",
+        "services.web.cpuset: `cpuset` is not supported by hatoba (service web): its engine "
+        "does not apply HostConfig.CpusetCpus yet",
         "services.web.healthcheck.start_interval: `start_interval` is not supported by hatoba "
         "(service web)",
-        "services.web.deploy.resources: `resources` is not supported by hatoba (service web)",
+        "services.web.deploy.resources.reservations.cpus: `cpus` is not supported by hatoba "
+        "(service web)",
+        "services.web.deploy.resources.reservations.memory: `memory` is not supported by "
+        "hatoba (service web): its engine does not apply HostConfig.MemoryReservation yet",
         "secrets: `secrets` is not supported by hatoba",
     ]
 

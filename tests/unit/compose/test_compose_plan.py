@@ -10,7 +10,7 @@ import json
 import pytest
 
 from fixtures.compose_files import Load, load_files, project_dir, project_of
-from hatoba.compose import requests
+from hatoba.compose import model, requests
 from hatoba.compose.errors import ComposeError
 from hatoba.compose.model import Project
 from hatoba.compose.plan import (
@@ -295,8 +295,8 @@ def test_a_file_without_ipv6_keeps_the_hashes_it_was_labelled_with(load_files: L
     del old_network["enable_ipv6"]
     assert network.config_hash == before(old_network)
     old_service = dataclasses.asdict(service)
-    # hashed before IPv6: neither replicas and such nor the storage keys this file leaves empty
-    for key in ("replicas", "build", "depends_on", "profiles", "volumes", "tmpfs", "volumes_from"):
+    # hashed before IPv6: neither replicas and such nor the later keys this file leaves empty
+    for key in ("replicas", "build", "depends_on", "profiles", *model._HASHED_WHEN_SET):
         del old_service[key]
     for entry in old_service["networks"]:
         del entry["ipv6_address"]
