@@ -6,6 +6,7 @@
     ├── Conflict                 409  names, subnets, addresses or ports in use; wrong state
     ├── Forbidden                403  operations on predefined networks
     ├── NotModified              304  start of a running container, stop of a stopped one
+    ├── Unavailable              503  swarm requests: this node is in no swarm
     ├── KernelError              500  a netlink, mount, nftables or process step failed
     └── StoreError               500  the state database is unreadable
 
@@ -47,6 +48,10 @@ class NotModified(HatobaError):
     status = 304
 
 
+class Unavailable(HatobaError):
+    status = 503
+
+
 class KernelError(HatobaError):
     status = 500
 
@@ -60,7 +65,8 @@ class StoreError(HatobaError):
 
 
 _BY_STATUS: dict[int, type[HatobaError]] = {
-    cls.status: cls for cls in (InvalidArgument, NotFound, Conflict, Forbidden, NotModified)
+    cls.status: cls
+    for cls in (InvalidArgument, NotFound, Conflict, Forbidden, NotModified, Unavailable)
 }
 
 

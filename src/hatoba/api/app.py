@@ -11,6 +11,7 @@ from hatoba.api.events import EventLog
 from hatoba.api.execs import Execs
 from hatoba.api.http import Router, Server
 from hatoba.api.ports import ContainerFiles, ContainerIO, ImageCatalog, Instruments, Meters
+from hatoba.api.routes_absent import register as register_absent
 from hatoba.api.routes_containers import register as register_containers
 from hatoba.api.routes_exec import register as register_exec
 from hatoba.api.routes_files import NoFiles
@@ -64,6 +65,7 @@ class App:
             register_images,
             register_volumes,
             register_observe,
+            register_absent,
             *self.extra_routes,
         ):
             register(router, self)

@@ -186,6 +186,11 @@ class EventLog:
 
         engine.on_change(committed)
 
+    @property
+    def listeners(self) -> int:
+        """How many clients follow the stream now (/info's NEventsListener)."""
+        return len(self._subscribers)
+
     def container(self, action: str, container: Container, **extra: str) -> None:
         """An event the API says itself (kill, stop, restart)."""
         self.publish([container_event(action, container, time.time_ns(), **extra)])

@@ -16,8 +16,9 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 
 from hatoba.api.http import Request, Response, Router, Streaming
+from hatoba.api.routes_absent import no_registry
 from hatoba.api.streams import file_chunks
-from hatoba.errors import HatobaError, InvalidArgument, NotFound
+from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.model.prune import IMAGE_FILTERS, PruneFilter
 
 if TYPE_CHECKING:
@@ -49,10 +50,7 @@ def register(router: Router, app: App) -> None:
         pulled = req.arg("fromImage")
         if pulled:
             tag = req.arg("tag")
-            raise NotFound(
-                f"cannot pull {pulled}{':' + tag if tag else ''}: hatoba has no registry;"
-                " bring images in with `hatoba load` or `hatoba import`"
-            )
+            raise no_registry(f"{pulled}:{tag}" if tag else pulled)
         if req.arg("fromSrc") != "-":
             raise InvalidArgument(
                 "importing from a URL is not supported: send the archive as the request body"

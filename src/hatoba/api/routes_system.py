@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import platform
 import time
 from typing import TYPE_CHECKING, Any
 
-from hatoba import API_VERSION, MIN_API_VERSION, __version__
-from hatoba.api import docker_json
+from hatoba import __version__
+from hatoba.api import docker_json, host_facts
 from hatoba.api.events import EventFilter
 from hatoba.api.http import Request, Response, Router, Streaming
 from hatoba.drivers import registry as drivers
@@ -21,39 +22,23 @@ from hatoba.model.resources import CPU, MEMORY, PIDS
 if TYPE_CHECKING:
     from hatoba.api.app import App
 
-
-# what /version says about this engine, at the top level and again under Components
-_BUILD = {
-    "ApiVersion": API_VERSION,
-    "MinAPIVersion": MIN_API_VERSION,
-    "Os": "linux",
-    "Arch": platform.machine(),
-    "KernelVersion": platform.release(),
-    "GoVersion": "python" + platform.python_version(),
-    "GitCommit": "",
-    "BuildTime": "",
-}
+log = logging.getLogger("hatoba.api")
 
 
 def register(router: Router, app: App) -> None:
     async def ping(req: Request) -> Response:
-        return Response(200, b"OK", "text/plain; charset=utf-8")
+        # what the docker CLI reads before its first request (client/ping.go), with Docker's
+        # caching headers; Builder-Version 1: a client builds with the classic /build
+        headers = [
+            ("Cache-Control", "no-cache, no-store, must-revalidate"),
+            ("Pragma", "no-cache"),
+            ("Builder-Version", "1"),
+        ]
+        body = b"" if req.method == "HEAD" else b"OK"
+        return Response(200, body, "text/plain; charset=utf-8", headers)
 
     async def version(req: Request) -> Response:
-        return Response.json(
-            {
-                "Platform": {"Name": "hatoba"},
-                "Version": __version__,
-                **_BUILD,
-                "Components": [
-                    {
-                        "Name": "Engine",
-                        "Version": __version__,
-                        "Details": {**_BUILD, "Experimental": "false"},
-                    }
-                ],
-            }
-        )
+        return Response.json(host_facts.version())
 
     async def info(req: Request) -> Response:
         state = app.engine.state
@@ -64,6 +49,7 @@ def register(router: Router, app: App) -> None:
         warnings = [*app.engine.config_warnings, *app.engine.firewall_warnings()]
         paused = sum(1 for c in containers if c.state.paused)
         cgroups = app.engine.cgroup_support()
+        host = await asyncio.to_thread(host_facts.host_info)
         return Response.json(
             {
                 "ID": "",
@@ -73,13 +59,10 @@ def register(router: Router, app: App) -> None:
                 "ContainersStopped": len(containers) - running,
                 "Images": app.images.count(),
                 "Driver": "overlay",
+                "DriverStatus": [],
                 "Name": platform.node(),
                 "ServerVersion": __version__,
-                "OperatingSystem": platform.platform(),
-                "OSType": "linux",
-                "Architecture": platform.machine(),
-                "KernelVersion": platform.release(),
-                "NCPU": os.cpu_count() or 1,
+                **host,
                 # what `docker info` reads to warn of missing limits
                 "CgroupDriver": "cgroupfs" if cgroups.version else "none",
                 "CgroupVersion": str(cgroups.version or ""),
@@ -89,13 +72,53 @@ def register(router: Router, app: App) -> None:
                 "CpuCfsQuota": cgroups.has(CPU),
                 "CPUShares": cgroups.has(CPU),
                 "PidsLimit": cgroups.has(PIDS),
+                # what hatoba does not limit (cpusets, kernel memory) or kill-protect
+                "CPUSet": False,
+                "KernelMemory": False,
+                "KernelMemoryTCP": False,
+                "OomKillDisable": False,
                 "DockerRootDir": str(paths.root),
                 "Networks": len(state.networks),
                 "Plugins": {
-                    "Network": [d.name for d in drivers.known()],
                     "Volume": ["local"],
+                    "Network": [d.name for d in drivers.known()],
+                    "Authorization": None,
                     "Log": ["json-file"],
                 },
+                "Debug": log.isEnabledFor(logging.DEBUG),
+                "LoggingDriver": "json-file",
+                "NEventsListener": app.events.listeners,
+                # where a pull would go: hatoba has no registry client (see /images/create)
+                "IndexServerAddress": "https://index.docker.io/v1/",
+                "RegistryConfig": {
+                    "AllowNondistributableArtifactsCIDRs": [],
+                    "AllowNondistributableArtifactsHostnames": [],
+                    "InsecureRegistryCIDRs": [],
+                    "IndexConfigs": {},
+                    "Mirrors": [],
+                },
+                "GenericResources": None,
+                "Labels": [],
+                "ExperimentalBuild": False,
+                "Runtimes": {"crun": {"path": "crun"}},
+                "DefaultRuntime": "crun",
+                "Swarm": {
+                    "NodeID": "",
+                    "NodeAddr": "",
+                    "LocalNodeState": "inactive",
+                    "ControlAvailable": False,
+                    "Error": "",
+                    "RemoteManagers": None,
+                },
+                # containers run on while the service restarts
+                "LiveRestoreEnabled": True,
+                "Isolation": "",
+                "InitBinary": "docker-init",
+                "ContainerdCommit": {"ID": "", "Expected": ""},
+                "RuncCommit": {"ID": "", "Expected": ""},
+                "InitCommit": {"ID": "", "Expected": ""},
+                "SecurityOptions": [],
+                "ProductLicense": "",
                 "DefaultAddressPools": [
                     {"Base": str(p.base), "Size": p.size} for p in config.default_address_pools
                 ],

@@ -9,18 +9,13 @@ import sys
 from hatoba import API_VERSION, __version__
 from hatoba.cli.errors import CliError
 from hatoba.cli.parsing import Parser, confirm
+from hatoba.model.goarch import goarch
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from typing import Any
 
     from hatoba.cli.context import Context
-
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
-
-
-def _arch(machine: str) -> str:
-    return _ARCH.get(machine, machine)
 
 
 def version(ctx: Context, args: list[str]) -> int:
@@ -33,7 +28,7 @@ def version(ctx: Context, args: list[str]) -> int:
         "ApiVersion": API_VERSION,
         "PythonVersion": sys.version.split()[0],
         "Os": "linux",
-        "Arch": _arch(os.uname().machine),
+        "Arch": goarch(os.uname().machine),
     }
     server = ctx.client.json("GET", "/version")
     if ns.format:
@@ -60,7 +55,7 @@ def version_text(client: dict[str, Any], server: dict[str, Any]) -> str:
         f"  Version:          {server.get('Version', '')}\n"
         f"  API version:      {api}\n"
         f"  Runtime version:  {server.get('GoVersion', '')}\n"
-        f"  OS/Arch:          {server.get('Os', '')}/{_arch(server.get('Arch', ''))}\n"
+        f"  OS/Arch:          {server.get('Os', '')}/{goarch(server.get('Arch', ''))}\n"
         f"  Kernel version:   {server.get('KernelVersion', '')}\n"
     )
 
