@@ -2,6 +2,7 @@
 
     HatobaError                  500  anything unexpected
     ├── InvalidArgument          400  bad input: names, CIDRs, flags, archives
+    │   └── NotRunnable          400  the executable is missing (exit 127) or cannot run (126)
     ├── NotFound                 404  unknown network, container, image, exec
     ├── Conflict                 409  names, subnets, addresses or ports in use; wrong state
     ├── Forbidden                403  operations on predefined networks
@@ -30,6 +31,15 @@ class HatobaError(Exception):
 
 class InvalidArgument(HatobaError):
     status = 400
+
+
+class NotRunnable(InvalidArgument):
+    """A container's executable that could not be started (Docker's startInvalidConfigError),
+    with the exit code Docker records for it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class NotFound(HatobaError):

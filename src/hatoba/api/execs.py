@@ -22,6 +22,7 @@ from typing import Any
 from hatoba.api.ports import ContainerIO
 from hatoba.api.streams import STDERR, STDOUT, ByteReader, close_writer, frame
 from hatoba.errors import Conflict, NotFound
+from hatoba.model.exec_failure import EXEC_FAILED, RUNTIME_LINE, exec_failed, start_failure
 from hatoba.model.ids import new_id
 from hatoba.model.launch import CONTAINER_UMASK, ProcessSpec
 
@@ -135,26 +136,43 @@ class Execs:
         process: ProcessSpec,
         client: ByteReader | None,
         writer: asyncio.StreamWriter | None,
+        *,
+        framed: bool = True,
     ) -> None:
         """Run `process` (the engine's reading of the instance); relay it to the client when
-        one is attached (None: detached)."""
+        one is attached (None: detached), in Docker's frames unless the start asked for a
+        terminal's raw stream (`framed`, as Docker's start request decides it)."""
         self.check_not_run(instance)
         instance.running = True
+        held = _HeldRuntimeLine()
         try:
             # crun reads the process (user and groups included) from a file in here, and
             # hands a terminal over on a socket in here
             with tempfile.TemporaryDirectory(dir=self._scratch, prefix="exec-") as tmp:
                 console = os.path.join(tmp, "console.sock")
+                process_file = Path(tmp, "process.json")
                 argv = self._io.exec_argv(
                     instance.container_id,
                     process,
-                    Path(tmp, "process.json"),
+                    process_file,
                     console if process.terminal else None,
                 )
                 if process.terminal:
-                    await self._run_tty(instance, argv, console, client, writer)
+                    await self._run_tty(instance, argv, console, client, writer, framed, held)
                 else:
-                    await self._run_pipes(instance, argv, client, writer)
+                    await self._run_pipes(instance, argv, client, writer, framed, held)
+                error = self._io.exec_error(process_file)
+            if error is not None:
+                # the process never ran: Docker's words and exit code instead of crun's
+                failure = start_failure(instance.argv[0], error)
+                instance.exit_code = failure.exit_code if failure else EXEC_FAILED
+                message = exec_failed(failure.reason if failure else error) + "\r\n"
+                _send(writer, message.encode(), STDOUT if framed else None)
+            else:
+                _send(writer, held.release(), held.stream if framed else None)
+            if writer is not None:
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
         finally:
             instance.running = False
             instance.done.set()
@@ -167,6 +185,8 @@ class Execs:
         argv: list[str],
         client: ByteReader | None,
         writer: asyncio.StreamWriter | None,
+        framed: bool,
+        held: _HeldRuntimeLine,
     ) -> None:
         want_stdin = client is not None and instance.attach_stdin
         proc = await asyncio.create_subprocess_exec(
@@ -181,11 +201,14 @@ class Execs:
         if writer is not None:
             assert proc.stdout is not None and proc.stderr is not None
             if instance.attach_stdout:
-                tasks.append(asyncio.ensure_future(_copy_out(proc.stdout, writer, STDOUT)))
+                out = _copy_out(proc.stdout, writer, STDOUT if framed else None, None)
+                tasks.append(asyncio.ensure_future(out))
             else:
                 tasks.append(asyncio.ensure_future(_drain(proc.stdout)))
             if instance.attach_stderr:
-                tasks.append(asyncio.ensure_future(_copy_out(proc.stderr, writer, STDERR)))
+                held.stream = STDERR
+                err = _copy_out(proc.stderr, writer, STDERR if framed else None, held)
+                tasks.append(asyncio.ensure_future(err))
             else:
                 tasks.append(asyncio.ensure_future(_drain(proc.stderr)))
         feeder = None
@@ -204,6 +227,8 @@ class Execs:
         console: str,
         client: ByteReader | None,
         writer: asyncio.StreamWriter | None,
+        framed: bool,
+        held: _HeldRuntimeLine,
     ) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(console)
@@ -232,7 +257,7 @@ class Execs:
         _apply_size(instance)
         os.set_blocking(master, False)
         try:
-            await self._relay_master(instance, master, client, writer)
+            await self._relay_master(instance, master, client, writer, framed, held)
         finally:
             instance.master_fd = None
             os.close(master)
@@ -244,6 +269,8 @@ class Execs:
         master: int,
         client: ByteReader | None,
         writer: asyncio.StreamWriter | None,
+        framed: bool,
+        held: _HeldRuntimeLine,
     ) -> None:
         loop = asyncio.get_running_loop()
         eof = loop.create_future()
@@ -272,9 +299,9 @@ class Execs:
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({getter, eof}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    data = getter.result()
-                    if writer is not None:
-                        writer.write(data)
+                    data = held.pass_on(getter.result())
+                    if writer is not None and data:
+                        _send(writer, data, STDOUT if framed else None)
                         with contextlib.suppress(ConnectionError):
                             await writer.drain()
                 else:
@@ -300,11 +327,45 @@ def _receive_fd(conn: socket.socket) -> int:
     return fds[0]
 
 
+class _HeldRuntimeLine:
+    """The first output of the stream that crun's reason for not starting a process shares
+    with the process (its stderr, or its terminal), kept while it reads like such a reason:
+    crun writes it there before any process of the user runs, and only the exit tells whose
+    it was (crun's, in crun's log: replaced by Docker's words; the process's own: sent then,
+    so a process whose first words look like crun's has them delayed, never lost)."""
+
+    def __init__(self) -> None:
+        self.first = True
+        self.held = b""
+        self.stream = STDOUT  # the frame it goes out in
+
+    def pass_on(self, data: bytes) -> bytes:
+        if self.first:
+            self.first = False
+            if RUNTIME_LINE.match(data):
+                self.held = data
+                return b""
+        return self.release() + data
+
+    def release(self) -> bytes:
+        held, self.held = self.held, b""
+        return held
+
+
+def _send(writer: asyncio.StreamWriter | None, data: bytes, stream: int | None) -> None:
+    """To the client, in a frame of `stream` (None: raw, a terminal's stream)."""
+    if writer is not None and data:
+        writer.write(data if stream is None else frame(stream, data))
+
+
 async def _copy_out(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: int
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    stream: int | None,
+    held: _HeldRuntimeLine | None,
 ) -> None:
     while data := await reader.read(1 << 16):
-        writer.write(frame(stream, data))
+        _send(writer, held.pass_on(data) if held else data, stream)
         with contextlib.suppress(ConnectionError):
             await writer.drain()
 

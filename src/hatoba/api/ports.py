@@ -28,6 +28,9 @@ class ContainerIO(Protocol):
         console_socket: str | None,
         pid_file: str | None = None,
     ) -> list[str]: ...
+    def exec_error(self, process_file: Path) -> str | None:
+        """Why the runtime could not start the exec's process (None: it started)."""
+        ...
 
 
 class ContainerFiles(Protocol):

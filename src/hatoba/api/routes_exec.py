@@ -39,7 +39,10 @@ def register(router: Router, app: App) -> None:
 
     async def start(req: Request) -> Response | Hijack:
         instance = execs.get(req.params["id"])
-        detach = req.json()["Detach"].boolean()
+        body = req.json()
+        detach = body["Detach"].boolean()
+        # the output is framed as the start asks, whatever the exec was made with (Docker)
+        framed = not body["Tty"].boolean()
         container = engine.state.container(instance.container_id)
         if container.state.status != RUNNING:
             raise Conflict(f"Container {container.id} is not running")
@@ -63,12 +66,12 @@ def register(router: Router, app: App) -> None:
             return Response(200, b"", "text/plain")
 
         async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
-            await execs.start(instance, process, client, writer)
+            await execs.start(instance, process, client, writer, framed=framed)
 
         content = (
-            "application/vnd.docker.raw-stream"
-            if instance.tty
-            else "application/vnd.docker.multiplexed-stream"
+            "application/vnd.docker.multiplexed-stream"
+            if framed
+            else "application/vnd.docker.raw-stream"
         )
         return Hijack(run, content_type=content)
 

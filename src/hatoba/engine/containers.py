@@ -21,6 +21,7 @@ from hatoba.errors import (
     KernelError,
     NotFound,
     NotModified,
+    NotRunnable,
 )
 from hatoba.files.hosts import parse_extra_host, render_hosts
 from hatoba.files.resolvconf import ContainerResolv
@@ -334,7 +335,13 @@ def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
     forgets an earlier stop)."""
     container = core.state.container(ref)
     check_startable(container)
-    return _start(core, container, expect_attach, by_user=True)
+    try:
+        return _start(core, container, expect_attach, by_user=True)
+    except NotRunnable as exc:
+        # nothing of the start is left; the container keeps why, as Docker's does (its
+        # State.ExitCode 127 or 126 and State.Error)
+        core.commit(containers=[container.with_state(exit_code=exc.exit_code, error=exc.message)])
+        raise
 
 
 def check_startable(container: Container) -> None:

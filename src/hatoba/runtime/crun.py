@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hatoba.errors import KernelError
+from hatoba.errors import KernelError, NotRunnable
 from hatoba.kernel import cgroups
+from hatoba.model.exec_failure import create_failed, start_failure
 from hatoba.model.launch import ExitStatus, LaunchMount, LaunchRequest, ProcessSpec, Started
 from hatoba.model.mounts import BIND, TMPFS
 from hatoba.model.resources import DEVICES, CgroupSupport, Resources
@@ -57,6 +58,8 @@ _READ_LIMIT = 1 << 20
 class _Spawned:
     shim_pid: int
     ready_fd: int
+    # what the process runs, as the user named it: the words of a failure to start it
+    executable: str
 
 
 class CrunRuntime:
@@ -247,7 +250,8 @@ class CrunRuntime:
             raise
         finally:
             os.close(ready_w)
-        self._spawned[cid] = _Spawned(shim_pid, ready_r)
+        executable = launch.process.args[0] if launch.process.args else ""
+        self._spawned[cid] = _Spawned(shim_pid, ready_r, executable)
 
     def _user_mounts(
         self, asked: Sequence[LaunchMount]
@@ -394,6 +398,9 @@ class CrunRuntime:
         if not answer.startswith("OK "):
             self.cleanup(container_id)
             message = answer[4:] if answer.startswith("ERR ") else "the container shim died"
+            failure = start_failure(spawned.executable, message)
+            if failure is not None:
+                raise NotRunnable(create_failed(failure), failure.exit_code)
             raise KernelError(f"failed to create task for container: {message}")
         return int(answer[3:])
 
@@ -463,12 +470,30 @@ class CrunRuntime:
         flags cannot say) in `process_file`. The command runs in a session of its own; crun
         writes its pid to `pid_file`, so that it can be killed with its process group."""
         process_file.write_text(json.dumps(spec.process(process)))
-        cmd = [self._crun, "--root", str(self._crun_root), "exec", "--process", str(process_file)]
+        # crun says why it could not start the process on stderr, which is the process's own,
+        # and in its log, which is crun's alone
+        log = f"file:{_exec_log(process_file)}"
+        cmd = [self._crun, "--root", str(self._crun_root), "--log", log, "--log-format", "json"]
+        cmd += ["exec", "--process", str(process_file)]
         if pid_file:
             cmd += ["--pid-file", pid_file]
         if process.terminal:
             cmd += ["--console-socket", console_socket or ""]
         return [*cmd, container_id]
+
+    def exec_error(self, process_file: Path) -> str | None:
+        """crun's error from the log of the exec started with `exec_argv(..., process_file)`:
+        why it could not start the process (None: it started, whatever its exit)."""
+        try:
+            lines = _exec_log(process_file).read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            with contextlib.suppress(ValueError, AttributeError):
+                entry = json.loads(line)
+                if entry.get("level") == "error":
+                    return str(entry.get("msg", ""))
+        return None
 
     def _crun_cmd(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
@@ -588,3 +613,7 @@ def _read_regular(path: Path) -> str | None:
 def is_alive(pid: int, start_time: int) -> bool:
     fields = _stat(pid) if pid > 0 else []
     return len(fields) > 19 and fields[0] != "Z" and int(fields[19]) == start_time
+
+
+def _exec_log(process_file: Path) -> Path:
+    return process_file.with_name("crun-log.json")

@@ -112,6 +112,9 @@ class FakeIO:
     ) -> list[str]:
         return ["true"]
 
+    def exec_error(self, process_file: Path) -> str | None:
+        return None
+
 
 @dataclass
 class Reply:

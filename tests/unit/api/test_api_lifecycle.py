@@ -54,6 +54,9 @@ class HostProbes:
         script = 'echo $$ > "$0"; exec "$@"'
         return ["setsid", "--wait", "sh", "-c", script, pid_file, *process.args]
 
+    def exec_error(self, process_file: Path) -> str | None:
+        return None
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[ApiWorld]:
