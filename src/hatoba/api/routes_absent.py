@@ -36,8 +36,8 @@ NO_BUILDER = (
     + _IMPORT_INSTEAD
 )
 
-# every route of Docker 20.10's swarm routers; only leave says "not part of a swarm"
-_SWARM_ROUTES = [
+# the routes of Docker 20.10's swarm routers that need a manager
+MANAGER_ROUTES = [
     ("GET", "/swarm"),
     ("POST", "/swarm/update"),
     ("GET", "/swarm/unlockkey"),
@@ -55,6 +55,11 @@ _SWARM_ROUTES = [
     *[("POST", f"/{noun}/{{id}}/update") for noun in ("services", "nodes", "secrets", "configs")],
     *[("DELETE", f"/{noun}/{{id}}") for noun in ("services", "nodes", "secrets", "configs")],
 ]
+
+LEAVE = ("POST", "/swarm/leave")
+INIT_OR_JOIN = [("POST", "/swarm/init"), ("POST", "/swarm/join")]
+# every swarm route: each answers 503, whatever the request
+SWARM_ROUTES = [*MANAGER_ROUTES, LEAVE, *INIT_OR_JOIN]
 
 
 def no_registry(reference: str) -> NotFound:
@@ -82,10 +87,10 @@ def register(router: Router, app: App) -> None:
     async def distribution(req: Request) -> Response:
         raise no_registry(req.params["name"])
 
-    for method, path in _SWARM_ROUTES:
+    for method, path in MANAGER_ROUTES:
         router.add(method, path, not_a_manager)
-    router.add("POST", "/swarm/leave", leave)
-    router.add("POST", "/swarm/init", init_or_join)
-    router.add("POST", "/swarm/join", init_or_join)
+    router.add(*LEAVE, leave)
+    for method, path in INIT_OR_JOIN:
+        router.add(method, path, init_or_join)
     router.add("POST", "/build", build, body_file=app.images.upload_file)
     router.add("GET", "/distribution/{name*}/json", distribution)

@@ -4,6 +4,7 @@ attach, pause, unpause, update."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from hatoba.api import create_fields, docker_json
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Streaming
-from hatoba.api.logs import stream_log
+from hatoba.api.logs import LogQuery, point_ns, stream_log
+from hatoba.api.streams import close_writer
 from hatoba.engine.containers import check_startable
 from hatoba.engine.state import State
 from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotModified
@@ -123,6 +125,11 @@ def register(router: Router, app: App) -> None:
             )
         except HatobaError as exc:
             app.attacher.abandon(container.id, exc)
+            if container.config.auto_remove:
+                # Docker removes a `--rm` container whose start failed (the docker CLI waits
+                # for that before it exits); the start's error is the answer
+                with contextlib.suppress(HatobaError):
+                    await supervisor.remove(container.id, force=True, with_volumes=True)
             raise
         supervisor.started_by_user(started)
         await app.attacher.deliver(started.id)
@@ -186,15 +193,23 @@ def register(router: Router, app: App) -> None:
             current = engine.state.containers.get(cid)
             return current is not None and current.state.status == RUNNING
 
+        until = req.arg("until")
+        query = LogQuery(
+            stdout=req.flag("stdout"),
+            stderr=req.flag("stderr"),
+            follow=req.flag("follow"),
+            tail=_tail(req),
+            timestamps=req.flag("timestamps"),
+            details=req.flag("details"),
+            since_ns=point_ns(req.arg("since")) if req.arg("since") else None,
+            until_ns=point_ns(until) if until and until != "0" else None,
+        )
+        query.check()
         return Streaming(
             stream_log(
                 app.io.log_path(cid),
+                query,
                 tty=container.config.tty,
-                follow=req.flag("follow"),
-                tail=_tail(req),
-                timestamps=req.flag("timestamps"),
-                stdout=req.flag("stdout"),
-                stderr=req.flag("stderr"),
                 still_running=still_running,
             ),
             content_type=_stream_type(container.config.tty),
@@ -206,8 +221,21 @@ def register(router: Router, app: App) -> None:
             raise Conflict(
                 f"container {req.params['id']} is paused, unpause the container before attach"
             )
+        # `logs`: what the container wrote so far first; without `stream` (Docker's default)
+        # that is all, and the answer ends, whether the container runs or not
+        replay = LogQuery(stdout=req.flag("stdout"), stderr=req.flag("stderr"))
 
         async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
+            if req.flag("logs"):
+                path = app.io.log_path(container.id)
+                async for chunk in stream_log(
+                    path, replay, tty=container.config.tty, still_running=lambda: False
+                ):
+                    writer.write(chunk)
+                    await writer.drain()
+            if not req.flag("stream"):
+                await close_writer(writer)
+                return
             await app.attacher.attach(
                 container.id,
                 container.state.status == RUNNING,

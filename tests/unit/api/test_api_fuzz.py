@@ -27,6 +27,7 @@ from served_world import Reply, ServedWorld, exchange
 
 from fixtures.fuzzing import budget, fuzz, mutated
 from hatoba.api.http import Request, Response, Router
+from hatoba.api.routes_absent import SWARM_ROUTES
 
 pytestmark = fuzz
 
@@ -93,6 +94,8 @@ ROUTES = [
     ("GET", "/system/df"),
     ("POST", "/build/prune"),
     ("GET", "/hatoba/topology"),
+    ("POST", "/build"),
+    ("GET", "/distribution/{name*}/json"),
 ]
 
 # capture, trace and explain need the kernel's packet instruments, which this world has not
@@ -101,6 +104,9 @@ NOT_FUZZED = [
     ("POST", "/hatoba/capture"),
     ("POST", "/hatoba/trace"),
     ("POST", "/hatoba/explain"),
+    # a non-swarm Docker answers every swarm request 503, whatever it holds
+    # (test_api_system_surface.py)
+    *SWARM_ROUTES,
 ]
 
 OBJECTS = ["web", "db", "front", "back", "bridge", "host", "none", "image", "exec", "data"]
