@@ -14,6 +14,7 @@ from collections import defaultdict
 
 from hatoba.api.ports import ContainerIO
 from hatoba.api.streams import STDERR, STDOUT, ByteReader, close_writer, frame, read_frames
+from hatoba.model.detach_keys import DEFAULT, DetachWatch
 
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 _STDIN_DATA, _STDIN_CLOSE, _RESIZE = 0, 1, 2
@@ -67,7 +68,10 @@ class Attacher:
         stdout: bool,
         stderr: bool,
         stdin_once: bool,
-    ) -> None:
+        detach_keys: bytes = DEFAULT,
+    ) -> bool:
+        """Relay until the container's output ends or the client leaves; True when the client
+        detached with its keys (watched for on a terminal only, as Docker does)."""
         try:
             if running:
                 shim_reader, shim_writer = await self._connect(container_id, b"A")
@@ -77,7 +81,7 @@ class Attacher:
                 shim_reader, shim_writer = await fut
         except (OSError, Exception):
             await close_writer(client_writer)
-            return
+            return False
         streams = {STDOUT} if stdout else set()
         if stderr:
             streams.add(STDERR)
@@ -89,10 +93,21 @@ class Attacher:
                     client_writer.write(data if tty else frame(stream, data))
                     await client_writer.drain()
 
+        watch = DetachWatch(detach_keys) if tty else None
+        detached = False
+
         async def pump_in() -> None:
+            nonlocal detached
             while data := await client.read(1 << 16):
-                shim_writer.write(_client_frame(_STDIN_DATA, data))
-                await shim_writer.drain()
+                if watch is not None:
+                    data, detached = watch.feed(data)
+                if data:
+                    shim_writer.write(_client_frame(_STDIN_DATA, data))
+                    await shim_writer.drain()
+                if detached:
+                    # the shim drops this client only (stdin stays open); the output ends
+                    await close_writer(shim_writer)
+                    return
             if stdin_once:
                 shim_writer.write(_client_frame(_STDIN_CLOSE))
                 await shim_writer.drain()
@@ -106,6 +121,7 @@ class Attacher:
                 feeder.cancel()
             await close_writer(shim_writer)
             await close_writer(client_writer)
+        return detached
 
     async def resize(self, container_id: str, height: int, width: int) -> None:
         with contextlib.suppress(OSError):

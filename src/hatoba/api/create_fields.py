@@ -205,7 +205,7 @@ EXEC_CONFIG: Mapping[str, Field] = {
     "AttachStdin": APPLIED,
     "AttachStdout": APPLIED,
     "AttachStderr": APPLIED,
-    "DetachKeys": REFUSED,
+    "DetachKeys": APPLIED,
     "Tty": APPLIED,
     "Env": APPLIED,
     "Cmd": APPLIED,

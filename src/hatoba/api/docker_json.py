@@ -18,6 +18,7 @@ from hatoba.engine.state import State
 from hatoba.errors import InvalidArgument
 from hatoba.ipam.addresses import parse_mac
 from hatoba.ipam.pools import parse_address, parse_subnet
+from hatoba.model import detach_keys
 from hatoba.model.cluster import ClusterHost
 from hatoba.model.container import (
     EXITED,
@@ -446,7 +447,9 @@ def create_request(body: Json, name: str, run_pending: bool = False) -> CreateRe
 
 
 def exec_spec(body: Json) -> ExecSpec:
+    keys = body["DetachKeys"].string()
     return ExecSpec(
+        detach_keys=detach_keys.from_request(keys, "escape") if keys else b"",
         argv=body["Cmd"].strings(),
         env=body["Env"].strings(),
         workdir=body["WorkingDir"].string(),

@@ -8,6 +8,7 @@ socket; without one, the process's pipes are relayed in Docker's multiplexed fra
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fcntl
 import os
@@ -15,6 +16,7 @@ import socket
 import struct
 import tempfile
 import termios
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from hatoba.api.ports import ContainerIO
 from hatoba.api.streams import STDERR, STDOUT, ByteReader, close_writer, frame
 from hatoba.errors import Conflict, NotFound
+from hatoba.model.detach_keys import DetachWatch
 from hatoba.model.exec_failure import EXEC_FAILED, RUNTIME_LINE, exec_failed, start_failure
 from hatoba.model.ids import new_id
 from hatoba.model.launch import CONTAINER_UMASK, ProcessSpec
@@ -40,6 +43,8 @@ class ExecSpec:
     attach_stdin: bool = False
     attach_stdout: bool = True
     attach_stderr: bool = True
+    # the keys the request named (b"": none, the default applies)
+    detach_keys: bytes = b""
 
 
 @dataclass
@@ -55,6 +60,7 @@ class ExecInstance:
     attach_stdin: bool
     attach_stdout: bool
     attach_stderr: bool
+    detach_keys: bytes = b""
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -80,7 +86,8 @@ class ExecInstance:
             "OpenStdout": self.attach_stdout,
             "CanRemove": False,
             "ContainerID": self.container_id,
-            "DetachKeys": "",
+            # Docker 20.10 shows the keys asked for as Go shows a []byte: base64
+            "DetachKeys": base64.b64encode(self.detach_keys).decode(),
             "Pid": self.pid,
         }
 
@@ -107,6 +114,7 @@ class Execs:
             attach_stdin=spec.attach_stdin,
             attach_stdout=spec.attach_stdout,
             attach_stderr=spec.attach_stderr,
+            detach_keys=spec.detach_keys,
         )
         self._instances[instance.id] = instance
         return instance
@@ -293,7 +301,10 @@ class Execs:
         loop.add_reader(master, readable)
         feeder = None
         if client is not None and instance.attach_stdin:
-            feeder = asyncio.ensure_future(_copy_to_fd(client, master))
+            # detaching ends the client's connection; the process runs on, its exit is kept
+            watch = DetachWatch(instance.detach_keys)
+            detach = writer.close if writer is not None else lambda: None
+            feeder = asyncio.ensure_future(_copy_to_fd(client, master, watch, detach))
         try:
             while not (eof.done() and queue.empty()):
                 getter = asyncio.ensure_future(queue.get())
@@ -353,8 +364,9 @@ class _HeldRuntimeLine:
 
 
 def _send(writer: asyncio.StreamWriter | None, data: bytes, stream: int | None) -> None:
-    """To the client, in a frame of `stream` (None: raw, a terminal's stream)."""
-    if writer is not None and data:
+    """To the client, in a frame of `stream` (None: raw, a terminal's stream), unless it
+    has detached."""
+    if writer is not None and data and not writer.is_closing():
         writer.write(data if stream is None else frame(stream, data))
 
 
@@ -383,9 +395,15 @@ async def _copy_in(client: ByteReader, stdin: asyncio.StreamWriter) -> None:
     stdin.close()
 
 
-async def _copy_to_fd(client: ByteReader, fd: int) -> None:
+async def _copy_to_fd(
+    client: ByteReader, fd: int, watch: DetachWatch, detach: Callable[[], None]
+) -> None:
     with contextlib.suppress(OSError):
         while data := await client.read(1 << 16):
+            data, detached = watch.feed(data)
+            if detached:
+                detach()
+                return
             view = memoryview(data)
             while view:
                 try:

@@ -17,6 +17,7 @@ from hatoba.api.streams import close_writer
 from hatoba.engine.containers import check_startable
 from hatoba.engine.state import State
 from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotModified
+from hatoba.model import detach_keys
 from hatoba.model.container import RESTARTING, RUNNING, Container, joined_container
 from hatoba.model.health import NO_HEALTHCHECK, STATUSES
 from hatoba.model.humanize import parse_rfc3339
@@ -224,6 +225,7 @@ def register(router: Router, app: App) -> None:
         # `logs`: what the container wrote so far first; without `stream` (Docker's default)
         # that is all, and the answer ends, whether the container runs or not
         replay = LogQuery(stdout=req.flag("stdout"), stderr=req.flag("stderr"))
+        keys = detach_keys.from_request(req.arg("detachKeys"), "detach")
 
         async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
             if req.flag("logs"):
@@ -236,7 +238,7 @@ def register(router: Router, app: App) -> None:
             if not req.flag("stream"):
                 await close_writer(writer)
                 return
-            await app.attacher.attach(
+            detached = await app.attacher.attach(
                 container.id,
                 container.state.status == RUNNING,
                 client,
@@ -246,7 +248,10 @@ def register(router: Router, app: App) -> None:
                 stdout=req.flag("stdout"),
                 stderr=req.flag("stderr"),
                 stdin_once=container.config.stdin_once,
+                detach_keys=keys,
             )
+            if detached:
+                app.events.container("detach", container)
 
         return Hijack(run, content_type=_stream_type(container.config.tty))
 
