@@ -31,6 +31,22 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# the client tests also drive the docker 20.10 CLI (Debian's docker.io): only its client binary
+# is taken from the package, never installed (dockerd must not run here)
+docker20=.tools/docker-20.10/docker
+if ((dev)) && [[ ! -x $docker20 ]]; then
+    deb=$(mktemp -d)
+    if (cd "$deb" && { apt-get download -qq docker.io || { apt-get update -qq &&
+        apt-get download -qq docker.io; }; }) >/dev/null 2>&1; then
+        dpkg-deb --fsys-tarfile "$deb"/docker.io_*.deb | tar -x -C "$deb" ./usr/bin/docker
+        mkdir -p "$(dirname $docker20)"
+        mv "$deb/usr/bin/docker" $docker20
+    else
+        echo "apt cannot fetch docker.io: the tests of the docker 20.10 CLI will be skipped" >&2
+    fi
+    rm -rf "$deb"
+fi
+
 python=${PYTHON:-python3}
 stamp=.venv/.installed
 extra=
