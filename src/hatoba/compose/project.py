@@ -35,7 +35,7 @@ OVERRIDE_FILES = (
     "docker-compose.override.yaml",
     "docker-compose.override.yml",
 )
-_VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\Z")
 
 
 @dataclass(frozen=True)

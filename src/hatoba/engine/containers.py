@@ -25,7 +25,7 @@ from hatoba.errors import (
 )
 from hatoba.files.hosts import parse_extra_host, render_hosts
 from hatoba.files.resolvconf import ContainerResolv
-from hatoba.model import health, resources, restart, security
+from hatoba.model import file_fields, health, resources, restart, security
 from hatoba.model.container import (
     CONTAINER_MODE_PREFIX,
     EXITED,
@@ -40,7 +40,7 @@ from hatoba.model.container import (
     is_hostfs,
     joined_container,
 )
-from hatoba.model.ids import new_id, now_rfc3339, validate_container_name
+from hatoba.model.ids import check_dns_name, new_id, now_rfc3339, validate_container_name
 from hatoba.model.launch import LaunchRequest, ProcessSpec, Started
 from hatoba.model.names import random_name
 from hatoba.model.network import Network
@@ -161,8 +161,13 @@ def create(core: Core, request: CreateRequest) -> Container:
         health.validate(request.config.healthcheck)
     restart.validate(request.config.restart_policy, request.config.auto_remove)
     config = _with_image(core, request.config)
-    for spec in config.extra_hosts:
-        parse_extra_host(spec)
+    file_fields.check_request(
+        config.hostname,
+        config.domainname,
+        [parse_extra_host(spec)[0] for spec in config.extra_hosts],
+        config.dns_search,
+        config.dns_options,
+    )
     if request.name:
         name = _free_name(core, request.name)
     else:
@@ -175,7 +180,7 @@ def create(core: Core, request: CreateRequest) -> Container:
             # one; one not there yet is looked for again at start
             config = dataclasses.replace(config, network_mode=CONTAINER_MODE_PREFIX + target.id)
     else:
-        config, networks = _attachments(core, request, config)
+        config, networks = _attachments(core, request, config, name)
     primary = core.state.networks.get(networks[0].network_id) if networks else None
     legacy = links.resolve(core, request.links, primary, config.network_mode, name)
     config = dataclasses.replace(config, links=legacy)
@@ -255,7 +260,7 @@ def _check_joining(request: CreateRequest, ref: str) -> None:
 
 
 def _attachments(
-    core: Core, request: CreateRequest, config: ContainerConfig
+    core: Core, request: CreateRequest, config: ContainerConfig, name: str
 ) -> tuple[ContainerConfig, list[EndpointConfig]]:
     """The networks a container with a namespace of its own (or the host's) joins."""
     primary = _primary_network(core, config.network_mode)
@@ -280,6 +285,7 @@ def _attachments(
             links=req.links if req else (),
             mac=req.mac if req else "",
             ipv6=req.ipv6 if req else None,
+            name=name,
         )
         endpoints.check_static(core, network, cfg.requested_addresses)
         networks.append(cfg)
@@ -724,6 +730,10 @@ def rename(core: Core, ref: str, new_name: str) -> Container:
         name = _free_name(core, new_name)
     except Conflict as exc:
         raise Conflict(f"Error when allocating new name: {exc.message}") from None
+    for joined in container.networks:
+        network = core.state.networks.get(joined.network_id)
+        if network is not None and network.user_defined:
+            check_dns_name(name, network.name)
     renamed = dataclasses.replace(container, name=name)
     core.commit(containers=[renamed])
     overlay.announce(core, renamed)

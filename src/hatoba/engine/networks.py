@@ -15,7 +15,13 @@ from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument
 from hatoba.model.container import SHARED_NETWORK, Container, EndpointConfig, joined_container
-from hatoba.model.ids import new_id, now_rfc3339, parse_link, validate_network_name
+from hatoba.model.ids import (
+    check_dns_name,
+    new_id,
+    now_rfc3339,
+    parse_link,
+    validate_network_name,
+)
 from hatoba.model.network import IPNetwork, Network, NetworkSpec
 
 log = logging.getLogger("hatoba.engine")
@@ -240,11 +246,17 @@ def endpoint_config(
     links: Sequence[str] = (),
     mac: str = "",
     ipv6: IPv6Address | None = None,
+    name: str = "",
 ) -> EndpointConfig:
+    """`name`: the container's, which the network's DNS answers as it answers the aliases."""
     if mac and drivers.of(network).shares_host_namespace:
         raise InvalidArgument(CONFLICT_WITH_MODE.format("mac-address"))
     if aliases and not network.user_defined:
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+    if network.user_defined:
+        for dns_name in (name, *aliases):
+            if dns_name:
+                check_dns_name(dns_name, network.name)
     for link in links:
         parse_link(link)
     if links and not network.user_defined:
@@ -300,7 +312,14 @@ def connect(
     if (driver.exclusive and container.networks) or any(d.exclusive for d in joined):
         raise Forbidden(_CONFLICT_NO_NETWORK)
     cfg = endpoint_config(
-        network, aliases, ipv4, joined_later=True, links=links, mac=mac, ipv6=ipv6
+        network,
+        aliases,
+        ipv4,
+        joined_later=True,
+        links=links,
+        mac=mac,
+        ipv6=ipv6,
+        name=container.name,
     )
     # checked now so that a stopped container is refused too, and nothing changes
     endpoints.check_static(core, network, cfg.requested_addresses, container.id)

@@ -19,7 +19,7 @@ from hatoba.errors import InvalidArgument
 from hatoba.model.health import HealthConfig, config_from_json
 from hatoba.model.ids import ZERO_TIME
 
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 

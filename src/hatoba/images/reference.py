@@ -18,10 +18,10 @@ _OFFICIAL_PREFIX = "library/"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*(?::[0-9]+)?"
-_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}\Z")
+_HEX64_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _MAX_NAME = 255
 
 

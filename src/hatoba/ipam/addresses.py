@@ -85,6 +85,16 @@ def claim(network: Network, requested: IPAddress, used: Container[IPAddress]) ->
         raise InvalidArgument(
             f"Invalid address {requested}: It does not belong to any of this network's subnets."
         )
+    if pool.subnet.prefixlen < 31:
+        # Docker's IPAM holds both ends of the subnet, and answers so
+        for end, what in (
+            (pool.subnet.network_address, "network"),
+            (pool.subnet.broadcast_address, "broadcast"),
+        ):
+            if requested == end:
+                raise Conflict(
+                    f"Address already in use: {requested} is the {what} address of {pool.subnet}"
+                )
     reserved = (pool.gateway, *pool.aux_addresses.values())
     if requested in reserved or requested in used:
         raise Conflict("Address already in use")

@@ -9,8 +9,8 @@ import time
 from hatoba.errors import Forbidden, InvalidArgument
 
 SHORT_LEN = 12
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-_HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # \Z: Go's $, no newline after
+_HEX_RE = re.compile(r"^[0-9a-f]{1,64}\Z")
 
 
 def new_id() -> str:
@@ -53,6 +53,28 @@ def parse_link(spec: str) -> tuple[str, str]:
     if name.startswith("/"):
         return name[1:], alias.rsplit("/", 1)[-1]
     return name, alias
+
+
+# names containers mean the host by (Docker's `--add-host NAME:host-gateway` and Docker
+# Desktop's), under the domain Docker keeps for itself
+RESERVED_DOMAIN = "docker.internal"
+
+
+def check_dns_name(name: str, network: str) -> None:
+    """A container name or alias that the embedded DNS of `network` would answer. One under
+    docker.internal would hide the host from the containers there, and one with a dot a
+    public name (example.com): both are refused rather than shadow what they name."""
+    lowered = name.lower().rstrip(".")
+    if lowered == RESERVED_DOMAIN or lowered.endswith("." + RESERVED_DOMAIN):
+        raise InvalidArgument(
+            f'invalid name "{name}" on network {network}: names under {RESERVED_DOMAIN} are '
+            "the host's (host.docker.internal)"
+        )
+    if "." in lowered:
+        raise InvalidArgument(
+            f'invalid name "{name}" on network {network}: its DNS answer would hide the public '
+            f"name {name} from the containers there; use a name without dots"
+        )
 
 
 # the names Docker keeps for itself (runconfig.IsPreDefinedNetwork)

@@ -28,7 +28,7 @@ _RW_MODES = ("rw", "ro")
 _LABEL_MODES = ("z", "Z")
 _COPY_MODES = ("nocopy",)
 _CONSISTENCY_MODES = ("consistent", "cached", "delegated", "default")
-_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # \Z: Go's $
 
 # mount(8) flags MergeTmpfsOptions knows: option -> the flag it sets or clears (propagation
 # modes share one key: a mount has one)
