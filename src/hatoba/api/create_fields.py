@@ -195,7 +195,8 @@ ENDPOINT_SETTINGS: Mapping[str, Field] = {
     "GlobalIPv6PrefixLen": _ignored(_OPERATIONAL),
     # the interface's MAC on this network (as API 1.44 applies it; v1.41 ignored it)
     "MacAddress": APPLIED,
-    "DriverOpts": REFUSED,
+    # kept and shown; Docker's drivers keep them without a use too
+    "DriverOpts": APPLIED,
 }
 
 NETWORKING_CONFIG: Mapping[str, Field] = {"EndpointsConfig": APPLIED}

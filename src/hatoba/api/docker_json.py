@@ -27,6 +27,7 @@ from hatoba.model.container import (
     Container,
     ContainerConfig,
     Endpoint,
+    EndpointConfig,
     joined_container,
 )
 from hatoba.model.health import Health, HealthConfig, config_from_json, status_suffix
@@ -138,6 +139,7 @@ def endpoint_request(network: str, endpoint: Json) -> EndpointRequest:
         links=endpoint["Links"].strings(),
         mac=parse_mac(mac) if mac else "",
         ipv6=ipv6,
+        driver_opts=endpoint["DriverOpts"].string_map(),
     )
 
 
@@ -496,13 +498,23 @@ def _endpoint_json(
         "GlobalIPv6Address": str(ep.ipv6) if ep and ep.ipv6 else "",
         "GlobalIPv6PrefixLen": ep.prefixlen6 if ep and ep.ipv6 else 0,
         "MacAddress": ep.mac if ep else (cfg.mac if cfg is not None else ""),
-        "DriverOpts": {} if cfg is not None and cfg.joined_later else None,
+        "DriverOpts": _driver_opts_json(cfg),
     }
 
 
 def _host_ips(mapping: PortMapping) -> tuple[str, ...]:
     """Where a held port is, as Docker shows it: no host address is 0.0.0.0 and `::`."""
     return ("0.0.0.0", "::") if mapping.host_ip is None else (str(mapping.host_ip),)
+
+
+def _driver_opts_json(cfg: EndpointConfig | None) -> dict[str, str] | None:
+    """As asked; Docker shows null for a network given at create without any, {} for one
+    joined later."""
+    if cfg is None:
+        return None
+    if cfg.driver_opts:
+        return dict(cfg.driver_opts)
+    return {} if cfg.joined_later else None
 
 
 def ports_json(container: Container, published: Sequence[PortMapping]) -> dict[str, Any]:

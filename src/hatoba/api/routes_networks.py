@@ -129,6 +129,7 @@ def register(router: Router, app: App) -> None:
             endpoint.links,
             endpoint.mac,
             endpoint.ipv6,
+            endpoint.driver_opts,
         )
         return Response(200, b"OK", "text/plain")
 

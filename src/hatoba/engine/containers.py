@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
@@ -59,6 +59,7 @@ class EndpointRequest:
     links: tuple[str, ...] = ()
     mac: str = ""
     ipv6: IPv6Address | None = None
+    driver_opts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,7 @@ def _attachments(
             mac=req.mac if req else "",
             ipv6=req.ipv6 if req else None,
             name=name,
+            driver_opts=req.driver_opts if req else {},
         )
         endpoints.check_static(core, network, cfg.requested_addresses)
         networks.append(cfg)

@@ -186,8 +186,11 @@ class Engine:
         links: Sequence[str] = (),
         mac: str = "",
         ipv6: IPv6Address | None = None,
+        driver_opts: Mapping[str, str] | None = None,
     ) -> Container:
-        return networks.connect(self.core, network, container, aliases, ipv4, links, mac, ipv6)
+        return networks.connect(
+            self.core, network, container, aliases, ipv4, links, mac, ipv6, driver_opts
+        )
 
     def disconnect(self, network: str, container: str, force: bool = False) -> Container:
         return networks.disconnect(self.core, network, container, force)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
 from ipaddress import IPv4Address, IPv6Address
+from types import MappingProxyType
 
 from hatoba.drivers import registry as drivers
 from hatoba.drivers.base import HostBridge, Placement
@@ -247,6 +248,7 @@ def endpoint_config(
     mac: str = "",
     ipv6: IPv6Address | None = None,
     name: str = "",
+    driver_opts: Mapping[str, str] | None = None,
 ) -> EndpointConfig:
     """`name`: the container's, which the network's DNS answers as it answers the aliases."""
     if mac and drivers.of(network).shares_host_namespace:
@@ -282,6 +284,7 @@ def endpoint_config(
         links=tuple(links),
         mac=mac,
         ipv6=ipv6,
+        driver_opts=MappingProxyType(dict(driver_opts or {})),
     )
 
 
@@ -294,6 +297,7 @@ def connect(
     links: Sequence[str] = (),
     mac: str = "",
     ipv6: IPv6Address | None = None,
+    driver_opts: Mapping[str, str] | None = None,
 ) -> Container:
     network = core.state.network(network_ref)
     container = core.state.container(container_ref)
@@ -320,6 +324,7 @@ def connect(
         mac=mac,
         ipv6=ipv6,
         name=container.name,
+        driver_opts=driver_opts,
     )
     # checked now so that a stopped container is refused too, and nothing changes
     endpoints.check_static(core, network, cfg.requested_addresses, container.id)

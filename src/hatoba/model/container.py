@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
+from types import MappingProxyType
 
 from hatoba.model.health import Health, HealthConfig
 from hatoba.model.links import LegacyLink
@@ -62,6 +63,10 @@ class EndpointConfig:
     def requested_addresses(self) -> tuple[IPv4Address | IPv6Address, ...]:
         """The addresses the user chose (`--ip`, `--ip6`)."""
         return tuple(a for a in (self.ipv4, self.ipv6) if a is not None)
+
+    # EndpointSettings.DriverOpts: kept and shown, as Docker's drivers (bridge, macvlan,
+    # overlay) keep them without a use
+    driver_opts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

@@ -153,8 +153,8 @@ def test_endpoint_settings_in_create_and_connect() -> None:
         }
     }
     body = {"Image": "a", "NetworkingConfig": {"EndpointsConfig": endpoints}}
-    # `--ip6` is applied now; DriverOpts still refused
-    assert refused_fields(body) == ["NetworkingConfig.EndpointsConfig.front.DriverOpts"]
+    # `--ip6` and DriverOpts are applied now
+    assert refused_fields(body) == []
     with pytest.raises(InvalidArgument) as refused:
         check_endpoint({"IPAMConfig": {"LinkLocalIPs": ["169.254.1.1"]}})
     assert refused.value.message == (
