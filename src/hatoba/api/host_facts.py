@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hatoba import API_VERSION, MIN_API_VERSION, __version__
-from hatoba.model.goarch import goarch
+from hatoba.model.platforms import goarch
 
 
 def build() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import platform
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -18,9 +19,10 @@ from hatoba.engine.containers import check_startable
 from hatoba.engine.state import State
 from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotModified
 from hatoba.model import detach_keys
-from hatoba.model.container import RESTARTING, RUNNING, Container, joined_container
+from hatoba.model.container import RESTARTING, RUNNING, Container, is_hostfs, joined_container
 from hatoba.model.health import NO_HEALTHCHECK, STATUSES
 from hatoba.model.humanize import parse_rfc3339
+from hatoba.model.platforms import check_platform, goarch
 from hatoba.model.prune import CONTAINER_FILTERS, PruneFilter
 from hatoba.model.runmark import RUN_PENDING
 from hatoba.model.signals import signal_number
@@ -76,8 +78,21 @@ def register(router: Router, app: App) -> None:
             body, req.arg("name"), run_pending=req.flag(RUN_PENDING)
         )
         create_fields.check_create(body.value)  # read above: an object of Docker's types
+        if req.arg("platform"):
+            await check_image_platform(req.arg("platform"), request.config.image)
         container = await runner.call(engine.create_container, request)
         return Response.json({"Id": container.id, "Warnings": request.warnings}, 201)
+
+    async def check_image_platform(requested: str, reference: str) -> None:
+        """hatoba runs what the host runs; a create that names a platform gets the image's
+        checked against it, as Docker 20.10 does."""
+        machine = platform.machine()
+        if is_hostfs(reference):
+            image = ("linux", goarch(machine), "")
+        else:
+            doc = await asyncio.to_thread(app.images.inspect, reference)
+            image = (doc.get("Os", ""), doc.get("Architecture", ""), doc.get("Variant", ""))
+        check_platform(requested, reference, image, machine)
 
     async def listing(req: Request) -> Response:
         state = engine.state

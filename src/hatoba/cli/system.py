@@ -9,7 +9,7 @@ import sys
 from hatoba import API_VERSION, __version__
 from hatoba.cli.errors import CliError
 from hatoba.cli.parsing import Parser, confirm
-from hatoba.model.goarch import goarch
+from hatoba.model.platforms import goarch
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import Any
 from hatoba.errors import InvalidArgument
 from hatoba.model.health import HealthConfig, config_from_json
 from hatoba.model.ids import ZERO_TIME
+from hatoba.model.platforms import goarch
 
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
-_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,7 @@ def is_digest(text: object) -> bool:
 
 
 def host_architecture() -> str:
-    machine = platform.machine()
-    return _GO_ARCH.get(machine, machine)
+    return goarch(platform.machine())
 
 
 def parse_config(data: bytes) -> ParsedConfig:

@@ -6,6 +6,7 @@ lookups refused with what to do instead. None of them changes anything."""
 from __future__ import annotations
 
 import json
+import platform
 import tempfile
 from collections.abc import Iterator
 from functools import cache
@@ -17,6 +18,7 @@ import yaml
 from served_world import ServedWorld, exchange
 
 from hatoba.api.routes_absent import NO_BUILDER, NO_SWARM_MODE, NOT_A_MANAGER, NOT_IN_SWARM
+from hatoba.model.platforms import goarch
 
 SPEC = Path(__file__).parents[2] / "fixtures" / "specs" / "docker-engine-api-v1.41.yaml"
 
@@ -158,3 +160,17 @@ def test_pulls_and_registry_lookups_say_no_registry_is_reachable(
     message = json.loads(reply.body)["message"]
     assert message.startswith(f"cannot pull {reference}: no registry is reachable from hatoba;")
     assert "docker load" in message and "docker import" in message
+
+
+def test_a_create_for_another_platform_is_refused_before_anything_is_made(
+    world: ServedWorld,
+) -> None:
+    body = json.dumps({"Image": "alpine", "Cmd": ["true"]}).encode()
+    reply = ask(world, "POST", "/v1.41/containers/create?platform=linux/s390x", body)
+    assert reply.status == 404
+    assert json.loads(reply.body)["message"] == (
+        "image with reference alpine was found but does not match the specified platform: "
+        f"wanted linux/s390x, actual: linux/{goarch(platform.machine())}"
+    )
+    reply = ask(world, "POST", "/v1.41/containers/create?platform=linux/nonsense", body)
+    assert reply.status == 400
