@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +27,8 @@ from hatoba.api.routes_volumes import register as register_volumes
 from hatoba.api.runner import EngineRunner
 from hatoba.api.supervisor import Supervisor
 from hatoba.engine.engine import Engine
+from hatoba.errors import HatobaError
+from hatoba.model.container import Container, is_hostfs
 
 
 @dataclass
@@ -52,6 +56,17 @@ class App:
     # seconds between two stats samples (Docker's collector: one a second)
     stats_period: float = 1.0
     extra_routes: list[Callable[[Router, App], None]] = field(default_factory=list)
+
+    async def sizes(self, container: Container) -> dict[str, int]:
+        """What Docker's `size` asks for: SizeRw (the container's own layer) and SizeRootFs
+        (with its image's), read off the loop."""
+        rw = await asyncio.to_thread(self.files.layer_size, container.id)
+        image = 0
+        if container.config.image_id and not is_hostfs(container.config.image_id):
+            with contextlib.suppress(HatobaError):  # an image removed meanwhile adds nothing
+                doc = await asyncio.to_thread(self.images.inspect, container.config.image_id)
+                image = int(doc.get("Size", 0))
+        return {"SizeRw": rw, "SizeRootFs": rw + image}
 
     def router(self) -> Router:
         router = Router()

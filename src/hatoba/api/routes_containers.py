@@ -108,29 +108,31 @@ def register(router: Router, app: App) -> None:
         limit = req.int_arg("limit", -1)
         if limit > 0:
             found = found[:limit]
-        return Response.json(
-            [
-                docker_json.container_summary(c, state, engine.volume_path, c.published)
-                for c in found
-            ]
-        )
+        summaries = []
+        for c in found:
+            summary = docker_json.container_summary(c, state, engine.volume_path, c.published)
+            if req.flag("size"):
+                summary.update(await app.sizes(c))
+            summaries.append(summary)
+        return Response.json(summaries)
 
     async def inspect(req: Request) -> Response:
         state = engine.state
         container = state.container(req.params["id"])
         # `--net container:` uses the other container's files, as Docker shows
         files_of = joined_container(container.config.network_mode) or container.id
-        return Response.json(
-            docker_json.container_json(
-                container,
-                state,
-                log_path=str(app.io.log_path(container.id)),
-                files_dir=str(app.io.file_path(files_of, "/etc/hosts").parent),
-                sandbox_dir=str(engine.core.paths.netns_dir),
-                volume_path=engine.volume_path,
-                published=container.published,
-            )
+        doc = docker_json.container_json(
+            container,
+            state,
+            log_path=str(app.io.log_path(container.id)),
+            files_dir=str(app.io.file_path(files_of, "/etc/hosts").parent),
+            sandbox_dir=str(engine.core.paths.netns_dir),
+            volume_path=engine.volume_path,
+            published=container.published,
         )
+        if req.flag("size"):
+            doc.update(await app.sizes(container))
+        return Response.json(doc)
 
     async def start(req: Request) -> Response:
         container = engine.state.container(req.params["id"])

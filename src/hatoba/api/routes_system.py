@@ -162,9 +162,7 @@ def register(router: Router, app: App) -> None:
         containers = []
         for c in sorted(state.containers.values(), key=lambda c: c.created, reverse=True):
             summary = docker_json.container_summary(c, state, app.engine.volume_path, c.published)
-            size = await asyncio.to_thread(app.files.layer_size, c.id)
-            image = next((i for i in images if i["Id"] == c.config.image_id), None)
-            summary.update(SizeRw=size, SizeRootFs=size + (image["Size"] if image else 0))
+            summary.update(await app.sizes(c))
             containers.append(summary)
         volumes = []
         for volume in sorted(state.volumes.values(), key=lambda v: v.name):

@@ -174,3 +174,15 @@ def test_a_create_for_another_platform_is_refused_before_anything_is_made(
     )
     reply = ask(world, "POST", "/v1.41/containers/create?platform=linux/nonsense", body)
     assert reply.status == 400
+
+
+def test_size_is_answered_where_it_is_asked_for(world: ServedWorld) -> None:
+    listed = json.loads(ask(world, "GET", "/containers/json?all=1&size=1").body)
+    web = next(c for c in listed if c["Names"] == ["/web"])
+    image = json.loads(ask(world, "GET", "/images/alpine/json").body)
+    assert image["Size"] > 0
+    assert (web["SizeRw"], web["SizeRootFs"]) == (0, image["Size"])
+    assert "SizeRw" not in json.loads(ask(world, "GET", "/containers/json?all=1").body)[0]
+    doc = json.loads(ask(world, "GET", "/containers/web/json?size=1").body)
+    assert (doc["SizeRw"], doc["SizeRootFs"]) == (0, image["Size"])
+    assert "SizeRw" not in json.loads(ask(world, "GET", "/containers/web/json").body)
