@@ -255,3 +255,20 @@ def test_detach_keys_end_the_attach_and_leave_the_process_running(clients: Clien
         assert doc["Running"] is True and doc["ExitCode"] is None
     finally:
         container.remove(force=True)
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_sizes_and_platforms_are_answered_not_ignored(
+    clients: Clients, sleeper: str, cli: str
+) -> None:
+    clients.docker(cli, "exec", sleeper, "dd", "if=/dev/zero", "of=/big", "bs=1k", "count=64")
+    sizes = clients.docker(cli, "inspect", "-s", "--format", "{{.SizeRw}} {{.SizeRootFs}}", sleeper)
+    rw, rootfs = (int(n) for n in sizes.stdout.split())
+    assert 64 * 1024 <= rw < rootfs
+    listed = clients.docker(cli, "ps", "-s", "--filter", f"id={sleeper}", "--format", "{{.Size}}")
+    assert "kB" in listed.stdout and "virtual" in listed.stdout
+    with pytest.raises(docker.errors.NotFound, match="does not match the specified platform"):
+        clients.sdk.containers.create("alpine", ["true"], platform="linux/s390x")
+    assert clients.docker(cli, "ps", "-aq", "--filter", "ancestor=alpine").stdout.split() == [
+        sleeper[:12]
+    ]
