@@ -47,6 +47,13 @@ class Request:
     # the body of a route registered with `body_file` (image archives), at offset 0
     body_file: IO[bytes] | None = None
 
+    def older_than(self, version: str) -> bool:
+        """Whether the client asked for an API version before `version` (/v1.xx/; one that
+        names none gets this server's), for the answers Docker gives such clients."""
+        m = _VERSION_PREFIX.match(self.path)
+        asked = (int(m[1]), int(m[2])) if m else _version(API_VERSION)
+        return asked < _version(version)
+
     def arg(self, name: str, default: str = "") -> str:
         values = self.query.get(name)
         return values[-1] if values else default

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import platform
 import time
@@ -78,6 +79,11 @@ def register(router: Router, app: App) -> None:
             body, req.arg("name"), run_pending=req.flag(RUN_PENDING)
         )
         create_fields.check_create(body.value)  # read above: an object of Docker's types
+        if req.older_than("1.25"):
+            # clients of API 1.24 and before remove their containers themselves: Docker
+            # ignores AutoRemove from them
+            config = dataclasses.replace(request.config, auto_remove=False)
+            request = dataclasses.replace(request, config=config)
         if req.arg("platform"):
             await check_image_platform(req.arg("platform"), request.config.image)
         container = await runner.call(engine.create_container, request)
@@ -135,6 +141,18 @@ def register(router: Router, app: App) -> None:
         return Response.json(doc)
 
     async def start(req: Request) -> Response:
+        # Docker's test: a JSON object with anything in it is longer than 7 bytes
+        if len(req.body) > 7:
+            if not req.older_than("1.24"):
+                raise InvalidArgument(
+                    "starting container with non-empty request body was deprecated since API "
+                    "v1.22 and removed in v1.24"
+                )
+            # what such clients send is a HostConfig, which Docker then applies
+            raise InvalidArgument(
+                "hatoba does not take a HostConfig in a start request (API before 1.24): "
+                "send it with the create"
+            )
         container = engine.state.container(req.params["id"])
         check_startable(container)
         try:
@@ -171,7 +189,8 @@ def register(router: Router, app: App) -> None:
         return Response.empty()
 
     async def wait(req: Request) -> Streaming:
-        condition = req.arg("condition", "not-running")
+        # before API 1.30, Docker reads no condition
+        condition = "not-running" if req.older_than("1.30") else req.arg("condition", "not-running")
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition}")
         container = engine.state.container(req.params["id"])
