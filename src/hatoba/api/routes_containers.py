@@ -140,19 +140,11 @@ def register(router: Router, app: App) -> None:
             doc.update(await app.sizes(container))
         return Response.json(doc)
 
+    async def start_request(req: Request) -> Response:
+        _refuse_start_body(req)
+        return await start(req)
+
     async def start(req: Request) -> Response:
-        # Docker's test: a JSON object with anything in it is longer than 7 bytes
-        if len(req.body) > 7:
-            if not req.older_than("1.24"):
-                raise InvalidArgument(
-                    "starting container with non-empty request body was deprecated since API "
-                    "v1.22 and removed in v1.24"
-                )
-            # what such clients send is a HostConfig, which Docker then applies
-            raise InvalidArgument(
-                "hatoba does not take a HostConfig in a start request (API before 1.24): "
-                "send it with the create"
-            )
         container = engine.state.container(req.params["id"])
         check_startable(container)
         try:
@@ -340,7 +332,7 @@ def register(router: Router, app: App) -> None:
     router.add("POST", "/containers/prune", prune)
     router.add("GET", "/containers/json", listing)
     router.add("GET", "/containers/{id}/json", inspect)
-    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/start", start_request)
     router.add("POST", "/containers/{id}/stop", stop)
     router.add("POST", "/containers/{id}/restart", restart)
     router.add("POST", "/containers/{id}/kill", kill)
@@ -359,6 +351,23 @@ def register(router: Router, app: App) -> None:
 def _stream_type(tty: bool) -> str:
     return (
         "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    )
+
+
+def _refuse_start_body(req: Request) -> None:
+    """A start request says nothing more (a restart's body is not read at all)."""
+    # Docker's test: a JSON object with anything in it is longer than 7 bytes
+    if len(req.body) <= 7:
+        return
+    if not req.older_than("1.24"):
+        raise InvalidArgument(
+            "starting container with non-empty request body was deprecated since API v1.22 "
+            "and removed in v1.24"
+        )
+    # what such clients send is a HostConfig, which Docker then applies
+    raise InvalidArgument(
+        "hatoba does not take a HostConfig in a start request (API before 1.24): send it with "
+        "the create"
     )
 
 
