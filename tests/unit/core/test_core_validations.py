@@ -17,7 +17,7 @@ from hatoba.errors import Conflict, InvalidArgument
 from hatoba.model.container import ContainerConfig
 from hatoba.model.ids import looks_like_id_prefix, validate_container_name
 from hatoba.model.mounts import check_volume_name
-from hatoba.model.network import NetworkSpec
+from hatoba.model.network import IpamRequest, NetworkSpec
 
 BASE = ContainerConfig(image="hostfs", cmd=("true",))
 
@@ -44,7 +44,8 @@ def test_volume_names_too() -> None:
 )
 def test_an_ip_at_either_end_of_the_subnet_is_refused(world: Any, address: str, what: str) -> None:
     engine = world[0]
-    engine.create_network(NetworkSpec(name="vnet", subnet=IPv4Network("10.50.0.0/24")))
+    subnet = IpamRequest(IPv4Network("10.50.0.0/24"))
+    engine.create_network(NetworkSpec(name="vnet", ipam=(subnet,)))
     before = state(world)
     request = CreateRequest(
         dataclasses.replace(BASE, network_mode="vnet"),
