@@ -12,9 +12,10 @@ runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping py
 # bench.compose and the e2e tests run Debian's docker-compose (1.29) against hatoba's socket;
 # the capture tests check hatoba's lines and filters against tcpdump and read its files with
 # tshark; the capture benchmark runs iperf3; the overlay tests and demo-cluster run a real etcd
-# (etcd-server) and ask it with etcdctl (etcd-client)
+# (etcd-server) and ask it with etcdctl (etcd-client); the benchmarks measure podman 4.3
+# (netavark, aardvark-dns, and runc as the reference containers.conf asks) beside hatoba
 dev_pkgs=(conntrack dnsperf iperf3 iptables dbus-daemon docker-compose tcpdump tshark etcd-server
-    etcd-client)
+    etcd-client podman netavark aardvark-dns runc)
 
 want=("${runtime_pkgs[@]}")
 dev=0
