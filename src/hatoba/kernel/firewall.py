@@ -19,14 +19,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from hatoba.errors import KernelError
 from hatoba.firewall import layout, plan, tracing
 from hatoba.firewall.model import FirewallState, FwPort
 from hatoba.firewall.shape import expected_shape, listed_shape
-from hatoba.kernel import fw_conntrack
+from hatoba.kernel import fw_conntrack, netlink
 from hatoba.kernel.fw_events import EventsLost, NftEvents
 from hatoba.kernel.fw_host import HostFirewalls
 from hatoba.kernel.fw_netns import HomeNetns
@@ -44,6 +41,7 @@ class NftFirewall:
     def __init__(self, helper: NftHelper) -> None:
         """Binds to the network namespace of the calling thread (the host)."""
         self._home = HomeNetns()
+        self._links = netlink.NetlinkSocket()  # in the host namespace, as `_home`
         # every commit goes through the helper: a notification naming one of its processes is
         # our own change
         self._helper = helper
@@ -163,7 +161,7 @@ class NftFirewall:
           module must be present, as Docker also requires).
         """
         self._home.write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
-        self._home.call(lambda: _conntrack_bridged_frames(bridge))
+        self._links.request([netlink.bridge_nf_call_iptables(bridge)], f"bridge {bridge}")
 
     def clear_udp_conntrack(self, ports: Sequence[FwPort]) -> None:
         fw_conntrack.clear_udp(self._home, ports)
@@ -295,23 +293,13 @@ class NftFirewall:
     def close(self) -> None:
         self.stop_watch()
         self._nft.close()
+        self._links.close()
         self._home.close()
 
 
 def _bridges(state: FirewallState) -> list[tuple[str, bool]]:
     """What the host's firewalls are told about a state."""
     return [(n.bridge, n.internal) for n in state.networks]
-
-
-def _conntrack_bridged_frames(bridge: str) -> None:
-    try:
-        with IPRoute() as ipr:
-            index = ipr.link_lookup(ifname=bridge)
-            if not index:
-                raise KernelError(f"bridge {bridge} not found")
-            ipr.link("set", index=index[0], kind="bridge", br_nf_call_iptables=1)
-    except NetlinkError as exc:
-        raise KernelError(f"bridge {bridge}: {exc}", exc.code) from exc
 
 
 class _Watch:

@@ -26,7 +26,6 @@ import secrets
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
-from typing import Any
 
 from hatoba.errors import KernelError
 from hatoba.kernel import netlink as nl
@@ -369,7 +368,7 @@ class HostKernel:
         if link is None:
             raise KernelError(f"link {name} not found", errno.ENODEV)
         index = link.index
-        held = nl.neighbours_of(self._host, index)
+        held = self._host.neighbours(index)
         fdb = {(n.mac, n.address) for n in held if n.family == nl.AF_BRIDGE}
         neigh = {(n.address, n.mac) for n in held if n.family == nl.AF_INET}
         want_fdb = {(p.mac, p.vtep) for p in peers}
@@ -414,7 +413,7 @@ def uplink_address() -> IPv4Address | None:
         sock.close()
 
 
-def _configure(request: AttachRequest | MacvlanRequest, index: int) -> list[Any]:
+def _configure(request: AttachRequest | MacvlanRequest, index: int) -> list[bytes]:
     messages = [
         nl.link_up(index),
         *(nl.address_add(index, a.network, a.ip) for a in request.addresses),

@@ -3,8 +3,8 @@ someone deleted, or took off their bridge.
 
 The kernel announces every link change on this multicast group, so a listener learns at no
 cost while nothing changes that a bridge or a veth hatoba owns (its alias says so) went away.
-Messages are decoded by pyroute2; only the link's name, alias, master and the kind of change
-are kept.
+Messages are read by `netlink.link_messages`; only the link's name, alias, master and the
+kind of change are kept.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import errno
 import socket
 from dataclasses import dataclass
 
-from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK
-from pyroute2.netlink.rtnl.marshal import MarshalRtnl
-
 from hatoba.errors import KernelError
+from hatoba.kernel.netlink import link_messages
 from hatoba.model.host import OWNER_PREFIX
 
 _NETLINK_ROUTE = 0
@@ -51,7 +49,6 @@ class LinkEvents:
             sock.close()
             raise KernelError(f"link events: {exc.strerror}", exc.errno) from exc
         self._sock = sock
-        self._marshal = MarshalRtnl()
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -68,19 +65,11 @@ class LinkEvents:
                 if exc.errno == errno.ENOBUFS:
                     raise LinkEventsLost from exc
                 raise KernelError(f"link events: {exc.strerror}", exc.errno) from exc
-            for msg in self._marshal.parse(data):
-                kind = msg["header"]["type"]
-                if kind not in (RTM_NEWLINK, RTM_DELLINK):
-                    continue
-                if not (msg.get_attr("IFLA_IFALIAS") or "").startswith(OWNER_PREFIX):
-                    continue
-                changes.append(
-                    LinkChange(
-                        name=msg.get_attr("IFLA_IFNAME") or "",
-                        deleted=kind == RTM_DELLINK,
-                        master=msg.get_attr("IFLA_MASTER") or 0,
-                    )
-                )
+            changes.extend(
+                LinkChange(link.name, deleted, link.master)
+                for deleted, link in link_messages(data)
+                if link.alias.startswith(OWNER_PREFIX)
+            )
 
     def close(self) -> None:
         self._sock.close()

@@ -13,9 +13,8 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from hatoba.kernel import netlink as nl
 
 
-def round_trip(msg: Any, kind: Any) -> Any:
-    msg.encode()
-    back = kind(msg.data)
+def round_trip(msg: bytes, kind: Any) -> Any:
+    back = kind(msg)
     back.decode()
     return back
 
