@@ -53,6 +53,9 @@ class FakeKernel:
         # macvlans made inside namespaces: netns -> ifname -> request
         self.inside: dict[str, dict[str, MacvlanRequest]] = {}
         self.gateways: dict[str, tuple[IPInterface, ...]] = {}
+        # links whose deletion the reaper has not finished yet (see detach)
+        self.slow_reaper = False
+        self.deleting: set[str] = set()
 
     def _maybe_fail(self, name: str) -> None:
         self.calls.append(name)
@@ -132,12 +135,27 @@ class FakeKernel:
             request.host_ifname, "veth", request.owner, request.bridge
         )
 
-    def detach(self, host_ifname: str) -> None:
+    def detach(self, name: str) -> None:
+        """With `slow_reaper`, the link stays until `settle` (or `reap`) deletes it."""
         self.calls.append("detach")
         for reqs in self.attached.values():
-            for req in [r for r in reqs if r.host_ifname == host_ifname]:
+            for req in [r for r in reqs if r.host_ifname == name]:
                 reqs.remove(req)
-        self.links.pop(host_ifname, None)
+        if self.slow_reaper:
+            self.deleting.add(name)
+        else:
+            self.links.pop(name, None)
+
+    def settle(self, names: Sequence[str]) -> None:
+        self.calls.append("settle")
+        for name in names:
+            if name in self.deleting:
+                self.deleting.discard(name)
+                self.links.pop(name, None)
+
+    def reap(self) -> None:
+        """The background deletions finish."""
+        self.settle(list(self.deleting))
 
     def attach_macvlan(self, netns: str, request: MacvlanRequest) -> None:
         self._maybe_fail("attach_macvlan")

@@ -52,3 +52,19 @@ def test_pools_skip_host_routes() -> None:
         r = sb.hatoba("network", "create", "--subnet", "172.18.0.0/16", "clash", check=False)
         assert r.returncode == 1
         assert "Pool overlaps with other one on this address space" in r.stderr
+
+
+def test_a_network_made_again_right_after_its_removal() -> None:
+    """`network rm` answers before the kernel has deleted the bridge; a create of the same
+    name, subnet and bridge name right after it waits for that and works."""
+    with Sandbox() as sb:
+        create = ["network", "create", "--subnet", "10.77.0.0/24"]
+        create += ["-o", "com.docker.network.bridge.name=again0", "again"]
+        sb.hatoba(*create)
+        hatoba = " ".join(sb.hatoba_argv)
+        again = f"{hatoba} network rm again && {hatoba} {' '.join(create)}"
+        sb.sh(["sh", "-c", f"{again} && {again}"])
+        sb.hatoba("run", "-d", "--name", "c1", "--net", "again", "hostfs", "sleep", "inf")
+        sb.hatoba("exec", "c1", "ping", "-c", "1", "-W", "2", "10.77.0.1")
+        links = json.loads(sb.sh(["ip", "-j", "link", "show", "type", "bridge"]).stdout)
+        assert [link["ifname"] for link in links if link["ifname"] == "again0"] == ["again0"]

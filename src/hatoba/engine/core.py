@@ -22,7 +22,7 @@ from hatoba.engine.ports import (
     Storage,
     Store,
 )
-from hatoba.engine.state import Addresses, OverlayBook, State
+from hatoba.engine.state import Addresses, HeldNetwork, OverlayBook, State
 from hatoba.firewall import FirewallState
 from hatoba.model.container import Container
 from hatoba.model.daemon import DaemonConfig
@@ -64,6 +64,8 @@ class Core:
     # replaced whole on every commit, never changed in place (see engine/state.py)
     state: State = field(default_factory=State)
     addresses: Addresses = field(default_factory=Addresses)
+    # network id -> a removed network whose bridges are still being deleted
+    held_networks: dict[str, HeldNetwork] = field(default_factory=dict)
     # called after every committed change (DNS tables, firewall, waiters)
     listeners: list[Listener] = field(default_factory=list)
     # the embedded DNS server; without one (NO_DNS), containers keep the host's resolvers

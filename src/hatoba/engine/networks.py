@@ -13,6 +13,7 @@ from hatoba.drivers import registry as drivers
 from hatoba.drivers.base import HostBridge, Placement
 from hatoba.engine import endpoints, firewall, overlay, resolver
 from hatoba.engine.core import Core
+from hatoba.engine.state import HeldNetwork
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument
 from hatoba.model.container import SHARED_NETWORK, Container, EndpointConfig, joined_container
@@ -52,16 +53,32 @@ def placement(
     is planned again), taken by nothing else."""
     facts = core.kernel.host_facts()
     ours = tuple({p.subnet for n in core.state.networks.values() for p in n.ipam} - set(own))
+    # a removed network's subnets until the kernel has deleted its bridges
+    held = {s for h in core.held_networks.values() for s in h.subnets}
     return Placement(
         network_id=network_id,
         created=created,
         predefined=predefined,
         uplink_mtu=facts.uplink_mtu,
-        taken=(*ours, *(prefix for prefix in facts.taken if prefix not in own)),
+        taken=(*ours, *held, *(prefix for prefix in facts.taken if prefix not in own)),
         network_subnets=ours,
         host=core.kernel,
         pools=core.config.default_address_pools,
     )
+
+
+def _settle_held(
+    core: Core, name: str, subnets: Collection[IPNetwork], bridges: Collection[str] = ()
+) -> None:
+    """A removed network's name, subnets and bridge names come free once the kernel has
+    deleted its bridges: wait for that where a new network asks for one of them (a pool
+    subnet is chosen around them instead), and forget the removed networks that are gone."""
+    for nid, held in list(core.held_networks.items()):
+        if held.conflicts(name, subnets) or set(bridges) & set(held.bridges):
+            core.kernel.settle(held.bridges)
+        elif any(core.kernel.link_exists(b) for b in held.bridges):
+            continue
+        del core.held_networks[nid]
 
 
 def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -> Network:
@@ -72,6 +89,7 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
         raise Forbidden(f'only one instance of "{spec.driver}" network is allowed')
     if core.state.network_by_name(spec.name) is not None:
         raise Conflict(f"network with name {spec.name} already exists")
+    _settle_held(core, spec.name, [r.subnet for r in spec.ipam if r.subnet is not None])
     where = placement(core, new_id(), now_rfc3339(), predefined=predefined)
     if driver.cluster_scoped:
         # planned against the whole cluster and claimed there first: the store decides
@@ -101,6 +119,8 @@ def adopt_network(core: Core, network: Network) -> None:
 
 def _make_network(core: Core, undo: UndoStack, network: Network) -> None:
     bridges = _bridges(network)
+    subnets = [p.subnet for p in network.ipam]
+    _settle_held(core, network.name, subnets, [b.name for b in bridges])
     in_use = {b.name for n in core.state.networks.values() for b in _bridges(n)}
     for bridge in bridges:
         if bridge.name in in_use or core.kernel.link_exists(bridge.name):
@@ -144,11 +164,15 @@ def make_tunnel(core: Core, bridge: HostBridge, network_id: str) -> None:
     core.overlay.peers.pop(tunnel.name, None)
 
 
-def _delete_bridge(core: Core, bridge: HostBridge) -> None:
+def _delete_bridge(core: Core, bridge: HostBridge, *, later: bool = False) -> None:
+    """`later`: the bridge itself on the reaper thread (see _delete_bridges_later)."""
     if bridge.tunnel is not None:
         core.kernel.delete_link(bridge.tunnel.name)
         core.overlay.peers.pop(bridge.tunnel.name, None)
-    core.kernel.delete_link(bridge.name)
+    if later:
+        core.kernel.detach(bridge.name)
+    else:
+        core.kernel.delete_link(bridge.name)
 
 
 def replace_network(core: Core, old: Network, new: Network) -> None:
@@ -173,6 +197,20 @@ def delete_bridges(core: Core, network: Network) -> None:
         _delete_bridge(core, bridge)
 
 
+def _delete_bridges_later(core: Core, network: Network) -> None:
+    """The kernel takes ~15-40 ms to delete a bridge: the reaper does it after the answer,
+    and until it is done the network's name, subnets and bridges stay held."""
+    bridges = _bridges(network)
+    if not bridges:
+        return
+    subnets = tuple(p.subnet for p in network.ipam)
+    core.held_networks[network.id] = HeldNetwork(
+        network.name, subnets, tuple(b.name for b in bridges)
+    )
+    for bridge in bridges:
+        _delete_bridge(core, bridge, later=True)
+
+
 def remove_network(core: Core, ref: str) -> Network:
     network = core.state.network(ref)
     if network.predefined:
@@ -195,7 +233,7 @@ def remove_network(core: Core, ref: str) -> Network:
             core.cluster.delete_network(network)
         core.commit(removed_networks=[network.id], containers=members)
         undo.commit()
-    delete_bridges(core, network)
+    _delete_bridges_later(core, network)
     return network
 
 

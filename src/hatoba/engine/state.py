@@ -10,7 +10,7 @@ bookkeeping (`Addresses`) is the engine thread's own and is never read elsewhere
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from types import MappingProxyType
@@ -19,7 +19,7 @@ from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.container import Container
 from hatoba.model.host import TunnelPeer
 from hatoba.model.mounts import VOLUME, Volume
-from hatoba.model.network import IPAddress, Network
+from hatoba.model.network import IPAddress, IPNetwork, Network
 
 
 @dataclass(frozen=True)
@@ -196,3 +196,16 @@ class OverlayBook:
     peers: dict[str, frozenset[TunnelPeer]] = field(default_factory=dict)
     # the view's epoch whose registrations are done (-1: none yet)
     registered_epoch: int = -1
+
+
+@dataclass(frozen=True)
+class HeldNetwork:
+    """A removed network whose bridges the kernel is still deleting (on a reaper thread): its
+    name, subnets and bridge names are not handed out again until they are gone."""
+
+    name: str
+    subnets: tuple[IPNetwork, ...]
+    bridges: tuple[str, ...]
+
+    def conflicts(self, name: str, subnets: Collection[IPNetwork]) -> bool:
+        return name == self.name or any(a.overlaps(b) for a in subnets for b in self.subnets)

@@ -171,6 +171,7 @@ def reset(core: Core) -> None:
     for link in core.kernel.owned_links():
         _delete(core, link.name)
     core.addresses.pending.clear()
+    core.held_networks.clear()
     try:
         core.firewall.remove()
     except HatobaError as exc:

@@ -23,8 +23,9 @@ import errno
 import logging
 import os
 import secrets
-from collections.abc import Callable, Collection, Iterable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from ipaddress import IPv4Address
 
 from hatoba.errors import KernelError
@@ -70,6 +71,9 @@ class HostKernel:
         self._reaper_sock = nl.NetlinkSocket()
         self._sandboxes: dict[str, nl.NetlinkSocket] = {}
         self._bridge_index: dict[str, int] = {}
+        # links the reaper is deleting, by name (see `settle`)
+        self._deleting: dict[str, Future[None]] = {}
+        self._deleting_lock = threading.Lock()
 
     def close(self) -> None:
         self._reaper.shutdown(wait=True)
@@ -382,22 +386,38 @@ class HostKernel:
         if messages:
             self._host.request(messages, f"program peers of {name}")
 
-    def detach(self, host_ifname: str) -> None:
-        """Delete a veth pair by its host end, in the background.
+    def detach(self, name: str) -> None:
+        """Delete a link (a veth pair by its host end, a bridge) in the background.
 
         The kernel spends ~20-30 ms of RCU waits inside the request itself, so a reaper thread
-        makes it, on a socket of its own; the caller must not hand the address out again before
-        the host end is gone (see `link_exists`).
+        makes it, on a socket of its own; the caller must not hand out again what the link
+        held (its address, its subnet) before it is gone (see `link_exists` and `settle`).
         """
-        self._reaper.submit(self._delete_veth, host_ifname)
+        self._bridge_index.pop(name, None)
+        future = self._reaper.submit(self._delete_later, name)
+        with self._deleting_lock:
+            self._deleting[name] = future
+        future.add_done_callback(lambda done: self._forget_deletion(name, done))
 
-    def _delete_veth(self, host_ifname: str) -> None:
+    def settle(self, names: Sequence[str]) -> None:
+        """Wait until the reaper has deleted these links (those it is not deleting count)."""
+        with self._deleting_lock:
+            pending = [f for name in names if (f := self._deleting.get(name)) is not None]
+        for future in pending:
+            future.result()
+
+    def _forget_deletion(self, name: str, done: Future[None]) -> None:
+        with self._deleting_lock:
+            if self._deleting.get(name) is done:
+                del self._deleting[name]
+
+    def _delete_later(self, name: str) -> None:
         try:
-            self._reaper_sock.request([nl.link_delete(name=host_ifname)], "delete interface")
+            self._reaper_sock.request([nl.link_delete(name=name)], "delete interface")
         except KernelError as exc:
             # gone already: with its namespace, or by hand
             if exc.errno not in _GONE:
-                log.warning("could not delete interface %s: %s", host_ifname, exc)
+                log.warning("could not delete interface %s: %s", name, exc)
 
 
 def uplink_address() -> IPv4Address | None:

@@ -221,6 +221,39 @@ def test_network_rm_rules(world):
         engine.remove_network("doesnotexist")
 
 
+def test_network_rm_answers_before_the_kernel_deleted_the_bridge(world):
+    """The bridge goes on the reaper; until it is gone its name, subnet and bridge name are
+    held: a create asking for one of them waits for the deletion, a pool create goes around
+    the subnet, and once it is gone the subnet is free again."""
+    engine, kernel, *_ = world
+    kernel.slow_reaper = True
+    old = engine.create_network(NetworkSpec(name="sample"))
+    engine.remove_network("sample")
+    assert old.bridge in kernel.links and "settle" not in kernel.calls
+    other = engine.create_network(NetworkSpec(name="other"))
+    assert str(other.pool.subnet) == "172.19.0.0/16"  # 172.18 is held
+    assert old.bridge in kernel.links and "settle" not in kernel.calls
+    again = engine.create_network(NetworkSpec(name="sample"))  # the same name: waits
+    assert old.bridge not in kernel.links and again.bridge in kernel.links
+    assert str(again.pool.subnet) == "172.18.0.0/16"
+
+    engine.remove_network("other")
+    subnet = IPv4Network("172.19.0.0/16")
+    same = engine.create_network(NetworkSpec(name="third", ipam=(IpamRequest(subnet),)))
+    assert other.bridge not in kernel.links and same.pool.subnet == subnet
+
+    named = {"com.docker.network.bridge.name": "mybr0"}
+    engine.create_network(NetworkSpec(name="named", options=named))
+    engine.remove_network("named")
+    engine.create_network(NetworkSpec(name="renamed", options=named))  # the same bridge name
+    assert kernel.links["mybr0"].owner == engine.network("renamed").id
+
+    engine.remove_network("third")
+    kernel.reap()
+    assert str(engine.create_network(NetworkSpec(name="fourth")).pool.subnet) == "172.19.0.0/16"
+    assert not engine.core.held_networks
+
+
 def test_connect_disconnect(world):
     engine, kernel, *_ = world
     engine.create_network(NetworkSpec(name="netB"))
