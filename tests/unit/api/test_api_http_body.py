@@ -5,6 +5,7 @@ parameters span slashes, as image names do."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import tempfile
 from pathlib import Path
@@ -93,3 +94,27 @@ def test_body_file_routes_and_slashed_names(
     assert too_big == b""  # the connection is dropped, as before
     assert slashed.startswith(b"HTTP/1.1 404")
     assert len(files) == 1 and files[0].closed
+
+
+def test_a_whole_answer_says_how_long_the_service_took(tmp_path: Path) -> None:
+    async def slow(req: Request) -> Response:
+        await asyncio.sleep(0.02)
+        return Response(200, b"done", "text/plain")
+
+    router = Router()
+    router.add("GET", "/slow", slow)
+    sock = tmp_path / "api.sock"
+
+    async def main() -> bytes:
+        server = Server(router, [])
+        await server.listen(str(sock))
+        try:
+            raw = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+            return await asyncio.to_thread(exchange, sock, raw)
+        finally:
+            await server.close()
+
+    answer = asyncio.run(main())
+    timing = re.search(rb"\r\nServer-Timing: app;dur=([0-9.]+)\r\n", answer)
+    assert timing is not None, answer
+    assert float(timing.group(1)) >= 20  # the handler slept 20 ms
