@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import platform
+import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +38,30 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - t0
 
 
+def api(
+    sock: str, method: str, path: str, body: object = None
+) -> tuple[int, float, dict[str, Any]]:
+    """One request to the service on its socket: (status, the service's own time in seconds
+    as its Server-Timing header says, the JSON answer or {})."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: hatoba\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(sock)
+        s.sendall(head.encode() + payload)
+        chunks = []
+        while data := s.recv(1 << 16):
+            chunks.append(data)
+    raw = b"".join(chunks)
+    header, _, rest = raw.partition(b"\r\n\r\n")
+    status = int(header.split(b" ", 2)[1])
+    timing = re.search(rb"\r\nServer-Timing: app;dur=([0-9.]+)", header, re.IGNORECASE)
+    took = float(timing.group(1)) / 1000 if timing else float("nan")
+    return status, took, (json.loads(rest) if rest.strip() else {})
+
+
 def quiet(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
@@ -46,6 +72,13 @@ def ms(values: Sequence[float]) -> str:
         return "n/a"
     med = statistics.median(values) * 1000
     return f"{med:.2f} ms ({min(values) * 1000:.2f} – {max(values) * 1000:.2f}, n={len(values)})"
+
+
+def ratio(ours: Sequence[float], theirs: Sequence[float]) -> str:
+    """Of the medians, as `0.31×`."""
+    if not ours or not theirs:
+        return "n/a"
+    return f"{statistics.median(ours) / statistics.median(theirs):.2f}×"
 
 
 def gbits(values: Sequence[float]) -> str:

@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv6Address
 from types import MappingProxyType
 
 from hatoba.drivers import registry as drivers
-from hatoba.drivers.base import HostBridge, Placement
+from hatoba.drivers.base import HostBridge, NetworkDriver, Placement
 from hatoba.engine import endpoints, firewall, overlay, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.state import HeldNetwork
@@ -90,13 +90,13 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
     if core.state.network_by_name(spec.name) is not None:
         raise Conflict(f"network with name {spec.name} already exists")
     _settle_held(core, spec.name, [r.subnet for r in spec.ipam if r.subnet is not None])
-    where = placement(core, new_id(), now_rfc3339(), predefined=predefined)
     if driver.cluster_scoped:
         # planned against the whole cluster and claimed there first: the store decides
         # between hosts creating the same name at once
+        where = placement(core, new_id(), now_rfc3339(), predefined=predefined)
         network = overlay.create_network(core, driver, spec, where)
     else:
-        network = driver.plan_network(spec, where)
+        network = _plan(core, driver, spec, predefined)
     with UndoStack() as undo:
         if driver.cluster_scoped:
             undo.push("cluster network", lambda: core.cluster.delete_network(network))
@@ -104,6 +104,23 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
         core.commit(networks=[network])
         undo.commit()
     return network
+
+
+def _plan(core: Core, driver: NetworkDriver, spec: NetworkSpec, predefined: bool) -> Network:
+    try:
+        return driver.plan_network(
+            spec, placement(core, new_id(), now_rfc3339(), predefined=predefined)
+        )
+    except Conflict:
+        if not core.held_networks:
+            raise
+        # the pools are full of removed networks' subnets: wait for those to come free
+        for held in list(core.held_networks.values()):
+            core.kernel.settle(held.bridges)
+        core.held_networks.clear()
+        return driver.plan_network(
+            spec, placement(core, new_id(), now_rfc3339(), predefined=predefined)
+        )
 
 
 def adopt_network(core: Core, network: Network) -> None:

@@ -21,6 +21,7 @@ _NETLINK_ROUTE = 0
 _RTMGRP_LINK = 1
 _SO_RCVBUFFORCE = 33
 _RCVBUF = 4 << 20
+_OWNED = OWNER_PREFIX.encode()  # what an owned link's message holds (its alias)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class LinkEvents:
                 raise KernelError(f"link events: {exc.strerror}", exc.errno) from exc
             changes.extend(
                 LinkChange(link.name, deleted, link.master)
-                for deleted, link in link_messages(data)
+                for deleted, link in link_messages(data, _OWNED)
                 if link.alias.startswith(OWNER_PREFIX)
             )
 

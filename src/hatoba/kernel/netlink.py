@@ -288,31 +288,47 @@ def _text(payload: bytes) -> str:
 
 
 def parse_link(data: bytes, offset: int, end: int) -> Link:
-    """The fields hatoba uses of an RTM_NEWLINK / RTM_DELLINK message's body."""
+    """The fields hatoba uses of an RTM_NEWLINK / RTM_DELLINK message's body. A link message
+    carries some fifty attributes (statistics, IPv6 settings): only these are copied out."""
     _family, _type, index, flags, _change = _IFINFO.unpack_from(data, offset)
     name = alias = kind = mac = ""
     mtu = master = 0
-    for attr, payload in _attrs(data, offset + _IFINFO.size, end):
-        if attr == IFLA_IFNAME:
-            name = _text(payload)
-        elif attr == IFLA_IFALIAS:
-            alias = _text(payload)
-        elif attr == IFLA_MTU:
-            mtu = struct.unpack("=I", payload)[0]
-        elif attr == IFLA_MASTER:
-            master = struct.unpack("=I", payload)[0]
-        elif attr == IFLA_ADDRESS:
-            mac = ":".join(f"{b:02x}" for b in payload)
-        elif attr == IFLA_LINKINFO:
-            info = dict(_attrs(payload, 0, len(payload)))
-            kind = _text(info.get(IFLA_INFO_KIND, b""))
+    unpack = _ATTR.unpack_from
+    at = offset + _IFINFO.size
+    while at + 4 <= end:
+        length, attr = unpack(data, at)
+        if length < 4:
+            break
+        attr &= _NLA_TYPE
+        if attr in _LINK_FIELDS:
+            payload = data[at + 4 : at + length]
+            if attr == IFLA_IFNAME:
+                name = _text(payload)
+            elif attr == IFLA_IFALIAS:
+                alias = _text(payload)
+            elif attr == IFLA_MTU:
+                mtu = struct.unpack("=I", payload)[0]
+            elif attr == IFLA_MASTER:
+                master = struct.unpack("=I", payload)[0]
+            elif attr == IFLA_ADDRESS:
+                mac = ":".join(f"{b:02x}" for b in payload)
+            else:
+                info = dict(_attrs(payload, 0, len(payload)))
+                kind = _text(info.get(IFLA_INFO_KIND, b""))
+        at += (length + 3) & ~3
     return Link(index, name, kind, mtu, mac, alias, master, bool(flags & IFF_UP))
 
 
-def link_messages(data: bytes) -> Iterator[tuple[bool, Link]]:
-    """(deleted, link) of each link message in a buffer of notifications."""
+_LINK_FIELDS = frozenset(
+    {IFLA_IFNAME, IFLA_IFALIAS, IFLA_MTU, IFLA_MASTER, IFLA_ADDRESS, IFLA_LINKINFO}
+)
+
+
+def link_messages(data: bytes, alias_prefix: bytes = b"") -> Iterator[tuple[bool, Link]]:
+    """(deleted, link) of each link message in a buffer of notifications; with
+    `alias_prefix`, only of links whose message holds those bytes (their alias)."""
     for kind, _seq, offset, end in _messages(data):
-        if kind in (RTM_NEWLINK, RTM_DELLINK):
+        if kind in (RTM_NEWLINK, RTM_DELLINK) and data.find(alias_prefix, offset, end) >= 0:
             yield kind == RTM_DELLINK, parse_link(data, offset, end)
 
 

@@ -250,8 +250,23 @@ def test_network_rm_answers_before_the_kernel_deleted_the_bridge(world):
 
     engine.remove_network("third")
     kernel.reap()
+    assert not kernel.deleting
     assert str(engine.create_network(NetworkSpec(name="fourth")).pool.subnet) == "172.19.0.0/16"
     assert not engine.core.held_networks
+
+
+def test_pools_full_of_held_subnets_wait_for_them(world):
+    engine, kernel, *_ = world
+    kernel.slow_reaper = True
+    made = [engine.create_network(NetworkSpec(name=f"n{i}")) for i in range(30)]
+    with pytest.raises(
+        Conflict, match="could not find an available, non-overlapping IPv4 address pool"
+    ):
+        engine.create_network(NetworkSpec(name="full"))
+    engine.remove_network("n7")
+    assert str(engine.create_network(NetworkSpec(name="full")).pool.subnet) == str(
+        made[7].pool.subnet
+    )
 
 
 def test_connect_disconnect(world):

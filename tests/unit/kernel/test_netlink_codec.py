@@ -155,3 +155,16 @@ def test_neighbour_and_forwarding_entries() -> None:
     assert fdb["header"]["type"] == nl.RTM_DELNEIGH
     assert (fdb["family"], fdb["flags"]) == (nl.AF_BRIDGE, nl.NTF_SELF)
     assert fdb.get_attr("NDA_DST") == "192.0.2.7"
+
+
+def test_link_messages_of_owned_links_only() -> None:
+    def link(name: str, alias: str) -> bytes:
+        msg = ifinfmsg()
+        msg["attrs"] = [("IFLA_IFNAME", name), ("IFLA_IFALIAS", alias)]
+        msg["header"]["type"] = nl.RTM_NEWLINK
+        msg.encode()
+        return bytes(msg.data)
+
+    data = link("eth9", "someone else's") + link("veth1", "hatoba:cafe")
+    assert [link.name for _, link in nl.link_messages(data)] == ["eth9", "veth1"]
+    assert [link.name for _, link in nl.link_messages(data, b"hatoba:")] == ["veth1"]
