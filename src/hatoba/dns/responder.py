@@ -67,13 +67,16 @@ class Responder:
         if not isinstance(query, wire.Query):
             return query  # an error reply, or None
         if query.qclass == wire.CLASS_IN:
-            records = view.a.get(query.key)
-            if records is not None:
-                if query.qtype == wire.TYPE_AAAA:
-                    records = view.aaaa[query.key]
+            answers = view.answers(query.key)
+            if answers is not None:
+                a, aaaa = answers
+                if query.qtype == wire.TYPE_A:
+                    records = a
+                elif query.qtype == wire.TYPE_AAAA:
+                    records = aaaa
                 elif query.qtype == wire.TYPE_ANY:
-                    records = records + view.aaaa[query.key]
-                elif query.qtype != wire.TYPE_A:
+                    records = a + aaaa
+                else:
                     records = ()
                 # A name that is ours with no data of that type (MX, AAAA of an IPv4-only
                 # container, ...) is answered empty: never forwarded, or container names
@@ -82,7 +85,7 @@ class Responder:
                     return query.reply(wire.NOERROR, random.sample(records, len(records)), tcp=tcp)
                 return self._fixed(view, data, query.reply(wire.NOERROR, records, tcp=tcp), tcp)
             if query.qtype == wire.TYPE_PTR:
-                record = view.ptr.get(query.key)
+                record = view.ptr(query.key)
                 if record is not None:
                     return self._fixed(
                         view, data, query.reply(wire.NOERROR, (record,), tcp=tcp), tcp

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address
 
-from hatoba.dns import Asker, DnsRecord, Forward, NameTable, Responder, Upstream
+from hatoba.dns import Asker, DnsRecord, Forward, Responder, Upstream
 from hatoba.dns.cache import AnswerCache
 from hatoba.dnsserver.listener import Listener, Send
 from hatoba.dnsserver.sockets import open_resolver, remove_nat
@@ -76,21 +76,24 @@ class DnsServer:
         self._lock = threading.Lock()
         self._attached: dict[str, _Attachment] = {}
         self._host = Egress(loop, None)
-        self._published: tuple[tuple[DnsRecord, ...], dict[str, IPv4Address]] = ((), {})
+        self._gateways: dict[str, IPv4Address] = {}
 
     # --- called by the engine (any thread) --------------------------------------------------
 
-    def publish(self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]) -> None:
-        """Replace every name at once; `gateways` maps network id → gateway address.
+    def update(
+        self, changes: Mapping[str, Sequence[DnsRecord]], gateways: Mapping[str, IPv4Address]
+    ) -> None:
+        """These containers' names are now these records (none: they have none); the others'
+        stay. `gateways` maps network id → gateway address.
 
-        The engine publishes after every change; the same names again keep the table, and
-        with it the answers each view has already prepared.
+        The engine tells every change; nothing new keeps the table, and with it the answers
+        each view has already prepared. A new table is made from the old one, so it costs
+        what the containers that changed cost.
         """
-        published = (tuple(records), dict(gateways))
-        if published == self._published:
+        if not changes and gateways == self._gateways:
             return
-        self._published = published
-        self._responder.table = NameTable(*published)
+        self._gateways = dict(gateways)
+        self._responder.table = self._responder.table.updated(changes, gateways)
 
     def attach(
         self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool

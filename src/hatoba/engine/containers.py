@@ -142,7 +142,7 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
 
 def _free_name(core: Core, requested: str) -> str:
     name = validate_container_name(requested)
-    clash = next((c for c in core.state.containers.values() if c.name == name), None)
+    clash = core.state.container_named(name)
     if clash is not None:
         raise Conflict(
             f'Conflict. The container name "/{name}" is already in use by container '
@@ -172,7 +172,7 @@ def create(core: Core, request: CreateRequest) -> Container:
     if request.name:
         name = _free_name(core, request.name)
     else:
-        name = random_name({c.name for c in core.state.containers.values()})
+        name = random_name(core.state.container_names)
     networks: list[EndpointConfig] = []
     if joining is not None:
         target = core.state.find_container(joining)

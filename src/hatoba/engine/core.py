@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hatoba.dns import DnsRecord
 from hatoba.engine import faults
 from hatoba.engine.ports import (
     NO_CLUSTER,
@@ -51,6 +52,8 @@ class Paths:
 
 
 Listener = Callable[[], None]
+# container id -> (the container, its DNS records), as the DNS server was last told
+NameCache = dict[str, tuple[Container | None, tuple[DnsRecord, ...]]]
 
 
 @dataclass
@@ -82,6 +85,8 @@ class Core:
     overlay: OverlayBook = field(default_factory=OverlayBook)
     # <root>/daemon.json as the service read it at start
     config: DaemonConfig = field(default_factory=DaemonConfig)
+    # what the DNS server was last told (engine/resolver.py `publish`)
+    name_cache: NameCache = field(default_factory=dict)
 
     def commit(
         self,

@@ -144,8 +144,10 @@ class Resolver(Protocol):
     # False: containers keep the host's resolvers, whatever their networks
     serves_containers: bool
 
-    def publish(
-        self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]
+    # these containers' names are now these records (none: they have none), the others'
+    # stay; `gateways` maps network id → gateway address
+    def update(
+        self, changes: Mapping[str, Sequence[DnsRecord]], gateways: Mapping[str, IPv4Address]
     ) -> None: ...
     def attach(
         self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
@@ -242,7 +244,9 @@ class NoResolver:
 
     serves_containers = False
 
-    def publish(self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]) -> None:
+    def update(
+        self, changes: Mapping[str, Sequence[DnsRecord]], gateways: Mapping[str, IPv4Address]
+    ) -> None:
         pass
 
     def attach(

@@ -79,48 +79,63 @@ def dns_names(container: Container, cfg: EndpointConfig) -> tuple[str, ...]:
 
 
 def records(
-    state: State, pending: Container | None = None, cluster: ClusterView = NO_REMOTE, me: str = ""
+    state: State, cluster: ClusterView = NO_REMOTE, me: str = ""
 ) -> tuple[list[DnsRecord], dict[str, IPv4Address]]:
-    """Every live endpoint on a network that serves DNS; `pending` stands in for its committed
-    self (a container about to start or change networks). Endpoints other hosts (not `me`)
-    have on this host's overlay networks come from the cluster store's cache: a lookup never
-    waits on the store."""
-    containers = state.containers
-    if pending is not None:
-        containers = {**containers, pending.id: pending}
+    """Every live endpoint on a network that serves DNS, and the networks' gateways. Endpoints
+    other hosts (not `me`) have on this host's overlay networks come from the cluster store's
+    cache: a lookup never waits on the store."""
+    found: list[DnsRecord] = []
+    for c in state.containers.values():
+        found += _records_of(state, c)
+    for remote in _remote_records(state, cluster, me).values():
+        found += remote
+    return found, _gateways(state)
+
+
+def _records_of(state: State, c: Container) -> tuple[DnsRecord, ...]:
     found = []
-    for c in containers.values():
-        for cfg in c.networks:
-            network = state.networks.get(cfg.network_id)
-            endpoint = c.endpoint_on(cfg.network_id)
-            if network is None or endpoint is None or not drivers.of(network).serves_dns(network):
-                continue
-            if not endpoint.addresses:
-                continue
-            links = tuple((alias, name) for name, alias in map(parse_link, cfg.links))
-            found.append(
-                DnsRecord(
-                    c.id,
-                    network.id,
-                    network.name,
-                    dns_names(c, cfg),
-                    endpoint.ipv4,
-                    links,
-                    endpoint.ipv6,
-                )
+    for cfg in c.networks:
+        network = state.networks.get(cfg.network_id)
+        endpoint = c.endpoint_on(cfg.network_id)
+        if network is None or endpoint is None or not drivers.of(network).serves_dns(network):
+            continue
+        if not endpoint.addresses:
+            continue
+        links = tuple((alias, name) for name, alias in map(parse_link, cfg.links))
+        found.append(
+            DnsRecord(
+                c.id,
+                network.id,
+                network.name,
+                dns_names(c, cfg),
+                endpoint.ipv4,
+                links,
+                endpoint.ipv6,
             )
+        )
+    return tuple(found)
+
+
+def _remote_records(
+    state: State, cluster: ClusterView, me: str
+) -> dict[str, tuple[DnsRecord, ...]]:
+    """Other hosts' endpoints on this host's overlay networks, by container."""
+    found: dict[str, list[DnsRecord]] = {}
     for network_id, remote in cluster.endpoints.items():
         network = state.networks.get(network_id)
         if network is None or not drivers.of(network).serves_dns(network):
             continue
-        found.extend(
-            DnsRecord(ep.container_id, network.id, network.name, ep.names, ep.address)
-            for ep in remote.values()
-            if ep.host_id != me
-        )
+        for ep in remote.values():
+            if ep.host_id != me:
+                record = DnsRecord(ep.container_id, network.id, network.name, ep.names, ep.address)
+                found.setdefault(ep.container_id, []).append(record)
+    return {cid: tuple(mine) for cid, mine in found.items()}
+
+
+def _gateways(state: State) -> dict[str, IPv4Address]:
     # host.docker.internal: the host's own address on the network, where it has one (on a
     # macvlan network the gateway is the segment's router, and the host is out of reach)
-    gateways = {
+    return {
         n.id: gateway.ip
         for n in state.networks.values()
         if drivers.of(n).serves_dns(n)
@@ -128,14 +143,41 @@ def records(
         for gateway in bridge.gateways[:1]
         if isinstance(gateway, IPv4Interface)
     }
-    return found, gateways
 
 
-def publish(core: Core, pending: Container | None = None) -> None:
-    # the names cost a walk over every container at each commit: only for a server that
-    # answers them (an engine without one attaches nothing faster for it)
-    if core.dns.serves_containers:
-        core.dns.publish(*records(core.state, pending, core.cluster.view(), core.cluster.host_id))
+def publish(core: Core, *pending: Container) -> None:
+    """Tell the server the names of the containers that changed since it was last told
+    (`pending` stand in for their committed selves: containers about to start or change
+    networks). Finding them is one look per container (is it the same object as last time?);
+    the names of only those are made again. Other hosts' endpoints on overlay networks are
+    compared record by record."""
+    if not core.dns.serves_containers:
+        return  # an engine without a server attaches nothing faster for it
+    state, cache = core.state, core.name_cache
+    containers = state.containers
+    if pending:
+        containers = {**containers, **{c.id: c for c in pending}}
+    remote = _remote_records(state, core.cluster.view(), core.cluster.host_id)
+    changes: dict[str, tuple[DnsRecord, ...]] = {}
+    for cid in cache.keys() - containers.keys() - remote.keys():
+        del cache[cid]
+        changes[cid] = ()
+    for cid, c in containers.items():
+        hit = cache.get(cid)
+        if hit is not None and hit[0] is c:
+            continue
+        mine = _records_of(state, c)
+        if hit is None or hit[1] != mine:
+            changes[cid] = mine
+        else:
+            mine = hit[1]  # the same records, as the server has them
+        cache[cid] = (c, mine)
+    for cid, mine in remote.items():
+        hit = cache.get(cid)
+        if hit is None or hit[1] != mine:
+            changes[cid] = mine
+            cache[cid] = (None, mine)
+    core.dns.update(changes, _gateways(state))
 
 
 def serve(

@@ -10,7 +10,7 @@ bookkeeping (`Addresses`) is the engine thread's own and is never read elsewhere
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, KeysView, Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from types import MappingProxyType
@@ -33,6 +33,7 @@ class State:
         object.__setattr__(self, "networks", MappingProxyType(dict(self.networks)))
         object.__setattr__(self, "containers", MappingProxyType(dict(self.containers)))
         object.__setattr__(self, "volumes", MappingProxyType(dict(self.volumes)))
+        object.__setattr__(self, "_index", None)
 
     def changed(
         self,
@@ -49,14 +50,23 @@ class State:
         for nid in removed_networks:
             nets.pop(nid, None)
         ctrs = dict(self.containers)
+        containers = list(containers)
+        removed = [cid for cid in removed_containers if cid in ctrs]
         ctrs.update((c.id, c) for c in containers)
-        for cid in removed_containers:
-            ctrs.pop(cid, None)
+        for cid in removed:
+            del ctrs[cid]
         vols = dict(self.volumes)
         vols.update((v.name, v) for v in volumes)
         for name in removed_volumes:
             vols.pop(name, None)
-        return State._owning(nets, ctrs, vols)
+        snapshot = State._owning(nets, ctrs, vols)
+        index: _Index | None = self.__dict__["_index"]
+        if index is not None:
+            # the lookups follow the changed containers only, whatever the others number
+            gone = [self.containers[c.id] for c in containers if c.id in self.containers]
+            gone += [self.containers[cid] for cid in removed]
+            object.__setattr__(snapshot, "_index", index.changed(gone, containers))
+        return snapshot
 
     @classmethod
     def _owning(
@@ -70,7 +80,19 @@ class State:
         object.__setattr__(snapshot, "networks", MappingProxyType(networks))
         object.__setattr__(snapshot, "containers", MappingProxyType(containers))
         object.__setattr__(snapshot, "volumes", MappingProxyType(volumes))
+        object.__setattr__(snapshot, "_index", None)
         return snapshot
+
+    @property
+    def _lookups(self) -> _Index:
+        """Containers by name and addresses by network: made once, then carried from each
+        snapshot to the next (a snapshot is read by many threads: building it twice is
+        harmless)."""
+        index: _Index | None = self.__dict__["_index"]
+        if index is None:
+            index = _Index().changed((), self.containers.values())
+            object.__setattr__(self, "_index", index)
+        return index
 
     # --- lookups ----------------------------------------------------------------------------
 
@@ -98,9 +120,9 @@ class State:
         if ref in self.containers:
             return self.containers[ref]
         name = ref[1:] if ref.startswith("/") else ref
-        by_name = next((c for c in self.containers.values() if c.name == name), None)
+        by_name = self._lookups.names.get(name)
         if by_name is not None:
-            return by_name
+            return self.containers[by_name]
         matches = [c for c in self.containers.values() if ref and c.id.startswith(ref)]
         if len(matches) > 1:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
@@ -128,28 +150,23 @@ class State:
             if any(m.type == VOLUME and m.name == name for m in c.mounts)
         ]
 
+    def container_named(self, name: str) -> Container | None:
+        cid = self._lookups.names.get(name)
+        return None if cid is None else self.containers[cid]
+
+    @property
+    def container_names(self) -> KeysView[str]:
+        return self._lookups.names.keys()
+
     def addresses_in_use(self, network_id: str) -> set[IPAddress]:
         """Of both families."""
-        return {
-            address
-            for c in self.containers.values()
-            for ep in c.endpoints
-            if ep.network_id == network_id
-            for address in ep.addresses
-        }
+        return set(self._lookups.in_use.get(network_id, ()))
 
     def reserved_static(self, network_id: str, excluding: str = "") -> set[IPAddress]:
         """Addresses other containers asked for with `--ip` or `--ip6` (held even while they
         are stopped)."""
-        return {
-            address
-            for c in self.containers.values()
-            if c.id != excluding
-            for cfg in c.networks
-            if cfg.network_id == network_id
-            for address in (cfg.ipv4, cfg.ipv6)
-            if address is not None
-        }
+        held = self._lookups.static.get(network_id, {})
+        return {address for address, cid in held.items() if cid != excluding}
 
     def attached(self, network_id: str) -> list[Container]:
         return [c for c in self.containers.values() if c.endpoint_on(network_id) is not None]
@@ -209,3 +226,64 @@ class HeldNetwork:
 
     def conflicts(self, name: str, subnets: Collection[IPNetwork]) -> bool:
         return name == self.name or any(a.overlaps(b) for a in subnets for b in self.subnets)
+
+
+_ByAddress = dict[str, dict[IPAddress, str]]  # network id -> address -> container id
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Containers by name; per network, the addresses of live endpoints and the `--ip` ones
+    asked for, each with its container's id. Never changed: `changed` makes the next one,
+    copying only the networks the changed containers touch."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    in_use: _ByAddress = field(default_factory=dict)
+    static: _ByAddress = field(default_factory=dict)
+
+    def changed(self, gone: Iterable[Container], made: Iterable[Container]) -> _Index:
+        """`gone`: the containers as they were (removed or changed); `made`: as they are."""
+        names = dict(self.names)
+        in_use = _Copied(self.in_use)
+        static = _Copied(self.static)
+        for c in gone:
+            if names.get(c.name) == c.id:
+                del names[c.name]
+            for ep in c.endpoints:
+                for address in ep.addresses:
+                    in_use.forget(ep.network_id, address, c.id)
+            for cfg in c.networks:
+                for address in (cfg.ipv4, cfg.ipv6):
+                    static.forget(cfg.network_id, address, c.id)
+        for c in made:
+            names[c.name] = c.id
+            for ep in c.endpoints:
+                for address in ep.addresses:
+                    in_use.put(ep.network_id, address, c.id)
+            for cfg in c.networks:
+                for address in (cfg.ipv4, cfg.ipv6):
+                    static.put(cfg.network_id, address, c.id)
+        return _Index(names, in_use.table, static.table)
+
+
+class _Copied:
+    """A _ByAddress made from another one, which stays as it was: a network's addresses are
+    copied the first time they change."""
+
+    def __init__(self, table: _ByAddress) -> None:
+        self.table = dict(table)
+        self._copied: set[str] = set()
+
+    def _writable(self, network_id: str) -> dict[IPAddress, str]:
+        if network_id not in self._copied:
+            self._copied.add(network_id)
+            self.table[network_id] = dict(self.table.get(network_id, {}))
+        return self.table[network_id]
+
+    def forget(self, network_id: str, address: IPAddress | None, cid: str) -> None:
+        if address is not None and self.table.get(network_id, {}).get(address) == cid:
+            del self._writable(network_id)[address]
+
+    def put(self, network_id: str, address: IPAddress | None, cid: str) -> None:
+        if address is not None:
+            self._writable(network_id)[address] = cid

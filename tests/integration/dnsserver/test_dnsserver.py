@@ -15,6 +15,7 @@ from dns_world import GATEWAYS, NET2, Service, container_ns, dig, record, upstre
 
 from fixtures.dns_tools import start_upstream, stop_upstreams
 from hatoba.dns import nat
+from hatoba.dns.table import by_container
 from hatoba.errors import KernelError
 from hatoba.kernel.netns import call_in_netns, remove_handle
 from hatoba.kernel.nft import NftContext
@@ -44,7 +45,7 @@ def sb() -> Iterator[Sandbox]:
 def service(sb: Sandbox) -> Iterator[Service]:
     svc = Service(sb, upstream_timeout=0.5)
     try:
-        svc.server.publish(RECORDS, GATEWAYS)
+        svc.server.update(by_container(RECORDS), GATEWAYS)
         yield svc
     finally:
         svc.close()
@@ -101,9 +102,10 @@ def test_published_changes_are_seen_by_the_next_query(sb: Sandbox, service: Serv
     ns = container_ns(sb, "c1")
     service.server.attach(A, str(ns), [], False)
     assert dig(sb, ns, "newcomer").status == "NXDOMAIN"
-    service.server.publish([*RECORDS, record("e" * 64, "newcomer", "172.31.1.9")], GATEWAYS)
+    newcomer = record("e" * 64, "newcomer", "172.31.1.9")
+    service.server.update({newcomer.container_id: (newcomer,)}, GATEWAYS)
     assert dig(sb, ns, "newcomer").addresses == ["172.31.1.9"]
-    service.server.publish(RECORDS[1:], GATEWAYS)  # web is gone, and so is the asker's view
+    service.server.update({A: ()}, GATEWAYS)  # web is gone, and so is the asker's view
     assert dig(sb, ns, "db").status == "NXDOMAIN"
 
 
@@ -218,7 +220,7 @@ def test_restarted_service_takes_over_with_the_same_ports(sb: Sandbox) -> None:
     ns = container_ns(sb, "c1")
     first = Service(sb)
     try:
-        first.server.publish(RECORDS, GATEWAYS)
+        first.server.update(by_container(RECORDS), GATEWAYS)
         first.server.attach(A, str(ns), [], True)
         assert dig(sb, ns, "web").addresses == ["172.31.1.2"]
         ports, handle = _ports(ns), _table_handle(ns)
@@ -227,7 +229,7 @@ def test_restarted_service_takes_over_with_the_same_ports(sb: Sandbox) -> None:
     assert dig(sb, ns, "web", timeout=1).status == "NO REPLY"
     second = Service(sb)
     try:
-        second.server.publish(RECORDS, GATEWAYS)
+        second.server.update(by_container(RECORDS), GATEWAYS)
         second.server.attach(A, str(ns), [], True)
         assert dig(sb, ns, "web").addresses == ["172.31.1.2"]
         assert dig(sb, ns, "+tcp", "web").addresses == ["172.31.1.2"]
@@ -243,7 +245,7 @@ def test_reattach_while_the_old_ports_are_taken_replaces_the_table(sb: Sandbox) 
     try:
         first.server.attach(A, str(ns), [], True)
         old_ports = _ports(ns)
-        second.server.publish(RECORDS, GATEWAYS)
+        second.server.update(by_container(RECORDS), GATEWAYS)
         second.server.attach(A, str(ns), [], True)
         assert _ports(ns).keys() == old_ports.keys()
         assert set(_ports(ns).values()).isdisjoint(old_ports.values())
@@ -260,7 +262,7 @@ def test_a_client_on_a_fixed_port_follows_the_new_ports(sb: Sandbox) -> None:
     first, second = Service(sb), Service(sb)
     try:
         for svc in (first, second):
-            svc.server.publish(RECORDS, GATEWAYS)
+            svc.server.update(by_container(RECORDS), GATEWAYS)
         first.server.attach(A, str(ns), [], True)
         question = bytes(dnslib.DNSRecord.question("web").pack()).hex()
         script = f"""

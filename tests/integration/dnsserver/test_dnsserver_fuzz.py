@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from fixtures.dns_packets import crafted
 from fixtures.fuzzing import budget, fuzz, mutated
 from hatoba.dns import wire
+from hatoba.dns.table import by_container
 from hatoba.kernel.netns import call_in_netns
 from hatoba.testing.sandbox import Sandbox
 
@@ -67,7 +68,7 @@ def resolver() -> Iterator[Resolver]:
     with Sandbox() as sb:
         svc = Service(sb, tcp_idle_timeout=0.5)
         try:
-            svc.server.publish(RECORDS, GATEWAYS)
+            svc.server.update(by_container(RECORDS), GATEWAYS)
             ns = container_ns(sb, "c1")
             # no forwarding: every answer is made at once, in the order the queries came
             svc.server.attach(A, str(ns), [], False)

@@ -34,13 +34,20 @@ class FakeResolver:
 
     def __init__(self, log: list[str]) -> None:
         self.log = log
-        self.records: list[DnsRecord] = []
+        self.by_container: dict[str, tuple[DnsRecord, ...]] = {}
         self.gateways: dict[str, IPv4Address] = {}
         self.attached: dict[str, tuple[str, tuple[Upstream, ...], bool]] = {}
         self.fail_attach = False
 
-    def publish(self, records: Sequence[DnsRecord], gateways: Mapping[str, IPv4Address]) -> None:
-        self.records, self.gateways = list(records), dict(gateways)
+    def update(
+        self, changes: Mapping[str, Sequence[DnsRecord]], gateways: Mapping[str, IPv4Address]
+    ) -> None:
+        self.by_container.update((cid, tuple(records)) for cid, records in changes.items())
+        self.gateways = dict(gateways)
+
+    @property
+    def records(self) -> list[DnsRecord]:
+        return [r for records in self.by_container.values() for r in records]
 
     def attach(
         self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
