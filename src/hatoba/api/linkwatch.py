@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from typing import Protocol
 
 from hatoba.api.runner import EngineRunner
@@ -41,12 +41,15 @@ class LinkEventSource(Protocol):
     def close(self) -> None: ...
 
 
-def _unexplained(change: LinkChange, bridges: frozenset[str], ports: frozenset[str]) -> bool:
+def _unexplained(
+    change: LinkChange, bridges: frozenset[str], tunnels: frozenset[str], veths: Set[str]
+) -> bool:
     """A recorded bridge deleted, or one of its ports (a running container's veth, a VXLAN
     port) deleted or off its bridge."""
     if change.name in bridges:
         return change.deleted
-    return change.name in ports and (change.deleted or not change.master)
+    port = change.name in tunnels or change.name in veths
+    return port and (change.deleted or not change.master)
 
 
 class LinkWatch:
@@ -70,15 +73,15 @@ class LinkWatch:
         except Exception:  # notifications lost (or worse): look at everything
             self._schedule()
             return
-        bridges, ports = self._recorded()
-        if any(_unexplained(change, bridges, ports) for change in changes):
+        bridges, tunnels, veths = self._recorded()
+        if any(_unexplained(change, bridges, tunnels, veths) for change in changes):
             self._schedule()
 
-    def _recorded(self) -> tuple[frozenset[str], frozenset[str]]:
-        """The networks' bridges, and their ports: VXLAN ports and the veths of running
-        containers; per snapshot."""
+    def _recorded(self) -> tuple[frozenset[str], frozenset[str], Set[str]]:
+        """The networks' bridges and their VXLAN ports (per snapshot), and the veths of
+        running containers (a lookup the snapshot carries)."""
         state = self._engine.state
-        cached, bridges, ports = self._names
+        cached, bridges, tunnels = self._names
         if cached is not state:
             planned = [
                 bridge
@@ -86,18 +89,9 @@ class LinkWatch:
                 for bridge in drivers.of(network).host_bridges(network)
             ]
             bridges = frozenset(bridge.name for bridge in planned)
-            ports = frozenset(
-                [bridge.tunnel.name for bridge in planned if bridge.tunnel is not None]
-                + [
-                    ep.host_ifname
-                    for c in state.containers.values()
-                    if c.state.running
-                    for ep in c.endpoints
-                    if ep.host_ifname
-                ]
-            )
-            self._names = (state, bridges, ports)
-        return bridges, ports
+            tunnels = frozenset(b.tunnel.name for b in planned if b.tunnel is not None)
+            self._names = (state, bridges, tunnels)
+        return bridges, tunnels, state.endpoint_host_ifnames
 
     def _schedule(self) -> None:
         if self._pending is None:

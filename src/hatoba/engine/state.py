@@ -158,6 +158,11 @@ class State:
     def container_names(self) -> KeysView[str]:
         return self._lookups.names.keys()
 
+    @property
+    def endpoint_host_ifnames(self) -> KeysView[str]:
+        """The host-side interfaces of live endpoints (running containers' veths)."""
+        return self._lookups.host_ifnames.keys()
+
     def addresses_in_use(self, network_id: str) -> set[IPAddress]:
         """Of both families."""
         return set(self._lookups.in_use.get(network_id, ()))
@@ -240,10 +245,12 @@ class _Index:
     names: dict[str, str] = field(default_factory=dict)
     in_use: _ByAddress = field(default_factory=dict)
     static: _ByAddress = field(default_factory=dict)
+    # host-side interface of a live endpoint -> its container's id
+    host_ifnames: dict[str, str] = field(default_factory=dict)
 
     def changed(self, gone: Iterable[Container], made: Iterable[Container]) -> _Index:
         """`gone`: the containers as they were (removed or changed); `made`: as they are."""
-        names = dict(self.names)
+        names, host_ifnames = dict(self.names), dict(self.host_ifnames)
         in_use = _Copied(self.in_use)
         static = _Copied(self.static)
         for c in gone:
@@ -252,6 +259,8 @@ class _Index:
             for ep in c.endpoints:
                 for address in ep.addresses:
                     in_use.forget(ep.network_id, address, c.id)
+                if ep.host_ifname and host_ifnames.get(ep.host_ifname) == c.id:
+                    del host_ifnames[ep.host_ifname]
             for cfg in c.networks:
                 for address in (cfg.ipv4, cfg.ipv6):
                     static.forget(cfg.network_id, address, c.id)
@@ -260,10 +269,12 @@ class _Index:
             for ep in c.endpoints:
                 for address in ep.addresses:
                     in_use.put(ep.network_id, address, c.id)
+                if ep.host_ifname:
+                    host_ifnames[ep.host_ifname] = c.id
             for cfg in c.networks:
                 for address in (cfg.ipv4, cfg.ipv6):
                     static.put(cfg.network_id, address, c.id)
-        return _Index(names, in_use.table, static.table)
+        return _Index(names, in_use.table, static.table, host_ifnames)
 
 
 class _Copied:
