@@ -258,6 +258,8 @@ class FakeRuntime:
         self.exits: dict[str, ExitStatus] = {}
         self.alive: set[int] = set()
         self.fail_launch = False
+        self.fail_create: set[str] = set()
+        self._created: dict[str, Started] = {}
         self._pids = itertools.count(1000)
         self.files: dict[tuple[str, str], str] = {}
         self.rootfs: dict[str, str] = {}
@@ -274,19 +276,30 @@ class FakeRuntime:
     def spawn(self, request: LaunchRequest) -> None:
         self.spawned[request.container_id] = request
 
-    def start(self, container_id: str) -> Started:
-        request = self.spawned.pop(container_id)
-        if self.fail_launch:
+    def created(self, container_id: str) -> Started:
+        """`fail_launch` fails every container, `fail_create` those named by id."""
+        done = self._created.get(container_id)
+        if done is not None:
+            return done
+        if self.fail_launch or container_id in self.fail_create:
             raise KernelError("failed to create task for container: injected")
-        self.launched.append(request)
         pid = next(self._pids)
-        self.alive.add(pid + 1)
+        done = self._created[container_id] = Started(pid=pid, shim_pid=pid + 1, shim_start_time=1)
+        return done
+
+    def start(self, container_id: str) -> Started:
+        started = self.created(container_id)
+        request = self.spawned.pop(container_id)
+        del self._created[container_id]
+        self.launched.append(request)
+        self.alive.add(started.shim_pid)
         for path, content in request.files.items():
             self.files[(request.container_id, path)] = content
-        return Started(pid=pid, shim_pid=pid + 1, shim_start_time=1)
+        return started
 
     def abort(self, container_id: str) -> None:
         self.spawned.pop(container_id, None)
+        self._created.pop(container_id, None)
         self.aborted.append(container_id)
 
     def signal(self, pid: int, signum: int) -> None:
@@ -302,6 +315,9 @@ class FakeRuntime:
         self.files[(container_id, path)] = content
 
     def kill_leftover(self, container_id: str) -> None:
+        pass
+
+    def wait_exited(self, shims: Sequence[tuple[int, int]]) -> None:
         pass
 
     def reap_leftovers(self, live: set[str]) -> None:

@@ -14,6 +14,7 @@ from hatoba.api.execs import Execs
 from hatoba.api.http import Router, Server
 from hatoba.api.ports import ContainerFiles, ContainerIO, ImageCatalog, Instruments, Meters
 from hatoba.api.routes_absent import register as register_absent
+from hatoba.api.routes_batch import register as register_batch
 from hatoba.api.routes_containers import register as register_containers
 from hatoba.api.routes_exec import register as register_exec
 from hatoba.api.routes_files import NoFiles
@@ -75,6 +76,7 @@ class App:
             register_networks,
             register_containers,
             register_usage,
+            register_batch,
             register_exec,
             register_files,
             register_images,

@@ -8,6 +8,10 @@ by an earlier incarnation of the service are watched the same way after a restar
 
 A stop or a kill with the stop signal or SIGKILL through the API rules out a restart by the
 policy after the exit it causes (Docker's ExitOnNext); a stop while a restart waits cancels it.
+
+Exits that come together (a `compose down` stopping 100 replicas) are recorded together: while
+the engine records some, the next ones wait and then go in one call (`Engine.exited_many`: one
+firewall transaction and one commit for all of them).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import os
 import signal
 from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from hatoba.api.events import EventLog
@@ -26,7 +30,7 @@ from hatoba.api.health import HealthChecks
 from hatoba.api.restarts import Restarts
 from hatoba.api.runner import EngineRunner
 from hatoba.engine.engine import Engine
-from hatoba.errors import Conflict, NotModified
+from hatoba.errors import Conflict, HatobaError, NotModified
 from hatoba.model.container import RESTARTING, RUNNING, Container
 from hatoba.model.signals import signal_number
 
@@ -53,6 +57,9 @@ class Supervisor:
         self._exit_waiters: dict[str, list[asyncio.Future[int]]] = defaultdict(list)
         self._removed_waiters: dict[str, list[asyncio.Future[int]]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()
+        # exits seen and not yet recorded: (id, whether its restart policy may act)
+        self._exits: list[tuple[str, bool]] = []
+        self._recording: asyncio.Task[None] | None = None
 
     # --- watching ---------------------------------------------------------------------------
 
@@ -65,13 +72,13 @@ class Supervisor:
         try:
             fd = os.pidfd_open(container.state.shim_pid)
         except ProcessLookupError:
-            self._spawn(self._handle_exit(cid))
+            self._exited(cid)
             return
         if not self._engine.core.runtime.is_alive(
             container.state.shim_pid, container.state.shim_start
         ):
             os.close(fd)
-            self._spawn(self._handle_exit(cid))
+            self._exited(cid)
             return
         self._watched[cid] = fd
         loop.add_reader(fd, self._on_shim_exit, cid)
@@ -88,22 +95,33 @@ class Supervisor:
         if fd is not None:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
-        self._spawn(self._handle_exit(cid))
+        self._exited(cid)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle_exit(self, cid: str) -> None:
+    def _exited(self, cid: str) -> None:
         self._health.forget(cid)
-        may_restart = cid not in self._stopped_by_user
+        self._exits.append((cid, cid not in self._stopped_by_user))
         self._stopped_by_user.discard(cid)
-        try:
-            done = await self._runner.call(self._engine.exited, cid, may_restart)
-        except Exception:
-            log.exception("recording the exit of %s failed", cid)
-            return
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.ensure_future(self._record_exits())
+
+    async def _record_exits(self) -> None:
+        """Record the exits seen, those that came meanwhile in one call each time."""
+        while self._exits:
+            exits, self._exits = self._exits, []
+            try:
+                done = await self._runner.call(self._engine.exited_many, exits)
+            except Exception:
+                log.exception("recording the exits of %s failed", [cid for cid, _ in exits])
+                continue
+            for (cid, _), container in zip(exits, done, strict=True):
+                self._spawn(self._after_exit(cid, container))
+
+    async def _after_exit(self, cid: str, done: Container | None) -> None:
         code = done.state.exit_code if done else 0
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
@@ -199,16 +217,33 @@ class Supervisor:
     async def remove(self, ref: str, force: bool = False, with_volumes: bool = False) -> Container:
         container = self._engine.state.container(ref)
         if force:
-            container = await self._end_restarts(container)
-        if container.state.status == RUNNING and force:
-            waiter = self._exit_waiter(container.id)
-            self._stopped_by_user.add(container.id)
-            with contextlib.suppress(Conflict):
-                await self.kill(container.id, signal.SIGKILL)
-            await waiter
+            await self._kill_for_removal(container.id)
         removed = await self._runner.call(self._engine.remove, container.id, with_volumes)
         self.forget_removed(removed)
         return removed
+
+    async def remove_many(self, ids: Sequence[str], force: bool) -> list[Container | HatobaError]:
+        """Remove these containers (by id) in one engine call; with `force`, the running
+        ones are killed first (together). Each, or why it stays."""
+        if force:
+            await asyncio.gather(*(self._kill_for_removal(cid) for cid in ids))
+        outcomes = await self._runner.call(self._engine.remove_many, ids)
+        for outcome in outcomes:
+            if isinstance(outcome, Container):
+                self.forget_removed(outcome)
+        return outcomes
+
+    async def _kill_for_removal(self, cid: str) -> None:
+        container = self._engine.state.containers.get(cid)
+        if container is None:
+            return
+        container = await self._end_restarts(container)
+        if container.state.status == RUNNING:
+            waiter = self._exit_waiter(cid)
+            self._stopped_by_user.add(cid)
+            with contextlib.suppress(Conflict):
+                await self.kill(cid, signal.SIGKILL)
+            await waiter
 
     def forget_removed(self, removed: Container) -> None:
         """A container is gone: its restarts end, its `wait --condition removed` returns."""
@@ -223,6 +258,8 @@ class Supervisor:
             loop.remove_reader(fd)
             os.close(fd)
         self._watched.clear()
+        if self._recording is not None:
+            self._recording.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self.restarts.close()

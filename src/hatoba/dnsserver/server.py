@@ -96,12 +96,19 @@ class DnsServer:
         self._responder.table = self._responder.table.updated(changes, gateways)
 
     def attach(
-        self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
+        self,
+        container_id: str,
+        netns_path: str,
+        upstreams: Sequence[Upstream],
+        forward: bool,
+        *,
+        fresh: bool = False,
     ) -> None:
         """Serve 127.0.0.11 in the container; again for an attached one: new upstreams only.
 
         After a restart of the service this takes over from the previous run: new sockets,
-        the old ports when they are free, and the NAT table in the container replaced.
+        the old ports when they are free, and the NAT table in the container replaced. In a
+        `fresh` namespace (just made) there is nothing to take over, and nothing is looked for.
         """
         chosen = tuple(upstreams[:MAX_UPSTREAMS])
         asker = Asker(container_id, forward, chosen)
@@ -111,7 +118,7 @@ class DnsServer:
                 current.route.upstreams = chosen
                 current.listener.asker = asker
                 return
-        sockets = open_resolver(netns_path, self._nft)
+        sockets = open_resolver(netns_path, self._nft, fresh=fresh)
         route = _Route(chosen, Egress(self._loop, netns_path))
         listener = Listener(
             self._loop,

@@ -36,17 +36,18 @@ class ResolverSockets:
         self.tcp.close()
 
 
-def open_resolver(netns_path: str, helper: NftHelper) -> ResolverSockets:
-    """Bind the resolver's sockets in the namespace and install (or replace) its NAT table."""
+def open_resolver(netns_path: str, helper: NftHelper, *, fresh: bool = False) -> ResolverSockets:
+    """Bind the resolver's sockets in the namespace and install (or replace) its NAT table;
+    a `fresh` namespace has no table of an earlier run to look for."""
     try:
         with helper.namespace(netns_path) as nft:
-            return call_in_netns(netns_path, lambda: _open_here(nft))
+            return call_in_netns(netns_path, lambda: _open_here(nft, fresh))
     except OSError as exc:
         raise KernelError(f"cannot start the DNS resolver in {netns_path}: {exc}") from exc
 
 
-def _open_here(nft: NftNamespace) -> ResolverSockets:
-    previous = _previous_shape(nft)
+def _open_here(nft: NftNamespace, fresh: bool) -> ResolverSockets:
+    previous = None if fresh else _previous_shape(nft)
     ports = nat.ports_in(previous or frozenset())
     udp = _bind(socket.SOCK_DGRAM, ports.get("udp", 0))
     try:

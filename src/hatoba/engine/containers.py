@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
 from hatoba.drivers import registry as drivers
-from hatoba.engine import endpoints, firewall, links, overlay, processes, resolver, volumes
+from hatoba.engine import endpoints, firewall, links, overlay, resolver, starts, volumes
 from hatoba.engine.core import Core
 from hatoba.engine.networks import CONFLICT_WITH_MODE, endpoint_config
 from hatoba.engine.undo import UndoStack
@@ -23,25 +23,22 @@ from hatoba.errors import (
     NotModified,
     NotRunnable,
 )
-from hatoba.files.hosts import parse_extra_host, render_hosts
-from hatoba.files.resolvconf import ContainerResolv
+from hatoba.files.hosts import parse_extra_host
 from hatoba.model import file_fields, health, resources, restart, security
 from hatoba.model.container import (
     CONTAINER_MODE_PREFIX,
     EXITED,
     HOSTFS_IMAGE,
     RESTARTING,
-    RUNNING,
     SHARED_NETWORK,
     Container,
     ContainerConfig,
-    Endpoint,
     EndpointConfig,
     is_hostfs,
     joined_container,
 )
 from hatoba.model.ids import check_dns_name, new_id, now_rfc3339, validate_container_name
-from hatoba.model.launch import LaunchRequest, ProcessSpec, Started
+from hatoba.model.mounts import MountPoint
 from hatoba.model.names import random_name
 from hatoba.model.network import Network
 from hatoba.model.resources import FREEZER, Resources
@@ -140,19 +137,73 @@ def _with_image(core: Core, config: ContainerConfig) -> ContainerConfig:
     )
 
 
-def _free_name(core: Core, requested: str) -> str:
+def _free_name(core: Core, requested: str, batch: Mapping[str, str] | None = None) -> str:
+    """`batch`: name → id of the containers made before this one in the same batch."""
     name = validate_container_name(requested)
     clash = core.state.container_named(name)
-    if clash is not None:
+    clash_id = clash.id if clash is not None else (batch or {}).get(name)
+    if clash_id is not None:
         raise Conflict(
             f'Conflict. The container name "/{name}" is already in use by container '
-            f'"{clash.id}". You have to remove (or rename) that container to be able to '
+            f'"{clash_id}". You have to remove (or rename) that container to be able to '
             "reuse that name."
         )
     return name
 
 
 def create(core: Core, request: CreateRequest) -> Container:
+    return _one(create_many(core, [request])[0])
+
+
+def create_many(core: Core, requests: Sequence[CreateRequest]) -> list[Container | HatobaError]:
+    """Each container as `create` makes it, or why not; one commit records them all (but
+    one with volumes to make, committed with them on its own)."""
+    made: list[Container] = []
+    outcomes: list[Container | HatobaError] = []
+    names: dict[str, str] = {}
+    alone: set[str] = set()
+    for request in requests:
+        try:
+            container = _new(core, request, names)
+            _check_static_in_batch(container, made)
+            points = volumes.plan(core, container.config)
+            if points:
+                container = _with_volumes(core, container, points)
+                alone.add(container.id)
+        except HatobaError as exc:
+            outcomes.append(exc)
+            continue
+        names[container.name] = container.id
+        made.append(container)
+        outcomes.append(container)
+    batch = [c for c in made if c.id not in alone]
+    if batch:
+        core.commit(containers=batch)
+    return outcomes
+
+
+def _with_volumes(core: Core, container: Container, points: list[MountPoint]) -> Container:
+    """The container with its mounts, the volumes they name made where missing, in one
+    commit with it (a later one of the same batch may name them too)."""
+    with UndoStack() as undo:
+        mounts, made = volumes.provide(core, undo, container.config, points)
+        container = dataclasses.replace(container, mounts=tuple(mounts))
+        core.commit(containers=[container], volumes=made)
+        undo.commit()
+    return container
+
+
+def _check_static_in_batch(container: Container, made: Sequence[Container]) -> None:
+    """`--ip` addresses asked twice in one batch (each is checked against the records)."""
+    asked = {(cfg.network_id, cfg.ipv4) for c in made for cfg in c.networks if cfg.ipv4}
+    for cfg in container.networks:
+        if cfg.ipv4 is not None and (cfg.network_id, cfg.ipv4) in asked:
+            raise Conflict(f"Address already in use: {cfg.ipv4}")
+
+
+def _new(core: Core, request: CreateRequest, batch_names: Mapping[str, str]) -> Container:
+    """A new container's record (nothing written); `batch_names` are the names (→ ids) the
+    others of the same batch took."""
     signal_number(request.config.stop_signal)  # Docker refuses an unknown one at create
     joining = joined_container(request.config.network_mode)
     if joining is not None:
@@ -170,9 +221,9 @@ def create(core: Core, request: CreateRequest) -> Container:
         config.dns_options,
     )
     if request.name:
-        name = _free_name(core, request.name)
+        name = _free_name(core, request.name, batch_names)
     else:
-        name = random_name(core.state.container_names)
+        name = random_name(_Taken(core.state.container_names, batch_names.keys()))
     networks: list[EndpointConfig] = []
     if joining is not None:
         target = core.state.find_container(joining)
@@ -186,27 +237,30 @@ def create(core: Core, request: CreateRequest) -> Container:
     legacy = links.resolve(core, request.links, primary, config.network_mode, name)
     config = dataclasses.replace(config, links=legacy)
     config = _limits(core, request, config, _network_kind(core, config, joining))
-    mounts = volumes.plan(core, config)
-    with UndoStack() as undo:
-        mounts, made = volumes.provide(core, undo, config, mounts)
-        container = Container(
-            id=new_id(),
-            name=name,
-            created=now_rfc3339(),
-            config=config,
-            networks=tuple(networks),
-            run_pending=request.run_pending,
-            mounts=tuple(mounts),
-        )
-        core.commit(containers=[container], volumes=made)
-        undo.commit()
-    return container
+    return Container(
+        id=new_id(),
+        name=name,
+        created=now_rfc3339(),
+        config=config,
+        networks=tuple(networks),
+        run_pending=request.run_pending,
+    )
+
+
+class _Taken:
+    """Names in use: the records' and those of a batch being made."""
+
+    def __init__(self, *names: Collection[str]) -> None:
+        self._names = names
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in names for names in self._names)
 
 
 def _network_kind(core: Core, config: ContainerConfig, joining: str | None) -> str:
     if joining is not None:
         return security.JOINED_NETWORK
-    if _in_host_namespace([_primary_network(core, config.network_mode)]):
+    if starts.in_host_namespace([_primary_network(core, config.network_mode)]):
         return security.HOST_NETWORK
     return security.OWN_NETWORK
 
@@ -310,46 +364,22 @@ def _attachments(
     return config, networks
 
 
-def _in_host_namespace(networks: Sequence[Network]) -> bool:
-    return any(drivers.of(n).shares_host_namespace for n in networks)
-
-
-def _files(
-    container: Container,
-    networks: Sequence[Network],
-    eps: Sequence[Endpoint],
-    resolv: ContainerResolv,
-    linked: links.Linked,
-) -> dict[str, str]:
-    cfg = container.config
-    if _in_host_namespace(networks):
-        try:
-            hosts = open("/etc/hosts", encoding="utf-8").read()  # noqa: SIM115 - read at once
-        except OSError:
-            hosts = ""
-        return {"/etc/resolv.conf": resolv.conf.render(), "/etc/hosts": hosts}
-    addresses = [a for e in eps for a in e.addresses]
-    return {
-        "/etc/hostname": container.hostname + "\n",
-        "/etc/hosts": render_hosts(
-            container.hostname, addresses, cfg.extra_hosts, cfg.domainname, linked.hosts
-        ),
-        "/etc/resolv.conf": resolv.conf.render(),
-    }
-
-
 def start(core: Core, ref: str, expect_attach: int = 0) -> Container:
     """A start by the user: the restart policy begins afresh (Docker resets its count and
     forgets an earlier stop)."""
     container = core.state.container(ref)
     check_startable(container)
     try:
-        return _start(core, container, expect_attach, by_user=True)
+        return _one(starts.start_many(core, [(container, expect_attach)], by_user=True)[0])
     except NotRunnable as exc:
-        # nothing of the start is left; the container keeps why, as Docker's does (its
-        # State.ExitCode 127 or 126 and State.Error)
-        core.commit(containers=[container.with_state(exit_code=exc.exit_code, error=exc.message)])
+        _not_runnable(core, container, exc)
         raise
+
+
+def _not_runnable(core: Core, container: Container, exc: NotRunnable) -> None:
+    """Nothing of the start is left; the container keeps why, as Docker's does (its
+    State.ExitCode 127 or 126 and State.Error)."""
+    core.commit(containers=[container.with_state(exit_code=exc.exit_code, error=exc.message)])
 
 
 def check_startable(container: Container) -> None:
@@ -357,6 +387,30 @@ def check_startable(container: Container) -> None:
         raise Conflict("cannot start a paused container, try unpause instead")
     if container.state.running or container.state.restarting:
         raise NotModified("container already started")
+
+
+def start_many(core: Core, wanted: Sequence[tuple[str, int]]) -> list[starts.Outcome]:
+    """Start by the user, in one operation (engine/starts.py): each container by id, with the
+    number of attach clients its shim waits for; what became of each, in order."""
+    outcomes: dict[str, starts.Outcome] = {}
+    todo = []
+    for ref, attach in wanted:
+        container = core.state.containers.get(ref)
+        if container is None:
+            outcomes[ref] = NotFound(f"No such container: {ref}")
+            continue
+        try:
+            check_startable(container)
+        except HatobaError as exc:
+            outcomes[ref] = exc
+            continue
+        todo.append((container, attach))
+    done = starts.start_many(core, todo, by_user=True)
+    for (container, _), outcome in zip(todo, done, strict=True):
+        if isinstance(outcome, NotRunnable):
+            _not_runnable(core, container, outcome)
+        outcomes[container.id] = outcome
+    return [outcomes[ref] for ref, _ in wanted]
 
 
 def restart_by_policy(core: Core, container_id: str) -> Container | None:
@@ -367,175 +421,11 @@ def restart_by_policy(core: Core, container_id: str) -> Container | None:
     if container is None or not container.state.restarting:
         return None
     try:
-        return _start(core, container, 0, by_user=False)
+        return _one(starts.start_many(core, [(container, 0)], by_user=False)[0])
     except HatobaError as exc:
         log.warning("restarting container %s failed: %s", container.name, exc.message)
         core.commit(containers=[container.with_state(status=EXITED, error=exc.message)])
         return None
-
-
-def _start(core: Core, container: Container, expect_attach: int, *, by_user: bool) -> Container:
-    joining = joined_container(container.config.network_mode)
-    if joining is not None:
-        return _start_joined(core, container, joining, expect_attach, by_user=by_user)
-    networks = [core.state.network(cfg.network_id) for cfg in container.networks]
-    host_mode = _in_host_namespace(networks)
-    netns = None if host_mode else core.paths.netns(container.id)
-    image = processes.image_of(core, container)
-    # a user the container does not know, or a linked container that is not running, is
-    # refused before anything is made
-    linked = links.at_start(core, container)
-    process = processes.main_process(core, container, image, linked.env)
-    wanted_ports = firewall.wanted_ports(container.config, networks)
-    with UndoStack() as undo:
-        eps: list[Endpoint] = []
-        slot = 0
-        for wanted, network in zip(container.networks, networks, strict=True):
-            # the default route goes through the first network that gives an interface
-            has_route = any(e.default_route for e in eps)
-            ep = endpoints.plan(core, undo, container, network, wanted, slot, not has_route)
-            slot += 1 if ep.ifname else 0
-            eps.append(ep)
-        if netns is not None:
-            core.kernel.create_netns(netns)
-            undo.push("namespace", lambda: core.kernel.remove_netns(netns))
-        published = firewall.reserve(core, undo, container, wanted_ports, eps, networks)
-        resolv = resolver.resolv_for(core, container, networks)
-        # the runtime makes the container (crun create) while its network is wired below;
-        # the process only runs at `runtime.start`, once all of it is in place
-        core.runtime.spawn(
-            _launch(
-                core,
-                container,
-                process,
-                image.layers if image else (),
-                hostname=None if host_mode else container.hostname,
-                netns=netns,
-                files=_files(container, networks, eps, resolv, linked),
-                expect_attach=expect_attach,
-            )
-        )
-        undo.push("process", lambda: core.runtime.abort(container.id))
-        if netns is not None:
-            for ep, network in zip(eps, networks, strict=True):
-                endpoints.wire(core, undo, container, network, ep, netns)
-        # the first query or connection may come as soon as the process runs: serve it before
-        wired = dataclasses.replace(
-            container, endpoints=tuple(eps), netns=netns or "", published=published
-        )
-        firewall.follow(core, undo, [wired])
-        resolver.serve(core, undo, wired, networks, resolv)
-        running = _running(
-            dataclasses.replace(wired, next_ifindex=slot),
-            core.runtime.start(container.id),
-            by_user=by_user,
-        )
-        core.commit(containers=[running])
-        undo.commit()
-    return running
-
-
-def _start_joined(
-    core: Core, container: Container, ref: str, expect_attach: int, *, by_user: bool
-) -> Container:
-    """`--net container:`: the process starts in the namespace the other container's process
-    runs in, with that container's hostname and its hosts, hostname and resolv.conf files;
-    it makes no link, address, rule or DNS entry of its own (Docker's
-    daemon/container_operations.go initializeNetworking)."""
-    target = core.state.find_container(ref)
-    if target is None:
-        raise NotFound(f"No such container: {ref}")
-    if target.id == container.id:
-        raise InvalidArgument("cannot join own network")
-    if not target.state.running:
-        raise Conflict(f"cannot join network of a non running container: {ref}")
-    joined = dataclasses.replace(
-        container,
-        config=dataclasses.replace(
-            container.config, hostname=target.hostname, domainname=target.config.domainname
-        ),
-        netns_owner=target.id if target.netns else target.netns_owner,
-    )
-    # the files live with the container that made the namespace (or the host's, `--net host`)
-    files_of = target.netns_owner if joined_container(target.config.network_mode) else target.id
-    image = processes.image_of(core, joined)
-    process = processes.main_process(core, joined, image)
-    with UndoStack() as undo:
-        core.runtime.spawn(
-            _launch(
-                core,
-                joined,
-                process,
-                image.layers if image else (),
-                hostname=joined.hostname,
-                netns=core.paths.process_netns(target.state.pid),
-                files={},
-                files_of=files_of,
-                expect_attach=expect_attach,
-            )
-        )
-        undo.push("process", lambda: core.runtime.abort(container.id))
-        running = _running(joined, core.runtime.start(container.id), by_user=by_user)
-        core.commit(containers=[running])
-        undo.commit()
-    return running
-
-
-def _launch(
-    core: Core,
-    container: Container,
-    process: ProcessSpec,
-    layers: tuple[str, ...],
-    *,
-    hostname: str | None,
-    netns: str | None,
-    files: dict[str, str],
-    expect_attach: int,
-    files_of: str = "",
-) -> LaunchRequest:
-    return LaunchRequest(
-        container_id=container.id,
-        process=process,
-        hostname=hostname,
-        netns=netns,
-        layers=layers,
-        files=files,
-        open_stdin=container.config.open_stdin,
-        expect_attach=expect_attach,
-        init=bool(container.config.init),
-        files_of=files_of,
-        domainname=container.config.domainname,
-        mounts=volumes.launch_mounts(core, container, populate=bool(layers)),
-        security=container.config.security,
-        resources=container.config.resources,
-    )
-
-
-def _running(container: Container, started: Started, *, by_user: bool) -> Container:
-    """Running now; a start by the user begins the restart policy afresh, and a check starts
-    over (`starting`); new volumes have had their first use."""
-    cfg = container.config
-    return dataclasses.replace(
-        volumes.first_use_done(container),
-        run_pending=False,
-        state=dataclasses.replace(
-            container.state,
-            status=RUNNING,
-            pid=started.pid,
-            shim_pid=started.shim_pid,
-            shim_start=started.shim_start_time,
-            exit_code=0,
-            error="",
-            started_at=now_rfc3339(),
-            restart_count=0 if by_user else container.state.restart_count,
-            manually_stopped=False if by_user else container.state.manually_stopped,
-            health=(
-                health.restarted(container.state.health)
-                if cfg.healthcheck is not None and cfg.healthcheck.probe
-                else container.state.health
-            ),
-        ),
-    )
 
 
 def kill(core: Core, ref: str, signum: int) -> Container:
@@ -655,16 +545,35 @@ def exited(core: Core, container_id: str, may_restart: bool = True) -> Container
     """The shim is gone: record the exit and take the container's network down. The restart
     policy decides (unless the user's stop ruled it out: `may_restart`) whether the container
     waits to be started again (RESTARTING) or stays exited."""
-    container = core.state.containers.get(container_id)
-    if container is None or not container.state.running:
-        return None
-    status = core.runtime.exit_status(container_id)
+    return exited_many(core, [(container_id, may_restart)])[0]
+
+
+def exited_many(core: Core, exits: Sequence[tuple[str, bool]]) -> list[Container | None]:
+    """`exited` of several containers, one firewall transaction and one commit for all (the
+    supervisor hands over the exits that came together); None for those not running."""
+    gone = {
+        cid: (container, may_restart)
+        for cid, may_restart in exits
+        if (container := core.state.containers.get(cid)) is not None and container.state.running
+    }
+    if not gone:
+        return [None for _ in exits]
+    # those left in a namespace keep running in it, with only `lo` (as in Docker)
     sharing = [
-        c
-        for c in core.state.containers.values()
-        if c.state.running and c.netns_owner == container_id
+        c for c in core.state.containers.values() if c.state.running and c.netns_owner in gone
     ]
-    teardown(core, container, shared=bool(sharing))
+    owners = {c.netns_owner for c in sharing}
+    teardown_many(core, [(c, c.id in owners) for c, _ in gone.values()])
+    done = {cid: _exited(core, c, may_restart) for cid, (c, may_restart) in gone.items()}
+    kept = [dataclasses.replace(c, netns_owner="") for c in sharing if c.id not in gone]
+    core.commit(containers=[*done.values(), *kept])
+    for cid in done:
+        core.runtime.cleanup(cid)
+    return [done.get(cid) for cid, _ in exits]
+
+
+def _exited(core: Core, container: Container, may_restart: bool) -> Container:
+    status = core.runtime.exit_status(container.id)
     code = status.code if status else 255
     again = may_restart and restart.after_exit(
         container.config.restart_policy,
@@ -672,7 +581,7 @@ def exited(core: Core, container_id: str, may_restart: bool = True) -> Container
         container.state.manually_stopped,
         container.state.restart_count,
     )
-    done = dataclasses.replace(
+    return dataclasses.replace(
         container,
         endpoints=(),
         netns="",
@@ -689,24 +598,26 @@ def exited(core: Core, container_id: str, may_restart: bool = True) -> Container
             paused=False,
         ),
     )
-    # those left in the namespace keep running in it, with only `lo` (as in Docker)
-    core.commit(containers=[done, *(dataclasses.replace(c, netns_owner="") for c in sharing)])
-    core.runtime.cleanup(container_id)
-    return done
 
 
 def teardown(core: Core, container: Container, *, shared: bool = False) -> None:
-    """`shared`: other containers' processes keep the namespace alive (`--net container:`),
-    so its interfaces are deleted rather than left for the kernel to reap with it."""
-    firewall.leave(core, container)
-    for ep in container.endpoints:
-        if shared or endpoints.in_namespace_only(ep):
-            endpoints.detach(core, container, ep)
-        else:
-            endpoints.release(core, ep)
-    if container.netns:
-        core.kernel.remove_netns(container.netns)
-    resolver.stop(core, container.id)
+    teardown_many(core, [(container, shared)])
+
+
+def teardown_many(core: Core, stopping: Sequence[tuple[Container, bool]]) -> None:
+    """Take these containers' networks down, the firewall in one transaction. With `True`,
+    other containers' processes keep the namespace alive (`--net container:`), so its
+    interfaces are deleted rather than left for the kernel to reap with it."""
+    firewall.leave(core, [c for c, _ in stopping])
+    for container, shared in stopping:
+        for ep in container.endpoints:
+            if shared or endpoints.in_namespace_only(ep):
+                endpoints.detach(core, container, ep)
+            else:
+                endpoints.release(core, ep)
+        if container.netns:
+            core.kernel.remove_netns(container.netns)
+        resolver.stop(core, container.id)
 
 
 def stop_restarting(core: Core, container_id: str) -> Container:
@@ -745,40 +656,55 @@ def rename(core: Core, ref: str, new_name: str) -> Container:
 def remove(core: Core, ref: str, with_volumes: bool = False) -> Container:
     """`with_volumes` (`rm -v`): its anonymous volumes go too, unless another container
     uses them (as Docker, without an error)."""
-    container = core.state.container(ref)
-    if container.state.restarting:
-        raise Conflict(
-            f"You cannot remove a restarting container {container.id}. Stop the container "
-            "before attempting removal or force remove"
-        )
-    if container.state.paused:
-        raise Conflict(
-            f"You cannot remove a paused container {container.id}. Unpause and then stop the "
-            "container before attempting removal or force remove"
-        )
-    if container.state.running:
-        raise Conflict(
-            f"You cannot remove a running container {container.id}. Stop the container before "
-            "attempting removal or force remove"
-        )
-    doomed = volumes.anonymous_of(core, container) if with_volumes else []
-    core.commit(removed_containers=[container.id], removed_volumes=doomed)
-    core.runtime.remove(container.id)
-    for name in doomed:
-        core.storage.remove_volume(name)
-    image_id = container.config.image_id
-    if image_id != HOSTFS_IMAGE and all(
-        c.config.image_id != image_id for c in core.state.containers.values()
-    ):
-        core.images.release(image_id)
-    return container
+    return _one(remove_many(core, [core.state.container(ref).id], with_volumes)[0])
+
+
+def remove_many(
+    core: Core, ids: Sequence[str], with_volumes: bool = False
+) -> list[Container | HatobaError]:
+    """Remove these stopped containers, one commit for all; each, or why it stays."""
+    outcomes: dict[str, Container | HatobaError] = {}
+    for cid in ids:
+        container = core.state.containers.get(cid)
+        if container is None:
+            outcomes[cid] = NotFound(f"No such container: {cid}")
+        elif container.state.restarting:
+            outcomes[cid] = Conflict(
+                f"You cannot remove a restarting container {container.id}. Stop the container "
+                "before attempting removal or force remove"
+            )
+        elif container.state.running:
+            outcomes[cid] = Conflict(
+                f"You cannot remove a running container {container.id}. Stop the container "
+                "before attempting removal or force remove"
+            )
+        else:
+            outcomes[cid] = container
+    removed = [c for c in outcomes.values() if isinstance(c, Container)]
+    if removed:
+        doomed = [n for c in removed for n in volumes.anonymous_of(core, c)] if with_volumes else []
+        core.commit(removed_containers=[c.id for c in removed], removed_volumes=doomed)
+        in_use = {c.config.image_id for c in core.state.containers.values()}
+        for container in removed:
+            core.runtime.remove(container.id)
+        for name in doomed:
+            core.storage.remove_volume(name)
+        for image_id in {c.config.image_id for c in removed} - in_use - {HOSTFS_IMAGE}:
+            core.images.release(image_id)
+    return [outcomes[cid] for cid in ids]
 
 
 def prune(core: Core, matches: Callable[[Container], bool]) -> list[Container]:
     """`container prune`: Docker counts a container waiting for its restart as running."""
     doomed = [
-        c
+        c.id
         for c in core.state.containers.values()
         if not (c.state.running or c.state.restarting) and matches(c)
     ]
-    return [remove(core, c.id) for c in doomed]
+    return [c for c in remove_many(core, doomed) if isinstance(c, Container)]
+
+
+def _one(outcome: Container | HatobaError) -> Container:
+    if isinstance(outcome, HatobaError):
+        raise outcome
+    return outcome

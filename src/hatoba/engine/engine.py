@@ -43,6 +43,7 @@ from hatoba.engine.ports import (
 )
 from hatoba.engine.processes import ExecRequest
 from hatoba.engine.state import Addresses, State
+from hatoba.errors import HatobaError
 from hatoba.firewall import FirewallState
 from hatoba.model.cluster import ClusterHost, ClusterInfo
 from hatoba.model.container import Container
@@ -203,8 +204,17 @@ class Engine:
     def create_container(self, request: CreateRequest) -> Container:
         return containers.create(self.core, request)
 
+    def create_containers(self, requests: Sequence[CreateRequest]) -> list[Container | HatobaError]:
+        """Each container, or why it was not made; one commit (engine/containers.py)."""
+        return containers.create_many(self.core, requests)
+
     def start(self, ref: str, expect_attach: int = 0) -> Container:
         return containers.start(self.core, ref, expect_attach)
+
+    def start_many(self, wanted: Sequence[tuple[str, int]]) -> list[Container | HatobaError]:
+        """Start these containers (by id, with the attach clients each shim waits for) in one
+        operation: one firewall transaction, one DNS update, one commit (engine/starts.py)."""
+        return containers.start_many(self.core, wanted)
 
     def restart_by_policy(self, container_id: str) -> Container | None:
         return containers.restart_by_policy(self.core, container_id)
@@ -226,6 +236,11 @@ class Engine:
 
     def exited(self, container_id: str, may_restart: bool = True) -> Container | None:
         return containers.exited(self.core, container_id, may_restart)
+
+    def exited_many(self, exits: Sequence[tuple[str, bool]]) -> list[Container | None]:
+        """`exited` of several containers (id, may restart): one firewall transaction and
+        one commit."""
+        return containers.exited_many(self.core, exits)
 
     def record_health(
         self, container_id: str, started_at: str, result: ProbeResult
@@ -276,6 +291,9 @@ class Engine:
         """Remove the containers that do not run (nor wait for a restart) that `matches`
         picks; returns them."""
         return containers.prune(self.core, matches)
+
+    def remove_many(self, ids: Sequence[str]) -> list[Container | HatobaError]:
+        return containers.remove_many(self.core, ids)
 
     def exec_process(self, ref: str, request: ExecRequest) -> ProcessSpec:
         """What `exec` runs in a running container (changes nothing: any thread may ask)."""

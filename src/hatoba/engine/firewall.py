@@ -129,15 +129,18 @@ def follow(
     undo.push("firewall", back)
 
 
-def leave(core: Core, container: Container) -> None:
-    """The container stops: its endpoints and ports go, its host ports are given back and its
-    UDP flows forgotten. Best effort: an exit is recorded whatever the kernel says."""
-    gone = ports_of(core, container)
+def leave(core: Core, containers: Sequence[Container]) -> None:
+    """The containers stop: their endpoints and ports go (one transaction), their host ports
+    are given back and their UDP flows forgotten. Best effort: an exit is recorded whatever
+    the kernel says."""
+    gone = [port for c in containers for port in ports_of(core, c)]
     try:
-        follow(core, None, [_stopped(container)])
+        follow(core, None, [_stopped(c) for c in containers])
     except HatobaError as exc:
-        log.warning("firewall: removing %s failed: %s", container.name, exc)
-    core.port_reserver.release(container.id)
+        names = ", ".join(c.name for c in containers)
+        log.warning("firewall: removing %s failed: %s", names, exc)
+    for container in containers:
+        core.port_reserver.release(container.id)
     forget_flows(core, gone)
 
 

@@ -86,6 +86,9 @@ class Store(Protocol):
 
 class Runtime(Protocol):
     def spawn(self, request: LaunchRequest) -> None: ...
+    # once crun's create is done: the container exists, its process waits to be started
+    def created(self, container_id: str) -> Started: ...
+    # lets the process run (after `created`, which it waits for if nobody did)
     def start(self, container_id: str) -> Started: ...
     def abort(self, container_id: str) -> None: ...
     def signal(self, pid: int, signum: int) -> None: ...
@@ -93,6 +96,8 @@ class Runtime(Protocol):
     def is_alive(self, pid: int, start_time: int) -> bool: ...
     def rewrite_file(self, container_id: str, path: str, content: str) -> None: ...
     def kill_leftover(self, container_id: str) -> None: ...
+    # returns once these shims (pid, start time) have exited, or after a while
+    def wait_exited(self, shims: Sequence[tuple[int, int]]) -> None: ...
     def cleanup(self, container_id: str) -> None: ...
     def remove(self, container_id: str) -> None: ...
     def reap_leftovers(self, live: set[str]) -> None: ...
@@ -149,8 +154,15 @@ class Resolver(Protocol):
     def update(
         self, changes: Mapping[str, Sequence[DnsRecord]], gateways: Mapping[str, IPv4Address]
     ) -> None: ...
+    # `fresh`: the namespace was just made (no resolver of an earlier run to take over)
     def attach(
-        self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
+        self,
+        container_id: str,
+        netns_path: str,
+        upstreams: Sequence[Upstream],
+        forward: bool,
+        *,
+        fresh: bool = False,
     ) -> None: ...
     def detach(self, container_id: str) -> None: ...
 
@@ -250,7 +262,13 @@ class NoResolver:
         pass
 
     def attach(
-        self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
+        self,
+        container_id: str,
+        netns_path: str,
+        upstreams: Sequence[Upstream],
+        forward: bool,
+        *,
+        fresh: bool = False,
     ) -> None:
         pass
 

@@ -167,10 +167,11 @@ def publish(core: Core, *pending: Container) -> None:
         if hit is not None and hit[0] is c:
             continue
         mine = _records_of(state, c)
-        if hit is None or hit[1] != mine:
+        told = hit[1] if hit is not None else ()
+        if told != mine:
             changes[cid] = mine
         else:
-            mine = hit[1]  # the same records, as the server has them
+            mine = told  # the same records, as the server has them
         cache[cid] = (c, mine)
     for cid, mine in remote.items():
         hit = cache.get(cid)
@@ -186,14 +187,16 @@ def serve(
     container: Container,
     networks: Sequence[Network],
     resolv: ContainerResolv,
+    *,
+    fresh: bool = False,
 ) -> None:
-    """Before the container's process starts: its names are known and, if it asks
-    127.0.0.11, that answers in its namespace (`container` has its endpoints and netns)."""
+    """Before the container's process starts: if it asks 127.0.0.11, that answers in its
+    namespace (`container` has its endpoints and netns; `fresh`: the namespace was just
+    made). Its names are published with the others of its start (`publish`)."""
     dns = core.dns
-    publish(core, container)
-    undo.push("dns names", lambda: publish(core))
     if embedded(core, networks):
-        dns.attach(container.id, container.netns, upstreams_of(resolv), forwards(networks))
+        upstreams = upstreams_of(resolv)
+        dns.attach(container.id, container.netns, upstreams, forwards(networks), fresh=fresh)
         undo.push("dns", lambda: dns.detach(container.id))
 
 

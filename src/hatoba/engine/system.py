@@ -7,7 +7,8 @@ import logging
 import os
 
 from hatoba.drivers import registry as drivers
-from hatoba.engine import containers, networks, repair, volumes
+from hatoba.engine import containers, repair, volumes
+from hatoba.engine import networks as networks_
 from hatoba.engine.core import Core
 from hatoba.errors import HatobaError, KernelError
 from hatoba.model import restart
@@ -27,7 +28,7 @@ def ensure_predefined(core: Core) -> None:
         if name is not None and core.state.network_by_name(name) is None:
             spec = driver.predefined_spec(core.config)
             try:
-                networks.create_network(core, spec, predefined=True)
+                networks_.create_network(core, spec, predefined=True)
             except HatobaError as exc:
                 raise _config_error(core, name, exc) from None
 
@@ -44,7 +45,7 @@ def apply_config(core: Core) -> list[str]:
         if name is None or network is None:
             continue
         own = tuple(p.subnet for p in network.ipam)
-        where = networks.placement(core, network.id, network.created, predefined=True, own=own)
+        where = networks_.placement(core, network.id, network.created, predefined=True, own=own)
         try:
             planned = driver.plan_network(driver.predefined_spec(core.config), where)
         except HatobaError as exc:
@@ -58,7 +59,7 @@ def apply_config(core: Core) -> list[str]:
             )
             continue
         log.info("network %s planned again as the configuration says", name)
-        networks.replace_network(core, network, planned)
+        networks_.replace_network(core, network, planned)
     for warning in warnings:
         log.warning("%s", warning)
     return warnings
@@ -143,27 +144,39 @@ def _delete(core: Core, name: str) -> None:
 
 def reset(core: Core) -> None:
     """Remove every container, volume, network, link, namespace and table hatoba made (best
-    effort, all of it)."""
+    effort, all of it). Containers go together: killed, their networks taken down, the shims
+    left to clean up after them (all at once), one commit."""
     errors: list[HatobaError] = []
     core.fw_state = None  # the tables go whole at the end, not element by element
-    for container in list(core.state.containers.values()):
-        try:
-            if container.state.running:
-                core.runtime.signal(container.state.pid, 9)
-                containers.teardown(core, container)
-            core.runtime.kill_leftover(container.id)
-            core.commit(removed_containers=[container.id])
+    every = list(core.state.containers.values())
+    running = [c for c in every if c.state.running]
+    for container in running:
+        core.runtime.signal(container.state.pid, 9)
+    try:
+        containers.teardown_many(core, [(c, False) for c in running])
+    except HatobaError as exc:
+        errors.append(exc)
+    # each shim deletes crun's state of its container as it exits: let them, together
+    core.runtime.wait_exited([(c.state.shim_pid, c.state.shim_start) for c in running])
+    try:
+        core.commit(removed_containers=[c.id for c in every])
+        core.runtime.reap_leftovers(set())
+        for container in every:
             core.runtime.remove(container.id)
-        except HatobaError as exc:
-            errors.append(exc)
+    except HatobaError as exc:
+        errors.append(exc)
     try:
         volumes.remove_all(core)
     except HatobaError as exc:
         errors.append(exc)
-    for network in list(core.state.networks.values()):
+    networks = list(core.state.networks.values())
+    try:
+        core.commit(removed_networks=[n.id for n in networks])
+    except HatobaError as exc:
+        errors.append(exc)
+    for network in networks:
         try:
-            core.commit(removed_networks=[network.id])
-            networks.delete_bridges(core, network)
+            networks_.delete_bridges(core, network)
         except HatobaError as exc:
             errors.append(exc)
     for handle in core.kernel.netns_handles(str(core.paths.netns_dir)):

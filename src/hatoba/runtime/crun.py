@@ -27,12 +27,13 @@ import select
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hatoba.errors import KernelError, NotRunnable
+from hatoba.errors import HatobaError, KernelError, NotRunnable
 from hatoba.kernel import cgroups
 from hatoba.model.exec_failure import create_failed, start_failure
 from hatoba.model.launch import ExitStatus, LaunchMount, LaunchRequest, ProcessSpec, Started
@@ -60,6 +61,8 @@ class _Spawned:
     ready_fd: int
     # what the process runs, as the user named it: the words of a failure to start it
     executable: str
+    # once the shim said crun's create is done
+    started: Started | None = None
 
 
 class CrunRuntime:
@@ -351,17 +354,29 @@ class CrunRuntime:
             return _read_regular(Path("/", *_parts(path)))
         return read_rootfs_file(self.bundle_dir(container_id) / "upper", layers, path)
 
+    def created(self, container_id: str) -> Started:
+        """Wait until crun's create is done: the container exists, its process waits."""
+        spawned = self._spawned[container_id]
+        if spawned.started is None:
+            try:
+                pid = self._created_pid(container_id, spawned)
+            except HatobaError:  # crun refused it (NotRunnable: its command), or worse
+                del self._spawned[container_id]  # nothing to stop: `abort` only deletes
+                raise
+            spawned.started = Started(pid, spawned.shim_pid, process_start_time(spawned.shim_pid))
+        return spawned.started
+
     def start(self, container_id: str) -> Started:
-        """Wait until the container exists, then let its process run."""
+        """Let the created container's process run (waiting for its create first)."""
+        started = self.created(container_id)
         spawned = self._spawned.pop(container_id)
-        pid = self._created_pid(container_id, spawned)
         if not self._release(container_id):
             result = self._crun_cmd("start", container_id)
             if result.returncode != 0:
                 self._stop(container_id, spawned.shim_pid)
                 reason = result.stderr.decode(errors="replace").strip() or "crun start failed"
                 raise KernelError(f"failed to start container: {reason}")
-        return Started(pid, spawned.shim_pid, process_start_time(spawned.shim_pid))
+        return started
 
     def _release(self, container_id: str) -> bool:
         """What `crun start` does, without the ~3 ms of starting a crun process: the created
@@ -384,10 +399,11 @@ class CrunRuntime:
         """Undo `spawn` (or `start`): the container goes, its shim exits."""
         spawned = self._spawned.pop(container_id, None)
         if spawned is not None:
-            try:
-                self._created_pid(container_id, spawned)
-            except KernelError:
-                return  # nothing was created
+            if spawned.started is None:
+                try:
+                    self._created_pid(container_id, spawned)
+                except KernelError:
+                    return  # nothing was created
             self._stop(container_id, spawned.shim_pid)
         else:
             self._crun_cmd("delete", "--force", container_id)
@@ -436,6 +452,31 @@ class CrunRuntime:
         except (FileNotFoundError, ValueError):
             return None
         return ExitStatus(int(data["code"]), str(data["finished_at"]))
+
+    def wait_exited(self, shims: Sequence[tuple[int, int]], timeout: float = 10.0) -> None:
+        """Until these shims (pid, start time) have exited, or `timeout` seconds."""
+        fds = []
+        try:
+            for pid, start_time in shims:
+                try:
+                    fd = os.pidfd_open(pid)
+                except ProcessLookupError:
+                    continue
+                fds.append(fd)
+                if not is_alive(pid, start_time):  # a pid used again by another process
+                    fds.pop()
+                    os.close(fd)
+            waiting = select.poll()  # not select(): there may be thousands
+            for fd in fds:
+                waiting.register(fd, select.POLLIN)
+            left, deadline = len(fds), time.monotonic() + timeout
+            while left and (remaining := deadline - time.monotonic()) > 0:
+                for fd, _ in waiting.poll(remaining * 1000):
+                    waiting.unregister(fd)
+                    left -= 1
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def kill_leftover(self, container_id: str) -> None:
         """For a container no record says is running: stop it and drop crun's state."""

@@ -13,6 +13,7 @@ carry on.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -92,6 +93,9 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     # imported here: the service itself never needs them
     from hatoba.runtime import fshelper, shim
 
+    # every child inherits what is here now: out of the collector's sight, it is not written
+    # to (and so copied) by a child's collections
+    gc.freeze()
     while True:
         readable, _, _ = select.select([sock], [], [], 1.0)
         _reap()

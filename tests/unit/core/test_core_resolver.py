@@ -50,7 +50,13 @@ class FakeResolver:
         return [r for records in self.by_container.values() for r in records]
 
     def attach(
-        self, container_id: str, netns_path: str, upstreams: Sequence[Upstream], forward: bool
+        self,
+        container_id: str,
+        netns_path: str,
+        upstreams: Sequence[Upstream],
+        forward: bool,
+        *,
+        fresh: bool = False,
     ) -> None:
         if self.fail_attach:
             raise KernelError("cannot start the DNS resolver (injected)")
