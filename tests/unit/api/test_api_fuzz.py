@@ -41,6 +41,10 @@ ROUTES = [
     ("GET", "/info"),
     ("POST", "/hatoba/system/reset"),
     ("POST", "/hatoba/system/firewall-reload"),
+    ("POST", "/hatoba/containers/create"),
+    ("POST", "/hatoba/containers/start"),
+    ("POST", "/hatoba/containers/stop"),
+    ("POST", "/hatoba/containers/remove"),
     ("GET", "/networks"),
     ("POST", "/networks/create"),
     ("POST", "/networks/prune"),
@@ -237,10 +241,16 @@ BODIES: dict[str, dict[str, Any]] = {
         "DriverOpts": "labels",
     },
     "/commit": {"Cmd": "strings", "Env": "env", "Labels": "labels", "Volumes": "exposed"},
+    "/hatoba/containers/start": {"Ids": "objects"},
+    "/hatoba/containers/stop": {"Ids": "objects", "Timeout": "int"},
+    "/hatoba/containers/remove": {"Ids": "objects", "Force": "bool"},
+}
+BODIES["/hatoba/containers/create"] = {
+    "Containers": [{"Name": "name", "Config": BODIES["/containers/create"]}]
 }
 
 # fields without which a request fails early: always sent, so the others are reached
-REQUIRED = {"Image", "Name", "Cmd", "Container"}
+REQUIRED = {"Image", "Name", "Cmd", "Container", "Containers", "Config", "Ids"}
 
 QUERY_KINDS = {
     "filters": "filters",
@@ -315,6 +325,7 @@ def kind_values(kind: str) -> st.SearchStrategy[Any]:
         "string": texts,
         "name": names,
         "object": refs | texts,
+        "objects": st.lists(refs | texts, max_size=3),
         "image": st.sampled_from(["alpine", "alpine:latest", "hostfs", "nope:1", ""]) | refs,
         "driver": st.sampled_from(["bridge", "bridge", "host", "null", "macvlan", ""]) | texts,
         "network_mode": st.sampled_from(["default", "bridge", "host", "none", "container:db"])
