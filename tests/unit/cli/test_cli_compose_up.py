@@ -1,5 +1,5 @@
-"""`hatoba compose up` against a fake service: the requests docker compose would send, and what
-a failure half-way undoes."""
+"""`hatoba compose up` (and `down`) against a fake service: the requests docker compose would
+send, hatoba's batch requests when the engine has them, and what a failure half-way undoes."""
 
 from __future__ import annotations
 
@@ -51,7 +51,34 @@ def engine(api: FakeApi, containers: list[dict[str, object]] | None = None) -> N
 
 
 def changes(api: FakeApi) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in api.requests if r.method != "GET"]
+    """What changed the engine. This one is not hatoba: hatoba's batch routes are asked
+    once, refused (404), and every container gets requests of its own."""
+    return [
+        (r.method, r.path)
+        for r in api.requests
+        if r.method != "GET" and not r.path.startswith("/hatoba/")
+    ]
+
+
+def hatoba_engine(api: FakeApi, *, failing: str = "") -> None:
+    """`engine`, with hatoba's batch routes; the start of `failing` fails as hatoba says."""
+    engine(api)
+
+    def create(request: Request) -> Reply:
+        items = request.json()["Containers"]
+        return json_reply([{"Id": f"id-{item['Name']}", "Warnings": []} for item in items])
+
+    def start(request: Request) -> Reply:
+        error = {"Message": "port is already allocated", "Status": 500}
+        return json_reply(
+            [
+                {"Id": cid, "Error": error} if cid == f"id-{failing}" else {"Id": cid}
+                for cid in request.json()["Ids"]
+            ]
+        )
+
+    api.route("POST", "/hatoba/containers/create", create)
+    api.route("POST", "/hatoba/containers/start", start)
 
 
 def test_up_creates_the_network_then_services_in_order(
@@ -163,3 +190,98 @@ def test_a_failed_replacement_starts_the_old_container_again(
         ("DELETE", "/containers/id-oldweb_p-web-1"),
     ]
     assert api.find("POST", "/containers/create").arg("name") == "oldweb_p-web-1"
+
+
+def test_hatoba_gets_a_service_s_containers_in_one_create_and_one_start(
+    api: FakeApi, hatoba: Callable[..., int], project_file: Path
+) -> None:
+    hatoba_engine(api)
+    assert (
+        hatoba("compose", "-f", str(project_file), "-p", "p", "up", "-d", "--scale", "web=3") == 0
+    )
+    assert [(r.method, r.path) for r in api.requests if r.method != "GET"] == [
+        ("POST", "/networks/create"),
+        ("POST", "/hatoba/containers/create"),
+        ("POST", "/hatoba/containers/start"),
+        ("POST", "/hatoba/containers/create"),
+        ("POST", "/hatoba/containers/start"),
+    ]
+    creates = [r.json() for r in api.requests if r.path == "/hatoba/containers/create"]
+    assert [item["Name"] for item in creates[1]["Containers"]] == ["p-web-1", "p-web-2", "p-web-3"]
+    web = creates[1]["Containers"][0]["Config"]
+    assert web["NetworkingConfig"]["EndpointsConfig"]["p_default"]["Aliases"] == ["p-web-1", "web"]
+    starts = [r.json() for r in api.requests if r.path == "/hatoba/containers/start"]
+    assert starts[1] == {"Ids": ["id-p-web-1", "id-p-web-2", "id-p-web-3"]}
+
+
+def test_one_container_of_a_batch_failing_undoes_the_whole_up(
+    api: FakeApi,
+    hatoba: Callable[..., int],
+    project_file: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    hatoba_engine(api, failing="p-web-2")
+    for name in ("p-web-2", "p-web-3"):
+        api.route("DELETE", f"/containers/id-{name}", Reply(204))
+    assert (
+        hatoba("compose", "-f", str(project_file), "-p", "p", "up", "-d", "--scale", "web=3") == 1
+    )
+    assert "service 'web' failed: port is already allocated" in capfd.readouterr().err
+    removed = {r.path for r in api.requests if r.method == "DELETE"}
+    assert removed == {
+        "/containers/id-p-db-1",
+        "/containers/id-p-web-1",
+        "/containers/id-p-web-2",
+        "/containers/id-p-web-3",
+        "/networks/net-1",
+    }
+
+
+def running(*names: str) -> list[dict[str, object]]:
+    labels = {"com.docker.compose.project": "p", "com.docker.compose.oneoff": "False"}
+    return [
+        {
+            "Id": f"id-{name}",
+            "Names": [f"/{name}"],
+            "State": "running",
+            "Labels": {
+                **labels,
+                "com.docker.compose.service": name.split("-")[1],
+                "com.docker.compose.container-number": name.split("-")[2],
+            },
+        }
+        for name in names
+    ]
+
+
+@pytest.mark.parametrize("batches", [True, False])
+def test_down_stops_and_removes_a_service_s_containers(
+    api: FakeApi, hatoba: Callable[..., int], project_file: Path, batches: bool
+) -> None:
+    engine(api, running("p-web-1", "p-web-2", "p-db-1"))
+    if batches:
+        api.route("POST", "/hatoba/containers/stop", lambda r: json_reply([
+            {"Id": cid} for cid in r.json()["Ids"]]))  # fmt: skip
+        api.route("POST", "/hatoba/containers/remove", lambda r: json_reply([
+            {"Id": cid} for cid in r.json()["Ids"]]))  # fmt: skip
+    for name in ("p-web-1", "p-web-2", "p-db-1"):
+        api.route("POST", f"/containers/id-{name}/stop", Reply(204))
+        api.route("DELETE", f"/containers/id-{name}", Reply(204))
+    assert hatoba("compose", "-f", str(project_file), "-p", "p", "down", "-t", "3") == 0
+    asked = [(r.method, r.path) for r in api.requests if r.method != "GET"]
+    if batches:  # web first (it depends on db): one stop and one removal per service
+        assert asked == [
+            ("POST", "/hatoba/containers/stop"),
+            ("POST", "/hatoba/containers/remove"),
+            ("POST", "/hatoba/containers/stop"),
+            ("POST", "/hatoba/containers/remove"),
+        ]
+        stops = [r.json() for r in api.requests if r.path == "/hatoba/containers/stop"]
+        assert sorted(stops[0]["Ids"]) == ["id-p-web-1", "id-p-web-2"]
+        assert stops[0]["Timeout"] == 3
+    else:
+        assert sorted(asked[1:]) == sorted(
+            [("POST", f"/containers/id-{n}/stop") for n in ("p-web-1", "p-web-2", "p-db-1")]
+            + [("DELETE", f"/containers/id-{n}") for n in ("p-web-1", "p-web-2", "p-db-1")]
+        )
+        assert asked[0] == ("POST", "/hatoba/containers/stop")  # asked once, refused

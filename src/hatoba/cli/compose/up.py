@@ -3,9 +3,12 @@
 The pure planner (hatoba.compose.plan) says what to do; this module does it over the API, as
 docker compose does: networks first, then the services level by level in dependency order
 (waiting for `service_healthy` and `service_completed_successfully` conditions by polling
-inspect), the services of a level and the replicas of a service in parallel. A changed
-container is replaced by a new one made under a temporary name (`<old id>_<name>`); the old
-one is only stopped until the whole `up` has succeeded.
+inspect), the services of a level in parallel. The new containers of a service are created in
+one request and started in one (hatoba's /hatoba/containers/{create,start}: the service makes
+them in one operation each, so 100 replicas cost one firewall transaction, not 100); an engine
+without those routes gets one request per container, a few in flight. A changed container is
+replaced by a new one made under a temporary name (`<old id>_<name>`); the old one is only
+stopped until the whole `up` has succeeded.
 
 Every step registers its undo. If any step fails (a host port taken, an image missing, a
 dependency unhealthy) the `up` stops, says which service failed and why, and undoes what it
@@ -37,14 +40,15 @@ from hatoba.compose.plan import (
     inherited_mounts,
     plan_up,
 )
-from hatoba.errors import HatobaError, NotFound, NotModified
+from hatoba.errors import HatobaError, NotFound, NotModified, from_status
 from hatoba.model.container import is_hostfs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Any
 
+    from hatoba.cli.client import Client
     from hatoba.cli.compose.progress import Progress
     from hatoba.cli.compose.session import Session
 
@@ -188,6 +192,8 @@ class _Run:
         # container jobs in flight (concurrent.futures would import logging: start-up time)
         self.slots = threading.BoundedSemaphore(_WORKERS)
         self.image_volumes = ImageVolumes(self.client)
+        # the engine has hatoba's batch routes (until one is refused)
+        self.batches = True
 
     def registered(self, undo: Callable[[], None]) -> None:
         with self.lock:
@@ -259,13 +265,10 @@ class _Run:
         try:
             self.wait_dependencies(service)
             mode = self.network_mode(service)
-            jobs: list[Callable[[], None]] = [
-                partial(self.create_and_start, service, n, mode) for n in sp.create
-            ]
-            jobs += [partial(self.replace, service, c, mode) for c in sp.recreate]
-            jobs += [partial(self.start_existing, service, c) for c in sp.start]
-            if jobs:
-                self.parallel(jobs)
+            if sp.recreate:
+                self.parallel([partial(self.replace, service, c, mode) for c in sp.recreate])
+            made = self.create_many(service, sp.create, mode)
+            self.start_many(service, made, sp.start)
         except HatobaError as exc:
             raise Failed(service.name, exc.message) from None
 
@@ -312,9 +315,13 @@ class _Run:
             volumes_from=self.volumes_from(service),
             inherited=inherited or (),
         )
-        created = self.client.json("POST", "/containers/create", {"name": name}, body)
-        cid = str(created["Id"])
-        # with the anonymous volumes it made (not those it inherited: they are not its own)
+        cid = self._create_one(name, body)
+        self.made(service, label, cid, name, mode)
+        return cid
+
+    def made(self, service: Service, label: str, cid: str, name: str, mode: str) -> None:
+        """A container was created: its undo (with the anonymous volumes it made), and the
+        networks beyond the first (Engine API v1.41 takes one at create)."""
         undo = partial(self._quietly, "DELETE", f"/containers/{cid}", {"force": 1, "v": 1})
         self.registered(undo)
         if not mode and not service.network_mode:
@@ -322,14 +329,96 @@ class _Run:
                 target, connect = requests.connect_body(self.project, service, network, name, cid)
                 self.client.call("POST", f"/networks/{target}/connect", body=connect)
         self.progress.event(label, "Created")
+
+    def create_many(self, service: Service, numbers: Sequence[int], mode: str) -> dict[int, str]:
+        """The new containers of a service (number → id), made in one request."""
+        names = {n: requests.container_name(self.project.name, service, n) for n in numbers}
+        if not names:
+            return {}
+        for name in names.values():
+            self.progress.event(f"Container {name}", "Creating")
+        config = partial(
+            requests.create_body,
+            self.project,
+            service,
+            network_mode=mode,
+            volumes_from=self.volumes_from(service),
+        )
+        bodies = {name: config(n, name) for n, name in names.items()}
+        batch = [{"Name": name, "Config": body} for name, body in bodies.items()]
+        answers = self.batch("create", {"Containers": batch})
+        if answers is None:
+            answers = self.each([partial(self._create_one, *item) for item in bodies.items()])
+        made: dict[int, str] = {}
+        failure = None
+        for (number, name), answer in zip(names.items(), answers, strict=True):
+            error = error_of(answer)
+            if error is not None:
+                self.progress.failed(f"Container {name}", "Error")
+                failure = failure or error
+                continue
+            made[number] = answer["Id"]
+            self.made(service, f"Container {name}", answer["Id"], name, mode)
+        if failure is not None:
+            raise failure
+        return made
+
+    def start_many(
+        self, service: Service, made: dict[int, str], stopped: Sequence[Observed]
+    ) -> None:
+        """The service's new containers and its stopped ones, started in one request."""
+        name = partial(requests.container_name, self.project.name, service)
+        # (label, id, number, whether it existed before this up)
+        todo = [(f"Container {name(n)}", cid, n, False) for n, cid in made.items()]
+        todo += [(f"Container {c.name}", c.id, c.number, True) for c in stopped]
+        if not todo:
+            return
+        for label, *_ in todo:
+            self.progress.event(label, "Starting")
+        answers = self.batch("start", {"Ids": [cid for _, cid, *_ in todo]})
+        if answers is None:
+            answers = self.each([partial(self._start_one, cid) for _, cid, *_ in todo])
+        failure = None
+        for (label, cid, number, existed), answer in zip(todo, answers, strict=True):
+            error = error_of(answer)
+            if error is not None and not isinstance(error, NotModified):
+                self.progress.failed(label, "Error")
+                failure = failure or error
+                continue
+            if existed:
+                self.registered(partial(self._quietly, "POST", f"/containers/{cid}/stop", {"t": 0}))
+            self.progress.done(label, "Started")
+            with self.lock:
+                self.ids[service.name][number] = cid
+        if failure is not None:
+            raise failure
+
+    def each(self, requests: list[Callable[[], str]]) -> list[dict[str, Any]]:
+        """One request per container, a few in flight (an engine without batch routes):
+        answered as a batch is."""
+        answers: list[dict[str, Any]] = [{} for _ in requests]
+
+        def one(i: int) -> None:
+            try:
+                answers[i] = {"Id": requests[i]()}
+            except HatobaError as exc:
+                answers[i] = {"Error": {"Message": exc.message, "Status": exc.status}}
+
+        self.parallel([partial(one, i) for i in range(len(requests))])
+        return answers
+
+    def _create_one(self, name: str, body: dict[str, Any]) -> str:
+        return str(self.client.json("POST", "/containers/create", {"name": name}, body)["Id"])
+
+    def _start_one(self, cid: str) -> str:
+        self.client.call("POST", f"/containers/{cid}/start")
         return cid
 
-    def create_and_start(self, service: Service, number: int, mode: str) -> None:
-        name = requests.container_name(self.project.name, service, number)
-        cid = self.create(service, number, name, mode)
-        self.start(f"Container {name}", cid, "Started")
-        with self.lock:
-            self.ids[service.name][number] = cid
+    def batch(self, action: str, body: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """`batch`, and once refused never again."""
+        answers = batch(self.client, action, body) if self.batches else None
+        self.batches = answers is not None
+        return answers
 
     def replace(self, service: Service, old: Observed, mode: str) -> None:
         name = requests.container_name(self.project.name, service, old.number)
@@ -345,12 +434,6 @@ class _Run:
         with self.lock:
             self.ids[service.name][old.number] = cid
             self.replaced.append((old, cid, name))
-
-    def start_existing(self, service: Service, c: Observed) -> None:
-        self.start(f"Container {c.name}", c.id, "Started")
-        self.registered(lambda: self._quietly("POST", f"/containers/{c.id}/stop", {"t": 0}))
-        with self.lock:
-            self.ids[service.name][c.number] = c.id
 
     def start(self, label: str, cid: str, done: str) -> None:
         self.progress.event(label, "Starting")
@@ -430,6 +513,24 @@ class _Run:
             self.client.call(method, path, query)
         except (HatobaError, OSError) as exc:
             sys.stderr.write(f"undo {method} {path}: {exc}\n")
+
+
+def batch(client: Client, action: str, body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """POST /hatoba/containers/<action>: what became of each container (in order), or None
+    when the engine has no such route (it is not hatoba)."""
+    try:
+        answers: list[dict[str, Any]] = client.json(
+            "POST", f"/hatoba/containers/{action}", body=body
+        )
+    except NotFound:
+        return None
+    return answers
+
+
+def error_of(answer: dict[str, Any]) -> HatobaError | None:
+    """The error of one container in a batch's answer, as its own request would raise it."""
+    error = answer.get("Error")
+    return from_status(int(error["Status"]), str(error["Message"])) if error else None
 
 
 def _unmet(info: dict[str, Any], condition: str) -> str | None:
