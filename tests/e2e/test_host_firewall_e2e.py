@@ -115,12 +115,15 @@ def test_forward_policy_drop_in_iptables_lets_hatoba_traffic_through(sb: Sandbox
     assert sb.hatoba("ps", "-q").stdout.count("\n") == 6
     assert reachability(sb) == want
 
-    # a network's rules go with it
+    # our chain knows the bridges by interface group: networks come and go, it stays
     sb.hatoba("rm", "-f", "peer", "buddy")
     bridge = sb.hatoba("network", "inspect", "-f", "{{.Id}}", "sample").stdout.strip()[:12]
-    assert f"br-{bridge}" in iptables_rules(sb)
+    link = json.loads(sb.sh(["ip", "-d", "-j", "link", "show", f"br-{bridge}"]).stdout)[0]
+    assert link["group"] in ("0x68620001", "1751252993")
+    rules = iptables_rules(sb)
     sb.hatoba("network", "rm", "sample")
-    assert f"br-{bridge}" not in iptables_rules(sb)
+    sb.hatoba("network", "create", "again")
+    assert iptables_rules(sb) == rules
 
     sb.hatoba("system", "reset", "-f")
     assert iptables_rules(sb) == before
@@ -144,19 +147,23 @@ def test_forward_policy_drop_in_ip6tables_lets_ipv6_traffic_through(sb: Sandbox)
 
 
 def test_a_network_create_that_iptables_refuses_changes_nothing(sb: Sandbox) -> None:
-    """All or nothing: an iptables-restore that fails undoes the bridge and our tables."""
+    """All or nothing: a network create that must write our iptables chain (someone took a
+    rule out of it) and whose iptables-restore fails undoes the bridge and our tables."""
     fake = sb.dir / "bin"
     fake.mkdir()
+    refuse = sb.dir / "refuse"
     restore = fake / "iptables-restore"
     restore.write_text(
         "#!/bin/sh\n"
-        'input=$(cat); case "$input" in *brfail*) echo "refused" >&2; exit 1;; esac\n'
-        'printf "%s\\n" "$input" | exec /usr/sbin/iptables-restore "$@"\n'
+        f'if [ -e {refuse} ]; then cat >/dev/null; echo "refused" >&2; exit 1; fi\n'
+        'exec /usr/sbin/iptables-restore "$@"\n'
     )
     restore.chmod(0o755)
     sb.sh(["iptables", "-P", "FORWARD", "DROP"])
     env = {**sb.env, "PATH": f"{fake}:{os.environ['PATH']}"}
     sb.sh([*sb.hatoba_argv, "network", "create", "sample"], env=env)  # starts the service
+    refuse.touch()
+    sb.sh(["iptables", "-D", "HATOBA-FORWARD", "1"])
     rules, tables = iptables_rules(sb), sb.sh(["nft", "list", "table", "inet", "hatoba"]).stdout
     failed = sb.hatoba(
         "network", "create", "-o", "com.docker.network.bridge.name=brfail", "bad", check=False

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from hatoba.errors import KernelError
-from hatoba.firewall import layout, plan, tracing
+from hatoba.firewall import hostfw, layout, plan, tracing
 from hatoba.firewall.model import FirewallState, FwPort
 from hatoba.firewall.shape import expected_shape, listed_shape
 from hatoba.kernel import fw_conntrack, netlink
@@ -66,7 +66,7 @@ class NftFirewall:
             self._forwarding(state)
             self._commit(self._rebuild(state))
             self._applied, self._removed = state, False
-            self._host.follow(state.networks, strict=False, changed=True)
+            self._host.follow(state.networks, strict=False, rewrite=True)
 
     def apply(self, old: FirewallState, new: FirewallState) -> None:
         """Move the tables from `old` to `new` in one transaction; on failure nothing changed."""
@@ -87,10 +87,10 @@ class NftFirewall:
                     raise exc from None
             if _bridges(old) != _bridges(new):
                 try:
-                    self._host.follow(new.networks, strict=True, changed=True)
+                    self._host.follow(new.networks, strict=True, rewrite=False)
                 except KernelError:
                     self._back_to(new, old)
-                    self._host.follow(old.networks, strict=False, changed=True)
+                    self._host.follow(old.networks, strict=False, rewrite=False)
                     raise
             self._applied, self._removed = new, False
 
@@ -148,9 +148,11 @@ class NftFirewall:
         """What keeps hatoba's traffic from passing the host's firewalls, as last seen."""
         return list(self._host.warnings)
 
-    def bridge_ready(self, bridge: str) -> None:
+    def bridge_ready(self, bridge: str, internal: bool) -> None:
         """Per-bridge settings, once the bridge exists.
 
+        * its interface group, by which our iptables chain knows hatoba's bridges
+          (hostfw.bridge_group);
         * route_localnet: DNAT from 127.0.0.1 to a container routes a loopback source out of
           the bridge, which the kernel allows only then (the raw-table rule keeps others from
           using it).
@@ -161,7 +163,8 @@ class NftFirewall:
           module must be present, as Docker also requires).
         """
         self._home.write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
-        self._links.request([netlink.bridge_nf_call_iptables(bridge)], f"bridge {bridge}")
+        group = hostfw.bridge_group(internal)
+        self._links.request([netlink.bridge_settings(bridge, group)], f"bridge {bridge}")
 
     def clear_udp_conntrack(self, ports: Sequence[FwPort]) -> None:
         fw_conntrack.clear_udp(self._home, ports)
@@ -254,7 +257,7 @@ class NftFirewall:
         with self._lock:
             if self._removed or self._applied is None:
                 return
-            self._host.follow(self._applied.networks, strict=False, changed=False)
+            self._host.follow(self._applied.networks, strict=False, rewrite=False)
 
     def _restore_later(self, check_first: bool) -> None:
         watch = self._watch

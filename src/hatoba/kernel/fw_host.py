@@ -37,12 +37,13 @@ class HostFirewalls:
         self._list = list_nft
         self.warnings: tuple[str, ...] = ()
 
-    def follow(self, networks: Sequence[FwNetwork], *, strict: bool, changed: bool) -> None:
+    def follow(self, networks: Sequence[FwNetwork], *, strict: bool, rewrite: bool) -> None:
         """Open iptables and firewalld to the bridges of `networks`, and note what else drops.
 
-        `changed`: the bridges changed, so iptables is rewritten (otherwise only when it lost
-        something). `strict`: a failure raises (the operation undoes itself); otherwise it is
-        kept as a warning.
+        Our iptables chain names the bridges by interface group (hostfw.py), so it is the same
+        for any networks: it is written when it lost something, or with `rewrite` (at start, on
+        a reload). firewalld's zone lists the bridges by name. `strict`: a failure raises (the
+        operation undoes itself); otherwise it is kept as a warning.
         """
         chains = hostfw.parse_chains(self._list({"list": {"chains": None}}) or {})
         notes: list[str] = []
@@ -54,8 +55,8 @@ class HostFirewalls:
             if trouble is None:
                 try:
                     facts = self._iptables_facts(family)
-                    if changed or not hostfw.iptables_intact(networks, facts):
-                        iptables.run(hostfw.iptables_sync(networks, facts))
+                    if rewrite or not hostfw.iptables_intact(facts):
+                        iptables.run(hostfw.iptables_sync(facts))
                 except KernelError as exc:
                     if strict:
                         raise

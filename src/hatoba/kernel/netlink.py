@@ -51,7 +51,8 @@ RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 # link attributes
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
-IFLA_LINKINFO, IFLA_IFALIAS, IFLA_STATS64, IFLA_NET_NS_FD, IFLA_EXT_MASK = 18, 20, 23, 28, 29
+IFLA_LINKINFO, IFLA_IFALIAS, IFLA_STATS64, IFLA_GROUP = 18, 20, 23, 27
+IFLA_NET_NS_FD, IFLA_EXT_MASK = 28, 29
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4  # hairpin
@@ -401,11 +402,12 @@ def bridge_create(name: str, mac: str, mtu: int) -> bytes:
     )
 
 
-def bridge_nf_call_iptables(name: str) -> bytes:
-    """Bridged frames pass the IPv4 netfilter hooks (conntrack) on this bridge."""
+def bridge_settings(name: str, group: int) -> bytes:
+    """The bridge in interface group `group`, its bridged frames passing the IPv4 netfilter
+    hooks (conntrack)."""
     data = _nested(IFLA_INFO_DATA, _u8(IFLA_BR_NF_CALL_IPTABLES, 1))
     info = _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "bridge"), data)
-    return _newlink(_ifinfo() + _string(IFLA_IFNAME, name) + info)
+    return _newlink(_ifinfo() + _string(IFLA_IFNAME, name) + _u32(IFLA_GROUP, group) + info)
 
 
 def link_alias(name: str, alias: str) -> bytes:

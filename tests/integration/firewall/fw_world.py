@@ -89,7 +89,7 @@ class World:
         self.sb.sh(["ip", "link", "set", bridge, "up"])
         net = Net(net_id, name, bridge, (subnet,), internal, icc, subnet=subnet, gateway=gateway)
         self.networks.append(net)
-        self.fw.bridge_ready(bridge)
+        self.fw.bridge_ready(bridge, internal)
         return net
 
     def container(self, name: str, net: Net, host_part: int) -> Box:

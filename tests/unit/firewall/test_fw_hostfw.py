@@ -97,32 +97,37 @@ def test_facts_count_our_jumps_and_rules() -> None:
     ours = {"nftables": [rule(hostfw.OUR_CHAIN, {"accept": None})] * 3}
     facts = hostfw.iptables_facts(forward, ours)
     assert facts == IptablesFacts(jumps=1, jump_first=True, rules=3)
-    assert hostfw.iptables_intact([net("br-a")], facts)
-    assert not hostfw.iptables_intact([net("br-a"), net("br-b", True)], facts)
+    assert not hostfw.iptables_intact(facts)  # three rules: one is missing
+    assert hostfw.iptables_intact(IptablesFacts(jumps=1, jump_first=True, rules=4))
     later = {"nftables": [rule("FORWARD", {"drop": None}), rule("FORWARD", JUMP)]}
     assert hostfw.iptables_facts(later, None) == IptablesFacts(1, False, None)
 
 
 def test_rules_accept_what_leaves_a_bridge_and_only_replies_and_published_flows_to_it() -> None:
-    assert hostfw.iptables_rules([net("br-a"), net("br-i", internal=True)]) == [
-        "-A HATOBA-FORWARD -i br-a -j ACCEPT",
-        "-A HATOBA-FORWARD -o br-a -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-        "-A HATOBA-FORWARD -o br-a -m conntrack --ctstate DNAT -j ACCEPT",
-        "-A HATOBA-FORWARD -i br-i -o br-i -j ACCEPT",
+    """By the bridges' interface groups, so that no network create or rm changes them."""
+    assert hostfw.bridge_group(internal=False) == hostfw.OPEN_GROUP == 0x68620001
+    assert hostfw.bridge_group(internal=True) == hostfw.INTERNAL_GROUP == 0x68620002
+    assert hostfw.iptables_rules() == [
+        "-A HATOBA-FORWARD -m devgroup --src-group 0x68620001 -j ACCEPT",
+        "-A HATOBA-FORWARD -m devgroup --dst-group 0x68620001 -m conntrack --ctstate "
+        "RELATED,ESTABLISHED -j ACCEPT",
+        "-A HATOBA-FORWARD -m devgroup --dst-group 0x68620001 -m conntrack --ctstate DNAT "
+        "-j ACCEPT",
+        "-A HATOBA-FORWARD -m devgroup --src-group 0x68620002 --dst-group 0x68620002 -j ACCEPT",
     ]
 
 
 def test_sync_puts_one_jump_first_and_rewrites_our_chain() -> None:
-    fresh = hostfw.iptables_sync([net("br-a")], IptablesFacts())
+    fresh = hostfw.iptables_sync(IptablesFacts())
     assert fresh.splitlines()[:3] == [
         "*filter",
         ":HATOBA-FORWARD - [0:0]",
         "-I FORWARD 1 -j HATOBA-FORWARD",
     ]
     assert fresh.endswith("COMMIT\n")
-    kept = hostfw.iptables_sync([net("br-a")], IptablesFacts(1, True, 3))
+    kept = hostfw.iptables_sync(IptablesFacts(1, True, 4))
     assert "FORWARD 1" not in kept and "-D FORWARD" not in kept
-    moved = hostfw.iptables_sync([], IptablesFacts(2, False, 3)).splitlines()
+    moved = hostfw.iptables_sync(IptablesFacts(2, False, 4)).splitlines()
     assert moved[2:5] == [
         "-D FORWARD -j HATOBA-FORWARD",
         "-D FORWARD -j HATOBA-FORWARD",

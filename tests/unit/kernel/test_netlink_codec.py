@@ -31,8 +31,10 @@ def test_bridge_create_names_kind_mac_and_mtu() -> None:
     assert linkinfo(msg).get_attr("IFLA_INFO_KIND") == "bridge"
 
 
-def test_bridge_nf_call_iptables_sets_the_bridge_option() -> None:
-    msg = decoded(nl.bridge_nf_call_iptables("br-x"))
+def test_bridge_settings_set_the_group_and_the_bridge_option() -> None:
+    msg = decoded(nl.bridge_settings("br-x", 0x68620001))
+    assert msg.get_attr("IFLA_IFNAME") == "br-x"
+    assert msg.get_attr("IFLA_GROUP") == 0x68620001
     data = linkinfo(msg).get_attr("IFLA_INFO_DATA")
     assert data.get_attr("IFLA_BR_NF_CALL_IPTABLES") == 1
 
