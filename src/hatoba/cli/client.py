@@ -203,9 +203,11 @@ class Response:
 class Call:
     """A request on the wire whose answer is read later (`wait` is sent before `start`)."""
 
-    def __init__(self, conn: Conn, method: str) -> None:
+    def __init__(self, conn: Conn, method: str, target: str = "", debug: bool = False) -> None:
         self.conn = conn
         self.method = method
+        self.target = target
+        self.debug = debug
 
     def response(self) -> Response:
         try:
@@ -213,6 +215,10 @@ class Call:
         except BaseException:
             self.conn.close()
             raise
+        if self.debug:
+            # the service's own time for the request, as its Server-Timing header says
+            took = response.headers.get("server-timing", "").partition("dur=")[2] or "?"
+            os.write(2, f"{self.method} {self.target} {response.status} {took} ms\n".encode())
         response.raise_for_status()
         return response
 
@@ -221,10 +227,17 @@ class Call:
 
 
 class Client:
-    def __init__(self, socket_path: str, on_unreachable: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        socket_path: str,
+        on_unreachable: Callable[[], None] | None = None,
+        debug: bool = False,
+    ) -> None:
         self.socket_path = socket_path
         # called once when nothing answers (starts the service), then connecting is retried
         self._on_unreachable = on_unreachable
+        # each answer's status and the service's own time on stderr
+        self.debug = debug
 
     def connect(self) -> Conn:
         try:
@@ -291,7 +304,7 @@ class Client:
         except BaseException:
             conn.close()
             raise
-        return Call(conn, method)
+        return Call(conn, method, target, self.debug)
 
     def request(
         self, method: str, path: str, query: Query | None = None, body: object = None, **kw: Any

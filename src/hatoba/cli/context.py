@@ -28,7 +28,7 @@ class Context:
         if self._client is None:
             # only our own socket can be brought up by starting a service with our roots
             hook = self._start_service if self.host is None else None
-            self._client = Client(self.socket_path, on_unreachable=hook)
+            self._client = Client(self.socket_path, on_unreachable=hook, debug=self.debug)
         return self._client
 
     def _start_service(self) -> None:

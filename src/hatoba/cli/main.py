@@ -172,7 +172,8 @@ Options:
       --root string       State directory (default "/var/lib/hatoba", env HATOBA_ROOT)
       --run-root string   Sockets and runtime state (default "/run/hatoba", env HATOBA_RUN_ROOT)
   -H, --host string       Service socket to connect to (unix:///path)
-  -D, --debug             Show tracebacks of unexpected errors
+  -D, --debug             Show each request with its status and the service's time, and
+                          tracebacks of unexpected errors
   -v, --version           Print version information and quit
 """
 

@@ -178,3 +178,13 @@ def test_tty_output_is_raw(api: FakeApi) -> None:
     relay(conn, tty=True, stdin=False, fds=(0, out_w, out_w))
     os.close(out_w)
     assert os.read(out_r, 100) == b"\x01\x00raw tty bytes"
+
+
+def test_debug_says_each_answer_and_the_service_s_time(
+    api: FakeApi, capfd: pytest.CaptureFixture[str]
+) -> None:
+    timing = [("Server-Timing", "app;dur=1.234"), ("Content-Type", "application/json")]
+    api.route("POST", "/networks/create", Reply(201, b'{"Id": "x"}', headers=timing))
+    assert Client(api.path, debug=True).json("POST", "/networks/create", body={}) == {"Id": "x"}
+    Client(api.path).json("POST", "/networks/create", body={})
+    assert capfd.readouterr().err == "POST /v1.41/networks/create 201 1.234 ms\n"
