@@ -12,11 +12,11 @@ than a whole `hatoba run -d` may spend. One connection per request.
 from __future__ import annotations
 
 import _socket
-import json
 import os
 import stat
 
 from hatoba import API_VERSION, __version__
+from hatoba.cli import wirejson
 from hatoba.cli.errors import CliError, Unreachable
 from hatoba.errors import HatobaError, from_status
 
@@ -169,7 +169,7 @@ class Response:
 
     def json(self) -> Any:
         data = self.read()
-        return json.loads(data) if data.strip() else None
+        return wirejson.loads(data) if data.strip() else None
 
     def json_lines(self) -> Iterator[Any]:
         """A stream of JSON documents, one per line (image progress, `docker load`)."""
@@ -179,9 +179,9 @@ class Response:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    yield json.loads(line)
+                    yield wirejson.loads(line)
         if pending.strip():
-            yield json.loads(pending)
+            yield wirejson.loads(pending)
 
     def close(self) -> None:
         self.conn.close()
@@ -192,7 +192,7 @@ class Response:
         body = self.read()
         message = body.decode("utf-8", "replace").strip()
         try:
-            doc = json.loads(body)
+            doc = wirejson.loads(body)
         except ValueError:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("message"), str):
@@ -289,7 +289,7 @@ class Client:
                 f"Content-Length: {size}" if size is not None else "Transfer-Encoding: chunked"
             )
         elif body is not None:
-            payload = json.dumps(body).encode()
+            payload = wirejson.dumps(body).encode()
             head.append("Content-Type: application/json")
             head.append(f"Content-Length: {len(payload)}")
         elif method in ("POST", "PUT"):

@@ -13,10 +13,10 @@ than the rest of a command's own work, and its error texts are not docker's.
 
 from __future__ import annotations
 
-import json
 import sys
 from types import SimpleNamespace as Values
 
+from hatoba.cli import wirejson
 from hatoba.cli.errors import CliError, UsageError
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of start-up; mypy treats this name as True
@@ -274,7 +274,7 @@ def filters(values: list[str], prog: str) -> str | None:
                 prog,
             )
         result.setdefault(key.strip().lower(), {})[value] = True
-    return json.dumps(result)
+    return wirejson.dumps(result)
 
 
 def confirm(warning: str) -> bool:

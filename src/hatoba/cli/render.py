@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from hatoba.model.durations import human_duration
@@ -104,6 +103,8 @@ def ellipsis(text: str, width: int) -> str:
 
 def go_quote(text: str) -> str:
     """strconv.Quote for the common case (docker ps COMMAND)."""
+    import json  # here: `json` imports `re`, ~4 ms of start-up, and most commands print none
+
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -121,6 +122,8 @@ def go_rfc3339(stamp: str) -> str:
 
 def to_json(value: Any, indent: int | None = None) -> str:
     """encoding/json as docker uses it: compact or 4-space indented, <, > and & escaped."""
+    import json  # here: `json` imports `re`, ~4 ms of start-up, and most commands print none
+
     if indent is None:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:

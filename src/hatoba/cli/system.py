@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -183,7 +182,10 @@ def service(ctx: Context, args: list[str]) -> int:
         handler = systemd.install if args[0] == "install" else systemd.uninstall
         return handler(ctx, args[1:])
     # imported by name: the service pulls in asyncio and the whole engine, which the client
-    # never loads (the import-linter contract "the CLI is a thin client" checks the rest)
+    # never loads (the import-linter contract "the CLI is a thin client" checks the rest);
+    # importlib here, as it loads `warnings`, which `version` does not need
+    import importlib
+
     try:
         module = importlib.import_module("hatoba.service")
     except ModuleNotFoundError as exc:
