@@ -12,7 +12,7 @@ namespace (a worker inside it spawns the commands, so no nsenter is timed):
 Bytecode caches are used, as an installed hatoba would: PYTHONDONTWRITEBYTECODE is dropped
 for the commands and one untimed run of each writes the caches first.
 
-    python -m bench.cli_startup            prints the table
+    python -m bench.cli_startup [--quick]      prints the table
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from bench.common import median_ms, ms, run_worker, save, table
 
-N = 30
-TARGET_OVERHEAD_MS = 15.0
+N, QUICK_N = 30, 10
+TARGET_OVERHEAD_MS = 8.0
 
 
 def measure(n: int = N) -> dict[str, list[float]]:
@@ -52,8 +52,8 @@ def rows(samples: dict[str, list[float]]) -> list[tuple[str, str, str]]:
     ]
 
 
-def main() -> None:
-    samples = measure()
+def main(quick: bool = False) -> None:
+    samples = measure(QUICK_N if quick else N)
     save("cli_startup", samples)
     print(
         table(
@@ -96,4 +96,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"]:
         worker(int(sys.argv[2]))
     else:
-        main()
+        main("--quick" in sys.argv)

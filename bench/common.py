@@ -23,11 +23,10 @@ RESULTS = Path(__file__).parent / "results"
 def run_worker(sb: Sandbox, module: str, *args: str, timeout: float) -> Any:
     """`python -m MODULE --worker ARGS...` in the sandbox's host namespace, and the JSON it
     prints: a worker inside the namespace runs its commands without an nsenter each."""
-    out = sb.sh(
-        [sys.executable, "-m", module, "--worker", *args],
-        timeout=timeout,
-        env={**sb.env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )
+    env = {**sb.env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    # the CLI's modules compiled once, as an installed hatoba's are, not at every command
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = sb.sh([sys.executable, "-m", module, "--worker", *args], timeout=timeout, env=env)
     return json.loads(out.stdout)
 
 
@@ -66,12 +65,12 @@ def quiet(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
-def ms(values: Sequence[float]) -> str:
+def ms(values: Sequence[float], digits: int = 2) -> str:
     """median (min – max, n) in milliseconds"""
     if not values:
         return "n/a"
-    med = statistics.median(values) * 1000
-    return f"{med:.2f} ms ({min(values) * 1000:.2f} – {max(values) * 1000:.2f}, n={len(values)})"
+    med, low, high = (v * 1000 for v in (statistics.median(values), min(values), max(values)))
+    return f"{med:.{digits}f} ms ({low:.{digits}f} – {high:.{digits}f}, n={len(values)})"
 
 
 def ratio(ours: Sequence[float], theirs: Sequence[float]) -> str:

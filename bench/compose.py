@@ -9,7 +9,7 @@ In one sandbox, alternating so both see the same machine load:
 
 If docker-compose is missing or fails, its row says why and the ratio is left out.
 
-    python -m bench compose           prints the table
+    python -m bench compose [--quick]     prints the table
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import median_ms, run_worker, save, table
+from bench.common import median_ms, ms, run_worker, save, table
 
-ROUNDS = 3
-SMALL_ROUNDS = 10
+ROUNDS, QUICK_ROUNDS = 5, 1
+SMALL_ROUNDS, QUICK_SMALL_ROUNDS = 10, 3
 REPLICAS = 100
 TARGET_S = 1.5
 TARGET_RATIO = 0.5
@@ -41,7 +41,7 @@ HUNDRED = f"services:\n  web:\n{SERVICE}"
 SMALL = f"services:\n  web:\n{SERVICE}  db:\n{SERVICE}"
 
 
-def worker(sandbox_dir: Path) -> None:
+def worker(sandbox_dir: Path, rounds: int, small_rounds: int) -> None:
     from hatoba.images.busybox import build_busybox_images
 
     hatoba = str(Path(sys.executable).parent / "hatoba")
@@ -61,7 +61,7 @@ def worker(sandbox_dir: Path) -> None:
     _run([*ours, "config", "-q"], env)  # the load, cached from here on
     samples: dict[str, list[float]] = {k: [] for k in ("up", "down", "dc_up", "dc_down")}
     dc_error = "" if shutil.which("docker-compose") else "docker-compose is not installed"
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         samples["up"].append(_timed([*ours, "up", "-d", "--scale", f"web={REPLICAS}"], env))
         results["running"] = _running(hatoba)
         samples["down"].append(_timed([*ours, "down"], env))
@@ -84,10 +84,10 @@ def worker(sandbox_dir: Path) -> None:
     _run([*two, "config", "-q"], env)
     for key in ("small_up", "small_down", "small_cold_up"):
         samples[key] = []
-    for _ in range(SMALL_ROUNDS):
+    for _ in range(small_rounds):
         samples["small_up"].append(_timed([*two, "up", "-d"], env))
         samples["small_down"].append(_timed([*two, "down"], env))
-    for _ in range(SMALL_ROUNDS // 2):
+    for _ in range(small_rounds // 2):
         shutil.rmtree(cache, ignore_errors=True)
         samples["small_cold_up"].append(_timed([*two, "up", "-d"], env))
         _run([*two, "down"], env)
@@ -117,11 +117,14 @@ def _running(hatoba: str) -> int:
     return len(out.stdout.split())
 
 
-def measure() -> dict[str, object]:
+def measure(quick: bool = False) -> dict[str, object]:
     from hatoba.testing import Sandbox
 
+    rounds = (QUICK_ROUNDS, QUICK_SMALL_ROUNDS) if quick else (ROUNDS, SMALL_ROUNDS)
     with Sandbox(prefix="hatoba-bench-") as sb:
-        result: dict[str, object] = run_worker(sb, "bench.compose", str(sb.dir), timeout=1800)
+        result: dict[str, object] = run_worker(
+            sb, "bench.compose", str(sb.dir), *(str(n) for n in rounds), timeout=1800
+        )
     return result
 
 
@@ -133,7 +136,8 @@ def rows(results: dict[str, object]) -> list[tuple[str, str, str]]:
         values = samples.get(key) or []
         if not values:
             return "n/a"
-        return f"{statistics.median(values):.2f} s ({min(values):.2f} – {max(values):.2f})"
+        low, high = min(values), max(values)
+        return f"{statistics.median(values):.2f} s ({low:.2f} – {high:.2f}, n={len(values)})"
 
     dc_error = str(results.get("dc_error") or "")
     ratio_up = ratio_down = "n/a"
@@ -149,23 +153,23 @@ def rows(results: dict[str, object]) -> list[tuple[str, str, str]]:
          dc_error or s("dc_up"), ""),
         ("docker-compose 1.29 down", dc_error or s("dc_down"), ""),
         ("hatoba / docker-compose: up, down", f"{ratio_up}, {ratio_down}", f"≤ {TARGET_RATIO}×"),
-        ("2 services: up -d to both running (load cached)",
-         f"{median_ms(samples['small_up']):.0f} ms", f"≤ {TARGET_SMALL_MS:.0f} ms"),
-        ("2 services: down", f"{median_ms(samples['small_down']):.0f} ms", ""),
-        ("2 services: up -d, first load of the file (no cache)",
-         f"{median_ms(samples['small_cold_up']):.0f} ms", ""),
+        ("2 services: up -d to both running (load cached)", ms(samples["small_up"]),
+         f"≤ {TARGET_SMALL_MS:.0f} ms"),
+        ("2 services: down", ms(samples["small_down"]), ""),
+        ("2 services: up -d, first load of the file (no cache)", ms(samples["small_cold_up"]),
+         ""),
     ]  # fmt: skip
 
 
-def main() -> None:
-    results = measure()
+def main(quick: bool = False) -> None:
+    results = measure(quick)
     save("compose", results)
     print(table("compose: hatoba's own and docker-compose 1.29 on hatoba's socket", rows(results),
-                ("measure", "median (min – max)", "target")))  # fmt: skip
+                ("measure", "median (min – max, n)", "target")))  # fmt: skip
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"]:
-        worker(Path(sys.argv[2]))
+        worker(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     else:
-        main()
+        main("--quick" in sys.argv)

@@ -12,7 +12,7 @@ One more published port (through the engine in-process, `Engine.start` of a cont
 whole start, and its firewall step (reserving the host port, deriving the new state, the
 delta and its single nftables transaction).
 
-    python -m bench.firewall
+    python -m bench.firewall [--quick]
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from typing import Any
 
 from bench.common import gbits, median_ms, ms, run_worker, save, table
 
-ROUNDS = 5
-SECONDS = 3  # per iperf3 run, the first one omitted (slow start)
+ROUNDS, QUICK_ROUNDS = 5, 1
+SECONDS, QUICK_SECONDS = 3, 2  # per iperf3 run, the first one omitted (slow start)
 PORT = 5201
 STAGES = (1, 100, 1000)
 SAMPLES = 8  # per visit of a stage
-CYCLES = 3  # of visits 1, 100, 1000, 1000, 100, 1
+CYCLES, QUICK_CYCLES = 3, 1  # of visits 1, 100, 1000, 1000, 100, 1
 FILLERS = 10  # running containers that hold the ports already published
 TARGET_RATIO = 0.95
 TARGET_FLAT = 1.2
@@ -43,7 +43,7 @@ TARGET_FLAT = 1.2
 # --- throughput -------------------------------------------------------------------------------
 
 
-def throughput() -> dict[str, dict[str, list[float]]]:
+def throughput(rounds: int, seconds: int) -> dict[str, dict[str, list[float]]]:
     """Gbit/s per path: {"path": {"published": [...], "direct": [...]}}."""
     from hatoba.testing import Sandbox
     from hatoba.testing.sandbox import HOST_UPLINK
@@ -62,7 +62,7 @@ def throughput() -> dict[str, dict[str, list[float]]]:
 
         def client(where: str | Path | None) -> Callable[[str], float]:
             def run(address: str) -> float:
-                argv = ["iperf3", "-c", address, "-p", str(PORT), "-t", str(SECONDS), "-O", "1"]
+                argv = ["iperf3", "-c", address, "-p", str(PORT), "-t", str(seconds), "-O", "1"]
                 argv.append("-J")
                 if isinstance(where, str):
                     out = sb.hatoba("exec", where, *argv, timeout=60).stdout
@@ -83,7 +83,7 @@ def throughput() -> dict[str, dict[str, list[float]]]:
         results: dict[str, dict[str, list[float]]] = {
             p: {"published": [], "direct": []} for p in paths
         }
-        for r in range(ROUNDS):
+        for r in range(rounds):
             for name, (run, published) in paths.items():
                 order = [("published", published), ("direct", srv)]
                 for kind, address in order if r % 2 == 0 else reversed(order):
@@ -104,7 +104,7 @@ def wait_listening(attempt: Callable[[], object]) -> None:
 # --- one more published port (worker inside the sandbox host namespace) ---------------------
 
 
-def port_worker(root: str, run_root: str, resolv: str) -> None:
+def port_worker(root: str, run_root: str, resolv: str, cycles: int) -> None:
     import hatoba.engine.firewall as steps
     from hatoba.engine.containers import CreateRequest
     from hatoba.local import open_local
@@ -139,7 +139,7 @@ def port_worker(root: str, run_root: str, resolv: str) -> None:
     fillers: list[tuple[str, int, int]] = []
     # up and down again, a few times, so that drift in the machine's load does not pass for
     # growth; the same number of other containers at every stage, only their ports change
-    for visit, stage in enumerate((*STAGES, *reversed(STAGES)) * CYCLES):
+    for visit, stage in enumerate((*STAGES, *reversed(STAGES)) * cycles):
         while fillers:
             stop(engine, *fillers.pop())
         for n in range(FILLERS):
@@ -179,20 +179,23 @@ def stop(engine: Any, cid: str, pid: int, shim_pid: int) -> None:
     engine.remove(cid)
 
 
-def port_costs() -> dict[str, dict[str, list[float]]]:
+def port_costs(cycles: int) -> dict[str, dict[str, list[float]]]:
     from hatoba.testing import Sandbox
 
     with Sandbox(prefix="hatoba-bench-") as sb:
         paths = (str(sb.root), str(sb.run_root), str(sb.resolv_conf))
-        return run_worker(sb, "bench.firewall", *paths, timeout=900)  # type: ignore[no-any-return]
+        return run_worker(sb, "bench.firewall", *paths, str(cycles), timeout=900)  # type: ignore[no-any-return]
 
 
 # --- tables -----------------------------------------------------------------------------------
 
 
-def main() -> None:
-    flows = throughput()
-    costs = port_costs()
+def main(quick: bool = False) -> None:
+    rounds, seconds, cycles = (
+        (QUICK_ROUNDS, QUICK_SECONDS, QUICK_CYCLES) if quick else (ROUNDS, SECONDS, CYCLES)
+    )
+    flows = throughput(rounds, seconds)
+    costs = port_costs(cycles)
     save("firewall", {"throughput_gbit_s": flows, "port_costs_s": costs})
     rows = []
     for name, kinds in flows.items():
@@ -203,7 +206,7 @@ def main() -> None:
         )
     print(
         table(
-            f"Throughput, Gbit/s (iperf3 TCP, {ROUNDS} runs × {SECONDS - 1} s each, median)",
+            f"Throughput, Gbit/s (iperf3 TCP, {rounds} runs × {seconds - 1} s each, median)",
             rows,
             ("path", "published port", "direct to container", "ratio", f"≥ {TARGET_RATIO}×"),
         )
@@ -236,6 +239,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        port_worker(sys.argv[2], sys.argv[3], sys.argv[4])
+        port_worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
-        main()
+        main("--quick" in sys.argv)

@@ -9,7 +9,7 @@ capture could not keep up is reported beside it: a capture never slows the flow 
 explain (through the CLI, as a user runs it): a path hatoba's isolation drops, and a delivered
 one, each after one warm-up.
 
-    python -m bench.observe
+    python -m bench.observe [--quick]
 """
 
 from __future__ import annotations
@@ -19,21 +19,22 @@ import re
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from typing import Any
 
 from bench.common import gbits, ms, save, table
 
-ROUNDS = 5
-SECONDS = 4  # per iperf3 run, the first one omitted (slow start)
+ROUNDS, QUICK_ROUNDS = 5, 1
+SECONDS, QUICK_SECONDS = 4, 2  # per iperf3 run, the first one omitted (slow start)
 PORT = 5201
-EXPLAINS = 10
+EXPLAINS, QUICK_EXPLAINS = 10, 3
 TARGET_FILTERED, TARGET_WRITING = 0.95, 0.80
 TARGET_DROPPED_S, TARGET_DELIVERED_S = 2.0, 0.5
 _COUNTS = re.compile(r"(\d+) packets captured, (\d+) dropped by kernel")
 
 
-def capture_costs() -> dict[str, Any]:
+def capture_costs(rounds: int, seconds: int) -> dict[str, Any]:
     from hatoba.testing import Sandbox
 
     with Sandbox(prefix="hatoba-bench-") as sb:
@@ -42,7 +43,7 @@ def capture_costs() -> dict[str, Any]:
         srv = info["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
 
         def flow() -> float:
-            argv = ["iperf3", "-c", srv, "-p", str(PORT), "-t", str(SECONDS), "-O", "1", "-J"]
+            argv = ["iperf3", "-c", srv, "-p", str(PORT), "-t", str(seconds), "-O", "1", "-J"]
             for _ in range(50):  # the server may not listen yet
                 result = sb.sh(argv, check=False, timeout=60)
                 if result.returncode == 0:
@@ -77,7 +78,7 @@ def capture_costs() -> dict[str, Any]:
             "written": [],
             "dropped": [],
         }
-        for r in range(ROUNDS):
+        for r in range(rounds):
             kinds = ["none", "filtered", "writing"]
             for kind in kinds if r % 2 == 0 else reversed(kinds):
                 if kind == "none":
@@ -93,7 +94,7 @@ def capture_costs() -> dict[str, Any]:
         return out
 
 
-def explain_costs() -> dict[str, list[float]]:
+def explain_costs(explains: int) -> dict[str, list[float]]:
     from hatoba.testing import Sandbox
 
     with Sandbox(prefix="hatoba-bench-") as sb:
@@ -111,7 +112,7 @@ def explain_costs() -> dict[str, list[float]]:
         out: dict[str, list[float]] = {kind: [] for kind in cases}
         for args in cases.values():
             sb.hatoba("explain", *args)  # warm-up: tracefs, libpcap, first namespace threads
-        for _ in range(EXPLAINS):
+        for _ in range(explains):
             for kind, args in cases.items():
                 t0 = time.perf_counter()
                 text = sb.hatoba("explain", *args).stdout
@@ -121,9 +122,12 @@ def explain_costs() -> dict[str, list[float]]:
         return out
 
 
-def main() -> None:
-    flows = capture_costs()
-    explains = explain_costs()
+def main(quick: bool = False) -> None:
+    rounds, seconds, count = (
+        (QUICK_ROUNDS, QUICK_SECONDS, QUICK_EXPLAINS) if quick else (ROUNDS, SECONDS, EXPLAINS)
+    )
+    flows = capture_costs(rounds, seconds)
+    explains = explain_costs(count)
     save("observe", {"capture_gbit_s": flows, "explain_s": explains})
     base = statistics.median(flows["none"])
     rows = [("no capture", gbits(flows["none"]), "1.00×", "", "")]
@@ -138,7 +142,7 @@ def main() -> None:
         )
     print(
         table(
-            f"iperf3 through a captured veth, Gbit/s ({ROUNDS} runs × {SECONDS - 1} s, median)",
+            f"iperf3 through a captured veth, Gbit/s ({rounds} runs × {seconds - 1} s, median)",
             rows,
             ("flow", "throughput", "vs none", "target", ""),
         )
@@ -166,4 +170,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main("--quick" in sys.argv)

@@ -24,15 +24,23 @@ import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from bench.common import gbits, ms, save, table, timed
 
-PER_HOST = 100
-RUNS = 20  # `run -d` on each kind of network, alternating
-IPERF_SECONDS, IPERF_ROUNDS = 2, 9
-PINGS = 200
-DNS_SECONDS = 5
+
+@dataclass(frozen=True)
+class Sizes:
+    per_host: int = 100
+    runs: int = 20  # `run -d` on each kind of network, alternating
+    iperf_seconds: int = 2
+    iperf_rounds: int = 9
+    pings: int = 200
+    dns_seconds: int = 5
+
+
+QUICK = Sizes(per_host=20, runs=5, iperf_seconds=2, iperf_rounds=1, pings=50, dns_seconds=2)
 PORT = 5201
 
 
@@ -45,7 +53,7 @@ def _address(host: Any, name: str, network: str) -> str:
     return str(data["NetworkSettings"]["Networks"][network]["IPAddress"])
 
 
-def _many(cluster: Any) -> dict[str, Any]:
+def _many(cluster: Any, sizes: Sizes) -> dict[str, Any]:
     def start(n: int) -> list[float]:
         host = cluster.host(n)
         return [
@@ -53,7 +61,7 @@ def _many(cluster: Any) -> dict[str, Any]:
                 _cli(host, "run", "-d", "--network", "many", "hostfs", "sleep", "infinity"),
                 host.env,
             )
-            for _ in range(PER_HOST)
+            for _ in range(sizes.per_host)
         ]
 
     cluster.host(1).hatoba("network", "create", "-d", "overlay", "--subnet", "10.20.0.0/22", "many")
@@ -68,12 +76,12 @@ def _many(cluster: Any) -> dict[str, Any]:
     return {"wall": wall, "runs": [t for host in each for t in host]}
 
 
-def _run_cost(cluster: Any) -> dict[str, list[float]]:
+def _run_cost(cluster: Any, sizes: Sizes) -> dict[str, list[float]]:
     host = cluster.host(1)
     host.hatoba("network", "create", "local1")
     host.hatoba("network", "create", "-d", "overlay", "ov1")
     found: dict[str, list[float]] = {"local1": [], "ov1": []}
-    for i in range(RUNS):
+    for i in range(sizes.runs):
         order = ("local1", "ov1") if i % 2 == 0 else ("ov1", "local1")
         for network in order:
             argv = _cli(host, "run", "-d", "--network", network, "hostfs", "sleep", "infinity")
@@ -83,7 +91,7 @@ def _run_cost(cluster: Any) -> dict[str, list[float]]:
     return found
 
 
-def _wire(cluster: Any) -> dict[str, Any]:
+def _wire(cluster: Any, sizes: Sizes) -> dict[str, Any]:
     """Both clients run the same way, straight in their namespace (the container's, the
     host's): through `hatoba exec` the overlay's side would also pay for the CLI and the exec
     starting on the same 2 CPUs (0.53× against 0.68× in two runs of this bench)."""
@@ -114,7 +122,7 @@ def _wire(cluster: Any) -> dict[str, Any]:
                 "-p",
                 str(port),
                 "-t",
-                str(IPERF_SECONDS),
+                str(sizes.iperf_seconds),
                 "-O",
                 "1",
             ]
@@ -123,7 +131,7 @@ def _wire(cluster: Any) -> dict[str, Any]:
 
         def rtt(kind: str) -> float:
             ns, server, _ = ends[kind]
-            argv = ["ping", "-q", "-c", str(PINGS), "-i", "0.005", server]
+            argv = ["ping", "-q", "-c", str(sizes.pings), "-i", "0.005", server]
             return _rtt(h1.sh(argv, ns=ns, timeout=60).stdout)
 
         _wait(
@@ -138,7 +146,7 @@ def _wire(cluster: Any) -> dict[str, Any]:
         speeds: dict[str, list[float]] = {"overlay": [], "underlay": []}
         # packets and bytes host 2's underlay veth took during the overlay runs
         frames = [0, 0]
-        for r in range(IPERF_ROUNDS):
+        for r in range(sizes.iperf_rounds):
             for kind in ("overlay", "underlay") if r % 2 == 0 else ("underlay", "overlay"):
                 before = _received(h2)
                 speeds[kind].append(iperf(kind))
@@ -170,7 +178,7 @@ def _rtt(out: str) -> float:
     return float(found.group(1))
 
 
-def _dns(cluster: Any) -> dict[str, float]:
+def _dns(cluster: Any, sizes: Sizes) -> dict[str, float]:
     h1, h2 = cluster.host(1), cluster.host(2)
     h1.hatoba("network", "create", "-d", "overlay", "names")
     _wait(lambda: "names" in h2.hatoba("network", "ls").stdout)
@@ -189,9 +197,9 @@ def _dns(cluster: Any) -> dict[str, float]:
         queries = h1.dir / f"{kind}.txt"
         queries.write_text("".join(f"{n} A\n" for n in names[kind]))
         out = h1.sh(
-            ["dnsperf", "-s", "127.0.0.11", "-d", str(queries), "-l", str(DNS_SECONDS)],
+            ["dnsperf", "-s", "127.0.0.11", "-d", str(queries), "-l", str(sizes.dns_seconds)],
             ns=ns,
-            timeout=DNS_SECONDS + 30,
+            timeout=sizes.dns_seconds + 30,
         ).stdout
         found = re.search(r"Queries per second:\s+([\d.]+)", out)
         qps[kind] = float(found.group(1)) if found else 0.0
@@ -209,7 +217,8 @@ def _wait(check: Any, seconds: float = 15) -> None:
         time.sleep(0.1)
 
 
-def main() -> None:
+def main(quick: bool = False) -> None:
+    sizes = QUICK if quick else Sizes()
     if os.geteuid() != 0:
         raise SystemExit("bench/overlay.py needs root (namespaces)")
     from hatoba.testing import Cluster
@@ -217,10 +226,10 @@ def main() -> None:
     with Cluster(3, ttl=10) as cluster:
         for host in cluster.hosts:
             host.hatoba("info")
-        many = _many(cluster)
-        runs = _run_cost(cluster)
-        wire = _wire(cluster)
-        dns = _dns(cluster)
+        many = _many(cluster, sizes)
+        runs = _run_cost(cluster, sizes)
+        wire = _wire(cluster, sizes)
+        dns = _dns(cluster, sizes)
     save("overlay", {"many": many, "runs": runs, "wire": wire, "dns": dns})
     run_ratio = statistics.median(runs["ov1"]) / statistics.median(runs["local1"])
     iperf = wire["iperf"]
@@ -231,7 +240,7 @@ def main() -> None:
     rtt = wire["rtt_ms"]
     rows = [
         (
-            f"3 hosts × {PER_HOST} containers, one overlay network",
+            f"3 hosts × {sizes.per_host} containers, one overlay network",
             "wall time",
             f"{many['wall']:.1f} s",
         ),
@@ -254,4 +263,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main("--quick" in sys.argv)

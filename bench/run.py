@@ -5,8 +5,8 @@ Alternating, so that both see the same machine load:
 - `hatoba run -d --net sample hostfs sleep infinity` and the same with the busybox image
   imported as alpine:latest, against `podman run -d` of that image on a podman network;
 - `hatoba network create` + `network rm` against podman's;
-- the service's own time (its Server-Timing header) for a network create and rm, a container
-  create and start, asked over the API;
+- the service's own time for each of those requests (its Server-Timing header, which
+  `hatoba --debug` prints);
 - where a `run -d` goes: the interpreter, the CLI's start-up, the service's create and start;
 - 100 containers in sequence on one network: containers 1–10 against 91–100 (bench.scale
   goes to 1000).
@@ -18,14 +18,15 @@ the reference containers.conf and keeps its state in the sandbox's folder.
 from __future__ import annotations
 
 import json
-import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.common import api, median_ms, ms, quiet, ratio, run_worker, save, table, timed
+from bench.common import median_ms, ms, quiet, ratio, run_worker, save, table, timed
 from bench.podman import Podman, reason
 
 N, QUICK_N = 30, 8
@@ -57,7 +58,6 @@ def worker(sandbox_dir: Path, n: int, sequence: int) -> None:
     from hatoba.images.busybox import build_busybox_images
 
     hatoba = [str(Path(sys.executable).parent / "hatoba")]
-    sock = f"{os.environ['HATOBA_RUN_ROOT']}/hatoba.sock"
     samples = Samples()
     quiet(*hatoba, "network", "create", "sample")
     quiet(*hatoba, "network", "create", "hundred")
@@ -82,23 +82,26 @@ def worker(sandbox_dir: Path, n: int, sequence: int) -> None:
             samples.podman_error = reason(exc)
         python = [sys.executable, "-c", "pass"]
         for _ in range(n):
-            samples.run.append(timed([*hatoba, *run]))
+            took, service = _debug([*hatoba, *run])
+            samples.run.append(took)
+            samples.service_create.append(service["POST containers create"])
+            samples.service_start.append(service["POST containers start"])
             samples.image.append(timed([*hatoba, *image_run]))
             if not samples.podman_error:
                 samples.podman.append(timed([*podman.argv, *prun], podman.env))
             samples.python.append(timed(python))
             samples.version.append(timed([*hatoba, "version"]))
         for i in range(n):
-            t0 = time.perf_counter()
-            quiet(*hatoba, "network", "create", f"n{i}")
-            quiet(*hatoba, "network", "rm", f"n{i}")
-            samples.network.append(time.perf_counter() - t0)
+            created, service = _debug([*hatoba, "network", "create", f"n{i}"])
+            samples.service_network_create.append(service["POST networks create"])
+            removed, service = _debug([*hatoba, "network", "rm", f"n{i}"])
+            samples.service_network_rm.append(service["DELETE networks"])
+            samples.network.append(created + removed)
             if not samples.podman_error:
                 t0 = time.perf_counter()
                 podman.run("network", "create", f"pn{i}")
                 podman.run("network", "rm", f"pn{i}")
                 samples.podman_network.append(time.perf_counter() - t0)
-            _service_times(sock, samples, i)
         for i in range(sequence):
             argv = [*hatoba, "run", "-d", "--name", f"seq{i}", "--net", "hundred", "hostfs"]
             samples.sequence.append(timed([*argv, "sleep", "infinity"]))
@@ -108,17 +111,22 @@ def worker(sandbox_dir: Path, n: int, sequence: int) -> None:
     json.dump(asdict(samples), sys.stdout)
 
 
-def _service_times(sock: str, samples: Samples, i: int) -> None:
-    """A network create and rm, a container create and start, as the service times them."""
-    _, took, made = api(sock, "POST", "/v1.41/networks/create", {"Name": f"api{i}"})
-    samples.service_network_create.append(took)
-    _, took, _ = api(sock, "DELETE", f"/v1.41/networks/{made['Id']}")
-    samples.service_network_rm.append(took)
-    body = {"Image": "hostfs", "Cmd": ["sleep", "inf"], "HostConfig": {"NetworkMode": "sample"}}
-    _, took, made = api(sock, "POST", "/v1.41/containers/create", body)
-    samples.service_create.append(took)
-    _, took, _ = api(sock, "POST", f"/v1.41/containers/{made['Id']}/start")
-    samples.service_start.append(took)
+# a line of `hatoba --debug`: method, target, status, the service's milliseconds
+_DEBUG_LINE = re.compile(r"^(\S+) /v[\d.]+/(\w+)(\S*) \d+ ([\d.]+) ms$", re.MULTILINE)
+
+
+def _debug(argv: list[str]) -> tuple[float, dict[str, float]]:
+    """`hatoba --debug …`: seconds it took, and the service's own seconds per request, by
+    method, object kind and verb (`POST containers start`, `DELETE networks`)."""
+    t0 = time.perf_counter()
+    done = subprocess.run([argv[0], "--debug", *argv[1:]], check=True, capture_output=True)
+    took = time.perf_counter() - t0
+    service = {}
+    for method, kind, rest, took_ms in _DEBUG_LINE.findall(done.stderr.decode()):
+        verb = rest.partition("?")[0].rpartition("/")[2]
+        key = f"{method} {kind} {verb}" if verb in ("create", "start") else f"{method} {kind}"
+        service[key] = float(took_ms) / 1000
+    return took, service
 
 
 def measure(quick: bool = False) -> Samples:

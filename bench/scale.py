@@ -1,0 +1,196 @@
+"""Flat to 1000: the service with 1000 running containers on one network, each publishing a
+port, against the same service with 10.
+
+In one sandbox, through the CLI and the API of the real service:
+
+- `hatoba run -d` of containers #1–10 and #991–1000 (each with one `-p`), the rest started
+  over the API with a few requests in flight;
+- the embedded DNS with 10 names (dnsperf, at 10 containers) and with 1000 names (at 1000);
+- the service's memory (VmRSS) at 10 and at 1000 containers;
+- a restart of the service with 1000 running containers: SIGTERM, then `hatoba version`,
+  which starts it again and waits for its answer (reconcile, firewall, DNS of all 1000);
+- `hatoba system reset -f` of the 1000.
+
+In-process attach/detach at 1000 containers is bench.attach.
+
+    python -m bench scale [--quick]     (--quick: 200 containers, shorter dnsperf runs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import api, median_ms, ms, run_worker, save, table, timed
+
+COUNT, QUICK_COUNT = 1000, 200
+EDGE = 10  # containers timed through the CLI at each end
+SECONDS, QUICK_SECONDS = 10, 3  # per dnsperf run
+IN_FLIGHT = 4
+FIRST_PORT = 20000
+TARGET_GROWTH = 1.15
+TARGET_DNS = 0.9
+TARGET_RSS_MB = 150
+TARGET_RESET_S = 15.0
+TARGET_RESTART_S = 3.0
+
+
+def worker(count: int, seconds: int) -> None:
+    hatoba = str(Path(sys.executable).parent / "hatoba")
+    run_root = Path(os.environ["HATOBA_RUN_ROOT"])
+    sock = str(run_root / "hatoba.sock")
+    result: dict[str, Any] = {"count": count}
+    subprocess.run([hatoba, "network", "create", "big"], check=True, capture_output=True)
+
+    def run(i: int) -> float:
+        argv = [hatoba, "run", "-d", "--name", f"c{i}", "--net", "big", "-p", f"{_port(i)}:80"]
+        return timed([*argv, "hostfs", "sleep", "infinity"])
+
+    result["run_first"] = [run(i) for i in range(EDGE)]
+    result["dns_few"] = _dnsperf(run_root, [f"c{i}" for i in range(EDGE)], seconds)
+    result["rss_few_mb"] = _rss_mb(run_root)
+    _fill(sock, range(EDGE, count - EDGE))
+    result["run_last"] = [run(i) for i in range(count - EDGE, count)]
+    result["dns_many"] = _dnsperf(run_root, [f"c{i}" for i in range(count)], seconds)
+    result["rss_many_mb"] = _rss_mb(run_root)
+    result["restart"] = _restart(hatoba, run_root)
+    result["running_after_restart"] = len(
+        subprocess.run([hatoba, "ps", "-q"], check=True, capture_output=True).stdout.split()
+    )
+    result["reset"] = timed([hatoba, "system", "reset", "-f"])
+    json.dump(result, sys.stdout)
+
+
+def _port(i: int) -> int:
+    return FIRST_PORT + i
+
+
+def _fill(sock: str, numbers: range) -> None:
+    """Create and start these containers over the API, IN_FLIGHT at a time."""
+    todo = list(numbers)
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not todo or errors:
+                    return
+                i = todo.pop()
+            body = {
+                "Image": "hostfs",
+                "Cmd": ["sleep", "infinity"],
+                "ExposedPorts": {"80/tcp": {}},
+                "HostConfig": {
+                    "NetworkMode": "big",
+                    "PortBindings": {"80/tcp": [{"HostPort": str(_port(i))}]},
+                },
+            }
+            status, _, made = api(sock, "POST", f"/v1.41/containers/create?name=c{i}", body)
+            if status == 201:
+                status, _, made = api(sock, "POST", f"/v1.41/containers/{made['Id']}/start")
+            if status >= 300:
+                errors.append(f"c{i}: {status} {made}")
+
+    threads = [threading.Thread(target=work) for _ in range(IN_FLIGHT)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(errors[0])
+
+
+def _dnsperf(run_root: Path, names: list[str], seconds: int) -> float:
+    """Queries per second of dnsperf in container c0's namespace, asking these names."""
+    path = run_root.parent / f"names-{len(names)}.txt"
+    path.write_text("".join(f"{name} A\n" for name in names))
+    cid = subprocess.run(
+        [str(Path(sys.executable).parent / "hatoba"), "inspect", "-f", "{{.Id}}", "c0"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    out = subprocess.run(
+        ["nsenter", f"--net={run_root / 'netns' / cid}", "dnsperf", "-s", "127.0.0.11",
+         "-d", str(path), "-l", str(seconds)],
+        check=True, capture_output=True, text=True, timeout=seconds + 60,
+    ).stdout  # fmt: skip
+    found = re.search(r"Queries per second:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"dnsperf said:\n{out}")
+    return float(found.group(1))
+
+
+def _rss_mb(run_root: Path) -> float:
+    pid = int((run_root / "hatoba.pid").read_text().split()[0])
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"VmRSS:\s+(\d+) kB", status)
+    assert found is not None
+    return int(found.group(1)) / 1024
+
+
+def _restart(hatoba: str, run_root: Path) -> float:
+    """SIGTERM to the service (the keeper ends with it), then the seconds until a CLI command
+    that starts it again has its answer."""
+    pids = [int((run_root / name).read_text().split()[0]) for name in ("keeper.pid", "hatoba.pid")]
+    os.kill(pids[0], signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return timed([hatoba, "version"])
+
+
+def measure(quick: bool = False) -> dict[str, Any]:
+    from hatoba.testing import Sandbox
+
+    count, seconds = (QUICK_COUNT, QUICK_SECONDS) if quick else (COUNT, SECONDS)
+    with Sandbox(prefix="hatoba-bench-") as sb:
+        sb.hatoba("version")
+        args = (str(count), str(seconds))
+        result: dict[str, Any] = run_worker(sb, "bench.scale", *args, timeout=3600)
+    return result
+
+
+def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    count = r["count"]
+    growth = median_ms(r["run_last"]) / median_ms(r["run_first"])
+    dns = r["dns_many"] / r["dns_few"]
+    return [
+        ("run -d -p, containers #1–10", ms(r["run_first"]), ""),
+        (f"run -d -p, containers #{count - 9}–{count}", ms(r["run_last"]),
+         f"growth {growth:.2f}× (≤ {TARGET_GROWTH}×)"),
+        ("embedded DNS, 10 names (dnsperf q/s)", f"{r['dns_few']:,.0f}", ""),
+        (f"embedded DNS, {count} names", f"{r['dns_many']:,.0f}",
+         f"{dns:.2f}× (≥ {TARGET_DNS}×)"),
+        ("service RSS at 10 containers", f"{r['rss_few_mb']:.0f} MB", ""),
+        (f"service RSS at {count} containers", f"{r['rss_many_mb']:.0f} MB",
+         f"≤ {TARGET_RSS_MB} MB"),
+        (f"service restart with {count} running (to its first answer)",
+         f"{r['restart']:.2f} s ({r['running_after_restart']} running after)",
+         f"≤ {TARGET_RESTART_S:.0f} s"),
+        (f"system reset -f of {count} containers", f"{r['reset']:.2f} s",
+         f"≤ {TARGET_RESET_S:.0f} s"),
+    ]  # fmt: skip
+
+
+def main(quick: bool = False) -> None:
+    result = measure(quick)
+    save("scale", result)
+    print(table(f"Flat to {result['count']}: one network, one published port each", rows(result),
+                ("measure", "median (min – max, n) or value", "target")))  # fmt: skip
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        worker(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main("--quick" in sys.argv)
