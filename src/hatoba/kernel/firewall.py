@@ -23,7 +23,7 @@ from hatoba.errors import KernelError
 from hatoba.firewall import hostfw, layout, plan, tracing
 from hatoba.firewall.model import FirewallState, FwPort
 from hatoba.firewall.shape import expected_shape, listed_shape
-from hatoba.kernel import fw_conntrack, netlink
+from hatoba.kernel import fw_conntrack, netlink, nfnetlink
 from hatoba.kernel.fw_events import EventsLost, NftEvents
 from hatoba.kernel.fw_host import HostFirewalls
 from hatoba.kernel.fw_netns import HomeNetns
@@ -42,6 +42,7 @@ class NftFirewall:
         """Binds to the network namespace of the calling thread (the host)."""
         self._home = HomeNetns()
         self._links = netlink.NetlinkSocket()  # in the host namespace, as `_home`
+        self._generation = nfnetlink.Generation()  # as well
         # every commit goes through the helper: a notification naming one of its processes is
         # our own change
         self._helper = helper
@@ -52,7 +53,7 @@ class NftFirewall:
         self._applied: FirewallState | None = None
         self._removed = False
         self._watch: _Watch | None = None
-        self._host = HostFirewalls(self._home, self._list)
+        self._host = HostFirewalls(self._home, self._list, self._generation.read)
         # flows traced now (hatoba trace, explain): rebuilt with the tables, by token
         self._traces: dict[int, Flow] = {}
         self._trace_tokens = itertools.count(1)
@@ -66,6 +67,7 @@ class NftFirewall:
             self._forwarding(state)
             self._commit(self._rebuild(state))
             self._applied, self._removed = state, False
+            self._host.look_again()
             self._host.follow(state.networks, strict=False, rewrite=True)
 
     def apply(self, old: FirewallState, new: FirewallState) -> None:
@@ -182,6 +184,7 @@ class NftFirewall:
 
     def _commit(self, document: plan.Document) -> None:
         self._nft.run_json(document)
+        self._host.committed()
 
     def _list(self, command: dict[str, object]) -> dict[str, object] | None:
         """One nft list command; None when what it names does not exist."""
@@ -257,6 +260,7 @@ class NftFirewall:
         with self._lock:
             if self._removed or self._applied is None:
                 return
+            self._host.look_again()
             self._host.follow(self._applied.networks, strict=False, rewrite=False)
 
     def _restore_later(self, check_first: bool) -> None:
@@ -297,6 +301,7 @@ class NftFirewall:
         self.stop_watch()
         self._nft.close()
         self._links.close()
+        self._generation.close()
         self._home.close()
 
 

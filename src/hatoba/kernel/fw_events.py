@@ -22,7 +22,6 @@ from hatoba.kernel.fw_netns import HomeNetns
 _NFNLGRP_NFTABLES = 7
 # A full rebuild announces every set element; room for that avoids needless overflows.
 _RCVBUF = 4 << 20
-_NFT_MSG_NEWGEN = 15
 # NEW and DEL/DESTROY of tables, chains (a policy change is a NEWCHAIN) and rules
 _STRUCTURE = frozenset({0, 2, 3, 5, 6, 8, 26, 27, 28})
 _NFTA_TABLE = 1  # the table name is attribute 1 in table, chain, rule, set and element messages
@@ -75,7 +74,7 @@ class NftEvents:
             if kind >> 8 != nfnetlink.SUBSYS_NFTABLES or len(body) < 4:
                 continue
             msg, family, attrs = kind & 0xFF, body[0], nfnetlink.attrs(body[4:])
-            if msg == _NFT_MSG_NEWGEN:
+            if msg == nfnetlink.NFT_MSG_NEWGEN:
                 pid = struct.unpack(">I", attrs.get(_NFTA_GEN_PROC_PID, b"\0\0\0\0")[:4])[0]
                 commits.append(Commit(pid, frozenset(self._touched), frozenset(self._reshaped)))
                 self._touched.clear()

@@ -4,8 +4,10 @@ firewalld kept open to hatoba's bridges, other programs' dropping chains reporte
 
 Everything here is looked at again whenever the bridges change, at start-up, on a firewall
 reload and when the ruleset changes outside our tables; what it finds is kept as warnings,
-logged once each time they change. When the host has neither an iptables FORWARD chain nor a
-firewalld, a change costs one `nft list chains` and a failed connect to the system bus.
+logged once each time they change. The host's chains are listed again only when someone else
+committed to nftables since the last listing (the ruleset's generation id moved on by more
+than our own commits): when nothing else changed and the host has no firewalld, a network
+create or rm costs one generation request and a failed connect to the system bus.
 """
 
 from __future__ import annotations
@@ -28,14 +30,33 @@ Lister = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 class HostFirewalls:
-    def __init__(self, home: HomeNetns, list_nft: Lister) -> None:
+    def __init__(self, home: HomeNetns, list_nft: Lister, generation: Callable[[], int]) -> None:
         self._iptables = {
             "ip": IptablesRestore(home, "iptables-restore"),
             "ip6": IptablesRestore(home, "ip6tables-restore"),
         }
         self._firewalld = Firewalld(home.inode)
         self._list = list_nft
+        self._generation = generation
+        # every chain of the ruleset as last listed, and the generation then plus our own
+        # commits since: the listing holds while the generation is that
+        self._chains: list[hostfw.HostChain] | None = None
+        self._listing_holds_at = 0
         self.warnings: tuple[str, ...] = ()
+
+    def committed(self) -> None:
+        """Our own commit went through: it moved the generation on by one."""
+        self._listing_holds_at += 1
+
+    def look_again(self) -> None:
+        """List the chains at the next follow whatever the generation says."""
+        self._chains = None
+
+    def _host_chains(self) -> list[hostfw.HostChain]:
+        if self._chains is None or self._generation() != self._listing_holds_at:
+            self._listing_holds_at = self._generation()
+            self._chains = hostfw.parse_chains(self._list({"list": {"chains": None}}) or {})
+        return self._chains
 
     def follow(self, networks: Sequence[FwNetwork], *, strict: bool, rewrite: bool) -> None:
         """Open iptables and firewalld to the bridges of `networks`, and note what else drops.
@@ -45,7 +66,7 @@ class HostFirewalls:
         a reload). firewalld's zone lists the bridges by name. `strict`: a failure raises (the
         operation undoes itself); otherwise it is kept as a warning.
         """
-        chains = hostfw.parse_chains(self._list({"list": {"chains": None}}) or {})
+        chains = self._host_chains()
         notes: list[str] = []
         troubles: dict[str, str] = {}
         for family, iptables in self._iptables.items():
@@ -56,6 +77,7 @@ class HostFirewalls:
                 try:
                     facts = self._iptables_facts(family)
                     if rewrite or not hostfw.iptables_intact(facts):
+                        self._chains = None  # iptables-restore commits too
                         iptables.run(hostfw.iptables_sync(facts))
                 except KernelError as exc:
                     if strict:

@@ -6,6 +6,7 @@ import itertools
 import json
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from fw_world import World, event_loop_thread, normalized_tables, on_loop, wait_for, world
@@ -189,3 +190,30 @@ def test_when_notifications_overflow_the_watcher_checks_and_repairs_only_if_need
             wait_for(lambda: normalized_tables(w.sb) == intact, timeout=1.0)
         finally:
             on_loop(loop, w.fw.stop_watch)
+
+
+def test_the_host_s_chains_are_listed_again_only_after_another_program_s_commit() -> None:
+    """Bridges that come and go make no listing of every chain while nobody else committed to
+    nftables since the last one (the generation id moved on by our own commits alone); after
+    another program's commit the next change lists again and sees its dropping chain."""
+    with world() as w:
+        states = _states(w)
+        listings: list[object] = []
+        run_json = w.fw._nft.run_json
+
+        def counting(document: dict[str, Any]) -> Any:
+            if document["nftables"] == [{"list": {"chains": None}}]:
+                listings.append(document)
+            return run_json(document)
+
+        w.fw._nft.run_json = counting  # type: ignore[method-assign]
+        w.fw.sync(FirewallState())
+        w.fw.apply(FirewallState(), states[1])  # networks come
+        w.fw.apply(states[1], states[2])  # containers: no bridge changes
+        w.fw.apply(states[2], FirewallState())  # networks go
+        assert len(listings) == 1 and w.fw.warnings() == []
+        w.sb.sh(["nft", "add table inet other; add chain inet other drops "
+                 "{ type filter hook forward priority 0; policy drop; }"])  # fmt: skip
+        w.fw.apply(FirewallState(), states[1])
+        assert len(listings) == 2
+        assert [text for text in w.fw.warnings() if "other" in text]
