@@ -13,8 +13,6 @@ from test_fw_engine import World, tcp
 
 from hatoba.dns import DnsRecord, Upstream
 from hatoba.engine.containers import CreateRequest
-from hatoba.engine.engine import Engine
-from hatoba.engine.state import State
 from hatoba.errors import Conflict, HatobaError, KernelError, NotFound
 from hatoba.model.container import Container, ContainerConfig
 from hatoba.model.launch import ExitStatus
@@ -52,27 +50,13 @@ class CountingResolver:
 
 
 class BatchWorld(World):
+    dns: CountingResolver
+
     def __init__(self, tmp_path: Path) -> None:
-        self.dns = CountingResolver()
-        super().__init__(tmp_path)
+        super().__init__(tmp_path, dns=CountingResolver())
         self.commits = 0
         self.engine.on_change(self._committed)
         self.engine.create_network(NetworkSpec(name="web"))
-
-    def open(self, state: State) -> Engine:
-        engine = Engine.open(
-            self.paths,
-            self.store,
-            self.kernel,
-            self.runtime,
-            self.images,
-            state,
-            dns=self.dns,
-            firewall=self.fw,
-            ports=self.ports,
-        )
-        engine.bootstrap()
-        return engine
 
     def _committed(self) -> None:
         self.commits += 1

@@ -15,6 +15,7 @@ from hatoba.drivers.registry import firewall_network
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
+from hatoba.engine.ports import NO_DNS, Resolver
 from hatoba.engine.state import State
 from hatoba.errors import Conflict, HatobaError, InvalidArgument, KernelError
 from hatoba.firewall import render
@@ -31,7 +32,8 @@ HTTPD = ImageInfo("f" * 64, "httpd:latest", cmd=("httpd",), exposed_ports=("80/t
 
 
 class World:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, dns: Resolver = NO_DNS) -> None:
+        self.dns = dns
         resolv = tmp_path / "resolv.conf"
         resolv.write_text("nameserver 198.51.100.53\n")
         self.paths = Paths(tmp_path / "root", tmp_path / "run", resolv)
@@ -48,6 +50,7 @@ class World:
             self.runtime,
             self.images,
             state,
+            dns=self.dns,
             firewall=self.fw,
             ports=self.ports,
         )
