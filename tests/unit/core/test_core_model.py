@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import typing
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from types import MappingProxyType
 
@@ -18,6 +19,7 @@ from hatoba.model.ids import new_id, short_id, validate_container_name, validate
 from hatoba.model.launch import environment
 from hatoba.model.network import IpamPool, Network
 from hatoba.model.signals import signal_number
+from hatoba.store import codec
 from hatoba.store.codec import decode, encode
 
 
@@ -149,3 +151,16 @@ def test_the_link_local_address_the_kernel_makes_from_a_mac():
         "n", "e", "eth0", "v", IPv4Address("172.18.0.2"), 16, "02:42:ac:12:00:02", None
     )
     assert endpoint.link_local is None  # no IPv6 on that interface
+
+
+def test_codec_reads_each_type_s_hints_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service start decodes a record per container: what a type's fields are is worked out
+    once per type, not once per value."""
+    asked: list[object] = []
+    hints = typing.get_type_hints
+    monkeypatch.setattr(typing, "get_type_hints", lambda tp: asked.append(tp) or hints(tp))
+    codec._decoder.cache_clear()
+    container = Container("b" * 64, "c", "t", ContainerConfig(image="hostfs", cmd=("sleep", "1")))
+    for _ in range(3):
+        assert decode(Container, encode(container)) == container
+    assert asked and len(asked) == len(set(asked))
