@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import NamedTuple
 
 from hatoba.errors import InvalidArgument
 
@@ -60,3 +62,12 @@ class Upstream:
     @property
     def endpoint(self) -> tuple[str, int]:
         return (str(ip_address(self.address)), self.port)
+
+
+class DnsAttachment(NamedTuple):
+    """A container the embedded DNS server serves: where, and where its unknown names go."""
+
+    container_id: str
+    netns_path: str
+    upstreams: Sequence[Upstream]
+    forward: bool

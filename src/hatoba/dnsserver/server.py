@@ -16,11 +16,17 @@ from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address
 
-from hatoba.dns import Asker, DnsRecord, Forward, Responder, Upstream
+from hatoba.dns import Asker, DnsAttachment, DnsRecord, Forward, Responder, Upstream
 from hatoba.dns.cache import AnswerCache
 from hatoba.dnsserver.listener import Listener, Send
-from hatoba.dnsserver.sockets import open_resolver, remove_nat
+from hatoba.dnsserver.sockets import (
+    ResolverSockets,
+    open_resolver,
+    remove_nat,
+    take_over_resolvers,
+)
 from hatoba.dnsserver.upstream import MAX_UPSTREAMS, Egress, ask_upstreams
+from hatoba.errors import HatobaError, KernelError
 from hatoba.kernel.nft_helper import NftHelper
 
 __all__ = ["DnsServer"]
@@ -110,15 +116,32 @@ class DnsServer:
         the old ports when they are free, and the NAT table in the container replaced. In a
         `fresh` namespace (just made) there is nothing to take over, and nothing is looked for.
         """
-        chosen = tuple(upstreams[:MAX_UPSTREAMS])
-        asker = Asker(container_id, forward, chosen)
+        attachment = DnsAttachment(container_id, netns_path, upstreams, forward)
         with self._lock:
             current = self._attached.get(container_id)
             if current is not None and current.netns_path == netns_path:
+                chosen = tuple(upstreams[:MAX_UPSTREAMS])
                 current.route.upstreams = chosen
-                current.listener.asker = asker
+                current.listener.asker = Asker(container_id, forward, chosen)
                 return
-        sockets = open_resolver(netns_path, self._nft, fresh=fresh)
+        self._serve(attachment, open_resolver(netns_path, self._nft, fresh=fresh))
+
+    def restore(self, attachments: Sequence[DnsAttachment]) -> list[tuple[str, HatobaError]]:
+        """`attach` for each container after a restart of the service, the sockets of all
+        opened on one thread (taking over from the previous run as `attach` does)."""
+        opened = take_over_resolvers([a.netns_path for a in attachments], self._nft)
+        failed: list[tuple[str, HatobaError]] = []
+        for attachment, sockets in zip(attachments, opened, strict=True):
+            if isinstance(sockets, KernelError):
+                failed.append((attachment.container_id, sockets))
+            else:
+                self._serve(attachment, sockets)
+        return failed
+
+    def _serve(self, attachment: DnsAttachment, sockets: ResolverSockets) -> None:
+        container_id, netns_path, upstreams, forward = attachment
+        chosen = tuple(upstreams[:MAX_UPSTREAMS])
+        asker = Asker(container_id, forward, chosen)
         route = _Route(chosen, Egress(self._loop, netns_path))
         listener = Listener(
             self._loop,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from pyroute2 import Conntrack
 from pyroute2.conntrack import NFCTAttrTuple
@@ -18,7 +20,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from hatoba.dns import nat
 from hatoba.errors import KernelError
-from hatoba.kernel.netns import call_in_netns
+from hatoba.kernel.netns import call_in_each_netns, call_in_netns
 from hatoba.kernel.nft_helper import NftHelper, NftNamespace
 
 _LISTEN_BACKLOG = 128
@@ -41,12 +43,36 @@ def open_resolver(netns_path: str, helper: NftHelper, *, fresh: bool = False) ->
     a `fresh` namespace has no table of an earlier run to look for."""
     try:
         with helper.namespace(netns_path) as nft:
-            return call_in_netns(netns_path, lambda: _open_here(nft, fresh))
+            return call_in_netns(netns_path, partial(_open_here, nft, fresh, netns_path))
     except OSError as exc:
         raise KernelError(f"cannot start the DNS resolver in {netns_path}: {exc}") from exc
 
 
-def _open_here(nft: NftNamespace, fresh: bool) -> ResolverSockets:
+def take_over_resolvers(
+    netns_paths: Sequence[str], helper: NftHelper
+) -> list[ResolverSockets | KernelError]:
+    """`open_resolver` in each namespace, taking over from an earlier run, all on one thread."""
+    contexts = [helper.namespace(path) for path in netns_paths]
+    try:
+        return call_in_each_netns(
+            [
+                (p, partial(_open_here, nft, False, p))
+                for p, nft in zip(netns_paths, contexts, strict=True)
+            ]
+        )
+    finally:
+        for nft in contexts:
+            nft.close()
+
+
+def _open_here(nft: NftNamespace, fresh: bool, netns_path: str) -> ResolverSockets:
+    try:
+        return _bind_and_nat(nft, fresh)
+    except OSError as exc:
+        raise KernelError(f"cannot start the DNS resolver in {netns_path}: {exc}") from exc
+
+
+def _bind_and_nat(nft: NftNamespace, fresh: bool) -> ResolverSockets:
     previous = None if fresh else _previous_shape(nft)
     ports = nat.ports_in(previous or frozenset())
     udp = _bind(socket.SOCK_DGRAM, ports.get("udp", 0))

@@ -13,8 +13,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Protocol
 
-from hatoba.dns import DnsRecord, Upstream
-from hatoba.errors import InvalidArgument
+from hatoba.dns import DnsAttachment, DnsRecord, Upstream
+from hatoba.errors import HatobaError, InvalidArgument
 from hatoba.firewall import FirewallState, FwPort
 from hatoba.model.cluster import ClusterEndpoint, ClusterInfo, ClusterView
 from hatoba.model.container import Container
@@ -164,6 +164,8 @@ class Resolver(Protocol):
         *,
         fresh: bool = False,
     ) -> None: ...
+    # after a restart of the service, all at once: the ones that failed, with their errors
+    def restore(self, attachments: Sequence[DnsAttachment]) -> list[tuple[str, HatobaError]]: ...
     def detach(self, container_id: str) -> None: ...
 
 
@@ -271,6 +273,9 @@ class NoResolver:
         fresh: bool = False,
     ) -> None:
         pass
+
+    def restore(self, attachments: Sequence[DnsAttachment]) -> list[tuple[str, HatobaError]]:
+        return []
 
     def detach(self, container_id: str) -> None:
         pass

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Interface
 
-from hatoba.dns import DnsRecord, Upstream
+from hatoba.dns import DnsAttachment, DnsRecord, Upstream
 from hatoba.drivers import registry as drivers
 from hatoba.engine.core import Core
 from hatoba.engine.state import State
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import HatobaError, InvalidArgument
+from hatoba.errors import InvalidArgument
 from hatoba.files.resolvconf import ContainerResolv, for_container, is_loopback, parse
 from hatoba.model.cluster import ClusterView
 from hatoba.model.container import Container, EndpointConfig
@@ -248,8 +248,8 @@ def stop(core: Core, container_id: str) -> None:
 def restore(core: Core, running: Iterable[str]) -> None:
     """After a restart of the service: names again, and 127.0.0.11 in every running
     container that asks it, without restarting any."""
-    dns = core.dns
     publish(core)
+    attachments = []
     for cid in running:
         container = core.state.containers[cid]
         networks = [
@@ -260,7 +260,8 @@ def restore(core: Core, running: Iterable[str]) -> None:
         if not container.netns or not embedded(core, networks):
             continue
         resolv = resolv_for(core, container, networks)
-        try:
-            dns.attach(cid, container.netns, upstreams_of(resolv), forwards(networks))
-        except HatobaError as exc:
-            log.warning("DNS for container %s not restored: %s", container.name, exc)
+        attachments.append(
+            DnsAttachment(cid, container.netns, upstreams_of(resolv), forwards(networks))
+        )
+    for cid, exc in core.dns.restore(attachments):
+        log.warning("DNS for container %s not restored: %s", core.state.containers[cid].name, exc)

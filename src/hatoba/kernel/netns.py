@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from hatoba.errors import KernelError
@@ -29,6 +29,31 @@ def call_in_netns(path: str, fn: Callable[[], T]) -> T:
         return _on_thread(lambda: _enter_then(fd, fn))
     finally:
         os.close(fd)
+
+
+def call_in_each_netns(calls: Sequence[tuple[str, Callable[[], T]]]) -> list[T | KernelError]:
+    """Run each `fn` inside its namespace, one after another on one fresh thread: what each
+    returned, or the KernelError it raised (or its namespace's handle did). For many
+    namespaces at once (a service start takes over every container's resolver): a thread per
+    namespace costs its start and join, which on a busy machine are waits for the scheduler."""
+
+    def work() -> list[T | KernelError]:
+        done: list[T | KernelError] = []
+        for path, fn in calls:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                done.append(KernelError(f"namespace {path}: {exc.strerror}", exc.errno))
+                continue
+            try:
+                done.append(_enter_then(fd, fn))
+            except KernelError as exc:
+                done.append(exc)
+            finally:
+                os.close(fd)
+        return done
+
+    return _on_thread(work)
 
 
 def _enter_then(fd: int, fn: Callable[[], T]) -> T:

@@ -14,7 +14,7 @@ import pytest
 from dns_world import GATEWAYS, NET2, Service, container_ns, dig, record, upstream
 
 from fixtures.dns_tools import start_upstream, stop_upstreams
-from hatoba.dns import nat
+from hatoba.dns import DnsAttachment, nat
 from hatoba.dns.table import by_container
 from hatoba.errors import KernelError
 from hatoba.kernel.netns import call_in_netns, remove_handle
@@ -235,6 +235,38 @@ def test_restarted_service_takes_over_with_the_same_ports(sb: Sandbox) -> None:
         assert dig(sb, ns, "+tcp", "web").addresses == ["172.31.1.2"]
         assert _ports(ns) == ports  # conntrack entries of long-lived clients stay valid
         assert _table_handle(ns) == handle  # the table was right: it was left alone
+    finally:
+        second.close()
+
+
+def test_a_restart_takes_over_every_container_at_once_and_names_the_ones_it_cannot(
+    sb: Sandbox,
+) -> None:
+    """`restore` (a service start) opens every container's sockets on one thread: the same
+    ports as before; a namespace that is gone fails alone."""
+    spaces = {A: container_ns(sb, "c1"), B: container_ns(sb, "c2")}
+    first = Service(sb)
+    try:
+        for cid, ns in spaces.items():
+            first.server.attach(cid, str(ns), [], True)
+        ports = {cid: _ports(ns) for cid, ns in spaces.items()}
+    finally:
+        first.close()
+    second = Service(sb)
+    try:
+        second.server.update(by_container(RECORDS), GATEWAYS)
+        gone = str(sb.dir / "gone")
+        failed = second.server.restore(
+            [
+                DnsAttachment(A, str(spaces[A]), [], True),
+                DnsAttachment(C, gone, [], True),
+                DnsAttachment(B, str(spaces[B]), [], True),
+            ]
+        )
+        assert [(cid, type(exc)) for cid, exc in failed] == [(C, KernelError)]
+        assert {cid: _ports(ns) for cid, ns in spaces.items()} == ports
+        assert dig(sb, spaces[A], "db").addresses == ["172.31.1.3"]
+        assert dig(sb, spaces[B], "+tcp", "web").addresses == ["172.31.1.2"]
     finally:
         second.close()
 

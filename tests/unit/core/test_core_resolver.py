@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakes import FakeImages, FakeKernel, FakeRuntime, MemoryStore
-from hatoba.dns import DnsRecord, Upstream
+from hatoba.dns import DnsAttachment, DnsRecord, Upstream
 from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.core import Paths
 from hatoba.engine.engine import Engine
@@ -62,6 +62,15 @@ class FakeResolver:
             raise KernelError("cannot start the DNS resolver (injected)")
         self.log.append(f"dns attach {container_id[:4]}")
         self.attached[container_id] = (netns_path, tuple(upstreams), forward)
+
+    def restore(self, attachments: Sequence[DnsAttachment]) -> list[tuple[str, HatobaError]]:
+        failed: list[tuple[str, HatobaError]] = []
+        for a in attachments:
+            try:
+                self.attach(a.container_id, a.netns_path, a.upstreams, a.forward)
+            except HatobaError as exc:
+                failed.append((a.container_id, exc))
+        return failed
 
     def detach(self, container_id: str) -> None:
         self.log.append(f"dns detach {container_id[:4]}")
