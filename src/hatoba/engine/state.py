@@ -262,8 +262,8 @@ class _Index:
                 if ep.host_ifname and host_ifnames.get(ep.host_ifname) == c.id:
                     del host_ifnames[ep.host_ifname]
             for cfg in c.networks:
-                for address in (cfg.ipv4, cfg.ipv6):
-                    static.forget(cfg.network_id, address, c.id)
+                for asked in (cfg.ipv4, cfg.ipv6):
+                    static.forget(cfg.network_id, asked, c.id)
         for c in made:
             names[c.name] = c.id
             for ep in c.endpoints:
@@ -272,8 +272,8 @@ class _Index:
                 if ep.host_ifname:
                     host_ifnames[ep.host_ifname] = c.id
             for cfg in c.networks:
-                for address in (cfg.ipv4, cfg.ipv6):
-                    static.put(cfg.network_id, address, c.id)
+                for asked in (cfg.ipv4, cfg.ipv6):
+                    static.put(cfg.network_id, asked, c.id)
         return _Index(names, in_use.table, static.table, host_ifnames)
 
 
