@@ -668,18 +668,8 @@ def remove_many(
         container = core.state.containers.get(cid)
         if container is None:
             outcomes[cid] = NotFound(f"No such container: {cid}")
-        elif container.state.restarting:
-            outcomes[cid] = Conflict(
-                f"You cannot remove a restarting container {container.id}. Stop the container "
-                "before attempting removal or force remove"
-            )
-        elif container.state.running:
-            outcomes[cid] = Conflict(
-                f"You cannot remove a running container {container.id}. Stop the container "
-                "before attempting removal or force remove"
-            )
         else:
-            outcomes[cid] = container
+            outcomes[cid] = _why_not_removable(container) or container
     removed = [c for c in outcomes.values() if isinstance(c, Container)]
     if removed:
         doomed = [n for c in removed for n in volumes.anonymous_of(core, c)] if with_volumes else []
@@ -692,6 +682,25 @@ def remove_many(
         for image_id in {c.config.image_id for c in removed} - in_use - {HOSTFS_IMAGE}:
             core.images.release(image_id)
     return [outcomes[cid] for cid in ids]
+
+
+def _why_not_removable(container: Container) -> Conflict | None:
+    if container.state.restarting:
+        return Conflict(
+            f"You cannot remove a restarting container {container.id}. Stop the container "
+            "before attempting removal or force remove"
+        )
+    if container.state.paused:
+        return Conflict(
+            f"You cannot remove a paused container {container.id}. Unpause and then stop the "
+            "container before attempting removal or force remove"
+        )
+    if container.state.running:
+        return Conflict(
+            f"You cannot remove a running container {container.id}. Stop the container before "
+            "attempting removal or force remove"
+        )
+    return None
 
 
 def prune(core: Core, matches: Callable[[Container], bool]) -> list[Container]:
