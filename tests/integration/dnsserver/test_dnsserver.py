@@ -183,7 +183,7 @@ def test_closed_upstream_port_fails_over_at_once(sb: Sandbox) -> None:
     although waiting out the dead upstream would take 60 s."""
     patient = Service(sb, upstream_timeout=60)
     try:
-        patient.server.publish(RECORDS, GATEWAYS)
+        patient.server.update(by_container(RECORDS), GATEWAYS)
         start_upstream(sb, sb.outside)  # type: ignore[arg-type]
         ns = container_ns(sb, "c1")
         dead = upstream(port=5353)
