@@ -968,14 +968,7 @@ class _Normalizer:
             return Network(key, f"{project}_{key}")
         self.unsupported(raw, path, _NETWORK_KEYS, "")
         driver = _text(raw.get("driver") or "bridge")
-        external_value = raw.get("external")
-        name = _text(raw.get("name") or "")
-        if isinstance(external_value, dict):
-            # the old form `external: {name: x}`
-            name = name or _text(external_value.get("name") or "")
-            external = True
-        else:
-            external = self.boolean(external_value, (*path, "external"))
+        name, external = self.name_and_external(raw, path)
         if driver in _PREDEFINED_DRIVERS:
             # one host and one none network exist: the file names the predefined one
             external, name = True, _PREDEFINED_DRIVERS[driver]
@@ -998,6 +991,15 @@ class _Normalizer:
             ipam=self.ipam(raw.get("ipam"), (*path, "ipam")),
         )
 
+    def name_and_external(self, raw: dict[str, Any], path: Path) -> tuple[str, bool]:
+        """A top-level network's or volume's `name` and `external`."""
+        external_value = raw.get("external")
+        name = _text(raw.get("name") or "")
+        if isinstance(external_value, dict):
+            # the old form `external: {name: x}`
+            return name or _text(external_value.get("name") or ""), True
+        return name, self.boolean(external_value, (*path, "external"))
+
     def volume(self, key: str, raw: Any) -> Volume:
         path: Path = ("volumes", key)
         project = self.ctx.project_name
@@ -1010,14 +1012,7 @@ class _Normalizer:
                 (*path, "driver"),
                 f"volume driver {driver!r} is not supported by hatoba (only local)",
             )
-        external_value = raw.get("external")
-        name = _text(raw.get("name") or "")
-        if isinstance(external_value, dict):
-            # the old form `external: {name: x}`
-            name = name or _text(external_value.get("name") or "")
-            external = True
-        else:
-            external = self.boolean(external_value, (*path, "external"))
+        name, external = self.name_and_external(raw, path)
         if external:
             name = name or key
             for extra in ("driver", "driver_opts", "labels"):
