@@ -290,3 +290,79 @@ def test_sizes_and_platforms_are_answered_not_ignored(
     assert clients.docker(cli, "ps", "-aq", "--filter", "ancestor=alpine").stdout.split() == [
         sleeper[:12]
     ]
+
+
+def _inside(clients: Clients, container: str, *argv: str) -> str:
+    """A command in the container's network namespace, from the host's side (the kernel's
+    view, the host's tools)."""
+    pid = clients.sdk.api.inspect_container(container)["State"]["Pid"]
+    done = clients.sb.sh(["nsenter", f"--net=/proc/{pid}/ns/net", *argv], check=False)
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_link_local_addresses_are_on_the_interface_and_pass_the_source_checks(
+    clients: Clients, cli: str
+) -> None:
+    d = clients.docker
+    assert d(cli, "network", "create", "ll").returncode == 0
+    try:
+        for n in (1, 2):
+            made = d(cli, "run", "-d", "--name", f"ll{n}", "--network", "ll",
+                     "--link-local-ip", f"169.254.20.{n}", "--link-local-ip", f"fe80::20:{n}",
+                     "alpine", "sleep", "1d")  # fmt: skip
+            assert made.returncode == 0, made.stderr
+        shown = _inside(clients, "ll1", "ip", "-o", "addr", "show", "dev", "eth0")
+        assert "inet 169.254.20.1/16" in shown and "inet6 fe80::20:1/64" in shown
+        # through the bridge and its source checks, from one link-local address to another
+        # (iputils' ping binds an IPv6 source with its scope, busybox's cannot)
+        for source, target in (("169.254.20.1", "169.254.20.2"), ("fe80::20:1%eth0", "fe80::20:2")):
+            ping = _inside(clients, "ll1", "ping", "-c", "1", "-W", "5", "-I", source, target)
+            assert "1 received" in ping
+        ipam = d(cli, "inspect", "--format", "{{json .NetworkSettings.Networks.ll.IPAMConfig}}",
+                 "ll2")  # fmt: skip
+        assert json.loads(ipam.stdout) == {"LinkLocalIPs": ["169.254.20.2", "fe80::20:2"]}
+        # at connect, to a running container; refused outside the link-local prefixes
+        assert d(cli, "network", "create", "ll-b").returncode == 0
+        connect = ("network", "connect", "--link-local-ip")
+        refused = d(cli, *connect, "10.0.0.1", "ll-b", "ll1")
+        assert "invalid link local IP address: 10.0.0.1" in refused.stderr
+        assert d(cli, *connect, "169.254.30.1", "ll-b", "ll1").returncode == 0
+        shown = _inside(clients, "ll1", "ip", "-o", "-4", "addr", "show", "dev", "eth1")
+        assert "inet 169.254.30.1/16" in shown
+    finally:
+        d(cli, "rm", "-f", "ll1", "ll2")
+        d(cli, "network", "rm", "ll", "ll-b")
+
+
+def test_the_sdk_asks_for_link_local_addresses_and_disables_networking(clients: Clients) -> None:
+    sdk = clients.sdk
+    network = sdk.networks.create("ll-sdk")
+    quiet = sdk.containers.run("alpine", ["sleep", "1d"], detach=True, network_disabled=True,
+                               ports={"80/tcp": 8080})  # fmt: skip
+    try:
+        # its own namespace with lo alone (up), and no file naming a network or a resolver
+        links = _inside(clients, quiet.id, "ip", "-o", "link", "show")
+        assert [line.split()[1] for line in links.splitlines()] == ["lo:"]
+        assert "127.0.0.1/8" in _inside(clients, quiet.id, "ip", "-o", "addr", "show", "dev", "lo")
+        for path in ("/etc/hosts", "/etc/resolv.conf"):
+            assert quiet.exec_run(["cat", path]).output == b""
+        quiet.reload()
+        assert quiet.attrs["Config"]["NetworkDisabled"] is True
+        settings = quiet.attrs["NetworkSettings"]
+        assert (settings["Networks"], settings["Ports"], settings["SandboxKey"]) == ({}, {}, "")
+        # nothing published on the host
+        assert "8080" not in clients.sb.sh(["nft", "list", "table", "inet", "hatoba"]).stdout
+        with pytest.raises(docker.errors.APIError, match="has its network disabled"):
+            network.connect(quiet)
+        web = sdk.containers.run("alpine", ["sleep", "1d"], detach=True, network="ll-sdk")
+        try:
+            network.disconnect(web)
+            network.connect(web, link_local_ips=["169.254.40.1", "fe80::40:1"])
+            shown = _inside(clients, web.id, "ip", "-o", "addr", "show")
+            assert "169.254.40.1/16" in shown and "fe80::40:1/64" in shown
+        finally:
+            web.remove(force=True)
+    finally:
+        quiet.remove(force=True)
+        network.remove()

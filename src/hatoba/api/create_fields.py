@@ -85,7 +85,7 @@ CONTAINER_CONFIG: Mapping[str, Field] = {
     "Volumes": APPLIED,
     "WorkingDir": APPLIED,
     "Entrypoint": APPLIED,
-    "NetworkDisabled": REFUSED,
+    "NetworkDisabled": APPLIED,
     "MacAddress": APPLIED,
     "OnBuild": _ignored(_BUILD),
     "Labels": APPLIED,
@@ -181,7 +181,7 @@ _OPERATIONAL = "operational data: Docker fills it in and ignores what a request 
 ENDPOINT_SETTINGS: Mapping[str, Field] = {
     "IPAMConfig": Field(
         Use.APPLIED,
-        members={"IPv4Address": APPLIED, "IPv6Address": APPLIED, "LinkLocalIPs": REFUSED},
+        members={"IPv4Address": APPLIED, "IPv6Address": APPLIED, "LinkLocalIPs": APPLIED},
     ),
     "Links": APPLIED,
     "Aliases": APPLIED,

@@ -140,7 +140,29 @@ def endpoint_request(network: str, endpoint: Json) -> EndpointRequest:
         mac=parse_mac(mac) if mac else "",
         ipv6=ipv6,
         driver_opts=endpoint["DriverOpts"].string_map(),
+        link_local_ips=_link_local_ips(ipam["LinkLocalIPs"].strings()),
     )
+
+
+def _link_local_ips(texts: Sequence[str]) -> tuple[IPAddress, ...]:
+    """IPAMConfig.LinkLocalIPs: addresses of either family, refused as a whole when one is
+    not an address, in Docker 20.10's words (daemon/network.go buildCreateEndpointOptions:
+    the list as Go prints it)."""
+    addresses = []
+    for text in texts:
+        # Go's ParseIP knows no zone (`fe80::1%eth0`)
+        address = None if "%" in text else _ip_or_none(text)
+        if address is None:
+            raise InvalidArgument(f"Invalid link-local IP address: [{' '.join(texts)}]")
+        addresses.append(address)
+    return tuple(addresses)
+
+
+def _ip_or_none(text: str) -> IPAddress | None:
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
 
 
 def requested_address(text: str, version: int) -> IPv4Address | IPv6Address | None:
@@ -411,6 +433,7 @@ def create_request(body: Json, name: str, run_pending: bool = False) -> CreateRe
         open_stdin=body["OpenStdin"].boolean(),
         stdin_once=body["StdinOnce"].boolean(),
         network_mode=host["NetworkMode"].string() or "default",
+        network_disabled=body["NetworkDisabled"].boolean(),
         dns=host["Dns"].strings(),
         dns_search=host["DnsSearch"].strings(),
         dns_options=host["DnsOptions"].strings(),
@@ -481,10 +504,12 @@ def _endpoint_json(
         if cfg.joined_later or container.state.started_at != ZERO_TIME:
             extras = (container.short_id, container.config.hostname)
             aliases = list(dict.fromkeys([*(aliases or ()), *filter(None, extras)]))
-    ipam_config: dict[str, str] | None = None
-    if cfg is not None and (cfg.joined_later or cfg.requested_addresses):
+    ipam_config: dict[str, Any] | None = None
+    if cfg is not None and (cfg.joined_later or cfg.requested_addresses or cfg.link_local_ips):
         asked = (("IPv4Address", cfg.ipv4), ("IPv6Address", cfg.ipv6))
         ipam_config = {key: str(address) for key, address in asked if address is not None}
+        if cfg.link_local_ips:
+            ipam_config["LinkLocalIPs"] = [str(address) for address in cfg.link_local_ips]
     return {
         "IPAMConfig": ipam_config,
         "Links": list(cfg.links) if cfg is not None and cfg.links else None,
@@ -572,6 +597,8 @@ def container_config_json(container: Container) -> dict[str, Any]:
         config["Healthcheck"] = health_config_json(cfg.healthcheck)
     if cfg.mac_address:
         config["MacAddress"] = cfg.mac_address
+    if cfg.network_disabled:
+        config["NetworkDisabled"] = True  # omitempty in Docker's container.Config
     return config
 
 
@@ -610,11 +637,14 @@ def container_json(
         for nc in container.networks
     )
     joins = joined_container(cfg.network_mode) is not None
+    # `--net container:` and Config.NetworkDisabled make no sandbox: Docker shows none, no
+    # ports and (NetworkDisabled) no hosts or resolv.conf file of its own
+    sandboxed = run.status == RUNNING and not joins and not cfg.network_disabled
     sandbox_key = ""
-    if run.status == RUNNING:
+    if sandboxed:
         sandbox_key = f"{sandbox_dir}/default" if host_mode else container.netns
-    # `--net container:` makes no sandbox of its own: Docker shows none, and no ports
-    sandbox_id = container.id if run.status == RUNNING and not joins else ""
+    sandbox_id = container.id if sandboxed else ""
+    own_files = not cfg.network_disabled
     argv = cfg.argv
     state_json: dict[str, Any] = {
         "Status": run.shown_status,
@@ -640,9 +670,9 @@ def container_json(
         "Args": list(argv[1:]),
         "State": state_json,
         "Image": cfg.image_id or cfg.image,
-        "ResolvConfPath": f"{files_dir}/resolv.conf",
+        "ResolvConfPath": f"{files_dir}/resolv.conf" if own_files else "",
         "HostnamePath": f"{files_dir}/hostname",
-        "HostsPath": f"{files_dir}/hosts",
+        "HostsPath": f"{files_dir}/hosts" if own_files else "",
         "LogPath": log_path,
         "Name": "/" + container.name,
         "RestartCount": run.restart_count,
@@ -682,7 +712,7 @@ def container_json(
             "HairpinMode": False,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {} if joins else ports_json(container, published),
+            "Ports": {} if joins or cfg.network_disabled else ports_json(container, published),
             "SandboxKey": sandbox_key,
             "SecondaryIPAddresses": None,
             "SecondaryIPv6Addresses": None,

@@ -130,6 +130,7 @@ def register(router: Router, app: App) -> None:
             endpoint.mac,
             endpoint.ipv6,
             endpoint.driver_opts,
+            endpoint.link_local_ips,
         )
         return Response(200, b"OK", "text/plain")
 

@@ -105,6 +105,7 @@ def service_document(s: Service) -> dict[str, Any]:
                     ("aliases", list(n.aliases)),
                     ("ipv4_address", n.ipv4_address),
                     ("ipv6_address", n.ipv6_address),
+                    ("link_local_ips", list(n.link_local_ips)),
                     ("priority", n.priority),
                 )
                 if v

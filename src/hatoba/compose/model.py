@@ -90,6 +90,7 @@ class ServiceNetwork:
     ipv4_address: str = ""
     priority: int = 0
     ipv6_address: str = ""
+    link_local_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ class Service:
             data.pop(key)
         _unless_set(data, _HASHED_WHEN_SET)
         for network in data["networks"]:
-            _unless_set(network, ("ipv6_address",))
+            _unless_set(network, ("ipv6_address", "link_local_ips"))
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

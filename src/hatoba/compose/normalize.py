@@ -88,7 +88,7 @@ _RESERVATIONS_REFUSED = {"memory": "HostConfig.MemoryReservation"}
 _INT64 = -(2**63)
 _RESTART_POLICY_KEYS = {"condition", "max_attempts"}
 _HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
-_SERVICE_NETWORK_KEYS = {"aliases", "ipv4_address", "ipv6_address", "priority"}
+_SERVICE_NETWORK_KEYS = {"aliases", "ipv4_address", "ipv6_address", "link_local_ips", "priority"}
 _NETWORK_KEYS = {
     "name", "driver", "driver_opts", "ipam", "external", "internal", "labels", "enable_ipv6",
 }  # fmt: skip
@@ -950,6 +950,7 @@ class _Normalizer:
                     aliases=tuple(dict.fromkeys(self.strings(cfg.get("aliases")))),
                     ipv4_address=addresses[4],
                     ipv6_address=addresses[6],
+                    link_local_ips=self.strings(cfg.get("link_local_ips")),
                     priority=self.integer(
                         cfg.get("priority"), (*entry_path, "priority"), minimum=-(2**31)
                     ),

@@ -89,7 +89,9 @@ def endpoint(
         "Aliases": [name, service.name, *network.aliases] if aliases else [name]
     }
     asked = (("IPv4Address", network.ipv4_address), ("IPv6Address", network.ipv6_address))
-    ipam = {key: address for key, address in asked if address}
+    ipam: dict[str, Any] = {key: address for key, address in asked if address}
+    if network.link_local_ips:
+        ipam["LinkLocalIPs"] = list(network.link_local_ips)
     if ipam:
         settings["IPAMConfig"] = ipam
     return settings

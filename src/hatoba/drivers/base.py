@@ -273,9 +273,16 @@ def user_pools(spec: NetworkSpec, taken: Sequence[IPNetwork]) -> tuple[IpamPool,
     return tuple(pools)
 
 
+# the prefix Docker gives an asked-for link-local address (libnetwork's linkLocalMask and
+# linkLocalMaskIPv6, endpoint.go)
+LINK_LOCAL_PREFIX = {4: 16, 6: 64}
+
+
 def interface_addresses(endpoint: Endpoint) -> tuple[IPInterface, ...]:
-    """The endpoint's addresses with their prefix lengths, IPv4 first, as the kernel adds them."""
-    pairs = ((endpoint.ipv4, endpoint.prefixlen), (endpoint.ipv6, endpoint.prefixlen6))
+    """The endpoint's addresses with their prefix lengths as the kernel adds them: its pool
+    addresses (IPv4 first), then the link-local ones asked for."""
+    pairs = [(endpoint.ipv4, endpoint.prefixlen), (endpoint.ipv6, endpoint.prefixlen6)]
+    pairs += [(a, LINK_LOCAL_PREFIX[a.version]) for a in endpoint.link_local_ips]
     return tuple(ip_interface((address, length)) for address, length in pairs if address)
 
 

@@ -57,6 +57,7 @@ class EndpointRequest:
     mac: str = ""
     ipv6: IPv6Address | None = None
     driver_opts: Mapping[str, str] = field(default_factory=dict)
+    link_local_ips: tuple[IPv4Address | IPv6Address, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def _new(core: Core, request: CreateRequest, batch_names: Mapping[str, str]) -> 
     others of the same batch took."""
     signal_number(request.config.stop_signal)  # Docker refuses an unknown one at create
     joining = joined_container(request.config.network_mode)
-    if joining is not None:
+    if joining is not None and not request.config.network_disabled:
         # on the request as sent: the image's exposed ports are no conflict
         _check_joining(request, joining)
     if request.config.healthcheck is not None:
@@ -225,7 +226,9 @@ def _new(core: Core, request: CreateRequest, batch_names: Mapping[str, str]) -> 
     else:
         name = random_name(_Taken(core.state.container_names, batch_names.keys()))
     networks: list[EndpointConfig] = []
-    if joining is not None:
+    if config.network_disabled:
+        config = _without_network(request, config)
+    elif joining is not None:
         target = core.state.find_container(joining)
         if target is not None:
             # by id, as Docker keeps it: renaming the other container does not break this
@@ -233,9 +236,10 @@ def _new(core: Core, request: CreateRequest, batch_names: Mapping[str, str]) -> 
             config = dataclasses.replace(config, network_mode=CONTAINER_MODE_PREFIX + target.id)
     else:
         config, networks = _attachments(core, request, config, name)
-    primary = core.state.networks.get(networks[0].network_id) if networks else None
-    legacy = links.resolve(core, request.links, primary, config.network_mode, name)
-    config = dataclasses.replace(config, links=legacy)
+    if not config.network_disabled:
+        primary = core.state.networks.get(networks[0].network_id) if networks else None
+        legacy = links.resolve(core, request.links, primary, config.network_mode, name)
+        config = dataclasses.replace(config, links=legacy)
     config = _limits(core, request, config, _network_kind(core, config, joining))
     return Container(
         id=new_id(),
@@ -258,6 +262,8 @@ class _Taken:
 
 
 def _network_kind(core: Core, config: ContainerConfig, joining: str | None) -> str:
+    if config.network_disabled:
+        return security.OWN_NETWORK
     if joining is not None:
         return security.JOINED_NETWORK
     if starts.in_host_namespace([_primary_network(core, config.network_mode)]):
@@ -275,6 +281,23 @@ def _limits(
     core.runtime.check_devices(config.security.devices)
     request.warnings.extend(warnings)
     return dataclasses.replace(config, resources=limits)
+
+
+def _without_network(request: CreateRequest, config: ContainerConfig) -> ContainerConfig:
+    """Config.NetworkDisabled as Docker 20.10 has it (daemon/container_operations.go:
+    updateContainerNetworkSettings and allocateNetwork return at once): on no network, its
+    network mode and endpoint settings never looked at, no port published. What Docker does
+    with a `container:` mode (a namespace of its own all the same, the other's files) and
+    with legacy links (their variables without their network) hatoba refuses by name."""
+    if joined_container(config.network_mode) is not None:
+        raise InvalidArgument(
+            "hatoba does not support Config.NetworkDisabled with network mode container"
+        )
+    if request.links:
+        raise InvalidArgument(
+            "hatoba does not support HostConfig.Links with Config.NetworkDisabled"
+        )
+    return dataclasses.replace(config, ports=(), publish_all=False)
 
 
 def _check_joining(request: CreateRequest, ref: str) -> None:
@@ -308,7 +331,7 @@ def _check_joining(request: CreateRequest, ref: str) -> None:
             raise InvalidArgument(
                 "network-scoped aliases are only supported for user-defined networks"
             )
-        if endpoint.ipv4 is not None or endpoint.ipv6 is not None:
+        if endpoint.ipv4 is not None or endpoint.ipv6 is not None or endpoint.link_local_ips:
             raise InvalidArgument(
                 "user specified IP address is supported on user defined networks only"
             )
@@ -342,6 +365,7 @@ def _attachments(
             ipv6=req.ipv6 if req else None,
             name=name,
             driver_opts=req.driver_opts if req else {},
+            link_local_ips=req.link_local_ips if req else (),
         )
         endpoints.check_static(core, network, cfg.requested_addresses)
         networks.append(cfg)

@@ -3,6 +3,8 @@ engine's to hand out; what the endpoint is and how the kernel makes it, the driv
 
 from __future__ import annotations
 
+import dataclasses
+
 from hatoba.drivers import registry as drivers
 from hatoba.engine import overlay
 from hatoba.engine.core import Core
@@ -104,9 +106,17 @@ def plan(
     driver = drivers.of(network)
     mac = cfg.mac or _own_mac(container, network)
     if driver.cluster_scoped:
-        return overlay.claim_endpoint(core, undo, container, network, cfg, slot, default_route, mac)
-    addresses = choose_addresses(core, container, network, cfg) if driver.gives_interface else ()
-    return driver.plan_endpoint(network, addresses, slot, default_route, mac=mac)
+        planned = overlay.claim_endpoint(
+            core, undo, container, network, cfg, slot, default_route, mac
+        )
+    else:
+        addresses = (
+            choose_addresses(core, container, network, cfg) if driver.gives_interface else ()
+        )
+        planned = driver.plan_endpoint(network, addresses, slot, default_route, mac=mac)
+    if cfg.link_local_ips and planned.ifname:
+        planned = dataclasses.replace(planned, link_local_ips=cfg.link_local_ips)
+    return planned
 
 
 def _own_mac(container: Container, network: Network) -> str:

@@ -188,9 +188,19 @@ class Engine:
         mac: str = "",
         ipv6: IPv6Address | None = None,
         driver_opts: Mapping[str, str] | None = None,
+        link_local_ips: Sequence[IPv4Address | IPv6Address] = (),
     ) -> Container:
         return networks.connect(
-            self.core, network, container, aliases, ipv4, links, mac, ipv6, driver_opts
+            self.core,
+            network,
+            container,
+            aliases,
+            ipv4,
+            links,
+            mac,
+            ipv6,
+            driver_opts,
+            link_local_ips,
         )
 
     def disconnect(self, network: str, container: str, force: bool = False) -> Container:

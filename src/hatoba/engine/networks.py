@@ -304,8 +304,12 @@ def endpoint_config(
     ipv6: IPv6Address | None = None,
     name: str = "",
     driver_opts: Mapping[str, str] | None = None,
+    link_local_ips: Sequence[IPv4Address | IPv6Address] = (),
 ) -> EndpointConfig:
-    """`name`: the container's, which the network's DNS answers as it answers the aliases."""
+    """`name`: the container's, which the network's DNS answers as it answers the aliases.
+    Link-local addresses pass on any network, as Docker's (a driver without an interface
+    keeps them unused); an address outside 169.254.0.0/16 and fe80::/10 gets libnetwork's
+    refusal (network.go createEndpoint)."""
     if mac and drivers.of(network).shares_host_namespace:
         raise InvalidArgument(CONFLICT_WITH_MODE.format("mac-address"))
     if aliases and not network.user_defined:
@@ -331,6 +335,9 @@ def endpoint_config(
                 "user specified IP address is supported only when connecting to networks "
                 "with user configured subnets"
             )
+    for address in link_local_ips:
+        if not address.is_link_local:
+            raise InvalidArgument(f"invalid link local IP address: {address}")
     return EndpointConfig(
         network.id,
         tuple(aliases),
@@ -340,6 +347,8 @@ def endpoint_config(
         mac=mac,
         ipv6=ipv6,
         driver_opts=MappingProxyType(dict(driver_opts or {})),
+        # an address asked twice is one address of the interface
+        link_local_ips=tuple(dict.fromkeys(link_local_ips)),
     )
 
 
@@ -353,12 +362,20 @@ def connect(
     mac: str = "",
     ipv6: IPv6Address | None = None,
     driver_opts: Mapping[str, str] | None = None,
+    link_local_ips: Sequence[IPv4Address | IPv6Address] = (),
 ) -> Container:
     network = core.state.network(network_ref)
     container = core.state.container(container_ref)
     if joined_container(container.config.network_mode) is not None:
         # Docker refuses it for a running container only, and a stopped one never uses it
         raise Forbidden(SHARED_NETWORK)
+    if container.config.network_disabled:
+        # Docker records the network for a stopped container and never joins it; for a
+        # running one it wires an endpoint into a namespace the process is not in
+        raise Forbidden(
+            f"container {container.name} has its network disabled (Config.NetworkDisabled): "
+            "it cannot be connected to any network"
+        )
     current = [core.state.networks.get(n.network_id) for n in container.networks]
     joined = [drivers.of(n) for n in current if n is not None]
     driver = drivers.of(network)
@@ -380,6 +397,7 @@ def connect(
         ipv6=ipv6,
         name=container.name,
         driver_opts=driver_opts,
+        link_local_ips=link_local_ips,
     )
     # checked now so that a stopped container is refused too, and nothing changes
     endpoints.check_static(core, network, cfg.requested_addresses, container.id)

@@ -193,6 +193,13 @@ def _files(
     linked: links.Linked,
 ) -> dict[str, str]:
     cfg = container.config
+    if cfg.network_disabled:
+        # Docker writes neither file then: the empty ones of its init layer are what is seen
+        return {
+            "/etc/hostname": container.hostname + "\n",
+            "/etc/hosts": "",
+            "/etc/resolv.conf": "",
+        }
     if in_host_namespace(networks):
         try:
             hosts = open("/etc/hosts", encoding="utf-8").read()  # noqa: SIM115 - read at once

@@ -89,12 +89,13 @@ def endpoint_elements(ep: FwEndpoint, icc: bool) -> list[Element]:
         Element((L.BRIDGE, L.PORTS), (veth,), None, note),
         Element((L.BRIDGE, L.PORT_MACS), (veth, ep.mac.lower()), None, note),
     ]
-    if ep.ipv4 is not None:
-        out.append(Element((L.BRIDGE, L.PORT_IPS), (veth, str(ep.ipv4)), None, note))
+    sources = (ep.ipv4, ep.ipv6, ep.link_local, *ep.link_local_ips)
     out += [
-        Element((L.BRIDGE, L.PORT_IP6S), (veth, str(address)), None, note)
-        for address in (ep.ipv6, ep.link_local)
-        if address is not None
+        Element(
+            (L.BRIDGE, L.PORT_IPS if a.version == 4 else L.PORT_IP6S), (veth, str(a)), None, note
+        )
+        for a in sources
+        if a is not None
     ]
     if not icc:
         out.append(Element((L.BRIDGE, L.NO_ICC_PORTS), (veth,), None, note))

@@ -45,6 +45,7 @@ def container_items(
             ep.mac,
             ep.ipv6,
             ep.link_local,
+            ep.link_local_ips,
         )
         for ep in container.endpoints
         if ep.network_id in networks and ep.host_ifname and ep.addresses

@@ -38,6 +38,8 @@ class FwEndpoint:
     # on networks with IPv6: its address from the pool and its link-local one
     ipv6: IPv6Address | None = None
     link_local: IPv6Address | None = None
+    # the link-local addresses asked for (`--link-local-ip`), of either family
+    link_local_ips: tuple[IPv4Address | IPv6Address, ...] = ()
 
 
 @dataclass(frozen=True)

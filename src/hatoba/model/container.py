@@ -67,6 +67,9 @@ class EndpointConfig:
     # EndpointSettings.DriverOpts: kept and shown, as Docker's drivers (bridge, macvlan,
     # overlay) keep them without a use
     driver_opts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # IPAMConfig.LinkLocalIPs (`--link-local-ip`): more addresses of the interface, each in
+    # 169.254.0.0/16 or fe80::/10
+    link_local_ips: tuple[IPv4Address | IPv6Address, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class Endpoint:
     ipv6: IPv6Address | None = None
     prefixlen6: int = 0
     gateway6: IPv6Address | None = None
+    # the link-local addresses asked for (EndpointConfig.link_local_ips), on the interface
+    link_local_ips: tuple[IPv4Address | IPv6Address, ...] = ()
 
     @property
     def addresses(self) -> tuple[IPv4Address | IPv6Address, ...]:
@@ -94,9 +99,15 @@ class Endpoint:
         return tuple(a for a in (self.ipv4, self.ipv6) if a is not None)
 
     @property
+    def has_ipv6(self) -> bool:
+        """IPv6 is on for the interface: it has a pool address or a link-local one asked
+        for of that family."""
+        return self.ipv6 is not None or any(a.version == 6 for a in self.link_local_ips)
+
+    @property
     def link_local(self) -> IPv6Address | None:
-        """The interface's link-local address, on networks with IPv6 (the kernel makes it)."""
-        return link_local_for(self.mac) if self.ipv6 is not None and self.mac else None
+        """The link-local address the kernel makes on an interface with IPv6 on."""
+        return link_local_for(self.mac) if self.has_ipv6 and self.mac else None
 
 
 def link_local_for(mac: str) -> IPv6Address:
@@ -156,6 +167,9 @@ class ContainerConfig:
     security: Security = field(default_factory=Security)
     # cgroup limits, ulimits, /dev/shm (model/resources.py)
     resources: Resources = field(default_factory=Resources)
+    # Config.NetworkDisabled: a namespace of its own with only lo, on no network, with the
+    # image's /etc/hosts and /etc/resolv.conf (Docker's allocateNetwork does nothing)
+    network_disabled: bool = False
 
     @property
     def argv(self) -> tuple[str, ...]:

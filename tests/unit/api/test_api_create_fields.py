@@ -153,13 +153,9 @@ def test_endpoint_settings_in_create_and_connect() -> None:
         }
     }
     body = {"Image": "a", "NetworkingConfig": {"EndpointsConfig": endpoints}}
-    # `--ip6` and DriverOpts are applied now
+    # `--ip6`, DriverOpts and link-local addresses are applied now
     assert refused_fields(body) == []
-    with pytest.raises(InvalidArgument) as refused:
-        check_endpoint({"IPAMConfig": {"LinkLocalIPs": ["169.254.1.1"]}})
-    assert refused.value.message == (
-        "hatoba does not support EndpointConfig.IPAMConfig.LinkLocalIPs yet"
-    )
+    check_endpoint({"Aliases": ["a"], "IPAMConfig": {"LinkLocalIPs": ["169.254.1.1", "fe80::1"]}})
     check_endpoint({"Aliases": ["a"], "IPAMConfig": {}, "Links": None})
     check_endpoint(None)
 
@@ -167,15 +163,14 @@ def test_endpoint_settings_in_create_and_connect() -> None:
 def test_every_refused_field_of_a_request_is_named_at_once() -> None:
     body = {
         "Image": "a",
-        "NetworkDisabled": True,
+        "NetworkDisabled": True,  # applied now
         "Volumes": {"/data": {}},
         "HostConfig": {"CpusetCpus": "0", "VolumeDriver": "convoy", "CapAdd": ["NET_ADMIN"]},
     }
     with pytest.raises(InvalidArgument) as refused:
         check_create(body)
     assert refused.value.message == (
-        "hatoba does not support Config.NetworkDisabled, HostConfig.CpusetCpus, "
-        "HostConfig.VolumeDriver yet"
+        "hatoba does not support HostConfig.CpusetCpus, HostConfig.VolumeDriver yet"
     )
 
 

@@ -280,6 +280,19 @@ def test_ipv6_network_and_a_fixed_ipv6_address(load_files: Load) -> None:
     assert endpoint["p_n"]["IPAMConfig"] == {"IPv4Address": "10.9.0.9", "IPv6Address": "fd00:9::9"}
 
 
+def test_link_local_ips_of_a_service_network_go_as_docker_compose_sends_them(
+    load_files: Load,
+) -> None:
+    text = (
+        "services:\n  a:\n    image: x\n"
+        "    networks: {n: {link_local_ips: [169.254.8.1, 'fe80::8:1']}}\nnetworks: {n: {}}\n"
+    )
+    project = project_of(load_files, text, project_name="p")
+    a = project.service("a")
+    endpoint = requests.create_body(project, a, 1, "p-a-1")["NetworkingConfig"]["EndpointsConfig"]
+    assert endpoint["p_n"]["IPAMConfig"] == {"LinkLocalIPs": ["169.254.8.1", "fe80::8:1"]}
+
+
 def test_a_file_without_ipv6_keeps_the_hashes_it_was_labelled_with(load_files: Load) -> None:
     """Containers and networks made before IPv6 was supported are not recreated for it."""
     text = "services: {a: {image: x, networks: [n]}}\nnetworks: {n: {internal: true}}\n"
@@ -299,6 +312,6 @@ def test_a_file_without_ipv6_keeps_the_hashes_it_was_labelled_with(load_files: L
     for key in ("replicas", "build", "depends_on", "profiles", *model._HASHED_WHEN_SET):
         del old_service[key]
     for entry in old_service["networks"]:
-        del entry["ipv6_address"]
+        del entry["ipv6_address"], entry["link_local_ips"]
     assert service.config_hash == before(old_service)
     assert dataclasses.replace(network, enable_ipv6=True).config_hash != network.config_hash
