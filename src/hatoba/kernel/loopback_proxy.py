@@ -47,6 +47,10 @@ class LoopbackProxy:
     def serve(self, sock: socket.socket, protocol: str, target: Target) -> Future[None]:
         """Carry what reaches [::1] on `sock` (bound, the port's holder) to `target`, until
         `stop` is given the handle returned."""
+        if protocol == "tcp":
+            # listening before the answer: a client right after the publish is not refused
+            # while the proxy's loop has yet to run
+            sock.listen(128)
         serving = _tcp(sock, target) if protocol == "tcp" else _udp(sock, target)
         return asyncio.run_coroutine_threadsafe(serving, self._running())
 
@@ -106,7 +110,6 @@ def _is_loopback(address: str) -> bool:
 async def _tcp(listener: socket.socket, target: Target) -> None:
     loop = asyncio.get_running_loop()
     listener.setblocking(False)
-    listener.listen(128)
     tasks: set[asyncio.Task[None]] = set()
     try:
         while True:
