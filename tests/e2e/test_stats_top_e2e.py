@@ -69,14 +69,17 @@ def test_network_counters_grow_while_traffic_flows(sb: Sandbox) -> None:
 
 def test_top_lists_the_container_s_processes(sb: Sandbox) -> None:
     sb.hatoba("exec", "-d", "web", "sleep", "3d")
-    for _ in range(50):
+    expected = ["sh -c sleep 1d & sleep 2d", "sleep 1d", "sleep 2d", "sleep 3d"]
+    deadline = time.monotonic() + 10
+    while True:
         lines = sb.hatoba("top", "web").stdout.splitlines()
-        if len(lines) == 5:
+        commands = sorted(line.split(None, 8)[8] for line in lines[1:])
+        # the exec's process is on its way: first crun's, then sleep's
+        if commands == expected or time.monotonic() > deadline:
             break
-        time.sleep(0.05)  # the exec's process is on its way
+        time.sleep(0.05)
     assert lines[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "STAT", "TIME", "CMD"]
-    commands = sorted(line.split(None, 8)[8] for line in lines[1:])
-    assert commands == ["sh -c sleep 1d & sleep 2d", "sleep 1d", "sleep 2d", "sleep 3d"]
+    assert commands == expected
     pids = sb.hatoba("top", "web", "-o", "pid,comm").stdout.splitlines()
     assert pids[0].split() == ["PID", "COMMAND"] and len(pids) == 5
     stopped = sb.hatoba("create", "--name", "idle", "hostfs", "true").stdout.strip()
