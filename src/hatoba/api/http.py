@@ -132,6 +132,8 @@ class Streaming:
     content_type: str = "application/json"
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # the head goes out with the first chunk, not at once (a `wait` before API 1.30)
+    head_with_body: bool = False
 
 
 class RawReader:
@@ -191,6 +193,15 @@ def unversioned(path: str) -> str:
             f"{MIN_API_VERSION}, please upgrade your client to a newer version"
         )
     return path[m.end() :]
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    """Docker's error answer: JSON, or plain text for a client of API 1.23 or before (a
+    version refused as too old included), as Go's http.Error writes it."""
+    if request.older_than("1.24"):
+        headers = [("X-Content-Type-Options", "nosniff")]
+        return Response(status, message.encode() + b"\n", "text/plain; charset=utf-8", headers)
+    return Response.json({"message": message}, status)
 
 
 class Router:
@@ -442,10 +453,10 @@ class _Connection:
             handler, request.params = self.server._router.match(request.method, request.path)
             result = await handler(request)
         except HatobaError as exc:
-            result = Response.json({"message": exc.message}, exc.status)
+            result = error_response(request, exc.status, exc.message)
         except Exception as exc:
             log.exception("%s %s failed", request.method, request.path)
-            result = Response.json({"message": str(exc)}, 500)
+            result = error_response(request, 500, str(exc))
         if isinstance(result, Hijack):
             await self.hijack(request, result)
             return False
@@ -466,12 +477,15 @@ class _Connection:
         """Send a body as it is produced, until it ends or the client goes away: a `wait` or
         `logs -f` whose client quit must not hold its connection until the container exits."""
         headers = self.headers(result.content_type, result.headers)
-        await self.send(h11.Response(status_code=result.status, headers=headers))
+        head: h11.Response | None = h11.Response(status_code=result.status, headers=headers)
+        if not result.head_with_body or request.method == "HEAD":
+            await self.send(head)
+            head = None
         if request.method == "HEAD":
             await _close_chunks(result.chunks)
             await self.send(h11.EndOfMessage())
             return True
-        pump = asyncio.ensure_future(self._pump(result.chunks))
+        pump = asyncio.ensure_future(self._pump(result.chunks, head))
         watch = asyncio.ensure_future(self._until_client_leaves())
         try:
             await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
@@ -490,13 +504,19 @@ class _Connection:
             raise error
         return True
 
-    async def _pump(self, chunks: AsyncIterator[bytes]) -> None:
+    async def _pump(self, chunks: AsyncIterator[bytes], head: h11.Response | None) -> None:
+        """`head`: the answer's head, when it has not been sent yet."""
         try:
             async for chunk in chunks:
+                if head is not None:
+                    await self.send(head)
+                    head = None
                 if chunk:
                     await self.send(h11.Data(data=chunk))
         finally:
             await _close_chunks(chunks)
+        if head is not None:
+            await self.send(head)
         await self.send(h11.EndOfMessage())
 
     async def _until_client_leaves(self) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import platform
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from hatoba.api import create_fields, docker_json
+from hatoba.api import api_versions, create_fields, docker_json
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Streaming
 from hatoba.api.logs import LogQuery, point_ns, stream_log
 from hatoba.api.streams import close_writer
@@ -74,17 +73,13 @@ def register(router: Router, app: App) -> None:
 
     async def create(req: Request) -> Response:
         body = req.json()
+        api_versions.adapt_create(req, body)
         # hatoba's own CLI marks the create of a `run` (RUN_PENDING): see Container.run_pending
         request = docker_json.create_request(
             body, req.arg("name"), run_pending=req.flag(RUN_PENDING)
         )
         create_fields.check_create(body.value)  # read above: an object of Docker's types
-        if req.older_than("1.25"):
-            # clients of API 1.24 and before remove their containers themselves: Docker
-            # ignores AutoRemove from them
-            config = dataclasses.replace(request.config, auto_remove=False)
-            request = dataclasses.replace(request, config=config)
-        if req.arg("platform"):
+        if req.arg("platform") and not req.older_than("1.41"):
             await check_image_platform(req.arg("platform"), request.config.image)
         container = await runner.call(engine.create_container, request)
         return Response.json({"Id": container.id, "Warnings": request.warnings}, 201)
@@ -136,9 +131,9 @@ def register(router: Router, app: App) -> None:
             volume_path=engine.volume_path,
             published=container.published,
         )
-        if req.flag("size"):
+        if api_versions.takes_size(req):
             doc.update(await app.sizes(container))
-        return Response.json(doc)
+        return Response.json(api_versions.inspect_document(req, doc))
 
     async def start_request(req: Request) -> Response:
         _refuse_start_body(req)
@@ -177,7 +172,12 @@ def register(router: Router, app: App) -> None:
         return answer
 
     async def kill(req: Request) -> Response:
-        await supervisor.kill(req.params["id"], signal_number(req.arg("signal", "SIGKILL")))
+        try:
+            await supervisor.kill(req.params["id"], signal_number(req.arg("signal", "SIGKILL")))
+        except Conflict:
+            # a container that is not running: no error for clients before 1.20, in Docker
+            if not req.older_than("1.20"):
+                raise
         return Response.empty()
 
     async def wait(req: Request) -> Streaming:
@@ -197,7 +197,8 @@ def register(router: Router, app: App) -> None:
                 return
             yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
 
-        return Streaming(result())
+        # before 1.30 the head went out with the body, once the container had exited
+        return Streaming(result(), head_with_body=req.older_than("1.30"))
 
     async def remove(req: Request) -> Response:
         if req.flag("link"):
@@ -322,6 +323,7 @@ def register(router: Router, app: App) -> None:
 
     async def update(req: Request) -> Response:
         body = req.json()
+        api_versions.adapt_update(req, body)
         request = docker_json.update_request(body)
         create_fields.check_update(body.value)  # read above: an object of Docker's types
         updated = await runner.call(engine.update, req.params["id"], request)

@@ -1,5 +1,6 @@
 """A container's files: /containers/{id}/archive (HEAD: a path's stat; GET: its tar; PUT:
-unpack a tar into a folder), /containers/{id}/export, /containers/{id}/changes, /commit
+unpack a tar into a folder; POST /containers/{id}/copy: a path's tar for clients before API
+1.24), /containers/{id}/export, /containers/{id}/changes, /commit
 (a running container paused meanwhile, as Docker's `pause=1` default).
 
 The work is file I/O in the files helper (runtime/files.py) and runs off the loop. A write
@@ -92,6 +93,21 @@ def register(router: Router, app: App) -> None:
         )
         return Response(200, b"", "")
 
+    async def copy(req: Request) -> Streaming:
+        """The tar of one path, for clients before API 1.24 (`archive` replaced it)."""
+        if not req.older_than("1.24"):
+            # Docker's 404 has no body; a reason helps more
+            raise NotFound("copy was removed in API v1.24: use GET /containers/{id}/archive")
+        if not req.body.strip():
+            raise InvalidArgument("got EOF while reading request body")
+        resource = req.json()["Resource"].string()
+        if not resource:
+            raise InvalidArgument("Path cannot be empty")
+        name = req.params["id"]
+        view = await asyncio.to_thread(engine.file_view, name)
+        _, reader = await asyncio.to_thread(files.archive, view, "/" + resource.lstrip("/"), name)
+        return Streaming(file_chunks(reader, _CHUNK), _TAR)
+
     async def export(req: Request) -> Streaming:
         view = await asyncio.to_thread(engine.file_view, req.params["id"])
         reader = await asyncio.to_thread(files.export, view)
@@ -127,9 +143,10 @@ def register(router: Router, app: App) -> None:
             del own["StopSignal"]  # hatoba's default, not a setting of the container
         # Docker pauses a running container unless asked not to (pause=0), so that its
         # files hold still while the layer is written; like Docker it commits unpaused
-        # when the pause fails (no freezer)
+        # when the pause fails (no freezer). Before API 1.13 only when asked (pause=1).
         paused = False
-        if req.bool_arg("pause", True) and container.state.running and not container.state.paused:
+        pause = req.bool_arg("pause", not req.older_than("1.13"))
+        if pause and container.state.running and not container.state.paused:
             with contextlib.suppress(HatobaError):
                 await app.supervisor.pause(container.id)
                 paused = True
@@ -153,6 +170,7 @@ def register(router: Router, app: App) -> None:
     router.add("HEAD", "/containers/{id}/archive", stat)
     router.add("GET", "/containers/{id}/archive", archive)
     router.add("PUT", "/containers/{id}/archive", extract, body_file=upload)
+    router.add("POST", "/containers/{id}/copy", copy)
     router.add("GET", "/containers/{id}/export", export)
     router.add("GET", "/containers/{id}/changes", changes)
     router.add("POST", "/commit", commit)

@@ -40,7 +40,11 @@ def register(router: Router, app: App) -> None:
         return container is not None and (container.state.running or container.state.restarting)
 
     async def listing(req: Request) -> Response:
-        return Response.json(await asyncio.to_thread(images.summaries, req.filters()))
+        filters = req.filters()
+        if req.older_than("1.41") and req.arg("filter"):
+            # the argument these clients had before `filters`
+            filters.setdefault("reference", []).append(req.arg("filter"))
+        return Response.json(await asyncio.to_thread(images.summaries, filters))
 
     async def inspect(req: Request) -> Response:
         return Response.json(await asyncio.to_thread(images.inspect, req.params["name"]))

@@ -94,8 +94,10 @@ def register(router: Router, app: App) -> None:
         state = engine.state
         matches = NetworkMatcher(req.filters(), LIST_FILTERS, state)
         nets = sorted((n for n in state.networks.values() if matches(n)), key=lambda n: n.name)
+        # Docker lists each network's containers to clients before API 1.28
+        detailed = req.older_than("1.28")
         return Response.json(
-            [docker_json.network_json(n, state, with_containers=False) for n in nets]
+            [docker_json.network_json(n, state, with_containers=detailed) for n in nets]
         )
 
     async def inspect(req: Request) -> Response:

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hatoba import __version__
-from hatoba.api import docker_json, host_facts
+from hatoba.api import api_versions, docker_json, host_facts
 from hatoba.api.events import EventFilter
 from hatoba.api.http import Request, Response, Router, Streaming
 from hatoba.drivers import registry as drivers
@@ -49,7 +49,7 @@ def register(router: Router, app: App) -> None:
         warnings = [*app.engine.config_warnings, *app.engine.firewall_warnings()]
         paused = sum(1 for c in containers if c.state.paused)
         cgroups = app.engine.cgroup_support()
-        host = await asyncio.to_thread(host_facts.host_info)
+        host = api_versions.info_host(req, await asyncio.to_thread(host_facts.host_info))
         return Response.json(
             {
                 "ID": "",

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
-from hatoba.api import docker_json
+from hatoba.api import api_versions, docker_json
 from hatoba.api.http import Request, Response, Router, Streaming
 from hatoba.api.ports import Meter, Meters
 from hatoba.errors import Conflict, HatobaError, InvalidArgument
@@ -36,21 +36,28 @@ def register(router: Router, app: App) -> None:
     async def stats(req: Request) -> Response | Streaming:
         container = engine.state.container(req.params["id"])
         stream = req.bool_arg("stream", True)
-        one_shot = req.bool_arg("one-shot", False)
+        # read from API 1.41 on, as Docker does
+        one_shot = not req.older_than("1.41") and req.bool_arg("one-shot", False)
         if stream and one_shot:
             raise InvalidArgument("cannot have stream=true and one-shot=true")
+
+        def document(container: Container, sample: Sample, previous: Sample | None) -> bytes:
+            doc = docker_json.stats_json(container, sample, previous)
+            return json.dumps(api_versions.stats_document(req, doc)).encode() + b"\n"
+
         if stream:
-            return Streaming(_stream(app, meters(), container.id))
+            return Streaming(_stream(app, meters(), container.id, document))
         if not container.state.running:
+            # Docker's answer here has the current shape at every version
             return Response.json(docker_json.stats_json(container, None, None))
         meter = await asyncio.to_thread(meters().meter, container.state.pid, container.netns)
         try:
             first = await asyncio.to_thread(meter.sample, _ifnames(container))
             if one_shot:
-                return Response.json(docker_json.stats_json(container, first, None))
+                return Response(200, document(container, first, None))
             await asyncio.sleep(app.stats_period)
             second = await asyncio.to_thread(meter.sample, _ifnames(container))
-            return Response.json(docker_json.stats_json(container, second, first))
+            return Response(200, document(container, second, first))
         finally:
             await asyncio.to_thread(meter.close)
 
@@ -73,7 +80,12 @@ def register(router: Router, app: App) -> None:
     router.add("GET", "/containers/{id}/top", top)
 
 
-async def _stream(app: App, meters: Meters, container_id: str) -> AsyncIterator[bytes]:
+async def _stream(
+    app: App,
+    meters: Meters,
+    container_id: str,
+    document: Callable[[Container, Sample, Sample | None], bytes],
+) -> AsyncIterator[bytes]:
     meter: Meter | None = None
     previous: Sample | None = None
     try:
@@ -92,8 +104,7 @@ async def _stream(app: App, meters: Meters, container_id: str) -> AsyncIterator[
                 except (HatobaError, OSError):
                     sample = None  # it stopped while we read: the next round says so
                 if sample is not None:
-                    doc = docker_json.stats_json(container, sample, previous)
-                    yield json.dumps(doc).encode() + b"\n"
+                    yield document(container, sample, previous)
                     previous = sample
             await asyncio.sleep(app.stats_period)
     finally:

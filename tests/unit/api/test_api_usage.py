@@ -194,3 +194,18 @@ def test_top_and_a_stopped_container(world: ApiWorld) -> None:
     assert "networks" not in doc and doc["memory_stats"] == {}
     with pytest.raises(Conflict, match=f"Container {web_id} is not running"):
         asyncio.run(world.call("GET", "/containers/web/top"))
+
+
+def test_clients_before_1_21_read_one_network_and_1_41_brings_one_shot(world: ApiWorld) -> None:
+    old = json.loads(asyncio.run(world.call("GET", "/v1.20/containers/web/stats?stream=0")).body)
+    assert "networks" not in old and "name" not in old and "id" not in old
+    assert old["network"] == {
+        "rx_bytes": 200_000, "rx_packets": 200, "rx_errors": 0, "rx_dropped": 0,
+        "tx_bytes": 0, "tx_packets": 0, "tx_errors": 0, "tx_dropped": 0,
+    }  # fmt: skip
+    assert "networks" in stats(world, "stream=0")
+    # one-shot is not read before 1.41: the answer is primed, with a sample before
+    query = "stream=0&one-shot=1"
+    primed = json.loads(asyncio.run(world.call("GET", f"/v1.40/containers/web/stats?{query}")).body)
+    assert primed["preread"] != "0001-01-01T00:00:00Z"
+    assert stats(world, query)["preread"] == "0001-01-01T00:00:00Z"
