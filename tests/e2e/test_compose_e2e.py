@@ -268,12 +268,22 @@ def test_restart_policies_hold_across_a_service_restart(sb: Sandbox) -> None:
         import signal
 
         os.kill(pid, signal.SIGKILL)  # the keeper starts the service again
+        # a request queued on the dying service's socket would be reset with it
+        _until(lambda: not _alive(pid))
         count = int(p.inspect("restartproj-always-1", "{{.RestartCount}}"))
         _until(lambda: int(p.inspect("restartproj-always-1", "{{.RestartCount}}")) > count)
         assert p.inspect("restartproj-never-1", "{{.State.Status}}") == "exited"
         assert p.inspect("restartproj-never-1", "{{.RestartCount}}") == "0"
     finally:
         p("down", "-t", "0", check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _until(condition: object, timeout: float = 20) -> None:
