@@ -150,12 +150,17 @@ class RawReader:
         return await self._reader.read(n)
 
 
+# what Docker names every attach, exec and log stream up to API 1.41, framed or not (1.42
+# brought application/vnd.docker.multiplexed-stream for the framed ones)
+RAW_STREAM = "application/vnd.docker.raw-stream"
+
+
 @dataclass
 class Hijack:
     """Switch the connection to a raw stream and hand it to `run` (attach, exec start)."""
 
     run: Callable[[RawReader, asyncio.StreamWriter], Awaitable[None]]
-    content_type: str = "application/vnd.docker.raw-stream"
+    content_type: str = RAW_STREAM
     # called after the 101/200 is on the wire, before `run`
     on_switched: Callable[[], Awaitable[None]] | None = None
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from hatoba.api import api_versions, create_fields, docker_json
-from hatoba.api.http import Hijack, RawReader, Request, Response, Router, Streaming
+from hatoba.api.http import RAW_STREAM, Hijack, RawReader, Request, Response, Router, Streaming
 from hatoba.api.logs import LogQuery, point_ns, stream_log
 from hatoba.api.streams import close_writer
 from hatoba.engine.containers import check_startable
@@ -242,7 +242,7 @@ def register(router: Router, app: App) -> None:
                 tty=container.config.tty,
                 still_running=still_running,
             ),
-            content_type=_stream_type(container.config.tty),
+            content_type=RAW_STREAM,
         )
 
     async def attach(req: Request) -> Hijack:
@@ -282,7 +282,7 @@ def register(router: Router, app: App) -> None:
             if detached:
                 app.events.container("detach", container)
 
-        return Hijack(run, content_type=_stream_type(container.config.tty))
+        return Hijack(run)
 
     async def resize(req: Request) -> Response:
         container = engine.state.container(req.params["id"])
@@ -348,12 +348,6 @@ def register(router: Router, app: App) -> None:
     router.add("POST", "/containers/{id}/pause", pause)
     router.add("POST", "/containers/{id}/unpause", unpause)
     router.add("POST", "/containers/{id}/update", update)
-
-
-def _stream_type(tty: bool) -> str:
-    return (
-        "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
-    )
 
 
 def _refuse_start_body(req: Request) -> None:

@@ -68,12 +68,7 @@ def register(router: Router, app: App) -> None:
         async def run(client: RawReader, writer: asyncio.StreamWriter) -> None:
             await execs.start(instance, process, client, writer, framed=framed)
 
-        content = (
-            "application/vnd.docker.multiplexed-stream"
-            if framed
-            else "application/vnd.docker.raw-stream"
-        )
-        return Hijack(run, content_type=content)
+        return Hijack(run)
 
     async def inspect(req: Request) -> Response:
         return Response.json(execs.get(req.params["id"]).json())

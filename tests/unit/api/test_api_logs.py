@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from served_world import SAFETY, ServedWorld
+from served_world import SAFETY, ServedWorld, exchange
 
 from hatoba.api.logs import LogQuery, point_ns, stamp_ns, stream_log
 from hatoba.api.streams import STDERR, STDOUT, frame
@@ -105,12 +105,21 @@ def attach(world: ServedWorld, name: str, query: str) -> bytes:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 UPGRADED")
+    # API 1.41 names a framed stream raw too (multiplexed-stream came with 1.42)
+    assert b"\r\nContent-Type: application/vnd.docker.raw-stream\r\n" in head + b"\r\n"
     return body
 
 
 def test_attach_with_logs_and_no_stream_replays_and_ends(world: ServedWorld) -> None:
     assert attach(world, "db", "logs=1&stdout=1&stderr=1") == frame(STDOUT, b"ready\n")
     assert attach(world, "db", "logs=1&stderr=1") == b""
+
+
+def test_a_framed_log_is_named_a_raw_stream_as_api_1_41_names_it(world: ServedWorld) -> None:
+    head = f"GET /v1.41/containers/{world.names()['db']}/logs?stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    reply = exchange(world.socket, head.encode(), "GET")
+    assert reply is not None and reply.body == frame(STDOUT, b"ready\n")
+    assert reply.headers["content-type"] == "application/vnd.docker.raw-stream"
 
 
 def test_attach_to_a_container_that_is_not_running_returns(world: ServedWorld) -> None:
