@@ -9,7 +9,7 @@ alternate two settings of both host namespaces, their order alternating too:
 - `as is`: as hatoba leaves them (br_netfilter loaded, `net.bridge.bridge-nf-call-*` 1, and
   hatoba's `nf_call_iptables` on its bridges), so every bridged IPv4 frame passes the host's
   inet hooks and conntrack;
-- `bridged off`: those sysctls and every bridge's `nf_call_*` at 0 — what a namespace of the
+- `off netfilter`: those sysctls and every bridge's `nf_call_*` at 0 — what a namespace of the
   overlay's own, holding its bridge, would give the frames. Only the bridged frames change:
   the VXLAN packets and the underlay's own traffic pass the host's hooks either way.
 
@@ -33,7 +33,7 @@ from typing import Any
 from bench.common import gbits, save, table
 from bench.overlay import PORT, _address, _wait
 
-SETTINGS = ("as is", "bridged off")
+SETTINGS = ("as is", "off netfilter")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
