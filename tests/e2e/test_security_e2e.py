@@ -115,6 +115,23 @@ def test_cap_add_and_cap_drop(sb: Sandbox) -> None:
         assert int(privileged.stdout.split()[1], 16) == status_field(str(os.getpid()), "CapBnd")
 
 
+def test_crun_runs_from_a_read_only_bind_the_container_cannot_write(sb: Sandbox) -> None:
+    """CVE-2019-5736: the shim binds crun read-only onto itself in its own mount namespace,
+    so crun runs without copying itself (~3 ms of every create) and a container that reaches
+    its binary through /proc/<pid>/exe cannot write it; the host's crun is not touched."""
+    crun = os.path.realpath(shutil.which("crun") or "crun")
+    with Running(sb) as c:
+        shim = status_field(c.pid, "PPid")
+        mounts = Path(f"/proc/{shim}/mountinfo").read_text().splitlines()
+        binds = [line.split() for line in mounts if line.split()[4] == crun]
+        assert binds and "ro" in binds[-1][5].split(",")
+    assert not [
+        line
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4] == crun
+    ]
+
+
 def test_privileged(sb: Sandbox) -> None:
     script = "grep CapEff /proc/self/status; ls /dev | wc -l; grep ' /sys ' /proc/mounts"
     caps, devices, sysfs = run(sb, "--privileged", "hostfs", "sh", "-c", script).splitlines()

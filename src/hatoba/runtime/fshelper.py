@@ -46,7 +46,6 @@ from hatoba.runtime.shim import in_root
 
 # loaded before the chroot: nothing can be imported after it
 _CODECS = (bz2, gzip, lzma, zlib)
-MS_REMOUNT = 0x20
 # Go's os.FileMode bits for the types and special bits, as Docker's path stat carries them
 _GO_TYPES = {
     stat.S_IFDIR: 1 << 31,
@@ -226,7 +225,7 @@ def _bind(root: str, mount: dict[str, Any], writable: bool) -> None:
     flags = libc.MS_BIND | (libc.MS_REC if mount.get("recursive", True) else 0)
     libc.mount(mount["source"], target, None, flags)
     if mount.get("readonly"):
-        libc.mount(None, target, None, flags | MS_REMOUNT | libc.MS_RDONLY)
+        libc.mount(None, target, None, flags | libc.MS_REMOUNT | libc.MS_RDONLY)
 
 
 def _mask(path: str) -> None:
