@@ -68,6 +68,21 @@ def test_failed_runs(sb: Sandbox) -> None:
     sb.hatoba("rm", "-f", "dupname")
 
 
+def test_detached_run_is_one_request_and_a_start_that_fails_leaves_nothing(
+    sb: Sandbox,
+) -> None:
+    r = sb.hatoba("--debug", "run", "-d", "--name", "one", "alpine", "sleep", "60")
+    requests = [line.split()[:2] for line in r.stderr.splitlines() if line.startswith("POST")]
+    assert requests == [["POST", "/v1.41/hatoba/containers/run?name=one"]]
+    assert sb.hatoba("ps", "--format", "{{.Names}} {{.State}}").stdout == "one running\n"
+    r = sb.hatoba("run", "-d", "--name", "nostart", "alpine", "nosuchcmd", check=False)
+    assert r.returncode == 127
+    assert r.stderr.startswith("hatoba: Error response from daemon: ")
+    assert "--help" not in r.stderr  # the create went through: a start's error, as docker's
+    assert sb.hatoba("ps", "-a", "--filter", "name=nostart", "-q").stdout == ""
+    sb.hatoba("rm", "-f", "one")
+
+
 def test_detached_container_lifecycle(sb: Sandbox) -> None:
     cid = sb.hatoba(
         "run", "-d", "--name", "life", "alpine", "sh", "-c", "echo out; echo err >&2; sleep 60"

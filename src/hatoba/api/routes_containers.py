@@ -1,5 +1,5 @@
 """/containers: create, list, inspect, start, stop, kill, restart, wait, remove, rename, logs,
-attach, pause, unpause, update."""
+attach, pause, unpause, update; and hatoba's /hatoba/containers/run (`run -d` in one request)."""
 
 from __future__ import annotations
 
@@ -72,17 +72,32 @@ def register(router: Router, app: App) -> None:
     engine, runner, supervisor = app.engine, app.runner, app.supervisor
 
     async def create(req: Request) -> Response:
+        # hatoba's own CLI marks the create of a `run` (RUN_PENDING): see Container.run_pending
+        container, warnings = await create_container(req, run_pending=req.flag(RUN_PENDING))
+        return Response.json({"Id": container.id, "Warnings": warnings}, 201)
+
+    async def run(req: Request) -> Response:
+        """hatoba's `run -d` in one request (one round trip less): the create of a run, then
+        its start; a container that does not start is removed, as the CLI removed it after a
+        start of its own failed, and the answer has the start's error beside the id."""
+        container, warnings = await create_container(req, run_pending=True)
+        answer: dict[str, object] = {"Id": container.id, "Warnings": warnings}
+        try:
+            await start_container(container)
+        except HatobaError as exc:
+            with contextlib.suppress(HatobaError):  # gone already (--rm)
+                await supervisor.remove(container.id, force=True, with_volumes=True)
+            answer["Error"] = {"Message": exc.message, "Status": exc.status}
+        return Response.json(answer, 201)
+
+    async def create_container(req: Request, *, run_pending: bool) -> tuple[Container, list[str]]:
         body = req.json()
         api_versions.adapt_create(req, body)
-        # hatoba's own CLI marks the create of a `run` (RUN_PENDING): see Container.run_pending
-        request = docker_json.create_request(
-            body, req.arg("name"), run_pending=req.flag(RUN_PENDING)
-        )
+        request = docker_json.create_request(body, req.arg("name"), run_pending=run_pending)
         create_fields.check_create(body.value)  # read above: an object of Docker's types
         if req.arg("platform") and not req.older_than("1.41"):
             await check_image_platform(req.arg("platform"), request.config.image)
-        container = await runner.call(engine.create_container, request)
-        return Response.json({"Id": container.id, "Warnings": request.warnings}, 201)
+        return await runner.call(engine.create_container, request), request.warnings
 
     async def check_image_platform(requested: str, reference: str) -> None:
         """hatoba runs what the host runs; a create that names a platform gets the image's
@@ -140,7 +155,10 @@ def register(router: Router, app: App) -> None:
         return await start(req)
 
     async def start(req: Request) -> Response:
-        container = engine.state.container(req.params["id"])
+        await start_container(engine.state.container(req.params["id"]))
+        return Response.empty()
+
+    async def start_container(container: Container) -> None:
         check_startable(container)
         try:
             started = await runner.call(
@@ -156,7 +174,6 @@ def register(router: Router, app: App) -> None:
             raise
         supervisor.started_by_user(started)
         await app.attacher.deliver(started.id)
-        return Response.empty()
 
     async def stop(req: Request) -> Response:
         await supervisor.stop(req.params["id"], _stop_timeout(req))
@@ -331,6 +348,7 @@ def register(router: Router, app: App) -> None:
         return Response.json({"Warnings": request.warnings or None})
 
     router.add("POST", "/containers/create", create)
+    router.add("POST", "/hatoba/containers/run", run)
     router.add("POST", "/containers/prune", prune)
     router.add("GET", "/containers/json", listing)
     router.add("GET", "/containers/{id}/json", inspect)

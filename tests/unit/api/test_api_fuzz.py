@@ -45,6 +45,7 @@ ROUTES = [
     ("POST", "/hatoba/containers/start"),
     ("POST", "/hatoba/containers/stop"),
     ("POST", "/hatoba/containers/remove"),
+    ("POST", "/hatoba/containers/run"),
     ("GET", "/networks"),
     ("POST", "/networks/create"),
     ("POST", "/networks/prune"),
@@ -247,6 +248,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/hatoba/containers/remove": {"Ids": "objects", "Force": "bool"},
 }
 BODIES["/containers/{id}/copy"] = {"Resource": "path"}
+BODIES["/hatoba/containers/run"] = BODIES["/containers/create"]
 BODIES["/hatoba/containers/create"] = {
     "Containers": [{"Name": "name", "Config": BODIES["/containers/create"]}]
 }

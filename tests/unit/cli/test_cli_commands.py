@@ -219,8 +219,23 @@ def test_network_prune(
 
 # --- run -----------------------------------------------------------------------------------
 
+RUN_ROUTE = "/hatoba/containers/run"
 
-def test_run_detached_creates_starts_and_prints_the_id(
+
+def test_run_detached_creates_and_starts_in_one_request_and_prints_the_id(
+    api: FakeApi, hatoba: Hatoba, capfd: pytest.CaptureFixture[str]
+) -> None:
+    warning = "Published ports are discarded when using host network mode"
+    api.route("POST", RUN_ROUTE, json_reply({"Id": CID, "Warnings": [warning]}, 201))
+    assert hatoba("run", "-d", "--name", "web", "--net", "host", "-p", "9999:80", "httpd") == 0
+    assert out_err(capfd) == (CID + "\n", f"WARNING: {warning}\n")
+    assert api.calls() == [("POST", RUN_ROUTE)]
+    run = api.requests[0]
+    assert run.query == {"name": ["web"]}
+    assert run.json()["HostConfig"]["NetworkMode"] == "host"
+
+
+def test_run_detached_creates_then_starts_on_an_engine_without_the_run_route(
     api: FakeApi, hatoba: Hatoba, capfd: pytest.CaptureFixture[str]
 ) -> None:
     warning = "Published ports are discarded when using host network mode"
@@ -228,25 +243,41 @@ def test_run_detached_creates_starts_and_prints_the_id(
     api.route("POST", f"/containers/{CID}/start", Reply(204))
     assert hatoba("run", "-d", "--name", "web", "--net", "host", "-p", "9999:80", "httpd") == 0
     assert out_err(capfd) == (CID + "\n", f"WARNING: {warning}\n")
-    assert api.calls() == [("POST", "/containers/create"), ("POST", f"/containers/{CID}/start")]
-    create = api.requests[0]
+    assert api.calls() == [
+        ("POST", RUN_ROUTE),
+        ("POST", "/containers/create"),
+        ("POST", f"/containers/{CID}/start"),
+    ]
+    create = api.requests[1]
     # marked as the first half of a run: the service removes it if it crashes before the start
     assert create.query == {"name": ["web"], "hatoba-run": ["1"]}
     assert create.json()["HostConfig"]["NetworkMode"] == "host"
 
 
-@pytest.mark.parametrize(
-    ("message", "code"),
-    [
-        (
-            "driver failed programming external connectivity on endpoint p2 (8b51): Bind for 0.0.0.0:8090 failed: port is already allocated",  # noqa: E501
-            125,
-        ),
-        ('exec: "nope": executable file not found in $PATH', 127),
-        ("executable file `nope` not found in $PATH: No such file or directory", 127),
-        ("exec: /etc/passwd: permission denied", 126),
-    ],
-)
+START_FAILURES = [
+    (
+        "driver failed programming external connectivity on endpoint p2 (8b51): Bind for 0.0.0.0:8090 failed: port is already allocated",  # noqa: E501
+        125,
+    ),
+    ('exec: "nope": executable file not found in $PATH', 127),
+    ("executable file `nope` not found in $PATH: No such file or directory", 127),
+    ("exec: /etc/passwd: permission denied", 126),
+]
+
+
+@pytest.mark.parametrize(("message", "code"), START_FAILURES)
+def test_run_whose_start_fails_is_answered_with_the_error_and_the_container_removed(
+    api: FakeApi, hatoba: Hatoba, capfd: pytest.CaptureFixture[str], message: str, code: int
+) -> None:
+    failed = {"Message": message, "Status": 500}
+    api.route("POST", RUN_ROUTE, json_reply({"Id": CID, "Warnings": [], "Error": failed}, 201))
+    assert hatoba("run", "-d", "--name", "p2", "-p", "8090:80", "httpd") == code
+    assert out_err(capfd) == ("", f"hatoba: Error response from daemon: {message}.\n")
+    # the service removed it: nothing more to ask
+    assert api.calls() == [("POST", RUN_ROUTE)]
+
+
+@pytest.mark.parametrize(("message", "code"), START_FAILURES)
 def test_run_whose_start_fails_removes_the_container(
     api: FakeApi, hatoba: Hatoba, capfd: pytest.CaptureFixture[str], message: str, code: int
 ) -> None:
@@ -264,20 +295,26 @@ def test_run_whose_create_fails(
     api: FakeApi, hatoba: Hatoba, capfd: pytest.CaptureFixture[str]
 ) -> None:
     message = f'Conflict. The container name "/dupname" is already in use by container "{CID}". You have to remove (or rename) that container to be able to reuse that name.'  # noqa: E501
-    api.route("POST", "/containers/create", error(409, message))
+    api.route("POST", RUN_ROUTE, error(409, message))
     assert hatoba("run", "-d", "--name", "dupname", "alpine:latest", "sleep", "1d") == 125
     assert out_err(capfd) == (
         "",
         f"hatoba: Error response from daemon: {message}\nSee 'hatoba run --help'.\n",
     )
-    api.route("POST", "/containers/create", error(404, "No such image: nope:latest"))
-    assert hatoba("run", "nope") == 125
-    assert out_err(capfd) == (
+    missing = (
         "",
         "Unable to find image 'nope:latest' locally\n"
         "hatoba: Error response from daemon: No such image: nope:latest.\n"
         "See 'hatoba run --help'.\n",
     )
+    # a missing image is not a missing route: no create after it
+    api.route("POST", RUN_ROUTE, error(404, "No such image: nope:latest"))
+    assert hatoba("run", "-d", "nope") == 125
+    assert out_err(capfd) == missing
+    assert api.calls()[-1] == ("POST", RUN_ROUTE)
+    api.route("POST", "/containers/create", error(404, "No such image: nope:latest"))
+    assert hatoba("run", "nope") == 125
+    assert out_err(capfd) == missing
 
 
 def test_create_prints_the_id_and_fails_like_docker_create(
