@@ -41,6 +41,8 @@ class FakeKernel:
 
     def __init__(self, taken: tuple[IPNetwork, ...] = (), uplink_mtu: int = 1500) -> None:
         self.facts = HostFacts(uplink_mtu, taken)
+        # the `ipv6` of each host_facts call
+        self.facts_asked: list[bool] = []
         self.links: dict[str, OwnedLink] = {}
         self.netns: set[str] = set()
         self.attached: dict[str, list[AttachRequest]] = {}
@@ -63,7 +65,8 @@ class FakeKernel:
             self.fail_on = None
             raise KernelError(f"{name} failed (injected)")
 
-    def host_facts(self) -> HostFacts:
+    def host_facts(self, ipv6: bool = True) -> HostFacts:
+        self.facts_asked.append(ipv6)
         return self.facts
 
     def host_link(self, name: str) -> HostLink | None:

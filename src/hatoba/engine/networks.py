@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv6Address
 from types import MappingProxyType
 
 from hatoba.drivers import registry as drivers
-from hatoba.drivers.base import HostBridge, NetworkDriver, Placement
+from hatoba.drivers.base import HostBridge, NetworkDriver, Placement, ipv6_enabled
 from hatoba.engine import endpoints, firewall, overlay, resolver
 from hatoba.engine.core import Core
 from hatoba.engine.state import HeldNetwork
@@ -48,10 +48,12 @@ def placement(
     *,
     predefined: bool,
     own: Collection[IPNetwork] = (),
+    ipv6: bool = True,
 ) -> Placement:
     """What a network being planned may depend on; `own`: the subnets the network has now (it
-    is planned again), taken by nothing else."""
-    facts = core.kernel.host_facts()
+    is planned again), taken by nothing else; `ipv6`: whether it may have IPv6 subnets (the
+    host's IPv6 routes and addresses are looked at only then)."""
+    facts = core.kernel.host_facts(ipv6)
     ours = tuple({p.subnet for n in core.state.networks.values() for p in n.ipam} - set(own))
     # a removed network's subnets until the kernel has deleted its bridges
     held = {s for h in core.held_networks.values() for s in h.subnets}
@@ -93,7 +95,9 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
     if driver.cluster_scoped:
         # planned against the whole cluster and claimed there first: the store decides
         # between hosts creating the same name at once
-        where = placement(core, new_id(), now_rfc3339(), predefined=predefined)
+        where = placement(
+            core, new_id(), now_rfc3339(), predefined=predefined, ipv6=ipv6_enabled(spec)
+        )
         network = overlay.create_network(core, driver, spec, where)
     else:
         network = _plan(core, driver, spec, predefined)
@@ -109,7 +113,10 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
 def _plan(core: Core, driver: NetworkDriver, spec: NetworkSpec, predefined: bool) -> Network:
     try:
         return driver.plan_network(
-            spec, placement(core, new_id(), now_rfc3339(), predefined=predefined)
+            spec,
+            placement(
+                core, new_id(), now_rfc3339(), predefined=predefined, ipv6=ipv6_enabled(spec)
+            ),
         )
     except Conflict:
         if not core.held_networks:
@@ -119,7 +126,10 @@ def _plan(core: Core, driver: NetworkDriver, spec: NetworkSpec, predefined: bool
             core.kernel.settle(held.bridges)
         core.held_networks.clear()
         return driver.plan_network(
-            spec, placement(core, new_id(), now_rfc3339(), predefined=predefined)
+            spec,
+            placement(
+                core, new_id(), now_rfc3339(), predefined=predefined, ipv6=ipv6_enabled(spec)
+            ),
         )
 
 

@@ -86,13 +86,15 @@ class HostKernel:
 
     # --- facts ------------------------------------------------------------------------------
 
-    def host_facts(self) -> HostFacts:
+    def host_facts(self, ipv6: bool = True) -> HostFacts:
         routes = self._host.routes()
         default = next((r for r in routes if r.dst.prefixlen == 0 and r.oif), None)
         uplink = self._host.link(index=default.oif) if default else None
         uplink_mtu = uplink.mtu if uplink else 1500
-        routes += self._host.routes(nl.AF_INET6)
-        addresses = [*self._host.addresses(), *self._host.addresses(nl.AF_INET6)]
+        addresses = self._host.addresses()
+        if ipv6:
+            routes += self._host.routes(nl.AF_INET6)
+            addresses += self._host.addresses(nl.AF_INET6)
         taken = {r.dst for r in routes if r.dst.prefixlen > 0}
         taken.update(a.network for a in addresses)
         mine = sorted(

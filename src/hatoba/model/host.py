@@ -15,8 +15,8 @@ IPInterface = IPv4Interface | IPv6Interface
 @dataclass(frozen=True)
 class HostFacts:
     uplink_mtu: int
-    # every route and address prefix on the host (both families), to choose pools that
-    # overlap none
+    # every route and address prefix on the host (IPv6's when asked for), to choose pools
+    # that overlap none
     taken: tuple[IPNetwork, ...]
 
 

@@ -73,6 +73,17 @@ def test_network_create_like_docker(world):
         engine.create_network(NetworkSpec(name="sample3", driver="null"))
 
 
+def test_a_network_without_ipv6_is_planned_without_the_hosts_ipv6_routes(world):
+    """The host's IPv6 routes and addresses are two netlink dumps of every network create:
+    looked at only for a network that may have IPv6 subnets."""
+    engine, kernel, *_ = world
+    kernel.facts_asked.clear()
+    engine.create_network(NetworkSpec(name="v4"))
+    engine.create_network(NetworkSpec(name="dual", enable_ipv6=True))
+    engine.create_network(NetworkSpec(name="v6", ipam=(IpamRequest(IPv6Network("fd00:9::/64")),)))
+    assert kernel.facts_asked == [False, True, True]
+
+
 def test_network_options(world):
     engine, *_ = world
     n = engine.create_network(
