@@ -126,10 +126,12 @@ class Shim:
         # crun copies its own binary before it makes a container (CVE-2019-5736: the
         # container must not reach the host's crun through /proc/<pid>/exe and write it),
         # ~3 ms and a second exec of every create; a read-only bind of it in this namespace
-        # is the protection crun's copy gives, and crun then runs as it is
+        # is the protection crun's copy gives, and crun then runs as it is (without the bind,
+        # it copies itself as before)
         crun = self.req["crun"]
-        libc.mount(crun, crun, None, libc.MS_BIND)
-        libc.mount(None, crun, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
+        with contextlib.suppress(KernelError):
+            libc.mount(crun, crun, None, libc.MS_BIND)
+            libc.mount(None, crun, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
         netns = self.req.get("netns")
         if netns:
             # keep only the handle of the namespace this container runs in (its own, or
