@@ -79,6 +79,9 @@ class Core:
     port_reserver: PortReserver = NO_PORTS
     # what the tables were last asked to hold; None until bootstrap synced them
     fw_state: FirewallState | None = None
+    # containers whose part in the tables may differ from their records: committed since the
+    # tables last followed a change, or taken then as they were about to be (engine/firewall.py)
+    fw_unsure: set[str] = field(default_factory=set)
     # the store shared with other hosts (overlay networks); without one (NO_CLUSTER) the
     # host is on its own
     cluster: Cluster = NO_CLUSTER
@@ -124,6 +127,8 @@ class Core:
         self.state = self.state.changed(
             networks, containers, removed_networks, removed_containers, volumes, removed_volumes
         )
+        self.fw_unsure.update(c.id for c in containers)
+        self.fw_unsure.update(removed_containers)
         for listener in self.listeners:
             listener()
 
@@ -131,4 +136,6 @@ class Core:
         """A change not worth a disk write and of no interest to listeners (a health check's
         result with the same status): the next snapshot only. The store catches up with the
         container's next commit."""
+        containers = list(containers)
         self.state = self.state.changed(containers=containers)
+        self.fw_unsure.update(c.id for c in containers)

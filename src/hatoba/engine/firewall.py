@@ -16,7 +16,7 @@ from hatoba.drivers import registry as drivers
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
 from hatoba.errors import HatobaError, InvalidArgument
-from hatoba.firewall.derive import container_items, derive
+from hatoba.firewall.derive import container_items, derive, derive_changed
 from hatoba.firewall.model import FwNetwork, FwPort
 from hatoba.model.container import Container, ContainerConfig, Endpoint
 from hatoba.model.network import IPAddress, Network
@@ -107,24 +107,30 @@ def follow(
     fw, old = core.firewall, core.fw_state
     if old is None:  # not synced yet (bootstrap syncs all), or being reset
         return
-    after = core.state.containers
-    changed = {c.id: c for c in containers}
-    if changed:
-        after = {**after, **changed}
-    new = derive(
-        core.state.networks if networks is None else networks,
-        after.values(),
-        old,
-        firewall_of=drivers.firewall_network,
-    )
+    records = core.state.containers
+    changed: dict[str, Container | None] = {c.id: c for c in containers}
+    new = None
+    if networks is None:
+        # only these are looked at: the others are in the tables as in their records
+        unsure = {cid: records.get(cid) for cid in core.fw_unsure if cid not in changed}
+        new = derive_changed(core.state.networks, {**unsure, **changed}, old)
+    if new is None:
+        new = derive(
+            core.state.networks if networks is None else networks,
+            [c for c in {**records, **changed}.values() if c is not None],
+            old,
+            firewall_of=drivers.firewall_network,
+        )
     fw.apply(old, new)
     core.fw_state = new
+    unsure_before, core.fw_unsure = core.fw_unsure, set(changed)
     if undo is None:
         return
 
     def back() -> None:
         fw.apply(new, old)
         core.fw_state = old
+        core.fw_unsure |= unsure_before | changed.keys()
 
     undo.push("firewall", back)
 
@@ -210,6 +216,7 @@ def reload(core: Core) -> None:
     )
     core.firewall.sync(state)
     core.fw_state = state
+    core.fw_unsure = set()
 
 
 def _fw_networks(networks: Iterable[Network]) -> dict[str, FwNetwork]:

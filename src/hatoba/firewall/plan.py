@@ -2,9 +2,9 @@
 
 `render(state)` declares both tables from nothing. `delta(old, new)` assumes the tables hold
 `render(old)` and touches only what differs: set and map elements, and the per-network chains
-of networks that came, went or changed. Its work is proportional to what changed (plus a
-cheap pass over the ports when ports changed, for elements two ports can share), so the
-1000th published port costs about what the first did. Every document is one transaction.
+of networks that came, went or changed. Its work is proportional to what changed (what went
+and came is recorded by `derive_changed`, or else found by identity), so the 1000th published
+port costs about what the first did. Every document is one transaction.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from hatoba.firewall.content import (
     port_elements,
     shared_idents,
 )
+from hatoba.firewall.derive import changes_between
 from hatoba.firewall.model import FirewallState, FwEndpoint, FwPort
 from hatoba.firewall.tally import Tally
 from hatoba.firewall.validate import validate, validate_change
@@ -125,8 +126,13 @@ def _diff(old: Sequence[T], new: Sequence[T]) -> tuple[list[T], list[T]]:
 def delta(old: FirewallState, new: FirewallState) -> Document:
     """Turn the tables for `old` into the tables for `new`, touching only what changed."""
     gone_nets, came_nets = _diff(old.networks, new.networks)
-    gone_eps, came_eps = _diff(old.endpoints, new.endpoints)
-    gone_ports, came_ports = _diff(old.ports, new.ports)
+    change = changes_between(old, new)
+    if change is None:
+        gone_eps, came_eps = _diff(old.endpoints, new.endpoints)
+        gone_ports, came_ports = _diff(old.ports, new.ports)
+    else:  # one was made from the other: what changed is known
+        gone_eps, came_eps = list(change.gone_endpoints), list(change.came_endpoints)
+        gone_ports, came_ports = list(change.gone_ports), list(change.came_ports)
     veths = _VETHS.carry(old, new, gone_eps, came_eps)
     numbers = _NUMBERS.carry(old, new, gone_ports, came_ports)
     validate_change(

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Address, IPv6Network
 from types import MappingProxyType
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nft_model import Tables
+
 from hatoba.drivers.registry import firewall_network
-from hatoba.firewall import FirewallState, FwNetwork, delta
+from hatoba.firewall import FirewallState, FwNetwork, delta, plan, render
 from hatoba.firewall.derive import derive as derive_with
+from hatoba.firewall.derive import derive_changed
 from hatoba.model.container import RUNNING, Container, ContainerConfig, Endpoint, RunState
 from hatoba.model.network import OPT_ICC, OPT_MASQUERADE, IpamPool, Network
 from hatoba.model.ports import PortMapping
@@ -20,6 +27,12 @@ def derive(
 ) -> FirewallState:
     """What the engine derives: each network's part as its driver says."""
     return derive_with(networks, containers, previous, firewall_of=firewall_network)
+
+
+def _applied(document: dict[str, list[dict[str, object]]]) -> Tables:
+    tables = Tables()
+    tables.apply(document)  # type: ignore[arg-type]
+    return tables
 
 
 def bridge(name: str, third: int, *, internal: bool = False, **options: str) -> Network:
@@ -141,3 +154,88 @@ def test_a_dual_stack_endpoint_owns_its_ipv6_and_link_local_addresses_and_publis
     assert (fw_ep.ipv6, fw_ep.link_local) == (v6[2], IPv6Address("fe80::42:acff:fe12:2"))
     (port,) = state.ports
     assert (str(port.container_ip), port.container_ip6) == ("172.18.0.2", v6[2])
+
+
+# --- derive_changed: a change costs what the changed containers cost ----------------------
+
+
+def _changes() -> st.SearchStrategy[list[tuple[int, str]]]:
+    """Steps on containers c0–c5: which one, and what happens to it."""
+    what = st.sampled_from(["start", "stop", "republish", "rename", "remove", "second network"])
+    return st.lists(st.tuples(st.integers(0, 5), what), min_size=1, max_size=15)
+
+
+def _after(step: str, i: int, current: Container | None) -> Container | None:
+    if step == "remove":
+        return None
+    if step == "stop":
+        return None if current is None else dataclasses.replace(current, endpoints=())
+    if current is None or step == "start":
+        return container(f"c{i}", (WEB, i + 2), ports=(8000 + i,))
+    if step == "republish":
+        return dataclasses.replace(current, published=(PortMapping(80, "tcp", None, 9000 + i),))
+    if step == "rename":
+        return dataclasses.replace(current, name=current.name + "x")
+    return container(current.name, (WEB, i + 2), (SECRET, i + 2), ports=(8000 + i,))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_changes())
+def test_a_state_made_from_the_changes_alone_is_the_full_derivation(
+    steps: list[tuple[int, str]],
+) -> None:
+    """And each delta, between states made so, ends where a render would, undone too."""
+    records: dict[str, Container] = {}
+    state = derive(NETWORKS, [])
+    tables = _applied(render(state))
+    for i, step in steps:
+        cid = f"c{i}-id"
+        changed = _after(step, i, records.get(cid))
+        if changed is None:
+            records.pop(cid, None)
+        else:
+            records[cid] = changed
+        new = derive_changed(NETWORKS, {cid: changed}, state)
+        assert new is not None
+        full = derive(NETWORKS, list(records.values()))
+        assert set(new.endpoints) == set(full.endpoints)
+        assert set(new.ports) == set(full.ports)
+        tables.apply(delta(state, new))  # type: ignore[arg-type]
+        assert tables == _applied(render(new))
+        tables.apply(delta(new, state))  # type: ignore[arg-type]
+        assert tables == _applied(render(state))
+        tables.apply(delta(state, new))  # type: ignore[arg-type]
+        state = new
+
+
+def test_a_delta_between_derived_changes_compares_no_unchanged_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    many = [container(f"c{i}", (WEB, i + 2), ports=(10000 + i,)) for i in range(50)]
+    first = derive(NETWORKS, many)
+    moved = dataclasses.replace(many[7], published=(PortMapping(80, "tcp", None, 7000),))
+    second = derive_changed(NETWORKS, {moved.id: moved}, first)
+    assert second is not None and len(second.ports) == 50
+    compared: list[int] = []
+    real_diff = plan._diff
+
+    def counting(old: Sequence[object], new: Sequence[object]) -> object:
+        compared.append(len(new))
+        return real_diff(old, new)
+
+    monkeypatch.setattr(plan, "_diff", counting)
+    commands = delta(first, second)["nftables"]
+    back = delta(second, first)["nftables"]  # from the same record
+    assert compared == [2, 2]  # the networks alone (host has no part in the tables)
+    monkeypatch.undo()
+    # what comparing every item finds
+    plain = FirewallState(second.networks, second.endpoints, second.ports)
+    assert commands == delta(first, plain)["nftables"]
+    assert back == delta(plain, first)["nftables"]
+
+
+def test_other_networks_than_the_state_was_made_from_need_the_full_derivation() -> None:
+    state = derive(NETWORKS, [container("a", (WEB, 2))])
+    assert derive_changed({WEB.id: WEB}, {}, state) is None
+    renamed = dataclasses.replace(WEB, name="web2")
+    assert derive_changed({**NETWORKS, WEB.id: renamed}, {}, state) is None
