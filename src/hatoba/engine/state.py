@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, KeysView, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from ipaddress import ip_address
 from types import MappingProxyType
 
@@ -191,7 +192,7 @@ class Addresses:
     pending: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def held(self, network_id: str) -> set[IPAddress]:
-        return {ip_address(a) for a in self.pending.get(network_id, {})}
+        return {_parsed(a) for a in self.pending.get(network_id, {})}
 
     def last_of(self, network_id: str, version: int) -> IPAddress | None:
         last = self.last.get(_last_key(network_id, version))
@@ -204,6 +205,10 @@ class Addresses:
         for version in (4, 6):
             self.last.pop(_last_key(network_id, version), None)
         self.pending.pop(network_id, None)
+
+
+# read once: a burst of detaches holds hundreds of addresses, read at every allocation
+_parsed = lru_cache(maxsize=1 << 14)(ip_address)
 
 
 def _last_key(network_id: str, version: int) -> str:
