@@ -12,7 +12,13 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from hatoba.kernel.netns import call_in_netns, current_netns_id, read_sysctl, write_sysctl
+from hatoba.kernel.netns import (
+    call_in_netns,
+    current_netns_id,
+    open_sysctl,
+    sysctl_error,
+    write_sysctl,
+)
 
 T = TypeVar("T")
 
@@ -21,6 +27,10 @@ class HomeNetns:
     def __init__(self) -> None:
         self._fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self.inode = os.fstat(self._fd).st_ino
+        # sysctls read again and again (ip_forward at every firewall change), kept open: the
+        # kernel finds a /proc/sys path among the entries of every namespace, so opening
+        # one costs more the more containers there are
+        self._kept: dict[str, int] = {}
 
     @property
     def path(self) -> str:
@@ -34,12 +44,23 @@ class HomeNetns:
 
     def read_sysctl(self, key: str) -> str:
         """`key` as under /proc/sys, e.g. `net/ipv4/ip_forward`."""
-        return self.call(lambda: read_sysctl(key))
+        fd = self._kept.get(key)
+        if fd is None:
+            fd = self._kept[key] = self.call(lambda: open_sysctl(key))
+        try:
+            return os.pread(fd, 64, 0).decode("ascii").strip()
+        except OSError as exc:
+            del self._kept[key]
+            os.close(fd)
+            raise sysctl_error(key, exc) from exc
 
     def write_sysctl(self, key: str, value: str) -> None:
         self.call(lambda: write_sysctl(key, value))
 
     def close(self) -> None:
+        for fd in self._kept.values():
+            os.close(fd)
+        self._kept.clear()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

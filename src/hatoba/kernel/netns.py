@@ -169,13 +169,12 @@ def current_netns_id() -> int:
     return os.stat("/proc/thread-self/ns/net").st_ino
 
 
-def read_sysctl(key: str) -> str:
-    """`key` as under /proc/sys (e.g. `net/ipv4/ip_forward`), in the calling thread's namespace."""
+def open_sysctl(key: str) -> int:
+    """A descriptor to read `key` with (pread at 0), of the calling thread's namespace."""
     try:
-        with open(f"/proc/sys/{key}", encoding="ascii") as f:
-            return f.read().strip()
+        return os.open(f"/proc/sys/{key}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
-        raise _sysctl_error(key, exc) from exc
+        raise sysctl_error(key, exc) from exc
 
 
 def write_sysctl(key: str, value: str) -> None:
@@ -184,8 +183,8 @@ def write_sysctl(key: str, value: str) -> None:
         with open(f"/proc/sys/{key}", "w", encoding="ascii") as f:
             f.write(value)
     except OSError as exc:
-        raise _sysctl_error(key, exc) from exc
+        raise sysctl_error(key, exc) from exc
 
 
-def _sysctl_error(key: str, exc: OSError) -> KernelError:
+def sysctl_error(key: str, exc: OSError) -> KernelError:
     return KernelError(f"sysctl {key.replace('/', '.')}: {exc.strerror}", exc.errno)
