@@ -5,8 +5,12 @@ In one sandbox, through the CLI and the API of the real service:
 
 - `hatoba run -d` of containers #1–10 and #991–1000 (each with one `-p`), the rest started
   over the API with a few requests in flight;
-- the embedded DNS with 10 names (dnsperf, 3 runs at 10 containers) and with 1000 names (3 at
-  1000);
+- the embedded DNS with 10 names (dnsperf, 3 runs at 10 containers), and at 1000 containers
+  with 1000 names and with 10 (3 runs each, alternating);
+- beside each run and each dnsperf, the service's own CPU time (its utime + stime): per `run`,
+  per answered query. On a shared 2-core machine the wall times follow whatever else runs;
+  the service's CPU time per unit of work hardly does, so it shows what grows with the
+  containers and what is load;
 - the service's memory (VmRSS) at 10 and at 1000 containers;
 - a restart of the service with 1000 running containers: SIGTERM, then `hatoba version`,
   which starts it again and waits for its answer (reconcile, firewall, DNS of all 1000);
@@ -53,18 +57,32 @@ def worker(count: int, seconds: int) -> None:
     result: dict[str, Any] = {"count": count}
     subprocess.run([hatoba, "network", "create", "big"], check=True, capture_output=True)
 
-    def run(i: int) -> float:
-        argv = [hatoba, "run", "-d", "--name", f"c{i}", "--net", "big", "-p", f"{_port(i)}:80"]
-        return timed([*argv, "hostfs", "sleep", "infinity"])
+    def runs(numbers: range, into: str) -> None:
+        """Timed one by one; the service's CPU time (counted in 10 ms ticks) per run over all."""
+        before = _service_cpu(run_root)
+        result[into] = [
+            timed([hatoba, "run", "-d", "--name", f"c{i}", "--net", "big", "-p",
+                   f"{_port(i)}:80", "hostfs", "sleep", "infinity"])
+            for i in numbers
+        ]  # fmt: skip
+        result[f"{into}_cpu"] = (_service_cpu(run_root) - before) / len(numbers)
 
-    result["run_first"] = [run(i) for i in range(EDGE)]
+    def dns(names: list[str], into: str) -> None:
+        qps, cpu_per_answer = _dnsperf(run_root, names, seconds)
+        result.setdefault(into, []).append(qps)
+        result.setdefault(f"{into}_cpu", []).append(cpu_per_answer)
+
+    runs(range(EDGE), "run_first")
     few = [f"c{i}" for i in range(EDGE)]
-    result["dns_few"] = [_dnsperf(run_root, few, seconds) for _ in range(DNS_RUNS)]
+    for _ in range(DNS_RUNS):
+        dns(few, "dns_few")
     result["rss_few_mb"] = _rss_mb(run_root)
     _fill(sock, range(EDGE, count - EDGE))
-    result["run_last"] = [run(i) for i in range(count - EDGE, count)]
+    runs(range(count - EDGE, count), "run_last")
     many = [f"c{i}" for i in range(count)]
-    result["dns_many"] = [_dnsperf(run_root, many, seconds) for _ in range(DNS_RUNS)]
+    for _ in range(DNS_RUNS):
+        dns(many, "dns_many")
+        dns(few, "dns_few_at_many")
     result["rss_many_mb"] = _rss_mb(run_root)
     result["restart"] = _restart(hatoba, run_root)
     result["running_after_restart"] = len(
@@ -114,8 +132,9 @@ def _fill(sock: str, numbers: range) -> None:
         raise RuntimeError(errors[0])
 
 
-def _dnsperf(run_root: Path, names: list[str], seconds: int) -> float:
-    """Queries per second of dnsperf in container c0's namespace, asking these names."""
+def _dnsperf(run_root: Path, names: list[str], seconds: int) -> tuple[float, float]:
+    """Queries per second of dnsperf in container c0's namespace, asking these names, and the
+    service's CPU seconds per answered query."""
     path = run_root.parent / f"names-{len(names)}.txt"
     path.write_text("".join(f"{name} A\n" for name in names))
     cid = subprocess.run(
@@ -124,15 +143,25 @@ def _dnsperf(run_root: Path, names: list[str], seconds: int) -> float:
         capture_output=True,
         text=True,
     ).stdout.strip()
+    before = _service_cpu(run_root)
     out = subprocess.run(
         ["nsenter", f"--net={run_root / 'netns' / cid}", "dnsperf", "-s", "127.0.0.11",
          "-d", str(path), "-l", str(seconds)],
         check=True, capture_output=True, text=True, timeout=seconds + 60,
     ).stdout  # fmt: skip
+    cpu = _service_cpu(run_root) - before
     found = re.search(r"Queries per second:\s+([\d.]+)", out)
-    if found is None:
+    answered = re.search(r"Queries completed:\s+(\d+)", out)
+    if found is None or answered is None:
         raise RuntimeError(f"dnsperf said:\n{out}")
-    return float(found.group(1))
+    return float(found.group(1)), cpu / max(int(answered.group(1)), 1)
+
+
+def _service_cpu(run_root: Path) -> float:
+    """CPU seconds the service has used so far (all its threads)."""
+    pid = int((run_root / "hatoba.pid").read_text().split()[0])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(run_root: Path) -> float:
@@ -168,14 +197,26 @@ def measure(quick: bool = False) -> dict[str, Any]:
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     count = r["count"]
     growth = median_ms(r["run_last"]) / median_ms(r["run_first"])
+    cpu_first, cpu_last = r["run_first_cpu"] * 1000, r["run_last_cpu"] * 1000
     dns = statistics.median(r["dns_many"]) / statistics.median(r["dns_few"])
+    dns_same = statistics.median(r["dns_many"]) / statistics.median(r["dns_few_at_many"])
+    answer = {k: statistics.median(r[f"{k}_cpu"]) * 1e6 for k in ("dns_few", "dns_few_at_many")}
+    answer_many = statistics.median(r["dns_many_cpu"]) * 1e6
     return [
         ("run -d -p, containers #1–10", ms(r["run_first"]), ""),
         (f"run -d -p, containers #{count - 9}–{count}", ms(r["run_last"]),
          f"growth {growth:.2f}× (≤ {TARGET_GROWTH}×)"),
-        ("embedded DNS, 10 names (dnsperf q/s)", _qps(r["dns_few"]), ""),
-        (f"embedded DNS, {count} names", _qps(r["dns_many"]),
+        (f"… the service's CPU time per run (mean of the 10), #1–10 / #{count - 9}–{count}",
+         f"{cpu_first:.1f} / {cpu_last:.1f} ms", f"growth {cpu_last / cpu_first:.2f}×"),
+        ("embedded DNS, 10 names at 10 containers (dnsperf q/s)", _qps(r["dns_few"]), ""),
+        (f"embedded DNS, {count} names at {count} containers", _qps(r["dns_many"]),
          f"{dns:.2f}× (≥ {TARGET_DNS}×)"),
+        (f"embedded DNS, 10 names at {count} containers (alternating with {count} names)",
+         _qps(r["dns_few_at_many"]), f"{count} names: {dns_same:.2f}×"),
+        ("… the service's CPU time per answer: 10 names at 10 / at "
+         f"{count} containers, {count} names",
+         f"{answer['dns_few']:.1f} / {answer['dns_few_at_many']:.1f} / {answer_many:.1f} µs",
+         f"{answer_many / answer['dns_few']:.2f}×"),
         ("service RSS at 10 containers", f"{r['rss_few_mb']:.0f} MB", ""),
         (f"service RSS at {count} containers", f"{r['rss_many_mb']:.0f} MB",
          f"≤ {TARGET_RSS_MB} MB"),
