@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hatoba.engine.state import State
+from hatoba.engine import state as state_module
+from hatoba.engine.state import Addresses, State
 from hatoba.model.container import Container, ContainerConfig, Endpoint, EndpointConfig
 
 NETWORKS = ("n1", "n2")
@@ -84,3 +86,18 @@ def test_lookups_carried_from_snapshot_to_snapshot_match_a_walk(
                 continue
             state = state.changed(containers=[container])
         assert looked_up(state) == walked(state)
+
+
+def test_held_addresses_are_read_once_however_often_they_are_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After 1000 detaches every allocation asked for the 1000 addresses held until their
+    veths are gone, and parsed them all again, twice."""
+    held = {f"10.0.{i // 250}.{i % 250 + 2}": f"veth{i}" for i in range(500)}
+    book = Addresses(pending={"n": held})
+    assert len(book.held("n")) == 500
+    parsed: list[str] = []
+    monkeypatch.setattr(state_module, "ip_address", lambda text: parsed.append(text))
+    for _ in range(3):
+        assert len(book.held("n")) == 500
+    assert parsed == []
