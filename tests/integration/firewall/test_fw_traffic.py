@@ -310,3 +310,8 @@ def test_ip_forward_is_enabled_while_a_network_needs_it() -> None:
         w.network("a", "172.18.0.0/16")
         w.fw.apply(FirewallState(w.state.networks[:1]), w.state)
         assert w.sb.sh(forward).stdout.strip() == "1"
+        # turned off by someone else: read afresh (through the descriptor kept open) and
+        # turned on again by the next change
+        w.sb.sh(["sysctl", "-qw", "net.ipv4.ip_forward=0"])
+        w.fw.apply(w.state, FirewallState(w.state.networks))
+        assert w.sb.sh(forward).stdout.strip() == "1"
