@@ -156,6 +156,9 @@ class FakeKernel:
                 self.deleting.discard(name)
                 self.links.pop(name, None)
 
+    def being_deleted(self, names: Sequence[str]) -> bool:
+        return any(name in self.deleting for name in names)
+
     def reap(self) -> None:
         """The background deletions finish."""
         self.settle(list(self.deleting))

@@ -408,6 +408,10 @@ class HostKernel:
         for future in pending:
             future.result()
 
+    def being_deleted(self, names: Sequence[str]) -> bool:
+        with self._deleting_lock:
+            return any(name in self._deleting for name in names)
+
     def _forget_deletion(self, name: str, done: Future[None]) -> None:
         with self._deleting_lock:
             if self._deleting.get(name) is done:

@@ -266,6 +266,25 @@ def test_network_rm_answers_before_the_kernel_deleted_the_bridge(world):
     assert not engine.core.held_networks
 
 
+def test_held_networks_are_looked_up_in_the_reapers_account_not_the_kernel(world, monkeypatch):
+    """While rms outpace the reaper, a create asked the kernel about every held bridge (a
+    netlink round trip each, twice per create: most of a create's time in the service)."""
+    engine, kernel, *_ = world
+    kernel.slow_reaper = True
+    held = set()
+    for i in range(5):
+        held.add(engine.create_network(NetworkSpec(name=f"n{i}")).bridge)
+        engine.remove_network(f"n{i}")
+    asked: list[str] = []
+    exists = kernel.link_exists
+    monkeypatch.setattr(kernel, "link_exists", lambda name: asked.append(name) or exists(name))
+    engine.create_network(NetworkSpec(name="new"))
+    assert not held & set(asked) and len(engine.core.held_networks) == 5
+    kernel.reap()
+    engine.create_network(NetworkSpec(name="newer"))
+    assert not held & set(asked) and not engine.core.held_networks
+
+
 def test_pools_full_of_held_subnets_wait_for_them(world):
     engine, kernel, *_ = world
     kernel.slow_reaper = True
