@@ -14,10 +14,9 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from bench.common import median_ms, ms, run_worker, save, table
+from bench.common import median_ms, ms, open_worker_engine, run_worker, save, table
 
 COUNT, QUICK_COUNT = 1000, 100
 REPEATS = 5
@@ -28,11 +27,10 @@ TARGET_GROWTH = 1.2
 
 def worker(root: str, run_root: str, resolv: str, count: int) -> None:
     from hatoba.engine.containers import CreateRequest
-    from hatoba.local import open_local
     from hatoba.model.container import ContainerConfig
     from hatoba.model.network import NetworkSpec
 
-    local = open_local(Path(root), Path(run_root), Path(resolv))
+    local = open_worker_engine(root, run_root, resolv)
     engine = local.engine
     engine.bootstrap()
     engine.create_network(NetworkSpec(name="home"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hatoba.local import LocalEngine
     from hatoba.testing import Sandbox
 
 RESULTS = Path(__file__).parent / "results"
@@ -28,6 +30,19 @@ def run_worker(sb: Sandbox, module: str, *args: str, timeout: float) -> Any:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     out = sb.sh([sys.executable, "-m", module, "--worker", *args], timeout=timeout, env=env)
     return json.loads(out.stdout)
+
+
+def open_worker_engine(root: str, run_root: str, resolv: str) -> LocalEngine:
+    """A worker's in-process engine on the sandbox's paths, its containers' cgroups under the
+    sandbox's cgroup parent (removed with the sandbox), not the machine's `hatoba`."""
+    from hatoba.local import open_local
+
+    return open_local(
+        Path(root),
+        Path(run_root),
+        Path(resolv),
+        cgroup_parent=os.environ["HATOBA_CGROUP_PARENT"],
+    )
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:

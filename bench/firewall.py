@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import gbits, median_ms, ms, run_worker, save, table
+from bench.common import gbits, median_ms, ms, open_worker_engine, run_worker, save, table
 
 ROUNDS, QUICK_ROUNDS = 5, 1
 SECONDS, QUICK_SECONDS = 3, 2  # per iperf3 run, the first one omitted (slow start)
@@ -108,7 +108,6 @@ def wait_listening(attempt: Callable[[], object]) -> None:
 def port_worker(root: str, run_root: str, resolv: str, cycles: int) -> None:
     import hatoba.engine.firewall as steps
     from hatoba.engine.containers import CreateRequest
-    from hatoba.local import open_local
     from hatoba.model.container import ContainerConfig
     from hatoba.model.ports import PortMapping
 
@@ -127,7 +126,7 @@ def port_worker(root: str, run_root: str, resolv: str, cycles: int) -> None:
     steps.follow = timed(steps.follow)  # type: ignore[method-assign]
     steps.reserve = timed(steps.reserve)  # type: ignore[method-assign]
 
-    local = open_local(Path(root), Path(run_root), Path(resolv))
+    local = open_worker_engine(root, run_root, resolv)
     engine = local.engine
     engine.bootstrap()
 
