@@ -97,10 +97,7 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
     if driver.cluster_scoped:
         # planned against the whole cluster and claimed there first: the store decides
         # between hosts creating the same name at once
-        where = placement(
-            core, new_id(), now_rfc3339(), predefined=predefined, ipv6=ipv6_enabled(spec)
-        )
-        network = overlay.create_network(core, driver, spec, where)
+        network = overlay.create_network(core, driver, spec, _new_placement(core, spec, predefined))
     else:
         network = _plan(core, driver, spec, predefined)
     with UndoStack() as undo:
@@ -114,12 +111,7 @@ def create_network(core: Core, spec: NetworkSpec, *, predefined: bool = False) -
 
 def _plan(core: Core, driver: NetworkDriver, spec: NetworkSpec, predefined: bool) -> Network:
     try:
-        return driver.plan_network(
-            spec,
-            placement(
-                core, new_id(), now_rfc3339(), predefined=predefined, ipv6=ipv6_enabled(spec)
-            ),
-        )
+        return driver.plan_network(spec, _new_placement(core, spec, predefined))
     except Conflict:
         if not core.held_networks:
             raise
@@ -127,12 +119,12 @@ def _plan(core: Core, driver: NetworkDriver, spec: NetworkSpec, predefined: bool
         for held in list(core.held_networks.values()):
             core.kernel.settle(held.bridges)
         core.held_networks.clear()
-        return driver.plan_network(
-            spec,
-            placement(
-                core, new_id(), now_rfc3339(), predefined=predefined, ipv6=ipv6_enabled(spec)
-            ),
-        )
+        return driver.plan_network(spec, _new_placement(core, spec, predefined))
+
+
+def _new_placement(core: Core, spec: NetworkSpec, predefined: bool) -> Placement:
+    """Where a network being created now is planned: a new id, now, the host as it is."""
+    return placement(core, new_id(), now_rfc3339(), predefined=predefined, ipv6=ipv6_enabled(spec))
 
 
 def adopt_network(core: Core, network: Network) -> None:

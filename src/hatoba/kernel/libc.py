@@ -79,6 +79,15 @@ def mount(
     )
 
 
+def bind(source: str, target: str, *, recursive: bool, readonly: bool) -> None:
+    """`source` seen at `target` too; read-only takes a second mount call (the kernel ignores
+    MS_RDONLY on the bind itself)."""
+    flags = MS_BIND | (MS_REC if recursive else 0)
+    mount(source, target, None, flags)
+    if readonly:
+        mount(None, target, None, flags | MS_REMOUNT | MS_RDONLY)
+
+
 def umount(target: str, flags: int = MNT_DETACH) -> None:
     _check(_libc.umount2(target.encode(), flags), f"umount {target}")
 

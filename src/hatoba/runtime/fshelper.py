@@ -222,10 +222,12 @@ def _bind(root: str, mount: dict[str, Any], writable: bool) -> None:
         else:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             Path(target).touch()
-    flags = libc.MS_BIND | (libc.MS_REC if mount.get("recursive", True) else 0)
-    libc.mount(mount["source"], target, None, flags)
-    if mount.get("readonly"):
-        libc.mount(None, target, None, flags | libc.MS_REMOUNT | libc.MS_RDONLY)
+    libc.bind(
+        mount["source"],
+        target,
+        recursive=mount.get("recursive", True),
+        readonly=bool(mount.get("readonly")),
+    )
 
 
 def _mask(path: str) -> None:

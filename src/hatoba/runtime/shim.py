@@ -130,8 +130,7 @@ class Shim:
         # it copies itself as before)
         crun = self.req["crun"]
         with contextlib.suppress(KernelError):
-            libc.mount(crun, crun, None, libc.MS_BIND)
-            libc.mount(None, crun, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
+            libc.bind(crun, crun, recursive=False, readonly=True)
         netns = self.req.get("netns")
         if netns:
             # keep only the handle of the namespace this container runs in (its own, or
