@@ -278,8 +278,18 @@ class FakeRuntime:
         # container id -> the limits written to its running cgroup
         self.limits: dict[str, Resources] = {}
         self.fail_update = False
+        self.creating_depth = 0
+
+    @contextlib.contextmanager
+    def creating(self) -> Iterator[None]:
+        self.creating_depth += 1
+        try:
+            yield
+        finally:
+            self.creating_depth -= 1
 
     def spawn(self, request: LaunchRequest) -> None:
+        assert self.creating_depth, "a spawn outside `creating`"
         self.spawned[request.container_id] = request
 
     def created(self, container_id: str) -> Started:

@@ -54,6 +54,13 @@ def start_many(
 ) -> list[Outcome]:
     """Start these containers (each with the number of attach clients its shim waits for);
     the running container, or why it did not start, for each in order."""
+    with core.runtime.creating():
+        return _start_many(core, wanted, by_user=by_user)
+
+
+def _start_many(
+    core: Core, wanted: Sequence[tuple[Container, int]], *, by_user: bool
+) -> list[Outcome]:
     outcomes: dict[str, Outcome] = {}
     own = [(c, n) for c, n in wanted if joined_container(c.config.network_mode) is None]
     starts: list[_Start] = []

@@ -187,10 +187,15 @@ def directories(
             continue
         if key == V2 and found:
             break
-        point, root = mount
-        relative = path[len(root) :] if root != "/" and path.startswith(root) else path
-        found[key] = Path(point + relative)
+        found[key] = folder(path, mount)
     return found
+
+
+def folder(path: str, mount: tuple[str, str]) -> Path:
+    """Where cgroup `path` (as /proc/<pid>/cgroup names it) is under its hierarchy's mount."""
+    point, root = mount
+    relative = path[len(root) :] if root != "/" and path.startswith(root) else path
+    return Path(point + relative)
 
 
 def own_cgroup(pid: int) -> Cgroup | None:

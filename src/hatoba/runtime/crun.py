@@ -35,6 +35,7 @@ from typing import Any
 
 from hatoba.errors import HatobaError, KernelError, NotRunnable
 from hatoba.kernel import cgroups
+from hatoba.kernel.cgroup_window import MigrationWindow, own_procs_file
 from hatoba.model.exec_failure import create_failed, start_failure
 from hatoba.model.launch import ExitStatus, LaunchMount, LaunchRequest, ProcessSpec, Started
 from hatoba.model.mounts import BIND, TMPFS
@@ -90,6 +91,8 @@ class CrunRuntime:
         self._cgroups = cgroup_support or cgroups.probe(cgroup_parent)
         self._capabilities = _bounding_set()
         self._hide_unified = cgroups.hybrid()
+        # crun moves a container into its cgroups only when it has some
+        self._window = MigrationWindow(own_procs_file() if self._cgroups.version else None)
         for path in (self._root, self._run, self._crun_root):
             path.mkdir(parents=True, exist_ok=True)
         self._build_hostfs_skeleton()
@@ -161,6 +164,11 @@ class CrunRuntime:
                 _walkable_dir(target)
 
     # --- lifecycle --------------------------------------------------------------------------
+
+    def creating(self) -> contextlib.AbstractContextManager[None]:
+        """Around the spawns of a start: their cgroup moves then skip the kernel's wait
+        (kernel/cgroup_window.py)."""
+        return self._window.held()
 
     def spawn(self, launch: LaunchRequest) -> None:
         """Start the shim, which creates the container (its process waits to be started)."""
