@@ -6,8 +6,17 @@ stay locked forever in the child. Shims and the nftables helper (`kernel/nft_hel
 Python, so they are forked from this process, which never starts a thread. Forking costs ~1 ms,
 where starting a fresh interpreter costs ~15 ms.
 
-When the service goes away the fork server and the nftables helper see EOF and exit; the shims
-carry on.
+A fork costs the service's start of a container ~2 ms, and the new shim's first steps (its
+session, its mount namespace) ~2 ms more, all on the way to crun. So once no request has come
+for SPARE_AFTER, the fork server forks a spare shim that takes those steps and waits; the
+next container's request goes to it, and its pid is the answer at once. A spare that died is
+replaced by a fork on the spot, as before there were spares. The first spare comes after the
+first shim: the spare's mount namespace must be copied once the service has made its folder
+of namespace handles a shared mount (kernel/netns.py), or the handles made in it later would
+not reach the spare.
+
+When the service goes away the fork server, the nftables helper and the spare see EOF and
+exit; the shims carry on.
 """
 
 from __future__ import annotations
@@ -22,12 +31,15 @@ import socket
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from hatoba.errors import KernelError
 from hatoba.kernel import nft_helper
 
 _NFT_HELPER = "nft-helper"
+# long enough that the spare's fork does not share the CPUs with the start that used the last
+SPARE_AFTER = 0.03
 # reads and writes a container's files (cp, export): hatoba.runtime.fshelper
 FILES_HELPER = "files"
 
@@ -96,10 +108,15 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     # every child inherits what is here now: out of the collector's sight, it is not written
     # to (and so copied) by a child's collections
     gc.freeze()
+    spare: _Spare | None = None
+    spare_wanted = False
     while True:
-        readable, _, _ = select.select([sock], [], [], 1.0)
+        wanting = spare_wanted and spare is None
+        readable, _, _ = select.select([sock], [], [], SPARE_AFTER if wanting else 1.0)
         _reap()
         if not readable:
+            if wanting:
+                spare = _Spare.fork(sock, shim.serve_as_spare)
             continue
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 16)
@@ -108,6 +125,15 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
         if not msg:
             return
         request = json.loads(msg)
+        is_shim = "role" not in request
+        spare_wanted = spare_wanted or is_shim
+        if spare is not None and is_shim:
+            taken, spare = spare.take(msg, fds), None
+            if taken:
+                for fd in fds:
+                    os.close(fd)
+                sock.send(json.dumps({"pid": taken}).encode())
+                continue
         try:
             pid = os.fork()
         except OSError as exc:
@@ -131,6 +157,43 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
         for fd in fds:
             os.close(fd)
         sock.send(json.dumps({"pid": pid}).encode())
+
+
+class _Spare:  # pragma: no cover - runs in the fork server
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self._sock = sock
+
+    @classmethod
+    def fork(cls, server: socket.socket, serve: Callable[[socket.socket], int]) -> _Spare | None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            server.close()
+            ours.close()
+            code = 127
+            try:
+                code = serve(theirs)
+            except BaseException:
+                traceback.print_exc(file=sys.stderr)
+            os._exit(code)
+        theirs.close()
+        return cls(pid, ours)
+
+    def take(self, msg: bytes, fds: list[int]) -> int | None:
+        """Hand the spare its request: its pid, or None when it is gone."""
+        try:
+            socket.send_fds(self._sock, [msg], fds)
+        except OSError:
+            return None
+        finally:
+            self._sock.close()
+        return self.pid
 
 
 def _reap() -> None:  # pragma: no cover - runs in the child

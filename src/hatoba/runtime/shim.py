@@ -115,10 +115,6 @@ class Shim:
     # --- set-up -----------------------------------------------------------------------------
 
     def isolate(self) -> None:
-        os.setsid()
-        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
-        libc.unshare(libc.CLONE_NEWNS)
-        libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
         if self.req.get("hide_unified"):
             # crun 1.8 refuses a hybrid host whose cgroup2 tree has a controller, even with
             # cgroups disabled; without that tree it sees cgroup v1 (kernel/cgroups.py)
@@ -471,7 +467,28 @@ def in_root(rootfs: str, path: str) -> str:
     return os.path.join(rootfs, *resolved)
 
 
-def main(request: dict[str, Any], fds: list[int]) -> int:
+def prepare() -> None:
+    """What every shim does before it knows its container: its own session, the subreaper
+    role, and its own mount namespace (a slave of the host's). A spare shim does it ahead."""
+    os.setsid()
+    libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+    libc.unshare(libc.CLONE_NEWNS)
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+
+
+def serve_as_spare(sock: socket.socket) -> int:
+    """A spare shim, forked before it is needed: prepared, it waits for its request (and the
+    descriptors that go with it) from the fork server, then is that container's shim; it
+    exits when the fork server goes away first."""
+    prepare()
+    msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 16)
+    sock.close()
+    if not msg:
+        return 0
+    return main(json.loads(msg), fds, prepared=True)
+
+
+def main(request: dict[str, Any], fds: list[int], *, prepared: bool = False) -> int:
     """Entry point in the forked child; returns the shim's own exit status."""
     ready_fd = fds[0]
     shim_log = os.open(
@@ -489,6 +506,8 @@ def main(request: dict[str, Any], fds: list[int]) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     shim = Shim(request, ready_fd)
     try:
+        if not prepared:
+            prepare()
         shim.isolate()
         attach_sock = shim.listen("attach.sock")
         shim.run_crun()
