@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import shutil
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -117,9 +117,19 @@ class FakeKernel:
     def owned_links(self) -> list[OwnedLink]:
         return list(self.links.values())
 
-    def create_netns(self, path: str) -> None:
-        self._maybe_fail("create_netns")
+    def begin_netns(self, path: str) -> Callable[[], None]:
+        """Made (or failed) at once; the wait says so, every time, as the kernel's does."""
+        try:
+            self._maybe_fail("create_netns")
+        except KernelError as exc:
+            failure = exc
+
+            def failed() -> None:
+                raise failure
+
+            return failed
         self.netns.add(path)
+        return lambda: None
 
     def remove_netns(self, path: str) -> None:
         self.calls.append("remove_netns")

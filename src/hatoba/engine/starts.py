@@ -15,15 +15,16 @@ commit unwinds every container of the batch: none is left half made.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hatoba.drivers import registry as drivers
 from hatoba.engine import endpoints, firewall, links, processes, resolver, volumes
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import Conflict, HatobaError, InvalidArgument, NotFound
+from hatoba.errors import Conflict, HatobaError, InvalidArgument, KernelError, NotFound
 from hatoba.files.hosts import render_hosts
 from hatoba.files.resolvconf import ContainerResolv
 from hatoba.model import health
@@ -100,6 +101,10 @@ def _make(core: Core, start: _Start) -> None:
     networks = [core.state.network(cfg.network_id) for cfg in container.networks]
     host_mode = in_host_namespace(networks)
     netns = None if host_mode else core.paths.netns(container.id)
+    if netns is not None:
+        # made on a thread of its own while the rest is planned: it is needed at the spawn
+        made = core.kernel.begin_netns(netns)
+        undo.push("namespace", lambda: _unmake_netns(core, made, netns))
     image = processes.image_of(core, container)
     # a user the container does not know, or a linked container that is not running, is
     # refused before anything is made
@@ -115,8 +120,7 @@ def _make(core: Core, start: _Start) -> None:
         slot += 1 if ep.ifname else 0
         eps.append(ep)
     if netns is not None:
-        core.kernel.create_netns(netns)
-        undo.push("namespace", lambda: core.kernel.remove_netns(netns))
+        made()
     published = firewall.reserve(core, undo, container, wanted_ports, eps, networks)
     resolv = resolver.resolv_for(core, container, networks)
     # the runtime makes the container (crun create) while its network is wired below;
@@ -142,6 +146,12 @@ def _make(core: Core, start: _Start) -> None:
     )
     start.next_ifindex = slot
     resolver.serve(core, undo, start.wired, networks, resolv, fresh=True)
+
+
+def _unmake_netns(core: Core, made: Callable[[], None], netns: str) -> None:
+    with contextlib.suppress(KernelError):  # not made: nothing to remove but what is left
+        made()
+    core.kernel.remove_netns(netns)
 
 
 def _run(core: Core, starts: list[_Start], *, by_user: bool) -> list[Container]:

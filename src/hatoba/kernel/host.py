@@ -32,8 +32,8 @@ from hatoba.errors import KernelError
 from hatoba.kernel import netlink as nl
 from hatoba.kernel.fw_netns import HomeNetns
 from hatoba.kernel.netns import (
+    begin_netns,
     call_in_netns,
-    create_netns,
     is_netns_handle,
     rebind_handle,
     remove_handle,
@@ -201,11 +201,16 @@ class HostKernel:
 
     # --- container namespaces ---------------------------------------------------------------
 
-    def create_netns(self, path: str) -> None:
+    def begin_netns(self, path: str) -> Callable[[], None]:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        sock = create_netns(path, then=_sandbox_socket)
-        assert sock is not None
-        self._sandboxes[path] = sock
+        made = begin_netns(path, then=_sandbox_socket)
+
+        def wait() -> None:
+            sock = made()
+            assert sock is not None
+            self._sandboxes[path] = sock
+
+        return wait
 
     def remove_netns(self, path: str) -> None:
         """Drop the handle and let the kernel reap the namespace and its veth ends.

@@ -62,6 +62,10 @@ def _enter_then(fd: int, fn: Callable[[], T]) -> T:
 
 
 def _on_thread(work: Callable[[], T]) -> T:
+    return _begin_thread(work)()
+
+
+def _begin_thread(work: Callable[[], T]) -> Callable[[], T]:
     box: dict[str, object] = {}
 
     def run() -> None:
@@ -72,10 +76,14 @@ def _on_thread(work: Callable[[], T]) -> T:
 
     thread = threading.Thread(target=run, name="hatoba-netns")
     thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+
+    def result() -> T:
+        thread.join()
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        return box["value"]  # type: ignore[return-value]
+
+    return result
 
 
 def create_netns(path: str, then: Callable[[], T] | None = None) -> T | None:
@@ -84,6 +92,12 @@ def create_netns(path: str, then: Callable[[], T] | None = None) -> T | None:
     `then` is where callers open the sockets they will need in the new namespace, so that
     creating a container namespace and its netlink socket costs one thread, not two.
     """
+    return begin_netns(path, then)()
+
+
+def begin_netns(path: str, then: Callable[[], T] | None = None) -> Callable[[], T | None]:
+    """`create_netns` on a thread of its own: returns at once, with the call that waits for
+    it (what `then` returned, or why the namespace could not be made, at every call)."""
 
     def work() -> T | None:
         libc.unshare(libc.CLONE_NEWNET)
@@ -94,7 +108,7 @@ def create_netns(path: str, then: Callable[[], T] | None = None) -> T | None:
             remove_handle(path)
             raise
 
-    return _on_thread(work)
+    return _begin_thread(work)
 
 
 def _bind_handle(source: str, path: str) -> None:

@@ -170,6 +170,19 @@ def test_failed_start_changes_nothing(world, fail):
     assert engine.container("xx").state.status == "created"
 
 
+def test_a_start_refused_after_its_namespace_was_begun_leaves_none(world):
+    """The namespace is made while the start is planned: a user the container does not
+    know, found after that, leaves no namespace behind."""
+    engine, kernel, store, _ = world
+    config = ContainerConfig("hostfs", cmd=("true",), user="nobody-such")
+    c = engine.create_container(CreateRequest(config, name="xx"))
+    before = snapshot(engine, kernel, store)
+    with pytest.raises(HatobaError, match="unable to find user nobody-such"):
+        engine.start(c.id)
+    assert "create_netns" in kernel.calls
+    assert snapshot(engine, kernel, store) == before
+
+
 def test_address_held_until_veth_is_gone(world):
     engine, kernel, _, runtime = world
     engine.create_network(NetworkSpec(name="n", ipam=(IpamRequest(IPv4Network("10.9.0.0/29")),)))
