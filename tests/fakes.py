@@ -289,9 +289,11 @@ class FakeRuntime:
         self.limits: dict[str, Resources] = {}
         self.fail_update = False
         self.creating_depth = 0
+        self.windows_opened = 0
 
     @contextlib.contextmanager
     def creating(self) -> Iterator[None]:
+        self.windows_opened += 1
         self.creating_depth += 1
         try:
             yield

@@ -212,11 +212,14 @@ class Engine:
         return self.state.container(ref)
 
     def create_container(self, request: CreateRequest) -> Container:
-        return containers.create(self.core, request)
+        # a start usually follows: the runtime gets the kernel ready for it meanwhile
+        with self.core.runtime.creating():
+            return containers.create(self.core, request)
 
     def create_containers(self, requests: Sequence[CreateRequest]) -> list[Container | HatobaError]:
         """Each container, or why it was not made; one commit (engine/containers.py)."""
-        return containers.create_many(self.core, requests)
+        with self.core.runtime.creating():
+            return containers.create_many(self.core, requests)
 
     def start(self, ref: str, expect_attach: int = 0) -> Container:
         return containers.start(self.core, ref, expect_attach)

@@ -9,8 +9,12 @@ service moves itself into the cgroup it is already in (a migration that changes 
 couple of milliseconds: its own first move waits out the grace period while the namespace,
 the veths and the shim are made, and crun's moves then find the lock's fast path open. Readers
 of the lock (every fork and exit on the machine) are not held up meanwhile: only the writer
-waits. After the last start the window stays open a little longer, for the next start of a
-burst (`compose up`, a script's loop of `run -d`).
+waits. A create opens it too (a start usually follows), and after the last start it stays
+open for LINGER, so the next container of a burst (`compose up`, a script's loop of
+`run -d`, a CI job's setup) finds it open from its first step; the first start after a
+quiet second gets only the part of the grace period its own work covers. Meanwhile forks
+and exits on the machine take the lock's slower read path (as with the kernel's own
+`favordynmods`), and the service wakes every MOVE_EVERY: ~3 % of a CPU.
 
 On a host whose cgroup hierarchy is mounted with `favordynmods` the kernel keeps that path
 open by itself, and the moves cost nothing.
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 # shorter than any grace period: the window never closes between two moves
 MOVE_EVERY = 0.002
 # how long the window stays open after the last start
-LINGER = 0.05
+LINGER = 1.0
 
 
 def own_procs_file() -> Path | None:

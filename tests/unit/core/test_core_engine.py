@@ -170,6 +170,13 @@ def test_failed_start_changes_nothing(world, fail):
     assert engine.container("xx").state.status == "created"
 
 
+def test_a_create_opens_the_runtime_s_window_for_the_start_that_follows(world):
+    engine, _, _, runtime = world
+    engine.create_container(CreateRequest(ContainerConfig("hostfs", cmd=("true",))))
+    engine.create_containers([CreateRequest(ContainerConfig("hostfs", cmd=("true",)))])
+    assert runtime.windows_opened == 2
+
+
 def test_a_start_refused_after_its_namespace_was_begun_leaves_none(world):
     """The namespace is made while the start is planned: a user the container does not
     know, found after that, leaves no namespace behind."""
