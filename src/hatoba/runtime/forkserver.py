@@ -7,10 +7,11 @@ Python, so they are forked from this process, which never starts a thread. Forki
 where starting a fresh interpreter costs ~15 ms.
 
 A fork costs the service's start of a container ~2 ms, and the new shim's first steps (its
-session, its mount namespace) ~2 ms more, all on the way to crun. So once no request has come
-for SPARE_AFTER, the fork server forks a spare shim that takes those steps and waits; the
-next container's request goes to it, and its pid is the answer at once. A spare that died is
-replaced by a fork on the spot, as before there were spares. The first spare comes after the
+session, its mount namespace as crun needs it) ~2 ms more, all on the way to crun. So once
+no request has come for SPARE_AFTER, the fork server forks a spare shim that takes those
+steps and waits; the next container's request goes to it, and its pid is the answer at once.
+A spare that died, or was prepared for another setup, is replaced by a fork on the spot, as
+before there were spares. The first spare comes after the
 first shim: the spare's mount namespace must be copied once the service has made its folder
 of namespace handles a shared mount (kernel/netns.py), or the handles made in it later would
 not reach the spare.
@@ -109,14 +110,16 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     # to (and so copied) by a child's collections
     gc.freeze()
     spare: _Spare | None = None
-    spare_wanted = False
+    # what the last shim was prepared for (shim.SETUP_KEYS); none before the first
+    setup: dict[str, Any] | None = None
     while True:
-        wanting = spare_wanted and spare is None
+        wanting = setup is not None and spare is None
         readable, _, _ = select.select([sock], [], [], SPARE_AFTER if wanting else 1.0)
         _reap()
         if not readable:
             if wanting:
-                spare = _Spare.fork(sock, shim.serve_as_spare)
+                assert setup is not None
+                spare = _Spare.fork(sock, setup, shim.serve_as_spare)
             continue
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 16)
@@ -125,10 +128,11 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
         if not msg:
             return
         request = json.loads(msg)
-        is_shim = "role" not in request
-        spare_wanted = spare_wanted or is_shim
-        if spare is not None and is_shim:
-            taken, spare = spare.take(msg, fds), None
+        if "role" not in request:
+            setup = {key: request[key] for key in shim.SETUP_KEYS}
+        if spare is not None and "role" not in request:
+            taken = spare.take(msg, fds, setup)
+            spare = None
             if taken:
                 for fd in fds:
                     os.close(fd)
@@ -160,12 +164,18 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
 
 
 class _Spare:  # pragma: no cover - runs in the fork server
-    def __init__(self, pid: int, sock: socket.socket) -> None:
+    def __init__(self, pid: int, sock: socket.socket, setup: dict[str, Any]) -> None:
         self.pid = pid
         self._sock = sock
+        self.setup = setup
 
     @classmethod
-    def fork(cls, server: socket.socket, serve: Callable[[socket.socket], int]) -> _Spare | None:
+    def fork(
+        cls,
+        server: socket.socket,
+        setup: dict[str, Any],
+        serve: Callable[[socket.socket, dict[str, Any]], int],
+    ) -> _Spare | None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             pid = os.fork()
@@ -178,16 +188,19 @@ class _Spare:  # pragma: no cover - runs in the fork server
             ours.close()
             code = 127
             try:
-                code = serve(theirs)
+                code = serve(theirs, setup)
             except BaseException:
                 traceback.print_exc(file=sys.stderr)
             os._exit(code)
         theirs.close()
-        return cls(pid, ours)
+        return cls(pid, ours, setup)
 
-    def take(self, msg: bytes, fds: list[int]) -> int | None:
-        """Hand the spare its request: its pid, or None when it is gone."""
+    def take(self, msg: bytes, fds: list[int], setup: dict[str, Any] | None) -> int | None:
+        """Hand the spare its request: its pid, or None when it is gone or was prepared for
+        another setup (it sees EOF then, and exits)."""
         try:
+            if setup != self.setup:
+                return None
             socket.send_fds(self._sock, [msg], fds)
         except OSError:
             return None

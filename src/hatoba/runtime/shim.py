@@ -1,6 +1,7 @@
 """The per-container shim: the container's parent for its whole life, independent of the service.
 
-Forked by the fork server, it
+Forked by the fork server (ahead of its request, as the fork server's spare, it takes step 1
+and the generic part of step 2, `prepare`, before it knows its container), it
 1. leaves the service's session and becomes a child subreaper, so the container's init is
    reparented to it once `crun create` returns (the service lets it run with `crun start`);
 2. enters a mount namespace of its own (a slave of the host's) where it hides the cgroup2
@@ -115,18 +116,6 @@ class Shim:
     # --- set-up -----------------------------------------------------------------------------
 
     def isolate(self) -> None:
-        if self.req.get("hide_unified"):
-            # crun 1.8 refuses a hybrid host whose cgroup2 tree has a controller, even with
-            # cgroups disabled; without that tree it sees cgroup v1 (kernel/cgroups.py)
-            libc.umount("/sys/fs/cgroup/unified", libc.MNT_DETACH)
-        # crun copies its own binary before it makes a container (CVE-2019-5736: the
-        # container must not reach the host's crun through /proc/<pid>/exe and write it),
-        # ~3 ms and a second exec of every create; a read-only bind of it in this namespace
-        # is the protection crun's copy gives, and crun then runs as it is (without the bind,
-        # it copies itself as before)
-        crun = self.req["crun"]
-        with contextlib.suppress(KernelError):
-            libc.bind(crun, crun, recursive=False, readonly=True)
         netns = self.req.get("netns")
         if netns:
             # keep only the handle of the namespace this container runs in (its own, or
@@ -467,20 +456,37 @@ def in_root(rootfs: str, path: str) -> str:
     return os.path.join(rootfs, *resolved)
 
 
-def prepare() -> None:
+# what `prepare` needs of a request: the same for every container of a service
+SETUP_KEYS = ("crun", "hide_unified")
+
+
+def prepare(setup: dict[str, Any]) -> None:
     """What every shim does before it knows its container: its own session, the subreaper
-    role, and its own mount namespace (a slave of the host's). A spare shim does it ahead."""
+    role, and its own mount namespace (a slave of the host's) as crun needs it. A spare
+    shim does it ahead."""
     os.setsid()
     libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
     libc.unshare(libc.CLONE_NEWNS)
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+    if setup["hide_unified"]:
+        # crun 1.8 refuses a hybrid host whose cgroup2 tree has a controller, even with
+        # cgroups disabled; without that tree it sees cgroup v1 (kernel/cgroups.py)
+        libc.umount("/sys/fs/cgroup/unified", libc.MNT_DETACH)
+    # crun copies its own binary before it makes a container (CVE-2019-5736: the container
+    # must not reach the host's crun through /proc/<pid>/exe and write it), ~3 ms and a
+    # second exec of every create; a read-only bind of it in this namespace is the
+    # protection crun's copy gives, and crun then runs as it is (without the bind, it copies
+    # itself as before)
+    crun = setup["crun"]
+    with contextlib.suppress(KernelError):
+        libc.bind(crun, crun, recursive=False, readonly=True)
 
 
-def serve_as_spare(sock: socket.socket) -> int:
-    """A spare shim, forked before it is needed: prepared, it waits for its request (and the
-    descriptors that go with it) from the fork server, then is that container's shim; it
-    exits when the fork server goes away first."""
-    prepare()
+def serve_as_spare(sock: socket.socket, setup: dict[str, Any]) -> int:
+    """A spare shim, forked before it is needed: prepared for `setup`, it waits for its
+    request (and the descriptors that go with it) from the fork server, then is that
+    container's shim; it exits when the fork server goes away first."""
+    prepare(setup)
     msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 16)
     sock.close()
     if not msg:
@@ -507,7 +513,7 @@ def main(request: dict[str, Any], fds: list[int], *, prepared: bool = False) -> 
     shim = Shim(request, ready_fd)
     try:
         if not prepared:
-            prepare()
+            prepare(request)
         shim.isolate()
         attach_sock = shim.listen("attach.sock")
         shim.run_crun()
