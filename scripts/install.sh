@@ -48,7 +48,15 @@ if ((dev)) && [[ ! -x $docker20 ]]; then
     rm -rf "$deb"
 fi
 
-python=${PYTHON:-python3}
+# Debian's own interpreter is built with PGO and LTO: every CLI command starts ~3 ms sooner
+# than with a plain build (pyenv's), and the service runs faster; PYTHON=… chooses another
+python=${PYTHON:-}
+if [[ -z $python ]]; then
+    python=python3
+    if /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        python=/usr/bin/python3
+    fi
+fi
 stamp=.venv/.installed
 extra=
 if ((dev)); then stamp+=-dev; extra="[dev]"; fi

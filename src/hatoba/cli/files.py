@@ -230,6 +230,9 @@ def _renamed(name: str, base: str, new: str | None) -> str:
 def _untar(source: Any, into: str, base: str, rename: str | None) -> None:
     import tarfile
 
+    if not hasattr(tarfile, "tar_filter"):  # see runtime/fshelper.py
+        from backports import tarfile  # type: ignore[no-redef]
+
     def admit(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
         member = member.replace(name=_renamed(member.name, base, rename), deep=False)
         checked = tarfile.tar_filter(member, dest)

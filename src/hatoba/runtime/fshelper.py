@@ -44,6 +44,10 @@ from typing import IO, Any
 from hatoba.kernel import libc
 from hatoba.runtime.shim import in_root
 
+# extraction filters (PEP 706) came with Python 3.11.4; Debian 12's own 3.11.2 lacks them
+if not hasattr(tarfile, "tar_filter"):
+    from backports import tarfile  # type: ignore[no-redef]
+
 # loaded before the chroot: nothing can be imported after it
 _CODECS = (bz2, gzip, lzma, zlib)
 # Go's os.FileMode bits for the types and special bits, as Docker's path stat carries them
