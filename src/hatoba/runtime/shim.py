@@ -199,8 +199,9 @@ class Shim:
         rc = proc.wait()
         if rc != 0 or (req["tty"] and self.master_fd is None):
             raise RuntimeError(self.crun_error() or f"crun exited with status {rc}")
-        with open(os.path.join(self.dir, "container.pid"), encoding="ascii") as f:
-            self.container_pid = int(f.read().strip())
+        # bytes: a text read would first import the ascii codec in this process (~0.7 ms)
+        with open(os.path.join(self.dir, "container.pid"), "rb") as f:
+            self.container_pid = int(f.read())
 
     def crun_error(self) -> str:
         try:
