@@ -141,7 +141,7 @@ class ContainerFiles:
                 upper.chmod(0o755)
                 doc["overlay"] = {
                     "lower": [
-                        str(self._runtime.init_layer(cid, view.init)),
+                        str(self._runtime.init_layer(view.init)),
                         *reversed(view.layers),
                     ],
                     "upper": str(upper),
@@ -230,7 +230,7 @@ class ContainerFiles:
 
     def _lowers(self, view: FileView) -> list[Path]:
         """The layers below the container's own, top first."""
-        init = self._runtime.bundle_dir(view.container_id) / "init"
+        init = self._runtime.init_layer(view.init)
         return [init, *(Path(layer) for layer in reversed(view.layers))]
 
 

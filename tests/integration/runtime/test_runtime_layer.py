@@ -42,7 +42,7 @@ def layers(tmp_path: Path) -> tuple[ContainerFiles, FileView, Path]:
     image = tmp_path / "image"
     for path in ("etc/group", "etc/motd", "srv/old/a", "srv/old/b", "usr/lib/x", "tmp/keep"):
         _write(image, path)
-    runtime.init_layer(CID, with_init=False)
+    runtime.init_layer(with_init=False)
     upper = runtime.layer_dir(CID)
     # the folders a change copied up take the image's times, as overlayfs copies them
     for folder in ("etc", "srv", "tmp"):
@@ -107,3 +107,25 @@ def test_a_hostfs_container_has_no_layer(layers: tuple[ContainerFiles, FileView,
     files, _, _ = layers
     with pytest.raises(Exception, match="hostfs container"):
         files.changes(FileView(CID, ()))
+
+
+def test_one_init_layer_for_every_image_container(tmp_path: Path) -> None:
+    """Read-only below each container alike: made once, one with --init's mount point."""
+    runtime = CrunRuntime(
+        cast(ForkServer, None), tmp_path / "root", tmp_path / "run", cgroup_support=NO_CGROUPS
+    )
+    plain, with_init = runtime.init_layer(with_init=False), runtime.init_layer(with_init=True)
+    assert runtime.init_layer(with_init=False) == plain != with_init
+    assert plain.is_relative_to(tmp_path / "root") and not plain.is_relative_to(
+        runtime.bundle_dir(CID)
+    )
+    assert sorted(str(p.relative_to(plain)) for p in plain.rglob("*")) == [
+        "dev",
+        "etc",
+        "etc/hostname",
+        "etc/hosts",
+        "etc/resolv.conf",
+        "proc",
+        "sys",
+    ]
+    assert (with_init / "sbin" / "docker-init").is_file()
