@@ -44,6 +44,8 @@ class FakeKernel:
         # the `ipv6` of each host_facts call
         self.facts_asked: list[bool] = []
         self.links: dict[str, OwnedLink] = {}
+        # segments (overlay networks): name -> the owned links in its namespace
+        self.segments: dict[str, dict[str, OwnedLink]] = {}
         self.netns: set[str] = set()
         self.attached: dict[str, list[AttachRequest]] = {}
         self.calls: list[str] = []
@@ -85,21 +87,64 @@ class FakeKernel:
     def repair_bridge(self, name: str, gateways: tuple[IPInterface, ...]) -> None:
         self.calls.append("repair_bridge")
 
-    def enslave(self, name: str, bridge: str) -> None:
+    def _links_of(self, segment: str) -> dict[str, OwnedLink]:
+        return self.segments.setdefault(segment, {}) if segment else self.links
+
+    def enslave(self, name: str, bridge: str, segment: str = "") -> None:
         self.calls.append("enslave")
-        link = self.links[name]
-        self.links[name] = OwnedLink(link.name, link.kind, link.owner, bridge)
+        links = self._links_of(segment)
+        link = links[name]
+        links[name] = OwnedLink(link.name, link.kind, link.owner, bridge)
+
+    def create_segment(
+        self,
+        segment: str,
+        bridge: str,
+        mac: str,
+        mtu: int,
+        gateways: tuple[IPInterface, ...],
+        owner: str,
+    ) -> None:
+        self._maybe_fail("create_segment")
+        self.segments[segment] = {bridge: OwnedLink(bridge, "bridge", owner)}
+        self.link_segment(segment, bridge, mac, mtu, gateways, owner)
+
+    def link_segment(
+        self,
+        segment: str,
+        bridge: str,
+        mac: str,
+        mtu: int,
+        gateways: tuple[IPInterface, ...],
+        owner: str,
+    ) -> None:
+        self.links[bridge] = OwnedLink(bridge, "veth", owner)
+        self.gateways[bridge] = gateways
+
+    def segment_ok(self, segment: str) -> bool:
+        return segment in self.segments
+
+    def remove_segment(self, segment: str) -> None:
+        self.calls.append("remove_segment")
+        self.segments.pop(segment, None)
 
     def netns_ok(self, path: str) -> bool:
         return path in self.netns
 
     def create_tunnel(
-        self, name: str, vni: int, mtu: int, bridge: str, local: IPv4Address, owner: str
+        self,
+        name: str,
+        vni: int,
+        mtu: int,
+        bridge: str,
+        local: IPv4Address,
+        owner: str,
+        segment: str = "",
     ) -> None:
         self._maybe_fail("create_tunnel")
-        self.links[name] = OwnedLink(name, "vxlan", owner, bridge)
+        self._links_of(segment)[name] = OwnedLink(name, "vxlan", owner, bridge)
 
-    def set_tunnel_peers(self, name: str, peers: Collection[TunnelPeer]) -> None:
+    def set_tunnel_peers(self, name: str, peers: Collection[TunnelPeer], segment: str = "") -> None:
         self._maybe_fail("set_tunnel_peers")
         self.peers[name] = frozenset(peers)
 
@@ -107,15 +152,17 @@ class FakeKernel:
         self._maybe_fail("rebind_netns")
         self.netns.add(path)
 
-    def delete_link(self, name: str) -> None:
+    def delete_link(self, name: str, segment: str = "") -> None:
         self.calls.append("delete_link")
-        self.links.pop(name, None)
+        if segment and segment not in self.segments:
+            return
+        self._links_of(segment).pop(name, None)
 
     def link_exists(self, name: str) -> bool:
         return name in self.links
 
-    def owned_links(self) -> list[OwnedLink]:
-        return list(self.links.values())
+    def owned_links(self, segment: str = "") -> list[OwnedLink]:
+        return list(self._links_of(segment).values())
 
     def begin_netns(self, path: str) -> Callable[[], None]:
         """Made (or failed) at once; the wait says so, every time, as the kernel's does."""
@@ -136,7 +183,7 @@ class FakeKernel:
         self.netns.discard(path)
         self.inside.pop(path, None)
         for req in self.attached.pop(path, []):
-            self.links.pop(req.host_ifname, None)
+            self._links_of(req.segment).pop(req.host_ifname, None)
 
     def netns_handles(self, directory: str) -> list[str]:
         return sorted(p for p in self.netns if p.startswith(directory))
@@ -144,7 +191,7 @@ class FakeKernel:
     def attach(self, netns: str, request: AttachRequest) -> None:
         self._maybe_fail("attach")
         self.attached.setdefault(netns, []).append(request)
-        self.links[request.host_ifname] = OwnedLink(
+        self._links_of(request.segment)[request.host_ifname] = OwnedLink(
             request.host_ifname, "veth", request.owner, request.bridge
         )
 

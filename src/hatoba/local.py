@@ -83,7 +83,7 @@ def open_local(
         last=dict(snapshot.meta.get("last_address", {})),
         pending={k: dict(v) for k, v in snapshot.meta.get("pending", {}).items()},
     )
-    kernel = HostKernel()
+    kernel = HostKernel(str(paths.netns_dir))
     firewall, ports = NftFirewall(fs.nft), PortReservations()
     runtime = CrunRuntime(fs, root, run_root, cgroup_parent=cgroup_parent or cgroups.DEFAULT_PARENT)
     images = ImageStore(root)

@@ -75,6 +75,9 @@ class HostBridge:
     gateways: tuple[IPInterface, ...]
     # a port that carries the bridge's segment to the other hosts (None: a local bridge)
     tunnel: VxlanTunnel | None = None
+    # the namespace of its own the bridge and its tunnel are in, by name ("" the host's);
+    # then `name` is also the host's link into it: a veth with the gateways and `mac`
+    segment: str = ""
 
 
 class NetworkDriver:

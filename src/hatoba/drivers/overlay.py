@@ -1,13 +1,17 @@
 """The overlay driver: one network across every host of a cluster, on VXLAN.
 
-On each host the network is a bridge with the gateway address (the same on every host, so a
-container's way out is its own host's NAT) and a VXLAN port that carries the segment to the
-other hosts; endpoints are veth pairs as on a bridge. What is cluster-wide (name, subnet, VNI,
-each address) is claimed in the cluster store by the engine; this module only plans.
+On each host the network is a segment: a namespace of its own (as Docker's overlay driver
+has) holding a bridge and a VXLAN port that carries the segment to the other hosts, and the
+endpoints' veths as ports of that bridge. The host reaches it through a veth named as the
+bridge, holding the gateway address (the same on every host, so a container's way out is its
+own host's NAT): the host's firewall sees the network's routed traffic on that link, never
+its bridged frames. What is cluster-wide (name, subnet, VNI, each address) is claimed in the
+cluster store by the engine; this module only plans.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from types import MappingProxyType
@@ -22,9 +26,12 @@ from hatoba.drivers.base import (
 )
 from hatoba.drivers.bridge import BridgeDriver, mtu_option, random_mac
 from hatoba.errors import Conflict, InvalidArgument
+from hatoba.firewall.model import FwNetwork
 from hatoba.ipam.pools import choose_subnet, make_pool
 from hatoba.model.cluster import FIRST_VNI, LAST_VNI, VXLAN_OVERHEAD
+from hatoba.model.container import Endpoint
 from hatoba.model.daemon import AddressPool
+from hatoba.model.host import AttachRequest
 from hatoba.model.network import OPT_MTU, OPT_VNI, OVERLAY, IPNetwork, Network, NetworkSpec
 
 KNOWN_OPTIONS = frozenset({OPT_MTU, OPT_VNI})
@@ -58,6 +65,11 @@ def bridge_of(network_id: str) -> str:
 
 def tunnel_of(network_id: str) -> str:
     return f"vx-{network_id[:12]}"
+
+
+def segment_of(network_id: str) -> str:
+    """The name of the network's namespace (its handle's, beside the containers')."""
+    return f"ov-{network_id[:12]}"
 
 
 class OverlayDriver(BridgeDriver):
@@ -97,7 +109,20 @@ class OverlayDriver(BridgeDriver):
     def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
         bridges = super().host_bridges(network)
         tunnel = VxlanTunnel(tunnel_of(network.id), vni_of(network), network.mtu)
-        return tuple(HostBridge(b.name, b.mac, b.mtu, b.gateways, tunnel) for b in bridges)
+        segment = segment_of(network.id)
+        return tuple(HostBridge(b.name, b.mac, b.mtu, b.gateways, tunnel, segment) for b in bridges)
+
+    def attach_request(
+        self, network: Network, endpoint: Endpoint, owner: str
+    ) -> AttachRequest | None:
+        request = super().attach_request(network, endpoint, owner)
+        if request is None:
+            return None
+        return dataclasses.replace(request, segment=segment_of(network.id))
+
+    def firewall_network(self, network: Network) -> FwNetwork | None:
+        fw = super().firewall_network(network)
+        return dataclasses.replace(fw, routed=True) if fw is not None else None
 
     def serves_dns(self, network: Network) -> bool:
         return True

@@ -102,7 +102,7 @@ def program_peers(core: Core, *, check_kernel: bool = False) -> None:
             if not check_kernel and core.overlay.peers.get(tunnel.name) == wanted:
                 continue
             try:
-                core.kernel.set_tunnel_peers(tunnel.name, wanted)
+                core.kernel.set_tunnel_peers(tunnel.name, wanted, bridge.segment)
             except HatobaError as exc:
                 log.error("peers of %s not programmed: %s", tunnel.name, exc)
                 continue

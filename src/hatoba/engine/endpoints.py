@@ -180,13 +180,24 @@ def in_namespace_only(endpoint: Endpoint) -> bool:
 
 
 def detach(core: Core, container: Container, endpoint: Endpoint) -> None:
-    if endpoint.host_ifname:
+    segment = segment_of(core, endpoint)
+    if endpoint.host_ifname and segment:
+        # a segment's port goes at once (no reaper there): its address is the store's
+        core.kernel.delete_link(endpoint.host_ifname, segment)
+    elif endpoint.host_ifname:
         core.kernel.detach(endpoint.host_ifname)
     elif in_namespace_only(endpoint) and container.netns:
         # deleted now rather than with the namespace, which may outlive it (DNS sockets hold
         # it): when this returns, its address and MAC are free on the parent's segment
         core.kernel.delete_inside(container.netns, endpoint.ifname)
     release(core, endpoint)
+
+
+def segment_of(core: Core, endpoint: Endpoint) -> str:
+    """The segment the endpoint's host end is in ("" the host namespace)."""
+    network = core.state.networks.get(endpoint.network_id)
+    bridges = drivers.of(network).host_bridges(network) if network is not None else ()
+    return bridges[0].segment if bridges else ""
 
 
 def release(core: Core, endpoint: Endpoint) -> None:

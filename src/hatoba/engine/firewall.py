@@ -180,7 +180,7 @@ def host_warnings(core: Core, networks: Iterable[Network]) -> list[str]:
 
 def bridge_ready(core: Core, network: Network) -> None:
     for bridge in drivers.of(network).host_bridges(network):
-        core.firewall.bridge_ready(bridge.name, network.internal)
+        core.firewall.bridge_ready(bridge.name, network.internal, routed=bool(bridge.segment))
 
 
 def restore(core: Core, running: Iterable[str]) -> None:

@@ -139,16 +139,16 @@ def adopt_network(core: Core, network: Network) -> None:
 
 
 def _make_network(core: Core, undo: UndoStack, network: Network) -> None:
-    bridges = _bridges(network)
+    bridges = bridges_of(network)
     subnets = [p.subnet for p in network.ipam]
     _settle_held(core, network.name, subnets, [b.name for b in bridges])
-    in_use = {b.name for n in core.state.networks.values() for b in _bridges(n)}
+    in_use = {b.name for n in core.state.networks.values() for b in bridges_of(n)}
     for bridge in bridges:
         if bridge.name in in_use or core.kernel.link_exists(bridge.name):
             raise Conflict(f"bridge interface {bridge.name} already exists")
     for bridge in bridges:
         make_bridge(core, bridge, network.id)
-        undo.push("bridge", partial(_delete_bridge, core, bridge))
+        undo.push("bridge", partial(delete_bridge, core, bridge))
     firewall.bridge_ready(core, network)
     firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
 
@@ -158,19 +158,25 @@ def warnings(core: Core, network: Network) -> list[str]:
     return [*firewall.host_warnings(core, [network]), *drivers.of(network).warnings(network)]
 
 
-def _bridges(network: Network) -> tuple[HostBridge, ...]:
+def bridges_of(network: Network) -> tuple[HostBridge, ...]:
     return drivers.of(network).host_bridges(network)
 
 
 def make_bridge(core: Core, bridge: HostBridge, network_id: str) -> None:
-    """The bridge, and the tunnel that carries its segment to other hosts if it has one."""
-    core.kernel.create_bridge(bridge.name, bridge.mac, bridge.mtu, bridge.gateways, network_id)
+    """The bridge (in its segment, with the host's link into it, if it has one), and the
+    tunnel that carries its segment to other hosts if it has one."""
+    if bridge.segment:
+        core.kernel.create_segment(
+            bridge.segment, bridge.name, bridge.mac, bridge.mtu, bridge.gateways, network_id
+        )
+    else:
+        core.kernel.create_bridge(bridge.name, bridge.mac, bridge.mtu, bridge.gateways, network_id)
     if bridge.tunnel is None:
         return
     try:
         make_tunnel(core, bridge, network_id)
     except HatobaError:
-        core.kernel.delete_link(bridge.name)
+        delete_bridge(core, bridge)
         raise
 
 
@@ -179,21 +185,31 @@ def make_tunnel(core: Core, bridge: HostBridge, network_id: str) -> None:
     tunnel = bridge.tunnel
     assert tunnel is not None
     core.kernel.create_tunnel(
-        tunnel.name, tunnel.vni, tunnel.mtu, bridge.name, core.cluster.advertise, network_id
+        tunnel.name,
+        tunnel.vni,
+        tunnel.mtu,
+        bridge.name,
+        core.cluster.advertise,
+        network_id,
+        bridge.segment,
     )
     # a new device has no peers: they are programmed afresh
     core.overlay.peers.pop(tunnel.name, None)
 
 
-def _delete_bridge(core: Core, bridge: HostBridge, *, later: bool = False) -> None:
-    """`later`: the bridge itself on the reaper thread (see _delete_bridges_later)."""
+def delete_bridge(core: Core, bridge: HostBridge, *, later: bool = False) -> None:
+    """`later`: the bridge itself (or the host's link into its segment) on the reaper thread
+    (see _delete_bridges_later)."""
     if bridge.tunnel is not None:
-        core.kernel.delete_link(bridge.tunnel.name)
+        # now, not with its namespace: the kernel frees its VNI only when it is gone
+        core.kernel.delete_link(bridge.tunnel.name, bridge.segment)
         core.overlay.peers.pop(bridge.tunnel.name, None)
     if later:
         core.kernel.detach(bridge.name)
     else:
         core.kernel.delete_link(bridge.name)
+    if bridge.segment:
+        core.kernel.remove_segment(bridge.segment)
 
 
 def replace_network(core: Core, old: Network, new: Network) -> None:
@@ -209,19 +225,19 @@ def replace_network(core: Core, old: Network, new: Network) -> None:
 
 
 def _make_bridges(core: Core, network: Network) -> None:
-    for bridge in _bridges(network):
+    for bridge in bridges_of(network):
         make_bridge(core, bridge, network.id)
 
 
 def delete_bridges(core: Core, network: Network) -> None:
-    for bridge in _bridges(network):
-        _delete_bridge(core, bridge)
+    for bridge in bridges_of(network):
+        delete_bridge(core, bridge)
 
 
 def _delete_bridges_later(core: Core, network: Network) -> None:
     """The kernel takes ~15-40 ms to delete a bridge: the reaper does it after the answer,
     and until it is done the network's name, subnets and bridges stay held."""
-    bridges = _bridges(network)
+    bridges = bridges_of(network)
     if not bridges:
         return
     subnets = tuple(p.subnet for p in network.ipam)
@@ -229,7 +245,7 @@ def _delete_bridges_later(core: Core, network: Network) -> None:
         network.name, subnets, tuple(b.name for b in bridges)
     )
     for bridge in bridges:
-        _delete_bridge(core, bridge, later=True)
+        delete_bridge(core, bridge, later=True)
 
 
 def remove_network(core: Core, ref: str) -> Network:

@@ -52,20 +52,23 @@ def repair_links(core: Core, running: Iterable[str]) -> list[Container]:
         _restore_handle(core, container, damaged)
     links = {link.name: link for link in core.kernel.owned_links()}
     recreated = _repair_bridges(core, links)
-    wanted: set[str] = set()
+    # the hosts' links into segments are veths too
+    wanted = {b.name for n in core.state.networks.values() for b in networks.bridges_of(n)}
+    ports = _ports(core, links)
     lost: dict[str, list[Endpoint]] = {}
     for container in live:
         for ep in container.endpoints:
             if not ep.host_ifname:
                 continue
             wanted.add(ep.host_ifname)
-            problem = _repair_endpoint(core, container, ep, links.get(ep.host_ifname))
+            port = ports.get(ep.host_ifname)
+            problem = _repair_endpoint(core, container, ep, port[0] if port else None)
             if problem:
                 damaged.setdefault(container.id, []).append(problem)
                 lost.setdefault(container.id, []).append(ep)
-    for link in links.values():
+    for link, segment in ports.values():
         if link.kind == "veth" and link.name not in wanted:
-            _delete(core, link)
+            _delete(core, link, segment)
     if any(drivers.of(n).interfaces_in_namespace for n in core.state.networks.values()):
         for container in live:
             for ep, problem in _repair_inside(core, container):
@@ -91,12 +94,31 @@ def _restore_handle(core: Core, container: Container, damaged: dict[str, list[st
     log.warning("namespace handle of %s was unmounted: mounted again", container.name)
 
 
+def _ports(core: Core, links: dict[str, OwnedLink]) -> dict[str, tuple[OwnedLink, str]]:
+    """The owned links of the host namespace and of every segment, by name, with the
+    segment each is in ("" the host's)."""
+    found = {name: (link, "") for name, link in links.items()}
+    for network in core.state.networks.values():
+        for segment in {b.segment for b in networks.bridges_of(network) if b.segment}:
+            try:
+                found.update(
+                    (link.name, (link, segment)) for link in core.kernel.owned_links(segment)
+                )
+            except HatobaError as exc:
+                log.warning("could not look inside segment %s: %s", segment, exc)
+    return found
+
+
 def _repair_bridges(core: Core, links: dict[str, OwnedLink]) -> list[Network]:
     """Bridges of the records present and configured; returns the networks recreated."""
     recreated = []
     for network in core.state.networks.values():
         for bridge in drivers.of(network).host_bridges(network):
             try:
+                if bridge.segment:
+                    if _repair_segment(core, bridge, links, network):
+                        recreated.append(network)
+                    continue
                 if bridge.name in links:
                     core.kernel.repair_bridge(bridge.name, bridge.gateways)
                     _repair_tunnel(core, bridge, links, network)
@@ -111,10 +133,39 @@ def _repair_bridges(core: Core, links: dict[str, OwnedLink]) -> list[Network]:
     return recreated
 
 
+def _repair_segment(
+    core: Core, bridge: HostBridge, links: dict[str, OwnedLink], network: Network
+) -> bool:
+    """A segment's namespace, its bridge, the host's link into it and its tunnel, each made
+    again when it is missing; returns whether the host's link is new (the firewall's settings
+    go on it again). A segment that lost its namespace or its bridge is made again whole:
+    the containers' ports in it are made again as deleted ones are."""
+    segment = bridge.segment
+    inside = {}
+    if core.kernel.segment_ok(segment):
+        inside = {link.name: link for link in core.kernel.owned_links(segment)}
+    if bridge.name not in inside:
+        log.warning("segment %s of %s was lost: made again", segment, network.name)
+        networks.delete_bridge(core, bridge)
+        networks.make_bridge(core, bridge, network.id)
+        return True
+    relinked = bridge.name not in links
+    if relinked:
+        log.warning("the host's link into %s of %s was deleted: made again", segment, network.name)
+        core.kernel.link_segment(
+            segment, bridge.name, bridge.mac, bridge.mtu, bridge.gateways, network.id
+        )
+    else:
+        core.kernel.repair_bridge(bridge.name, bridge.gateways)
+    _repair_tunnel(core, bridge, inside, network)
+    return relinked
+
+
 def _repair_tunnel(
     core: Core, bridge: HostBridge, links: dict[str, OwnedLink], network: Network
 ) -> None:
-    """The bridge's VXLAN port, made again when it is missing or off the bridge."""
+    """The bridge's VXLAN port, made again when it is missing or off the bridge (`links`:
+    those of the namespace the bridge is in)."""
     tunnel = bridge.tunnel
     if tunnel is None:
         return
@@ -124,7 +175,7 @@ def _repair_tunnel(
     state = "missing" if link is None else "off its bridge"
     log.warning("tunnel %s of %s was %s: made again", tunnel.name, network.name, state)
     if link is not None:
-        core.kernel.delete_link(tunnel.name)
+        core.kernel.delete_link(tunnel.name, bridge.segment)
     networks.make_tunnel(core, bridge, network.id)
 
 
@@ -144,7 +195,7 @@ def _repair_endpoint(core: Core, container: Container, ep: Endpoint, link: Owned
                 "%s of %s on %s was deleted: made again", ep.ifname, container.name, network.name
             )
         elif isinstance(request, AttachRequest) and link.master != request.bridge:
-            core.kernel.enslave(link.name, request.bridge)
+            core.kernel.enslave(link.name, request.bridge, request.segment)
             log.warning("%s of %s attached to %s again", ep.ifname, container.name, request.bridge)
     except HatobaError as exc:
         return f"{ep.ifname} on {network.name} lost and not made again: {exc.message}"
@@ -173,9 +224,9 @@ def _repair_inside(core: Core, container: Container) -> list[tuple[Endpoint, str
     return beyond
 
 
-def _delete(core: Core, link: OwnedLink) -> None:
+def _delete(core: Core, link: OwnedLink, segment: str = "") -> None:
     try:
-        core.kernel.delete_link(link.name)
+        core.kernel.delete_link(link.name, segment)
     except HatobaError as exc:
         log.warning("could not delete leftover link %s: %s", link.name, exc)
 

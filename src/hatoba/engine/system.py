@@ -105,8 +105,12 @@ def reconcile(core: Core) -> list[str]:
             containers.exited(core, container.id, may_restart=False)
     live_ids = set(running)
     # namespaces, crun state and run dirs that no running record owns
+    # segments (overlay networks) keep their handles beside the containers'
+    segments = {
+        b.segment for n in core.state.networks.values() for b in networks_.bridges_of(n)
+    } - {""}
     for handle in core.kernel.netns_handles(str(core.paths.netns_dir)):
-        if os.path.basename(handle) not in live_ids:
+        if os.path.basename(handle) not in live_ids | segments:
             core.kernel.remove_netns(handle)
     core.runtime.reap_leftovers(live_ids)
     volumes.reconcile(core)

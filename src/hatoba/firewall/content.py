@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from hatoba.firewall import layout as L
 from hatoba.firewall import nftjson as j
 from hatoba.firewall.model import FirewallState, FwEndpoint, FwNetwork, FwPort
+from hatoba.model.network import IPNetwork
 
 _COMMENT_MAX = 128  # bytes nft keeps in a comment
 
@@ -45,6 +46,9 @@ class Element:
         if self.set in _PREFIX_SETS:
             addr, length = self.key
             return j.prefix(str(addr), int(length))
+        if self.set == (L.INET, L.ROUTED_SUBNETS):
+            link, addr, length = self.key
+            return j.concat(link, j.prefix(str(addr), int(length)))
         return self.key[0] if len(self.key) == 1 else j.concat(*self.key)
 
     def json(self) -> j.Json:
@@ -78,9 +82,18 @@ def network_elements(net: FwNetwork) -> list[Element]:
     if not net.internal and net.masquerade:
         for subnet in net.subnets:
             masq = L.MASQ_SUBNETS if subnet.version == 4 else L.MASQ_SUBNETS6
-            key = (str(subnet.network_address), subnet.prefixlen)
-            out.append(Element((L.INET, masq), key, None, note))
+            out.append(Element((L.INET, masq), _prefix(subnet), None, note))
+    if net.routed:
+        out += [
+            Element((L.INET, L.ROUTED_SUBNETS), (net.bridge, *_prefix(s)), None, note)
+            for s in net.subnets
+            if s.version == 4
+        ]
     return out
+
+
+def _prefix(subnet: IPNetwork) -> tuple[str, int]:
+    return (str(subnet.network_address), subnet.prefixlen)
 
 
 def endpoint_elements(ep: FwEndpoint, icc: bool) -> list[Element]:

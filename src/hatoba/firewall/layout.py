@@ -38,6 +38,7 @@ BRIDGES = "bridges"  # every hatoba bridge
 INTERNAL_BRIDGES = "internal_bridges"  # bridges of internal networks
 MASQ_SUBNETS = "masq_subnets"  # subnets whose traffic is masqueraded on the way out
 FROM_BRIDGE = "from_bridge"  # bridge name -> jump to that network's forward chain
+ROUTED_SUBNETS = "routed_subnets"  # a segment's routed link . its network's IPv4 subnet
 PUBLISHED = "published"  # container ip . proto . port reachable through a DNAT
 OWN_PORT = "own_port"  # container ip . container ip . proto . port: a container to itself
 DNAT_ANY_ADDR, DNAT_ANY_PORT = "dnat_any_addr", "dnat_any_port"  # proto . host port
@@ -74,6 +75,7 @@ SETS: dict[tuple[str, str], dict[str, object]] = {
     (INET, BRIDGES): {"type": "ifname"},
     (INET, INTERNAL_BRIDGES): {"type": "ifname"},
     (INET, MASQ_SUBNETS): {"type": "ipv4_addr", "flags": ["interval"]},
+    (INET, ROUTED_SUBNETS): {"type": ["ifname", "ipv4_addr"], "flags": ["interval"]},
     (INET, FROM_BRIDGE): {"type": "ifname", "map": "verdict"},
     (INET, PUBLISHED): {"type": _IP_PROTO_PORT},
     (INET, OWN_PORT): {"type": ["ipv4_addr", *_IP_PROTO_PORT]},
@@ -219,6 +221,18 @@ NAT_POSTROUTING = Chain(
             for saddr, subnets in ((_SADDR, MASQ_SUBNETS), (_SADDR6, MASQ_SUBNETS6))
         ),
         ("LOOPBACK TO CONTAINER", [j.match(_SADDR, _LOOPBACK), _OUT_BRIDGES, j.masquerade()]),
+        # a container reaching a neighbour on its segment through a published port: sent
+        # back out of the link it came in by, and answered inside the segment, where the
+        # host cannot un-NAT the answer (postrouting has no input interface: the source's
+        # subnet says where it came from)
+        (
+            "HAIRPIN INTO A SEGMENT",
+            [
+                j.match(j.ct("status"), "dnat", "in"),
+                j.match(j.concat(OIF, _SADDR), j.ref(ROUTED_SUBNETS)),
+                j.masquerade(),
+            ],
+        ),
         *(
             (
                 "MASQ TO OWN PORT",

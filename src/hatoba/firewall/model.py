@@ -23,6 +23,10 @@ class FwNetwork:
     internal: bool = False
     icc: bool = True
     masquerade: bool = True
+    # `bridge` is a routed link into a segment bridged in a namespace of its own (overlay):
+    # what the host sends back out of it (hairpin through a published port) is masqueraded,
+    # since the answer is bridged in the segment and never passes the host to be un-NATed
+    routed: bool = False
 
 
 @dataclass(frozen=True)

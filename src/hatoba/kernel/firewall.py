@@ -150,8 +150,9 @@ class NftFirewall:
         """What keeps hatoba's traffic from passing the host's firewalls, as last seen."""
         return list(self._host.warnings)
 
-    def bridge_ready(self, bridge: str, internal: bool) -> None:
-        """Per-bridge settings, once the bridge exists.
+    def bridge_ready(self, bridge: str, internal: bool, routed: bool = False) -> None:
+        """Per-bridge settings, once the bridge exists (`routed`: it is the host's link into
+        a segment bridged in a namespace of its own, a veth, and takes the first two alone).
 
         * its interface group, by which our iptables chain knows hatoba's bridges
           (hostfw.bridge_group);
@@ -166,7 +167,10 @@ class NftFirewall:
         """
         self._home.write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
         group = hostfw.bridge_group(internal)
-        self._links.request([netlink.bridge_settings(bridge, group)], f"bridge {bridge}")
+        settings = (
+            netlink.link_group(bridge, group) if routed else netlink.bridge_settings(bridge, group)
+        )
+        self._links.request([settings], f"bridge {bridge}")
 
     def clear_udp_conntrack(self, ports: Sequence[FwPort]) -> None:
         fw_conntrack.clear_udp(self._home, ports)

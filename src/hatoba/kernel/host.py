@@ -34,6 +34,7 @@ from hatoba.kernel.fw_netns import HomeNetns
 from hatoba.kernel.netns import (
     begin_netns,
     call_in_netns,
+    create_netns,
     is_netns_handle,
     rebind_handle,
     remove_handle,
@@ -64,7 +65,9 @@ _SANDBOX_IPV6 = (
 
 
 class HostKernel:
-    def __init__(self) -> None:
+    def __init__(self, segments_dir: str) -> None:
+        # where the handles of segment namespaces (overlay networks) are, by segment name
+        self._segments_dir = segments_dir
         self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hatoba-reaper")
         self._home = HomeNetns()
         self._host = nl.NetlinkSocket()
@@ -124,28 +127,33 @@ class HostKernel:
     ) -> None:
         self._bridge_index.pop(name, None)  # an earlier bridge of that name may have been deleted
         self._host.request(
-            [nl.bridge_create(name, mac, mtu), nl.link_alias(name, OWNER_PREFIX + owner)],
+            [nl.bridge_create(name, mtu, mac), nl.link_alias(name, OWNER_PREFIX + owner)],
             f"create bridge {name}",
         )
         try:
-            # before it is up: a bridge is the containers' router, never a host taking advice
-            settings = [(f"net/ipv6/conf/{name}/accept_ra", "0")]
-            if any(g.version == 6 for g in gateways):
-                # its link-local address usable at once: the bridge solicits its neighbours
-                # from it, and would hold the first packets to a container a second or two
-                settings += [
-                    (f"net/ipv6/conf/{name}/accept_dad", "0"),
-                    (f"net/ipv6/conf/{name}/disable_ipv6", "0"),
-                ]
-            _set_ipv6(settings, self._home.write_sysctl)
-            index = self._index(name)
-            self._host.request(
-                [*(nl.address_add(index, g.network, g.ip) for g in gateways), nl.link_up(index)],
-                f"configure bridge {name}",
-            )
+            self._gateway_up(name, gateways)
         except KernelError:
             self.delete_link(name)
             raise
+
+    def _gateway_up(self, name: str, gateways: tuple[IPInterface, ...]) -> None:
+        """A host link the containers route through (a bridge, a segment's link): its
+        gateway addresses, up."""
+        # before it is up: the containers' router, never a host taking advice
+        settings = [(f"net/ipv6/conf/{name}/accept_ra", "0")]
+        if any(g.version == 6 for g in gateways):
+            # its link-local address usable at once: the bridge solicits its neighbours
+            # from it, and would hold the first packets to a container a second or two
+            settings += [
+                (f"net/ipv6/conf/{name}/accept_dad", "0"),
+                (f"net/ipv6/conf/{name}/disable_ipv6", "0"),
+            ]
+        _set_ipv6(settings, self._home.write_sysctl)
+        index = self._index(name)
+        self._host.request(
+            [*(nl.address_add(index, g.network, g.ip) for g in gateways), nl.link_up(index)],
+            f"configure {name}",
+        )
 
     def repair_bridge(self, name: str, gateways: tuple[IPInterface, ...]) -> None:
         """An existing bridge up, with its gateway addresses (whatever someone removed)."""
@@ -159,19 +167,29 @@ class HostKernel:
                     raise
         self._host.request([nl.link_up(index)], f"bring up {name}")
 
-    def enslave(self, name: str, bridge: str) -> None:
-        """Make a veth a port of `bridge` again (after the bridge was recreated)."""
-        self._bridge_index.pop(bridge, None)
-        self._host.request(
-            [nl.link_master(name, self._index(bridge)), nl.hairpin(name), nl.link_up(name=name)],
+    def enslave(self, name: str, bridge: str, segment: str = "") -> None:
+        """Make a veth a port of `bridge` again (after the bridge was recreated); `segment`:
+        the namespace both are in (a segment's name, "" for the host's)."""
+        if segment:
+            sock, master = self._segment(segment), self._segment_index(segment, bridge)
+        else:
+            self._bridge_index.pop(bridge, None)
+            sock, master = self._host, self._index(bridge)
+        sock.request(
+            [nl.link_master(name, master), nl.hairpin(name), nl.link_up(name=name)],
             f"attach {name} to {bridge}",
         )
 
-    def delete_link(self, name: str) -> None:
-        """Idempotent: a link that is already gone counts as deleted."""
-        self._bridge_index.pop(name, None)
+    def delete_link(self, name: str, segment: str = "") -> None:
+        """Idempotent: a link that is already gone counts as deleted (so does one whose
+        segment is gone)."""
+        if segment and not is_netns_handle(self._segment_path(segment)):
+            return
+        sock = self._segment(segment) if segment else self._host
+        if not segment:
+            self._bridge_index.pop(name, None)
         try:
-            self._host.request([nl.link_delete(name=name)], f"delete {name}")
+            sock.request([nl.link_delete(name=name)], f"delete {name}")
         except KernelError as exc:
             if exc.errno not in _GONE:
                 raise
@@ -179,16 +197,9 @@ class HostKernel:
     def link_exists(self, name: str) -> bool:
         return self._host.link(name) is not None
 
-    def owned_links(self) -> list[OwnedLink]:
-        links = self._host.links()
-        names = {link.index: link.name for link in links}
-        return [
-            OwnedLink(
-                link.name, link.kind, link.alias[len(OWNER_PREFIX) :], names.get(link.master, "")
-            )
-            for link in links
-            if link.alias.startswith(OWNER_PREFIX)
-        ]
+    def owned_links(self, segment: str = "") -> list[OwnedLink]:
+        """The links with hatoba's owner alias, in the host namespace or in `segment`'s."""
+        return _owned((self._segment(segment) if segment else self._host).links())
 
     def _index(self, name: str) -> int:
         index = self._bridge_index.get(name)
@@ -249,10 +260,19 @@ class HostKernel:
         return sock
 
     def attach(self, netns: str, request: AttachRequest) -> None:
+        """A veth pair: its outer end a port of the request's bridge, in the host namespace
+        or in the bridge's segment."""
         sandbox = self._sandbox(netns)
+        if request.segment:
+            outer, master = (
+                self._segment(request.segment),
+                self._segment_index(request.segment, request.bridge),
+            )
+        else:
+            outer, master = self._host, self._index(request.bridge)
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self._host.request(
+            outer.request(
                 [
                     nl.veth_create(
                         request.host_ifname,
@@ -260,7 +280,7 @@ class HostKernel:
                         request.ifindex,
                         request.mac,
                         fd,
-                        self._index(request.bridge),
+                        master,
                         request.mtu,
                     ),
                     nl.link_alias(request.host_ifname, OWNER_PREFIX + request.owner),
@@ -271,10 +291,12 @@ class HostKernel:
         finally:
             os.close(fd)
         try:
-            # the host end is up but has no carrier until the container end is: no IPv6
-            # address or router solicitation happens before this
-            disable = [(f"net/ipv6/conf/{request.host_ifname}/disable_ipv6", "1")]
-            _set_ipv6(disable, self._home.write_sysctl)
+            if not request.segment:
+                # the host end is up but has no carrier until the container end is: no IPv6
+                # address or router solicitation happens before this (a segment makes every
+                # link with IPv6 off)
+                disable = [(f"net/ipv6/conf/{request.host_ifname}/disable_ipv6", "1")]
+                _set_ipv6(disable, self._home.write_sysctl)
             if request.ipv6:
                 call_in_netns(netns, lambda: _enable_ipv6(request.ifname))
             try:
@@ -288,7 +310,7 @@ class HostKernel:
                 sandbox.request(_configure(request, link.index), f"configure {request.ifname}")
         except KernelError:
             with contextlib.suppress(KernelError):
-                self._host.request([nl.link_delete(name=request.host_ifname)], "undo veth")
+                outer.request([nl.link_delete(name=request.host_ifname)], "undo veth")
             raise
 
     def attach_macvlan(self, netns: str, request: MacvlanRequest) -> None:
@@ -351,35 +373,139 @@ class HostKernel:
                 log.warning("could not delete interface %s in %s: %s", ifname, netns, exc)
 
     def owned_links_inside(self, netns: str) -> list[OwnedLink]:
-        return [
-            OwnedLink(link.name, link.kind, link.alias[len(OWNER_PREFIX) :])
-            for link in self._sandbox(netns).links()
-            if link.alias.startswith(OWNER_PREFIX)
-        ]
+        return _owned(self._sandbox(netns).links())
 
-    # --- tunnels (overlay networks) ------------------------------------------------------------
+    # --- segments and tunnels (overlay networks) ----------------------------------------------
+
+    def _segment_path(self, segment: str) -> str:
+        return os.path.join(self._segments_dir, segment)
+
+    def _segment(self, segment: str) -> nl.NetlinkSocket:
+        return self._sandbox(self._segment_path(segment))
+
+    def _segment_index(self, segment: str, name: str) -> int:
+        link = self._segment(segment).link(name)
+        if link is None:
+            raise KernelError(f"link {name} not found in segment {segment}", errno.ENODEV)
+        return link.index
+
+    def segment_ok(self, segment: str) -> bool:
+        return is_netns_handle(self._segment_path(segment))
+
+    def create_segment(
+        self,
+        segment: str,
+        bridge: str,
+        mac: str,
+        mtu: int,
+        gateways: tuple[IPInterface, ...],
+        owner: str,
+    ) -> None:
+        """A namespace of its own (`segment`) holding `bridge`, and the host's link to it
+        (`link_segment`). Frames bridged in there pass no hook of the host's netfilter:
+        br_netfilter is off in that namespace, whatever the host's sysctls say."""
+        path = self._segment_path(segment)
+        os.makedirs(self._segments_dir, exist_ok=True)
+        sock = create_netns(path, then=_segment_socket)
+        assert sock is not None
+        self._sandboxes[path] = sock
+        try:
+            sock.request(
+                [
+                    nl.bridge_create(bridge, mtu),
+                    nl.link_alias(bridge, OWNER_PREFIX + owner),
+                    nl.link_up(name=bridge),
+                ],
+                f"create bridge {bridge} in {segment}",
+            )
+            self.link_segment(segment, bridge, mac, mtu, gateways, owner)
+        except KernelError:
+            self.remove_segment(segment)
+            raise
+
+    def link_segment(
+        self,
+        segment: str,
+        bridge: str,
+        mac: str,
+        mtu: int,
+        gateways: tuple[IPInterface, ...],
+        owner: str,
+    ) -> None:
+        """The host's link into a segment: a veth named as `bridge`, in the host namespace
+        with the gateway addresses and `mac`, its peer a port of `bridge` in the segment.
+        Containers reach the host (NAT, published ports) routed through it."""
+        sock = self._segment(segment)
+        inner = _segment_end(bridge)
+        fd = os.open(self._home.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sock.request(
+                [
+                    # the inner end has no owner alias: it lives and dies with the host's
+                    nl.veth_create(
+                        inner, bridge, 0, mac, fd, self._segment_index(segment, bridge), mtu
+                    ),
+                ],
+                f"link {segment} to the host",
+            )
+        finally:
+            os.close(fd)
+        try:
+            self._bridge_index.pop(bridge, None)
+            self._host.request([nl.link_alias(bridge, OWNER_PREFIX + owner)], f"name {bridge}")
+            self._gateway_up(bridge, gateways)
+        except KernelError:
+            self.delete_link(bridge)
+            raise
+
+    def remove_segment(self, segment: str) -> None:
+        """The segment's namespace goes, with every link in it (the kernel reaps them)."""
+        self.remove_netns(self._segment_path(segment))
 
     def create_tunnel(
-        self, name: str, vni: int, mtu: int, bridge: str, local: IPv4Address, owner: str
+        self,
+        name: str,
+        vni: int,
+        mtu: int,
+        bridge: str,
+        local: IPv4Address,
+        owner: str,
+        segment: str = "",
     ) -> None:
-        """A VXLAN port of `bridge` on the IANA port, from the advertise address `local`."""
-        self._host.request(
-            [
-                nl.vxlan_create(name, vni, mtu, self._index(bridge), local, VXLAN_PORT),
-                nl.link_alias(name, OWNER_PREFIX + owner),
-            ],
-            f"create vxlan {name}",
-        )
+        """A VXLAN port of `bridge` on the IANA port, from the advertise address `local`.
+        In a segment it is made from the host namespace straight into the segment's: its UDP
+        socket stays in the host's, so the encapsulated packets take the host's routes."""
+        if not segment:
+            self._host.request(
+                [
+                    nl.vxlan_create(name, vni, mtu, self._index(bridge), local, VXLAN_PORT),
+                    nl.link_alias(name, OWNER_PREFIX + owner),
+                ],
+                f"create vxlan {name}",
+            )
+            return
+        sock = self._segment(segment)
+        master = self._segment_index(segment, bridge)
+        fd = os.open(self._segment_path(segment), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._host.request(
+                [nl.vxlan_create(name, vni, mtu, master, local, VXLAN_PORT, netns_fd=fd)],
+                f"create vxlan {name}",
+            )
+        finally:
+            os.close(fd)
+        sock.request([nl.link_alias(name, OWNER_PREFIX + owner)], f"name vxlan {name}")
 
-    def set_tunnel_peers(self, name: str, peers: Collection[TunnelPeer]) -> None:
+    def set_tunnel_peers(self, name: str, peers: Collection[TunnelPeer], segment: str = "") -> None:
         """Exactly `peers` behind the tunnel: a forwarding entry (MAC -> tunnel endpoint) and
         a neighbour entry (address -> MAC) each, in one batch of changes against what the
         device holds now."""
-        link = self._host.link(name)
+        sock = self._segment(segment) if segment else self._host
+        link = sock.link(name)
         if link is None:
             raise KernelError(f"link {name} not found", errno.ENODEV)
         index = link.index
-        held = self._host.neighbours(index)
+        held = sock.neighbours(index)
         fdb = {(n.mac, n.address) for n in held if n.family == nl.AF_BRIDGE}
         neigh = {(n.address, n.mac) for n in held if n.family == nl.AF_INET}
         want_fdb = {(p.mac, p.vtep) for p in peers}
@@ -391,7 +517,7 @@ class HostKernel:
         messages += [nl.forwarding(index, mac, vtep, add=True) for mac, vtep in want_fdb - fdb]
         messages += [nl.neighbour(index, a, mac, add=True) for a, mac in want_neigh - neigh]
         if messages:
-            self._host.request(messages, f"program peers of {name}")
+            sock.request(messages, f"program peers of {name}")
 
     def detach(self, name: str) -> None:
         """Delete a link (a veth pair by its host end, a bridge) in the background.
@@ -468,6 +594,39 @@ def _set_ipv6(settings: Iterable[tuple[str, str]], write: Callable[[str, str], N
     except KernelError as exc:
         if exc.errno != errno.ENOENT or os.path.isdir("/proc/sys/net/ipv6"):
             raise
+
+
+def _owned(links: Iterable[nl.Link]) -> list[OwnedLink]:
+    every = list(links)
+    names = {link.index: link.name for link in every}
+    return [
+        OwnedLink(link.name, link.kind, link.alias[len(OWNER_PREFIX) :], names.get(link.master, ""))
+        for link in every
+        if link.alias.startswith(OWNER_PREFIX)
+    ]
+
+
+def _segment_end(bridge: str) -> str:
+    """The name of the host link's peer inside the segment (a port of `bridge`)."""
+    return f"gw-{bridge[-12:]}"
+
+
+# br_netfilter's switches of a namespace: off in a segment, so its bridged frames skip the
+# netfilter hooks (a kernel without br_netfilter has nothing to turn off)
+_SEGMENT_BRIDGE_NF = tuple(
+    (f"net/bridge/bridge-nf-call-{table}", "0") for table in ("iptables", "ip6tables", "arptables")
+)
+
+
+def _segment_socket() -> nl.NetlinkSocket:
+    """Inside a segment namespace: br_netfilter off, then as a container namespace."""
+    for key, value in _SEGMENT_BRIDGE_NF:
+        try:
+            write_sysctl(key, value)
+        except KernelError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+    return _sandbox_socket()
 
 
 def _sandbox_socket() -> nl.NetlinkSocket:

@@ -1,5 +1,6 @@
-"""Link change notifications (RTNLGRP_LINK) of the host namespace: which of hatoba's links
-someone deleted, or took off their bridge.
+"""Link change notifications (RTNLGRP_LINK) of the host namespace and of the namespaces it
+has an id for (segments of overlay networks): which of hatoba's links someone deleted, or took
+off their bridge.
 
 The kernel announces every link change on this multicast group, so a listener learns at no
 cost while nothing changes that a bridge or a veth hatoba owns (its alias says so) went away.
@@ -20,6 +21,7 @@ from hatoba.model.host import OWNER_PREFIX
 _NETLINK_ROUTE = 0
 _RTMGRP_LINK = 1
 _SO_RCVBUFFORCE = 33
+_SOL_NETLINK, _NETLINK_LISTEN_ALL_NSID = 270, 8
 _RCVBUF = 4 << 20
 _OWNED = OWNER_PREFIX.encode()  # what an owned link's message holds (its alias)
 
@@ -46,6 +48,9 @@ class LinkEvents:
         try:
             sock.bind((0, _RTMGRP_LINK))
             sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF)
+            # and of the namespaces this one has an id for: a segment's (overlay network's)
+            # links, which its veths and VXLAN port give it one for
+            sock.setsockopt(_SOL_NETLINK, _NETLINK_LISTEN_ALL_NSID, 1)
         except OSError as exc:
             sock.close()
             raise KernelError(f"link events: {exc.strerror}", exc.errno) from exc

@@ -391,11 +391,12 @@ def _get_links() -> bytes:
     return _message(RTM_GETLINK, 0, _ifinfo() + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
 
 
-def bridge_create(name: str, mac: str, mtu: int) -> bytes:
+def bridge_create(name: str, mtu: int, mac: str = "") -> bytes:
+    """`mac` "": the kernel's choice (a bridge that holds no address of its own)."""
     return _newlink(
         _ifinfo()
         + _string(IFLA_IFNAME, name)
-        + _attr(IFLA_ADDRESS, _mac(mac))
+        + (_attr(IFLA_ADDRESS, _mac(mac)) if mac else b"")
         + _u32(IFLA_MTU, mtu)
         + _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "bridge")),
         create=True,
@@ -408,6 +409,10 @@ def bridge_settings(name: str, group: int) -> bytes:
     data = _nested(IFLA_INFO_DATA, _u8(IFLA_BR_NF_CALL_IPTABLES, 1))
     info = _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "bridge"), data)
     return _newlink(_ifinfo() + _string(IFLA_IFNAME, name) + _u32(IFLA_GROUP, group) + info)
+
+
+def link_group(name: str, group: int) -> bytes:
+    return _newlink(_ifinfo() + _string(IFLA_IFNAME, name) + _u32(IFLA_GROUP, group))
 
 
 def link_alias(name: str, alias: str) -> bytes:
@@ -537,10 +542,18 @@ def link_rename(index: int, name: str) -> bytes:
 
 
 def vxlan_create(
-    name: str, vni: int, mtu: int, master: int, local: IPv4Address, port: int
+    name: str,
+    vni: int,
+    mtu: int,
+    master: int,
+    local: IPv4Address,
+    port: int,
+    netns_fd: int | None = None,
 ) -> bytes:
     """A VXLAN port of bridge `master`: no learning (peers are static entries) and ARP
-    answered from its neighbour table (`proxy`), so nothing is ever flooded to other hosts."""
+    answered from its neighbour table (`proxy`), so nothing is ever flooded to other hosts.
+    With `netns_fd` it is born in that namespace (`master` is an index there), its UDP socket
+    in the requesting one."""
     data = _nested(
         IFLA_INFO_DATA,
         _u32(IFLA_VXLAN_ID, vni),
@@ -556,6 +569,7 @@ def vxlan_create(
         + _string(IFLA_IFNAME, name)
         + _u32(IFLA_MTU, mtu)
         + _u32(IFLA_MASTER, master)
+        + (_u32(IFLA_NET_NS_FD, netns_fd) if netns_fd is not None else b"")
         + _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "vxlan"), data),
         create=True,
     )

@@ -62,6 +62,8 @@ class AttachRequest:
     # the container's default routes through this interface, one per family at most
     default_gateways: tuple[IPAddress, ...]
     owner: str
+    # the namespace `bridge` and the host end are in: a segment's name ("" the host's)
+    segment: str = ""
 
     @property
     def ipv6(self) -> bool:

@@ -42,7 +42,7 @@ class ModelFirewall:
     def remove(self) -> None:
         self._run(teardown())
 
-    def bridge_ready(self, bridge: str, internal: bool) -> None:
+    def bridge_ready(self, bridge: str, internal: bool, routed: bool = False) -> None:
         self.ready.append(bridge)
 
     def warnings(self) -> list[str]:
