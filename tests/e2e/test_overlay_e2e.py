@@ -13,10 +13,12 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from fixtures.processes import eventually, kill_unsupervised
+from fixtures.fw_probe import idle, probe, serve
+from fixtures.processes import eventually, kill_unsupervised, wait_gone
 from hatoba.testing import Cluster, Sandbox
 from hatoba.testing.cluster import OUTSIDE, STORE, STORE_PORT, host_address
 
@@ -88,8 +90,22 @@ def _overlay(cluster: Cluster, network: str) -> None:
     )
 
 
+def _segments(host: Sandbox) -> list[Path]:
+    """The handles of the host's overlay segments (a namespace per overlay network)."""
+    return sorted((host.run_root / "netns").glob("ov-*"))
+
+
+def _segment(host: Sandbox, network: str) -> Path:
+    network_id = host.hatoba("network", "inspect", "-f", "{{.Id}}", network).stdout.strip()
+    return host.run_root / "netns" / f"ov-{network_id[:12]}"
+
+
 def _neighbours(host: Sandbox) -> str:
-    return host.sh(["ip", "neigh", "show", "nud", "permanent"]).stdout
+    """The static neighbour entries of every overlay segment of the host."""
+    return "".join(
+        host.sh(["ip", "neigh", "show", "nud", "permanent"], ns=ns).stdout
+        for ns in _segments(host)
+    )
 
 
 def _pair(cluster: Cluster, network: str, first: str, second: str) -> str:
@@ -103,6 +119,7 @@ def _pair(cluster: Cluster, network: str, first: str, second: str) -> str:
 
 
 def _cleanup(cluster: Cluster, network: str) -> None:
+    """Everything removed, and nothing of the network left on any host: no segment, no link."""
     for host in cluster.hosts:
         ids = host.hatoba("ps", "-aq").stdout.split()
         if ids:
@@ -112,6 +129,14 @@ def _cleanup(cluster: Cluster, network: str) -> None:
         lambda: all(network not in h.hatoba("network", "ls").stdout for h in cluster.hosts),
         seconds=DROP_WITHIN,
     )
+    for host in cluster.hosts:
+        assert eventually(lambda host=host: _bare(host)), host.sh(["ip", "-br", "link"]).stdout
+
+
+def _bare(host: Sandbox) -> bool:
+    """No overlay segment, and no overlay link in the host's namespace."""
+    links = host.sh(["ip", "-br", "link"]).stdout
+    return not _segments(host) and "ov-" not in links and "vx-" not in links
 
 
 def _within(seconds: float, check: Callable[[], bool]) -> float:
@@ -173,6 +198,7 @@ def test_one_network_across_three_hosts_by_name_alias_and_on_the_wire(cluster: C
     for host in cluster.hosts:
         links = host.sh(["ip", "-br", "link"]).stdout
         assert f"ov-{network_id.strip()[:12]}" not in links and "vx-" not in links
+        assert _segments(host) == []
 
 
 def test_the_same_name_created_on_three_hosts_at_once_is_one_network(cluster: Cluster) -> None:
@@ -309,21 +335,101 @@ def test_inspect_names_the_hosts_with_endpoints_as_peers(cluster: Cluster) -> No
         _cleanup(cluster, "peers")
 
 
-def _fdb(host: Sandbox, tunnel: str) -> str:
-    return host.sh(["bridge", "fdb", "show", "dev", tunnel], check=False).stdout
+def test_a_segment_holds_the_bridge_and_tunnel_and_the_host_routes_into_it(
+    cluster: Cluster,
+) -> None:
+    """The overlay's bridge and VXLAN port live in a namespace of their own; the host has a
+    veth into it with the gateway, and NAT, published ports and hairpin go through it."""
+    h1, h2, _ = cluster.hosts
+    _overlay(cluster, "seg")
+    try:
+        network = json.loads(h1.hatoba("network", "inspect", "seg").stdout)[0]
+        bridge, tunnel = f"ov-{network['Id'][:12]}", f"vx-{network['Id'][:12]}"
+        gateway = network["IPAM"]["Config"][0]["Gateway"]
+        segment = _segment(h1, "seg")
+        for host in (h1, h2):
+            assert host.sh(["ip", "-br", "link", "show", "type", "bridge"]).stdout == ""
+            assert host.sh(["ip", "-br", "link", "show", "type", "vxlan"]).stdout == ""
+            assert bridge in host.sh(["ip", "-br", "link", "show", "type", "veth"]).stdout
+            assert f"{gateway}/" in host.sh(["ip", "-br", "addr", "show", "dev", bridge]).stdout
+        inside = h1.sh(["ip", "-d", "link", "show", tunnel], ns=segment).stdout
+        assert f"master {bridge}" in inside and "vxlan id" in inside
+        assert f"local {host_address(1)}" in inside and "dstport 4789" in inside
+        assert "bridge" in h1.sh(["ip", "-d", "link", "show", bridge], ns=segment).stdout
+        # bridged frames skip netfilter in there, whatever the host's sysctls say
+        bridge_nf = h1.sh(
+            ["sysctl", "-n", "net.bridge.bridge-nf-call-iptables"], ns=segment, check=False
+        )
+        assert bridge_nf.returncode != 0 or bridge_nf.stdout.strip() == "0"
+
+        serve(h1, "web", "--network", "seg", "-p", "8000:80")
+        idle(h1, "near", "--network", "seg")
+        idle(h2, "far", "--network", "seg")
+        web, far = _address(h1, "web", "seg"), _address(h2, "far", "seg")
+        assert eventually(lambda: far in _neighbours(h1) and web in _neighbours(h2))
+        # the container's end is a port of the bridge in the segment, not on the host
+        assert "master" in h1.sh(["ip", "-br", "link"], ns=segment).stdout
+        # an outside client keeps its address
+        assert probe(cluster.underlay, cluster.underlay.host, ("tcp", host_address(1), 8000)) == [
+            STORE
+        ]
+        # hairpin: a neighbour through the published port, sent back into the segment by the
+        # host, masqueraded (the answer is bridged in the segment, never un-NATed)
+        assert probe(h1, "near", ("tcp", host_address(1), 8000)) == [gateway]
+        # another host's container: to the published port through its own host's NAT, to
+        # the container itself across the tunnel
+        assert probe(h2, "far", ("tcp", host_address(1), 8000), ("tcp", web, 80)) == [
+            host_address(2),
+            far,
+        ]
+        assert _pings(h2, "far", OUTSIDE) and _pings(h1, "near", OUTSIDE)
+    finally:
+        _cleanup(cluster, "seg")
+
+
+def test_a_reset_leaves_no_segment_and_a_killed_service_s_network_still_goes(
+    cluster: Cluster,
+) -> None:
+    _, _, h3 = cluster.hosts
+    _overlay(cluster, "wipe")
+    try:
+        _run(h3, "w3", "wipe")
+        assert _segments(h3)
+        kept_by = h3.keeper_pid()
+        h3.hatoba("system", "reset", "-f")
+        assert kept_by is not None
+        wait_gone(kept_by, seconds=5)
+        assert _bare(h3)
+        # it comes back: the cluster's network is made here again
+        assert eventually(lambda: "wipe" in h3.hatoba("network", "ls").stdout)
+        _run(h3, "w3", "wipe")
+        assert _segments(h3)
+        # a service killed with its network's segment in place: started again, it keeps it,
+        # and `network rm` (after `rm -f`) leaves nothing (see _cleanup)
+        kill_unsupervised(h3)
+        h3.hatoba("rm", "-f", "w3")
+        assert _segments(h3)
+        h3.hatoba("network", "rm", "wipe")
+    finally:
+        _cleanup(cluster, "wipe")
+
+
+def _fdb(host: Sandbox, segment: Path, tunnel: str) -> str:
+    return host.sh(["bridge", "fdb", "show", "dev", tunnel], ns=segment, check=False).stdout
 
 
 @pytest.mark.parametrize(
-    "damage",
+    ("where", "damage"),
     [
-        ["ip", "link", "del", "{tunnel}"],
-        ["ip", "link", "set", "{tunnel}", "nomaster"],
-        ["ip", "link", "del", "{bridge}"],
+        ("segment", ["ip", "link", "del", "{tunnel}"]),
+        ("segment", ["ip", "link", "set", "{tunnel}", "nomaster"]),
+        ("segment", ["ip", "link", "del", "{bridge}"]),
+        ("host", ["ip", "link", "del", "{bridge}"]),
     ],
-    ids=["tunnel-deleted", "tunnel-off-its-bridge", "bridge-deleted"],
+    ids=["tunnel-deleted", "tunnel-off-its-bridge", "bridge-deleted", "host-link-deleted"],
 )
 def test_a_tunnel_or_bridge_broken_by_hand_is_made_again_with_its_peers(
-    cluster: Cluster, damage: list[str]
+    cluster: Cluster, where: str, damage: list[str]
 ) -> None:
     h1 = cluster.host(1)
     _overlay(cluster, "mend")
@@ -331,20 +437,51 @@ def test_a_tunnel_or_bridge_broken_by_hand_is_made_again_with_its_peers(
         m2 = _pair(cluster, "mend", "m1", "m2")
         network_id = h1.hatoba("network", "inspect", "-f", "{{.Id}}", "mend").stdout.strip()
         tunnel, bridge = f"vx-{network_id[:12]}", f"ov-{network_id[:12]}"
-        h1.sh([arg.format(tunnel=tunnel, bridge=bridge) for arg in damage])
+        segment = _segment(h1, "mend")
+        h1.sh(
+            [arg.format(tunnel=tunnel, bridge=bridge) for arg in damage],
+            ns=segment if where == "segment" else None,
+        )
         # the link watcher repairs within a second: the tunnel is a port of the bridge again,
         # with the remote container's forwarding and neighbour entries
         assert eventually(
             lambda: (
-                f"master {bridge}" in h1.sh(["ip", "link", "show", tunnel], check=False).stdout
-                and f"dst {host_address(2)}" in _fdb(h1, tunnel)
+                f"master {bridge}"
+                in h1.sh(["ip", "link", "show", tunnel], ns=segment, check=False).stdout
+                and f"dst {host_address(2)}" in _fdb(h1, segment, tunnel)
                 and m2 in _neighbours(h1)
             ),
             seconds=5,
         )
-        assert _pings(h1, "m1", "m2") and _pings(cluster.host(2), "m2", "m1")
+        assert eventually(lambda: _pings(h1, "m1", "m2")) and _pings(cluster.host(2), "m2", "m1")
+        assert _pings(h1, "m1", OUTSIDE)
     finally:
         _cleanup(cluster, "mend")
+
+
+def test_peer_entries_deleted_by_hand_come_back_at_a_restart(cluster: Cluster) -> None:
+    """Forwarding and neighbour entries are no links: no notification tells the service; its
+    next start compares every tunnel's entries with the store's records."""
+    h1 = cluster.host(1)
+    _overlay(cluster, "fdb")
+    try:
+        f2 = _pair(cluster, "fdb", "f1", "f2")
+        mac = json.loads(cluster.host(2).hatoba("inspect", "f2").stdout)[0]["NetworkSettings"][
+            "Networks"
+        ]["fdb"]["MacAddress"]
+        network_id = h1.hatoba("network", "inspect", "-f", "{{.Id}}", "fdb").stdout.strip()
+        tunnel, segment = f"vx-{network_id[:12]}", _segment(h1, "fdb")
+        h1.sh(["bridge", "fdb", "del", mac, "dev", tunnel, "self"], ns=segment)
+        h1.sh(["ip", "neigh", "del", f2, "dev", tunnel], ns=segment)
+        assert mac not in _fdb(h1, segment, tunnel) and f2 not in _neighbours(h1)
+        kill_unsupervised(h1)
+        h1.hatoba("ps")
+        assert eventually(
+            lambda: mac in _fdb(h1, segment, tunnel) and f2 in _neighbours(h1), seconds=5
+        )
+        assert _pings(h1, "f1", "f2") and _pings(h1, "f1", OUTSIDE)
+    finally:
+        _cleanup(cluster, "fdb")
 
 
 def test_a_host_cut_off_from_the_store_is_dropped_then_comes_back(cluster: Cluster) -> None:

@@ -56,14 +56,17 @@ def test_a_network_takes_the_next_free_24_and_vni_and_the_underlay_mtu_less_vxla
             1450,
             (IPv4Interface("10.0.2.1/24"),),
             VxlanTunnel("vx-" + NETWORK_ID[:12], 4098, 1450),
+            segment="ov-" + NETWORK_ID[:12],
         ),
     )
-    # endpoints and the firewall as on a bridge, through its own bridge
+    # endpoints as on a bridge, their host ends ports of the bridge in the segment
     endpoint = driver.plan_endpoint(network, (IPv4Address("10.0.2.7"),), 0, True)
     request = driver.attach_request(network, endpoint, "e" * 64)
     assert request is not None and request.bridge == network.bridge and request.mtu == 1450
+    assert request.segment == "ov-" + NETWORK_ID[:12]
+    # the firewall as on a bridge, through the host's link into the segment, which it routes
     firewall = driver.firewall_network(network)
-    assert firewall is not None and firewall.bridge == network.bridge
+    assert firewall is not None and firewall.bridge == network.bridge and firewall.routed
 
 
 def test_user_subnet_vni_and_mtu_are_checked() -> None:
