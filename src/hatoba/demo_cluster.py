@@ -81,9 +81,11 @@ def main() -> int:
             "No flooding and no multicast: host 2's container MAC is behind 192.0.2.2 in the "
             "VXLAN device's forwarding table, its address has that MAC in the neighbour table.",
         )
-        tunnel = "vx-" + host1.hatoba_quiet("network", "inspect", "-f", "{{.Id}}", "ov1")[:12]
-        host1.host("bridge", "fdb", "show", "dev", tunnel)
-        host1.host("ip", "neigh", "show", "dev", tunnel)
+        network_id = host1.hatoba_quiet("network", "inspect", "-f", "{{.Id}}", "ov1")[:12]
+        # the network's bridge and VXLAN device are in a namespace of its own, the segment
+        enter = f"--net={host1.sb.run_root / 'netns' / f'ov-{network_id}'}"
+        host1.host("nsenter", enter, "bridge", "fdb", "show", "dev", f"vx-{network_id}")
+        host1.host("nsenter", enter, "ip", "neigh", "show", "dev", f"vx-{network_id}")
         host1.section("clean up")
         host1.hatoba("rm", "-f", "web1")
         host2.hatoba("rm", "-f", "web2")

@@ -22,7 +22,8 @@ def test_demo_cluster_shows_a_cross_host_ping_inside_vxlan() -> None:
         "64 bytes from web2.ov1",
         "> 192.0.2.2.4789: VXLAN, flags [I] (0x08), vni 4097",
         "> 10.10.0.",  # the inner packet, container to container
-        "dst 192.0.2.2 self permanent",
+        # the VXLAN device is in the segment, its UDP socket in the host's namespace
+        "dst 192.0.2.2 link-netnsid 0 self permanent",
         "The hosts, the underlay and etcd are gone",
     ):
         assert expected in out, expected

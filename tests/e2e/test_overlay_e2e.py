@@ -348,7 +348,8 @@ def test_a_segment_holds_the_bridge_and_tunnel_and_the_host_routes_into_it(
         gateway = network["IPAM"]["Config"][0]["Gateway"]
         segment = _segment(h1, "seg")
         for host in (h1, h2):
-            assert host.sh(["ip", "-br", "link", "show", "type", "bridge"]).stdout == ""
+            # the default network's bridge alone
+            assert "ov-" not in host.sh(["ip", "-br", "link", "show", "type", "bridge"]).stdout
             assert host.sh(["ip", "-br", "link", "show", "type", "vxlan"]).stdout == ""
             assert bridge in host.sh(["ip", "-br", "link", "show", "type", "veth"]).stdout
             assert f"{gateway}/" in host.sh(["ip", "-br", "addr", "show", "dev", bridge]).stdout
@@ -367,8 +368,11 @@ def test_a_segment_holds_the_bridge_and_tunnel_and_the_host_routes_into_it(
         idle(h2, "far", "--network", "seg")
         web, far = _address(h1, "web", "seg"), _address(h2, "far", "seg")
         assert eventually(lambda: far in _neighbours(h1) and web in _neighbours(h2))
-        # the container's end is a port of the bridge in the segment, not on the host
-        assert "master" in h1.sh(["ip", "-br", "link"], ns=segment).stdout
+        # the containers' veths are ports of the bridge in the segment, beside the tunnel
+        # and the host's link; the host has none of them
+        ports = h1.sh(["ip", "-o", "link", "show", "master", bridge], ns=segment).stdout
+        assert ports.count(": veth") == 2 and f": {tunnel}" in ports and ": gw-" in ports
+        assert h1.sh(["ip", "-br", "link", "show", "type", "veth"]).stdout.count("veth") == 0
         # an outside client keeps its address
         assert probe(cluster.underlay, cluster.underlay.host, ("tcp", host_address(1), 8000)) == [
             STORE

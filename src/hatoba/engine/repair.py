@@ -138,16 +138,23 @@ def _repair_segment(
 ) -> bool:
     """A segment's namespace, its bridge, the host's link into it and its tunnel, each made
     again when it is missing; returns whether the host's link is new (the firewall's settings
-    go on it again). A segment that lost its namespace or its bridge is made again whole:
-    the containers' ports in it are made again as deleted ones are."""
+    go on it again). A segment that lost its namespace is made again whole (the containers'
+    ports in it are made again as deleted ones are); one that lost its bridge gets a new one,
+    with a new link from the host, and its ports go on it again."""
     segment = bridge.segment
-    inside = {}
-    if core.kernel.segment_ok(segment):
-        inside = {link.name: link for link in core.kernel.owned_links(segment)}
-    if bridge.name not in inside:
+    if not core.kernel.segment_ok(segment):
         log.warning("segment %s of %s was lost: made again", segment, network.name)
         networks.delete_bridge(core, bridge)
         networks.make_bridge(core, bridge, network.id)
+        return True
+    inside = {link.name: link for link in core.kernel.owned_links(segment)}
+    if bridge.name not in inside:
+        log.warning("bridge %s of %s was deleted: made again", bridge.name, network.name)
+        core.kernel.delete_link(bridge.name)  # the host's link, its peer off any bridge
+        core.kernel.create_segment(
+            segment, bridge.name, bridge.mac, bridge.mtu, bridge.gateways, network.id
+        )
+        _repair_tunnel(core, bridge, inside, network)
         return True
     relinked = bridge.name not in links
     if relinked:

@@ -401,14 +401,18 @@ class HostKernel:
         gateways: tuple[IPInterface, ...],
         owner: str,
     ) -> None:
-        """A namespace of its own (`segment`) holding `bridge`, and the host's link to it
-        (`link_segment`). Frames bridged in there pass no hook of the host's netfilter:
-        br_netfilter is off in that namespace, whatever the host's sysctls say."""
+        """A namespace of its own (`segment`, made unless it exists) holding `bridge`, and
+        the host's link to it (`link_segment`). Frames bridged in there pass no hook of the
+        host's netfilter: br_netfilter is off in that namespace, whatever the host's sysctls
+        say."""
         path = self._segment_path(segment)
-        os.makedirs(self._segments_dir, exist_ok=True)
-        sock = create_netns(path, then=_segment_socket)
-        assert sock is not None
-        self._sandboxes[path] = sock
+        if is_netns_handle(path):
+            sock = self._segment(segment)
+        else:
+            os.makedirs(self._segments_dir, exist_ok=True)
+            made = create_netns(path, then=_segment_socket)
+            assert made is not None
+            sock = self._sandboxes[path] = made
         try:
             sock.request(
                 [
