@@ -84,7 +84,7 @@ def open_local(
         pending={k: dict(v) for k, v in snapshot.meta.get("pending", {}).items()},
     )
     kernel = HostKernel(str(paths.netns_dir))
-    firewall, ports = NftFirewall(fs.nft), PortReservations()
+    firewall, ports = NftFirewall(fs.nft, str(paths.netns_dir)), PortReservations()
     runtime = CrunRuntime(fs, root, run_root, cgroup_parent=cgroup_parent or cgroups.DEFAULT_PARENT)
     images = ImageStore(root)
     images.recover()

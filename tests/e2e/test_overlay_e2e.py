@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.fw_probe import idle, probe, serve
+from fixtures.fw_probe import frames_heard, idle, probe, serve
 from fixtures.processes import eventually, kill_unsupervised, wait_gone
 from hatoba.testing import Cluster, Sandbox
 from hatoba.testing.cluster import OUTSIDE, STORE, STORE_PORT, host_address
@@ -103,8 +103,7 @@ def _segment(host: Sandbox, network: str) -> Path:
 def _neighbours(host: Sandbox) -> str:
     """The static neighbour entries of every overlay segment of the host."""
     return "".join(
-        host.sh(["ip", "neigh", "show", "nud", "permanent"], ns=ns).stdout
-        for ns in _segments(host)
+        host.sh(["ip", "neigh", "show", "nud", "permanent"], ns=ns).stdout for ns in _segments(host)
     )
 
 
@@ -389,6 +388,26 @@ def test_a_segment_holds_the_bridge_and_tunnel_and_the_host_routes_into_it(
         assert _pings(h2, "far", OUTSIDE) and _pings(h1, "near", OUTSIDE)
     finally:
         _cleanup(cluster, "seg")
+
+
+def test_a_segment_has_the_anti_spoofing_of_local_bridges(cluster: Cluster) -> None:
+    """The host's `bridge hatoba` table never sees frames bridged in a segment: the segment has
+    its own, for its ports (a router advertisement and a forged source do not pass)."""
+    h1 = cluster.host(1)
+    _overlay(cluster, "guard")
+    try:
+        idle(h1, "attacker", "--network", "guard")
+        victim_ns = h1.run_root / "netns" / idle(h1, "victim", "--network", "guard").strip()
+        victim = _address(h1, "victim", "guard")
+        attacker_mac = json.loads(h1.hatoba("inspect", "attacker").stdout)[0]["NetworkSettings"][
+            "Networks"
+        ]["guard"]["MacAddress"]
+        assert frames_heard(h1, "attacker", attacker_mac, victim_ns, victim, "ra") == []
+        assert frames_heard(h1, "attacker", attacker_mac, victim_ns, victim, "forged") == []
+        table = h1.sh(["nft", "list", "table", "bridge", "hatoba"], ns=_segment(h1, "guard"))
+        assert attacker_mac in table.stdout and victim in table.stdout
+    finally:
+        _cleanup(cluster, "guard")
 
 
 def test_a_reset_leaves_no_segment_and_a_killed_service_s_network_still_goes(

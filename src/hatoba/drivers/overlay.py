@@ -122,7 +122,7 @@ class OverlayDriver(BridgeDriver):
 
     def firewall_network(self, network: Network) -> FwNetwork | None:
         fw = super().firewall_network(network)
-        return dataclasses.replace(fw, routed=True) if fw is not None else None
+        return dataclasses.replace(fw, segment=segment_of(network.id)) if fw is not None else None
 
     def serves_dns(self, network: Network) -> bool:
         return True

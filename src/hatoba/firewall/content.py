@@ -83,7 +83,7 @@ def network_elements(net: FwNetwork) -> list[Element]:
         for subnet in net.subnets:
             masq = L.MASQ_SUBNETS if subnet.version == 4 else L.MASQ_SUBNETS6
             out.append(Element((L.INET, masq), _prefix(subnet), None, note))
-    if net.routed:
+    if net.segment:
         out += [
             Element((L.INET, L.ROUTED_SUBNETS), (net.bridge, *_prefix(s)), None, note)
             for s in net.subnets

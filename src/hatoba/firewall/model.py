@@ -23,10 +23,12 @@ class FwNetwork:
     internal: bool = False
     icc: bool = True
     masquerade: bool = True
-    # `bridge` is a routed link into a segment bridged in a namespace of its own (overlay):
-    # what the host sends back out of it (hairpin through a published port) is masqueraded,
-    # since the answer is bridged in the segment and never passes the host to be un-NATed
-    routed: bool = False
+    # the namespace of its own the network is bridged in (overlay), by name ("" none): then
+    # `bridge` is the host's routed link into it, what the host sends back out of it (hairpin
+    # through a published port) is masqueraded, since the answer is bridged in the segment and
+    # never passes the host to be un-NATed, and the segment has a bridge table of its own for
+    # its ports (the host's never sees their frames)
+    segment: str = ""
 
 
 @dataclass(frozen=True)

@@ -69,12 +69,13 @@ def _elements(verb: str, elements: list[Element]) -> list[Command]:
     return cmds
 
 
-def _skeleton() -> list[Command]:
-    cmds: list[Command] = [{"add": _table(f)} for f in L.FAMILIES]
+def _skeleton(families: Sequence[str] = L.FAMILIES) -> list[Command]:
+    cmds: list[Command] = [{"add": _table(f)} for f in families]
     for (family, name), spec in L.SETS.items():
-        kind = "map" if "map" in spec else "set"
-        cmds.append({"add": {kind: _obj(family, name=name, **spec)}})
-    cmds += [_chain_decl(c.family, c.name, c.hook) for c in L.BASE_CHAINS]
+        if family in families:
+            kind = "map" if "map" in spec else "set"
+            cmds.append({"add": {kind: _obj(family, name=name, **spec)}})
+    cmds += [_chain_decl(c.family, c.name, c.hook) for c in L.BASE_CHAINS if c.family in families]
     return cmds
 
 
@@ -89,6 +90,32 @@ def render(state: FirewallState) -> Document:
         cmds += _rules(L.INET, name, content.chains[name])
     cmds += _elements("add", list(content.elements.values()))
     return {"nftables": cmds}
+
+
+def segment_table(endpoints: Sequence[FwEndpoint], icc: bool) -> Document:
+    """A segment's own `bridge hatoba` table (anti-spoofing and ICC of the ports bridged in
+    its namespace, which the host's never sees), replacing whatever is there."""
+    cmds: list[Command] = [{"add": _table(L.BRIDGE)}, {"delete": _table(L.BRIDGE)}]
+    cmds += _skeleton((L.BRIDGE,))
+    cmds += [
+        cmd
+        for c in L.BASE_CHAINS
+        if c.family == L.BRIDGE
+        for cmd in _rules(c.family, c.name, c.rules)
+    ]
+    cmds += _elements("add", [e for ep in endpoints for e in endpoint_elements(ep, icc)])
+    return {"nftables": cmds}
+
+
+def segment_endpoints(state: FirewallState) -> dict[str, tuple[FwEndpoint, ...]]:
+    """The endpoints of each network bridged in a segment, by network id."""
+    segments = {n.network_id for n in state.networks if n.segment}
+    found: dict[str, list[FwEndpoint]] = {nid: [] for nid in segments}
+    if segments:
+        for ep in state.endpoints:
+            if ep.network_id in segments:
+                found[ep.network_id].append(ep)
+    return {nid: tuple(eps) for nid, eps in found.items()}
 
 
 def rebuild(state: FirewallState) -> Document:

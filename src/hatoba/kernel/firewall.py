@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 
@@ -38,8 +39,10 @@ _HOST_CHECK_DELAY = 0.1  # a firewalld reload or an iptables-restore is a burst 
 
 
 class NftFirewall:
-    def __init__(self, helper: NftHelper) -> None:
-        """Binds to the network namespace of the calling thread (the host)."""
+    def __init__(self, helper: NftHelper, segments_dir: str = "") -> None:
+        """Binds to the network namespace of the calling thread (the host); `segments_dir`:
+        where the handles of segment namespaces (overlay networks) are, by segment name."""
+        self._segments_dir = segments_dir
         self._home = HomeNetns()
         self._links = netlink.NetlinkSocket()  # in the host namespace, as `_home`
         self._generation = nfnetlink.Generation()  # as well
@@ -66,6 +69,7 @@ class NftFirewall:
         with self._lock:
             self._forwarding(state)
             self._commit(self._rebuild(state))
+            self._segments(None, state)
             self._applied, self._removed = state, False
             self._host.look_again()
             self._host.follow(state.networks, strict=False, rewrite=True)
@@ -94,7 +98,28 @@ class NftFirewall:
                     self._back_to(new, old)
                     self._host.follow(old.networks, strict=False, rewrite=False)
                     raise
+            self._segments(old, new)
             self._applied, self._removed = new, False
+
+    def _segments(self, old: FirewallState | None, new: FirewallState) -> None:
+        """Each segment's own bridge table, made again where its endpoints changed (all of
+        them without `old`). Best effort: a segment being removed has no table to keep, and
+        the host's tables are right whatever happens here."""
+        now = plan.segment_endpoints(new)
+        if not now:
+            return
+        was = plan.segment_endpoints(old) if old is not None else {}
+        for net in new.networks:
+            if not net.segment or (
+                net.network_id in was and was[net.network_id] == now[net.network_id]
+            ):
+                continue
+            path = os.path.join(self._segments_dir, net.segment)
+            try:
+                with self._helper.namespace(path) as nft:
+                    nft.run_json(plan.segment_table(now[net.network_id], net.icc))
+            except (KernelError, OSError) as exc:
+                log.warning("firewall: the table of segment %s not made: %s", net.segment, exc)
 
     def _back_to(self, new: FirewallState, old: FirewallState) -> None:
         try:

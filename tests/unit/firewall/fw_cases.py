@@ -24,6 +24,10 @@ DUAL = FwNetwork(
 SECRET6 = FwNetwork(
     "f" * 64, "secret6", "br-ffffffffffff", (IPv6Network("fd00:2::/64"),), internal=True
 )
+# an overlay network: bridged in a segment of its own, routed from the host by its link
+OVERLAY = FwNetwork(
+    "9" * 64, "ov", "ov-999999999999", (IPv4Network("10.0.0.0/24"),), segment="ov-999999999999"
+)
 
 
 def endpoint(name: str, net: FwNetwork, host: int) -> FwEndpoint:
@@ -63,6 +67,7 @@ S1 = endpoint("s1", SECRET, 2)
 R1 = endpoint("r1", NOMASQ, 2)
 D1, D2 = endpoint("d1", DUAL, 2), endpoint("d2", DUAL, 3)
 S6 = endpoint("s6", SECRET6, 2)
+O1, O2 = endpoint("o1", OVERLAY, 2), endpoint("o2", OVERLAY, 3)
 
 CASES: dict[str, FirewallState] = {
     "empty": FirewallState(),
@@ -70,6 +75,7 @@ CASES: dict[str, FirewallState] = {
     "internal": FirewallState((SECRET,), (S1,)),
     "icc_off": FirewallState((QUIET,), (Q1, Q2)),
     "no_masquerade": FirewallState((NOMASQ,), (R1,)),
+    "overlay": FirewallState((WEB, OVERLAY), (WEB1, O1, O2), (port(O1, 8000),)),
     "ports": FirewallState(
         (WEB, QUIET),
         (WEB1, WEB2, Q1),

@@ -10,9 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
-from fw_cases import CASES
+from fw_cases import CASES, O1, O2, OVERLAY
 
 from hatoba.firewall import FirewallState, rebuild, render, teardown
+from hatoba.firewall import layout as L
+from hatoba.firewall.plan import segment_endpoints, segment_table
 
 GOLDEN = Path(__file__).with_name("golden")
 
@@ -93,3 +95,20 @@ def test_each_port_is_published_in_the_families_its_host_address_names() -> None
     assert maps["dnat_any_addr6"][0][1] == "fd00:1::2"
     # the internal IPv6 network is not masqueraded, the other one in both families
     assert [e["elem"]["val"]["prefix"]["addr"] for e in maps["masq_subnets6"]] == ["fd00:1::"]
+
+
+def test_a_segment_gets_a_bridge_table_of_its_own_ports_and_the_host_masquerades_hairpin() -> None:
+    state = CASES["overlay"]
+    assert segment_endpoints(state) == {OVERLAY.network_id: (O1, O2)}
+    cmds = segment_table((O1, O2), OVERLAY.icc)["nftables"]
+    # replaced whole, the bridge family alone, with the anti-spoofing chain and both ports
+    assert cmds[:2] == [
+        {"add": {"table": {"family": "bridge", "name": "hatoba"}}},
+        {"delete": {"table": {"family": "bridge", "name": "hatoba"}}},
+    ]
+    text = json.dumps(cmds)
+    assert '"family": "inet"' not in text and L.SPOOFING in text
+    assert all(f'"{ep.host_ifname}"' in text and ep.mac.lower() in text for ep in (O1, O2))
+    # the host's table: the segment's link and subnet, for hairpin's masquerade
+    host = json.dumps(render(state))
+    assert '{"concat": ["ov-999999999999", {"prefix": {"addr": "10.0.0.0", "len": 24}}]}' in host
