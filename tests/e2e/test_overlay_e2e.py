@@ -386,6 +386,22 @@ def test_a_segment_holds_the_bridge_and_tunnel_and_the_host_routes_into_it(
             far,
         ]
         assert _pings(h2, "far", OUTSIDE) and _pings(h1, "near", OUTSIDE)
+
+        # the topology looks into the segment: its bridge and the ports there, no problem
+        tree = h1.hatoba("network", "topology").stdout
+        assert bridge in tree and "problem" not in tree, tree
+        # `capture --network` listens on the bridge in the segment: it hears frames bridged
+        # between two containers of this host, which never reach the host's namespace
+        proc = h1.popen(
+            [*h1.hatoba_argv, "capture", "--network", "seg", "-c", "2", "icmp"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None and proc.stderr.readline().startswith("listening on")
+        assert _pings(h1, "near", web)
+        out, _ = proc.communicate(timeout=30)
+        assert f"IP {_address(h1, 'near', 'seg')} > {web}: ICMP echo request" in out, out
     finally:
         _cleanup(cluster, "seg")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -42,9 +43,17 @@ class CaptureTarget:
 
 
 def capture_target(
-    state: State, *, container: str, network: str, interface: str, netns: str
+    state: State,
+    *,
+    container: str,
+    network: str,
+    interface: str,
+    netns: str,
+    segments_dir: str = "",
 ) -> CaptureTarget:
-    """`--container NAME [-i IF]`, `--network NAME` or `-i IF [--netns CONTAINER|host]`."""
+    """`--container NAME [-i IF]`, `--network NAME` or `-i IF [--netns CONTAINER|host]`; a
+    network bridged in a segment of its own (overlay) is captured on its bridge there
+    (`segments_dir`: where the segments' handles are), which sees its bridged frames too."""
     if sum(bool(x) for x in (container, network)) > 1 or (network and (interface or netns)):
         raise InvalidArgument("give one of --container, --network or -i [--netns]")
     if network:
@@ -54,7 +63,9 @@ def capture_target(
             raise InvalidArgument(
                 f"network {net.name} has no bridge to capture on (use -i IFACE for the host's)"
             )
-        return CaptureTarget(None, bridges[0].name, f"bridge of network {net.name}")
+        bridge = bridges[0]
+        where = os.path.join(segments_dir, bridge.segment) if bridge.segment else None
+        return CaptureTarget(where, bridge.name, f"bridge of network {net.name}")
     owner = container or (netns if netns not in ("", "host") else "")
     if not owner:
         if not interface:

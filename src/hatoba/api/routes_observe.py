@@ -16,6 +16,7 @@ from hatoba.api.http import Hijack, RawReader, Request, Response, Router
 from hatoba.api.ports import Instruments
 from hatoba.api.streams import close_writer
 from hatoba.api.tracing import TraceRequest, observe, planned
+from hatoba.drivers import registry as drivers
 from hatoba.engine import resolver
 from hatoba.errors import HatobaError
 from hatoba.observe.plan import NameNotFound
@@ -46,6 +47,7 @@ def register(router: Router, app: App) -> None:
             network=req.arg("network"),
             interface=req.arg("interface"),
             netns=req.arg("netns"),
+            segments_dir=str(app.engine.core.paths.netns_dir),
         )
         count = req.int_arg("count", 0)
         tap = await open_capture(
@@ -118,7 +120,14 @@ def register(router: Router, app: App) -> None:
         names = {(r.container_id, r.network_id): r.names for r in records}
         host = HostView()
         if app.instruments is not None:
-            host = await asyncio.to_thread(app.instruments.host_view)
+            paths = app.engine.core.paths
+            segments = {
+                b.segment: paths.netns(b.segment)
+                for n in state.networks.values()
+                for b in drivers.of(n).host_bridges(n)
+                if b.segment
+            }
+            host = await asyncio.to_thread(app.instruments.host_view, segments)
         drawn = build(state.networks.values(), state.containers.values(), names, host)
         return Response.json(drawn.to_json())
 

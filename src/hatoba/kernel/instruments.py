@@ -9,16 +9,19 @@ Made on a thread in the host's namespace (the service's); usable from any thread
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from hatoba.errors import KernelError
 from hatoba.kernel import fw_conntrack, nftrace, probes
 from hatoba.kernel import netlink as nl
 from hatoba.kernel.capture import PacketTap, open_tap
 from hatoba.kernel.dropwatch import DropWatch
 from hatoba.kernel.firewall import NftFirewall
 from hatoba.kernel.fw_netns import HomeNetns
+from hatoba.kernel.netns import call_in_netns
 from hatoba.model.flows import Flow
 from hatoba.observe.evidence import Conntrack
 from hatoba.observe.topology import HostLink, HostView
@@ -44,39 +47,17 @@ class KernelInstruments:
             if link.addresses
         }
 
-    def host_view(self) -> HostView:
-        """Every link of the host's namespace with its IPv4 addresses, and the default route."""
-
-        def work() -> HostView:
-            sock = nl.NetlinkSocket()
+    def host_view(self, segments: Mapping[str, str] | None = None) -> HostView:
+        """Every link of the host's namespace with its IPv4 addresses, and the default route;
+        the links of `segments` (name -> namespace handle) too, those that are there."""
+        view = self._home.call(_links_here)
+        found = []
+        for name, path in (segments or {}).items():
             try:
-                links, routes, addresses = sock.links(), sock.routes(), sock.addresses()
-            finally:
-                sock.close()
-            names = {link.index: link.name for link in links}
-            default = next((r for r in routes if r.dst.prefixlen == 0 and r.oif), None)
-            return HostView(
-                links=tuple(
-                    HostLink(
-                        name=link.name,
-                        kind=link.kind,
-                        mac=link.mac,
-                        mtu=link.mtu,
-                        up=link.up,
-                        master=names.get(link.master, ""),
-                        addresses=tuple(
-                            f"{a.address}/{a.network.prefixlen}"
-                            for a in addresses
-                            if a.index == link.index
-                        ),
-                    )
-                    for link in links
-                ),
-                uplink=names.get(default.oif, "") if default else "",
-                gateway=str(default.gateway or "") if default else "",
-            )
-
-        return self._home.call(work)
+                found.append((name, call_in_netns(path, _links_here).links))
+            except KernelError:
+                continue  # gone: the picture says its bridge is missing
+        return HostView(view.links, view.uplink, view.gateway, tuple(found))
 
     def route_via(self, address: str) -> str | None:
         """The interface the host sends to `address` through (None: no route)."""
@@ -120,3 +101,33 @@ class KernelInstruments:
 
     def drop_watch(self) -> DropWatch:
         return DropWatch.open()
+
+
+def _links_here() -> HostView:
+    """The links of the calling thread's namespace with their IPv4 addresses, and its default
+    route."""
+    sock = nl.NetlinkSocket()
+    try:
+        links, routes, addresses = sock.links(), sock.routes(), sock.addresses()
+    finally:
+        sock.close()
+    names = {link.index: link.name for link in links}
+    default = next((r for r in routes if r.dst.prefixlen == 0 and r.oif), None)
+    return HostView(
+        links=tuple(
+            HostLink(
+                name=link.name,
+                kind=link.kind,
+                mac=link.mac,
+                mtu=link.mtu,
+                up=link.up,
+                master=names.get(link.master, ""),
+                addresses=tuple(
+                    f"{a.address}/{a.network.prefixlen}" for a in addresses if a.index == link.index
+                ),
+            )
+            for link in links
+        ),
+        uplink=names.get(default.oif, "") if default else "",
+        gateway=str(default.gateway or "") if default else "",
+    )

@@ -36,9 +36,13 @@ class HostView:
     links: tuple[HostLink, ...] = ()
     uplink: str = ""  # the default route's interface ("" without one)
     gateway: str = ""  # the default route's next hop
+    # the links of each segment (the namespace an overlay network is bridged in), by name
+    segments: tuple[tuple[str, tuple[HostLink, ...]], ...] = ()
 
-    def link(self, name: str) -> HostLink | None:
-        return next((link for link in self.links if link.name == name), None)
+    def link(self, name: str, segment: str = "") -> HostLink | None:
+        """A link of the host's namespace, or of `segment`'s."""
+        links = dict(self.segments).get(segment, ()) if segment else self.links
+        return next((link for link in links if link.name == name), None)
 
 
 # --- the picture ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from hatoba.drivers import registry as drivers
-from hatoba.drivers.base import interface_addresses
+from hatoba.drivers.base import HostBridge, interface_addresses
 from hatoba.firewall.derive import container_items
 from hatoba.firewall.model import FwPort
 from hatoba.model.container import Container
@@ -91,20 +91,23 @@ def _network(
         masquerade=fw is not None and fw.masquerade and not network.internal,
         # containers with an interface first, then the others, each by name
         attachments=tuple(sorted(attachments, key=lambda a: (not a.ifname, a.container))),
-        problems=_bridge_problems([b.name for b in driver.host_bridges(network)], host),
+        problems=_bridge_problems(driver.host_bridges(network), host),
     )
 
 
-def _bridge_problems(bridges: list[str], host: HostView) -> tuple[str, ...]:
+def _bridge_problems(bridges: Iterable[HostBridge], host: HostView) -> tuple[str, ...]:
+    """A bridge missing or down; in a segment, the bridge there and the host's link into it."""
     if not host.links:
         return ()
     problems = []
-    for name in bridges:
-        link = host.link(name)
-        if link is None:
-            problems.append(f"bridge {name} is missing on the host")
-        elif not link.up:
-            problems.append(f"bridge {name} is down")
+    for bridge in bridges:
+        places = [("", "on the host"), (bridge.segment, "in its segment")]
+        for segment, where in places[: 2 if bridge.segment else 1]:
+            link = host.link(bridge.name, segment)
+            if link is None:
+                problems.append(f"bridge {bridge.name} is missing {where}")
+            elif not link.up:
+                problems.append(f"bridge {bridge.name} is down" + (f" {where}" if segment else ""))
     return tuple(problems)
 
 
@@ -125,10 +128,12 @@ def _attachment(
     if endpoint is None or not endpoint.ifname or not endpoint.addresses:
         return base
     veth = endpoint.host_ifname or ""
-    link = host.link(veth) if veth else None
+    bridges = drivers.of(network).host_bridges(network)
+    segment = bridges[0].segment if bridges else ""
+    link = host.link(veth, segment) if veth else None
     problems: tuple[str, ...] = ()
     if host.links and link is None:
-        problems = (f"{veth} is missing on the host",)
+        problems = (f"{veth} is missing {'in its segment' if segment else 'on the host'}",)
     elif link is not None and link.master != network.bridge:
         problems = (f"{veth} is a port of {link.master or 'no bridge'}, not {network.bridge}",)
     return replace(
