@@ -8,8 +8,7 @@ compose` beside docker-compose 1.29), observe (capture overhead, explain latency
 hosts on VXLAN and etcd: runs, throughput, RTT, remote names). Without names, all of them:
 under 15 minutes on the 2-core machine; with --quick, each with small counts and short runs
 (about 2 minutes in all), a check that everything runs and a rough reading, not numbers to
-quote. Asked for by name only: overlay-netfilter (the overlay's throughput with its bridged
-frames through the host's netfilter and not, the evidence for an overlay namespace).
+quote.
 """
 
 from __future__ import annotations
@@ -29,14 +28,12 @@ BENCHES = {
     "compose": "bench.compose",
     "observe": "bench.observe",
     "overlay": "bench.overlay",
-    "overlay-netfilter": "bench.overlay_netfilter",
 }
-BY_NAME_ONLY = ("overlay-netfilter",)
 
 
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
-    names = [a for a in argv if a != "--quick"] or [n for n in BENCHES if n not in BY_NAME_ONLY]
+    names = [a for a in argv if a != "--quick"] or list(BENCHES)
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHES)}")

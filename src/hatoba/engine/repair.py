@@ -9,9 +9,11 @@ record or is removed. In order:
 2. every bridge of a record exists, up, with its gateway address (recreated when it vanished),
    and its VXLAN port (overlay networks) is there and a port of it (made again when it
    vanished or left the bridge: a bridge's ports outlive it, so a bridge made again gets a
-   new one);
-3. every endpoint of a running container has its veth pair, enslaved to its bridge; a lost pair
-   is made again with the same names, address and MAC;
+   new one); an overlay network's segment has its namespace (else it is made again whole),
+   its bridge (else made again in place) and the host's link into it (else made again);
+3. every endpoint of a running container has its veth pair, enslaved to its bridge (in the
+   host namespace or its segment's); a lost pair is made again with the same names, address
+   and MAC;
 4. owned links that match no record (the veth of a connect that never committed, the leftover
    of a disconnect or of a container that exited while the service was down) are deleted, and
    the addresses they held are free again;

@@ -1,9 +1,11 @@
-"""The host's network stack as the engine sees it: bridges, container namespaces, veth pairs.
+"""The host's network stack as the engine sees it: bridges, container namespaces, veth pairs,
+and the segments of overlay networks (a namespace each, holding a bridge and a VXLAN port).
 
 All calls come from the engine's worker thread. One rtnetlink socket serves the host
-namespace (the namespace this object was created in); container namespaces get a socket each,
-opened inside the namespace when it is created (or first needed after a restart) and kept
-until the namespace is removed.
+namespace (the namespace this object was created in); container and segment namespaces get a
+socket each, opened inside the namespace when it is created (or first needed after a restart)
+and kept until the namespace is removed. Segments are named; their handles are in the folder
+the adapter is given.
 
 IPv6 stays off wherever hatoba has no IPv6 network: an interface that accepts router
 advertisements takes a prefix and a default route from whichever container sends one
