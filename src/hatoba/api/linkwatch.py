@@ -1,12 +1,12 @@
 """Repairs links someone else changed, within a second and without a restart.
 
 The kernel tells the loop about every change of a link hatoba owns, in the host namespace and
-in the segments of overlay networks. A change the records do not explain — a bridge, a bridge's VXLAN port or a running container's veth deleted, a veth or
-VXLAN port taken off its bridge — is
-answered by one repair on the engine's worker (`Engine.repair`), after a short pause that
-gathers the burst of notifications one `ip link del` makes. hatoba's own deletions (a
-container stops, a network goes) are not repaired: the records no longer name those links by
-the time the repair runs, as it runs after the operation that deleted them.
+in the segments of overlay networks. A change the records do not explain — a bridge, a
+bridge's VXLAN port or a running container's veth deleted, a veth or VXLAN port taken off its
+bridge — is answered by one repair on the engine's worker (`Engine.repair`), after a short
+pause that gathers the burst of notifications one `ip link del` makes. hatoba's own deletions
+(a container stops, a network goes) are not repaired: the records no longer name those links
+by the time the repair runs, as it runs after the operation that deleted them.
 """
 
 from __future__ import annotations

@@ -252,13 +252,15 @@ class HostKernel:
             return []
         return [os.path.join(directory, n) for n in names]
 
-    def _sandbox(self, path: str) -> nl.NetlinkSocket:
+    def _sandbox(
+        self, path: str, opened: Callable[[], nl.NetlinkSocket] | None = None
+    ) -> nl.NetlinkSocket:
         sock = self._sandboxes.get(path)
         if sock is None:
             if not is_netns_handle(path):
                 raise KernelError(f"network namespace {path} is gone", 2)
             # a namespace made by an older hatoba gets the IPv6 defaults for its next veths
-            sock = self._sandboxes[path] = call_in_netns(path, _sandbox_socket)
+            sock = self._sandboxes[path] = call_in_netns(path, opened or _sandbox_socket)
         return sock
 
     def attach(self, netns: str, request: AttachRequest) -> None:
@@ -383,7 +385,9 @@ class HostKernel:
         return os.path.join(self._segments_dir, segment)
 
     def _segment(self, segment: str) -> nl.NetlinkSocket:
-        return self._sandbox(self._segment_path(segment))
+        # first needed after a restart: br_netfilter may have been loaded since the segment
+        # was made, with its switches on in every namespace
+        return self._sandbox(self._segment_path(segment), _segment_socket)
 
     def _segment_index(self, segment: str, name: str) -> int:
         link = self._segment(segment).link(name)
