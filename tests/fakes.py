@@ -106,7 +106,7 @@ class FakeKernel:
         owner: str,
     ) -> None:
         self._maybe_fail("create_segment")
-        self.segments[segment] = {bridge: OwnedLink(bridge, "bridge", owner)}
+        self.segments.setdefault(segment, {})[bridge] = OwnedLink(bridge, "bridge", owner)
         self.link_segment(segment, bridge, mac, mtu, gateways, owner)
 
     def link_segment(

@@ -5,6 +5,7 @@ server, firewall or port reserver."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -21,7 +22,7 @@ from hatoba.engine.resolver import records
 from hatoba.errors import Forbidden, InvalidArgument, NotFound
 from hatoba.ipam.pools import make_pool
 from hatoba.model.container import ContainerConfig, Endpoint
-from hatoba.model.host import AttachRequest
+from hatoba.model.host import AttachRequest, OwnedLink
 from hatoba.model.ids import new_id
 from hatoba.model.network import IPAddress, Network, NetworkSpec
 
@@ -100,6 +101,23 @@ class LabDriver(NetworkDriver):
         return True
 
 
+class SegmentDriver(LabDriver):
+    """The lab's networks, each bridged in a namespace of its own (as overlay networks are)."""
+
+    name = "seglab"
+
+    def host_bridges(self, network: Network) -> tuple[HostBridge, ...]:
+        (bridge,) = super().host_bridges(network)
+        return (dataclasses.replace(bridge, segment=f"seg-{network.id[:8]}"),)
+
+    def attach_request(
+        self, network: Network, endpoint: Endpoint, owner: str
+    ) -> AttachRequest | None:
+        request = super().attach_request(network, endpoint, owner)
+        assert request is not None
+        return dataclasses.replace(request, segment=f"seg-{network.id[:8]}")
+
+
 class SoloDriver(NetworkDriver):
     """Not one of hatoba's either: nothing but exclusivity, as none has."""
 
@@ -110,11 +128,13 @@ class SoloDriver(NetworkDriver):
 @pytest.fixture
 def drivers() -> Iterator[None]:
     registry.register(LabDriver())
+    registry.register(SegmentDriver())
     registry.register(SoloDriver())
     try:
         yield
     finally:
         registry.unregister("lab")
+        registry.unregister("seglab")
         registry.unregister("solo")
 
 
@@ -156,6 +176,44 @@ def test_a_new_driver_works_end_to_end_without_engine_changes(world, drivers: No
     engine.remove(a.id)
     engine.remove_network("lab1")
     assert lab.bridge not in kernel.links
+
+
+def test_a_bridge_in_a_segment_is_made_repaired_and_removed_there(world, drivers: None) -> None:
+    engine, kernel, _store, _runtime = world
+    kernel: FakeKernel
+    lab = engine.create_network(NetworkSpec(name="seg1", driver="seglab"))
+    segment, bridge = f"seg-{lab.id[:8]}", lab.bridge
+    assert bridge is not None
+    # the bridge in the segment; on the host, the link into it (a veth)
+    assert kernel.segments[segment][bridge].kind == "bridge"
+    assert kernel.links[bridge].kind == "veth"
+    a = engine.container(run(engine, "alpha", "seg1"))
+    veth = a.endpoints[0].host_ifname
+    assert veth in kernel.segments[segment] and veth not in kernel.links
+
+    # someone deletes the host's link, then the bridge in the segment: both come back
+    del kernel.links[bridge]
+    engine.repair()
+    assert kernel.links[bridge].kind == "veth"
+    del kernel.segments[segment][bridge]
+    engine.repair()
+    assert kernel.segments[segment][bridge].kind == "bridge" and veth in kernel.segments[segment]
+    # a leftover port in the segment, of no endpoint, goes
+    kernel.segments[segment]["stray"] = OwnedLink("stray", "veth", a.id, bridge)
+    engine.repair()
+    assert "stray" not in kernel.segments[segment]
+
+    b = engine.container(run(engine, "beta", "default"))
+    b = engine.connect("seg1", b.id)
+    port = b.endpoint_on(lab.id)
+    assert port is not None and port.host_ifname in kernel.segments[segment]
+    b = engine.disconnect("seg1", b.id)
+    assert port.host_ifname not in kernel.segments[segment]
+
+    engine.exited(a.id)
+    engine.remove(a.id)
+    engine.remove_network("seg1")
+    assert segment not in kernel.segments and bridge not in kernel.links
 
 
 def test_exclusivity_comes_from_the_driver(world, drivers: None) -> None:
