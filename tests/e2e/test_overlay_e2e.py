@@ -129,7 +129,10 @@ def _cleanup(cluster: Cluster, network: str) -> None:
         seconds=DROP_WITHIN,
     )
     for host in cluster.hosts:
-        assert eventually(lambda host=host: _bare(host)), host.sh(["ip", "-br", "link"]).stdout
+        assert eventually(lambda host=host: _bare(host), seconds=DROP_WITHIN), (
+            _segments(host),
+            host.sh(["ip", "-br", "link"]).stdout,
+        )
 
 
 def _bare(host: Sandbox) -> bool:
