@@ -123,10 +123,12 @@ class HostKernel:
         self, name: str, mac: str, mtu: int, gateways: tuple[IPInterface, ...], owner: str
     ) -> None:
         self._bridge_index.pop(name, None)  # an earlier bridge of that name may have been deleted
-        self._host.request(
+        made = self._host.request(
             [nl.bridge_create(name, mac, mtu), nl.link_alias(name, OWNER_PREFIX + owner)],
             f"create bridge {name}",
         )
+        if made:  # a kernel before 6.3 echoes nothing: looked up below
+            self._bridge_index[name] = made[0].index
         try:
             # before it is up: a bridge is the containers' router, never a host taking advice
             settings = [(f"net/ipv6/conf/{name}/accept_ra", "0")]

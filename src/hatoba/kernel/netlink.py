@@ -40,7 +40,7 @@ RT_TABLE_MAIN = 254
 _RECV_SIZE = 1 << 16
 
 # netlink (linux/netlink.h)
-NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x4, 0x8
 NLM_F_DUMP = 0x300
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -134,8 +134,10 @@ class NetlinkSocket:
 
     # --- transport ------------------------------------------------------------------------
 
-    def request(self, messages: Sequence[bytes], what: str) -> None:
-        """Send all messages in one write; the kernel runs them in order and acks each."""
+    def request(self, messages: Sequence[bytes], what: str) -> list[Link]:
+        """Send all messages in one write; the kernel runs them in order and acks each.
+        Returns the links it echoed (to a create sent with NLM_F_ECHO), as it made them."""
+        echoed = []
         with self._lock:
             first = self._seq + 1
             payload = bytearray()
@@ -147,14 +149,19 @@ class NetlinkSocket:
             failure = 0
             while pending:
                 data = self._sock.recv(_RECV_SIZE)
-                for kind, seq, offset, _end in _messages(data):
-                    if kind == NLMSG_ERROR and seq in pending:
+                for kind, seq, offset, end in _messages(data):
+                    if seq not in pending:
+                        continue
+                    if kind == NLMSG_ERROR:
                         pending.discard(seq)
                         code = -struct.unpack_from("=i", data, offset)[0]
                         if code and not failure:
                             failure = code
+                    elif kind == RTM_NEWLINK:  # the echo comes before the ack
+                        echoed.append(parse_link(data, offset, end))
         if failure:
             raise KernelError(f"{what}: {os.strerror(failure)}", failure)
+        return echoed
 
     def _dump(self, msg: bytes) -> Iterator[tuple[bytes, int, int, int]]:
         """(buffer, type, body offset, end) of each message a dump answers."""
@@ -377,8 +384,9 @@ def _ifinfo(index: int = 0, up: bool = False) -> bytes:
     return _IFINFO.pack(0, 0, index, flags, flags)
 
 
-def _newlink(body: bytes, *, create: bool = False) -> bytes:
-    return _message(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL if create else 0, body)
+def _newlink(body: bytes, *, create: bool = False, echo: bool = False) -> bytes:
+    flags = (NLM_F_CREATE | NLM_F_EXCL if create else 0) | (NLM_F_ECHO if echo else 0)
+    return _message(RTM_NEWLINK, flags, body)
 
 
 def _get_link(name: str, index: int) -> bytes:
@@ -392,6 +400,8 @@ def _get_links() -> bytes:
 
 
 def bridge_create(name: str, mac: str, mtu: int) -> bytes:
+    """Echoed (Linux 6.3 and later): the answer carries the new bridge's index, which the
+    next requests address it by without a lookup."""
     return _newlink(
         _ifinfo()
         + _string(IFLA_IFNAME, name)
@@ -399,6 +409,7 @@ def bridge_create(name: str, mac: str, mtu: int) -> bytes:
         + _u32(IFLA_MTU, mtu)
         + _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "bridge")),
         create=True,
+        echo=True,
     )
 
 

@@ -24,7 +24,8 @@ def linkinfo(msg: Any) -> Any:
 def test_bridge_create_names_kind_mac_and_mtu() -> None:
     msg = decoded(nl.bridge_create("br-0123456789ab", "02:42:ac:12:00:01", 1450))
     assert msg["header"]["type"] == nl.RTM_NEWLINK
-    assert msg["header"]["flags"] == nl.NLM_F_CREATE | nl.NLM_F_EXCL
+    # echoed: the answer carries the new bridge's index
+    assert msg["header"]["flags"] == nl.NLM_F_CREATE | nl.NLM_F_EXCL | nl.NLM_F_ECHO
     assert msg.get_attr("IFLA_IFNAME") == "br-0123456789ab"
     assert msg.get_attr("IFLA_ADDRESS") == "02:42:ac:12:00:01"
     assert msg.get_attr("IFLA_MTU") == 1450
