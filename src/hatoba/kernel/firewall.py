@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from hatoba.kernel import fw_conntrack, netlink, nfnetlink
 from hatoba.kernel.fw_events import EventsLost, NftEvents
 from hatoba.kernel.fw_host import HostFirewalls
 from hatoba.kernel.fw_netns import HomeNetns
-from hatoba.kernel.nft_helper import NftHelper
+from hatoba.kernel.nft_helper import NftHelper, SentCommand
 from hatoba.model.flows import Flow
 
 log = logging.getLogger("hatoba.firewall")
@@ -70,16 +71,30 @@ class NftFirewall:
             self._host.look_again()
             self._host.follow(state.networks, strict=False, rewrite=True)
 
-    def apply(self, old: FirewallState, new: FirewallState) -> None:
-        """Move the tables from `old` to `new` in one transaction; on failure nothing changed."""
+    def apply(
+        self, old: FirewallState, new: FirewallState, meanwhile: Callable[[], None] = lambda: None
+    ) -> None:
+        """Move the tables from `old` to `new` in one transaction; on failure nothing changed.
+
+        `meanwhile`: the caller's own work, done while the helper commits (it must not use
+        this firewall or the helper). If it fails, the transaction is undone and its error
+        raised; if the transaction fails, its work stands (the caller undoes it)."""
         document = plan.delta(old, new)
         with self._lock:
             self._forwarding(new)
             if not document["nftables"]:  # nothing of ours changed (a stopped container's)
+                meanwhile()
                 self._applied = new
                 return
+            sent = self._nft.send(json.dumps(document))
             try:
-                self._commit(document)
+                meanwhile()
+            except BaseException:
+                self._abandon(sent, new, old)
+                raise
+            try:
+                sent.answer()
+                self._host.committed()
             except KernelError as exc:
                 # The tables were not those of `old` (flushed behind our back, or out of step
                 # after a crash); a full rebuild reaches the same end state in one transaction.
@@ -95,6 +110,19 @@ class NftFirewall:
                     self._host.follow(old.networks, strict=False, rewrite=False)
                     raise
             self._applied, self._removed = new, False
+
+    def _abandon(self, sent: SentCommand, new: FirewallState, old: FirewallState) -> None:
+        """The caller's work failed while `sent` (old → new) ran: back to `old` if it went
+        through. Best effort: the caller's error is the one raised."""
+        try:
+            sent.answer()
+        except KernelError:
+            return  # nothing changed
+        self._host.committed()
+        try:
+            self._back_to(new, old)
+        except KernelError as exc:
+            log.warning("firewall: undoing a change after a failure failed: %s", exc)
 
     def _back_to(self, new: FirewallState, old: FirewallState) -> None:
         try:

@@ -89,6 +89,45 @@ def test_a_failed_apply_changes_nothing() -> None:
         assert normalized_tables(w.sb) == before
 
 
+def test_work_done_while_a_transaction_runs_that_fails_undoes_the_transaction() -> None:
+    with world() as w:
+        states = _states(w)
+        w.fw.sync(states[3])
+        before = normalized_tables(w.sb)
+        done: list[str] = []
+
+        def failing_work() -> None:
+            done.append("work")
+            raise KernelError("the bridge could not be made")
+
+        with pytest.raises(KernelError, match="bridge could not be made"):
+            w.fw.apply(states[3], states[4], meanwhile=failing_work)
+        assert done == ["work"]
+        assert normalized_tables(w.sb) == before
+        # the firewall knows where the tables are: the same change goes through now
+        w.fw.apply(states[3], states[4], meanwhile=lambda: done.append("again"))
+        assert done == ["work", "again"]
+        after = normalized_tables(w.sb)
+        w.fw.sync(states[4])
+        assert after == normalized_tables(w.sb)
+
+
+def test_a_failed_transaction_leaves_the_work_done_meanwhile_to_the_caller() -> None:
+    with world() as w:
+        states = _states(w)
+        w.fw.sync(states[3])
+        before = normalized_tables(w.sb)
+        bad = replace(
+            states[3],
+            networks=(*states[3].networks[:2], replace(states[3].networks[2], bridge="x" * 40)),
+        )
+        done: list[str] = []
+        with pytest.raises(KernelError):
+            w.fw.apply(states[3], bad, meanwhile=lambda: done.append("work"))
+        assert done == ["work"]
+        assert normalized_tables(w.sb) == before
+
+
 def test_apply_rebuilds_when_the_tables_were_lost() -> None:
     with world() as w:
         states = _states(w)
