@@ -192,7 +192,6 @@ class NftFirewall:
           holds whatever the host's net.bridge.bridge-nf-call-iptables says (the br_netfilter
           module must be present, as Docker also requires).
         """
-        self._home.write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
         group = hostfw.bridge_group(internal)
         self._links.request([netlink.bridge_settings(bridge, group)], f"bridge {bridge}")
 

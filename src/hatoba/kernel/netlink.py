@@ -52,7 +52,10 @@ RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 # link attributes
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_STATS64, IFLA_GROUP = 18, 20, 23, 27
-IFLA_NET_NS_FD, IFLA_EXT_MASK = 28, 29
+IFLA_AF_SPEC, IFLA_NET_NS_FD, IFLA_EXT_MASK = 26, 28, 29
+# IFLA_AF_SPEC's AF_INET part: the interface's IPv4 settings (linux/ip.h: IPV4_DEVCONF_*)
+IFLA_INET_CONF = 1
+IPV4_DEVCONF_ROUTE_LOCALNET = 26
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4  # hairpin
@@ -415,10 +418,18 @@ def bridge_create(name: str, mac: str, mtu: int) -> bytes:
 
 def bridge_settings(name: str, group: int) -> bytes:
     """The bridge in interface group `group`, its bridged frames passing the IPv4 netfilter
-    hooks (conntrack)."""
+    hooks (conntrack), and its route_localnet on (the sysctl's value, set without opening
+    /proc/sys, which costs more the more namespaces there are)."""
     data = _nested(IFLA_INFO_DATA, _u8(IFLA_BR_NF_CALL_IPTABLES, 1))
     info = _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "bridge"), data)
-    return _newlink(_ifinfo() + _string(IFLA_IFNAME, name) + _u32(IFLA_GROUP, group) + info)
+    ipv4 = _nested(AF_INET, _nested(IFLA_INET_CONF, _u32(IPV4_DEVCONF_ROUTE_LOCALNET, 1)))
+    return _newlink(
+        _ifinfo()
+        + _string(IFLA_IFNAME, name)
+        + _u32(IFLA_GROUP, group)
+        + info
+        + _nested(IFLA_AF_SPEC, ipv4)
+    )
 
 
 def link_alias(name: str, alias: str) -> bytes:

@@ -12,7 +12,7 @@ import pytest
 from fw_world import World, event_loop_thread, normalized_tables, on_loop, wait_for, world
 
 from hatoba.errors import KernelError
-from hatoba.firewall import FirewallState
+from hatoba.firewall import FirewallState, hostfw
 from hatoba.firewall.shape import expected_shape, listed_shape
 
 pytestmark = pytest.mark.root
@@ -126,6 +126,26 @@ def test_a_failed_transaction_leaves_the_work_done_meanwhile_to_the_caller() -> 
             w.fw.apply(states[3], bad, meanwhile=lambda: done.append("work"))
         assert done == ["work"]
         assert normalized_tables(w.sb) == before
+
+
+def test_a_bridge_made_ready_has_its_settings_in_one_netlink_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Group, conntrack of bridged frames and route_localnet, without a sysctl write (opening
+    /proc/sys costs more the more namespaces there are)."""
+    with world() as w:
+
+        def refused(key: str, value: str) -> None:
+            raise AssertionError(f"sysctl {key} written")
+
+        monkeypatch.setattr(w.fw._home, "write_sysctl", refused)
+        for internal in (False, True):
+            bridge = w.network(f"n{internal}", f"172.2{internal:d}.0.0/16", internal=internal)
+            shown = w.sb.sh(["ip", "-d", "link", "show", "dev", bridge.bridge]).stdout
+            assert f"group {hostfw.bridge_group(internal)} " in shown
+            assert "nf_call_iptables 1" in shown
+            key = f"net.ipv4.conf.{bridge.bridge}.route_localnet"
+            assert w.sb.sh(["sysctl", "-n", key]).stdout.strip() == "1"
 
 
 def test_apply_rebuilds_when_the_tables_were_lost() -> None:
