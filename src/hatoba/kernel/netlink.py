@@ -46,8 +46,11 @@ NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 # rtnetlink message types
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_GETADDR = 20, 22
-RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+# multicast groups (linux/rtnetlink.h: enum rtnetlink_groups)
+RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE = 1, 5, 7
+RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE = 9, 11
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 # link attributes
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
@@ -121,11 +124,12 @@ class Neighbour:
 
 class NetlinkSocket:
     """An rtnetlink socket bound to the namespace it was created in. One request at a time
-    (a lock keeps them apart when threads share it)."""
+    (a lock keeps them apart when threads share it). With `groups`, it also receives the
+    kernel's notifications of those multicast groups (read them with `announced` only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, groups: Sequence[int] = ()) -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        self._sock.bind((0, 0))
+        self._sock.bind((0, sum(1 << (group - 1) for group in set(groups))))
         self._seq = 0
         self._lock = threading.Lock()
 
@@ -183,6 +187,22 @@ class NetlinkSocket:
                         code = -struct.unpack_from("=i", data, offset)[0]
                         raise KernelError(f"dump: {os.strerror(code or errno.EIO)}", code)
                     yield data, kind, offset, end
+
+    def announced(self) -> list[tuple[int, int]] | None:
+        """The notifications waiting, without waiting for more: (message type, the interface
+        it concerns, 0 when it names none) each; None when the kernel dropped some (the
+        socket's buffer was full)."""
+        found: list[tuple[int, int]] = []
+        while True:
+            try:
+                data = self._sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return found
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    return None
+                raise
+            found += ((kind, _subject(kind, data, o, e)) for kind, _, o, e in _messages(data))
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -292,6 +312,19 @@ def _attrs(data: bytes, offset: int, end: int) -> Iterator[tuple[int, bytes]]:
             return
         yield kind & _NLA_TYPE, data[offset + _ATTR.size : offset + length]
         offset += (length + 3) & ~3
+
+
+def _subject(kind: int, data: bytes, offset: int, end: int) -> int:
+    """The interface index a link, address or route message is about (a route's output
+    interface; 0 for a route without one, as a multipath route)."""
+    if kind in (RTM_NEWLINK, RTM_DELLINK):
+        return int(_IFINFO.unpack_from(data, offset)[2])
+    if kind in (RTM_NEWADDR, RTM_DELADDR):
+        return int(_IFADDR.unpack_from(data, offset)[4])
+    if kind in (RTM_NEWROUTE, RTM_DELROUTE):
+        oif = dict(_attrs(data, offset + _RTMSG.size, end)).get(RTA_OIF)
+        return int(struct.unpack("=I", oif)[0]) if oif else 0
+    return 0
 
 
 def _text(payload: bytes) -> str:
