@@ -276,3 +276,33 @@ def test_the_host_s_chains_are_listed_again_only_after_another_program_s_commit(
         w.fw.apply(FirewallState(), states[1])
         assert len(listings) == 2
         assert [text for text in w.fw.warnings() if "other" in text]
+
+
+def test_iptables_forward_is_looked_at_again_only_after_another_program_s_commit() -> None:
+    """Where iptables has a FORWARD chain, our chain and jump there are checked with the host's
+    chains: not again while nobody else committed to nftables (their listings cost ~1 ms
+    each); after another program's commit, again, and what it took out is put back."""
+    with world() as w:
+        w.sb.sh(["iptables", "-P", "FORWARD", "DROP"])
+        states = _states(w)
+        listed: list[object] = []
+        run_json = w.fw._nft.run_json
+
+        def counting(document: dict[str, Any]) -> Any:
+            if "chain" in document["nftables"][0].get("list", {}):
+                listed.append(document)
+            return run_json(document)
+
+        w.fw._nft.run_json = counting  # type: ignore[method-assign]
+        w.fw.sync(FirewallState())  # writes our chain, and so commits: looked at next time
+        w.fw.apply(FirewallState(), states[1])
+        jump = "-A FORWARD -j HATOBA-FORWARD"
+        assert listed and jump in w.sb.sh(["iptables", "-S"]).stdout
+        listed.clear()
+        w.fw.apply(states[1], FirewallState())
+        w.fw.apply(FirewallState(), states[1])
+        assert listed == []
+        w.sb.sh(["iptables", "-F", "FORWARD"])
+        w.fw.apply(states[1], FirewallState())
+        assert listed
+        assert jump in w.sb.sh(["iptables", "-S"]).stdout
