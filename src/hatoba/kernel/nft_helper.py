@@ -166,10 +166,9 @@ class NftHelper:
 
 
 class SentCommand:
-    """A command the helper has been sent, its answer not read yet: the helper waits for no
-    one meanwhile, so the sender can do other work while it runs. Until `answer` is called
-    the helper serves no other command (a command sent meanwhile from the same thread would
-    wait forever)."""
+    """A command sent to the helper whose answer is read later, so that the sender can work
+    while the helper runs it. Until `answer` is called the helper serves no other command
+    (one sent meanwhile from the same thread would wait forever)."""
 
     def __init__(self, helper: NftHelper, ns: NftNamespace, process: _Process) -> None:
         self._helper = helper
