@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from hatoba.drivers import registry as drivers
 from hatoba.engine.core import Core
@@ -101,11 +101,15 @@ def follow(
     undo: UndoStack | None,
     containers: Iterable[Container] = (),
     networks: Mapping[str, Network] | None = None,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> None:
     """Move the tables to the state these changes make (containers as they will be, all
-    networks when given); with `undo`, a failure later in the operation moves them back."""
+    networks when given); with `undo`, a failure later in the operation moves them back.
+    `meanwhile`: kernel work the transaction does not depend on, done while it runs (see
+    Firewall.apply)."""
     fw, old = core.firewall, core.fw_state
     if old is None:  # not synced yet (bootstrap syncs all), or being reset
+        meanwhile()
         return
     records = core.state.containers
     changed: dict[str, Container | None] = {c.id: c for c in containers}
@@ -121,7 +125,7 @@ def follow(
             old,
             firewall_of=drivers.firewall_network,
         )
-    fw.apply(old, new)
+    fw.apply(old, new, meanwhile)
     core.fw_state = new
     unsure_before, core.fw_unsure = core.fw_unsure, set(changed)
     if undo is None:

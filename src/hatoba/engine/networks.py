@@ -146,11 +146,17 @@ def _make_network(core: Core, undo: UndoStack, network: Network) -> None:
     for bridge in bridges:
         if bridge.name in in_use or core.kernel.link_exists(bridge.name):
             raise Conflict(f"bridge interface {bridge.name} already exists")
-    for bridge in bridges:
-        make_bridge(core, bridge, network.id)
-        undo.push("bridge", partial(delete_bridge, core, bridge))
-    firewall.bridge_ready(core, network)
-    firewall.follow(core, undo, networks={**core.state.networks, network.id: network})
+
+    def make_bridges() -> None:
+        for bridge in bridges:
+            make_bridge(core, bridge, network.id)
+            undo.push("bridge", partial(delete_bridge, core, bridge))
+        firewall.bridge_ready(core, network)
+
+    # the rules name the bridges and need none of them: the nftables helper commits while
+    # the kernel makes them (a failure of either undoes both)
+    networks = {**core.state.networks, network.id: network}
+    firewall.follow(core, undo, networks=networks, meanwhile=make_bridges)
 
 
 def warnings(core: Core, network: Network) -> list[str]:

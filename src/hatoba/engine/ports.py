@@ -201,7 +201,12 @@ class Firewall(Protocol):
     """hatoba's nftables tables in the host namespace; each call is one transaction."""
 
     def sync(self, state: FirewallState) -> None: ...
-    def apply(self, old: FirewallState, new: FirewallState) -> None: ...
+    # `meanwhile`: the caller's kernel work, done while the transaction runs (it must not
+    # use the firewall); its failure undoes the transaction, the transaction's leaves the
+    # work to the caller to undo
+    def apply(
+        self, old: FirewallState, new: FirewallState, meanwhile: Callable[[], None] = ...
+    ) -> None: ...
     def remove(self) -> None: ...
     # per-bridge kernel settings the rules rely on, after the bridge was (re)created
     def bridge_ready(self, bridge: str, internal: bool, routed: bool = False) -> None: ...
@@ -315,8 +320,10 @@ class NoFirewall:
     def sync(self, state: FirewallState) -> None:
         pass
 
-    def apply(self, old: FirewallState, new: FirewallState) -> None:
-        pass
+    def apply(
+        self, old: FirewallState, new: FirewallState, meanwhile: Callable[[], None] = lambda: None
+    ) -> None:
+        meanwhile()
 
     def remove(self) -> None:
         pass

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import threading
@@ -28,7 +29,7 @@ from hatoba.kernel import fw_conntrack, netlink, nfnetlink
 from hatoba.kernel.fw_events import EventsLost, NftEvents
 from hatoba.kernel.fw_host import HostFirewalls
 from hatoba.kernel.fw_netns import HomeNetns
-from hatoba.kernel.nft_helper import NftHelper
+from hatoba.kernel.nft_helper import NftHelper, SentCommand
 from hatoba.model.flows import Flow
 
 log = logging.getLogger("hatoba.firewall")
@@ -74,16 +75,30 @@ class NftFirewall:
             self._host.look_again()
             self._host.follow(state.networks, strict=False, rewrite=True)
 
-    def apply(self, old: FirewallState, new: FirewallState) -> None:
-        """Move the tables from `old` to `new` in one transaction; on failure nothing changed."""
+    def apply(
+        self, old: FirewallState, new: FirewallState, meanwhile: Callable[[], None] = lambda: None
+    ) -> None:
+        """Move the tables from `old` to `new` in one transaction; on failure nothing changed.
+
+        `meanwhile`: the caller's own work, done while the helper commits (it must not use
+        this firewall or the helper). If it fails, the transaction is undone and its error
+        raised; if the transaction fails, its work stands (the caller undoes it)."""
         document = plan.delta(old, new)
         with self._lock:
             self._forwarding(new)
             if not document["nftables"]:  # nothing of ours changed (a stopped container's)
+                meanwhile()
                 self._applied = new
                 return
+            sent = self._nft.send(json.dumps(document))
             try:
-                self._commit(document)
+                meanwhile()
+            except BaseException:
+                self._abandon(sent, new, old)
+                raise
+            try:
+                sent.answer()
+                self._host.committed()
             except KernelError as exc:
                 # The tables were not those of `old` (flushed behind our back, or out of step
                 # after a crash); a full rebuild reaches the same end state in one transaction.
@@ -120,6 +135,19 @@ class NftFirewall:
                     nft.run_json(plan.segment_table(now[net.network_id], net.icc))
             except (KernelError, OSError) as exc:
                 log.warning("firewall: the table of segment %s not made: %s", net.segment, exc)
+
+    def _abandon(self, sent: SentCommand, new: FirewallState, old: FirewallState) -> None:
+        """The caller's work failed while `sent` (old → new) ran: back to `old` if it went
+        through. Best effort: the caller's error is the one raised."""
+        try:
+            sent.answer()
+        except KernelError:
+            return  # nothing changed
+        self._host.committed()
+        try:
+            self._back_to(new, old)
+        except KernelError as exc:
+            log.warning("firewall: undoing a change after a failure failed: %s", exc)
 
     def _back_to(self, new: FirewallState, old: FirewallState) -> None:
         try:
@@ -190,10 +218,8 @@ class NftFirewall:
           holds whatever the host's net.bridge.bridge-nf-call-iptables says (the br_netfilter
           module must be present, as Docker also requires).
         """
-        self._home.write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
-        group = hostfw.bridge_group(internal)
-        settings = (
-            netlink.link_group(bridge, group) if routed else netlink.bridge_settings(bridge, group)
+        settings = netlink.bridge_settings(
+            bridge, hostfw.bridge_group(internal), bridged=not routed
         )
         self._links.request([settings], f"bridge {bridge}")
 

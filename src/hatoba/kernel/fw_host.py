@@ -4,10 +4,11 @@ firewalld kept open to hatoba's bridges, other programs' dropping chains reporte
 
 Everything here is looked at again whenever the bridges change, at start-up, on a firewall
 reload and when the ruleset changes outside our tables; what it finds is kept as warnings,
-logged once each time they change. The host's chains are listed again only when someone else
-committed to nftables since the last listing (the ruleset's generation id moved on by more
-than our own commits): when nothing else changed and the host has no firewalld, a network
-create or rm costs one generation request and a failed connect to the system bus.
+logged once each time they change. The host's chains, and iptables' FORWARD and our chain
+with them, are listed again only when someone else committed to nftables since the last
+listing (the ruleset's generation id moved on by more than our own commits): when nothing
+else changed and the host has no firewalld, a network create or rm costs one generation
+request and a failed connect to the system bus.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class HostFirewalls:
         # commits since: the listing holds while the generation is that
         self._chains: list[hostfw.HostChain] | None = None
         self._listing_holds_at = 0
+        # what iptables lacked at the last look (by family), which holds with the listing
+        self._troubles: dict[str, str] = {}
         self.warnings: tuple[str, ...] = ()
 
     def committed(self) -> None:
@@ -52,11 +55,18 @@ class HostFirewalls:
         """List the chains at the next follow whatever the generation says."""
         self._chains = None
 
-    def _host_chains(self) -> list[hostfw.HostChain]:
-        if self._chains is None or self._generation() != self._listing_holds_at:
-            self._listing_holds_at = self._generation()
-            self._chains = hostfw.parse_chains(self._list({"list": {"chains": None}}) or {})
-        return self._chains
+    def _host_chains(self) -> tuple[list[hostfw.HostChain], bool]:
+        """The ruleset's chains, and whether they were listed now (the last listing did not
+        hold: someone else committed since)."""
+        if self._chains is not None:
+            generation = self._generation()
+            if generation == self._listing_holds_at:
+                return self._chains, False
+        else:
+            generation = self._generation()
+        self._listing_holds_at = generation
+        self._chains = hostfw.parse_chains(self._list({"list": {"chains": None}}) or {})
+        return self._chains, True
 
     def follow(self, networks: Sequence[FwNetwork], *, strict: bool, rewrite: bool) -> None:
         """Open iptables and firewalld to the bridges of `networks`, and note what else drops.
@@ -66,9 +76,31 @@ class HostFirewalls:
         a reload). firewalld's zone lists the bridges by name. `strict`: a failure raises (the
         operation undoes itself); otherwise it is kept as a warning.
         """
-        chains = self._host_chains()
+        chains, listed = self._host_chains()
         notes: list[str] = []
+        # iptables(-nft) keeps its rules in nftables: while nobody else committed there, its
+        # chains are as last looked at (and repaired), and are not listed again (two list
+        # commands per family, ~1 ms each where FORWARD exists)
+        if listed or rewrite:
+            troubles = self._check_iptables(chains, strict=strict, rewrite=rewrite)
+        else:
+            troubles = self._troubles
+        try:
+            self._firewalld.sync([n.bridge for n in networks])
+        except KernelError as exc:
+            if strict:
+                raise
+            notes.append(f"hatoba's bridges could not be put in firewalld's zone {ZONE}: {exc}")
+        ipv6 = any(s.version == 6 for n in networks for s in n.subnets)
+        self._note(chains, troubles, notes, ipv6=ipv6)
+
+    def _check_iptables(
+        self, chains: Sequence[hostfw.HostChain], *, strict: bool, rewrite: bool
+    ) -> dict[str, str]:
+        """Our chain and jump in each family's FORWARD, written where they lost something;
+        what kept them from being written, by family."""
         troubles: dict[str, str] = {}
+        self._troubles = troubles
         for family, iptables in self._iptables.items():
             if not hostfw.iptables_forward(chains, family):
                 continue
@@ -81,18 +113,12 @@ class HostFirewalls:
                         iptables.run(hostfw.iptables_sync(facts))
                 except KernelError as exc:
                     if strict:
+                        self._chains = None  # looked at again next time
                         raise
                     trouble = str(exc)
             if trouble is not None:
                 troubles[family] = trouble
-        try:
-            self._firewalld.sync([n.bridge for n in networks])
-        except KernelError as exc:
-            if strict:
-                raise
-            notes.append(f"hatoba's bridges could not be put in firewalld's zone {ZONE}: {exc}")
-        ipv6 = any(s.version == 6 for n in networks for s in n.subnets)
-        self._note(chains, troubles, notes, ipv6=ipv6)
+        return troubles
 
     def remove(self) -> None:
         """Take our chain and jump out of iptables and our bridges out of firewalld's zone."""

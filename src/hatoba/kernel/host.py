@@ -55,6 +55,14 @@ from hatoba.model.host import (
 )
 
 log = logging.getLogger("hatoba.kernel")
+# what host_facts depends on: links (the uplink's MTU), addresses and routes of both families
+_FACTS_GROUPS = (
+    nl.RTNLGRP_LINK,
+    nl.RTNLGRP_IPV4_IFADDR,
+    nl.RTNLGRP_IPV4_ROUTE,
+    nl.RTNLGRP_IPV6_IFADDR,
+    nl.RTNLGRP_IPV6_ROUTE,
+)
 # a link or namespace that is already gone: deleting it again counts as done
 _GONE = (errno.ENODEV, errno.ENOENT)
 # Set in a container namespace before its first veth: the defaults every interface made
@@ -76,6 +84,12 @@ class HostKernel:
         self._reaper_sock = nl.NetlinkSocket()
         self._sandboxes: dict[str, nl.NetlinkSocket] = {}
         self._bridge_index: dict[str, int] = {}
+        # host_facts as last dumped (by `ipv6`), kept until the kernel announces a change that
+        # is not of the bridges this object made (`_own`, whose subnets the engine knows)
+        self._announced = nl.NetlinkSocket(_FACTS_GROUPS)
+        self._facts: dict[bool, HostFacts] = {}
+        self._uplink = 0
+        self._own: set[int] = set()
         # links the reaper is deleting, by name (see `settle`)
         self._deleting: dict[str, Future[None]] = {}
         self._deleting_lock = threading.Lock()
@@ -87,21 +101,47 @@ class HostKernel:
         self._sandboxes.clear()
         self._host.close()
         self._reaper_sock.close()
+        self._announced.close()
         self._home.close()
 
     # --- facts ------------------------------------------------------------------------------
 
     def host_facts(self, ipv6: bool = True) -> HostFacts:
+        """The uplink's MTU and the prefixes routed or addressed on the host, but for those
+        of hatoba's own bridges (the engine has their subnets): dumped again only after the
+        kernel announced a change elsewhere (three to five netlink round trips saved)."""
+        self._forget_changed_facts()
+        facts = self._facts.get(ipv6)
+        if facts is None:
+            facts = self._facts[ipv6] = self._dump_facts(ipv6)
+        return facts
+
+    def _forget_changed_facts(self) -> None:
+        announced = self._announced.announced()
+        if announced is None:  # some were lost
+            self._facts.clear()
+            return
+        for kind, index in announced:
+            if kind in (nl.RTM_NEWLINK, nl.RTM_DELLINK):
+                if index == self._uplink:  # its MTU may have changed
+                    self._facts.clear()
+                if kind == nl.RTM_DELLINK:
+                    self._own.discard(index)
+            elif index not in self._own:
+                self._facts.clear()
+
+    def _dump_facts(self, ipv6: bool) -> HostFacts:
         routes = self._host.routes()
         default = next((r for r in routes if r.dst.prefixlen == 0 and r.oif), None)
+        self._uplink = default.oif if default else 0
         uplink = self._host.link(index=default.oif) if default else None
         uplink_mtu = uplink.mtu if uplink else 1500
         addresses = self._host.addresses()
         if ipv6:
             routes += self._host.routes(nl.AF_INET6)
             addresses += self._host.addresses(nl.AF_INET6)
-        taken = {r.dst for r in routes if r.dst.prefixlen > 0}
-        taken.update(a.network for a in addresses)
+        taken = {r.dst for r in routes if r.dst.prefixlen > 0 and r.oif not in self._own}
+        taken.update(a.network for a in addresses if a.index not in self._own)
         mine = sorted(
             (n for n in taken if not (n.is_loopback or n.is_link_local or n.is_multicast)),
             key=lambda n: (n.version, n),
@@ -128,17 +168,21 @@ class HostKernel:
         self, name: str, mac: str, mtu: int, gateways: tuple[IPInterface, ...], owner: str
     ) -> None:
         self._bridge_index.pop(name, None)  # an earlier bridge of that name may have been deleted
-        self._host.request(
+        made = self._host.request(
             [nl.bridge_create(name, mtu, mac), nl.link_alias(name, OWNER_PREFIX + owner)],
             f"create bridge {name}",
         )
         try:
-            self._gateway_up(name, gateways)
+            # a kernel before 6.3 echoes nothing: looked up then
+            index = self._bridge_index[name] = made[0].index if made else self._index(name)
+            # before it has addresses: what the kernel announces of it leaves host_facts be
+            self._own.add(index)
+            self._gateway_up(name, gateways, index)
         except KernelError:
             self.delete_link(name)
             raise
 
-    def _gateway_up(self, name: str, gateways: tuple[IPInterface, ...]) -> None:
+    def _gateway_up(self, name: str, gateways: tuple[IPInterface, ...], index: int) -> None:
         """A host link the containers route through (a bridge, a segment's link): its
         gateway addresses, up."""
         # before it is up: the containers' router, never a host taking advice
@@ -151,7 +195,6 @@ class HostKernel:
                 (f"net/ipv6/conf/{name}/disable_ipv6", "0"),
             ]
         _set_ipv6(settings, self._home.write_sysctl)
-        index = self._index(name)
         self._host.request(
             [*(nl.address_add(index, g.network, g.ip) for g in gateways), nl.link_up(index)],
             f"configure {name}",
@@ -463,7 +506,10 @@ class HostKernel:
         try:
             self._bridge_index.pop(bridge, None)
             self._host.request([nl.link_alias(bridge, OWNER_PREFIX + owner)], f"name {bridge}")
-            self._gateway_up(bridge, gateways)
+            index = self._index(bridge)
+            # like a bridge's: its subnet is the engine's to know, not a host fact
+            self._own.add(index)
+            self._gateway_up(bridge, gateways, index)
         except KernelError:
             self.delete_link(bridge)
             raise

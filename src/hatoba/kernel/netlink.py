@@ -40,19 +40,25 @@ RT_TABLE_MAIN = 254
 _RECV_SIZE = 1 << 16
 
 # netlink (linux/netlink.h)
-NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x4, 0x8
 NLM_F_DUMP = 0x300
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 # rtnetlink message types
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_GETADDR = 20, 22
-RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+# multicast groups (linux/rtnetlink.h: enum rtnetlink_groups)
+RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE = 1, 5, 7
+RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE = 9, 11
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 # link attributes
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_STATS64, IFLA_GROUP = 18, 20, 23, 27
-IFLA_NET_NS_FD, IFLA_EXT_MASK = 28, 29
+IFLA_AF_SPEC, IFLA_NET_NS_FD, IFLA_EXT_MASK = 26, 28, 29
+# IFLA_AF_SPEC's AF_INET part: the interface's IPv4 settings (linux/ip.h: IPV4_DEVCONF_*)
+IFLA_INET_CONF = 1
+IPV4_DEVCONF_ROUTE_LOCALNET = 26
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4  # hairpin
@@ -118,11 +124,12 @@ class Neighbour:
 
 class NetlinkSocket:
     """An rtnetlink socket bound to the namespace it was created in. One request at a time
-    (a lock keeps them apart when threads share it)."""
+    (a lock keeps them apart when threads share it). With `groups`, it also receives the
+    kernel's notifications of those multicast groups (read them with `announced` only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, groups: Sequence[int] = ()) -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        self._sock.bind((0, 0))
+        self._sock.bind((0, sum(1 << (group - 1) for group in set(groups))))
         self._seq = 0
         self._lock = threading.Lock()
 
@@ -134,8 +141,10 @@ class NetlinkSocket:
 
     # --- transport ------------------------------------------------------------------------
 
-    def request(self, messages: Sequence[bytes], what: str) -> None:
-        """Send all messages in one write; the kernel runs them in order and acks each."""
+    def request(self, messages: Sequence[bytes], what: str) -> list[Link]:
+        """Send all messages in one write; the kernel runs them in order and acks each.
+        Returns the links it echoed (to a create sent with NLM_F_ECHO), as it made them."""
+        echoed = []
         with self._lock:
             first = self._seq + 1
             payload = bytearray()
@@ -147,14 +156,19 @@ class NetlinkSocket:
             failure = 0
             while pending:
                 data = self._sock.recv(_RECV_SIZE)
-                for kind, seq, offset, _end in _messages(data):
-                    if kind == NLMSG_ERROR and seq in pending:
+                for kind, seq, offset, end in _messages(data):
+                    if seq not in pending:
+                        continue
+                    if kind == NLMSG_ERROR:
                         pending.discard(seq)
                         code = -struct.unpack_from("=i", data, offset)[0]
                         if code and not failure:
                             failure = code
+                    elif kind == RTM_NEWLINK:  # the echo comes before the ack
+                        echoed.append(parse_link(data, offset, end))
         if failure:
             raise KernelError(f"{what}: {os.strerror(failure)}", failure)
+        return echoed
 
     def _dump(self, msg: bytes) -> Iterator[tuple[bytes, int, int, int]]:
         """(buffer, type, body offset, end) of each message a dump answers."""
@@ -173,6 +187,22 @@ class NetlinkSocket:
                         code = -struct.unpack_from("=i", data, offset)[0]
                         raise KernelError(f"dump: {os.strerror(code or errno.EIO)}", code)
                     yield data, kind, offset, end
+
+    def announced(self) -> list[tuple[int, int]] | None:
+        """The notifications waiting, without waiting for more: (message type, the interface
+        it concerns, 0 when it names none) each; None when the kernel dropped some (the
+        socket's buffer was full)."""
+        found: list[tuple[int, int]] = []
+        while True:
+            try:
+                data = self._sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return found
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    return None
+                raise
+            found += ((kind, _subject(kind, data, o, e)) for kind, _, o, e in _messages(data))
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -284,6 +314,19 @@ def _attrs(data: bytes, offset: int, end: int) -> Iterator[tuple[int, bytes]]:
         offset += (length + 3) & ~3
 
 
+def _subject(kind: int, data: bytes, offset: int, end: int) -> int:
+    """The interface index a link, address or route message is about (a route's output
+    interface; 0 for a route without one, as a multipath route)."""
+    if kind in (RTM_NEWLINK, RTM_DELLINK):
+        return int(_IFINFO.unpack_from(data, offset)[2])
+    if kind in (RTM_NEWADDR, RTM_DELADDR):
+        return int(_IFADDR.unpack_from(data, offset)[4])
+    if kind in (RTM_NEWROUTE, RTM_DELROUTE):
+        oif = dict(_attrs(data, offset + _RTMSG.size, end)).get(RTA_OIF)
+        return int(struct.unpack("=I", oif)[0]) if oif else 0
+    return 0
+
+
 def _text(payload: bytes) -> str:
     return payload.split(b"\0", 1)[0].decode(errors="replace")
 
@@ -377,8 +420,9 @@ def _ifinfo(index: int = 0, up: bool = False) -> bytes:
     return _IFINFO.pack(0, 0, index, flags, flags)
 
 
-def _newlink(body: bytes, *, create: bool = False) -> bytes:
-    return _message(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL if create else 0, body)
+def _newlink(body: bytes, *, create: bool = False, echo: bool = False) -> bytes:
+    flags = (NLM_F_CREATE | NLM_F_EXCL if create else 0) | (NLM_F_ECHO if echo else 0)
+    return _message(RTM_NEWLINK, flags, body)
 
 
 def _get_link(name: str, index: int) -> bytes:
@@ -392,7 +436,9 @@ def _get_links() -> bytes:
 
 
 def bridge_create(name: str, mtu: int, mac: str = "") -> bytes:
-    """`mac` "": the kernel's choice (a bridge that holds no address of its own)."""
+    """`mac` "": the kernel's choice (a bridge that holds no address of its own). Echoed
+    (Linux 6.3 and later): the answer carries the new bridge's index, which the next
+    requests address it by without a lookup."""
     return _newlink(
         _ifinfo()
         + _string(IFLA_IFNAME, name)
@@ -400,19 +446,26 @@ def bridge_create(name: str, mtu: int, mac: str = "") -> bytes:
         + _u32(IFLA_MTU, mtu)
         + _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "bridge")),
         create=True,
+        echo=True,
     )
 
 
-def bridge_settings(name: str, group: int) -> bytes:
-    """The bridge in interface group `group`, its bridged frames passing the IPv4 netfilter
-    hooks (conntrack)."""
-    data = _nested(IFLA_INFO_DATA, _u8(IFLA_BR_NF_CALL_IPTABLES, 1))
-    info = _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "bridge"), data)
-    return _newlink(_ifinfo() + _string(IFLA_IFNAME, name) + _u32(IFLA_GROUP, group) + info)
-
-
-def link_group(name: str, group: int) -> bytes:
-    return _newlink(_ifinfo() + _string(IFLA_IFNAME, name) + _u32(IFLA_GROUP, group))
+def bridge_settings(name: str, group: int, *, bridged: bool = True) -> bytes:
+    """The link in interface group `group` with its route_localnet on (the sysctl's value,
+    set without opening /proc/sys, which costs more the more namespaces there are) and, for
+    a bridge (`bridged`), its bridged frames passing the IPv4 netfilter hooks (conntrack)."""
+    info = b""
+    if bridged:
+        data = _nested(IFLA_INFO_DATA, _u8(IFLA_BR_NF_CALL_IPTABLES, 1))
+        info = _nested(IFLA_LINKINFO, _string(IFLA_INFO_KIND, "bridge"), data)
+    ipv4 = _nested(AF_INET, _nested(IFLA_INET_CONF, _u32(IPV4_DEVCONF_ROUTE_LOCALNET, 1)))
+    return _newlink(
+        _ifinfo()
+        + _string(IFLA_IFNAME, name)
+        + _u32(IFLA_GROUP, group)
+        + info
+        + _nested(IFLA_AF_SPEC, ipv4)
+    )
 
 
 def link_alias(name: str, alias: str) -> bytes:

@@ -92,23 +92,27 @@ class NftHelper:
                 self._process.end()
                 self._process = None
 
-    def _run(self, ns: NftNamespace, command: str) -> str:
-        with self._lock:
+    def _send(self, ns: NftNamespace, command: str) -> SentCommand:
+        """Send a command; the helper is ours until its answer is read (every other command
+        waits till then)."""
+        self._lock.acquire()
+        try:
             process = self._current()
             if ns.context is not None and ns.context[0] is process:
-                reply, output = self._exchange(process, {"context": ns.context[1]}, command)
-            else:  # the first command opens the context, with the namespace's handle
-                ns.context = None
-                fd = _open_handle(ns.netns_path)
-                try:
-                    reply, output = self._exchange(process, {}, command, fd)
-                finally:
-                    os.close(fd)
-                if "context" in reply:
-                    ns.context = (process, int(reply["context"]))
-        if "error" in reply:
-            raise KernelError(str(reply["error"]), reply.get("errno"))
-        return output
+                envelope = {"context": ns.context[1]}
+                self._talk(process, lambda: _send(process.sock, envelope, command, None))
+                return SentCommand(self, ns, process)
+            # the first command opens the context, with the namespace's handle
+            ns.context = None
+            fd = _open_handle(ns.netns_path)
+            try:
+                self._talk(process, lambda: _send(process.sock, {}, command, fd))
+            finally:
+                os.close(fd)
+            return SentCommand(self, ns, process)
+        except BaseException:
+            self._lock.release()
+            raise
 
     def _close_context(self, ns: NftNamespace) -> None:
         """Unanswered: the helper reads it before the next request."""
@@ -149,19 +153,44 @@ class NftHelper:
         self.pids.add(pid)
         return _Process(pid, pidfd, ours)
 
-    def _exchange(
-        self, process: _Process, envelope: dict[str, Any], text: str, fd: int | None = None
-    ) -> tuple[dict[str, Any], str]:
+    def _talk(self, process: _Process, io: Callable[[], T]) -> T:
+        """One side of an exchange with the helper; a helper that died or hangs is ended."""
         try:
-            _send(process.sock, envelope, text, fd)
-            reply, output, _ = _receive(process.sock)
+            return io()
         except (OSError, EOFError) as exc:
             process.end()
             self._process = None
             why = "did not answer" if isinstance(exc, TimeoutError) else "died"
             _log.warning("nftables helper %d %s during a command", process.pid, why)
             raise KernelError(f"nftables: the helper process {process.pid} {why}") from None
-        return reply, output
+
+
+class SentCommand:
+    """A command sent to the helper whose answer is read later, so that the sender can work
+    while the helper runs it. Until `answer` is called the helper serves no other command
+    (one sent meanwhile from the same thread would wait forever)."""
+
+    def __init__(self, helper: NftHelper, ns: NftNamespace, process: _Process) -> None:
+        self._helper = helper
+        self._ns = ns
+        self._process = process
+        self._answered = False
+
+    def answer(self) -> str:
+        """Wait for the answer: the command's output, or its error as KernelError."""
+        if self._answered:
+            raise RuntimeError("the answer to this nftables command was read already")
+        self._answered = True
+        process = self._process
+        try:
+            reply, output, _ = self._helper._talk(process, lambda: _receive(process.sock))
+            if "context" in reply:
+                self._ns.context = (process, int(reply["context"]))
+        finally:
+            self._helper._lock.release()
+        if "error" in reply:
+            raise KernelError(str(reply["error"]), reply.get("errno"))
+        return output
 
 
 class NftNamespace:
@@ -179,9 +208,13 @@ class NftNamespace:
 
     def run(self, command: str) -> str:
         """Run nft commands (text or a JSON document) as one transaction; return the output."""
+        return self.send(command).answer()
+
+    def send(self, command: str) -> SentCommand:
+        """`run`, its answer read later (SentCommand.answer, which must be called)."""
         if self._closed:
             raise KernelError("nftables context is closed")
-        return self.helper._run(self, command)
+        return self.helper._send(self, command)
 
     def run_json(self, document: dict[str, Any]) -> dict[str, Any]:
         out = self.run(json.dumps(document))

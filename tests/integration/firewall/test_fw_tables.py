@@ -12,7 +12,7 @@ import pytest
 from fw_world import World, event_loop_thread, normalized_tables, on_loop, wait_for, world
 
 from hatoba.errors import KernelError
-from hatoba.firewall import FirewallState
+from hatoba.firewall import FirewallState, hostfw
 from hatoba.firewall.shape import expected_shape, listed_shape
 
 pytestmark = pytest.mark.root
@@ -87,6 +87,65 @@ def test_a_failed_apply_changes_nothing() -> None:
         with pytest.raises(KernelError):
             w.fw.apply(states[3], bad)
         assert normalized_tables(w.sb) == before
+
+
+def test_work_done_while_a_transaction_runs_that_fails_undoes_the_transaction() -> None:
+    with world() as w:
+        states = _states(w)
+        w.fw.sync(states[3])
+        before = normalized_tables(w.sb)
+        done: list[str] = []
+
+        def failing_work() -> None:
+            done.append("work")
+            raise KernelError("the bridge could not be made")
+
+        with pytest.raises(KernelError, match="bridge could not be made"):
+            w.fw.apply(states[3], states[4], meanwhile=failing_work)
+        assert done == ["work"]
+        assert normalized_tables(w.sb) == before
+        # the firewall knows where the tables are: the same change goes through now
+        w.fw.apply(states[3], states[4], meanwhile=lambda: done.append("again"))
+        assert done == ["work", "again"]
+        after = normalized_tables(w.sb)
+        w.fw.sync(states[4])
+        assert after == normalized_tables(w.sb)
+
+
+def test_a_failed_transaction_leaves_the_work_done_meanwhile_to_the_caller() -> None:
+    with world() as w:
+        states = _states(w)
+        w.fw.sync(states[3])
+        before = normalized_tables(w.sb)
+        bad = replace(
+            states[3],
+            networks=(*states[3].networks[:2], replace(states[3].networks[2], bridge="x" * 40)),
+        )
+        done: list[str] = []
+        with pytest.raises(KernelError):
+            w.fw.apply(states[3], bad, meanwhile=lambda: done.append("work"))
+        assert done == ["work"]
+        assert normalized_tables(w.sb) == before
+
+
+def test_a_bridge_made_ready_has_its_settings_in_one_netlink_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Group, conntrack of bridged frames and route_localnet, without a sysctl write (opening
+    /proc/sys costs more the more namespaces there are)."""
+    with world() as w:
+
+        def refused(key: str, value: str) -> None:
+            raise AssertionError(f"sysctl {key} written")
+
+        monkeypatch.setattr(w.fw._home, "write_sysctl", refused)
+        for internal in (False, True):
+            bridge = w.network(f"n{internal}", f"172.2{internal:d}.0.0/16", internal=internal)
+            shown = w.sb.sh(["ip", "-d", "link", "show", "dev", bridge.bridge]).stdout
+            assert f"group {hostfw.bridge_group(internal)} " in shown
+            assert "nf_call_iptables 1" in shown
+            key = f"net.ipv4.conf.{bridge.bridge}.route_localnet"
+            assert w.sb.sh(["sysctl", "-n", key]).stdout.strip() == "1"
 
 
 def test_apply_rebuilds_when_the_tables_were_lost() -> None:
@@ -217,3 +276,33 @@ def test_the_host_s_chains_are_listed_again_only_after_another_program_s_commit(
         w.fw.apply(FirewallState(), states[1])
         assert len(listings) == 2
         assert [text for text in w.fw.warnings() if "other" in text]
+
+
+def test_iptables_forward_is_looked_at_again_only_after_another_program_s_commit() -> None:
+    """Where iptables has a FORWARD chain, our chain and jump there are checked with the host's
+    chains: not again while nobody else committed to nftables (their listings cost ~1 ms
+    each); after another program's commit, again, and what it took out is put back."""
+    with world() as w:
+        w.sb.sh(["iptables", "-P", "FORWARD", "DROP"])
+        states = _states(w)
+        listed: list[object] = []
+        run_json = w.fw._nft.run_json
+
+        def counting(document: dict[str, Any]) -> Any:
+            if "chain" in document["nftables"][0].get("list", {}):
+                listed.append(document)
+            return run_json(document)
+
+        w.fw._nft.run_json = counting  # type: ignore[method-assign]
+        w.fw.sync(FirewallState())  # writes our chain, and so commits: looked at next time
+        w.fw.apply(FirewallState(), states[1])
+        jump = "-A FORWARD -j HATOBA-FORWARD"
+        assert listed and jump in w.sb.sh(["iptables", "-S"]).stdout
+        listed.clear()
+        w.fw.apply(states[1], FirewallState())
+        w.fw.apply(FirewallState(), states[1])
+        assert listed == []
+        w.sb.sh(["iptables", "-F", "FORWARD"])
+        w.fw.apply(states[1], FirewallState())
+        assert listed
+        assert jump in w.sb.sh(["iptables", "-S"]).stdout

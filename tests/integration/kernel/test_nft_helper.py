@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,6 +120,28 @@ def test_nftables_errors_are_kernel_errors_and_keep_the_helper(
     assert tables(sb, sb.host) == []
     with pytest.raises(KernelError, match="no-such-namespace"):
         helper.namespace(str(sb.dir / "no-such-namespace")).run("list tables")
+
+
+def test_a_sent_command_is_answered_later_and_holds_the_helper_till_then(
+    sb: Sandbox, helper: NftHelper
+) -> None:
+    listed: list[str] = []
+    with helper.namespace(str(sb.host)) as nft:
+        sent = nft.send(f"add table ip {PROBE}")  # the first command opens the context too
+        other = threading.Thread(target=lambda: listed.append(nft.run("list tables")))
+        other.start()
+        other.join(0.2)
+        assert other.is_alive() and not listed  # waits for the answer to be read
+        assert sent.answer() == ""
+        other.join(10)
+        assert PROBE in listed[0]
+        with pytest.raises(RuntimeError, match="read already"):
+            sent.answer()
+        failing = nft.send("list table ip nothing-here")
+        with pytest.raises(KernelError, match="No such file or directory"):
+            failing.answer()
+        nft.run(f"delete table ip {PROBE}")
+    assert tables(sb, sb.host) == []
 
 
 def test_a_helper_killed_while_idle_is_replaced_before_the_next_command(

@@ -111,6 +111,24 @@ def test_bad_aux_addresses_are_refused_and_make_nothing(
     assert dict(world.engine.state.networks) == before
 
 
+def test_a_create_hands_off_to_the_engine_thread_once(
+    world: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network and its Warning in one pass through the engine thread (each hand-off
+    costs a pass through the event loop)."""
+    handed: list[object] = []
+    hand_off = world.runner.call
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        handed.append(fn)
+        return await hand_off(fn, *args, **kwargs)
+
+    monkeypatch.setattr(world.runner, "call", counted)
+    answer = call(world, "POST", "/networks/create", {"Name": "web"})
+    assert answer == {"Id": world.engine.state.network("web").id, "Warning": ""}
+    assert len(handed) == 1
+
+
 def test_attachable_is_recorded_and_shown(world: ApiWorld) -> None:
     create(world, "open", Attachable=True)
     create(world, "closed")

@@ -8,7 +8,7 @@ count the transactions each operation made.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from nft_model import Tables
@@ -27,11 +27,27 @@ class ModelFirewall:
         self.ready: list[str] = []
         self.cleared: list[FwPort] = []
         self.fail_next_apply = False
+        # "sent", "answered", "undone" of each apply, in order
+        self.events: list[str] = []
 
     def sync(self, state: FirewallState) -> None:
         self._run(rebuild(state))
 
-    def apply(self, old: FirewallState, new: FirewallState) -> None:
+    def apply(
+        self, old: FirewallState, new: FirewallState, meanwhile: Callable[[], None] = lambda: None
+    ) -> None:
+        """As NftFirewall's: the transaction sent, `meanwhile` done, its answer read (and a
+        failure of `meanwhile` undoes a transaction that went through)."""
+        self.events.append("sent")
+        try:
+            meanwhile()
+        except BaseException:
+            self.events.append("answered")
+            if not self.fail_next_apply:
+                self.events.append("undone")
+            self.fail_next_apply = False
+            raise
+        self.events.append("answered")
         if self.fail_next_apply:
             self.fail_next_apply = False
             raise KernelError("nft: injected failure")

@@ -213,6 +213,61 @@ def test_a_failed_firewall_change_fails_the_operation_and_changes_nothing(world:
     assert world.fw.tables == world.expected()
 
 
+def _bridges_in(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bridge's creation shows among the firewall's events."""
+    create_bridge = world.kernel.create_bridge
+
+    def noted(*args: Any) -> None:
+        world.fw.events.append("bridge")
+        create_bridge(*args)
+
+    monkeypatch.setattr(world.kernel, "create_bridge", noted)
+
+
+def test_a_networks_bridge_is_made_while_its_transaction_runs(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _bridges_in(world, monkeypatch)
+    world.fw.events.clear()
+    network = world.engine.create_network(NetworkSpec(name="web"))
+    assert world.fw.events == ["sent", "bridge", "answered"]
+    assert network.bridge in world.kernel.links
+    assert world.fw.tables == world.expected()
+
+
+def test_a_failed_transaction_after_the_bridge_was_made_deletes_the_bridge(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _bridges_in(world, monkeypatch)
+    links = dict(world.kernel.links)
+    world.fw.events.clear()
+    world.fw.fail_next_apply = True
+    with pytest.raises(KernelError, match="injected"):
+        world.engine.create_network(NetworkSpec(name="web"))
+    assert world.fw.events == ["sent", "bridge", "answered"]
+    assert world.kernel.calls[-1] == "delete_link"
+    assert world.kernel.links == links
+    assert world.engine.state.network_by_name("web") is None
+    assert world.fw.tables == world.expected()
+
+
+def test_a_failed_bridge_after_the_transaction_was_sent_undoes_the_transaction(
+    world: World,
+) -> None:
+    links = dict(world.kernel.links)
+    world.fw.events.clear()
+    world.kernel.fail_on = "create_bridge"
+    with pytest.raises(KernelError, match="create_bridge failed"):
+        world.engine.create_network(NetworkSpec(name="web"))
+    assert world.fw.events == ["sent", "answered", "undone"]
+    assert world.kernel.links == links
+    assert world.engine.state.network_by_name("web") is None
+    assert world.fw.tables == world.expected()
+    # and the next create goes through
+    world.engine.create_network(NetworkSpec(name="web"))
+    assert world.fw.tables == world.expected()
+
+
 def test_publishing_on_an_internal_network_is_refused_and_changes_nothing(world: World) -> None:
     world.engine.create_network(NetworkSpec(name="secret", internal=True))
     containers = dict(world.engine.state.containers)

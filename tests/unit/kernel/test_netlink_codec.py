@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
@@ -24,7 +25,8 @@ def linkinfo(msg: Any) -> Any:
 def test_bridge_create_names_kind_mac_and_mtu() -> None:
     msg = decoded(nl.bridge_create("br-0123456789ab", 1450, "02:42:ac:12:00:01"))
     assert msg["header"]["type"] == nl.RTM_NEWLINK
-    assert msg["header"]["flags"] == nl.NLM_F_CREATE | nl.NLM_F_EXCL
+    # echoed: the answer carries the new bridge's index
+    assert msg["header"]["flags"] == nl.NLM_F_CREATE | nl.NLM_F_EXCL | nl.NLM_F_ECHO
     assert msg.get_attr("IFLA_IFNAME") == "br-0123456789ab"
     assert msg.get_attr("IFLA_ADDRESS") == "02:42:ac:12:00:01"
     assert msg.get_attr("IFLA_MTU") == 1450
@@ -37,6 +39,32 @@ def test_bridge_settings_set_the_group_and_the_bridge_option() -> None:
     assert msg.get_attr("IFLA_GROUP") == 0x68620001
     data = linkinfo(msg).get_attr("IFLA_INFO_DATA")
     assert data.get_attr("IFLA_BR_NF_CALL_IPTABLES") == 1
+    # route_localnet as the kernel takes IPv4 settings (pyroute2 decodes only the dump's
+    # layout of them): IFLA_AF_SPEC > AF_INET > IFLA_INET_CONF > one u32 per setting
+    raw = nl.bridge_settings("br-x", 0x68620001)
+    spec = dict(nl._attrs(raw, 16 + 16, len(raw)))[nl.IFLA_AF_SPEC]  # after both headers
+    ((family, inet),) = nl._attrs(spec, 0, len(spec))
+    assert family == nl.AF_INET
+    ((kind, conf),) = nl._attrs(inet, 0, len(inet))
+    assert kind == nl.IFLA_INET_CONF
+    assert list(nl._attrs(conf, 0, len(conf))) == [
+        (nl.IPV4_DEVCONF_ROUTE_LOCALNET, (1).to_bytes(4, sys.byteorder))
+    ]
+
+
+def test_a_segment_s_host_link_gets_the_group_and_route_localnet_but_no_bridge_option() -> None:
+    raw = nl.bridge_settings("ov-x", 0x68620001, bridged=False)
+    msg = decoded(raw)
+    assert msg.get_attr("IFLA_GROUP") == 0x68620001
+    assert msg.get_attr("IFLA_LINKINFO") is None
+    attrs = dict(nl._attrs(raw, 16 + 16, len(raw)))
+    assert nl.IFLA_AF_SPEC in attrs
+    assert (
+        attrs[nl.IFLA_AF_SPEC]
+        == dict(
+            nl._attrs(nl.bridge_settings("br-x", 1), 16 + 16, len(nl.bridge_settings("br-x", 1)))
+        )[nl.IFLA_AF_SPEC]
+    )
 
 
 def test_veth_create_has_its_peer_inside_the_namespace() -> None:

@@ -1,0 +1,90 @@
+"""HostKernel's bridges on the real kernel, in a throwaway namespace: a bridge is configured
+by the index its create echoed (no lookup), and a later create of the same name, after the
+first bridge was deleted, is configured by the new bridge's index. The host's facts (uplink
+MTU, prefixes in use) are dumped again only after a change that is not of hatoba's bridges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from ipaddress import IPv4Interface, IPv4Network
+from typing import Any
+
+import pytest
+
+from hatoba.errors import KernelError
+from hatoba.kernel.host import HostKernel
+from hatoba.kernel.netns import call_in_netns
+from hatoba.testing import Sandbox
+
+pytestmark = pytest.mark.root
+
+GATEWAY = IPv4Interface("10.30.0.1/24")
+
+
+@pytest.fixture
+def kernel() -> Iterator[tuple[Sandbox, HostKernel]]:
+    with Sandbox() as sb:
+        host = call_in_netns(str(sb.host), HostKernel)
+        try:
+            yield sb, host
+        finally:
+            host.close()
+
+
+def _no_lookups(host: HostKernel, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(name: str = "", index: int = 0) -> None:
+        raise KernelError(f"looked up {name or index}")
+
+    monkeypatch.setattr(host._host, "link", refused)
+
+
+def test_a_bridge_is_configured_by_the_index_its_create_echoed(
+    kernel: tuple[Sandbox, HostKernel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb, host = kernel
+    _no_lookups(host, monkeypatch)
+    for _ in range(2):  # the second bridge of that name has an index of its own
+        host.create_bridge("br-echo", "02:42:0a:1e:00:01", 1500, (GATEWAY,), "net1")
+        shown = sb.sh(["ip", "-o", "addr", "show", "dev", "br-echo"]).stdout
+        assert "inet 10.30.0.1/24" in shown
+        assert "UP" in sb.sh(["ip", "-o", "link", "show", "dev", "br-echo"]).stdout
+        host.delete_link("br-echo")
+
+
+def test_host_facts_are_dumped_again_only_after_a_change_that_is_not_hatobas(
+    kernel: tuple[Sandbox, HostKernel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb, host = kernel
+    sb.sh(["ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1"])
+    for command in (
+        ["ip", "addr", "add", "10.40.0.2/24", "dev", "up0"],
+        ["ip", "link", "set", "up1", "up"],
+        ["ip", "link", "set", "up0", "up"],
+        ["ip", "route", "add", "default", "via", "10.40.0.1"],
+    ):
+        sb.sh(command)
+    first = host.host_facts(ipv6=False)
+    assert first.uplink_mtu == 1500
+    assert IPv4Network("10.40.0.0/24") in first.taken
+    dumps: list[object] = []
+    routes = host._host.routes
+
+    def counted(*args: Any) -> Any:
+        dumps.append(args)
+        return routes(*args)
+
+    monkeypatch.setattr(host._host, "routes", counted)
+    # hatoba's own bridge comes and goes: its subnet is the engine's to know, not a fact
+    host.create_bridge("br-own", "02:42:0a:1e:00:01", 1500, (GATEWAY,), "net1")
+    assert host.host_facts(ipv6=False) == first
+    host.delete_link("br-own")
+    assert host.host_facts(ipv6=False) == first
+    assert dumps == []
+    # anyone else's route, and the uplink's MTU, are seen at once
+    sb.sh(["ip", "route", "add", "10.50.0.0/16", "via", "10.40.0.1"])
+    assert IPv4Network("10.50.0.0/16") in host.host_facts(ipv6=False).taken
+    assert len(dumps) == 1
+    sb.sh(["ip", "link", "set", "up0", "mtu", "1400"])
+    assert host.host_facts(ipv6=False).uplink_mtu == 1400
+    sb.sh(["ip", "addr", "add", "10.60.0.1/24", "dev", "up1"])
+    assert IPv4Network("10.60.0.0/24") in host.host_facts(ipv6=False).taken
