@@ -24,7 +24,7 @@ GATEWAY = IPv4Interface("10.30.0.1/24")
 @pytest.fixture
 def kernel() -> Iterator[tuple[Sandbox, HostKernel]]:
     with Sandbox() as sb:
-        host = call_in_netns(str(sb.host), HostKernel)
+        host = call_in_netns(str(sb.host), lambda: HostKernel(str(sb.dir / "segments")))
         try:
             yield sb, host
         finally:
