@@ -6,7 +6,9 @@ Alternating, so that both see the same machine load:
   imported as alpine:latest, against `podman run -d` of that image on a podman network;
 - `hatoba network create` + `network rm` against podman's;
 - the service's own time for each of those requests (its Server-Timing header, which
-  `hatoba --debug` prints);
+  `hatoba --debug` prints): network create and rm in a loop of hatoba's own (alternating
+  with podman, whose firewall commits in the same namespace between them make each of
+  hatoba's list the host's chains again, they are shown too);
 - where a `run -d` goes: the interpreter, the CLI's start-up, the service's create and start
   (one request, hatoba's POST /hatoba/containers/run);
 - 100 containers in sequence on one network: containers 1–10 against 91–100 (bench.scale
@@ -46,9 +48,13 @@ class Samples:
     sequence: list[float] = field(default_factory=list)
     network: list[float] = field(default_factory=list)
     podman_network: list[float] = field(default_factory=list)
-    # the service's own time (Server-Timing)
+    # the service's own time (Server-Timing), in a loop of hatoba's alone
     service_network_create: list[float] = field(default_factory=list)
     service_network_rm: list[float] = field(default_factory=list)
+    # … and in the loop alternating with podman, whose firewall commits in the same
+    # namespace make each create and rm list the host's chains again
+    service_network_create_beside: list[float] = field(default_factory=list)
+    service_network_rm_beside: list[float] = field(default_factory=list)
     # `run -d`'s one request: the create and the start
     service_run: list[float] = field(default_factory=list)
     python: list[float] = field(default_factory=list)
@@ -93,15 +99,20 @@ def worker(sandbox_dir: Path, n: int, sequence: int) -> None:
             samples.version.append(timed([*hatoba, "version"]))
         for i in range(n):
             created, service = _debug([*hatoba, "network", "create", f"n{i}"])
-            samples.service_network_create.append(service["POST networks create"])
+            samples.service_network_create_beside.append(service["POST networks create"])
             removed, service = _debug([*hatoba, "network", "rm", f"n{i}"])
-            samples.service_network_rm.append(service["DELETE networks"])
+            samples.service_network_rm_beside.append(service["DELETE networks"])
             samples.network.append(created + removed)
             if not samples.podman_error:
                 t0 = time.perf_counter()
                 podman.run("network", "create", f"pn{i}")
                 podman.run("network", "rm", f"pn{i}")
                 samples.podman_network.append(time.perf_counter() - t0)
+        for i in range(n):
+            _, service = _debug([*hatoba, "network", "create", f"a{i}"])
+            samples.service_network_create.append(service["POST networks create"])
+            _, service = _debug([*hatoba, "network", "rm", f"a{i}"])
+            samples.service_network_rm.append(service["DELETE networks"])
         for i in range(sequence):
             argv = [*hatoba, "run", "-d", "--name", f"seq{i}", "--net", "hundred", "hostfs"]
             samples.sequence.append(timed([*argv, "sleep", "infinity"]))
@@ -158,6 +169,8 @@ def rows(s: Samples) -> list[tuple[str, str, str]]:
          f"≤ {TARGET_NETWORK_RATIO}×"),
         ("service's own time: network create", ms(s.service_network_create), service),
         ("service's own time: network rm", ms(s.service_network_rm), service),
+        ("… alternating with podman (its firewall commits between)",
+         f"{ms(s.service_network_create_beside)}; {ms(s.service_network_rm_beside)}", ""),
         ("service's own time: container create and start (run -d)", ms(s.service_run), ""),
         ("python -c pass", ms(s.python), ""),
         ("hatoba version (start-up and one request)", ms(s.version), ""),
