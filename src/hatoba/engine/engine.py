@@ -218,8 +218,7 @@ class Engine:
 
     def create_containers(self, requests: Sequence[CreateRequest]) -> list[Container | HatobaError]:
         """Each container, or why it was not made; one commit (engine/containers.py)."""
-        with self.core.runtime.creating():
-            return containers.create_many(self.core, requests)
+        return containers.create_many(self.core, requests)
 
     def start(self, ref: str, expect_attach: int = 0) -> Container:
         return containers.start(self.core, ref, expect_attach)

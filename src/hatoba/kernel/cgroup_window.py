@@ -10,9 +10,11 @@ couple of milliseconds: its own first move waits out the grace period while the 
 the veths and the shim are made, and crun's moves then find the lock's fast path open. Readers
 of the lock (every fork and exit on the machine) are not held up meanwhile: only the writer
 waits. A create opens it too (a start usually follows), and after the last start it stays
-open for LINGER, so the next container of a burst (`compose up`, a script's loop of
-`run -d`, a CI job's setup) finds it open from its first step; the first start after a
-quiet second gets only the part of the grace period its own work covers. Meanwhile forks
+open for LINGER, so the next container of a burst (a script's loop of `run -d`, a CI job's
+setup, docker-compose's one by one) finds it open from its first step; the first start after
+a quiet second gets only the part of the grace period its own work covers. A batch of
+starts (hatoba's `compose up`) does without it: its own crun creates keep the path open
+among themselves. Meanwhile forks
 and exits on the machine take the lock's slower read path (as with the kernel's own
 `favordynmods`), and the service wakes every MOVE_EVERY: ~3 % of a CPU.
 

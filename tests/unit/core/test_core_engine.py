@@ -170,11 +170,18 @@ def test_failed_start_changes_nothing(world, fail):
     assert engine.container("xx").state.status == "created"
 
 
-def test_a_create_opens_the_runtime_s_window_for_the_start_that_follows(world):
+def test_a_single_create_and_start_hold_the_runtime_s_window_and_a_batch_does_not(world):
     engine, _, _, runtime = world
-    engine.create_container(CreateRequest(ContainerConfig("hostfs", cmd=("true",))))
-    engine.create_containers([CreateRequest(ContainerConfig("hostfs", cmd=("true",)))])
+    one = engine.create_container(CreateRequest(ContainerConfig("hostfs", cmd=("true",))))
+    assert runtime.windows_opened == 1
+    engine.start(one.id)
+    assert runtime.spawned_in_window == [True]
+    two = engine.create_containers(
+        [CreateRequest(ContainerConfig("hostfs", cmd=("true",))) for _ in range(2)]
+    )
+    engine.start_many([(c.id, 0) for c in two])
     assert runtime.windows_opened == 2
+    assert runtime.spawned_in_window == [True, False, False]
 
 
 def test_a_start_refused_after_its_namespace_was_begun_leaves_none(world):
