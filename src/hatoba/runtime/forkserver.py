@@ -11,10 +11,9 @@ session, its mount namespace as crun needs it) ~2 ms more, all on the way to cru
 no request has come for SPARE_AFTER, the fork server forks a spare shim that takes those
 steps and waits; the next container's request goes to it, and its pid is the answer at once.
 A spare that died, or was prepared for another setup, is replaced by a fork on the spot, as
-before there were spares. The first spare comes after the
-first shim: the spare's mount namespace must be copied once the service has made its folder
-of namespace handles a shared mount (kernel/netns.py), or the handles made in it later would
-not reach the spare.
+before there were spares. The first spare comes after the first shim: the spare's mount
+namespace must be copied once the service has made its folder of namespace handles a shared
+mount (kernel/netns.py), or the handles made in it later would not reach the spare.
 
 When the service goes away the fork server, the nftables helper and the spare see EOF and
 exit; the shims carry on.
@@ -23,6 +22,7 @@ exit; the shims carry on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -33,7 +33,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from hatoba.errors import KernelError
 from hatoba.kernel import nft_helper
@@ -147,17 +147,12 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
             continue
         if pid == 0:
             sock.close()
-            code = 127
-            try:
-                if request.get("role") == _NFT_HELPER:
-                    code = nft_helper.serve(socket.socket(fileno=fds[0]))
-                elif request.get("role") == FILES_HELPER:
-                    code = fshelper.main(request, fds)
-                else:
-                    code = shim.main(request, fds)
-            except BaseException:
-                traceback.print_exc(file=sys.stderr)
-            os._exit(code)
+            if request.get("role") == _NFT_HELPER:
+                _child(functools.partial(nft_helper.serve, socket.socket(fileno=fds[0])))
+            elif request.get("role") == FILES_HELPER:
+                _child(functools.partial(fshelper.main, request, fds))
+            else:
+                _child(functools.partial(shim.main, request, fds))
         for fd in fds:
             os.close(fd)
         sock.send(json.dumps({"pid": pid}).encode())
@@ -186,12 +181,7 @@ class _Spare:  # pragma: no cover - runs in the fork server
         if pid == 0:
             server.close()
             ours.close()
-            code = 127
-            try:
-                code = serve(theirs, setup)
-            except BaseException:
-                traceback.print_exc(file=sys.stderr)
-            os._exit(code)
+            _child(functools.partial(serve, theirs, setup))
         theirs.close()
         return cls(pid, ours, setup)
 
@@ -207,6 +197,17 @@ class _Spare:  # pragma: no cover - runs in the fork server
         finally:
             self._sock.close()
         return self.pid
+
+
+def _child(work: Callable[[], int]) -> NoReturn:  # pragma: no cover - runs in the child
+    """A forked child's whole life: `work`'s status, 127 when it raised (its traceback to
+    the service's log)."""
+    code = 127
+    try:
+        code = work()
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+    os._exit(code)
 
 
 def _reap() -> None:  # pragma: no cover - runs in the child

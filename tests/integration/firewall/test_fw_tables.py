@@ -74,16 +74,19 @@ def test_removing_everything_leaves_the_empty_tables_and_remove_deletes_them() -
         assert w.listing() == ""
 
 
+def _refused_by_nftables(state: FirewallState) -> FirewallState:
+    """`state` with a bridge name nftables refuses (longer than IFNAMSIZ): it fails in the
+    kernel, not before."""
+    third = replace(state.networks[2], bridge="x" * 40)
+    return replace(state, networks=(*state.networks[:2], third))
+
+
 def test_a_failed_apply_changes_nothing() -> None:
     with world() as w:
         states = _states(w)
         w.fw.sync(states[3])
         before = normalized_tables(w.sb)
-        # a bridge name nftables refuses (longer than IFNAMSIZ) fails in the kernel, not before
-        bad = replace(
-            states[3],
-            networks=(*states[3].networks[:2], replace(states[3].networks[2], bridge="x" * 40)),
-        )
+        bad = _refused_by_nftables(states[3])
         with pytest.raises(KernelError):
             w.fw.apply(states[3], bad)
         assert normalized_tables(w.sb) == before
@@ -117,10 +120,7 @@ def test_a_failed_transaction_leaves_the_work_done_meanwhile_to_the_caller() -> 
         states = _states(w)
         w.fw.sync(states[3])
         before = normalized_tables(w.sb)
-        bad = replace(
-            states[3],
-            networks=(*states[3].networks[:2], replace(states[3].networks[2], bridge="x" * 40)),
-        )
+        bad = _refused_by_nftables(states[3])
         done: list[str] = []
         with pytest.raises(KernelError):
             w.fw.apply(states[3], bad, meanwhile=lambda: done.append("work"))

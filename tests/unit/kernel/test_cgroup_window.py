@@ -27,9 +27,15 @@ def moves(procs: Path) -> int:
     return procs.read_text().count(PID)
 
 
-def test_the_service_moves_itself_while_a_start_holds_the_window(tmp_path: Path) -> None:
-    procs = tmp_path / "cgroup.procs"
-    procs.touch()
+@pytest.fixture
+def procs(tmp_path: Path) -> Path:
+    """Stands in for the service's cgroup.procs: every move is written there."""
+    path = tmp_path / "cgroup.procs"
+    path.touch()
+    return path
+
+
+def test_the_service_moves_itself_while_a_start_holds_the_window(procs: Path) -> None:
     window = MigrationWindow(procs, every=0.001, linger=0.01)
     with window.held():
         eventually(lambda: moves(procs) >= 3)
@@ -40,9 +46,7 @@ def test_the_service_moves_itself_while_a_start_holds_the_window(tmp_path: Path)
     assert moves(procs) == stopped_at
 
 
-def test_the_window_opens_again_for_the_next_start(tmp_path: Path) -> None:
-    procs = tmp_path / "cgroup.procs"
-    procs.touch()
+def test_the_window_opens_again_for_the_next_start(procs: Path) -> None:
     window = MigrationWindow(procs, every=0.001, linger=0.0)
     with window.held():
         eventually(lambda: moves(procs) >= 1)
