@@ -55,6 +55,11 @@ LAN_HOST = "192.0.2.254"
 LAN_SUBNET = "192.0.2.0/24"
 LAN_HOST6 = "2001:db8:2::fe"
 LAN_SUBNET6 = "2001:db8:2::/64"
+# The host's ends of the veth pairs to the outside and the LAN get ifindexes their peers
+# (index 2, the first link after lo in a new namespace) cannot have. The kernel handles the
+# carrier of a veth whose ifindex equals its peer's as a non-urgent link event, up to a second
+# late, and until then IPv6 ignores neighbour solicitations on it (a second's retry).
+UPLINK_INDEX, LAN_PARENT_INDEX = 20, 21
 
 
 class Sandbox:
@@ -121,6 +126,8 @@ class Sandbox:
                 "link",
                 "add",
                 "eth0",
+                "index",
+                str(UPLINK_INDEX),
                 "mtu",
                 str(mtu),
                 "type",
@@ -159,7 +166,9 @@ class Sandbox:
     def _build_lan(self) -> None:
         self.lan = self._new_ns("lan")
         peer = ["peer", "name", "eth0", "netns", str(self.lan)]
-        self.sh(["ip", "link", "add", LAN_PARENT, "type", "veth", *peer])
+        self.sh(
+            ["ip", "link", "add", LAN_PARENT, "index", str(LAN_PARENT_INDEX), "type", "veth", *peer]
+        )
         self.sh(["ip", "link", "set", LAN_PARENT, "up"])
         for cmd in (
             ["ip", "link", "set", "lo", "up"],
