@@ -113,8 +113,11 @@ def test_ls_filters_dangling_networks_and_refuses_unknown_filters(sb: Sandbox) -
     )
 
 
-def state(sb: Sandbox) -> tuple[str, str]:
-    return sb.hatoba("network", "ls", "-q").stdout, sb.sh(["ip", "-o", "link"]).stdout
+def state(sb: Sandbox) -> tuple[str, list[str]]:
+    """The networks and the host's links by name: their operational state is the kernel's to
+    update (a bridge of the earlier tests' containers may still go UP while this runs)."""
+    names = sb.sh(["ip", "-o", "link"]).stdout.splitlines()
+    return sb.hatoba("network", "ls", "-q").stdout, [line.split(": ")[1] for line in names]
 
 
 @pytest.mark.parametrize(
