@@ -9,7 +9,7 @@ it in place when the caller is already home and on a short-lived thread otherwis
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from hatoba.kernel.netns import (
@@ -17,7 +17,7 @@ from hatoba.kernel.netns import (
     current_netns_id,
     open_sysctl,
     sysctl_error,
-    write_sysctl,
+    write_sysctls,
 )
 
 T = TypeVar("T")
@@ -31,6 +31,8 @@ class HomeNetns:
         # kernel finds a /proc/sys path among the entries of every namespace, so opening
         # one costs more the more containers there are
         self._kept: dict[str, int] = {}
+        # the directories sysctls are written from (see write_sysctl), opened here
+        self._dirs: dict[str, int] = {}
 
     @property
     def path(self) -> str:
@@ -55,12 +57,28 @@ class HomeNetns:
             raise sysctl_error(key, exc) from exc
 
     def write_sysctl(self, key: str, value: str) -> None:
-        self.call(lambda: write_sysctl(key, value))
+        directory, _, name = key.rpartition("/")
+        self.write_sysctls(directory, {name: value})
+
+    def write_sysctls(self, directory: str, settings: Mapping[str, str]) -> None:
+        """Set sysctls of `directory` (as under /proc/sys), from a kept descriptor of its top
+        directories (`net/ipv6`), for the reason netns.py gives."""
+        top = "/".join(directory.split("/")[:2])
+        below = directory[len(top) + 1 :]
+        relative = {f"{below}/{name}" if below else name: v for name, v in settings.items()}
+        self.call(lambda: write_sysctls(top, relative, self._directory(top)))
+
+    def _directory(self, path: str) -> int:
+        fd = self._dirs.get(path)
+        if fd is None:
+            fd = self._dirs[path] = open_sysctl(path, os.O_RDONLY | os.O_DIRECTORY)
+        return fd
 
     def close(self) -> None:
-        for fd in self._kept.values():
+        for fd in (*self._kept.values(), *self._dirs.values()):
             os.close(fd)
         self._kept.clear()
+        self._dirs.clear()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

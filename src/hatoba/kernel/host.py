@@ -26,7 +26,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from ipaddress import IPv4Address
 
@@ -41,6 +41,7 @@ from hatoba.kernel.netns import (
     rebind_handle,
     remove_handle,
     write_sysctl,
+    write_sysctls,
 )
 from hatoba.model.cluster import VXLAN_PORT
 from hatoba.model.host import (
@@ -68,10 +69,7 @@ _GONE = (errno.ENODEV, errno.ENOENT)
 # Set in a container namespace before its first veth: the defaults every interface made
 # later (eth0, eth1 …) starts from, so none ever has IPv6 on. accept_ra stays off for the
 # day an IPv6 network turns IPv6 on for its interface.
-_SANDBOX_IPV6 = (
-    ("net/ipv6/conf/default/disable_ipv6", "1"),
-    ("net/ipv6/conf/default/accept_ra", "0"),
-)
+_SANDBOX_IPV6 = {"disable_ipv6": "1", "accept_ra": "0"}
 
 
 class HostKernel:
@@ -186,15 +184,12 @@ class HostKernel:
         """A host link the containers route through (a bridge, a segment's link): its
         gateway addresses, up."""
         # before it is up: the containers' router, never a host taking advice
-        settings = [(f"net/ipv6/conf/{name}/accept_ra", "0")]
+        settings = {"accept_ra": "0"}
         if any(g.version == 6 for g in gateways):
             # its link-local address usable at once: the bridge solicits its neighbours
             # from it, and would hold the first packets to a container a second or two
-            settings += [
-                (f"net/ipv6/conf/{name}/accept_dad", "0"),
-                (f"net/ipv6/conf/{name}/disable_ipv6", "0"),
-            ]
-        _set_ipv6(settings, self._home.write_sysctl)
+            settings |= {"accept_dad": "0", "disable_ipv6": "0"}
+        _set_ipv6(f"net/ipv6/conf/{name}", settings, self._home.write_sysctls)
         self._host.request(
             [*(nl.address_add(index, g.network, g.ip) for g in gateways), nl.link_up(index)],
             f"configure {name}",
@@ -342,8 +337,8 @@ class HostKernel:
                 # the host end is up but has no carrier until the container end is: no IPv6
                 # address or router solicitation happens before this (a segment makes every
                 # link with IPv6 off)
-                disable = [(f"net/ipv6/conf/{request.host_ifname}/disable_ipv6", "1")]
-                _set_ipv6(disable, self._home.write_sysctl)
+                disable = {"disable_ipv6": "1"}
+                _set_ipv6(f"net/ipv6/conf/{request.host_ifname}", disable, self._home.write_sysctls)
             if request.ipv6:
                 call_in_netns(netns, lambda: _enable_ipv6(request.ifname))
             try:
@@ -638,15 +633,17 @@ def _configure(request: AttachRequest | MacvlanRequest, index: int) -> list[byte
 def _enable_ipv6(ifname: str) -> None:
     """Inside a container namespace: IPv6 on for one interface (made with it off), its
     link-local address usable at once, router advertisements still ignored."""
-    for key, value in (("accept_dad", "0"), ("accept_ra", "0"), ("disable_ipv6", "0")):
-        write_sysctl(f"net/ipv6/conf/{ifname}/{key}", value)
+    write_sysctls(
+        f"net/ipv6/conf/{ifname}", {"accept_dad": "0", "accept_ra": "0", "disable_ipv6": "0"}
+    )
 
 
-def _set_ipv6(settings: Iterable[tuple[str, str]], write: Callable[[str, str], None]) -> None:
-    """Write IPv6 sysctls; a kernel without IPv6 has nothing to turn off."""
+def _set_ipv6(
+    directory: str, settings: Mapping[str, str], write: Callable[[str, Mapping[str, str]], None]
+) -> None:
+    """Write IPv6 sysctls of one directory; a kernel without IPv6 has nothing to turn off."""
     try:
-        for key, value in settings:
-            write(key, value)
+        write(directory, settings)
     except KernelError as exc:
         if exc.errno != errno.ENOENT or os.path.isdir("/proc/sys/net/ipv6"):
             raise
@@ -687,7 +684,7 @@ def _segment_socket() -> nl.NetlinkSocket:
 
 def _sandbox_socket() -> nl.NetlinkSocket:
     """Inside a container namespace: its IPv6 defaults, lo up, and its netlink socket."""
-    _set_ipv6(_SANDBOX_IPV6, write_sysctl)
+    _set_ipv6("net/ipv6/conf/default", _SANDBOX_IPV6, write_sysctls)
     sock = nl.NetlinkSocket()
     sock.request([nl.link_up(1)], "bring up lo")
     return sock

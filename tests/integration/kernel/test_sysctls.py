@@ -1,0 +1,64 @@
+"""Sysctl writes on the real kernel: the namespace's own (the home namespace's from any thread,
+a container namespace's from a thread inside it), a directory's several at once, and errors
+that name the whole key."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+
+import pytest
+
+from hatoba.errors import KernelError
+from hatoba.kernel.fw_netns import HomeNetns
+from hatoba.kernel.netns import call_in_netns, write_sysctl, write_sysctls
+from hatoba.testing import Sandbox
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        sandbox.sh(["ip", "link", "add", "a0", "type", "veth", "peer", "name", "b0"])
+        yield sandbox
+
+
+def sysctl(sb: Sandbox, key: str) -> str:
+    return sb.sh(["cat", f"/proc/sys/{key}"]).stdout.strip()
+
+
+def test_the_home_namespace_is_written_from_a_thread_elsewhere(sb: Sandbox) -> None:
+    home = call_in_netns(str(sb.host), HomeNetns)
+    try:
+        home.write_sysctls("net/ipv6/conf/a0", {"accept_ra": "0", "disable_ipv6": "1"})
+        home.write_sysctl("net/ipv6/conf/b0/accept_dad", "0")
+        home.write_sysctl("net/ipv4/conf/a0/route_localnet", "1")
+        # the directory kept from the writes before serves another link's
+        home.write_sysctls("net/ipv6/conf/b0", {"disable_ipv6": "1"})
+        with pytest.raises(KernelError) as refused:
+            home.write_sysctls("net/ipv6/conf/gone0", {"disable_ipv6": "1"})
+    finally:
+        home.close()
+    assert refused.value.errno == errno.ENOENT
+    assert "net.ipv6.conf.gone0.disable_ipv6" in str(refused.value)
+    assert [
+        sysctl(sb, key)
+        for key in (
+            "net/ipv6/conf/a0/accept_ra",
+            "net/ipv6/conf/a0/disable_ipv6",
+            "net/ipv6/conf/b0/accept_dad",
+            "net/ipv4/conf/a0/route_localnet",
+            "net/ipv6/conf/b0/disable_ipv6",
+        )
+    ] == ["0", "1", "0", "1", "1"]
+
+
+def test_a_namespace_is_written_from_a_thread_inside_it(sb: Sandbox) -> None:
+    call_in_netns(str(sb.host), lambda: write_sysctls("net/ipv6/conf/default", {"accept_ra": "0"}))
+    call_in_netns(str(sb.host), lambda: write_sysctl("net/ipv6/conf/a0/accept_ra", "0"))
+    assert sysctl(sb, "net/ipv6/conf/default/accept_ra") == "0"
+    assert sysctl(sb, "net/ipv6/conf/a0/accept_ra") == "0"
+    with pytest.raises(KernelError) as refused:
+        call_in_netns(str(sb.host), lambda: write_sysctl("net/ipv6/conf/a0/no_such", "1"))
+    assert "net.ipv6.conf.a0.no_such" in str(refused.value)
