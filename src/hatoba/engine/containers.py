@@ -418,7 +418,14 @@ def start_many(core: Core, wanted: Sequence[tuple[str, int]]) -> list[starts.Out
     number of attach clients its shim waits for; what became of each, in order."""
     outcomes: dict[str, starts.Outcome] = {}
     todo = []
-    for ref, attach in wanted:
+    asked: set[str] = set()
+    again: dict[int, starts.Outcome] = {}
+    for position, (ref, attach) in enumerate(wanted):
+        if ref in asked:
+            # named twice (by name and by id): the first starts it, the next finds it started
+            again[position] = NotModified("container already started")
+            continue
+        asked.add(ref)
         container = core.state.containers.get(ref)
         if container is None:
             outcomes[ref] = NotFound(f"No such container: {ref}")
@@ -434,7 +441,7 @@ def start_many(core: Core, wanted: Sequence[tuple[str, int]]) -> list[starts.Out
         if isinstance(outcome, NotRunnable):
             _not_runnable(core, container, outcome)
         outcomes[container.id] = outcome
-    return [outcomes[ref] for ref, _ in wanted]
+    return [again[i] if i in again else outcomes[ref] for i, (ref, _) in enumerate(wanted)]
 
 
 def restart_by_policy(core: Core, container_id: str) -> Container | None:

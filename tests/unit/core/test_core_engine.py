@@ -14,7 +14,15 @@ from hatoba.engine.core import Paths
 from hatoba.engine.endpoints import used_addresses
 from hatoba.engine.engine import Engine
 from hatoba.engine.state import State
-from hatoba.errors import Conflict, Forbidden, HatobaError, InvalidArgument, KernelError, NotFound
+from hatoba.errors import (
+    Conflict,
+    Forbidden,
+    HatobaError,
+    InvalidArgument,
+    KernelError,
+    NotFound,
+    NotModified,
+)
 from hatoba.model.container import ContainerConfig
 from hatoba.model.network import IpamRequest, NetworkSpec
 
@@ -475,3 +483,17 @@ def test_both_addresses_are_held_until_the_veth_is_gone(world):
     # IPv6 only: no IPv4 address at all, a MAC from the IPv6 address
     (alone,) = engine.container(run(engine, "cc", "only6")).endpoints
     assert (alone.ipv4, str(alone.ipv6), alone.mac) == (None, "fd00::2", "02:42:00:00:00:02")
+
+
+def test_a_batch_start_naming_one_container_twice_starts_it_once(world):
+    """The batch route resolves names and short ids to full ids: one container asked for
+    twice (found by the API fuzzer: the second start's work crashed the first's)."""
+    engine, _, _, runtime = world
+    one, other = engine.create_containers(
+        [CreateRequest(ContainerConfig("hostfs", cmd=("true",))) for _ in range(2)]
+    )
+    outcomes = engine.start_many([(one.id, 0), (other.id, 0), (one.id, 0)])
+    assert [getattr(o, "id", None) for o in outcomes[:2]] == [one.id, other.id]
+    assert isinstance(outcomes[2], NotModified)
+    assert len(runtime.spawned_in_window) == 2
+    assert engine.container(one.id).state.running
