@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Set
+from collections.abc import Collection, Iterable
 from typing import Protocol
 
 from hatoba.api.runner import EngineRunner
@@ -42,7 +42,7 @@ class LinkEventSource(Protocol):
 
 
 def _unexplained(
-    change: LinkChange, bridges: frozenset[str], tunnels: frozenset[str], veths: Set[str]
+    change: LinkChange, bridges: frozenset[str], tunnels: frozenset[str], veths: Collection[str]
 ) -> bool:
     """A recorded bridge deleted, or one of its ports (a running container's veth, a VXLAN
     port) deleted or off its bridge."""
@@ -77,7 +77,7 @@ class LinkWatch:
         if any(_unexplained(change, bridges, tunnels, veths) for change in changes):
             self._schedule()
 
-    def _recorded(self) -> tuple[frozenset[str], frozenset[str], Set[str]]:
+    def _recorded(self) -> tuple[frozenset[str], frozenset[str], Collection[str]]:
         """The networks' bridges and their VXLAN ports (per snapshot), and the veths of
         running containers (a lookup the snapshot carries)."""
         state = self._engine.state

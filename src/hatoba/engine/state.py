@@ -6,15 +6,25 @@ commits by building the next snapshot and swapping the reference (`Core.commit`)
 thread (the API's event loop, the DNS server) may take `engine.state` once and read it as
 long as it likes, with no lock and no "dictionary changed size during iteration". Address
 bookkeeping (`Addresses`) is the engine thread's own and is never read elsewhere.
+
+The lookups a snapshot carries (`_Index`) are persistent maps (`immutables.Map`, a hash array
+mapped trie): the next snapshot's share all but the changed entries with the last one's. At
+1000 containers, copying those dicts (names, veths, each network's addresses) at every commit
+cost ~0.5 ms of a start, an attach or a detach, most of it the refcounts of every entry's
+objects, touched cold. The snapshot's own maps stay dicts: their order is the order things
+were made in, which listings follow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, KeysView, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from ipaddress import ip_address
 from types import MappingProxyType
+from typing import TypeVar
+
+from immutables import Map, MapMutation
 
 from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.container import Container
@@ -46,21 +56,13 @@ class State:
         removed_volumes: Iterable[str] = (),
     ) -> State:
         """The next snapshot: this one with these objects put and removed."""
-        nets = dict(self.networks)
-        nets.update((n.id, n) for n in networks)
-        for nid in removed_networks:
-            nets.pop(nid, None)
-        ctrs = dict(self.containers)
         containers = list(containers)
-        removed = [cid for cid in removed_containers if cid in ctrs]
-        ctrs.update((c.id, c) for c in containers)
-        for cid in removed:
-            del ctrs[cid]
-        vols = dict(self.volumes)
-        vols.update((v.name, v) for v in volumes)
-        for name in removed_volumes:
-            vols.pop(name, None)
-        snapshot = State._owning(nets, ctrs, vols)
+        removed = [cid for cid in removed_containers if cid in self.containers]
+        snapshot = State._owning(
+            _changed(self.networks, ((n.id, n) for n in networks), removed_networks),
+            _changed(self.containers, ((c.id, c) for c in containers), removed),
+            _changed(self.volumes, ((v.name, v) for v in volumes), removed_volumes),
+        )
         index: _Index | None = self.__dict__["_index"]
         if index is not None:
             # the lookups follow the changed containers only, whatever the others number
@@ -156,13 +158,13 @@ class State:
         return None if cid is None else self.containers[cid]
 
     @property
-    def container_names(self) -> KeysView[str]:
-        return self._lookups.names.keys()
+    def container_names(self) -> Collection[str]:
+        return self._lookups.names
 
     @property
-    def endpoint_host_ifnames(self) -> KeysView[str]:
+    def endpoint_host_ifnames(self) -> Collection[str]:
         """The host-side interfaces of live endpoints (running containers' veths)."""
-        return self._lookups.host_ifnames.keys()
+        return self._lookups.host_ifnames
 
     def addresses_in_use(self, network_id: str) -> set[IPAddress]:
         """Of both families."""
@@ -171,7 +173,7 @@ class State:
     def reserved_static(self, network_id: str, excluding: str = "") -> set[IPAddress]:
         """Addresses other containers asked for with `--ip` or `--ip6` (held even while they
         are stopped)."""
-        held = self._lookups.static.get(network_id, {})
+        held: Mapping[IPAddress, str] = self._lookups.static.get(network_id, Map())
         return {address for address, cid in held.items() if cid != excluding}
 
     def attached(self, network_id: str) -> list[Container]:
@@ -238,26 +240,38 @@ class HeldNetwork:
         return name == self.name or any(a.overlaps(b) for a in subnets for b in self.subnets)
 
 
-_ByAddress = dict[str, dict[IPAddress, str]]  # network id -> address -> container id
+T = TypeVar("T")
+_ByAddress = Map[str, Map[IPAddress, str]]  # network id -> address -> container id
+
+
+def _changed(
+    before: Mapping[str, T], put: Iterable[tuple[str, T]], removed: Iterable[str]
+) -> dict[str, T]:
+    """`before` (a snapshot's read-only dict) with these entries put and removed."""
+    # the proxy's copy() is the dict's own: a copy of its table, no lookup per key
+    after: dict[str, T] = before.copy() if isinstance(before, MappingProxyType) else dict(before)
+    after.update(put)
+    for key in removed:
+        after.pop(key, None)
+    return after
 
 
 @dataclass(frozen=True)
 class _Index:
     """Containers by name; per network, the addresses of live endpoints and the `--ip` ones
     asked for, each with its container's id. Never changed: `changed` makes the next one,
-    copying only the networks the changed containers touch."""
+    sharing all but what the changed containers touch."""
 
-    names: dict[str, str] = field(default_factory=dict)
-    in_use: _ByAddress = field(default_factory=dict)
-    static: _ByAddress = field(default_factory=dict)
+    names: Map[str, str] = field(default_factory=Map)
+    in_use: _ByAddress = field(default_factory=Map)
+    static: _ByAddress = field(default_factory=Map)
     # host-side interface of a live endpoint -> its container's id
-    host_ifnames: dict[str, str] = field(default_factory=dict)
+    host_ifnames: Map[str, str] = field(default_factory=Map)
 
     def changed(self, gone: Iterable[Container], made: Iterable[Container]) -> _Index:
         """`gone`: the containers as they were (removed or changed); `made`: as they are."""
-        names, host_ifnames = dict(self.names), dict(self.host_ifnames)
-        in_use = _Copied(self.in_use)
-        static = _Copied(self.static)
+        names, host_ifnames = self.names.mutate(), self.host_ifnames.mutate()
+        in_use, static = _ByNetwork(self.in_use), _ByNetwork(self.static)
         for c in gone:
             if names.get(c.name) == c.id:
                 del names[c.name]
@@ -279,27 +293,39 @@ class _Index:
             for cfg in c.networks:
                 for asked in (cfg.ipv4, cfg.ipv6):
                     static.put(cfg.network_id, asked, c.id)
-        return _Index(names, in_use.table, static.table, host_ifnames)
+        return _Index(names.finish(), in_use.finish(), static.finish(), host_ifnames.finish())
 
 
-class _Copied:
-    """A _ByAddress made from another one, which stays as it was: a network's addresses are
-    copied the first time they change."""
+class _ByNetwork:
+    """The next _ByAddress, made from one that stays as it was."""
 
     def __init__(self, table: _ByAddress) -> None:
-        self.table = dict(table)
-        self._copied: set[str] = set()
+        self._table = table
+        self._changing: dict[str, MapMutation[IPAddress, str]] = {}
 
-    def _writable(self, network_id: str) -> dict[IPAddress, str]:
-        if network_id not in self._copied:
-            self._copied.add(network_id)
-            self.table[network_id] = dict(self.table.get(network_id, {}))
-        return self.table[network_id]
+    def _writable(self, network_id: str) -> MapMutation[IPAddress, str]:
+        changing = self._changing.get(network_id)
+        if changing is None:
+            before: Map[IPAddress, str] = self._table.get(network_id, Map())
+            changing = self._changing[network_id] = before.mutate()
+        return changing
 
     def forget(self, network_id: str, address: IPAddress | None, cid: str) -> None:
-        if address is not None and self.table.get(network_id, {}).get(address) == cid:
-            del self._writable(network_id)[address]
+        if address is None:
+            return
+        changing = self._changing.get(network_id)
+        now = self._table.get(network_id, Map()) if changing is None else changing
+        if now.get(address) == cid:
+            self._writable(network_id).pop(address, None)
 
     def put(self, network_id: str, address: IPAddress | None, cid: str) -> None:
         if address is not None:
             self._writable(network_id)[address] = cid
+
+    def finish(self) -> _ByAddress:
+        if not self._changing:
+            return self._table
+        table = self._table.mutate()
+        for network_id, changing in self._changing.items():
+            table[network_id] = changing.finish()
+        return table.finish()

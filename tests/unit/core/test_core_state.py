@@ -1,6 +1,7 @@
 """A snapshot's lookups (containers by name, addresses in use and asked for by network, live
 veths) are carried from one snapshot to the next, changed only where containers changed: they
-must always say what a walk over every container says."""
+must always say what a walk over every container says, and the snapshot they came from keeps
+its own."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def test_lookups_carried_from_snapshot_to_snapshot_match_a_walk(
     state = State()
     looked_up(state)  # made now, then carried along
     for remove, container in steps:
+        previous, seen = state, looked_up(state)
         if remove:
             state = state.changed(removed_containers=[container.id])
         else:
@@ -86,6 +88,8 @@ def test_lookups_carried_from_snapshot_to_snapshot_match_a_walk(
                 continue
             state = state.changed(containers=[container])
         assert looked_up(state) == walked(state)
+        # the next snapshot's lookups share the last one's, which stay as they were
+        assert looked_up(previous) == seen
 
 
 def test_held_addresses_are_read_once_however_often_they_are_asked_for(
