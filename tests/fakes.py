@@ -59,6 +59,9 @@ class FakeKernel:
         self.gateways: dict[str, tuple[IPInterface, ...]] = {}
         # links whose deletion the reaper has not finished yet (see detach)
         self.slow_reaper = False
+        # whether retire_bridge keeps a bridge (the real kernel's: one at a time)
+        self.keeps_bridges = False
+        self.spare: str | None = None
         self.deleting: set[str] = set()
 
     def _maybe_fail(self, name: str) -> None:
@@ -81,8 +84,22 @@ class FakeKernel:
         self, name: str, mac: str, mtu: int, gateways: tuple[IPInterface, ...], owner: str
     ) -> None:
         self._maybe_fail("create_bridge")
+        if self.spare is not None:
+            self.calls.append("remake")
+            self.links.pop(self.spare, None)
+            self.spare = None
         self.links[name] = OwnedLink(name, "bridge", owner)
         self.gateways[name] = gateways
+
+    def retire_bridge(self, name: str, gateways: tuple[IPInterface, ...]) -> bool:
+        if not self.keeps_bridges or self.spare is not None:
+            return False
+        self.calls.append("retire_bridge")
+        self.links.pop(name, None)
+        self.gateways.pop(name, None)
+        self.spare = "hatoba-spare"
+        self.links[self.spare] = OwnedLink(self.spare, "bridge", "spare")
+        return True
 
     def repair_bridge(self, name: str, gateways: tuple[IPInterface, ...]) -> None:
         self.calls.append("repair_bridge")

@@ -240,10 +240,12 @@ def delete_bridges(core: Core, network: Network) -> None:
         delete_bridge(core, bridge)
 
 
-def _delete_bridges_later(core: Core, network: Network) -> None:
+def _delete_bridges_later(core: Core, network: Network, detached: Sequence[str]) -> None:
     """The kernel takes ~15-40 ms to delete a bridge: the reaper does it after the answer,
-    and until it is done the network's name, subnets and bridges stay held."""
-    bridges = bridges_of(network)
+    and until it is done the network's name, subnets and bridges stay held. A bridge the
+    kernel keeps for the next network instead is out of service at once: nothing held.
+    `detached`: the host ends of the network's detached endpoints, maybe not deleted yet."""
+    bridges = [b for b in bridges_of(network) if not _retired(core, b, detached)]
     if not bridges:
         return
     subnets = tuple(p.subnet for p in network.ipam)
@@ -252,6 +254,16 @@ def _delete_bridges_later(core: Core, network: Network) -> None:
     )
     for bridge in bridges:
         delete_bridge(core, bridge, later=True)
+
+
+def _retired(core: Core, bridge: HostBridge, detached: Sequence[str]) -> bool:
+    """Kept for the next network (the kernel's retire_bridge): a local bridge with a MAC of
+    its own, none of whose detached ports the reaper is still deleting."""
+    if bridge.segment or bridge.tunnel is not None or not bridge.mac:
+        return False
+    if core.kernel.being_deleted(detached):
+        return False
+    return core.kernel.retire_bridge(bridge.name, bridge.gateways)
 
 
 def remove_network(core: Core, ref: str) -> Network:
@@ -263,6 +275,7 @@ def remove_network(core: Core, ref: str) -> Network:
             "error while removing network: network "
             f"{network.name} id {network.id} has active endpoints"
         )
+    detached = list(core.addresses.pending.get(network.id, {}).values())
     # stopped members lose the network, as in Docker (their start would fail otherwise)
     members = [
         dataclasses.replace(c, networks=tuple(n for n in c.networks if n.network_id != network.id))
@@ -276,7 +289,7 @@ def remove_network(core: Core, ref: str) -> Network:
             core.cluster.delete_network(network)
         core.commit(removed_networks=[network.id], containers=members)
         undo.commit()
-    _delete_bridges_later(core, network)
+    _delete_bridges_later(core, network, detached)
     return network
 
 

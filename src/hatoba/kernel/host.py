@@ -66,6 +66,9 @@ _FACTS_GROUPS = (
 )
 # a link or namespace that is already gone: deleting it again counts as done
 _GONE = (errno.ENODEV, errno.ENOENT)
+# The bridge a `network rm` leaves for the next `network create` (see retire_bridge), and its
+# owner alias: no network's, so a service that starts finds it a leftover and deletes it.
+SPARE_BRIDGE, _SPARE_OWNER = "hatoba-spare", "spare"
 # Set in a container namespace before its first veth: the defaults every interface made
 # later (eth0, eth1 …) starts from, so none ever has IPv6 on. accept_ra stays off for the
 # day an IPv6 network turns IPv6 on for its interface.
@@ -88,11 +91,17 @@ class HostKernel:
         self._facts: dict[bool, HostFacts] = {}
         self._uplink = 0
         self._own: set[int] = set()
+        # whether SPARE_BRIDGE is ours to make the next bridge from (see retire_bridge)
+        self._spare = False
         # links the reaper is deleting, by name (see `settle`)
         self._deleting: dict[str, Future[None]] = {}
         self._deleting_lock = threading.Lock()
 
     def close(self) -> None:
+        if self._spare:
+            self._spare = False
+            with contextlib.suppress(KernelError):
+                self.delete_link(SPARE_BRIDGE)
         self._reaper.shutdown(wait=True)
         for sock in self._sandboxes.values():
             sock.close()
@@ -166,19 +175,73 @@ class HostKernel:
         self, name: str, mac: str, mtu: int, gateways: tuple[IPInterface, ...], owner: str
     ) -> None:
         self._bridge_index.pop(name, None)  # an earlier bridge of that name may have been deleted
-        made = self._host.request(
-            [nl.bridge_create(name, mtu, mac), nl.link_alias(name, OWNER_PREFIX + owner)],
-            f"create bridge {name}",
+        index = self._remade(name, mac, mtu, owner) if mac else None
+        made = (
+            []
+            if index is not None
+            else self._host.request(
+                [nl.bridge_create(name, mtu, mac), nl.link_alias(name, OWNER_PREFIX + owner)],
+                f"create bridge {name}",
+            )
         )
         try:
-            # a kernel before 6.3 echoes nothing: looked up then
-            index = self._bridge_index[name] = made[0].index if made else self._index(name)
+            if index is None:
+                # a kernel before 6.3 echoes nothing: looked up then
+                index = made[0].index if made else self._index(name)
+            self._bridge_index[name] = index
             # before it has addresses: what the kernel announces of it leaves host_facts be
             self._own.add(index)
             self._gateway_up(name, gateways, index)
         except KernelError:
             self.delete_link(name)
             raise
+
+    def retire_bridge(self, name: str, gateways: tuple[IPInterface, ...]) -> bool:
+        """Take a bridge (with no ports left) out of service at once and keep it, to make the
+        next bridge from (create_bridge): down, without `gateways`, renamed SPARE_BRIDGE, in
+        no interface group. False when one is kept already or this one could not be retired:
+        the caller deletes it then.
+
+        The kernel's deletion of a bridge holds its RTNL lock for ~25-35 ms here (an
+        rcu_barrier() in the bridge's multicast teardown, and two RCU waits), which every
+        netlink request made meanwhile waits for: the next network create above all."""
+        if self._spare:
+            return False
+        index = self._bridge_index.pop(name, None) or self._index(name)
+        try:
+            self._host.request(
+                [
+                    # before it goes down: the kernel drops its IPv6 addresses then
+                    *(nl.address_delete(index, g.network, g.ip) for g in gateways),
+                    nl.link_down(index),
+                    nl.link_retire(index, SPARE_BRIDGE),
+                    nl.link_alias(SPARE_BRIDGE, OWNER_PREFIX + _SPARE_OWNER),
+                ],
+                f"retire bridge {name}",
+            )
+        except KernelError as exc:
+            log.warning("bridge %s not kept for the next network: %s", name, exc)
+            return False
+        self._spare = True
+        return True
+
+    def _remade(self, name: str, mac: str, mtu: int, owner: str) -> int | None:
+        """The kept bridge made into `name` (its index), or None when there is none."""
+        if not self._spare:
+            return None
+        self._spare = False
+        spare = self._host.link(SPARE_BRIDGE)
+        # deleted meanwhile (system reset, by hand): made afresh
+        if spare is None or spare.alias != OWNER_PREFIX + _SPARE_OWNER:
+            return None
+        self._host.request(
+            [
+                nl.link_remake(spare.index, name, mac, mtu),
+                nl.link_alias(name, OWNER_PREFIX + owner),
+            ],
+            f"create bridge {name} from {SPARE_BRIDGE}",
+        )
+        return spare.index
 
     def _gateway_up(self, name: str, gateways: tuple[IPInterface, ...], index: int) -> None:
         """A host link the containers route through (a bridge, a segment's link): its

@@ -594,6 +594,31 @@ def link_rename(index: int, name: str) -> bytes:
     return _newlink(_ifinfo(index) + _string(IFLA_IFNAME, name))
 
 
+def link_down(index: int) -> bytes:
+    return _newlink(_IFINFO.pack(0, 0, index, 0, IFF_UP))
+
+
+def link_retire(index: int, name: str) -> bytes:
+    """A bridge (down) out of service: renamed, in no interface group."""
+    return _newlink(_ifinfo(index) + _string(IFLA_IFNAME, name) + _u32(IFLA_GROUP, 0))
+
+
+def link_remake(index: int, name: str, mac: str, mtu: int) -> bytes:
+    """A bridge (down) made into another: its name, MAC and MTU."""
+    return _newlink(
+        _ifinfo(index)
+        + _string(IFLA_IFNAME, name)
+        + _attr(IFLA_ADDRESS, _mac(mac))
+        + _u32(IFLA_MTU, mtu)
+    )
+
+
+def address_delete(index: int, network: IPNetwork, address: IPAddress) -> bytes:
+    family = AF_INET6 if address.version == 6 else AF_INET
+    body = _IFADDR.pack(family, network.prefixlen, 0, 0, index)
+    return _message(RTM_DELADDR, 0, body + _attr(IFA_LOCAL, address.packed))
+
+
 def vxlan_create(
     name: str,
     vni: int,

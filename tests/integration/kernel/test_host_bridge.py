@@ -1,18 +1,20 @@
 """HostKernel's bridges on the real kernel, in a throwaway namespace: a bridge is configured
 by the index its create echoed (no lookup), and a later create of the same name, after the
 first bridge was deleted, is configured by the new bridge's index. The host's facts (uplink
-MTU, prefixes in use) are dumped again only after a change that is not of hatoba's bridges."""
+MTU, prefixes in use) are dumped again only after a change that is not of hatoba's bridges.
+A removed network's bridge is kept (one at a time) and made into the next network's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface
 from typing import Any
 
 import pytest
 
 from hatoba.errors import KernelError
-from hatoba.kernel.host import HostKernel
+from hatoba.kernel.host import SPARE_BRIDGE, HostKernel
 from hatoba.kernel.netns import call_in_netns
 from hatoba.testing import Sandbox
 
@@ -88,3 +90,69 @@ def test_host_facts_are_dumped_again_only_after_a_change_that_is_not_hatobas(
     assert host.host_facts(ipv6=False).uplink_mtu == 1400
     sb.sh(["ip", "addr", "add", "10.60.0.1/24", "dev", "up1"])
     assert IPv4Network("10.60.0.0/24") in host.host_facts(ipv6=False).taken
+
+
+def _link(sb: Sandbox, name: str) -> dict[str, Any]:
+    shown = json.loads(sb.sh(["ip", "-j", "-d", "link", "show", "dev", name]).stdout)[0]
+    return shown  # type: ignore[no-any-return]
+
+
+def _addresses(sb: Sandbox, name: str) -> list[str]:
+    shown = json.loads(sb.sh(["ip", "-j", "addr", "show", "dev", name]).stdout)[0]
+    return sorted(
+        f"{a['local']}/{a['prefixlen']}" for a in shown["addr_info"] if a["scope"] == "global"
+    )
+
+
+def test_a_removed_network_s_bridge_is_kept_and_made_into_the_next_one(
+    kernel: tuple[Sandbox, HostKernel],
+) -> None:
+    sb, host = kernel
+    v6 = IPv6Interface("fd00:31::1/64")
+    other = (IPv4Interface("10.31.0.1/24"),)
+    host.create_bridge("br-first", "02:42:0a:1e:00:01", 1500, (GATEWAY, v6), "net1")
+    host.create_bridge("br-other", "02:42:0a:1f:00:01", 1500, other, "net0")
+    before = _link(sb, "br-first")
+    assert host.retire_bridge("br-first", (GATEWAY, v6))
+    kept = _link(sb, SPARE_BRIDGE)
+    # out of service at once: down, no addresses (no routes), no interface group, no network's
+    assert (kept["ifindex"], "UP" in kept["flags"], kept.get("group")) == (
+        before["ifindex"],
+        False,
+        "default",
+    )
+    assert _addresses(sb, SPARE_BRIDGE) == []
+    assert "10.30.0.0/24" not in sb.sh(["ip", "route"]).stdout
+    assert not sb.sh(["ip", "link", "show", "dev", "br-first"], check=False).stdout
+    # one is kept at a time: the next one is the caller's to delete
+    assert not host.retire_bridge("br-other", other)
+    host.delete_link("br-other")
+    gateway = IPv4Interface("10.32.0.1/24")
+    host.create_bridge("br-second", "02:42:0a:20:00:01", 1400, (gateway,), "net2")
+    made = _link(sb, "br-second")
+    assert (made["ifindex"], made["address"], made["mtu"], "UP" in made["flags"]) == (
+        before["ifindex"],
+        "02:42:0a:20:00:01",
+        1400,
+        True,
+    )
+    assert made["ifalias"] == "hatoba:net2"
+    assert _addresses(sb, "br-second") == ["10.32.0.1/24"]
+    assert not sb.sh(["ip", "link", "show", "dev", SPARE_BRIDGE], check=False).stdout
+    # the next create makes a bridge of its own; a kept one is deleted with the kernel object
+    host.create_bridge("br-third", "02:42:0a:21:00:01", 1500, (), "net3")
+    assert _link(sb, "br-third")["ifindex"] != before["ifindex"]
+    assert host.retire_bridge("br-third", ())
+    host.close()
+    assert not sb.sh(["ip", "link", "show", "dev", SPARE_BRIDGE], check=False).stdout
+
+
+def test_a_kept_bridge_deleted_behind_our_back_is_not_made_into_the_next_one(
+    kernel: tuple[Sandbox, HostKernel],
+) -> None:
+    sb, host = kernel
+    host.create_bridge("br-first", "02:42:0a:1e:00:01", 1500, (GATEWAY,), "net1")
+    assert host.retire_bridge("br-first", (GATEWAY,))
+    sb.sh(["ip", "link", "del", SPARE_BRIDGE])
+    host.create_bridge("br-second", "02:42:0a:20:00:01", 1500, (GATEWAY,), "net2")
+    assert _addresses(sb, "br-second") == ["10.30.0.1/24"]

@@ -320,6 +320,38 @@ def test_held_networks_are_looked_up_in_the_reapers_account_not_the_kernel(world
     assert not held & set(asked) and not engine.core.held_networks
 
 
+def test_a_kept_bridge_holds_nothing_and_is_made_into_the_next_one(world):
+    """A removed network's bridge the kernel keeps for the next one is out of service at once:
+    its name and subnet are free for the next create, which waits for no deletion."""
+    engine, kernel, *_ = world
+    kernel.slow_reaper = kernel.keeps_bridges = True
+    old = engine.create_network(NetworkSpec(name="sample"))
+    engine.remove_network("sample")
+    assert "retire_bridge" in kernel.calls and not engine.core.held_networks
+    assert old.bridge not in kernel.links and not kernel.deleting
+    again = engine.create_network(NetworkSpec(name="sample"))
+    assert str(again.pool.subnet) == str(old.pool.subnet)
+    assert "remake" in kernel.calls and "settle" not in kernel.calls
+    # one is kept at a time: the next removed network's bridge is deleted and held
+    other = engine.create_network(NetworkSpec(name="other"))
+    engine.remove_network("sample")
+    engine.remove_network("other")
+    assert kernel.deleting == {other.bridge} and list(engine.core.held_networks) == [other.id]
+
+
+def test_a_bridge_whose_ports_are_still_being_deleted_is_not_kept(world):
+    engine, kernel, *_ = world
+    kernel.slow_reaper = kernel.keeps_bridges = True
+    network = engine.create_network(NetworkSpec(name="sample"))
+    c = engine.create_container(
+        CreateRequest(ContainerConfig("hostfs", cmd=("sleep", "1d"), network_mode="sample"))
+    )
+    engine.start(c.id)
+    engine.disconnect("sample", c.id)
+    engine.remove_network("sample")
+    assert "retire_bridge" not in kernel.calls and network.bridge in kernel.deleting
+
+
 def test_pools_full_of_held_subnets_wait_for_them(world):
     engine, kernel, *_ = world
     kernel.slow_reaper = True
