@@ -10,6 +10,7 @@ from hatoba.drivers import registry as drivers
 from hatoba.engine import containers, repair, volumes
 from hatoba.engine import networks as networks_
 from hatoba.engine.core import Core
+from hatoba.engine.ports import NO_CLUSTER
 from hatoba.errors import HatobaError, KernelError
 from hatoba.model import restart
 from hatoba.model.container import EXITED, RUNNING
@@ -193,5 +194,8 @@ def reset(core: Core) -> None:
         core.firewall.remove()
     except HatobaError as exc:
         errors.append(exc)
+    # the service stops after a reset: until then no cluster network may be made here again
+    # (a sync between this answer and the stop left a segment behind)
+    core.cluster = NO_CLUSTER
     if errors:
         raise errors[0]

@@ -13,6 +13,7 @@ from hatoba.engine.containers import CreateRequest, EndpointRequest
 from hatoba.engine.core import Paths
 from hatoba.engine.endpoints import used_addresses
 from hatoba.engine.engine import Engine
+from hatoba.engine.ports import NoCluster
 from hatoba.engine.state import State
 from hatoba.errors import (
     Conflict,
@@ -23,6 +24,7 @@ from hatoba.errors import (
     NotFound,
     NotModified,
 )
+from hatoba.model.cluster import ClusterView
 from hatoba.model.container import ContainerConfig
 from hatoba.model.network import IpamRequest, NetworkSpec
 
@@ -529,3 +531,23 @@ def test_a_batch_start_naming_one_container_twice_starts_it_once(world):
     assert isinstance(outcomes[2], NotModified)
     assert len(runtime.spawned_in_window) == 2
     assert engine.container(one.id).state.running
+
+
+def test_after_a_reset_the_engine_follows_no_cluster(world):
+    """The service stops after a reset; a cluster sync before it stops must make no cluster
+    network here again (one that did left an overlay segment behind)."""
+    engine, *_ = world
+    looked: list[str] = []
+
+    class Watched(NoCluster):
+        def view(self) -> ClusterView:
+            looked.append("view")
+            return super().view()
+
+    engine.core.cluster = Watched()
+    engine.follow_cluster()
+    assert looked
+    engine.reset()
+    before = len(looked)
+    engine.follow_cluster()
+    assert len(looked) == before
