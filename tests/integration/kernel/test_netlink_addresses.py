@@ -4,7 +4,6 @@ and the dumps of routes and addresses read both families back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
 import pytest
@@ -16,15 +15,8 @@ from hatoba.testing import Sandbox
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        sandbox.sh(["ip", "link", "add", "a0", "type", "veth", "peer", "name", "b0"])
-        yield sandbox
-
-
-def test_addresses_and_default_routes_of_both_families(sb: Sandbox) -> None:
-    sock = call_in_netns(str(sb.host), nl.NetlinkSocket)
+def test_addresses_and_default_routes_of_both_families(veths: Sandbox) -> None:
+    sock = call_in_netns(str(veths.host), nl.NetlinkSocket)
     try:
         link = sock.link("a0")
         assert link is not None
@@ -54,5 +46,5 @@ def test_addresses_and_default_routes_of_both_families(sb: Sandbox) -> None:
         sock.close()
     # no duplicate address detection: the address is not tentative, even on a link that has
     # no carrier yet
-    shown = sb.sh(["ip", "-6", "addr", "show", "dev", "a0"]).stdout
+    shown = veths.sh(["ip", "-6", "addr", "show", "dev", "a0"]).stdout
     assert "inet6 fd00:1::5/64" in shown and "tentative" not in shown

@@ -5,7 +5,6 @@ that name the whole key."""
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,19 +16,12 @@ from hatoba.testing import Sandbox
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        sandbox.sh(["ip", "link", "add", "a0", "type", "veth", "peer", "name", "b0"])
-        yield sandbox
+def sysctl(veths: Sandbox, key: str) -> str:
+    return veths.sh(["cat", f"/proc/sys/{key}"]).stdout.strip()
 
 
-def sysctl(sb: Sandbox, key: str) -> str:
-    return sb.sh(["cat", f"/proc/sys/{key}"]).stdout.strip()
-
-
-def test_the_home_namespace_is_written_from_a_thread_elsewhere(sb: Sandbox) -> None:
-    home = call_in_netns(str(sb.host), HomeNetns)
+def test_the_home_namespace_is_written_from_a_thread_elsewhere(veths: Sandbox) -> None:
+    home = call_in_netns(str(veths.host), HomeNetns)
     try:
         home.write_sysctls("net/ipv6/conf/a0", {"accept_ra": "0", "disable_ipv6": "1"})
         home.write_sysctl("net/ipv6/conf/b0/accept_dad", "0")
@@ -43,7 +35,7 @@ def test_the_home_namespace_is_written_from_a_thread_elsewhere(sb: Sandbox) -> N
     assert refused.value.errno == errno.ENOENT
     assert "net.ipv6.conf.gone0.disable_ipv6" in str(refused.value)
     assert [
-        sysctl(sb, key)
+        sysctl(veths, key)
         for key in (
             "net/ipv6/conf/a0/accept_ra",
             "net/ipv6/conf/a0/disable_ipv6",
@@ -54,11 +46,13 @@ def test_the_home_namespace_is_written_from_a_thread_elsewhere(sb: Sandbox) -> N
     ] == ["0", "1", "0", "1", "1"]
 
 
-def test_a_namespace_is_written_from_a_thread_inside_it(sb: Sandbox) -> None:
-    call_in_netns(str(sb.host), lambda: write_sysctls("net/ipv6/conf/default", {"accept_ra": "0"}))
-    call_in_netns(str(sb.host), lambda: write_sysctl("net/ipv6/conf/a0/accept_ra", "0"))
-    assert sysctl(sb, "net/ipv6/conf/default/accept_ra") == "0"
-    assert sysctl(sb, "net/ipv6/conf/a0/accept_ra") == "0"
+def test_a_namespace_is_written_from_a_thread_inside_it(veths: Sandbox) -> None:
+    call_in_netns(
+        str(veths.host), lambda: write_sysctls("net/ipv6/conf/default", {"accept_ra": "0"})
+    )
+    call_in_netns(str(veths.host), lambda: write_sysctl("net/ipv6/conf/a0/accept_ra", "0"))
+    assert sysctl(veths, "net/ipv6/conf/default/accept_ra") == "0"
+    assert sysctl(veths, "net/ipv6/conf/a0/accept_ra") == "0"
     with pytest.raises(KernelError) as refused:
-        call_in_netns(str(sb.host), lambda: write_sysctl("net/ipv6/conf/a0/no_such", "1"))
+        call_in_netns(str(veths.host), lambda: write_sysctl("net/ipv6/conf/a0/no_such", "1"))
     assert "net.ipv6.conf.a0.no_such" in str(refused.value)
