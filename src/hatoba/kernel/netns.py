@@ -211,17 +211,14 @@ def write_sysctls(directory: str, settings: Mapping[str, str], dir_fd: int | Non
     fd = open_sysctl(directory, os.O_RDONLY | os.O_DIRECTORY) if dir_fd is None else dir_fd
     try:
         for name, value in settings.items():
-            key = f"{directory}/{name}"
             try:
                 sysctl = os.open(name, os.O_WRONLY | os.O_CLOEXEC, dir_fd=fd)
+                try:
+                    os.write(sysctl, value.encode("ascii"))
+                finally:
+                    os.close(sysctl)
             except OSError as exc:
-                raise sysctl_error(key, exc) from exc
-            try:
-                os.write(sysctl, value.encode("ascii"))
-            except OSError as exc:
-                raise sysctl_error(key, exc) from exc
-            finally:
-                os.close(sysctl)
+                raise sysctl_error(f"{directory}/{name}", exc) from exc
     finally:
         if dir_fd is None:
             os.close(fd)
