@@ -207,7 +207,8 @@ class HostKernel:
         netlink request made meanwhile waits for: the next network create above all."""
         if self._spare:
             return False
-        index = self._bridge_index.pop(name, None) or self._index(name)
+        index = self._index(name)
+        self._bridge_index.pop(name, None)  # the name goes with the rename, done or not
         try:
             self._host.request(
                 [
