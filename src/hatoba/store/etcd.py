@@ -229,24 +229,44 @@ class EtcdCluster:
         lease = self._lease
         key = self._endpoint_key(network_id, address)
         if lease is not None:
-            # only while this host's lease owns it: another host may have it by now
-            self._txn(
-                compare=[
-                    {
-                        "key": _b64(PREFIX + key),
-                        "target": "LEASE",
-                        "result": "EQUAL",
-                        "lease": str(lease),
-                    }
-                ],
-                success=[self._delete(key)],
-                failure=[],
-            )
+            self._delete_own(key, lease)
         with self._lock:
             held = self._endpoints.get(network_id, {})
             if held.get(address) is not None and held[address].host_id == self.host_id:
                 del held[address]
         self._publish(notify=False)
+
+    def _delete_own(self, key: str, lease: int) -> None:
+        """Delete an endpoint record while it is this host's: under its lease, or under one
+        of its earlier leases (a service killed and started again within the TTL: until the
+        old lease ends, its records would keep their addresses and networks taken). Another
+        host's record, which it may hold by now, stays."""
+        response = self._txn(
+            compare=[
+                {
+                    "key": _b64(PREFIX + key),
+                    "target": "LEASE",
+                    "result": "EQUAL",
+                    "lease": str(lease),
+                }
+            ],
+            success=[self._delete(key)],
+            failure=[self._range(key)],
+        )
+        kvs = [] if response.get("succeeded") else self._kvs(response)
+        if kvs and _endpoint_of(key, _unb64(kvs[0]["value"])).host_id == self.host_id:
+            self._txn(
+                compare=[
+                    {
+                        "key": _b64(PREFIX + key),
+                        "target": "MOD",
+                        "result": "EQUAL",
+                        "mod_revision": kvs[0]["mod_revision"],
+                    }
+                ],
+                success=[self._delete(key)],
+                failure=[],
+            )
 
     # --- the keeper thread ------------------------------------------------------------------
 
