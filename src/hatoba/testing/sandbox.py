@@ -225,8 +225,23 @@ class Sandbox:
     def hatoba(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        """Run the hatoba CLI in the host namespace with the sandbox's roots."""
-        return self.sh([*self.hatoba_argv, *args], check=check, input=input, timeout=timeout)
+        """Run the hatoba CLI in the host namespace with the sandbox's roots. A failure says
+        what the service logged last: a rare one is understood from the test's output alone."""
+        result = self.sh([*self.hatoba_argv, *args], check=False, input=input, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"hatoba {' '.join(args)} exited {result.returncode}\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}\n"
+                f"the end of service.log:\n{self.service_log_tail()}"
+            )
+        return result
+
+    def service_log_tail(self, lines: int = 30) -> str:
+        try:
+            text = (self.run_root / "service.log").read_text(errors="replace")
+        except OSError as exc:
+            return f"(none: {exc.strerror})"
+        return "\n".join(text.rstrip("\n").split("\n")[-lines:])
 
     def popen(
         self, argv: Sequence[str], *, ns: Path | None = None, **kw: Any
