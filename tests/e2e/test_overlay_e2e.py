@@ -432,6 +432,50 @@ def test_a_segment_has_the_anti_spoofing_of_local_bridges(cluster: Cluster) -> N
         _cleanup(cluster, "guard")
 
 
+def _trace(host: Sandbox, *args: str) -> dict[str, object]:
+    return json.loads(host.hatoba("trace", *args, "--format", "json").stdout)  # type: ignore[no-any-return]
+
+
+def _seen(timeline: dict[str, object], hop: str, direction: str = "→") -> tuple[str, str]:
+    """Where the flow's first packet (or its answer) was seen at `hop`: (src, dst)."""
+    sightings = timeline["sightings"]
+    assert isinstance(sightings, list)
+    found = next(s for s in sightings if s["hop"] == hop and s["direction"] == direction)
+    return found["src"], found["dst"]
+
+
+def test_trace_follows_a_flow_through_the_segment_and_the_tunnel(cluster: Cluster) -> None:
+    """The veths and the bridge of an overlay network are in its segment, the host's link
+    into it is crossed by flows that leave the network, and another host's container is
+    reached through the tunnel: `trace` listens at each of them."""
+    h1, h2, _ = cluster.hosts
+    _overlay(cluster, "seen")
+    try:
+        _run(h1, "t1", "seen")
+        _run(h1, "t3", "seen")
+        _run(h2, "t2", "seen")
+        t1, t2, t3 = (_address(h, n, "seen") for h, n in ((h1, "t1"), (h2, "t2"), (h1, "t3")))
+        network_id = h1.hatoba("network", "inspect", "-f", "{{.Id}}", "seen").stdout.strip()
+        bridge, tunnel = f"ov-{network_id[:12]}", f"vx-{network_id[:12]}"
+        assert eventually(lambda: t2 in _neighbours(h1))
+
+        far = _trace(h1, "--from", "t1", "--to", "t2")
+        assert far["hops"][1:] == [far["hops"][1], f"{bridge}@segment", f"{tunnel}@segment"]
+        assert far["hops"][1].endswith("@segment")  # t1's veth
+        assert _seen(far, f"{tunnel}@segment") == (t1, t2)
+        assert _seen(far, "eth0@t1", "←") == (t2, t1)
+
+        near = _trace(h1, "--from", "t1", "--to", "t3")
+        assert near["hops"][-1] == "eth0@t3" and f"{bridge}@host" not in near["hops"]
+        assert _seen(near, "eth0@t3") == (t1, t3)
+
+        out = _trace(h1, "--from", "t1", "--to", OUTSIDE)
+        assert _seen(out, f"{bridge}@host") == (t1, OUTSIDE)  # routed by the host, not NATed yet
+        assert _seen(out, "eth0@host")[0] == host_address(1)  # masqueraded at the uplink
+    finally:
+        _cleanup(cluster, "seen")
+
+
 def test_a_reset_leaves_no_segment_and_a_killed_service_s_network_still_goes(
     cluster: Cluster,
 ) -> None:

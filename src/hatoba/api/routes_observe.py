@@ -15,8 +15,7 @@ from hatoba.api.capture import capture_target, open_capture, stream
 from hatoba.api.http import Hijack, RawReader, Request, Response, Router
 from hatoba.api.ports import Instruments
 from hatoba.api.streams import close_writer
-from hatoba.api.tracing import TraceRequest, observe, planned
-from hatoba.drivers import registry as drivers
+from hatoba.api.tracing import TraceRequest, observe, planned, segment_handles
 from hatoba.engine import resolver
 from hatoba.errors import HatobaError
 from hatoba.observe.plan import NameNotFound
@@ -72,7 +71,7 @@ def register(router: Router, app: App) -> None:
     async def trace(req: Request) -> Hijack:
         request = trace_request(req)
         tools = instruments()
-        route = await planned(app.engine.state, tools, request)
+        route = await planned(app.engine.core, tools, request)
 
         async def work(progress: Callable[[str], Awaitable[None]]) -> dict[str, Any]:
             seen = await observe(tools, route, request, progress)
@@ -85,7 +84,7 @@ def register(router: Router, app: App) -> None:
         tools = instruments()
         state = app.engine.state
         try:
-            route = await planned(state, tools, request)
+            route = await planned(app.engine.core, tools, request)
         except NameNotFound as exc:
             text = f"{request.source} → {request.target}"
             verdict = not_sent(text, exc.message)
@@ -120,13 +119,7 @@ def register(router: Router, app: App) -> None:
         names = {(r.container_id, r.network_id): r.names for r in records}
         host = HostView()
         if app.instruments is not None:
-            paths = app.engine.core.paths
-            segments = {
-                b.segment: paths.netns(b.segment)
-                for n in state.networks.values()
-                for b in drivers.of(n).host_bridges(n)
-                if b.segment
-            }
+            segments = segment_handles(state, app.engine.core.paths)
             host = await asyncio.to_thread(app.instruments.host_view, segments)
         drawn = build(state.networks.values(), state.containers.values(), names, host)
         return Response.json(drawn.to_json())

@@ -19,6 +19,8 @@ from functools import partial
 from typing import TypeVar
 
 from hatoba.api.ports import DropRecorder, Instruments, Probe, Tap, TraceEvents
+from hatoba.drivers import registry as drivers
+from hatoba.engine.core import Core, Paths
 from hatoba.engine.resolver import records
 from hatoba.engine.state import State
 from hatoba.errors import HatobaError
@@ -70,22 +72,34 @@ async def _off_loop(fn: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
 
 
-def world(state: State, instruments: Instruments) -> World:
+def segment_handles(state: State, paths: Paths) -> dict[str, str]:
+    """The namespace handle of each network's segment, by segment name."""
+    return {
+        b.segment: paths.netns(b.segment)
+        for n in state.networks.values()
+        for b in drivers.of(n).host_bridges(n)
+        if b.segment
+    }
+
+
+def world(core: Core, instruments: Instruments) -> World:
     """The facts a plan reads (blocking: asks the kernel for the host's addresses)."""
+    state = core.state
     running = [c for c in state.containers.values() if c.state.running]
     return World(
         containers=running,
         networks=state.networks,
         host_addresses=instruments.host_addresses(),
         route_via=instruments.route_via,
-        names=records(state)[0],
+        names=records(state, core.cluster.view(), core.cluster.host_id)[0],
+        segments=segment_handles(state, core.paths),
     )
 
 
-async def planned(state: State, instruments: Instruments, request: TraceRequest) -> Route:
+async def planned(core: Core, instruments: Instruments, request: TraceRequest) -> Route:
     def work() -> Route:
         return plan(
-            world(state, instruments),
+            world(core, instruments),
             request.source,
             request.target,
             request.proto,

@@ -2,6 +2,10 @@
 published port it may go through, and the interfaces it crosses, in order.
 
     container web   eth0 (in web) → veth… (host) → br-… (host)
+      on overlay    eth0 (in web) → veth… (segment) → ov-… (segment)
+                    [→ ov-… (host): the host's link into the segment, when the flow leaves it]
+    remote          a container of another host on an overlay network (known from the cluster
+                    store): ov-… (segment) → vx-… (segment), the tunnel to the other hosts
     host            nothing of its own: the flow starts or ends in the host's stack
     outside         the interface the host routes that address through (the uplink)
 
@@ -25,7 +29,8 @@ from hatoba.model.flows import PROTOCOLS, Flow
 from hatoba.model.network import Network
 from hatoba.model.ports import PortMapping
 
-CONTAINER, HOST, OUTSIDE = "container", "host", "outside"
+CONTAINER, HOST, OUTSIDE, REMOTE = "container", "host", "outside", "remote"
+SEGMENT = "segment"  # where a hop in an overlay network's own namespace is
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class Hop:
 
 @dataclass(frozen=True)
 class Party:
-    kind: str  # container, host or outside
+    kind: str  # container, remote (another host's container), host or outside
     name: str  # the container's name, "host", or the address
     address: str
     container: Container | None = None
@@ -94,13 +99,16 @@ class Route:
 @dataclass(frozen=True)
 class World:
     """What a plan reads: the running containers, the networks, the host's addresses (name of
-    the interface → its IPv4 addresses) and the interface each outside address is routed by."""
+    the interface → its IPv4 addresses), the interface each outside address is routed by, the
+    names (other hosts' containers on overlay networks among them) and the namespace handle
+    of each overlay network's segment, by segment name."""
 
     containers: Sequence[Container]
     networks: Mapping[str, Network]
     host_addresses: Mapping[str, Sequence[str]]
     route_via: Callable[[str], str | None]
     names: Sequence[DnsRecord] = field(default=())
+    segments: Mapping[str, str] = field(default_factory=dict)
 
     def container_at(self, address: str) -> tuple[Container, Endpoint] | None:
         for c in self.containers:
@@ -121,6 +129,19 @@ class World:
                 return c
         matches = [c for c in self.containers if ref and c.id.startswith(ref)]
         return matches[0] if len(matches) == 1 else None
+
+    def remote(self, ref: str) -> Party | None:
+        """Another host's container on an overlay network, by a name it has there, its id or
+        its address."""
+        local = {c.id for c in self.containers}
+        for record in self.names:
+            if record.container_id in local or record.ipv4 is None:
+                continue
+            if ref in (*record.names, record.container_id, str(record.ipv4)):
+                network = self.networks.get(record.network_id)
+                name = record.names[0] if record.names else str(record.ipv4)
+                return Party(REMOTE, name, str(record.ipv4), network=network)
+        return None
 
 
 class NameNotFound(NotFound):
@@ -160,7 +181,7 @@ def plan(
         raise InvalidArgument(f"{proto} needs a port: --to {target}:PORT")
     src = _party(world, source, None, dns=False)
     dst = _party(world, name, src, dns=dns)
-    if src.kind == CONTAINER and dst.kind == CONTAINER:
+    if src.kind == CONTAINER and dst.kind in (CONTAINER, REMOTE):
         src = _facing(src, dst)
     if src.kind == HOST and not src.address:
         src = Party(HOST, "host", _host_source(world, dst))
@@ -170,7 +191,8 @@ def plan(
         if found is not None:
             published, container, endpoint = found
             backend = _container_party(world, container, endpoint)
-    hops = _hops(world, src) + tuple(reversed(_hops(world, backend or dst)))
+    reached = backend or dst
+    hops = _hops(world, src, reached) + tuple(reversed(_hops(world, reached, src)))
     addresses = _addresses(world, src, dst, backend)
     return Route(src, dst, proto, port, _dedupe(hops), published, backend, addresses)
 
@@ -187,7 +209,7 @@ def _party(world: World, ref: str, other: Party | None, *, dns: bool) -> Party:
         return _container_party(world, *found)
     if world.is_host_address(address):
         return Party(HOST, "host", address)
-    return Party(OUTSIDE, address, address)
+    return world.remote(address) or Party(OUTSIDE, address, address)
 
 
 def _named(world: World, ref: str, other: Party | None, *, dns: bool) -> Party:
@@ -200,10 +222,16 @@ def _named(world: World, ref: str, other: Party | None, *, dns: bool) -> Party:
         found = world.container_at(str(scoped.ipv4)) if scoped is not None else None
         if found is not None:
             return _container_party(world, *found)
+        remote = world.remote(str(scoped.ipv4)) if scoped is not None else None
+        if remote is not None:
+            return remote
         where = tuple(dict.fromkeys(r.network_name for r in known))
         raise NameNotFound(_unresolved(ref, asker.name, where, container), where)
-    if container is None:  # a mistake in the request, not a verdict on a flow
-        raise NotFound(f"no container is named {ref}")
+    if container is None:
+        remote = world.remote(ref)
+        if remote is not None:
+            return remote
+        raise NotFound(f"no container is named {ref}")  # a mistake in the request
     endpoints = [e for e in container.endpoints if e.ipv4 is not None]
     if not endpoints:
         raise InvalidArgument(f"container {container.name} is not running or has no address")
@@ -237,8 +265,10 @@ def _container_party(world: World, container: Container, endpoint: Endpoint) -> 
 
 def _facing(src: Party, dst: Party) -> Party:
     """A container on several networks talks to a neighbour from the network they share."""
-    assert src.container is not None and dst.endpoint is not None
-    shared = src.container.endpoint_on(dst.endpoint.network_id)
+    assert src.container is not None
+    if dst.network is None:
+        return src
+    shared = src.container.endpoint_on(dst.network.id)
     if shared is None or shared is src.endpoint:
         return src
     return Party(CONTAINER, src.name, str(shared.ipv4), src.container, shared, dst.network)
@@ -286,21 +316,40 @@ def _published(
     return None
 
 
-def _hops(world: World, party: Party) -> tuple[Hop, ...]:
-    """The interfaces from the party to the host's routing, in the direction it sends."""
+def _hops(world: World, party: Party, other: Party) -> tuple[Hop, ...]:
+    """The interfaces from the party to the host's routing, in the direction it sends (to
+    `other`, the flow's other end)."""
     if party.kind == HOST:
         return ()
     if party.kind == OUTSIDE:
         via = world.route_via(party.address)
         return (Hop(None, via, "host", "uplink"),) if via else ()
-    assert party.container is not None and party.endpoint is not None
-    c, ep = party.container, party.endpoint
-    hops = [Hop(c.netns or None, ep.ifname, c.name, f"{ep.ifname} of {c.name}")]
-    if ep.host_ifname:
-        hops.append(Hop(None, ep.host_ifname, "host", f"veth of {c.name}"))
-    if party.network is not None and party.network.bridge:
-        hops.append(Hop(None, party.network.bridge, "host", f"bridge of {party.network.name}"))
+    hops: list[Hop] = []
+    if party.container is not None and party.endpoint is not None:
+        c, ep = party.container, party.endpoint
+        hops.append(Hop(c.netns or None, ep.ifname, c.name, f"{ep.ifname} of {c.name}"))
+    network = party.network
+    bridge = drivers.of(network).host_bridges(network)[:1] if network is not None else ()
+    if network is None or not bridge:
+        return tuple(hops) + _veth(party, None, "host")
+    segment = world.segments.get(bridge[0].segment) if bridge[0].segment else None
+    where = SEGMENT if segment else "host"
+    if party.kind == REMOTE and bridge[0].tunnel is not None:
+        hops.append(Hop(segment, bridge[0].tunnel.name, where, f"tunnel of {network.name}"))
+    hops += _veth(party, segment, where)
+    in_segment = " (in its segment)" if segment else ""
+    hops.append(Hop(segment, bridge[0].name, where, f"bridge of {network.name}{in_segment}"))
+    beside = other.kind in (CONTAINER, REMOTE) and other.network == network
+    if segment and not beside:
+        # the flow leaves the segment: routed by the host, through its link into it
+        hops.append(Hop(None, bridge[0].name, "host", f"host's link to {network.name}"))
     return tuple(hops)
+
+
+def _veth(party: Party, segment: str | None, where: str) -> tuple[Hop, ...]:
+    if party.container is None or party.endpoint is None or not party.endpoint.host_ifname:
+        return ()
+    return (Hop(segment, party.endpoint.host_ifname, where, f"veth of {party.container.name}"),)
 
 
 def _dedupe(hops: Iterable[Hop]) -> tuple[Hop, ...]:

@@ -18,7 +18,7 @@ from hatoba.model.flows import Flow
 from hatoba.observe import assemble
 from hatoba.observe.evidence import Conntrack, KernelDrop, RuleHit
 from hatoba.observe.packets import ICMP, RST, SYN
-from hatoba.observe.plan import CONTAINER, OUTSIDE, Party, Route
+from hatoba.observe.plan import CONTAINER, OUTSIDE, REMOTE, Party, Route
 from hatoba.observe.timeline import REPLY, Timeline, Verdict
 
 _COMMENT = re.compile(r'comment "(.*)"\s*$')
@@ -116,10 +116,11 @@ def _refused(
 ) -> Verdict:
     reached = route.reached
     evidence += [f"kernel: {d.reason} in {d.location}" for d in drops if d.reason == "NO_SOCKET"]
-    where = f"in {reached.name}" if reached.kind == CONTAINER else f"on {reached.address}"
+    named = reached.kind in (CONTAINER, REMOTE)
+    where = f"in {reached.name}" if named else f"on {reached.address}"
     port = _port(route, flow)
     hints: tuple[str, ...] = ()
-    if reached.kind == CONTAINER:
+    if named:
         hints = (f"is the server in {reached.name} listening on 0.0.0.0:{port}?",)
     sentence = f"Refused: nothing listens on {port}/{flow.proto} {where}."
     return Verdict("refused", sentence, _with(evidence, timeline), timeline, hints)
@@ -228,7 +229,7 @@ def _answered(seen: Sequence[assemble.Seen]) -> bool:
 
 
 def _party(party: Party) -> str:
-    if party.kind == CONTAINER:
+    if party.kind in (CONTAINER, REMOTE):
         return party.name
     if party.kind == OUTSIDE:
         return party.address

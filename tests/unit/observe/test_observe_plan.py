@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.observe_world import C1, O1, S1, WEB, world
+from fixtures.observe_world import C1, O1, S1, SEGMENT, V1, WEB, world
 from hatoba.errors import InvalidArgument, NotFound
 from hatoba.model.flows import Flow
-from hatoba.observe.plan import CONTAINER, HOST, OUTSIDE, NameNotFound, plan
+from hatoba.observe.plan import CONTAINER, HOST, OUTSIDE, REMOTE, NameNotFound, plan
 
 
 def labels(route: object) -> list[str]:
@@ -76,6 +76,53 @@ def test_names_resolve_as_the_source_would_with_dns() -> None:
     with pytest.raises(NotFound) as unknown:
         plan(world(), "nobody", "c2", dns=True)  # a source is never a name to resolve
     assert not isinstance(unknown.value, NameNotFound)
+
+
+def test_an_overlay_network_s_hops_are_in_its_segment() -> None:
+    """Its veths and bridge are in the segment's namespace; the host's link into the
+    segment is crossed only by flows that leave it."""
+    route = plan(world(), "v1", "v2")
+    assert labels(route) == [
+        "eth0@v1", "vethv1@segment", "ov-aaaaaaaaaaaa@segment", "vethv2@segment", "eth0@v2",
+    ]  # fmt: skip
+    assert [h.netns for h in route.hops] == [
+        V1.netns,
+        SEGMENT,
+        SEGMENT,
+        SEGMENT,
+        V1.netns[:-2] + "v2",
+    ]
+    out = plan(world(), "v1", "198.51.100.10")
+    assert labels(out) == [
+        "eth0@v1", "vethv1@segment", "ov-aaaaaaaaaaaa@segment", "ov-aaaaaaaaaaaa@host", "eth0@host",
+    ]  # fmt: skip
+    assert out.hops[3].netns is None and out.hops[3].what == "host's link to across"
+    # to a container on a local bridge: out of the segment, routed by the host
+    assert labels(plan(world(), "s1", "v1"))[2:4] == [
+        "br-ssssssssssss@host",
+        "ov-aaaaaaaaaaaa@host",
+    ]
+
+
+def test_another_host_s_container_is_reached_through_the_tunnel() -> None:
+    """Known by its records from the cluster store: by name (as a trace takes it, and as the
+    source's DNS answers it), by short id or by address."""
+    for target, dns in (("r3", False), ("r3", True), ("rrrrrrrrrrrr", False), ("10.0.9.4", False)):
+        route = plan(world(), "v1", f"{target}:80", dns=dns)
+        assert (route.target.kind, route.target.name, route.target.address) == (
+            REMOTE, "r3", "10.0.9.4",
+        )  # fmt: skip
+        assert labels(route) == [
+            "eth0@v1", "vethv1@segment", "ov-aaaaaaaaaaaa@segment", "vx-aaaaaaaaaaaa@segment",
+        ]  # fmt: skip
+        assert route.flow(40000) == Flow("tcp", "10.0.9.2", "10.0.9.4", 40000, 80)
+    # from the host: into the segment through its link, then out through the tunnel
+    assert labels(plan(world(), "host", "r3")) == [
+        "ov-aaaaaaaaaaaa@host", "ov-aaaaaaaaaaaa@segment", "vx-aaaaaaaaaaaa@segment",
+    ]  # fmt: skip
+    # another host's container is no local bridge's: s1 cannot resolve it
+    with pytest.raises(NameNotFound, match="r3 is a name on across, and s1 is on none"):
+        plan(world(), "s1", "r3", dns=True)
 
 
 @pytest.mark.parametrize(

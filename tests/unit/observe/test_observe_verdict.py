@@ -107,6 +107,16 @@ def test_nothing_listening_by_reset_by_port_unreachable_or_by_the_kernel() -> No
     assert verdict.sentence == "Refused: nothing listens on 53/udp in web."
 
 
+def test_another_host_s_container_is_named_in_its_verdict() -> None:
+    route = plan(world(), "v1", "r3:80")
+    flow = route.flow(43000)
+    syn = tcp("10.0.9.2", 43000, "10.0.9.4", 80, SYN, 7)
+    rst = tcp("10.0.9.4", 80, "10.0.9.2", 43000, RST | ACK, 0, 8)
+    verdict = judge(route, flow, {0: [syn, rst], 3: [syn, rst]})
+    assert verdict.sentence == "Refused: nothing listens on 80/tcp in r3."
+    assert "vx-aaaaaaaaaaaa@segment" in verdict.evidence[0]
+
+
 def test_delivered_through_a_published_port_and_an_echo_reply_despite_ping_noise() -> None:
     route = plan(world(), "host", "203.0.113.1:8000")
     flow = route.flow(43000)
