@@ -90,6 +90,11 @@ class Core:
     config: DaemonConfig = field(default_factory=DaemonConfig)
     # what the DNS server was last told (engine/resolver.py `publish`)
     name_cache: NameCache = field(default_factory=dict)
+    # containers whose names may differ from what the server was told: committed since, or
+    # told as they were about to be; None: every container (nothing was told yet)
+    names_unsure: set[str] | None = None
+    # other hosts' containers whose names the server was told
+    remote_named: set[str] = field(default_factory=set)
 
     def commit(
         self,
@@ -127,8 +132,8 @@ class Core:
         self.state = self.state.changed(
             networks, containers, removed_networks, removed_containers, volumes, removed_volumes
         )
-        self.fw_unsure.update(c.id for c in containers)
-        self.fw_unsure.update(removed_containers)
+        self._unsure(c.id for c in containers)
+        self._unsure(removed_containers)
         for listener in self.listeners:
             listener()
 
@@ -138,4 +143,10 @@ class Core:
         container's next commit."""
         containers = list(containers)
         self.state = self.state.changed(containers=containers)
-        self.fw_unsure.update(c.id for c in containers)
+        self._unsure(c.id for c in containers)
+
+    def _unsure(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        self.fw_unsure.update(ids)
+        if self.names_unsure is not None:
+            self.names_unsure.update(ids)

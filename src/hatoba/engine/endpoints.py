@@ -4,6 +4,8 @@ engine's to hand out; what the endpoint is and how the kernel makes it, the driv
 from __future__ import annotations
 
 import dataclasses
+from collections import abc
+from dataclasses import dataclass
 
 from hatoba.drivers import registry as drivers
 from hatoba.engine import overlay
@@ -33,9 +35,26 @@ def release_gone(core: Core, network_id: str, limit: int | None = None) -> None:
         del core.addresses.pending[network_id]
 
 
-def used_addresses(core: Core, network_id: str) -> set[IPAddress]:
+@dataclass(frozen=True)
+class _Taken:
+    """Addresses no new endpoint may have, asked one at a time: the parts are looked in, never
+    merged into one set (the state's part holds every address of the network)."""
+
+    parts: tuple[abc.Container[IPAddress], ...]
+
+    def __contains__(self, address: object) -> bool:
+        return any(address in part for part in self.parts)
+
+
+def used_addresses(core: Core, network_id: str) -> _Taken:
     """In use by an endpoint, or held until the kernel has removed a detached one's veth."""
-    return core.state.addresses_in_use(network_id) | core.addresses.held(network_id)
+    return _Taken((core.state.addresses_in_use(network_id), core.addresses.held(network_id)))
+
+
+def _taken(core: Core, network_id: str, container_id: str) -> _Taken:
+    """Used, or asked for with `--ip`/`--ip6` by another container."""
+    static = core.state.reserved_static(network_id, excluding=container_id)
+    return _Taken((*used_addresses(core, network_id).parts, static))
 
 
 def hold_until_gone(core: Core, endpoint: Endpoint) -> None:
@@ -74,11 +93,9 @@ def _pick(
     asked: IPAddress | None,
     last: IPAddress | None,
 ) -> IPAddress:
-    used = used_addresses(core, network.id)
     if asked is not None:
-        return claim(network, asked, used)
-    used |= core.state.reserved_static(network.id, excluding=container.id)
-    return allocate(network, version, used, last)
+        return claim(network, asked, used_addresses(core, network.id))
+    return allocate(network, version, _taken(core, network.id, container.id), last)
 
 
 def check_static(
@@ -86,9 +103,8 @@ def check_static(
 ) -> None:
     """`--ip` and `--ip6` as Docker checks them, against addresses in use and other
     containers' `--ip` and `--ip6`."""
-    taken = used_addresses(core, network.id) | core.state.reserved_static(network.id, container_id)
     for address in addresses:
-        claim(network, address, taken)
+        claim(network, address, _taken(core, network.id, container_id))
 
 
 def plan(

@@ -81,8 +81,10 @@ def claim_endpoint(
     """The container's endpoint on an overlay network, its address claimed in the store with
     its record (released if the operation fails)."""
     driver = drivers.of(network)
-    local = core.state.addresses_in_use(network.id)
-    taken = set(core.cluster.view().endpoints_on(network.id)) | local
+    taken = {
+        *core.cluster.view().endpoints_on(network.id),
+        *core.state.addresses_in_use(network.id),
+    }
     for _ in range(ADDRESS_TRIES):
         if cfg.ipv4 is not None:
             address = claim(network, cfg.ipv4, taken)

@@ -148,22 +148,25 @@ def _gateways(state: State) -> dict[str, IPv4Address]:
 def publish(core: Core, *pending: Container) -> None:
     """Tell the server the names of the containers that changed since it was last told
     (`pending` stand in for their committed selves: containers about to start or change
-    networks). Finding them is one look per container (is it the same object as last time?);
-    the names of only those are made again. Other hosts' endpoints on overlay networks are
-    compared record by record."""
+    networks). Only containers committed since (`Core.names_unsure`) are looked at, and of
+    those only the ones whose record changed (another object than last time) are made
+    again. Other hosts' endpoints on overlay networks are compared record by record."""
     if not core.dns.serves_containers:
         return  # an engine without a server attaches nothing faster for it
     state, cache = core.state, core.name_cache
-    containers = state.containers
-    if pending:
-        containers = {**containers, **{c.id: c for c in pending}}
+    stand_ins = {c.id: c for c in pending}
+    unsure = core.names_unsure
+    looked_at = cache.keys() | state.containers.keys() if unsure is None else unsure
     remote = _remote_records(state, core.cluster.view(), core.cluster.host_id)
     changes: dict[str, tuple[DnsRecord, ...]] = {}
-    for cid in cache.keys() - containers.keys() - remote.keys():
-        del cache[cid]
-        changes[cid] = ()
-    for cid, c in containers.items():
+    for cid in [*looked_at, *stand_ins]:
+        c = stand_ins.get(cid) or state.containers.get(cid)
         hit = cache.get(cid)
+        if c is None:
+            if hit is not None and hit[0] is not None:
+                del cache[cid]
+                changes[cid] = ()
+            continue
         if hit is not None and hit[0] is c:
             continue
         mine = _records_of(state, c)
@@ -173,11 +176,17 @@ def publish(core: Core, *pending: Container) -> None:
         else:
             mine = told  # the same records, as the server has them
         cache[cid] = (c, mine)
+    for cid in core.remote_named - remote.keys():
+        if cache.pop(cid, None) is not None:
+            changes[cid] = ()
     for cid, mine in remote.items():
         hit = cache.get(cid)
         if hit is None or hit[1] != mine:
             changes[cid] = mine
             cache[cid] = (None, mine)
+    core.remote_named = set(remote)
+    # what was told of stand-ins is looked at again: committed, or put back by an undo
+    core.names_unsure = set(stand_ins)
     core.dns.update(changes, _gateways(state))
 
 

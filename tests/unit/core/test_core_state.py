@@ -50,7 +50,7 @@ def walked(state: State) -> tuple[object, ...]:
 
 def looked_up(state: State) -> tuple[object, ...]:
     return (
-        {n: state.addresses_in_use(n) for n in NETWORKS},
+        {n: set(state.addresses_in_use(n)) for n in NETWORKS},
         {n: state.reserved_static(n) for n in NETWORKS},
         set(state.endpoint_host_ifnames),
         {

@@ -12,6 +12,7 @@ import pytest
 from test_fw_engine import World, tcp
 
 from hatoba.dns import DnsAttachment, DnsRecord, Upstream
+from hatoba.engine import resolver
 from hatoba.engine.containers import CreateRequest
 from hatoba.errors import Conflict, HatobaError, KernelError, NotFound
 from hatoba.model.container import Container, ContainerConfig
@@ -42,7 +43,9 @@ class CountingResolver:
         *,
         fresh: bool = False,
     ) -> None:
-        assert fresh  # a start makes the namespace: nothing of an earlier run to look for
+        # a start makes the namespace: nothing of an earlier run to look for (a connect
+        # attaches again a container served already)
+        assert fresh or container_id in self.attached
         self.attached.add(container_id)
 
     def restore(self, attachments: Sequence[DnsAttachment]) -> list[tuple[str, HatobaError]]:
@@ -177,3 +180,37 @@ def test_a_create_batch_is_one_commit_and_names_stay_unique(world: BatchWorld) -
     assert isinstance(made[3], HatobaError)
     assert isinstance(made[4], Container) and made[4].name not in ("a1", "a2")
     assert {c.name for c in world.engine.state.containers.values()} == {"a1", "a2", made[4].name}
+
+
+def test_the_names_told_always_match_a_walk_over_every_container(world: BatchWorld) -> None:
+    """The server is told only of containers committed since it was last told (and of those
+    it was told as they were about to be): after each change, and after each that failed, it
+    holds what a walk over every container finds."""
+
+    def told() -> dict[str, tuple[DnsRecord, ...]]:
+        return {cid: records for cid, records in world.dns.names.items() if records}
+
+    def walked() -> dict[str, tuple[DnsRecord, ...]]:
+        found: dict[str, tuple[DnsRecord, ...]] = {}
+        for record in resolver.records(world.engine.state)[0]:
+            found[record.container_id] = (*found.get(record.container_id, ()), record)
+        return found
+
+    world.engine.create_network(NetworkSpec(name="back"))
+    ids = world.made("w1", "w2", "w3", port=8000)
+    world.engine.start_many([(cid, 0) for cid in ids])
+    assert told() == walked() and len(told()) == 3
+    world.engine.connect("back", "w1", aliases=("db",))
+    world.engine.rename("w2", "w2b")
+    assert told() == walked() and "db" in {n for r in told()[ids[0]] for n in r.names}
+    world.store.fail_next_commit = True  # a connect undone: w3's stand-in was told first
+    with pytest.raises(KernelError):
+        world.engine.connect("back", "w3", aliases=("cache",))
+    assert told() == walked()
+    world.engine.disconnect("back", "w1")
+    world.runtime.exits[ids[1]] = ExitStatus(0, "2026-01-01T00:00:00.000000000Z")
+    world.engine.exited_many([(ids[1], True)])
+    assert told() == walked() and set(told()) == {ids[0], ids[2]}
+    world.engine.remove_many([ids[1]])
+    world.engine.start_many([(ids[1], 0)])  # gone: refused, nothing told
+    assert told() == walked() and set(world.dns.names) >= {ids[1]}
