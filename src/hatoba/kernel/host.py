@@ -555,7 +555,14 @@ class HostKernel:
                 [
                     # the inner end has no owner alias: it lives and dies with the host's
                     nl.veth_create(
-                        inner, bridge, 0, mac, fd, self._segment_index(segment, bridge), mtu
+                        inner,
+                        bridge,
+                        0,
+                        mac,
+                        fd,
+                        self._segment_index(segment, bridge),
+                        mtu,
+                        SEGMENT_END_INDEX,
                     ),
                 ],
                 f"link {segment} to the host",
@@ -721,6 +728,13 @@ def _owned(links: Iterable[nl.Link]) -> list[OwnedLink]:
         for link in every
         if link.alias.startswith(OWNER_PREFIX)
     ]
+
+
+# The inner end's ifindex, far above what the host's namespace hands out. A veth whose
+# ifindex equals its peer's has its carrier changes handled as non-urgent link events, up to
+# a second late (linkwatch_urgent_event): left to the kernel, the inner end (3, after lo and
+# the bridge) would equal the host end on a host with two links before it.
+SEGMENT_END_INDEX = 1 << 20
 
 
 def _segment_end(bridge: str) -> str:

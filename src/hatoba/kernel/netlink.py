@@ -505,11 +505,13 @@ def veth_create(
     peer_netns_fd: int,
     master: int,
     mtu: int,
+    host_index: int = 0,
 ) -> bytes:
     """The pair in one request: host end enslaved and up, peer born inside the container.
 
     Creating the peer directly in its namespace avoids a device move (~15 ms of RCU waits);
     choosing the peer's ifindex lets the next requests address it without a lookup.
+    `host_index`: the host end's ifindex (0: the kernel's choice).
     """
     peer = (
         _ifinfo(peer_index)
@@ -524,7 +526,7 @@ def veth_create(
         _nested(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer)),
     )
     return _newlink(
-        _ifinfo(up=True)
+        _ifinfo(host_index, up=True)
         + _string(IFLA_IFNAME, host_name)
         + _u32(IFLA_MTU, mtu)
         + _u32(IFLA_MASTER, master)

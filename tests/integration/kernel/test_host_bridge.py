@@ -7,6 +7,7 @@ A removed network's bridge is kept (one at a time) and made into the next networ
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from hatoba.errors import KernelError
-from hatoba.kernel.host import SPARE_BRIDGE, HostKernel
+from hatoba.kernel.host import SEGMENT_END_INDEX, SPARE_BRIDGE, HostKernel
 from hatoba.kernel.netns import call_in_netns
 from hatoba.testing import Sandbox
 
@@ -156,3 +157,21 @@ def test_a_kept_bridge_deleted_behind_our_back_is_not_made_into_the_next_one(
     sb.sh(["ip", "link", "del", SPARE_BRIDGE])
     host.create_bridge("br-second", "02:42:0a:20:00:01", 1500, (GATEWAY,), "net2")
     assert _addresses(sb, "br-second") == ["10.30.0.1/24"]
+
+
+def test_a_segment_s_inner_end_never_shares_its_index_with_the_host_s_link(
+    kernel: tuple[Sandbox, HostKernel],
+) -> None:
+    """Left to the kernel, the inner end would be 3 (after the segment's lo and bridge), as
+    the host's link is on a host with two links before it: a veth with its peer's index gets
+    its carrier up to a second late."""
+    sb, host = kernel
+    while int(sb.sh(["ip", "-o", "link"]).stdout.splitlines()[-1].split(":")[0]) < 2:
+        sb.sh(["ip", "link", "add", "pad0", "type", "bridge"])  # the host's next index: 3
+    host.create_segment("ov-seg", "ov-segment000", "02:42:0a:1f:00:01", 1450, (GATEWAY,), "n")
+    try:
+        line = sb.sh(["ip", "-o", "link", "show", "dev", "ov-segment000"]).stdout
+        index, peer = re.match(r"(\d+): ov-segment000@if(\d+):", line).groups()  # type: ignore[union-attr]
+        assert index == "3" and int(peer) == SEGMENT_END_INDEX
+    finally:
+        host.remove_segment("ov-seg")
