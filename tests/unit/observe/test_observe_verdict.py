@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from fixtures.frames import ACK, RST, SYN, echo, tcp, udp, unreachable
 from fixtures.observe_world import world
 from hatoba.model.flows import Flow
@@ -86,15 +88,31 @@ def test_a_host_table_policy_drop_is_named_with_advice() -> None:
     assert "hatoba does not edit other programs' tables" in verdict.suggestions[0]
 
 
-def test_nothing_listening_by_reset_by_port_unreachable_or_by_the_kernel() -> None:
+@pytest.mark.parametrize(
+    ("source", "target", "src", "dst", "last_hop", "named"),
+    [
+        ("c1", "web:81", "172.17.0.2", "172.17.0.4", 4, "web"),
+        ("v1", "r3:81", "10.0.9.2", "10.0.9.4", 3, "r3"),  # through the tunnel
+    ],
+    ids=["here", "another-host"],
+)
+def test_refused_by_a_reset_names_the_container(
+    source: str, target: str, src: str, dst: str, last_hop: int, named: str
+) -> None:
+    route = plan(world(), source, target)
+    flow = route.flow(41000)
+    syn = tcp(src, 41000, dst, 81, SYN, 7)
+    rst = tcp(dst, 81, src, 41000, RST | ACK, 0, 8)
+    verdict = judge(route, flow, {0: [syn, rst], last_hop: [syn, rst]})
+    assert verdict.sentence == f"Refused: nothing listens on 81/tcp in {named}."
+    assert f"TCP reset from {dst}:81" in verdict.evidence
+    assert route.hops[last_hop].label in verdict.evidence[0]  # seen at
+
+
+def test_nothing_listening_by_port_unreachable_or_by_the_kernel() -> None:
     route = plan(world(), "c1", "web:81")
     flow = route.flow(41000)
     syn = tcp("172.17.0.2", 41000, "172.17.0.4", 81, SYN, 7)
-    rst = tcp("172.17.0.4", 81, "172.17.0.2", 41000, RST | ACK, 0, 8)
-    verdict = judge(route, flow, {0: [syn, rst], 4: [syn, rst]})
-    assert verdict.sentence == "Refused: nothing listens on 81/tcp in web."
-    assert "TCP reset from 172.17.0.4:81" in verdict.evidence
-
     no_socket = KernelDrop(1, "NO_SOCKET", "tcp_v4_rcv", 99)
     verdict = judge(route, flow, {0: [syn], 4: [syn]}, drops=(no_socket,))
     assert verdict.outcome == "refused"
@@ -105,16 +123,6 @@ def test_nothing_listening_by_reset_by_port_unreachable_or_by_the_kernel() -> No
     query = udp("172.17.0.2", 42000, "172.17.0.4", 53, b"q")
     verdict = judge(route, flow, {0: [query, unreachable("172.17.0.4", "172.17.0.2", 3, query)]})
     assert verdict.sentence == "Refused: nothing listens on 53/udp in web."
-
-
-def test_another_host_s_container_is_named_in_its_verdict() -> None:
-    route = plan(world(), "v1", "r3:80")
-    flow = route.flow(43000)
-    syn = tcp("10.0.9.2", 43000, "10.0.9.4", 80, SYN, 7)
-    rst = tcp("10.0.9.4", 80, "10.0.9.2", 43000, RST | ACK, 0, 8)
-    verdict = judge(route, flow, {0: [syn, rst], 3: [syn, rst]})
-    assert verdict.sentence == "Refused: nothing listens on 80/tcp in r3."
-    assert "vx-aaaaaaaaaaaa@segment" in verdict.evidence[0]
 
 
 def test_delivered_through_a_published_port_and_an_echo_reply_despite_ping_noise() -> None:
