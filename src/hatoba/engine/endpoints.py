@@ -103,8 +103,9 @@ def check_static(
 ) -> None:
     """`--ip` and `--ip6` as Docker checks them, against addresses in use and other
     containers' `--ip` and `--ip6`."""
+    taken = _taken(core, network.id, container_id)
     for address in addresses:
-        claim(network, address, _taken(core, network.id, container_id))
+        claim(network, address, taken)
 
 
 def plan(

@@ -159,7 +159,7 @@ def publish(core: Core, *pending: Container) -> None:
     looked_at = cache.keys() | state.containers.keys() if unsure is None else unsure
     remote = _remote_records(state, core.cluster.view(), core.cluster.host_id)
     changes: dict[str, tuple[DnsRecord, ...]] = {}
-    for cid in [*looked_at, *stand_ins]:
+    for cid in looked_at | stand_ins.keys():
         c = stand_ins.get(cid) or state.containers.get(cid)
         hit = cache.get(cid)
         if c is None:

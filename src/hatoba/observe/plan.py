@@ -329,20 +329,21 @@ def _hops(world: World, party: Party, other: Party) -> tuple[Hop, ...]:
         c, ep = party.container, party.endpoint
         hops.append(Hop(c.netns or None, ep.ifname, c.name, f"{ep.ifname} of {c.name}"))
     network = party.network
-    bridge = drivers.of(network).host_bridges(network)[:1] if network is not None else ()
-    if network is None or not bridge:
+    bridges = drivers.of(network).host_bridges(network) if network is not None else ()
+    if network is None or not bridges:
         return tuple(hops) + _veth(party, None, "host")
-    segment = world.segments.get(bridge[0].segment) if bridge[0].segment else None
+    bridge = bridges[0]
+    segment = world.segments.get(bridge.segment) if bridge.segment else None
     where = SEGMENT if segment else "host"
-    if party.kind == REMOTE and bridge[0].tunnel is not None:
-        hops.append(Hop(segment, bridge[0].tunnel.name, where, f"tunnel of {network.name}"))
+    if party.kind == REMOTE and bridge.tunnel is not None:
+        hops.append(Hop(segment, bridge.tunnel.name, where, f"tunnel of {network.name}"))
     hops += _veth(party, segment, where)
     in_segment = " (in its segment)" if segment else ""
-    hops.append(Hop(segment, bridge[0].name, where, f"bridge of {network.name}{in_segment}"))
+    hops.append(Hop(segment, bridge.name, where, f"bridge of {network.name}{in_segment}"))
     beside = other.kind in (CONTAINER, REMOTE) and other.network == network
     if segment and not beside:
         # the flow leaves the segment: routed by the host, through its link into it
-        hops.append(Hop(None, bridge[0].name, "host", f"host's link to {network.name}"))
+        hops.append(Hop(None, bridge.name, "host", f"host's link to {network.name}"))
     return tuple(hops)
 
 
