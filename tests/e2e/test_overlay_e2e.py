@@ -460,8 +460,8 @@ def test_trace_follows_a_flow_through_the_segment_and_the_tunnel(cluster: Cluste
         assert eventually(lambda: t2 in _neighbours(h1))
 
         far = _trace(h1, "--from", "t1", "--to", "t2")
-        assert far["hops"][1:] == [far["hops"][1], f"{bridge}@segment", f"{tunnel}@segment"]
-        assert far["hops"][1].endswith("@segment")  # t1's veth
+        assert far["hops"][0] == "eth0@t1" and far["hops"][1].endswith("@segment")  # its veth
+        assert far["hops"][2:] == [f"{bridge}@segment", f"{tunnel}@segment"]
         assert _seen(far, f"{tunnel}@segment") == (t1, t2)
         assert _seen(far, "eth0@t1", "←") == (t2, t1)
 

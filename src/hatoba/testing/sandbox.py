@@ -216,10 +216,7 @@ class Sandbox:
             check=False,
         )
         if check and result.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(argv)} exited {result.returncode}\n"
-                f"stdout: {result.stdout}\nstderr: {result.stderr}"
-            )
+            raise _failed(argv, result)
         return result
 
     def hatoba(
@@ -227,16 +224,13 @@ class Sandbox:
     ) -> subprocess.CompletedProcess[str]:
         """Run the hatoba CLI in the host namespace with the sandbox's roots. A failure says
         what the service logged last: a rare one is understood from the test's output alone."""
-        result = self.sh([*self.hatoba_argv, *args], check=False, input=input, timeout=timeout)
+        argv = [*self.hatoba_argv, *args]
+        result = self.sh(argv, check=False, input=input, timeout=timeout)
         if check and result.returncode != 0:
-            raise AssertionError(
-                f"hatoba {' '.join(args)} exited {result.returncode}\n"
-                f"stdout: {result.stdout}\nstderr: {result.stderr}\n"
-                f"the end of service.log:\n{self.service_log_tail()}"
-            )
+            raise _failed(argv, result, f"the end of service.log:\n{self._service_log_tail()}")
         return result
 
-    def service_log_tail(self, lines: int = 30) -> str:
+    def _service_log_tail(self, lines: int = 30) -> str:
         try:
             text = (self.run_root / "service.log").read_text(errors="replace")
         except OSError as exc:
@@ -338,3 +332,11 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _failed(
+    argv: Sequence[str], result: subprocess.CompletedProcess[str], more: str = ""
+) -> AssertionError:
+    told = f"{' '.join(argv)} exited {result.returncode}\n"
+    told += f"stdout: {result.stdout}\nstderr: {result.stderr}"
+    return AssertionError(f"{told}\n{more}" if more else told)
