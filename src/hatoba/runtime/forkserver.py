@@ -109,13 +109,16 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     # every child inherits what is here now: out of the collector's sight, it is not written
     # to (and so copied) by a child's collections
     gc.freeze()
+    # A child that exits is reaped at once (a zombie would look alive in /proc), on SIGCHLD
+    # rather than at each request: one wait looks at every child, a thousand with a thousand
+    # containers, and a request waited for it.
+    signal.signal(signal.SIGCHLD, lambda *_: _reap())
     spare: _Spare | None = None
     # what the last shim was prepared for (shim.SETUP_KEYS); none before the first
     setup: dict[str, Any] | None = None
     while True:
         wanting = setup is not None and spare is None
         readable, _, _ = select.select([sock], [], [], SPARE_AFTER if wanting else 1.0)
-        _reap()
         if not readable:
             if wanting:
                 assert setup is not None
@@ -202,6 +205,8 @@ class _Spare:  # pragma: no cover - runs in the fork server
 def _child(work: Callable[[], int]) -> NoReturn:  # pragma: no cover - runs in the child
     """A forked child's whole life: `work`'s status, 127 when it raised (its traceback to
     the service's log)."""
+    # the fork server's reaper is not the child's: a shim waits for its own children
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     code = 127
     try:
         code = work()

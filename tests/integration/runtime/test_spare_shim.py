@@ -1,7 +1,7 @@
 """The fork server's spare shim: none before the first container (the service's folder of
 namespace handles must be shared before a spare copies its mounts), then one waiting after a
 quiet spell, which the next container's request gets; a spare that died is replaced by a
-fork on the spot."""
+fork on the spot; a shim that exits is reaped without waiting for a request."""
 
 from __future__ import annotations
 
@@ -65,6 +65,10 @@ try:
     while alive(out["next_spare"][0]):
         time.sleep(0.01)
     out["third"] = spawn(forkserver)
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{out['third'][0]}") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    out["third_reaped"] = not os.path.exists(f"/proc/{out['third'][0]}")
     json.dump(out, sys.stdout)
 finally:
     forkserver.close()
@@ -87,3 +91,4 @@ def test_the_next_shim_is_the_spare_and_a_dead_spare_is_replaced(tmp_path: Path)
     third_pid, third_answer = out["third"]
     assert [third_pid] != out["next_spare"]
     assert third_answer == first_answer
+    assert out["third_reaped"]  # no zombie left, though no request came after it exited
