@@ -196,6 +196,7 @@ async def _serve(
     from hatoba.api.app import App
     from hatoba.api.attach import Attacher
     from hatoba.api.clusterwatch import ClusterFollower
+    from hatoba.api.collector import QuietCollector
     from hatoba.api.events import EventLog
     from hatoba.api.execs import Execs
     from hatoba.api.health import HealthChecks
@@ -227,10 +228,13 @@ async def _serve(
     )
     engine, runtime, paths = local.engine, local.runtime, local.paths
     runner = EngineRunner()
+    collector = QuietCollector(runner)
+    collector.start()  # before the restore: none of its objects is looked at twice
     try:
         running = await runner.call(engine.bootstrap)
     except BadConfig as exc:
         print(f"hatoba service: {exc.message}", file=sys.stderr)
+        await collector.aclose()
         runner.shutdown()
         await dns.aclose()
         local.close()
@@ -295,6 +299,7 @@ async def _serve(
     await follower.aclose()
     links.close()
     local.firewall.stop_watch()
+    await collector.aclose()
     runner.shutdown()
     app.image_runner.shutdown()
     await dns.aclose()
