@@ -25,6 +25,7 @@ from hatoba.testing.sandbox import Sandbox
 
 UNDERLAY_PREFIX = 24
 STORE = "192.0.2.254"
+UNDERLAY_MAC = "02:00:c0:00:02:fe"  # the store's, on the underlay bridge
 STORE_PORT = 2379
 OUTSIDE = "198.51.100.10"
 PARTITION_TABLE = "hatoba-test-partition"
@@ -62,8 +63,22 @@ class Cluster:
 
     def _build_underlay(self, mtu: int) -> None:
         ul = self.underlay
+        # A bridge without an address of its own takes its ports' lowest: a host that goes
+        # (its port with it) could change the store's MAC under the others' ARP entries, and
+        # they could not reach the store (nor renew their leases) until those went stale.
         for cmd in (
-            ["ip", "link", "add", "ul0", "mtu", str(mtu), "type", "bridge"],
+            [
+                "ip",
+                "link",
+                "add",
+                "ul0",
+                "address",
+                UNDERLAY_MAC,
+                "mtu",
+                str(mtu),
+                "type",
+                "bridge",
+            ],
             ["ip", "addr", "add", f"{STORE}/{UNDERLAY_PREFIX}", "dev", "ul0"],
             ["ip", "link", "set", "ul0", "up"],
             ["ip", "addr", "add", f"{OUTSIDE}/32", "dev", "lo"],
