@@ -4,7 +4,12 @@ port, against the same service with 10.
 In one sandbox, through the CLI and the API of the real service:
 
 - `hatoba run -d` of containers #1–10 and #991–1000 (each with one `-p`), the rest started
-  over the API with a few requests in flight;
+  over the API with a few requests in flight. Each end is timed ROUNDS times over, the ten
+  removed after each round but the last (and a few seconds left for the kernel's clean-up):
+  on this shared machine a median of ten swung by ±20% between back-to-back runs of the same
+  code;
+- the machine's CPU time while everything stands still for a few seconds, at 10 and at 1000
+  containers: what the kernel's own background work takes from every run;
 - the embedded DNS with 10 names (dnsperf, 3 runs at 10 containers), and at 1000 containers
   with 1000 names and with 10 (3 runs each, alternating);
 - beside each run and each dnsperf, the service's own CPU time (its utime + stime): per `run`,
@@ -39,6 +44,9 @@ from bench.common import api, median_ms, ms, run_worker, save, table, timed
 
 COUNT, QUICK_COUNT = 1000, 200
 EDGE = 10  # containers timed through the CLI at each end
+ROUNDS = 3  # times each end is timed
+STILL_SECONDS = 5
+SETTLE_SECONDS = 3  # after a round's removal
 SECONDS, QUICK_SECONDS = 5, 2  # per dnsperf run
 DNS_RUNS = 3  # at 10 containers, and again at 1000
 IN_FLIGHT = 4
@@ -58,14 +66,22 @@ def worker(count: int, seconds: int) -> None:
     subprocess.run([hatoba, "network", "create", "big"], check=True, capture_output=True)
 
     def runs(numbers: range, into: str) -> None:
-        """Timed one by one; the service's CPU time (counted in 10 ms ticks) per run over all."""
-        before = _service_cpu(run_root)
-        result[into] = [
-            timed([hatoba, "run", "-d", "--name", f"c{i}", "--net", "big", "-p",
-                   f"{_port(i)}:80", "hostfs", "sleep", "infinity"])
-            for i in numbers
-        ]  # fmt: skip
-        result[f"{into}_cpu"] = (_service_cpu(run_root) - before) / len(numbers)
+        """Timed one by one, ROUNDS times over (a round's containers removed but the last's);
+        the service's CPU time (counted in 10 ms ticks) per run over all."""
+        result[into], cpu = [], 0.0
+        for left in reversed(range(ROUNDS)):
+            names = [f"c{i}-{left}" if left else f"c{i}" for i in numbers]
+            before = _service_cpu(run_root)
+            result[into] += [
+                timed([hatoba, "run", "-d", "--name", name, "--net", "big", "-p",
+                       f"{_port(i + left * count)}:80", "hostfs", "sleep", "infinity"])
+                for i, name in zip(numbers, names, strict=True)
+            ]  # fmt: skip
+            cpu += _service_cpu(run_root) - before
+            if left:
+                subprocess.run([hatoba, "rm", "-f", *names], check=True, capture_output=True)
+                time.sleep(SETTLE_SECONDS)  # the kernel's namespace clean-up, not the next round
+        result[f"{into}_cpu"] = cpu / (len(numbers) * ROUNDS)
 
     def dns(names: list[str], into: str) -> None:
         qps, cpu_per_answer = _dnsperf(run_root, names, seconds)
@@ -73,12 +89,14 @@ def worker(count: int, seconds: int) -> None:
         result.setdefault(f"{into}_cpu", []).append(cpu_per_answer)
 
     runs(range(EDGE), "run_first")
+    result["still_few"] = _machine_busy(STILL_SECONDS)
     few = [f"c{i}" for i in range(EDGE)]
     for _ in range(DNS_RUNS):
         dns(few, "dns_few")
     result["rss_few_mb"] = _rss_mb(run_root)
     _fill(sock, range(EDGE, count - EDGE))
     runs(range(count - EDGE, count), "run_last")
+    result["still_many"] = _machine_busy(STILL_SECONDS)
     many = [f"c{i}" for i in range(count)]
     for _ in range(DNS_RUNS):
         dns(many, "dns_many")
@@ -164,6 +182,20 @@ def _service_cpu(run_root: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy(seconds: float) -> float:
+    """The machine's CPU seconds per second, all CPUs, over `seconds` of nothing asked."""
+
+    def busy() -> float:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle, iowait
+        return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    before = busy()
+    time.sleep(seconds)
+    return (busy() - before) / seconds
+
+
 def _rss_mb(run_root: Path) -> float:
     pid = int((run_root / "hatoba.pid").read_text().split()[0])
     status = Path(f"/proc/{pid}/status").read_text()
@@ -202,12 +234,15 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     dns_same = statistics.median(r["dns_many"]) / statistics.median(r["dns_few_at_many"])
     answer = {k: statistics.median(r[f"{k}_cpu"]) * 1e6 for k in ("dns_few", "dns_few_at_many")}
     answer_many = statistics.median(r["dns_many_cpu"]) * 1e6
+    rounds = f"{ROUNDS} rounds"
     return [
-        ("run -d -p, containers #1–10", ms(r["run_first"]), ""),
-        (f"run -d -p, containers #{count - 9}–{count}", ms(r["run_last"]),
+        (f"run -d -p, containers #1–10 ({rounds})", ms(r["run_first"]), ""),
+        (f"run -d -p, containers #{count - 9}–{count} ({rounds})", ms(r["run_last"]),
          f"growth {growth:.2f}× (≤ {TARGET_GROWTH}×)"),
-        (f"… the service's CPU time per run (mean of the 10), #1–10 / #{count - 9}–{count}",
+        (f"… the service's CPU time per run (mean), #1–10 / #{count - 9}–{count}",
          f"{cpu_first:.1f} / {cpu_last:.1f} ms", f"growth {cpu_last / cpu_first:.2f}×"),
+        (f"… the machine's CPU time with nothing asked, at 10 / at {count} containers",
+         f"{r['still_few'] * 1000:.0f} / {r['still_many'] * 1000:.0f} ms per s", ""),
         ("embedded DNS, 10 names at 10 containers (dnsperf q/s)", _qps(r["dns_few"]), ""),
         (f"embedded DNS, {count} names at {count} containers", _qps(r["dns_many"]),
          f"{dns:.2f}× (≥ {TARGET_DNS}×)"),
