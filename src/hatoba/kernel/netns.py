@@ -207,12 +207,10 @@ class _SysctlRoot:
 
     def open(self, key: str, flags: int) -> int:
         with self._lock:
-            if self._unavailable:
-                return os.open(f"/proc/sys/{key}", flags)
-            if self._proc is None or self._lookups >= _LOOKUPS_PER_PROC:
+            if not self._unavailable and (self._proc is None or self._lookups >= _LOOKUPS_PER_PROC):
                 self._renew()
-                if self._proc is None:
-                    return os.open(f"/proc/sys/{key}", flags)
+            if self._proc is None:
+                return os.open(f"/proc/sys/{key}", flags)
             self._lookups += 1
             return os.open(f"sys/{key}", flags, dir_fd=self._proc)
 
