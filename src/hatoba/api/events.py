@@ -86,12 +86,17 @@ def changes(before: State, after: State, time_ns: int) -> list[Event]:
     ]
     # a container's new volumes are made before it (its create comes after theirs)
     found += [volume_event("create", v, time_ns) for v in after.volumes if v not in before.volumes]
-    for cid, container in after.containers.items():
+    # the containers the commits between touched, where the snapshots know them: at 1000
+    # containers a comparison of every one took ~1 ms of each start
+    touched = after.containers_touched_since(before)
+    for cid in after.containers if touched is None else touched:
+        container = after.containers.get(cid)
         old = before.containers.get(cid)
-        if old is not container:
+        if container is not None and old is not container:
             found.extend(_container_changes(old, container, after, time_ns))
-    for cid, old in before.containers.items():
-        if cid not in after.containers:
+    for cid in before.containers if touched is None else touched:
+        old = before.containers.get(cid)
+        if old is not None and cid not in after.containers:
             found.extend(_endpoint_changes(old, None, before, time_ns))
             found.append(container_event("destroy", old, time_ns))
     found += [

@@ -13,10 +13,15 @@ mapped trie): the next snapshot's share all but the changed entries with the las
 cost ~0.5 ms of a start, an attach or a detach, most of it the refcounts of every entry's
 objects, touched cold. The snapshot's own maps stay dicts: their order is the order things
 were made in, which listings follow.
+
+A snapshot remembers which containers the last HISTORY changes before it touched, and from
+which snapshot each started (`containers_touched_since`): a follower of the commits (the event
+log) looks at those, not at every container of the two snapshots.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,6 +37,9 @@ from hatoba.model.host import TunnelPeer
 from hatoba.model.mounts import VOLUME, Volume
 from hatoba.model.network import IPAddress, IPNetwork, Network
 
+HISTORY = 16  # changes a snapshot remembers the touched containers of
+_SERIALS = itertools.count()
+
 
 @dataclass(frozen=True)
 class State:
@@ -45,6 +53,8 @@ class State:
         object.__setattr__(self, "containers", MappingProxyType(dict(self.containers)))
         object.__setattr__(self, "volumes", MappingProxyType(dict(self.volumes)))
         object.__setattr__(self, "_index", None)
+        object.__setattr__(self, "_serial", next(_SERIALS))
+        object.__setattr__(self, "_history", ())
 
     def changed(
         self,
@@ -69,7 +79,23 @@ class State:
             gone = [self.containers[c.id] for c in containers if c.id in self.containers]
             gone += [self.containers[cid] for cid in removed]
             object.__setattr__(snapshot, "_index", index.changed(gone, containers))
+        touched = (*(c.id for c in containers), *removed)
+        history = self.__dict__["_history"][1 - HISTORY :]
+        object.__setattr__(snapshot, "_history", (*history, (self.__dict__["_serial"], touched)))
         return snapshot
+
+    def containers_touched_since(self, before: State) -> list[str] | None:
+        """The ids of the containers put or removed on the way from `before` to this snapshot,
+        in the order they were (each once); None when this snapshot is not `before`'s or one
+        of the next HISTORY after it."""
+        history: tuple[tuple[int, tuple[str, ...]], ...] = self.__dict__["_history"]
+        if before is self:
+            return []
+        serial = before.__dict__["_serial"]
+        for i, (base, _) in enumerate(history):
+            if base == serial:
+                return list(dict.fromkeys(cid for _, ids in history[i:] for cid in ids))
+        return None
 
     @classmethod
     def _owning(
@@ -84,6 +110,8 @@ class State:
         object.__setattr__(snapshot, "containers", MappingProxyType(containers))
         object.__setattr__(snapshot, "volumes", MappingProxyType(volumes))
         object.__setattr__(snapshot, "_index", None)
+        object.__setattr__(snapshot, "_serial", next(_SERIALS))
+        object.__setattr__(snapshot, "_history", ())
         return snapshot
 
     @property

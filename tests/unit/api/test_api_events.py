@@ -15,6 +15,7 @@ from fakes import FakeRuntime, fake_engine
 from hatoba.api.events import Event, EventFilter, EventLog, changes
 from hatoba.engine.containers import CreateRequest
 from hatoba.engine.engine import Engine
+from hatoba.engine.state import State
 from hatoba.model.container import ContainerConfig
 from hatoba.model.launch import ExitStatus
 from hatoba.model.network import NetworkSpec
@@ -93,6 +94,32 @@ def test_commits_read_as_dockers_events_in_its_order(world: tuple[Engine, FakeRu
         "exitCode": "3",
     }
     assert events[9][2]["oldName"] == "/web" and events[9][2]["name"] == "web2"
+
+
+def test_the_touched_containers_give_the_events_a_comparison_of_all_gives(
+    world: tuple[Engine, FakeRuntime],
+) -> None:
+    engine, runtime = world
+    engine.create_network(NetworkSpec(name="side"))
+    others = [create(engine, f"other{i}", "side") for i in range(3)]
+    engine.start(others[1])
+    touched: list[Event] = []
+    compared: list[Event] = []
+    last = [engine.state]
+
+    def committed() -> None:
+        before, last[0] = last[0], engine.state
+        touched.extend(changes(before, last[0], 1))
+        # the same snapshot under another identity: no history leads from it
+        unrelated = State(before.networks, before.containers, before.volumes)
+        assert last[0].containers_touched_since(unrelated) is None
+        compared.extend(changes(unrelated, last[0], 1))
+
+    engine.on_change(committed)
+    _, events = lifecycle(engine, runtime)
+    engine.remove(others[0])
+    assert len(touched) == len(events) + 1
+    assert touched == compared
 
 
 def test_volumes_made_and_removed_are_events(world: tuple[Engine, FakeRuntime]) -> None:

@@ -105,3 +105,25 @@ def test_held_addresses_are_read_once_however_often_they_are_asked_for(
     for _ in range(3):
         assert len(book.held("n")) == 500
     assert parsed == []
+
+
+def test_a_snapshot_knows_the_containers_touched_since_an_earlier_one() -> None:
+    config = ContainerConfig(image="hostfs")
+    made = [Container(cid, f"c{i}", "2026-01-01T00:00:00Z", config, ()) for i, cid in
+            enumerate(IDS)]  # fmt: skip
+    first = State()
+    second = first.changed(containers=made[:2])
+    third = second.changed(containers=[made[3]], removed_containers=[made[0].id, "not-there"])
+    fourth = third.changed(containers=[made[1]])
+    assert fourth.containers_touched_since(fourth) == []
+    assert fourth.containers_touched_since(first) == [IDS[0], IDS[1], IDS[3]]
+    assert fourth.containers_touched_since(second) == [IDS[3], IDS[0], IDS[1]]
+    # not an ancestor: another snapshot, even of the same content
+    assert first.containers_touched_since(fourth) is None
+    assert fourth.containers_touched_since(State(second.networks, second.containers)) is None
+    # only the last HISTORY changes are remembered
+    last = fourth
+    for _ in range(state_module.HISTORY):
+        last = last.changed(containers=[made[4]])
+    assert last.containers_touched_since(fourth) == [IDS[4]]
+    assert last.changed(containers=[made[4]]).containers_touched_since(fourth) is None
