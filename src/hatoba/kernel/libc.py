@@ -98,6 +98,12 @@ def umount(target: str, flags: int = MNT_DETACH) -> None:
     _check(_libc.umount2(target.encode(), flags), f"umount {target}")
 
 
+def umount_all(target: str) -> None:
+    """Detach whatever is mounted on `target` in this mount namespace (nothing: no error)."""
+    while _libc.umount2(target.encode(), MNT_DETACH) == 0:
+        pass
+
+
 def detached_mount(fstype: str) -> int:
     """A new instance of the file system `fstype`, mounted nowhere: a descriptor of its root
     (it goes when that closes)."""

@@ -215,8 +215,8 @@ class CrunRuntime:
                 "target": rootfs,
                 "populate": populate,
             }
-        # crun joins the namespace through a private copy of its handle in the run dir (see
-        # the shim), so that no shim needs to see the shared folder of every handle
+        # crun joins the namespace through a private copy of its handle in the run dir, bound
+        # there by the shim from a descriptor of it: no shim sees the folder of every handle
         netns_link = None
         if launch.netns is not None:
             netns_link = run / "netns"
@@ -250,20 +250,23 @@ class CrunRuntime:
             "stdin": launch.open_stdin,
             "overlay": overlay,
             "expect_attach": launch.expect_attach,
-            "netns": launch.netns,
             "netns_link": str(netns_link) if netns_link else None,
             "netns_dir": str(self._netns_dir),
             "cgroups": bool(self._cgroups.version),
             "hide_unified": self._hide_unified,
         }
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        fds = [ready_w]
         try:
-            shim_pid = self._forkserver.spawn_shim(request, [ready_w])
+            if launch.netns is not None:
+                fds.append(_open_handle(launch.netns))
+            shim_pid = self._forkserver.spawn_shim(request, fds)
         except BaseException:
             os.close(ready_r)
             raise
         finally:
-            os.close(ready_w)
+            for fd in fds:
+                os.close(fd)
         executable = launch.process.args[0] if launch.process.args else ""
         self._spawned[cid] = _Spawned(shim_pid, ready_r, executable)
 
@@ -592,6 +595,13 @@ def _hostfs_binds() -> list[spec.Bind]:
         # (namespace handles, other containers' mounts) into each new container
         binds.append(spec.Bind(entry.path, entry.path))
     return binds
+
+
+def _open_handle(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise KernelError(f"network namespace {path}: {exc.strerror}", exc.errno) from exc
 
 
 def _walkable_dir(path: Path) -> None:

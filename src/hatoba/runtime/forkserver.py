@@ -11,9 +11,8 @@ session, its mount namespace as crun needs it) ~2 ms more, all on the way to cru
 no request has come for SPARE_AFTER, the fork server forks a spare shim that takes those
 steps and waits; the next container's request goes to it, and its pid is the answer at once.
 A spare that died, or was prepared for another setup, is replaced by a fork on the spot, as
-before there were spares. The first spare comes after the first shim: the spare's mount
-namespace must be copied once the service has made its folder of namespace handles a shared
-mount (kernel/netns.py), or the handles made in it later would not reach the spare.
+before there were spares. The first spare comes after the first shim, whose request says
+what a spare is prepared for.
 
 When the service goes away the fork server, the nftables helper and the spare see EOF and
 exit; the shims carry on.
@@ -36,7 +35,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from hatoba.errors import KernelError
-from hatoba.kernel import nft_helper
+from hatoba.kernel import libc, nft_helper
 
 _NFT_HELPER = "nft-helper"
 # long enough that the spare's fork does not share the CPUs with the start that used the last
@@ -106,6 +105,14 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     # imported here: the service itself never needs them
     from hatoba.runtime import fshelper, shim
 
+    # A mount namespace of its own, a slave of the host's, without the service's folder of
+    # network namespace handles (unmounted at each shim's request: the folder is mounted
+    # after the fork server starts, and again after a reset): a shim's namespace is a copy of
+    # this one, and a copy of a thousand handles' mounts, then their unmount, made every start
+    # slower with every running container. A shim gets its handle as a descriptor.
+    libc.unshare(libc.CLONE_NEWNS)
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+
     # every child inherits what is here now: out of the collector's sight, it is not written
     # to (and so copied) by a child's collections
     gc.freeze()
@@ -133,6 +140,7 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
         request = json.loads(msg)
         if "role" not in request:
             setup = {key: request[key] for key in shim.SETUP_KEYS}
+            libc.umount_all(request["netns_dir"])
         if spare is not None and "role" not in request:
             taken = spare.take(msg, fds, setup)
             spare = None

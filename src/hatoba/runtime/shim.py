@@ -115,16 +115,16 @@ class Shim:
 
     # --- set-up -----------------------------------------------------------------------------
 
-    def isolate(self) -> None:
-        netns = self.req.get("netns")
-        if netns:
-            # keep only the handle of the namespace this container runs in (its own, or
-            # another container's process's with `--net container:`); without the shared
-            # folder of all handles, later containers' handles are not propagated into this
-            # namespace (a cost that would grow with every running container)
-            libc.mount(netns, self.req["netns_link"], None, libc.MS_BIND)
-            with contextlib.suppress(KernelError):  # not a mount point: nothing to hide
-                libc.umount(self.req["netns_dir"], libc.MNT_DETACH)
+    def isolate(self, netns: int | None) -> None:
+        if netns is not None:
+            # the handle of the namespace this container runs in (its own, or another
+            # container's process's with `--net container:`), from its descriptor: the fork
+            # server's namespace, which this one copies, has no folder of every handle (a
+            # copy whose cost would grow with every running container)
+            libc.mount(f"/proc/self/fd/{netns}", self.req["netns_link"], None, libc.MS_BIND)
+            os.close(netns)
+            # a spare forked before the fork server forgot the folder has it still
+            libc.umount_all(self.req["netns_dir"])
         overlay = self.req.get("overlay")
         if overlay:
             data = (
@@ -515,7 +515,7 @@ def main(request: dict[str, Any], fds: list[int], *, prepared: bool = False) -> 
     try:
         if not prepared:
             prepare(request)
-        shim.isolate()
+        shim.isolate(fds[1] if request["netns_link"] else None)
         attach_sock = shim.listen("attach.sock")
         shim.run_crun()
     except Exception as exc:

@@ -1,5 +1,5 @@
-"""The fork server's spare shim: none before the first container (the service's folder of
-namespace handles must be shared before a spare copies its mounts), then one waiting after a
+"""The fork server's spare shim: none before the first container (whose request says what a
+spare is prepared for), then one waiting after a
 quiet spell, which the next container's request gets; a spare that died is replaced by a
 fork on the spot; a shim that exits is reaped without waiting for a request."""
 
