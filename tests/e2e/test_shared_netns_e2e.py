@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -136,49 +135,6 @@ def test_when_the_other_stops_the_network_goes_and_the_container_runs_on(sb: San
 
 
 @pytest.mark.skipif(DOCKER is None, reason="no docker CLI")
-def test_no_process_but_the_hosts_sees_the_folder_of_every_handle(sb: Sandbox) -> None:
-    """The fork server has a mount namespace of its own without the service's folder of
-    network namespace handles, and so has every shim and the spare waiting for the next
-    container (each shim binds its container's handle from a descriptor): a copy of every
-    handle's mount would make each start slower with every running container."""
-    sb.hatoba("run", "-d", "--name", "third", "--net", "container:web", "alpine", "sleep", "60")
-    try:
-        folder = f" {sb.run_root / 'netns'}/"
-        service = sb.service_pid()
-        assert service is not None
-        children = Path(f"/proc/{service}/task/{service}/children").read_text().split()
-        assert len(children) == 1  # the fork server
-        forkserver = children[0]
-        ours = os.readlink("/proc/self/ns/mnt")
-        assert os.readlink(f"/proc/{forkserver}/ns/mnt") != ours
-        assert eventually(lambda: len(_descendants(forkserver)) >= 4)  # 3 shims, the spare
-        seen = {pid: _mounts_under(pid, folder) for pid in (forkserver, *_descendants(forkserver))}
-        assert seen == dict.fromkeys(seen, 0)
-        assert _mounts_under("self", folder) >= 2  # web's and db's handles, in the host's
-        joined = [
-            sb.hatoba("exec", name, "readlink", "/proc/1/ns/net").stdout
-            for name in ("third", "web")
-        ]
-        assert joined[0] == joined[1]
-    finally:
-        sb.hatoba("rm", "-f", "third")
-
-
-def _descendants(pid: str) -> list[str]:
-    found = []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        found += [child, *_descendants(child)]
-    return found
-
-
-def _mounts_under(pid: str, folder: str) -> int:
-    try:
-        with open(f"/proc/{pid}/mountinfo", encoding="utf-8") as f:
-            return sum(folder in line for line in f)
-    except FileNotFoundError:  # ended meanwhile: it sees nothing
-        return 0
-
-
 def test_through_the_docker_cli(sb: Sandbox) -> None:
     assert DOCKER is not None
     env = {**os.environ, "DOCKER_HOST": f"unix://{sb.run_root}/hatoba.sock"}

@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -40,6 +41,9 @@ from hatoba.kernel import libc, nft_helper
 _NFT_HELPER = "nft-helper"
 # long enough that the spare's fork does not share the CPUs with the start that used the last
 SPARE_AFTER = 0.03
+# no request for this long, and the host's mount table changed: the fork server's copy of
+# it is made again (_MountView)
+RENEW_AFTER = 1.0
 # reads and writes a container's files (cp, export): hatoba.runtime.fshelper
 FILES_HELPER = "files"
 
@@ -105,14 +109,7 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     # imported here: the service itself never needs them
     from hatoba.runtime import fshelper, shim
 
-    # A mount namespace of its own, a slave of the host's, without the service's folder of
-    # network namespace handles (unmounted at each shim's request: the folder is mounted
-    # after the fork server starts, and again after a reset): a shim's namespace is a copy of
-    # this one, and a copy of a thousand handles' mounts, then their unmount, made every start
-    # slower with every running container. A shim gets its handle as a descriptor.
-    libc.unshare(libc.CLONE_NEWNS)
-    libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
-
+    view = _MountView()
     # every child inherits what is here now: out of the collector's sight, it is not written
     # to (and so copied) by a child's collections
     gc.freeze()
@@ -123,14 +120,21 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     spare: _Spare | None = None
     # what the last shim was prepared for (shim.SETUP_KEYS); none before the first
     setup: dict[str, Any] | None = None
+    last_request = time.monotonic()
     while True:
         wanting = setup is not None and spare is None
-        readable, _, _ = select.select([sock], [], [], SPARE_AFTER if wanting else 1.0)
+        readable, _, _ = select.select([sock], [], [], SPARE_AFTER if wanting else RENEW_AFTER / 2)
         if not readable:
-            if wanting:
+            if view.stale() and time.monotonic() - last_request >= RENEW_AFTER:
+                view.renew()
+                if spare is not None:  # its namespace is a copy of the one before
+                    spare.drop()
+                    spare = None
+            elif wanting:
                 assert setup is not None
                 spare = _Spare.fork(sock, setup, shim.serve_as_spare)
             continue
+        last_request = time.monotonic()
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 16)
         except OSError:
@@ -140,7 +144,7 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
         request = json.loads(msg)
         if "role" not in request:
             setup = {key: request[key] for key in shim.SETUP_KEYS}
-            libc.umount_all(request["netns_dir"])
+            view.forget(request["netns_dir"])
         if spare is not None and "role" not in request:
             taken = spare.take(msg, fds, setup)
             spare = None
@@ -169,6 +173,51 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
         sock.send(json.dumps({"pid": pid}).encode())
 
 
+class _MountView:  # pragma: no cover - runs in the fork server
+    """The fork server's own mount namespace: a copy of the host's, a slave of it, without the
+    service's folder of network namespace handles (a shim gets its handle as a descriptor).
+
+    Every shim's namespace is a copy of this one. A copy of the host's has a mount per running
+    container's handle, which the shim then unmounted: each start got slower with every
+    running container. The folder is mounted after the fork server starts (and again after a
+    reset): it is unmounted here at each shim's request (known from the request; nothing to
+    do after the first). Where the host's mounts are shared (systemd's default), the mounts
+    the host makes later reach this copy; where they are private (in a container, on some
+    VMs) they do not, so once the host's table changed and no request came for RENEW_AFTER,
+    the copy is made again: a container sees the host's mounts as they were at the engine's
+    last quiet second at the latest.
+    """
+
+    def __init__(self) -> None:
+        self._host = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        # the host's table, opened here: POLLPRI once it changed since the last poll
+        self._table = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        self._changes = select.poll()
+        self._changes.register(self._table, select.POLLPRI)
+        self._changed = False
+        self._folder: str | None = None
+        self._copy()
+
+    def forget(self, folder: str) -> None:
+        self._folder = folder
+        libc.umount_all(folder)
+
+    def stale(self) -> bool:
+        self._changed = self._changed or bool(self._changes.poll(0))
+        return self._changed
+
+    def renew(self) -> None:
+        self._changed = False
+        libc.setns(self._host, libc.CLONE_NEWNS)
+        self._copy()
+
+    def _copy(self) -> None:
+        libc.unshare(libc.CLONE_NEWNS)
+        libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+        if self._folder is not None:
+            libc.umount_all(self._folder)
+
+
 class _Spare:  # pragma: no cover - runs in the fork server
     def __init__(self, pid: int, sock: socket.socket, setup: dict[str, Any]) -> None:
         self.pid = pid
@@ -195,6 +244,10 @@ class _Spare:  # pragma: no cover - runs in the fork server
             _child(functools.partial(serve, theirs, setup))
         theirs.close()
         return cls(pid, ours, setup)
+
+    def drop(self) -> None:
+        """It sees EOF, and exits."""
+        self._sock.close()
 
     def take(self, msg: bytes, fds: list[int], setup: dict[str, Any] | None) -> int | None:
         """Hand the spare its request: its pid, or None when it is gone or was prepared for
