@@ -208,12 +208,18 @@ class _MountView:  # pragma: no cover - runs in the fork server
 
     def renew(self) -> None:
         self._changed = False
-        libc.setns(self._host, libc.CLONE_NEWNS)
-        self._copy()
+        self._copy(back=True)
 
-    def _copy(self) -> None:
-        libc.unshare(libc.CLONE_NEWNS)
-        libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+    def _copy(self, *, back: bool = False) -> None:
+        try:
+            if back:
+                libc.setns(self._host, libc.CLONE_NEWNS)
+            libc.unshare(libc.CLONE_NEWNS)
+            libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+        except KernelError as exc:
+            # whichever namespace this is left in serves: a shim unmounts the folder of
+            # handles in its own copy when it finds it there (shim.Shim.isolate)
+            print(f"fork server: no mount namespace of its own: {exc}", file=sys.stderr)
         if self._folder is not None:
             libc.umount_all(self._folder)
 
