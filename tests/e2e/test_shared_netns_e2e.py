@@ -1,6 +1,11 @@
 """`--net container:NAME` through the CLI and the docker CLI: the container sees the other's
 interfaces, address and neighbours by name; Docker's errors; no network of its own; its
-network gone when the other stops."""
+network gone when the other stops. And how a shim gets its namespace's handle: from a
+descriptor, in a mount namespace copied from the fork server's own, which has no folder of
+every handle (a copy of every handle's mount made each start slower with every running
+container) and is made again from the host's once its mount table changed and the engine was
+quiet for a second (where the host's mounts are private, as on this machine, nothing else
+brings a later mount to it)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +22,7 @@ from fixtures.busybox_images import busybox_images
 from fixtures.image_sandbox import error_line, import_busybox
 from fixtures.processes import eventually
 from hatoba.images.busybox import RootfsImage
+from hatoba.kernel import libc
 from hatoba.testing import Sandbox
 
 __all__ = ["busybox_images"]
@@ -158,3 +165,72 @@ def test_through_the_docker_cli(sb: Sandbox) -> None:
         assert mode.strip() == f"container:{web['Id']}"
     finally:
         docker("rm", created)
+
+
+def test_no_process_but_the_hosts_sees_the_folder_of_every_handle(sb: Sandbox) -> None:
+    """Not the fork server, nor the shims, nor the spare waiting for the next container (each
+    shim binds its container's handle from a descriptor)."""
+    sb.hatoba("run", "-d", "--name", "third", "--net", "container:web", "alpine", "sleep", "60")
+    try:
+        folder = f" {sb.run_root / 'netns'}/"
+        forkserver = _forkserver(sb)
+        assert os.readlink(f"/proc/{forkserver}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+        assert eventually(lambda: _spare(forkserver) is not None)
+        seen = {pid: _mounts_under(pid, folder) for pid in (forkserver, *_descendants(forkserver))}
+        assert seen == dict.fromkeys(seen, 0)
+        assert _mounts_under("self", folder) >= 2  # web's and db's handles, in the host's
+        third, web = (sb.hatoba("exec", c, "readlink", "/proc/1/ns/net") for c in ("third", "web"))
+        assert third.stdout == web.stdout
+    finally:
+        sb.hatoba("rm", "-f", "third")
+
+
+def test_a_mount_the_host_made_later_is_seen_once_the_engine_was_quiet(sb: Sandbox) -> None:
+    later = sb.dir / "later"
+    later.mkdir()
+    forkserver = _forkserver(sb)
+    libc.mount("tmpfs", str(later), "tmpfs", 0, "size=1m")
+    try:
+        (later / "note").write_text("made after the service started\n")
+        assert eventually(lambda: _mounts_under(forkserver, f" {later} ") == 1, 15)
+        out = sb.hatoba("run", "--rm", "-v", f"{later}:/data", "alpine", "cat", "/data/note")
+        assert out.stdout == "made after the service started\n"
+        # and the copy made again has no handles either
+        assert _mounts_under(forkserver, f" {sb.run_root / 'netns'}/") == 0
+    finally:
+        libc.umount(str(later))
+
+
+def _forkserver(sb: Sandbox) -> str:
+    service = sb.service_pid()
+    assert service is not None
+    children = Path(f"/proc/{service}/task/{service}/children").read_text().split()
+    assert len(children) == 1
+    return children[0]
+
+
+def _spare(forkserver: str) -> str | None:
+    """The fork server's child that is prepared (a session of its own) and has no container."""
+    for child in Path(f"/proc/{forkserver}/task/{forkserver}/children").read_text().split():
+        try:
+            session = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[3]
+            if session == child and not Path(f"/proc/{child}/task/{child}/children").read_text():
+                return child
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def _descendants(pid: str) -> list[str]:
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        found += [child, *_descendants(child)]
+    return found
+
+
+def _mounts_under(pid: str, folder: str) -> int:
+    try:
+        with open(f"/proc/{pid}/mountinfo", encoding="utf-8") as f:
+            return sum(folder in line for line in f)
+    except FileNotFoundError:  # ended meanwhile: it sees nothing
+        return 0

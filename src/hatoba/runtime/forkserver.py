@@ -41,9 +41,9 @@ from hatoba.kernel import libc, nft_helper
 _NFT_HELPER = "nft-helper"
 # long enough that the spare's fork does not share the CPUs with the start that used the last
 SPARE_AFTER = 0.03
-# no request for this long, and the host's mount table changed: the fork server's copy of
-# it is made again (_MountView)
-RENEW_AFTER = 1.0
+# the host's mount table changed, no request came for RENEW_AFTER and the last copy is at
+# least RENEW_EVERY old: the fork server's copy of it is made again (_MountView)
+RENEW_AFTER, RENEW_EVERY = 1.0, 5.0
 # reads and writes a container's files (cp, export): hatoba.runtime.fshelper
 FILES_HELPER = "files"
 
@@ -125,7 +125,7 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
         wanting = setup is not None and spare is None
         readable, _, _ = select.select([sock], [], [], SPARE_AFTER if wanting else RENEW_AFTER / 2)
         if not readable:
-            if view.stale() and time.monotonic() - last_request >= RENEW_AFTER:
+            if view.due(quiet_for=time.monotonic() - last_request):
                 view.renew()
                 if spare is not None:  # its namespace is a copy of the one before
                     spare.drop()
@@ -184,8 +184,8 @@ class _MountView:  # pragma: no cover - runs in the fork server
     do after the first). Where the host's mounts are shared (systemd's default), the mounts
     the host makes later reach this copy; where they are private (in a container, on some
     VMs) they do not, so once the host's table changed and no request came for RENEW_AFTER,
-    the copy is made again: a container sees the host's mounts as they were at the engine's
-    last quiet second at the latest.
+    the copy is made again, at most every RENEW_EVERY (on a host whose table changes all the
+    time, as beside other container engines, each copy costs a copy of every handle's mount).
     """
 
     def __init__(self) -> None:
@@ -196,21 +196,28 @@ class _MountView:  # pragma: no cover - runs in the fork server
         self._changes.register(self._table, select.POLLPRI)
         self._changed = False
         self._folder: str | None = None
+        self._copied = 0.0
         self._copy()
 
     def forget(self, folder: str) -> None:
         self._folder = folder
         libc.umount_all(folder)
 
-    def stale(self) -> bool:
+    def due(self, *, quiet_for: float) -> bool:
+        """Whether the copy is to be made again now."""
         self._changed = self._changed or bool(self._changes.poll(0))
-        return self._changed
+        return (
+            self._changed
+            and quiet_for >= RENEW_AFTER
+            and time.monotonic() - self._copied >= RENEW_EVERY
+        )
 
     def renew(self) -> None:
         self._changed = False
         self._copy(back=True)
 
     def _copy(self, *, back: bool = False) -> None:
+        self._copied = time.monotonic()
         try:
             if back:
                 libc.setns(self._host, libc.CLONE_NEWNS)
