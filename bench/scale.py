@@ -1,25 +1,25 @@
 """Flat to 1000: the service with 1000 running containers on one network, each publishing a
 port, against the same service with 10.
 
-In one sandbox, through the CLI and the API of the real service:
+In one sandbox, through the CLI and the API of the real service, ROUNDS rounds, each:
 
-- `hatoba run -d` of containers #1–10 and #991–1000 (each with one `-p`), the rest started
-  over the API with a few requests in flight. Each end is timed ROUNDS times over, the ten
-  removed after each round but the last (and a few seconds left for the kernel's clean-up):
-  on this shared machine a median of ten swung by ±20% between back-to-back runs of the same
-  code;
-- the machine's CPU time while everything stands still for a few seconds, at 10 and at 1000
-  containers: what the kernel's own background work takes from every run;
-- the embedded DNS with 10 names (dnsperf, 3 runs at 10 containers), and at 1000 containers
-  with 1000 names and with 10 (3 runs each, alternating);
-- beside each run and each dnsperf, the service's own CPU time (its utime + stime): per `run`,
-  per answered query. On a shared 2-core machine the wall times follow whatever else runs;
-  the service's CPU time per unit of work hardly does, so it shows what grows with the
-  containers and what is load;
-- the service's memory (VmRSS) at 10 and at 1000 containers;
-- a restart of the service with 1000 running containers: SIGTERM, then `hatoba version`,
-  which starts it again and waits for its answer (reconcile, firewall, DNS of all 1000);
-- `hatoba system reset -f` of the 1000.
+- once the machine is quiet again (a second of its CPU time back within twice what it was
+  before the first round, at most QUIET_MAX: the kernel's clean-up of the round before),
+  `hatoba run -d` of containers #1–10 (each with one `-p`), then dnsperf with their 10 names;
+- the rest started over the API with a few requests in flight, SETTLE_SECONDS left for the
+  fill's aftermath, then `hatoba run -d` of #991–1000, dnsperf with 1000 names and with the
+  10 names again;
+- all of them removed in one batch, but in the last round.
+
+So each end is timed ROUNDS times, the two ends alternating (on this shared machine a median
+of ten swung by ±20% between back-to-back runs of the same code, and the machine's own load
+drifts over minutes). Beside each run and each dnsperf, the service's own CPU time (its utime
++ stime): per `run`, per answered query; the wall times follow whatever else runs on a shared
+2-core machine, the service's CPU time per unit of work hardly does. Once, at each end: the
+machine's CPU time while everything stands still for a few seconds (what the kernel's own
+background work takes from every run), the service's memory (VmRSS). At the end, with 1000
+running: a restart of the service (SIGTERM, then `hatoba version`, which starts it again and
+waits for its answer: reconcile, firewall, DNS of all 1000), then `hatoba system reset -f`.
 
 In-process attach/detach at 1000 containers is bench.attach.
 
@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.common import api, median_ms, ms, run_worker, save, table, timed
 
@@ -46,9 +46,9 @@ COUNT, QUICK_COUNT = 1000, 200
 EDGE = 10  # containers timed through the CLI at each end
 ROUNDS = 3  # times each end is timed
 STILL_SECONDS = 5
-SETTLE_SECONDS = 3  # after a round's removal
+SETTLE_SECONDS = 3  # after a fill
+QUIET_MAX = 30.0  # the longest wait for the machine to be quiet before a round
 SECONDS, QUICK_SECONDS = 5, 2  # per dnsperf run
-DNS_RUNS = 3  # at 10 containers, and again at 1000
 IN_FLIGHT = 4
 FIRST_PORT = 20000
 TARGET_GROWTH = 1.15
@@ -62,46 +62,45 @@ def worker(count: int, seconds: int) -> None:
     hatoba = str(Path(sys.executable).parent / "hatoba")
     run_root = Path(os.environ["HATOBA_RUN_ROOT"])
     sock = str(run_root / "hatoba.sock")
-    result: dict[str, Any] = {"count": count}
+    result: dict[str, Any] = {"count": count, "run_first": [], "run_last": [], "quiet_waits": []}
+    result["run_first_cpu"] = result["run_last_cpu"] = 0.0
     subprocess.run([hatoba, "network", "create", "big"], check=True, capture_output=True)
+    idle = _machine_busy(1.0)
 
-    def runs(numbers: range, into: str) -> None:
-        """Timed one by one, ROUNDS times over (a round's containers removed but the last's);
-        the service's CPU time (counted in 10 ms ticks) per run over all."""
-        result[into], cpu = [], 0.0
-        for left in reversed(range(ROUNDS)):
-            names = [f"c{i}-{left}" if left else f"c{i}" for i in numbers]
-            before = _service_cpu(run_root)
-            result[into] += [
-                timed([hatoba, "run", "-d", "--name", name, "--net", "big", "-p",
-                       f"{_port(i + left * count)}:80", "hostfs", "sleep", "infinity"])
-                for i, name in zip(numbers, names, strict=True)
-            ]  # fmt: skip
-            cpu += _service_cpu(run_root) - before
-            if left:
-                subprocess.run([hatoba, "rm", "-f", *names], check=True, capture_output=True)
-                time.sleep(SETTLE_SECONDS)  # the kernel's namespace clean-up, not the next round
-        result[f"{into}_cpu"] = cpu / (len(numbers) * ROUNDS)
+    def runs(numbers: range, round_: int, into: str) -> None:
+        """Timed one by one; the service's CPU time (counted in 10 ms ticks) per run."""
+        before = _service_cpu(run_root)
+        result[into] += [
+            timed([hatoba, "run", "-d", "--name", f"c{i}", "--net", "big", "-p",
+                   f"{_port(i, round_, count)}:80", "hostfs", "sleep", "infinity"])
+            for i in numbers
+        ]  # fmt: skip
+        result[f"{into}_cpu"] += (_service_cpu(run_root) - before) / (len(numbers) * ROUNDS)
 
     def dns(names: list[str], into: str) -> None:
         qps, cpu_per_answer = _dnsperf(run_root, names, seconds)
         result.setdefault(into, []).append(qps)
         result.setdefault(f"{into}_cpu", []).append(cpu_per_answer)
 
-    runs(range(EDGE), "run_first")
-    result["still_few"] = _machine_busy(STILL_SECONDS)
-    few = [f"c{i}" for i in range(EDGE)]
-    for _ in range(DNS_RUNS):
+    few, many = [f"c{i}" for i in range(EDGE)], [f"c{i}" for i in range(count)]
+    for round_ in range(ROUNDS):
+        last = round_ == ROUNDS - 1
+        result["quiet_waits"].append(_until_quiet(idle))
+        runs(range(EDGE), round_, "run_first")
         dns(few, "dns_few")
-    result["rss_few_mb"] = _rss_mb(run_root)
-    _fill(sock, range(EDGE, count - EDGE))
-    runs(range(count - EDGE, count), "run_last")
-    result["still_many"] = _machine_busy(STILL_SECONDS)
-    many = [f"c{i}" for i in range(count)]
-    for _ in range(DNS_RUNS):
+        if round_ == 0:
+            result["still_few"] = _machine_busy(STILL_SECONDS)
+            result["rss_few_mb"] = _rss_mb(run_root)
+        _fill(sock, range(EDGE, count - EDGE), round_, count)
+        time.sleep(SETTLE_SECONDS)  # the fill's own aftermath, not the runs
+        runs(range(count - EDGE, count), round_, "run_last")
         dns(many, "dns_many")
         dns(few, "dns_few_at_many")
-    result["rss_many_mb"] = _rss_mb(run_root)
+        if last:
+            result["still_many"] = _machine_busy(STILL_SECONDS)
+            result["rss_many_mb"] = _rss_mb(run_root)
+        else:
+            _empty(sock, many)
     result["restart"] = _restart(hatoba, run_root)
     result["running_after_restart"] = len(
         subprocess.run([hatoba, "ps", "-q"], check=True, capture_output=True).stdout.split()
@@ -110,11 +109,22 @@ def worker(count: int, seconds: int) -> None:
     json.dump(result, sys.stdout)
 
 
-def _port(i: int) -> int:
-    return FIRST_PORT + i
+def _until_quiet(idle: float) -> float:
+    """Wait until a second of the machine's CPU time is back near `idle` (the kernel's clean-up
+    of the containers removed before: namespaces, cgroups), at most QUIET_MAX; the seconds
+    waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < QUIET_MAX and _machine_busy(1.0) > 2 * idle + 0.02:
+        pass
+    return time.monotonic() - start
 
 
-def _fill(sock: str, numbers: range) -> None:
+def _port(i: int, round_: int, count: int) -> int:
+    """A host port no earlier round used."""
+    return FIRST_PORT + i + round_ * count
+
+
+def _fill(sock: str, numbers: range, round_: int, count: int) -> None:
     """Create and start these containers over the API, IN_FLIGHT at a time."""
     todo = list(numbers)
     lock = threading.Lock()
@@ -132,7 +142,7 @@ def _fill(sock: str, numbers: range) -> None:
                 "ExposedPorts": {"80/tcp": {}},
                 "HostConfig": {
                     "NetworkMode": "big",
-                    "PortBindings": {"80/tcp": [{"HostPort": str(_port(i))}]},
+                    "PortBindings": {"80/tcp": [{"HostPort": str(_port(i, round_, count))}]},
                 },
             }
             status, _, made = api(sock, "POST", f"/v1.41/containers/create?name=c{i}", body)
@@ -148,6 +158,16 @@ def _fill(sock: str, numbers: range) -> None:
         thread.join()
     if errors:
         raise RuntimeError(errors[0])
+
+
+def _empty(sock: str, names: list[str]) -> None:
+    """Remove these containers, in one batch."""
+    body = {"Ids": names, "Force": True}
+    status, _, answer = api(sock, "POST", "/hatoba/containers/remove", body)
+    outcomes = cast(list[dict[str, Any]], answer)  # this route answers a list
+    failed = [item for item in outcomes if "Error" in item] if status == 200 else [answer]
+    if failed:
+        raise RuntimeError(f"remove: {status} {failed[0]}")
 
 
 def _dnsperf(run_root: Path, names: list[str], seconds: int) -> tuple[float, float]:
@@ -234,19 +254,22 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     dns_same = statistics.median(r["dns_many"]) / statistics.median(r["dns_few_at_many"])
     answer = {k: statistics.median(r[f"{k}_cpu"]) * 1e6 for k in ("dns_few", "dns_few_at_many")}
     answer_many = statistics.median(r["dns_many_cpu"]) * 1e6
-    rounds = f"{ROUNDS} rounds"
+    rounds = f"{ROUNDS} rounds, alternating"
+    waits = ", ".join(f"{w:.0f}" for w in r["quiet_waits"])
     return [
         (f"run -d -p, containers #1–10 ({rounds})", ms(r["run_first"]), ""),
         (f"run -d -p, containers #{count - 9}–{count} ({rounds})", ms(r["run_last"]),
          f"growth {growth:.2f}× (≤ {TARGET_GROWTH}×)"),
+        ("… waited for the machine to be quiet before each round's #1–10", f"{waits} s", ""),
         (f"… the service's CPU time per run (mean), #1–10 / #{count - 9}–{count}",
          f"{cpu_first:.1f} / {cpu_last:.1f} ms", f"growth {cpu_last / cpu_first:.2f}×"),
         (f"… the machine's CPU time with nothing asked, at 10 / at {count} containers",
          f"{r['still_few'] * 1000:.0f} / {r['still_many'] * 1000:.0f} ms per s", ""),
-        ("embedded DNS, 10 names at 10 containers (dnsperf q/s)", _qps(r["dns_few"]), ""),
+        ("embedded DNS, 10 names at 10 containers (dnsperf q/s, one a round)",
+         _qps(r["dns_few"]), ""),
         (f"embedded DNS, {count} names at {count} containers", _qps(r["dns_many"]),
          f"{dns:.2f}× (≥ {TARGET_DNS}×)"),
-        (f"embedded DNS, 10 names at {count} containers (alternating with {count} names)",
+        (f"embedded DNS, 10 names at {count} containers (after each {count}-name run)",
          _qps(r["dns_few_at_many"]), f"{count} names: {dns_same:.2f}×"),
         ("… the service's CPU time per answer: 10 names at 10 / at "
          f"{count} containers, {count} names",

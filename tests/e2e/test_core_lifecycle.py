@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.processes import kill_unsupervised, wait_gone
+from fixtures.leakcheck import under_hidden_cgroup2
+from fixtures.processes import eventually, kill_unsupervised, wait_gone
 from hatoba import keeper
+from hatoba.kernel import cgroups
 from hatoba.testing import Sandbox
 
 pytestmark = pytest.mark.root
@@ -167,6 +169,17 @@ def test_reset_leaves_the_host_as_before(sb: Sandbox) -> None:
     assert sb.service_pid() is None
     # and hatoba starts afresh afterwards
     assert "bridge" in sb.hatoba("network", "ls").stdout
+
+
+@pytest.mark.skipif(not cgroups.hybrid(), reason="not a hybrid cgroup host")
+def test_a_container_leaves_nothing_under_the_hidden_cgroup2_tree(sb: Sandbox) -> None:
+    """A shim hides a hybrid host's cgroup2 tree from crun, which still makes the container's
+    folder where the tree was: in a tmpfs of the shim's namespace, gone with it (in the host's
+    /sys/fs/cgroup tmpfs below the tree's mount it stayed for ever)."""
+    sb.hatoba("run", "--rm", "hostfs", "true")
+    sb.hatoba("run", "-d", "--name", "leaver", "hostfs", "sleep", "inf")
+    sb.hatoba("rm", "-f", "leaver")
+    assert eventually(lambda: not under_hidden_cgroup2(sb.cgroup_parent))
 
 
 def test_a_second_service_on_a_run_root_in_use_says_so_and_is_not_restarted(sb: Sandbox) -> None:

@@ -457,6 +457,7 @@ def in_root(rootfs: str, path: str) -> str:
     return os.path.join(rootfs, *resolved)
 
 
+_UNIFIED = "/sys/fs/cgroup/unified"
 # what `prepare` needs of a request: the same for every container of a service
 SETUP_KEYS = ("crun", "hide_unified")
 
@@ -471,8 +472,12 @@ def prepare(setup: dict[str, Any]) -> None:
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
     if setup["hide_unified"]:
         # crun 1.8 refuses a hybrid host whose cgroup2 tree has a controller, even with
-        # cgroups disabled; without that tree it sees cgroup v1 (kernel/cgroups.py)
-        libc.umount("/sys/fs/cgroup/unified", libc.MNT_DETACH)
+        # cgroups disabled; without that tree it sees cgroup v1 (kernel/cgroups.py). It still
+        # makes the container's folder (and its cgroup.procs) where the tree was: a tmpfs of
+        # this namespace's own takes them and goes with it, where the host's /sys/fs/cgroup
+        # tmpfs below kept them for ever, unseen under the tree's mount
+        libc.umount(_UNIFIED, libc.MNT_DETACH)
+        libc.mount("tmpfs", _UNIFIED, "tmpfs", 0, "mode=755,size=64k")
     # crun copies its own binary before it makes a container (CVE-2019-5736: the container
     # must not reach the host's crun through /proc/<pid>/exe and write it), ~3 ms and a
     # second exec of every create; a read-only bind of it in this namespace is the
