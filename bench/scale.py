@@ -23,7 +23,7 @@ waits for its answer: reconcile, firewall, DNS of all 1000), then `hatoba system
 
 In-process attach/detach at 1000 containers is bench.attach.
 
-    python -m bench scale [--quick]     (--quick: 200 containers, shorter dnsperf runs)
+    python -m bench scale [--quick]     (--quick: 200 containers, two rounds, shorter runs)
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from bench.common import api, median_ms, ms, run_worker, save, table, timed
 
 COUNT, QUICK_COUNT = 1000, 200
 EDGE = 10  # containers timed through the CLI at each end
-ROUNDS = 3  # times each end is timed
-STILL_SECONDS = 5
+ROUNDS, QUICK_ROUNDS = 3, 2  # times each end is timed
+STILL_SECONDS, QUICK_STILL_SECONDS = 5, 2
 SETTLE_SECONDS = 3  # after a fill
 QUIET_MAX = 30.0  # the longest wait for the machine to be quiet before a round
 SECONDS, QUICK_SECONDS = 5, 2  # per dnsperf run
@@ -58,11 +58,12 @@ TARGET_RESET_S = 15.0
 TARGET_RESTART_S = 3.0
 
 
-def worker(count: int, seconds: int) -> None:
+def worker(count: int, seconds: int, rounds: int, still: int) -> None:
     hatoba = str(Path(sys.executable).parent / "hatoba")
     run_root = Path(os.environ["HATOBA_RUN_ROOT"])
     sock = str(run_root / "hatoba.sock")
-    result: dict[str, Any] = {"count": count, "run_first": [], "run_last": [], "quiet_waits": []}
+    result: dict[str, Any] = {"count": count, "rounds": rounds, "quiet_waits": []}
+    result["run_first"], result["run_last"] = [], []
     result["run_first_cpu"] = result["run_last_cpu"] = 0.0
     subprocess.run([hatoba, "network", "create", "big"], check=True, capture_output=True)
     idle = _machine_busy(1.0)
@@ -75,7 +76,7 @@ def worker(count: int, seconds: int) -> None:
                    f"{_port(i, round_, count)}:80", "hostfs", "sleep", "infinity"])
             for i in numbers
         ]  # fmt: skip
-        result[f"{into}_cpu"] += (_service_cpu(run_root) - before) / (len(numbers) * ROUNDS)
+        result[f"{into}_cpu"] += (_service_cpu(run_root) - before) / (len(numbers) * rounds)
 
     def dns(names: list[str], into: str) -> None:
         qps, cpu_per_answer = _dnsperf(run_root, names, seconds)
@@ -83,13 +84,13 @@ def worker(count: int, seconds: int) -> None:
         result.setdefault(f"{into}_cpu", []).append(cpu_per_answer)
 
     few, many = [f"c{i}" for i in range(EDGE)], [f"c{i}" for i in range(count)]
-    for round_ in range(ROUNDS):
-        last = round_ == ROUNDS - 1
+    for round_ in range(rounds):
+        last = round_ == rounds - 1
         result["quiet_waits"].append(_until_quiet(idle))
         runs(range(EDGE), round_, "run_first")
         dns(few, "dns_few")
         if round_ == 0:
-            result["still_few"] = _machine_busy(STILL_SECONDS)
+            result["still_few"] = _machine_busy(still)
             result["rss_few_mb"] = _rss_mb(run_root)
         _fill(sock, range(EDGE, count - EDGE), round_, count)
         time.sleep(SETTLE_SECONDS)  # the fill's own aftermath, not the runs
@@ -97,7 +98,7 @@ def worker(count: int, seconds: int) -> None:
         dns(many, "dns_many")
         dns(few, "dns_few_at_many")
         if last:
-            result["still_many"] = _machine_busy(STILL_SECONDS)
+            result["still_many"] = _machine_busy(still)
             result["rss_many_mb"] = _rss_mb(run_root)
         else:
             _empty(sock, many)
@@ -241,7 +242,8 @@ def measure(quick: bool = False) -> dict[str, Any]:
     count, seconds = (QUICK_COUNT, QUICK_SECONDS) if quick else (COUNT, SECONDS)
     with Sandbox(prefix="hatoba-bench-") as sb:
         sb.hatoba("version")
-        args = (str(count), str(seconds))
+        rounds, still = (QUICK_ROUNDS, QUICK_STILL_SECONDS) if quick else (ROUNDS, STILL_SECONDS)
+        args = (str(count), str(seconds), str(rounds), str(still))
         result: dict[str, Any] = run_worker(sb, "bench.scale", *args, timeout=3600)
     return result
 
@@ -254,7 +256,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     dns_same = statistics.median(r["dns_many"]) / statistics.median(r["dns_few_at_many"])
     answer = {k: statistics.median(r[f"{k}_cpu"]) * 1e6 for k in ("dns_few", "dns_few_at_many")}
     answer_many = statistics.median(r["dns_many_cpu"]) * 1e6
-    rounds = f"{ROUNDS} rounds, alternating"
+    rounds = f"{r['rounds']} rounds, alternating"
     waits = ", ".join(f"{w:.0f}" for w in r["quiet_waits"])
     return [
         (f"run -d -p, containers #1–10 ({rounds})", ms(r["run_first"]), ""),
@@ -300,6 +302,6 @@ def main(quick: bool = False) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"]:
-        worker(int(sys.argv[2]), int(sys.argv[3]))
+        worker(*map(int, sys.argv[2:6]))
     else:
         main("--quick" in sys.argv)
