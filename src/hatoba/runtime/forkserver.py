@@ -197,11 +197,14 @@ class _MountView:  # pragma: no cover - runs in the fork server
         self._changed = False
         self._folder: str | None = None
         self._copied = 0.0
+        # in a namespace of its own: never unmount anything in the host's
+        self._own = False
         self._copy()
 
     def forget(self, folder: str) -> None:
         self._folder = folder
-        libc.umount_all(folder)
+        if self._own:
+            libc.umount_all(folder)
 
     def due(self, *, quiet_for: float) -> bool:
         """Whether the copy is to be made again now."""
@@ -221,13 +224,15 @@ class _MountView:  # pragma: no cover - runs in the fork server
         try:
             if back:
                 libc.setns(self._host, libc.CLONE_NEWNS)
+                self._own = False
             libc.unshare(libc.CLONE_NEWNS)
+            self._own = True
             libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
         except KernelError as exc:
             # whichever namespace this is left in serves: a shim unmounts the folder of
             # handles in its own copy when it finds it there (shim.Shim.isolate)
             print(f"fork server: no mount namespace of its own: {exc}", file=sys.stderr)
-        if self._folder is not None:
+        if self._own and self._folder is not None:
             libc.umount_all(self._folder)
 
 

@@ -92,3 +92,53 @@ def test_the_next_shim_is_the_spare_and_a_dead_spare_is_replaced(tmp_path: Path)
     assert [third_pid] != out["next_spare"]
     assert third_answer == first_answer
     assert out["third_reaped"]  # no zombie left, though no request came after it exited
+
+
+REFUSED = """
+import json, os, sys
+from hatoba.errors import KernelError
+from hatoba.kernel import libc
+from hatoba.runtime.forkserver import ForkServer
+
+folder = sys.argv[1]
+# this process is the host here: a mount namespace of its own, its folder of handles mounted
+libc.unshare(libc.CLONE_NEWNS)
+libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+os.makedirs(folder + "/netns")
+libc.mount("tmpfs", folder + "/netns", "tmpfs", 0, "size=16k")
+
+def refused(flags):
+    raise KernelError("unshare: Operation not permitted", 1)
+
+libc.unshare = refused  # the fork server, forked next, cannot make a namespace of its own
+request = {
+    "id": "refused-test", "dir": folder, "bundle": folder, "crun": "/bin/false",
+    "crun_root": folder, "log": folder + "/log", "tty": False, "stdin": False,
+    "overlay": None, "expect_attach": 0, "netns_link": None,
+    "netns_dir": folder + "/netns", "cgroups": False, "hide_unified": False,
+}
+forkserver = ForkServer.start()
+try:
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    forkserver.spawn_shim(request, [ready_w])
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as ready:
+        ready.read()
+    with open("/proc/self/mountinfo") as f:
+        mounted = any(line.split()[4] == folder + "/netns" for line in f)
+    json.dump({"mounted": mounted}, sys.stdout)
+finally:
+    forkserver.close()
+"""
+
+
+def test_a_fork_server_without_a_namespace_of_its_own_leaves_the_hosts_folder(
+    tmp_path: Path,
+) -> None:
+    """Where the kernel refuses it a namespace of its own, the fork server stays in the
+    host's, and must not unmount the folder of handles there (a shim does, in its own)."""
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSED, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"mounted": True}
