@@ -22,6 +22,14 @@ T = TypeVar("T")
 _NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
 
 
+def open_handle(path: str, what: str) -> int:
+    """A descriptor of the namespace handle `path`; a failure says `what` wanted it."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise KernelError(f"{what}: {path}: {exc.strerror}", exc.errno) from exc
+
+
 def call_in_netns(path: str, fn: Callable[[], T]) -> T:
     """Run `fn` on a fresh thread inside the namespace whose handle is `path`."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

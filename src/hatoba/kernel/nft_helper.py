@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from hatoba.errors import KernelError
 from hatoba.kernel import libc
+from hatoba.kernel.netns import open_handle
 from hatoba.kernel.nft import NftContext
 
 # Starts a helper serving `channel` (which the caller closes afterwards); returns its pid.
@@ -104,7 +105,7 @@ class NftHelper:
                 return SentCommand(self, ns, process)
             # the first command opens the context, with the namespace's handle
             ns.context = None
-            fd = _open_handle(ns.netns_path)
+            fd = open_handle(ns.netns_path, "nftables")
             try:
                 self._talk(process, lambda: _send(process.sock, {}, command, fd))
             finally:
@@ -253,13 +254,6 @@ class _Process:
             pass
         finally:
             os.close(self.pidfd)
-
-
-def _open_handle(netns_path: str) -> int:
-    try:
-        return os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise KernelError(f"nftables: {netns_path}: {exc.strerror}", exc.errno) from exc
 
 
 def spawn_interpreter(channel: socket.socket) -> int:

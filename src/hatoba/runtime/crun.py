@@ -37,6 +37,7 @@ from typing import Any
 from hatoba.errors import HatobaError, KernelError, NotRunnable
 from hatoba.kernel import cgroups
 from hatoba.kernel.cgroup_window import MigrationWindow, own_procs_file
+from hatoba.kernel.netns import open_handle
 from hatoba.model.exec_failure import create_failed, start_failure
 from hatoba.model.launch import ExitStatus, LaunchMount, LaunchRequest, ProcessSpec, Started
 from hatoba.model.mounts import BIND, TMPFS
@@ -259,7 +260,7 @@ class CrunRuntime:
         fds = [ready_w]
         try:
             if launch.netns is not None:
-                fds.append(_open_handle(launch.netns))
+                fds.append(open_handle(launch.netns, "the container's network namespace"))
             shim_pid = self._forkserver.spawn_shim(request, fds)
         except BaseException:
             os.close(ready_r)
@@ -595,13 +596,6 @@ def _hostfs_binds() -> list[spec.Bind]:
         # (namespace handles, other containers' mounts) into each new container
         binds.append(spec.Bind(entry.path, entry.path))
     return binds
-
-
-def _open_handle(path: str) -> int:
-    try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise KernelError(f"network namespace {path}: {exc.strerror}", exc.errno) from exc
 
 
 def _walkable_dir(path: Path) -> None:

@@ -1,7 +1,8 @@
 """The fork server's spare shim: none before the first container (whose request says what a
-spare is prepared for), then one waiting after a
-quiet spell, which the next container's request gets; a spare that died is replaced by a
-fork on the spot; a shim that exits is reaped without waiting for a request."""
+spare is prepared for), then one waiting after a quiet spell, which the next container's
+request gets; a spare that died is replaced by a fork on the spot; a shim that exits is reaped
+without waiting for a request. A fork server without a mount namespace of its own leaves the
+host's folder of handles mounted."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ folder = sys.argv[1]
 request = {
     "id": "spare-test", "dir": folder, "bundle": folder, "crun": "/bin/false",
     "crun_root": folder, "log": folder + "/log", "tty": False, "stdin": False,
-    "overlay": None, "expect_attach": 0, "netns": None, "netns_link": None,
+    "overlay": None, "expect_attach": 0, "netns_link": None,
     "netns_dir": folder, "cgroups": False, "hide_unified": False,
 }
 
