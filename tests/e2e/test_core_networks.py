@@ -68,3 +68,26 @@ def test_a_network_made_again_right_after_its_removal() -> None:
         sb.hatoba("exec", "c1", "ping", "-c", "1", "-W", "2", "10.77.0.1")
         links = json.loads(sb.sh(["ip", "-j", "link", "show", "type", "bridge"]).stdout)
         assert [link["ifname"] for link in links if link["ifname"] == "again0"] == ["again0"]
+
+
+def test_a_full_bridge_says_so_and_leaves_nothing() -> None:
+    """The kernel numbers a bridge's ports in 10 bits: the 1024th interface is refused."""
+    with Sandbox() as sb:
+        sb.hatoba("network", "create", "-o", "com.docker.network.bridge.name=fullbr", "small")
+        batch = sb.dir / "fill"
+        batch.write_text(
+            "".join(
+                f"link add fx{i} type veth peer name fy{i}\nlink set fx{i} master fullbr\n"
+                for i in range(1023)
+            )
+        )
+        sb.sh(["ip", "-batch", str(batch)])
+        links = sb.sh(["ip", "-o", "link"]).stdout
+        r = sb.hatoba("run", "-d", "--name", "one", "--net", "small", "hostfs", "true", check=False)
+        assert r.returncode == 125
+        assert "failed to create endpoint one on network small: adding interface veth" in r.stderr
+        assert "to bridge fullbr failed: exchange full" in r.stderr
+        assert sb.hatoba("ps", "-aq").stdout == ""
+        assert sb.sh(["ip", "-o", "link"]).stdout == links
+        sb.sh(["ip", "link", "del", "fx0"])  # a port free again
+        sb.hatoba("run", "-d", "--name", "one", "--net", "small", "hostfs", "true")

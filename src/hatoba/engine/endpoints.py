@@ -11,7 +11,7 @@ from hatoba.drivers import registry as drivers
 from hatoba.engine import overlay
 from hatoba.engine.core import Core
 from hatoba.engine.undo import UndoStack
-from hatoba.errors import Conflict
+from hatoba.errors import Conflict, KernelError
 from hatoba.ipam.addresses import allocate, claim
 from hatoba.model.container import Container, Endpoint, EndpointConfig
 from hatoba.model.host import InterfaceRequest, MacvlanRequest
@@ -161,7 +161,13 @@ def wire(
     request = drivers.of(network).attach_request(network, endpoint, container.id)
     if request is None:
         return
-    make_interface(core, netns, request)
+    try:
+        make_interface(core, netns, request)
+    except KernelError as exc:
+        raise KernelError(
+            f"failed to create endpoint {container.name} on network {network.name}: {exc}",
+            exc.errno,
+        ) from None
     # if the operation fails later, the veth dies with the namespace or is deleted: either
     # way the address must wait until the kernel has removed the host end
     undo.push("hold address", lambda: hold_until_gone(core, endpoint))

@@ -394,6 +394,15 @@ class HostKernel:
                 ],
                 f"create veth pair {request.host_ifname}",
             )
+        except KernelError as exc:
+            if exc.errno != errno.EXFULL:
+                raise
+            # the kernel numbers a bridge's ports in 10 bits, port 0 unused
+            raise KernelError(
+                f"adding interface {request.host_ifname} to bridge {request.bridge} failed: "
+                "exchange full (a Linux bridge takes at most 1023 interfaces)",
+                exc.errno,
+            ) from None
         finally:
             os.close(fd)
         try:
