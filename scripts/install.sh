@@ -5,9 +5,10 @@ cd "$(dirname "$0")/.."
 
 # `run --init` runs tini-static (package tini); the demo asks the resolver with dig; hatoba
 # capture compiles its filters with libpcap; network topology's pictures are laid out by
-# Graphviz's dot; top runs procps' ps
+# Graphviz's dot; top runs procps' ps; each container's monitor (runtime/monitor.c) is compiled
+# by gcc
 runtime_pkgs=(iproute2 nftables libnftables1 crun busybox-static iputils-ping python3-venv tini
-    dnsutils libpcap0.8 graphviz procps)
+    dnsutils libpcap0.8 graphviz procps gcc libc6-dev)
 # the host-firewall tests set iptables policies and run a private D-Bus in their sandboxes;
 # bench.compose and the e2e tests run Debian's docker-compose (1.29) against hatoba's socket;
 # the capture tests check hatoba's lines and filters against tcpdump and read its files with
@@ -73,4 +74,12 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     # builds hatoba in an isolated environment of its own
     rm -f .venv/lib/python3*/site-packages/distutils-precedence.pth
     touch "$stamp"
+fi
+
+# each running container's monitor, a C program: a shim forked from Python would keep ~2.3 MB
+# of its own for the container's whole life (runtime/shim.py)
+monitor=.venv/libexec/hatoba-monitor
+if [[ ! -x $monitor || src/hatoba/runtime/monitor.c -nt $monitor ]]; then
+    mkdir -p .venv/libexec
+    gcc -O2 -Wall -Wextra -Werror -o $monitor src/hatoba/runtime/monitor.c
 fi
