@@ -15,7 +15,7 @@
  * - when the container has exited and its output is drained, writes exit.json, removes the
  *   attach socket and crun's state of the container.
  *
- *   hatoba-monitor DIR LOG CRUN CRUN_ROOT ID PID ATTACH_FD EXPECT DEADLINE_NS
+ *   hatoba-monitor DIR LOG_FD CRUN CRUN_ROOT ID PID ATTACH_FD EXPECT DEADLINE_NS
  *                  STDOUT_FD STDERR_FD STDIN_FD MASTER_FD
  *
  * DEADLINE_NS: CLOCK_MONOTONIC; a descriptor of -1 is absent.
@@ -539,12 +539,10 @@ int main(int argc, char **argv) {
     sigset_t mask;
     int listener, signals, out_fd, err_fd;
     if (argc != 14)
-        die("usage: hatoba-monitor DIR LOG CRUN CRUN_ROOT ID PID ATTACH_FD EXPECT DEADLINE_NS "
+        die("usage: hatoba-monitor DIR LOG_FD CRUN CRUN_ROOT ID PID ATTACH_FD EXPECT DEADLINE_NS "
             "STDOUT_FD STDERR_FD STDIN_FD MASTER_FD");
     dir = argv[1];
-    log_fd = open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log_fd < 0)
-        die("%s: %s", argv[2], strerror(errno));
+    log_fd = fd_arg(argv[2]);
     crun = argv[3];
     crun_root = argv[4];
     id = argv[5];

@@ -47,6 +47,8 @@ class Shim:
         self.dir: str = request["dir"]
         self.ready_fd = ready_fd
         self.expected_attach: int = request.get("expect_attach", 0)
+        # made before the container runs: a client may follow it as soon as it started
+        self.log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         # the output of a short-lived container is kept until its attach clients arrive
         self.attach_deadline_ns = time.monotonic_ns() + _ATTACH_WAIT_NS
         self.stdin_fd: int | None = None
@@ -167,7 +169,7 @@ class Shim:
     def monitor(self, attach_sock: socket.socket) -> NoReturn:
         """Become hatoba-monitor (monitor.c) for the rest of the container's life: this
         process would keep ~2.3 MB of its own for it, that program ~0.2 MB."""
-        passed = [attach_sock.fileno(), *self.outputs, self.stdin_fd, self.master_fd]
+        passed = [attach_sock.fileno(), self.log_fd, *self.outputs, self.stdin_fd, self.master_fd]
         for fd in passed:
             if fd is not None:
                 os.set_inheritable(fd, True)
@@ -176,7 +178,7 @@ class Shim:
         argv = [
             MONITOR,
             self.dir,
-            req["log"],
+            str(self.log_fd),
             req["crun"],
             req["crun_root"],
             req["id"],

@@ -32,6 +32,14 @@ def project(tmp_path: Path) -> Path:
     _stub(tmp_path / "bin" / "dpkg-query", "echo 'install ok installed'\n")
     _stub(tmp_path / ".venv" / "bin" / "pip", f'echo "$@" >> {tmp_path}/pip.log\n')
     _stub(tmp_path / ".venv" / "bin" / "python", "exit 0\n")
+    # gcc records its arguments and makes its output (the file after -o)
+    _stub(
+        tmp_path / "bin" / "gcc",
+        f'echo "$@" >> {tmp_path}/gcc.log\n'
+        'while [ "$1" != -o ]; do shift; done; touch "$2"; chmod +x "$2"\n',
+    )
+    (tmp_path / "src" / "hatoba" / "runtime").mkdir(parents=True)
+    (tmp_path / "src" / "hatoba" / "runtime" / "monitor.c").write_text("int main(void);\n")
     return tmp_path
 
 
@@ -65,3 +73,18 @@ def test_second_run_installs_nothing(project: Path) -> None:
     (project / "pip.log").unlink()
     assert _install(project).returncode == 0
     assert not (project / "pip.log").exists()
+
+
+def test_the_monitor_is_built_once_and_again_when_its_source_changed(project: Path) -> None:
+    monitor = project / ".venv" / "libexec" / "hatoba-monitor"
+    assert _install(project).returncode == 0
+    assert os.access(monitor, os.X_OK)
+    assert "src/hatoba/runtime/monitor.c" in (project / "gcc.log").read_text()
+    (project / "gcc.log").unlink()
+    assert _install(project).returncode == 0
+    assert not (project / "gcc.log").exists()
+    source = project / "src" / "hatoba" / "runtime" / "monitor.c"
+    later = monitor.stat().st_mtime + 10
+    os.utime(source, (later, later))
+    assert _install(project).returncode == 0
+    assert (project / "gcc.log").exists()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hatoba.runtime.shim import MONITOR
+from hatoba.runtime.shim import MONITOR, Shim
 
 # the parent execs the monitor in its own place: the child is then the monitor's child, as a
 # container is the shim's
@@ -43,12 +43,13 @@ if pid == 0:
     if spec.get("echo_stdin"):
         os.write(out_w, b"got: " + sys.stdin.buffer.read())
     os._exit(spec.get("code", 0))
-for fd in (out_r, err_r, in_w, listener.fileno()):
+log = os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+for fd in (out_r, err_r, in_w, listener.fileno(), log):
     os.set_inheritable(fd, True)
 for fd in (out_w, err_w, in_r):
     os.close(fd)
 deadline = time.monotonic_ns() + int(spec.get("wait", 0) * 1e9)
-argv = [spec["monitor"], spec["dir"], spec["log"], "/bin/true", spec["dir"], "x", str(pid),
+argv = [spec["monitor"], spec["dir"], str(log), "/bin/true", spec["dir"], "x", str(pid),
         str(listener.fileno()), str(spec.get("expect", 0)), str(deadline), str(out_r),
         str(err_r), str(in_w), "-1"]
 os.execv(argv[0], argv)
@@ -146,6 +147,14 @@ def test_without_its_client_output_is_released_at_the_deadline(tmp_path: Path) -
     assert _finished(tmp_path, proc)["code"] == 0
     assert time.monotonic() - started >= 0.5
     assert json.loads((tmp_path / "log").read_text())["log"] == "alone\n"
+
+
+def test_the_shim_makes_the_log_before_its_container_runs(tmp_path: Path) -> None:
+    """`docker run` through the SDK follows the log right after the start: the monitor comes
+    later, and a log that was not there yet ended the client's output empty."""
+    shim = Shim({"dir": str(tmp_path), "log": str(tmp_path / "log")}, ready_fd=-1)
+    os.close(shim.log_fd)
+    assert (tmp_path / "log").exists()
 
 
 @pytest.fixture(autouse=True)
