@@ -4,8 +4,8 @@
  *
  * The shim is a fork of a Python process: once its container runs it has ~2.3 MB of memory
  * of its own, and a thousand of them on a VM whose page tables are shadowed by the
- * hypervisor made every later start slower. So the shim, once crun has made and started
- * the container, executes this program in its own place (same pid, still the container's
+ * hypervisor made every later start slower. So the shim, once crun has made the
+ * container, executes this program in its own place (same pid, still the container's
  * subreaper, in its mount namespace), which keeps ~0.2 MB and does what the shim did:
  *
  * - copies the container's output to the json-file log (Docker's format: one JSON object
