@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +58,27 @@ os.execv(argv[0], argv)
 """
 
 
-def _run(tmp_path: Path, **spec: Any) -> subprocess.Popen[bytes]:
-    spec = {"monitor": MONITOR, "dir": str(tmp_path), "log": str(tmp_path / "log"), **spec}
-    spec["chunks"] = [(stream, data.hex()) for stream, data in spec.get("chunks", [])]
-    return subprocess.Popen([sys.executable, "-c", _HARNESS, json.dumps(spec)])
+Run = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Run]:
+    """Starts the harness; what is left of it (the monitor, its "container") is killed after
+    the test, also when it failed."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**spec: Any) -> subprocess.Popen[bytes]:
+        spec = {"monitor": MONITOR, "dir": str(tmp_path), "log": str(tmp_path / "log"), **spec}
+        spec["chunks"] = [(stream, data.hex()) for stream, data in spec.get("chunks", [])]
+        argv = [sys.executable, "-c", _HARNESS, json.dumps(spec)]
+        started.append(subprocess.Popen(argv, start_new_session=True))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _finished(tmp_path: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -68,7 +87,7 @@ def _finished(tmp_path: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
     return json.loads((tmp_path / "exit.json").read_text())  # type: ignore[no-any-return]
 
 
-def test_output_is_docker_s_json_file_log_line_by_line(tmp_path: Path) -> None:
+def test_output_is_docker_s_json_file_log_line_by_line(tmp_path: Path, run: Run) -> None:
     long_tail = "é".encode() * 9000  # a line of over 16 KiB is logged without its end
     chunks = [
         (1, b'plain "quoted" \\ back\n\xc3'),  # a character split between two reads
@@ -79,7 +98,7 @@ def test_output_is_docker_s_json_file_log_line_by_line(tmp_path: Path) -> None:
         (1, b"\xe2\x82"),  # cut short at the end
         (2, b"no newline at exit"),
     ]
-    finished = _finished(tmp_path, _run(tmp_path, chunks=chunks, code=3, gap=0.05))
+    finished = _finished(tmp_path, run(chunks=chunks, code=3, gap=0.05))
     assert finished["code"] == 3
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", finished["finished_at"])
 
@@ -103,8 +122,8 @@ def test_output_is_docker_s_json_file_log_line_by_line(tmp_path: Path) -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", entry["time"])
 
 
-def test_a_container_killed_by_a_signal_exits_128_and_its_number(tmp_path: Path) -> None:
-    assert _finished(tmp_path, _run(tmp_path, signal=9))["code"] == 137
+def test_a_container_killed_by_a_signal_exits_128_and_its_number(tmp_path: Path, run: Run) -> None:
+    assert _finished(tmp_path, run(signal=9))["code"] == 137
 
 
 def _frames(sock: socket.socket) -> list[tuple[int, bytes]]:
@@ -130,9 +149,8 @@ def _connected(tmp_path: Path) -> socket.socket:
     raise AssertionError("nothing listens on attach.sock")
 
 
-def test_output_waits_for_the_expected_client_which_feeds_stdin(tmp_path: Path) -> None:
-    proc = _run(tmp_path, chunks=[(1, b"early\n"), (2, b"warn\n")], echo_stdin=True, expect=1,
-                wait=20)  # fmt: skip
+def test_output_waits_for_the_expected_client_which_feeds_stdin(tmp_path: Path, run: Run) -> None:
+    proc = run(chunks=[(1, b"early\n"), (2, b"warn\n")], echo_stdin=True, expect=1, wait=20)
     sock = _connected(tmp_path)
     time.sleep(0.2)  # the container's first output is there before the client
     sock.sendall(b"A" + struct.pack(">BI", 0, 3) + b"hi\n" + struct.pack(">BI", 1, 0))
@@ -141,9 +159,9 @@ def test_output_waits_for_the_expected_client_which_feeds_stdin(tmp_path: Path) 
     assert sorted(frames) == [(1, b"early\n"), (1, b"got: hi\n"), (2, b"warn\n")]
 
 
-def test_without_its_client_output_is_released_at_the_deadline(tmp_path: Path) -> None:
+def test_without_its_client_output_is_released_at_the_deadline(tmp_path: Path, run: Run) -> None:
     started = time.monotonic()
-    proc = _run(tmp_path, chunks=[(1, b"alone\n")], expect=1, wait=0.5)
+    proc = run(chunks=[(1, b"alone\n")], expect=1, wait=0.5)
     assert _finished(tmp_path, proc)["code"] == 0
     assert time.monotonic() - started >= 0.5
     assert json.loads((tmp_path / "log").read_text())["log"] == "alone\n"
@@ -162,8 +180,8 @@ def _built() -> None:
     assert os.access(MONITOR, os.X_OK), f"{MONITOR} is built by scripts/install.sh"
 
 
-def test_every_attached_client_gets_the_output(tmp_path: Path) -> None:
-    proc = _run(tmp_path, chunks=[(1, b"to all\n")], delay=1.5)
+def test_every_attached_client_gets_the_output(tmp_path: Path, run: Run) -> None:
+    proc = run(chunks=[(1, b"to all\n")], delay=1.5)
     clients = []
     for _ in range(100):
         clients.append(_connected(tmp_path))
