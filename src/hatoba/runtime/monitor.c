@@ -95,10 +95,17 @@ static void append(struct bytes *b, const void *data, size_t len) {
     b->len += len;
 }
 
-static void release(struct bytes *b) {
+static void bytes_free(struct bytes *b) {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+/* The length in a 5-byte header (a type or stream byte, then 4 bytes big-endian): a client's
+ * frame and a kept piece of output alike. */
+static size_t header_length(const unsigned char *header) {
+    return ((size_t)header[1] << 24) | ((size_t)header[2] << 16) | ((size_t)header[3] << 8) |
+           header[4];
 }
 
 static int64_t monotonic_ns(void) {
@@ -227,6 +234,12 @@ static void log_entry(struct bytes *out, int stream, const unsigned char *s, siz
     append(out, "\"}\n", 3);
 }
 
+static void write_log(struct bytes *entries) {
+    if (entries->len)
+        write_all(log_fd, entries->data, entries->len);
+    bytes_free(entries);
+}
+
 static void log_write(int stream, const unsigned char *data, size_t len) {
     struct bytes out = {0}, *tail = &partial[stream];
     size_t start = 0, i;
@@ -243,9 +256,7 @@ static void log_write(int stream, const unsigned char *data, size_t len) {
         log_entry(&out, stream, tail->data, tail->len);
         tail->len = 0;
     }
-    if (out.len)
-        write_all(log_fd, out.data, out.len);
-    release(&out);
+    write_log(&out);
 }
 
 static void log_flush(void) {
@@ -255,9 +266,7 @@ static void log_flush(void) {
             log_entry(&out, stream, partial[stream].data, partial[stream].len);
         partial[stream].len = 0;
     }
-    if (out.len)
-        write_all(log_fd, out.data, out.len);
-    release(&out);
+    write_log(&out);
 }
 
 static void set_blocking(int fd, int blocking) {
@@ -267,7 +276,7 @@ static void set_blocking(int fd, int blocking) {
 
 static void drop(int index) {
     close(clients[index].fd);
-    release(&clients[index].in);
+    bytes_free(&clients[index].in);
     clients[index] = clients[--n_clients];
 }
 
@@ -321,11 +330,11 @@ static void release_buffer(void) {
     buffered_size = 0;
     for (size_t at = 0; at < pending.len;) {
         unsigned char *r = pending.data + at;
-        size_t len = ((size_t)r[1] << 24) | ((size_t)r[2] << 16) | ((size_t)r[3] << 8) | r[4];
+        size_t len = header_length(r);
         send_output(r[0], r + 5, len);
         at += 5 + len;
     }
-    release(&pending);
+    bytes_free(&pending);
 }
 
 static void reap(void) {
@@ -428,7 +437,7 @@ static void read_client(int index) {
     append(&c->in, data, (size_t)n);
     while (c->in.len - at >= 5) {
         unsigned char *f = c->in.data + at;
-        size_t len = ((size_t)f[1] << 24) | ((size_t)f[2] << 16) | ((size_t)f[3] << 8) | f[4];
+        size_t len = header_length(f);
         if (c->in.len - at < 5 + len)
             break;
         handle_frame(f[0], f + 5, len);
